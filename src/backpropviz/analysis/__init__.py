@@ -1,0 +1,1 @@
+"""Analysis layer: loss landscapes and other computations over recorded runs (no plotting here)."""

@@ -1,0 +1,155 @@
+"""``History``: every optimisation step of one run, and its ``.npz`` file (DESIGN.md).
+
+Rows: ``params[0]`` is the initial state, ``params[t + 1]`` the state after step ``t``;
+``grads[t]`` and ``loss[t]`` were computed at ``params[t]`` on step ``t``'s batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BackpropvizError
+
+REQUIRED = ("params", "grads", "loss", "epoch", "param_names", "X", "y", "config")
+
+
+@dataclass
+class History:
+    """A recorded run. Arrays are numpy; ``config`` is the run's configuration as a dict."""
+
+    params: np.ndarray
+    grads: np.ndarray
+    loss: np.ndarray
+    epoch: np.ndarray
+    param_names: list[str]
+    X: np.ndarray
+    y: np.ndarray
+    config: dict
+    batches: np.ndarray | None = None
+    status: str = "completed"
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self):
+        T = len(self.loss)
+        P = len(self.param_names)
+        if self.params.shape != (T + 1, P) or self.grads.shape != (T, P) or self.epoch.shape != (T,):
+            raise BackpropvizError(
+                f"inconsistent history: params {self.params.shape}, grads {self.grads.shape}, "
+                f"loss {self.loss.shape}, epoch {self.epoch.shape}, {P} names"
+            )
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.loss)
+
+    @property
+    def final(self) -> np.ndarray:
+        return self.params[-1]
+
+    def index(self, name: str) -> int:
+        """Column of the parameter called ``name``."""
+        try:
+            return self.param_names.index(name)
+        except ValueError:
+            raise BackpropvizError(
+                f"no parameter {name!r}; this history has: {', '.join(self.param_names[:12])}"
+                + (" ..." if len(self.param_names) > 12 else "")
+            ) from None
+
+    def __repr__(self) -> str:
+        return (f"History(steps={self.n_steps}, params={len(self.param_names)}, "
+                f"final_loss={self.loss[-1] if self.n_steps else float('nan'):.4g}, status={self.status!r})")
+
+    # -- files ---------------------------------------------------------------------------------
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {
+            "params": self.params, "grads": self.grads, "loss": self.loss, "epoch": self.epoch,
+            "param_names": np.array(self.param_names, dtype=str), "X": self.X, "y": self.y,
+            "config": np.array(json.dumps(self.config, sort_keys=True)),
+            "status": np.array(self.status),
+        }
+        if self.batches is not None:
+            arrays["batches"] = self.batches
+        arrays.update(self.extra)
+        return arrays
+
+    def save(self, path) -> Path:
+        """Write the ``.npz`` history file atomically (a failed write leaves no partial file)."""
+        path = Path(path)
+        atomic_write(path, lambda f: np.savez_compressed(f, **self.to_arrays()))
+        return path
+
+    @classmethod
+    def load(cls, path) -> "History":
+        """Read a history file, with a clear error for a missing, foreign or damaged file."""
+        path = Path(path)
+        if not path.is_file():
+            raise BackpropvizError(f"history file {str(path)!r} does not exist (expected a .npz from --save-history)")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+            raise BackpropvizError(
+                f"{str(path)!r} is not a readable backpropviz history (.npz): {exc}") from None
+        missing = [k for k in REQUIRED if k not in arrays]
+        if missing:
+            raise BackpropvizError(
+                f"{str(path)!r} is not a backpropviz history: missing {', '.join(missing)}")
+        try:
+            config = json.loads(str(arrays.pop("config")))
+        except json.JSONDecodeError:
+            raise BackpropvizError(f"{str(path)!r}: the config entry is not valid JSON") from None
+        known = {"params", "grads", "loss", "epoch", "param_names", "X", "y", "batches", "status"}
+        extra = {k: v for k, v in arrays.items() if k not in known}
+        return cls(
+            params=arrays["params"], grads=arrays["grads"], loss=arrays["loss"],
+            epoch=arrays["epoch"], param_names=[str(s) for s in arrays["param_names"]],
+            X=arrays["X"], y=arrays["y"], config=config, batches=arrays.get("batches"),
+            status=str(arrays.get("status", "completed")), extra=extra,
+        )
+
+    def to_csv(self, path=None) -> str:
+        """One row per step: step, epoch, loss, parameters before the step, their gradients.
+
+        A final row holds the parameters after the last step (loss and gradients empty).
+        Returns the text; also writes it to ``path`` when given.
+        """
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["step", "epoch", "loss", *self.param_names, *(f"grad_{n}" for n in self.param_names)])
+        for t in range(self.n_steps):
+            w.writerow([t, int(self.epoch[t]), repr(float(self.loss[t])),
+                        *(repr(float(v)) for v in self.params[t]),
+                        *(repr(float(v)) for v in self.grads[t])])
+        last_epoch = int(self.epoch[-1]) + 1 if self.n_steps else 0
+        w.writerow([self.n_steps, last_epoch, "", *(repr(float(v)) for v in self.params[-1]),
+                    *([""] * len(self.param_names))])
+        text = buf.getvalue()
+        if path is not None:
+            atomic_write(Path(path), lambda f: f.write(text.encode()))
+        return text
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
