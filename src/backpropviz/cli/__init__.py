@@ -1,0 +1,4 @@
+"""Command-line interface (typer). ``backpropviz --help`` lists the commands."""
+
+from .app import app, main  # noqa: F401
+from . import core  # noqa: F401,E402  (registers demo, run, plot)

@@ -1,0 +1,122 @@
+"""The typer app and what every command shares: error reporting, output checks, common options.
+
+Command modules (core.py, explain.py, landscape.py, ...) add commands with ``@app.command()``
+and are imported once in ``cli/__init__.py``. They import torch and matplotlib inside the
+command functions, so that ``backpropviz --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import BackpropvizError
+
+app = typer.Typer(
+    name="backpropviz",
+    help="Make backpropagation visible: train small networks with PyTorch, record every step, "
+         "and draw what happened and why.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Shared option types -------------------------------------------------------------------------
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for the figures (created if needed).")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Figure file format: png, svg or pdf.")]
+LangOpt = Annotated[
+    Optional[str],
+    typer.Option("--lang", help="Label language: en or ja. Default: from the locale (LANG=ja_JP... gives ja)."),
+]
+SpanOpt = Annotated[float, typer.Option("--surface-span", help="Half-width of the loss surface around the final "
+                                        "(w1, w2), as in the article (+-8).")]
+ResolutionOpt = Annotated[int, typer.Option("--surface-resolution", help="Grid points per surface axis (article: 50).")]
+RangeOpt = Annotated[Optional[str], typer.Option(
+    "--surface-range", help="Explicit surface window XMIN,XMAX,YMIN,YMAX (overrides --surface-span).")]
+EpochsListOpt = Annotated[Optional[str], typer.Option(
+    "--boundary-epochs", help="Comma-separated epochs whose decision boundary to draw, e.g. 0,10,100,1000 "
+                              "(default: first and last).")]
+
+
+def fail(message: str) -> None:
+    """Raise the error that ``main`` prints as one line on stderr with exit code 2."""
+    raise BackpropvizError(message)
+
+
+def check_writable_dir(path: Path, what: str = "--out") -> Path:
+    """Make sure ``path`` is (or can become) a folder we can write into, before any work is done."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        fail(f"{what} {str(path)!r} is a file; give a folder to write into")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        fail(f"{what} {str(path)!r} is not writable ({exc.strerror or exc}); give a folder you can write to")
+    return path
+
+
+def check_writable_file(path: Path, what: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """Check the folder of an output file is writable and the suffix is one we write."""
+    path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        fail(f"{what} must end in {' or '.join(suffixes)}; got {str(path)!r}")
+    if path.is_dir():
+        fail(f"{what} {str(path)!r} is a folder; give a file name")
+    check_writable_dir(path.parent if str(path.parent) else Path("."), what=f"the folder of {what}")
+    return path
+
+
+def parse_floats(text: str, option: str, count: int | None = None) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        fail(f"{option} takes comma-separated numbers; got {text!r}")
+    if count is not None and len(values) != count:
+        fail(f"{option} takes {count} comma-separated numbers; got {len(values)} in {text!r}")
+    return values
+
+
+def parse_ints(text: str, option: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        fail(f"{option} takes comma-separated whole numbers such as 0,10,100; got {text!r}")
+
+
+def error_line(message: str) -> None:
+    print(f"backpropviz: error: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning every user error into one stderr line and exit code 2."""
+    from ..errors import TrainingDiverged  # noqa: F401  (cheap: no torch)
+
+    command = typer.main.get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = command.main(args=args, prog_name="backpropviz", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        error_line("aborted")
+        return 1
+    except BackpropvizError as exc:
+        error_line(str(exc))
+        return 2
+    except typer.TyperException as exc:  # click-style usage errors: bad option, bad value
+        error_line(" ".join(exc.format_message().split()))
+        return getattr(exc, "exit_code", 2) or 2
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return 130
+    except BrokenPipeError:
+        os._exit(0)
+    return result if isinstance(result, int) else 0
