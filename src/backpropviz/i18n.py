@@ -1,0 +1,124 @@
+"""Labels in English and Japanese, from one catalogue.
+
+The Japanese titles and labels of the overview are the article's own, so that a reader of the
+article recognises every panel.
+
+>>> t("graph1_title", "ja")
+'グラフ1: 決定境界の変化'
+>>> t("suptitle_gate", "en", optimizer="SGD", gate="AND")
+'Learning with SGD, visualised (AND gate)'
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import BackpropvizError
+
+LANGS = ("en", "ja")
+
+# key -> {"en": ..., "ja": ...}; ``{name}`` fields are filled by ``t(key, lang, name=...)``.
+CATALOGUE: dict[str, dict[str, str]] = {
+    # -- overview (the article's 2x2 figure) -------------------------------------------------
+    "suptitle_gate": {
+        "en": "Learning with {optimizer}, visualised ({gate} gate)",
+        "ja": "{optimizer}による学習過程の可視化 ({gate}ゲート)",
+    },
+    "suptitle_data": {
+        "en": "Learning with {optimizer}, visualised ({data})",
+        "ja": "{optimizer}による学習過程の可視化 ({data})",
+    },
+    "graph1_title": {"en": "Graph 1: how the decision boundary moved",
+                     "ja": "グラフ1: 決定境界の変化"},
+    "graph2_title": {"en": "Graph 2: parameters during training",
+                     "ja": "グラフ2: パラメータの学習推移"},
+    "graph3_title": {"en": "Graph 3: loss surface (2D contours) and learning path",
+                     "ja": "グラフ3: 損失曲面 (2D等高線) と学習経路"},
+    "graph4_title": {"en": "Graph 4: 3D loss surface and learning path",
+                     "ja": "グラフ4: 3D損失曲面と学習経路"},
+    # -- axes -----------------------------------------------------------------------------------
+    "input": {"en": "input {name}", "ja": "入力 {name}"},
+    "weight": {"en": "weight {name}", "ja": "重み {name}"},
+    "bias": {"en": "bias {name}", "ja": "バイアス {name}"},
+    "parameter": {"en": "parameter {name}", "ja": "パラメータ {name}"},
+    "epochs": {"en": "epochs", "ja": "エポック数"},
+    "param_value": {"en": "parameter value", "ja": "パラメータの値"},
+    "loss_value": {"en": "loss", "ja": "損失の値"},
+    "loss_value_log": {"en": "loss (log scale)", "ja": "損失の値 (対数目盛)"},
+    # -- legends --------------------------------------------------------------------------------
+    "class_false": {"en": "0 (False)", "ja": "0 (False)"},
+    "class_true": {"en": "1 (True)", "ja": "1 (True)"},
+    "class_n": {"en": "class {name}", "ja": "クラス {name}"},
+    "boundary_initial": {"en": "initial boundary", "ja": "初期値の境界"},
+    "boundary_final": {"en": "boundary after training", "ja": "学習後の境界"},
+    "boundary_epoch": {"en": "boundary at epoch {epoch}", "ja": "エポック {epoch} の境界"},
+    "no_boundary": {"en": "epoch {epoch}: no boundary (all weights 0)",
+                    "ja": "エポック {epoch}: 境界なし (重みがすべて 0)"},
+    "path": {"en": "learning path", "ja": "学習経路"},
+    "start": {"en": "start", "ja": "開始点"},
+    "end": {"en": "end", "ja": "最終点"},
+    "path_projected": {"en": "path projected onto the surface ({fixed} fixed)",
+                       "ja": "曲面への投影経路 ({fixed}は固定)"},
+    "path_actual": {"en": "loss training actually saw",
+                    "ja": "学習時の実際の損失"},
+    "path_actual_full": {"en": "full-data loss at the trained parameters",
+                         "ja": "学習中のパラメータでの全データの損失"},
+    # -- what a slice holds fixed ---------------------------------------------------------------
+    "colorbar_fixed": {"en": "loss ({fixed})", "ja": "損失の値 ({fixed})"},
+    "fixed_final": {"en": "{name} fixed at its final value {value}",
+                    "ja": "{name}は最終値 {value} に固定"},
+    "fixed_at_step": {"en": "{name} fixed at its step-{step} value {value}",
+                      "ja": "{name}はステップ {step} の値 {value} に固定"},
+    "fixed_many": {"en": "{count} other parameters fixed at their step-{step} values",
+                   "ja": "他の {count} 個のパラメータはステップ {step} の値に固定"},
+    "moved_many": {"en": "{count} fixed parameters changed", "ja": "固定した {count} 個のパラメータが変化"},
+    "slice_note_moved": {
+        "en": "Colours: the loss with {fixed}.\nDuring training {moved},\n"
+              "so the path is projected onto this slice.",
+        "ja": "色: {fixed}した断面での損失。\n学習中に {moved} と変化したため、\n"
+              "経路はこの断面への投影です。",
+    },
+    "slice_note_still": {
+        "en": "The path lies on this slice:\n{fixed} did not change during training.",
+        "ja": "経路はこの断面上にあります\n({fixed} は学習中に変化しません)。",
+    },
+    "surface_note_moved": {
+        "en": "Dashed: heights on the slice, not the losses training saw\n({moved}).\n"
+              "Solid: the loss training actually saw at each step.",
+        "ja": "破線: 断面上の高さ。学習時の損失ではありません\n({moved})。\n"
+              "実線: 各ステップで学習が実際に見た損失。",
+    },
+    "surface_note_still": {
+        "en": "{fixed} did not change during training:\nthe path's heights are the training losses.",
+        "ja": "{fixed} は学習中に変化しないため、\n経路の高さは学習時の損失と一致します。",
+    },
+    "moved": {"en": "{name} went {start} → {end}", "ja": "{name} は {start} → {end}"},
+    # -- loss curve -----------------------------------------------------------------------------
+    "loss_curve_title_gate": {"en": "Training loss ({gate} gate)",
+                              "ja": "学習時の損失の推移 ({gate}ゲート)"},
+    "loss_curve_title_data": {"en": "Training loss ({data})", "ja": "学習時の損失の推移 ({data})"},
+    "loss_curve_label": {"en": "loss of each step's batch", "ja": "各ステップのバッチの損失"},
+}
+
+
+def resolve_lang(lang: str | None = None) -> str:
+    """``"en"`` or ``"ja"``: ``lang`` itself, or (when None) the locale's language.
+
+    The locale is read from LC_ALL, LC_MESSAGES, then LANG (the first that is set), as
+    gettext does; one starting with ``ja`` gives Japanese, anything else English.
+    """
+    if lang is None:
+        for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+            value = os.environ.get(var)
+            if value:
+                return "ja" if value.lower().startswith("ja") else "en"
+        return "en"
+    key = str(lang).strip().lower()
+    if key not in LANGS:
+        raise BackpropvizError(f"unknown language {lang!r}; choose one of: {', '.join(LANGS)}")
+    return key
+
+
+def t(key: str, lang: str, **fmt) -> str:
+    """The catalogue's text for ``key`` in ``lang``, with ``{fields}`` filled from ``fmt``."""
+    return CATALOGUE[key][lang].format(**fmt) if fmt else CATALOGUE[key][lang]

@@ -1,0 +1,151 @@
+"""Graph 1: the data and the perceptron's decision boundary at chosen epochs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import BackpropvizError
+from ..i18n import resolve_lang, t
+from .base import axes_or_new, require_perceptron, row_after_epochs
+from .fonts import use_language
+
+FIRST_COLOR, LAST_COLOR = "green", "red"  # the article's colours for the first and last line
+
+
+def boundary_segment(w1: float, w2: float, b: float, xlim, ylim):
+    """End points of the line w1*x1 + w2*x2 + b = 0 across the view, or None if w1 = w2 = 0.
+
+    The usual form x2 = -(w1*x1 + b) / w2 divides by zero when w2 is 0; the line is then
+    vertical, at x1 = -b / w1.
+    """
+    scale = max(abs(w1), abs(w2), abs(b), 1e-300)
+    if abs(w2) <= 1e-12 * scale:
+        if abs(w1) <= 1e-12 * scale:
+            return None
+        x = -b / w1
+        return np.array([x, x]), np.array(ylim, dtype=float)
+    xs = np.array(xlim, dtype=float)
+    return xs, -(w1 * xs + b) / w2
+
+
+class BoundaryDisplay:
+    """Data points (class 0 'o', class 1 'x') and one boundary line per requested epoch.
+
+    >>> d = BoundaryDisplay.from_history(history, epochs=[0, 100, 1000])   # doctest: +SKIP
+    >>> len(d.lines_)                                                       # doctest: +SKIP
+    3
+    """
+
+    def __init__(self, X, y, epochs, params, *, n_epochs, lang="en", xlim=None, ylim=None,
+                 feature_names=("x1", "x2")):
+        self.X, self.y = np.asarray(X), np.asarray(y)
+        self.epochs = list(epochs)
+        self.params = np.asarray(params, dtype=float)  # (len(epochs), 3): w1, w2, b
+        self.n_epochs = n_epochs
+        self.lang = resolve_lang(lang)
+        self.xlim, self.ylim = xlim or _limits(self.X[:, 0]), ylim or _limits(self.X[:, 1])
+        self.feature_names = feature_names
+
+    def __repr__(self) -> str:
+        return f"BoundaryDisplay(epochs={self.epochs}, n_points={len(self.y)}, lang={self.lang!r})"
+
+    @classmethod
+    def from_history(cls, history, epochs=None, *, lang=None, ax=None, plot=True):
+        """Boundaries after the given numbers of completed epochs (default: first and last).
+
+        ``0`` is the initial state and the run's epoch count its final state.
+        """
+        require_perceptron(history, "decision boundary")
+        n_epochs = int(history.epoch[-1]) + 1 if history.n_steps else 0
+        if epochs is None:
+            epochs = [0, n_epochs] if n_epochs else [0]
+        epochs = sorted({_check_epoch(e, n_epochs) for e in epochs})
+        if not epochs:
+            raise BackpropvizError("boundary epochs: give at least one epoch; got an empty list")
+        rows = [row_after_epochs(history.epoch, e) for e in epochs]
+        display = cls(history.X, history.y, epochs, history.params[rows], n_epochs=n_epochs,
+                      lang=lang)
+        return display.plot(ax=ax) if plot else display
+
+    def label_for(self, epoch: int) -> str:
+        if epoch == 0:
+            return t("boundary_initial", self.lang)
+        if epoch == self.n_epochs:
+            return t("boundary_final", self.lang)
+        return t("boundary_epoch", self.lang, epoch=epoch)
+
+    def colors(self) -> list:
+        """First line green, last red (as in the article); those between on a ramp by epoch."""
+        from matplotlib import colormaps
+
+        ramp = colormaps["cividis_r"]
+        out = []
+        for e in self.epochs:
+            if e == 0:
+                out.append(FIRST_COLOR)
+            elif e == self.n_epochs:
+                out.append(LAST_COLOR)
+            else:
+                out.append(ramp(0.15 + 0.6 * e / max(self.n_epochs, 1)))
+        return out
+
+    def plot(self, ax=None):
+        """Draw on ``ax`` (or a new figure); keeps ``ax_``, ``figure_``, ``points_``, ``lines_``."""
+        with use_language(self.lang):
+            ax = axes_or_new(ax)
+            self.points_ = []
+            classes = np.unique(self.y)
+            binary = set(classes.tolist()) <= {0.0, 1.0}
+            styles = {0: dict(marker="o", color="royalblue", markersize=8),
+                      1: dict(marker="x", color="orange", markersize=10, mew=2)}
+            for k, c in enumerate(classes):
+                mask = self.y == c
+                label = (t("class_true" if c == 1 else "class_false", self.lang) if binary
+                         else t("class_n", self.lang, name=f"{c:g}"))
+                style = styles.get(int(c) if binary else k % 2)
+                (pts,) = ax.plot(self.X[mask, 0], self.X[mask, 1], linestyle="none", label=label,
+                                 **style)
+                self.points_.append(pts)
+            self.lines_ = []
+            self.missing_ = []
+            for e, (w1, w2, b), color in zip(self.epochs, self.params, self.colors()):
+                seg = boundary_segment(w1, w2, b, self.xlim, self.ylim)
+                if seg is None:  # all weights zero: no line exists; say so in the legend
+                    self.missing_.append(e)
+                    ax.plot([], [], linestyle="none", label=t("no_boundary", self.lang, epoch=e))
+                    continue
+                emphasised = e in (0, self.n_epochs)
+                (line,) = ax.plot(*seg, color=color, linewidth=2.2 if emphasised else 1.3,
+                                  linestyle="-" if emphasised else "--", label=self.label_for(e),
+                                  zorder=3 if emphasised else 2)
+                self.lines_.append(line)
+            ax.set_xlim(*self.xlim)
+            ax.set_ylim(*self.ylim)
+            if not ax.get_xlabel():
+                ax.set_xlabel(t("input", self.lang, name=self.feature_names[0]))
+            if not ax.get_ylabel():
+                ax.set_ylabel(t("input", self.lang, name=self.feature_names[1]))
+            n_entries = len(self.points_) + len(self.epochs)
+            self.legend_ = ax.legend(loc="best", fontsize="small" if n_entries > 5 else None,
+                                     ncol=2 if n_entries > 7 else 1)
+            ax.grid(True)
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+
+def _limits(values) -> tuple[float, float]:
+    """Data range plus a margin; for the gates (0..1) this is the article's -0.2..1.2."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    pad = 0.2 * (hi - lo) if hi > lo else 1.0
+    return lo - pad, hi + pad
+
+
+def _check_epoch(e, n_epochs: int) -> int:
+    try:
+        k = int(e)
+    except (TypeError, ValueError):
+        raise BackpropvizError(f"boundary epochs must be integers; got {e!r}") from None
+    if k != e or not 0 <= k <= n_epochs:
+        raise BackpropvizError(
+            f"boundary epochs must be integers from 0 (initial) to {n_epochs} (final); got {e!r}")
+    return k

@@ -1,0 +1,50 @@
+"""The training loss, one value per optimisation step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..i18n import resolve_lang, t
+from .base import axes_or_new, epoch_axis, title_fields
+from .fonts import use_language
+
+
+class LossCurveDisplay:
+    """``history.loss`` (the loss of each step's batch, at the parameters before the step)."""
+
+    def __init__(self, epochs, loss, *, title="", log=False, lang="en"):
+        self.epochs = np.asarray(epochs, dtype=float)
+        self.loss = np.asarray(loss, dtype=float)
+        self.title = title
+        self.log = bool(log)
+        self.lang = resolve_lang(lang)
+
+    def __repr__(self) -> str:
+        return f"LossCurveDisplay(steps={len(self.loss)}, log={self.log}, lang={self.lang!r})"
+
+    @classmethod
+    def from_history(cls, history, *, log=False, lang=None, ax=None, plot=True):
+        """Step t's loss is drawn at the epoch count where that step started."""
+        lang = resolve_lang(lang)
+        kind, fields = title_fields(history.config)
+        title = t(f"loss_curve_title_{kind}", lang, **fields)
+        display = cls(epoch_axis(history.epoch)[:-1], history.loss, title=title, log=log, lang=lang)
+        return display.plot(ax=ax) if plot else display
+
+    def plot(self, ax=None):
+        """Draw on ``ax`` (or a new figure); keeps ``ax_``, ``figure_``, ``line_``."""
+        with use_language(self.lang):
+            ax = axes_or_new(ax, figsize=(8, 5))
+            (self.line_,) = ax.plot(self.epochs, self.loss, color="tab:blue",
+                                    label=t("loss_curve_label", self.lang))
+            if self.log:
+                ax.set_yscale("log")
+            if self.title and not ax.get_title():
+                ax.set_title(self.title)
+            if not ax.get_xlabel():
+                ax.set_xlabel(t("epochs", self.lang))
+            if not ax.get_ylabel():
+                ax.set_ylabel(t("loss_value_log" if self.log else "loss_value", self.lang))
+            ax.grid(True, which="both" if self.log else "major", alpha=0.6)
+        self.ax_, self.figure_ = ax, ax.figure
+        return self

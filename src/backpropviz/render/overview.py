@@ -1,0 +1,66 @@
+"""The article's 2x2 overview: boundary, parameters, loss contours, 3D surface."""
+
+from __future__ import annotations
+
+from ..i18n import resolve_lang, t
+from .base import new_figure, require_perceptron, title_fields
+from .boundary import BoundaryDisplay
+from .fonts import use_language
+from .params import ParamTrajectoryDisplay
+from .surface import LossContourDisplay, LossSurface3DDisplay, fixed_path_from_history
+
+FIGSIZE = (14, 12)  # inches, the article's size
+
+
+class OverviewFigure:
+    """Compose the four graphs of the article on one figure, under its suptitle.
+
+    >>> fig = OverviewFigure.from_history(history, lang="ja").figure_   # doctest: +SKIP
+    """
+
+    def __init__(self, history, landscape, actual_loss, *, boundary_epochs=None, lang="en"):
+        self.history, self.landscape, self.actual_loss = history, landscape, actual_loss
+        self.boundary_epochs = boundary_epochs
+        self.lang = resolve_lang(lang)
+
+    def __repr__(self) -> str:
+        return f"OverviewFigure({self.history!r}, lang={self.lang!r})"
+
+    @classmethod
+    def from_history(cls, history, *, landscape=None, boundary_epochs=None, x_param="w1",
+                     y_param="w2", span=8.0, resolution=50, x_range=None, y_range=None,
+                     lang=None, plot=True):
+        """Compute the slice (unless ``landscape`` is given) and the loss along the path."""
+        from ..analysis.landscape import losses_along_path, param_plane
+
+        require_perceptron(history, "overview")
+        if landscape is None:
+            landscape = param_plane(history, x_param, y_param, span=span, resolution=resolution,
+                                    x_range=x_range, y_range=y_range)
+        display = cls(history, landscape, losses_along_path(history),
+                      boundary_epochs=boundary_epochs, lang=lang)
+        return display.plot() if plot else display
+
+    def plot(self, fig=None):
+        """Draw the four panels; keeps ``figure_`` and the four displays
+        (``boundary_``, ``params_``, ``contour_``, ``surface_``)."""
+        h, lang = self.history, self.lang
+        with use_language(lang):
+            fig = fig if fig is not None else new_figure(FIGSIZE, layout="constrained")
+            kind, fields = title_fields(h.config)
+            self.suptitle_ = fig.suptitle(t(f"suptitle_{kind}", lang, **fields), fontsize=20)
+            axes = [fig.add_subplot(2, 2, 1), fig.add_subplot(2, 2, 2), fig.add_subplot(2, 2, 3),
+                    fig.add_subplot(2, 2, 4, projection="3d")]
+            for ax, k in zip(axes, range(1, 5)):
+                ax.set_title(t(f"graph{k}_title", lang), fontsize=14)
+            fixed_path = fixed_path_from_history(h, self.landscape)
+            self.boundary_ = BoundaryDisplay.from_history(h, self.boundary_epochs, lang=lang, ax=axes[0])
+            self.params_ = ParamTrajectoryDisplay.from_history(h, lang=lang, ax=axes[1])
+            self.contour_ = LossContourDisplay.from_landscape(
+                self.landscape, fixed_path=fixed_path, lang=lang, ax=axes[2])
+            label = t("path_actual" if h.batches is None else "path_actual_full", lang)
+            self.surface_ = LossSurface3DDisplay.from_landscape(
+                self.landscape, actual_loss=self.actual_loss, actual_label=label,
+                fixed_path=fixed_path, lang=lang, ax=axes[3])
+        self.axes_, self.figure_ = axes, fig
+        return self

@@ -1,0 +1,237 @@
+"""Graphs 3 and 4: the loss over a plane of two parameters, and the learning path on it.
+
+A plane through parameter space holds every other parameter fixed (the article fixes b at its
+final value). The recorded path is drawn in the plane's two coordinates, so where a fixed
+parameter moved during training the colours (2D) or heights (3D) under the path are *not*
+the losses training saw. Both displays say so on the figure; the 3D one also draws the loss
+training actually saw along the same path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..i18n import resolve_lang, t
+from .base import axes_or_new, fmt_value, param_label
+from .fonts import use_language
+
+MAX_NAMED = 3  # name at most this many fixed parameters in a label, then count them
+
+
+def describe_fixed(fixed: dict[str, float], center_step: int, final_step: int | None, lang: str) -> str:
+    """'b fixed at its final value -9.20' (or the count of fixed parameters when many)."""
+    if len(fixed) > MAX_NAMED:
+        return t("fixed_many", lang, count=len(fixed), step=center_step)
+    key = "fixed_final" if final_step is not None and center_step == final_step else "fixed_at_step"
+    return ", ".join(t(key, lang, name=n, value=fmt_value(v), step=center_step) for n, v in fixed.items())
+
+
+def describe_moved(fixed_path: dict[str, np.ndarray] | None, lang: str) -> str | None:
+    """'b went 0.00 → -9.20' for the fixed parameters that changed; None if none did or unknown."""
+    if not fixed_path:
+        return None
+    moved = {n: np.asarray(v) for n, v in fixed_path.items() if np.ptp(np.asarray(v)) > 0}
+    if not moved:
+        return None
+    if len(moved) > MAX_NAMED:
+        return t("moved_many", lang, count=len(moved))
+    return ", ".join(t("moved", lang, name=n, start=fmt_value(v[0]), end=fmt_value(v[-1]))
+                     for n, v in moved.items())
+
+
+def fixed_path_from_history(history, landscape) -> dict[str, np.ndarray]:
+    """The recorded values of each parameter that ``landscape`` holds fixed, row by row."""
+    return {n: history.params[:, history.index(n)] for n in landscape.fixed}
+
+
+class _PlaneDisplay:
+    """What the 2D and 3D views share: the grid, the path and the words about the slice."""
+
+    def __init__(self, landscape, *, fixed_path=None, lang="en"):
+        self.landscape = landscape
+        self.lang = resolve_lang(lang)
+        self.fixed_path = fixed_path
+        self.x_name, self.y_name = landscape.axis_names
+        center = int(landscape.config.get("center_step", -1))
+        final = len(landscape.path) - 1
+        self.fixed_text = describe_fixed(landscape.fixed, center, final, self.lang)
+        self.moved_text = describe_moved(fixed_path, self.lang)
+
+    def fixed_names(self) -> str:
+        names = list(self.landscape.fixed)
+        return ", ".join(names) if len(names) <= MAX_NAMED else f"{len(names)}"
+
+    def _label_axes(self, ax):
+        if not ax.get_xlabel():
+            ax.set_xlabel(param_label(self.x_name, self.lang))
+        if not ax.get_ylabel():
+            ax.set_ylabel(param_label(self.y_name, self.lang))
+
+
+class LossContourDisplay(_PlaneDisplay):
+    """Filled contours of the slice, a colourbar saying what is fixed, the path and its ends."""
+
+    def __init__(self, landscape, *, fixed_path=None, levels=30, lang="en"):
+        super().__init__(landscape, fixed_path=fixed_path, lang=lang)
+        self.levels = levels
+
+    def __repr__(self) -> str:
+        return (f"LossContourDisplay(axes={self.landscape.axis_names}, grid={self.landscape.loss.shape}, "
+                f"fixed={self.landscape.fixed}, lang={self.lang!r})")
+
+    @classmethod
+    def from_landscape(cls, landscape, *, fixed_path=None, levels=30, lang=None, ax=None, plot=True):
+        """Draw ``landscape``; ``fixed_path`` (name -> values per row) lets the note say how far
+        the fixed parameters moved during training."""
+        display = cls(landscape, fixed_path=fixed_path, levels=levels, lang=lang)
+        return display.plot(ax=ax) if plot else display
+
+    @classmethod
+    def from_history(cls, history, x_param="w1", y_param="w2", *, span=8.0, resolution=50,
+                     x_range=None, y_range=None, lang=None, ax=None, plot=True):
+        """The article's slice of ``history`` (other parameters at their final values)."""
+        from ..analysis.landscape import param_plane
+
+        land = param_plane(history, x_param, y_param, span=span, resolution=resolution,
+                           x_range=x_range, y_range=y_range)
+        return cls.from_landscape(land, fixed_path=fixed_path_from_history(history, land),
+                                  lang=lang, ax=ax, plot=plot)
+
+    def note(self) -> str:
+        if self.moved_text is None:
+            return t("slice_note_still", self.lang, fixed=self.fixed_names())
+        return t("slice_note_moved", self.lang, fixed=self.fixed_text, moved=self.moved_text)
+
+    def plot(self, ax=None, *, note=True):
+        """Draw on ``ax``; keeps ``ax_``, ``figure_``, ``contour_``, ``colorbar_``, ``path_``,
+        ``start_``, ``end_`` and ``note_`` (the text about the slice)."""
+        land = self.landscape
+        with use_language(self.lang):
+            ax = axes_or_new(ax, figsize=(7, 5.5))
+            fig = ax.figure
+            self.contour_ = ax.contourf(land.alpha, land.beta, land.loss, levels=self.levels,
+                                        cmap="viridis", alpha=0.8)
+            self.colorbar_ = fig.colorbar(
+                self.contour_, ax=ax, label=t("colorbar_fixed", self.lang, fixed=self.fixed_text))
+            path = land.path
+            (self.path_,) = ax.plot(path[:, 0], path[:, 1], "r-o", markersize=3, linewidth=1,
+                                    markevery=_markevery(len(path)), label=t("path", self.lang))
+            (self.start_,) = ax.plot(path[0, 0], path[0, 1], color="white", marker="*",
+                                     markersize=15, markeredgecolor="black", linestyle="none",
+                                     label=t("start", self.lang))
+            (self.end_,) = ax.plot(path[-1, 0], path[-1, 1], color="black", marker="X",
+                                   markersize=13, markeredgecolor="white", linestyle="none",
+                                   label=t("end", self.lang))
+            ax.set_xlim(land.alpha[0], land.alpha[-1])
+            ax.set_ylim(land.beta[0], land.beta[-1])
+            self._label_axes(ax)
+            self.legend_ = ax.legend(loc="upper right", fontsize="small")
+            self.note_ = None
+            if note:
+                self.note_ = _note(ax, self.note())
+        self.ax_, self.figure_ = ax, fig
+        return self
+
+
+class LossSurface3DDisplay(_PlaneDisplay):
+    """The slice as a 3D surface with two curves over the path:
+
+    * dashed red: the path's heights *on the slice* (the article's way, a projection);
+    * solid: the loss training actually saw at each step (faithful wherever the fixed
+      parameters moved).
+    """
+
+    def __init__(self, landscape, *, actual_loss=None, actual_label=None, fixed_path=None,
+                 lang="en", elev=35.0, azim=130.0):
+        super().__init__(landscape, fixed_path=fixed_path, lang=lang)
+        self.actual_loss = None if actual_loss is None else np.asarray(actual_loss, dtype=float)
+        self.actual_label = actual_label or t("path_actual", self.lang)
+        self.elev, self.azim = elev, azim
+
+    def __repr__(self) -> str:
+        return (f"LossSurface3DDisplay(axes={self.landscape.axis_names}, grid={self.landscape.loss.shape}, "
+                f"actual_loss={'yes' if self.actual_loss is not None else 'no'}, lang={self.lang!r})")
+
+    @classmethod
+    def from_landscape(cls, landscape, *, actual_loss=None, actual_label=None, fixed_path=None,
+                       lang=None, ax=None, plot=True):
+        """``actual_loss`` (one value per path row) is the loss to draw along the path as trained."""
+        display = cls(landscape, actual_loss=actual_loss, actual_label=actual_label,
+                      fixed_path=fixed_path, lang=lang)
+        return display.plot(ax=ax) if plot else display
+
+    @classmethod
+    def from_history(cls, history, x_param="w1", y_param="w2", *, span=8.0, resolution=50,
+                     x_range=None, y_range=None, landscape=None, lang=None, ax=None, plot=True):
+        """The article's slice plus the loss along the path as trained.
+
+        With full-batch training the full-data loss at ``params[t]`` is exactly the loss that
+        step t saw; with mini-batches it is labelled as the full-data loss instead.
+        """
+        from ..analysis.landscape import losses_along_path, param_plane
+
+        lang = resolve_lang(lang)
+        land = landscape if landscape is not None else param_plane(
+            history, x_param, y_param, span=span, resolution=resolution,
+            x_range=x_range, y_range=y_range)
+        label = t("path_actual" if history.batches is None else "path_actual_full", lang)
+        return cls.from_landscape(land, actual_loss=losses_along_path(history), actual_label=label,
+                                  fixed_path=fixed_path_from_history(history, land), lang=lang,
+                                  ax=ax, plot=plot)
+
+    def projected_loss(self) -> np.ndarray:
+        """Heights of the path on the slice (the article's curve)."""
+        land = self.landscape
+        if land.path_loss is not None:
+            return np.asarray(land.path_loss, dtype=float)
+        raise ValueError("this landscape has no path_loss; compute it with param_plane")
+
+    def note(self) -> str:
+        if self.moved_text is None:
+            return t("surface_note_still", self.lang, fixed=self.fixed_names())
+        return t("surface_note_moved", self.lang, moved=self.moved_text)
+
+    def plot(self, ax=None, *, note=True):
+        """Draw on a 3D ``ax`` (or a new one); keeps ``ax_``, ``figure_``, ``surface_``,
+        ``projected_line_``, ``actual_line_`` (None without ``actual_loss``) and ``note_``."""
+        land = self.landscape
+        with use_language(self.lang):
+            ax = axes_or_new(ax, projection="3d", figsize=(7, 6))
+            A, B = np.meshgrid(land.alpha, land.beta)
+            # Rasterised: thousands of little polygons make vector files large and slow.
+            self.surface_ = ax.plot_surface(A, B, land.loss, cmap="viridis", alpha=0.5,
+                                            rstride=1, cstride=1, linewidth=0, antialiased=False,
+                                            rasterized=True)
+            path = land.path
+            (self.projected_line_,) = ax.plot(
+                path[:, 0], path[:, 1], self.projected_loss(), "r--", linewidth=2,
+                label=t("path_projected", self.lang, fixed=self.fixed_names()))
+            self.actual_line_ = None
+            if self.actual_loss is not None:
+                (self.actual_line_,) = ax.plot(path[:, 0], path[:, 1], self.actual_loss, color="black",
+                                               linewidth=2, label=self.actual_label)
+            self._label_axes(ax)
+            ax.zaxis.set_rotate_label(False)  # upright text reads better than mplot3d's default
+            ax.set_zlabel(t("loss_value", self.lang), rotation=90, labelpad=8)
+            ax.view_init(elev=self.elev, azim=self.azim)
+            # A little smaller than the Axes, so the z label is not cut at the figure's edge.
+            ax.set_box_aspect(None, zoom=0.88)
+            self.legend_ = ax.legend(loc="upper left", fontsize="small")
+            self.note_ = None
+            if note:
+                self.note_ = _note(ax, self.note(), y=0.0)
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+
+def _markevery(n: int) -> int:
+    """Mark about 60 points of a long path: 1000 dots on top of each other only hide the line."""
+    return max(1, n // 60)
+
+
+def _note(ax, text: str, *, y: float = -0.13):
+    """A boxed note under the plot area, in axes coordinates so that it moves with the axes."""
+    place = ax.text2D if hasattr(ax, "text2D") else ax.text
+    return place(0.5, y, text, transform=ax.transAxes, ha="center", va="top", fontsize="small",
+                 bbox=dict(boxstyle="round,pad=0.4", facecolor="lightyellow",
+                                      edgecolor="0.6", alpha=0.95))
