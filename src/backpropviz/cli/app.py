@@ -95,6 +95,20 @@ def error_line(message: str) -> None:
     print(f"backpropviz: error: {message}", file=sys.stderr)
 
 
+def _given_value(exc, args: list[str]) -> str | None:
+    """The text the user gave for the option a BadParameter is about (typer's message omits it)."""
+    param = getattr(exc, "param", None)
+    if param is None or not isinstance(exc, typer.BadParameter) or not getattr(param, "opts", None):
+        return None
+    for i, arg in enumerate(args):
+        for opt in param.opts:
+            if arg == opt and i + 1 < len(args):
+                return args[i + 1]
+            if arg.startswith(opt + "="):
+                return arg[len(opt) + 1:]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning every user error into one stderr line and exit code 2."""
     from ..errors import TrainingDiverged  # noqa: F401  (cheap: no torch)
@@ -112,11 +126,19 @@ def main(argv: list[str] | None = None) -> int:
         error_line(str(exc))
         return 2
     except typer.TyperException as exc:  # click-style usage errors: bad option, bad value
-        error_line(" ".join(exc.format_message().split()))
+        message = " ".join(exc.format_message().split())
+        given = _given_value(exc, args)
+        error_line(message + (f"; got {given!r}" if given is not None else ""))
         return getattr(exc, "exit_code", 2) or 2
     except KeyboardInterrupt:
         error_line("interrupted")
         return 130
     except BrokenPipeError:
         os._exit(0)
+    except Exception as exc:  # a bug, not bad input: say so in one line; the traceback is opt-in
+        if os.environ.get("BACKPROPVIZ_DEBUG"):
+            raise
+        error_line(f"internal error ({type(exc).__name__}: {exc}); "
+                   "rerun with BACKPROPVIZ_DEBUG=1 for the traceback and please report it")
+        return 1
     return result if isinstance(result, int) else 0
