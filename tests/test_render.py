@@ -1,0 +1,293 @@
+"""Figures: every file in every format and language, and the artists each display draws.
+
+Displays draw on Agg figures made without pyplot, so there is no global figure list to close.
+"""
+
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.image as mpimg  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+
+from backpropviz.config import RunConfig  # noqa: E402
+from backpropviz.errors import BackpropvizError  # noqa: E402
+from backpropviz.history import History  # noqa: E402
+from backpropviz.i18n import t  # noqa: E402
+from backpropviz.render import figures  # noqa: E402
+from backpropviz.render.base import epoch_axis, new_figure  # noqa: E402
+from backpropviz.render.boundary import BoundaryDisplay  # noqa: E402
+from backpropviz.render.fonts import japanese_font_path, use_language  # noqa: E402
+from backpropviz.render.loss import LossCurveDisplay  # noqa: E402
+from backpropviz.render.overview import OverviewFigure  # noqa: E402
+from backpropviz.render.params import ParamTrajectoryDisplay  # noqa: E402
+from backpropviz.render.surface import LossContourDisplay, LossSurface3DDisplay  # noqa: E402
+from backpropviz.train import train  # noqa: E402
+
+LANGS = ("en", "ja")
+
+
+@pytest.fixture(scope="module")
+def short_run():
+    return train(RunConfig(epochs=50))
+
+
+@pytest.fixture(scope="module")
+def article_run():
+    return train(RunConfig())
+
+
+def hand_history(params, X=None, y=None):
+    """A perceptron History built by hand (full-batch, one step per epoch)."""
+    params = np.asarray(params, dtype=np.float32)
+    T = len(params) - 1
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32) if X is None else X
+    y = np.array([0, 0, 0, 1], np.float32) if y is None else y
+    return History(params=params, grads=np.zeros((T, 3), np.float32), loss=np.ones(T, np.float32),
+                   epoch=np.arange(T), param_names=["w1", "w2", "b"], X=X, y=y,
+                   config=RunConfig(epochs=max(T, 1)).to_dict())
+
+
+def glyph_warnings(record):
+    return [w for w in record if "Glyph" in str(w.message) and "missing" in str(w.message)]
+
+
+# -- files -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("fmt", figures.FORMATS)
+def test_every_figure_in_every_format_and_language(short_run, tmp_path, fmt, lang):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        paths = figures.write_run_figures(short_run, tmp_path, fmt=fmt, lang=lang, resolution=12)
+    assert not glyph_warnings(record)
+    assert [p.name for p in paths] == [f"overview.{fmt}", f"loss_curve.{fmt}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)  # no temp files left
+    sizes = {"overview": (1200, 1400), "loss_curve": (500, 800)}  # figure inches x DPI
+    for path in paths:
+        data = path.read_bytes()
+        assert len(data) > 1000
+        if fmt == "png":
+            assert mpimg.imread(path).shape[:2] == sizes[path.stem]
+        elif fmt == "svg":
+            assert b"<svg" in data[:1000] and data.rstrip().endswith(b"</svg>")
+        else:
+            assert data.startswith(b"%PDF") and b"%%EOF" in data[-100:]
+
+
+def test_unknown_format_is_refused_before_anything_is_written(short_run, tmp_path):
+    with pytest.raises(BackpropvizError, match="png, svg, pdf"):
+        figures.write_run_figures(short_run, tmp_path / "out", fmt="jpg")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_render_leaves_no_file(short_run, tmp_path, monkeypatch):
+    real, calls = figures.figure_bytes, []
+
+    def fail_on_second(fig, fmt):
+        calls.append(fmt)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return real(fig, fmt)
+
+    monkeypatch.setattr(figures, "figure_bytes", fail_on_second)
+    with pytest.raises(RuntimeError):
+        figures.write_run_figures(short_run, tmp_path, resolution=8)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_views_refuse_a_model_that_is_not_a_two_input_perceptron(tmp_path):
+    h = History(params=np.zeros((2, 4), np.float32), grads=np.zeros((1, 4), np.float32),
+                loss=np.ones(1, np.float32), epoch=np.zeros(1, int), param_names=["w1", "w2", "w3", "b"],
+                X=np.zeros((4, 3), np.float32), y=np.zeros(4, np.float32), config={})
+    with pytest.raises(BackpropvizError, match="two-input perceptron"):
+        figures.write_run_figures(h, tmp_path)
+    with pytest.raises(BackpropvizError, match="two-input perceptron"):
+        BoundaryDisplay.from_history(h)
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- Japanese text ---------------------------------------------------------------------------------
+
+def test_the_glyph_check_itself_can_fail():
+    """Without the Japanese font, Japanese text does warn: the checks above would notice."""
+    fig = new_figure()
+    with matplotlib.rc_context({"font.family": ["DejaVu Sans"]}):
+        fig.suptitle(t("graph1_title", "ja"))
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            fig.canvas.draw()
+    assert glyph_warnings(record)
+
+
+def test_japanese_text_uses_ipaexgothic_and_leaves_global_settings_alone(short_run):
+    before = list(matplotlib.rcParams["font.family"])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        ov = OverviewFigure.from_history(short_run, resolution=10, lang="ja")
+        ov.figure_.canvas.draw()
+    assert not glyph_warnings(record)
+    assert matplotlib.rcParams["font.family"] == before
+    used = font_manager.findfont(ov.suptitle_.get_fontproperties(), fallback_to_default=False)
+    assert used == str(japanese_font_path())
+
+
+def test_overview_titles_are_the_catalogues_and_the_articles(short_run):
+    ov = OverviewFigure.from_history(short_run, resolution=10, lang="ja")
+    assert ov.suptitle_.get_text() == "SGDによる学習過程の可視化 (ANDゲート)"
+    titles = [ax.get_title() for ax in ov.axes_]
+    assert titles == [t(f"graph{k}_title", "ja") for k in range(1, 5)]
+    assert titles[0] == "グラフ1: 決定境界の変化" and titles[3] == "グラフ4: 3D損失曲面と学習経路"
+    assert ov.axes_[0].get_xlabel() == "入力 x1" and ov.axes_[2].get_ylabel() == "重み w2"
+    en = OverviewFigure.from_history(short_run, resolution=10, lang="en")
+    assert [ax.get_title() for ax in en.axes_] == [t(f"graph{k}_title", "en") for k in range(1, 5)]
+
+
+# -- boundary --------------------------------------------------------------------------------------
+
+def test_one_boundary_per_requested_epoch_on_the_line_w_x_plus_b(short_run):
+    d = BoundaryDisplay.from_history(short_run, epochs=[50, 0, 10, 25], lang="en")
+    assert d.epochs == [0, 10, 25, 50] and len(d.lines_) == 4
+    labels = [line.get_label() for line in d.lines_]
+    assert labels[0] == "initial boundary" and labels[-1] == "boundary after training"
+    assert labels[1] == "boundary at epoch 10"
+    for e, line in zip(d.epochs, d.lines_):
+        w1, w2, b = short_run.params[e].astype(float)  # full batch: row e is the state after e epochs
+        x1, x2 = line.get_xdata(), line.get_ydata()
+        np.testing.assert_allclose(w1 * x1 + w2 * x2 + b, 0, atol=1e-5)
+    marker_by_label = {p.get_label(): p.get_marker() for p in d.points_}
+    assert marker_by_label == {"0 (False)": "o", "1 (True)": "x"}
+    assert len(d.points_[0].get_xdata()) == 3  # AND: three zeros, one one
+
+
+def test_default_boundaries_are_first_and_last(short_run):
+    d = BoundaryDisplay.from_history(short_run, lang="ja")
+    assert [line.get_label() for line in d.lines_] == ["初期値の境界", "学習後の境界"]
+
+
+@pytest.mark.parametrize("bad", [[-1], [51], [2.5]])
+def test_boundary_epochs_out_of_range_are_refused(short_run, bad):
+    with pytest.raises(BackpropvizError, match="from 0 .* to 50"):
+        BoundaryDisplay.from_history(short_run, epochs=bad)
+
+
+def test_vertical_boundary_when_w2_is_zero():
+    # w1*x1 + 0*x2 + b = 0  ->  x1 = -b/w1 = 0.5 (x2 = ... would divide by zero)
+    h = hand_history([[2.0, 0.0, -1.0], [4.0, 0.0, -1.0], [0.0, 0.0, 0.3]])
+    d = BoundaryDisplay.from_history(h, epochs=[0, 1, 2])
+    assert len(d.lines_) == 2 and d.missing_ == [2]  # no line at all when w1 = w2 = 0
+    np.testing.assert_allclose(d.lines_[0].get_xdata(), [0.5, 0.5])
+    np.testing.assert_allclose(d.lines_[1].get_xdata(), [0.25, 0.25])
+    assert np.ptp(d.lines_[0].get_ydata()) > 0  # spans the view vertically
+    assert any("no boundary" in text.get_text() for text in d.legend_.get_texts())
+
+
+def test_display_draws_on_the_axes_it_is_given(short_run):
+    fig = new_figure()
+    ax = fig.add_subplot()
+    ax.set_xlabel("mine")
+    d = BoundaryDisplay.from_history(short_run, ax=ax)
+    assert d.ax_ is ax and d.figure_ is fig and ax.get_xlabel() == "mine"
+
+
+# -- parameters and loss ---------------------------------------------------------------------------
+
+def test_parameter_lines_follow_the_history(short_run):
+    d = ParamTrajectoryDisplay.from_history(short_run, lang="ja")
+    assert [line.get_label() for line in d.lines_] == ["重み w1", "重み w2", "バイアス b"]
+    for k, line in enumerate(d.lines_):
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(51))
+        np.testing.assert_allclose(line.get_ydata(), short_run.params[:, k])
+
+
+def test_epoch_axis_spreads_mini_batch_steps_over_the_epoch():
+    np.testing.assert_allclose(epoch_axis(np.array([0, 0, 1, 1, 2, 2, 2])),
+                               [0, 0.5, 1, 1.5, 2, 2 + 1 / 3, 2 + 2 / 3, 3])
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_loss_curve(short_run, log):
+    d = LossCurveDisplay.from_history(short_run, log=log, lang="en")
+    np.testing.assert_allclose(d.line_.get_ydata(), short_run.loss)
+    np.testing.assert_array_equal(d.line_.get_xdata(), np.arange(50))
+    assert d.ax_.get_yscale() == ("log" if log else "linear")
+    assert d.ax_.get_title() == "Training loss (AND gate)"
+
+
+# -- loss surface ----------------------------------------------------------------------------------
+
+def reference_bce(history, params):
+    """Mean BCE of a sigmoid perceptron, in float64, written out from the formula."""
+    X = torch.tensor(history.X, dtype=torch.float64)
+    y = torch.tensor(history.y, dtype=torch.float64)
+    p = torch.tensor(params, dtype=torch.float64)
+    z = X @ p[:, :2].T + p[:, 2]                      # (N, rows)
+    prob = torch.sigmoid(z)
+    bce = -(y[:, None] * torch.log(prob) + (1 - y[:, None]) * torch.log(1 - prob))
+    return bce.mean(0).numpy()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_contour_says_what_is_fixed_and_marks_start_and_end(article_run, lang):
+    d = LossContourDisplay.from_history(article_run, resolution=20, lang=lang)
+    b_final = f"{article_run.params[-1, 2]:.2f}"
+    label = d.colorbar_.ax.get_ylabel()
+    assert b_final in label and "b" in label
+    assert b_final in d.note_.get_text() and f"{article_run.params[0, 2]:.2f}" in d.note_.get_text()
+    assert d.note_.get_visible() and d.note_.axes is d.ax_
+    np.testing.assert_allclose(d.start_.get_xydata()[0], article_run.params[0, :2])
+    np.testing.assert_allclose(d.end_.get_xydata()[0], article_run.params[-1, :2])
+    np.testing.assert_allclose(d.path_.get_xydata(), article_run.params[:, :2])
+    # Contour levels cover the slice's loss, computed here from the formula.
+    land = d.landscape
+    A, B = np.meshgrid(land.alpha, land.beta)
+    grid = np.stack([A.ravel(), B.ravel(), np.full(A.size, article_run.params[-1, 2])], 1)
+    ref = reference_bce(article_run, grid).reshape(A.shape)
+    np.testing.assert_allclose(land.loss, ref, rtol=1e-4, atol=1e-6)
+    assert d.contour_.levels[0] <= ref.min() and d.contour_.levels[-1] >= ref.max() - 1e-4
+
+
+def test_surface_resolution_and_range_are_the_users(article_run):
+    d = LossContourDisplay.from_history(article_run, resolution=7, x_range=(-2, 3), y_range=(0, 9))
+    assert d.landscape.loss.shape == (7, 7)
+    assert d.ax_.get_xlim() == (-2, 3) and d.ax_.get_ylim() == (0, 9)
+
+
+def test_3d_draws_the_projected_path_and_the_loss_training_saw(article_run):
+    d = LossSurface3DDisplay.from_history(article_run, resolution=15, lang="en")
+    assert d.ax_.name == "3d" and d.surface_.get_rasterized()
+    xs, ys, z_projected = d.projected_line_.get_data_3d()
+    _, _, z_actual = d.actual_line_.get_data_3d()
+    rows = article_run.params.astype(np.float64)
+    on_slice = rows.copy()
+    on_slice[:, 2] = rows[-1, 2]
+    np.testing.assert_allclose(z_projected, reference_bce(article_run, on_slice), rtol=1e-4)
+    np.testing.assert_allclose(z_actual, reference_bce(article_run, rows), rtol=1e-4)
+    np.testing.assert_allclose(z_actual[:-1], article_run.loss, rtol=1e-5)  # what each step recorded
+    # b moved from 0 to its final value, so the two curves disagree where training started.
+    assert abs(z_projected[0] - z_actual[0]) > 0.5
+    assert d.projected_line_.get_label() != d.actual_line_.get_label()
+    assert "not the losses training saw" in d.note_.get_text()
+    assert "b went 0.00" in d.note_.get_text()
+
+
+def test_notes_say_the_path_is_on_the_slice_when_b_never_moved():
+    h = hand_history([[-1.0, 1.0, -0.5], [0.0, 1.5, -0.5], [1.0, 2.0, -0.5]])
+    c = LossContourDisplay.from_history(h, resolution=6, lang="en")
+    s = LossSurface3DDisplay.from_history(h, resolution=6, lang="en")
+    assert "lies on this slice" in c.note_.get_text()
+    assert "did not change" in s.note_.get_text()
+    np.testing.assert_allclose(s.projected_line_.get_data_3d()[2], s.actual_line_.get_data_3d()[2],
+                               rtol=1e-6)
+
+
+def test_use_language_restores_the_font_family():
+    before = list(matplotlib.rcParams["font.family"])
+    with use_language("ja"):
+        assert matplotlib.rcParams["font.family"][0] == "IPAexGothic"
+    assert matplotlib.rcParams["font.family"] == before
