@@ -1,0 +1,629 @@
+"""The computation graph of one training step, read from PyTorch's own autograd graph.
+
+``trace_step`` runs one forward pass and its loss, then walks ``loss.grad_fn`` back to the
+leaves. Every node of that walk becomes a ``GraphNode`` holding its forward value and the
+gradient of the loss with respect to it, as ``torch.autograd.grad`` computed it. Nothing
+is drawn by hand per model: a perceptron, an MLP or any ``nn.Module`` gives its own graph.
+
+Forward values come from a ``TorchDispatchMode`` that sees every aten op of the forward pass;
+its outputs are the very tensors whose ``grad_fn`` the walk meets, so the two are joined by
+identity. Three presentation rules keep the picture readable (each can be switched off):
+
+* views (``t``, ``view``, ``expand``, ...) are folded into the edge they sit on;
+* fused kernels are split into the operations a reader expects: ``addmm`` -> matmul + add,
+  a mean-reduced loss -> per-sample loss + mean (the split nodes' numbers follow from the
+  fused node's: ``add`` passes its gradient through, ``mean`` scales it by ``1/N``);
+* large models collapse to one node per layer (leaf module).
+
+The result is micrograd-style data, ``(nodes, edges)``; ``render.graph`` draws it and
+``GraphTrace.to_dot`` writes Graphviz text.
+
+>>> import torch
+>>> from torch import nn
+>>> import torch.nn.functional as F
+>>> model = nn.Sequential(nn.Linear(2, 1), nn.Sigmoid())
+>>> X, y = torch.tensor([[0., 1.], [1., 1.]]), torch.tensor([[0.], [1.]])
+>>> [n.name for n in trace_step(model, F.binary_cross_entropy, X, y).nodes]
+['x', 'w', 'matmul', 'b', 'add', 'sigmoid', 'y', 'bce', 'mean']
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import BackpropvizError
+
+# Ops that only re-index memory: folded into the edge they sit on (label shown on the edge).
+VIEW_OPS = {
+    "t": "ᵀ", "transpose": "ᵀ", "permute": "permute", "view": "", "_unsafe_view": "",
+    "reshape": "", "expand": "", "unsqueeze": "", "squeeze": "", "alias": "", "clone": "",
+    "_to_copy": "",
+}
+
+# Readable names for aten ops (anything else keeps its aten name).
+OP_NAMES = {
+    "mm": "matmul", "matmul": "matmul", "bmm": "matmul", "addmm": "linear", "mv": "matmul",
+    "add": "add", "sub": "subtract", "mul": "multiply", "div": "divide", "neg": "negate",
+    "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "gelu": "gelu", "leaky_relu": "leaky_relu",
+    "elu": "elu", "softplus": "softplus", "exp": "exp", "log": "log", "pow": "power",
+    "binary_cross_entropy": "bce", "mse_loss": "mse", "mean": "mean", "sum": "sum",
+    "binary_cross_entropy_with_logits": "bce_logits",
+}
+
+# Reductions of torch's loss kernels (at::Reduction).
+_REDUCTION_NONE, _REDUCTION_MEAN, _REDUCTION_SUM = 0, 1, 2
+
+KINDS = ("input", "target", "param", "const", "op", "layer")
+
+
+@dataclass
+class GraphNode:
+    """One node: a leaf tensor (input, target, parameter, constant), an operation or a layer.
+
+    ``value`` is the forward value and ``grad`` the gradient of the step's loss with respect
+    to it (None where no gradient flows, e.g. the targets). When ``per_sample`` is true the
+    first axis of both is the batch axis. ``param_names`` are the History's flat names of a
+    parameter node's elements, row-major. A collapsed layer keeps its parameters in
+    ``layer_params`` as ``{torch_name: (value, grad)}``.
+    """
+
+    id: str
+    name: str
+    kind: str
+    value: np.ndarray
+    grad: np.ndarray | None
+    op: str = ""
+    per_sample: bool = False
+    param_names: tuple[str, ...] = ()
+    torch_name: str = ""
+    module: str = ""
+    autograd_node: str = ""
+    layer_params: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.value.shape)
+
+    def __repr__(self) -> str:
+        g = "none" if self.grad is None else f"|g|={np.linalg.norm(self.grad):.3g}"
+        return f"GraphNode({self.id}, {self.name!r}, {self.kind}, shape={self.shape}, {g})"
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    """A forward edge ``src -> dst``; the gradient flows back along it when ``src`` has one."""
+
+    src: str
+    dst: str
+    label: str = ""
+
+
+@dataclass
+class GraphTrace:
+    """The graph of one step: nodes in topological order (sources first), forward edges.
+
+    ``contributions`` maps a parameter node's id to each sample's share of its gradient,
+    shape ``(N, *param.shape)``; the shares add up to the node's ``grad``.
+    """
+
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    loss: float
+    n_samples: int
+    step: int | None = None
+    collapsed: bool = False
+    contributions: dict[str, np.ndarray] = field(default_factory=dict)
+    sample_indices: np.ndarray | None = None  # rows of the data set that formed the batch
+
+    def __repr__(self) -> str:
+        return (f"GraphTrace(step={self.step}, nodes={len(self.nodes)}, edges={len(self.edges)}, "
+                f"loss={self.loss:.4g}, n_samples={self.n_samples}, collapsed={self.collapsed})")
+
+    def node(self, key: str) -> GraphNode:
+        """The node with id ``key``, else the first whose name is ``key``."""
+        for n in self.nodes:
+            if n.id == key:
+                return n
+        for n in self.nodes:
+            if n.name == key:
+                return n
+        raise KeyError(f"no node {key!r}; nodes: {', '.join(n.name for n in self.nodes)}")
+
+    def names(self) -> list[str]:
+        return [n.name for n in self.nodes]
+
+    def name_edges(self) -> list[tuple[str, str]]:
+        """Edges as ``(src name, dst name)`` pairs."""
+        ids = {n.id: n.name for n in self.nodes}
+        return [(ids[e.src], ids[e.dst]) for e in self.edges]
+
+    def backward_edges(self) -> list[GraphEdge]:
+        """The edges the gradient flows back along, reversed (``dst -> src``)."""
+        has_grad = {n.id for n in self.nodes if n.grad is not None}
+        return [GraphEdge(e.dst, e.src, e.label) for e in self.edges if e.src in has_grad]
+
+    def check_sample(self, sample: int | None) -> None:
+        if sample is not None and not (0 <= sample < self.n_samples):
+            raise BackpropvizError(
+                f"--sample must be in 0..{self.n_samples - 1} (this step's batch has "
+                f"{self.n_samples} samples); got {sample}")
+
+    def numbers(self, node: GraphNode, sample: int | None = None):
+        """``(value, grad)`` of ``node`` for one sample of the batch, or for the whole batch.
+
+        For a per-sample node, row ``sample``; for a parameter, its value and that sample's
+        contribution to its gradient; other nodes (the loss, the mean) are batch-wide.
+        """
+        self.check_sample(sample)
+        if sample is None:
+            return node.value, node.grad
+        if node.per_sample:
+            return node.value[sample], None if node.grad is None else node.grad[sample]
+        if node.id in self.contributions:
+            return node.value, self.contributions[node.id][sample]
+        return node.value, node.grad
+
+    def to_dot(self, sample: int | None = None, *, digits: int = 4) -> str:
+        """Graphviz DOT text: forward edges solid, backward (gradient) edges dashed red."""
+        def fmt(a):
+            return format_array(a, digits=digits).replace('"', "'")
+
+        lines = ["digraph backprop {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
+        for n in self.nodes:
+            value, grad = self.numbers(n, sample)
+            label = f"{n.name}\\nvalue = {fmt(value)}"
+            if grad is not None:
+                label += f"\\ndL/d{n.name} = {fmt(grad)}"
+            shape = "ellipse" if n.kind in ("op", "layer") else "box"
+            lines.append(f'  {n.id} [label="{label}", shape={shape}];')
+        for e in self.edges:
+            extra = f', label="{e.label}"' if e.label else ""
+            lines.append(f"  {e.src} -> {e.dst} [color=black{extra}];")
+        for e in self.backward_edges():
+            lines.append(f"  {e.src} -> {e.dst} [color=red, style=dashed, constraint=false];")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def format_array(a, digits: int = 4, max_items: int = 6) -> str:
+    """A short text for a value: the number itself, a small vector/matrix, or its shape and norm."""
+    if a is None:
+        return "-"
+    a = np.asarray(a)
+    if a.size == 1:
+        return f"{float(a.reshape(-1)[0]):.{digits}g}"
+    if a.size <= max_items:
+        flat = ", ".join(f"{float(v):.{digits}g}" for v in a.reshape(-1))
+        if a.ndim == 2 and min(a.shape) > 1:
+            rows = "; ".join(", ".join(f"{float(v):.{digits}g}" for v in r) for r in a)
+            return f"[{rows}]"
+        return f"[{flat}]"
+    return f"{'x'.join(map(str, a.shape))}, |.|={np.linalg.norm(a):.{digits}g}"
+
+
+# -- recording the forward pass ----------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _OpRecord:
+    op: str                # aten op name without overload, e.g. "addmm"
+    args: tuple
+    kwargs: dict
+    outputs: tuple         # output tensors
+    module: str            # innermost module running when the op was dispatched
+
+
+def _recorder():
+    """A TorchDispatchMode that records every aten op with its arguments, outputs and module."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Recorder(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.records: list[_OpRecord] = []
+            self.module_stack: list[str] = [""]
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            outs = out if isinstance(out, (tuple, list)) else (out,)
+            name = func.overloadpacket.__name__.rstrip("_")
+            self.records.append(_OpRecord(name, tuple(args), dict(kwargs),
+                                          tuple(o for o in outs if isinstance(o, torch.Tensor)),
+                                          self.module_stack[-1]))
+            return out
+
+    return Recorder()
+
+
+@contextlib.contextmanager
+def _module_scopes(model: nn.Module, recorder):
+    """Tell ``recorder`` which leaf module is running (for one node per layer)."""
+    handles = []
+    for name, module in model.named_modules():
+        if any(True for _ in module.children()):
+            continue
+
+        def pre(_m, _inp, name=name):
+            recorder.module_stack.append(name)
+
+        def post(_m, _inp, _out):
+            recorder.module_stack.pop()
+
+        handles.append(module.register_forward_pre_hook(pre))
+        handles.append(module.register_forward_hook(post))
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to(torch.float64).cpu().numpy().copy()
+
+
+# -- tracing -----------------------------------------------------------------------------------
+
+
+def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fold_views: bool = True,
+               collapse: bool | str = "auto", per_sample: bool = True, step: int | None = None,
+               sample_indices=None) -> GraphTrace:
+    """Trace ``loss_fn(model(X), y)``: the autograd graph with forward values and gradients.
+
+    ``collapse`` is True, False or ``"auto"`` (one node per layer when the expanded graph would
+    be unreadable: more than 16 operations or a parameter with more than 32 elements).
+    ``per_sample`` also computes each sample's contribution to every parameter's gradient.
+    The model's parameters and ``.grad`` are left untouched.
+    """
+    dtype = next((p.dtype for p in model.parameters()), torch.float32)
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X).to(dtype)
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).to(dtype)
+    if X.ndim != 2:
+        raise BackpropvizError(f"X must be a (samples, features) array; got shape {tuple(X.shape)}")
+    n = X.shape[0]
+    x_leaf = X.detach().clone().requires_grad_(True)  # so that dL/dx is computed too
+
+    rec = _recorder()
+    with _module_scopes(model, rec), rec:
+        out = model(x_leaf)
+        target = y.reshape(out.shape) if y.numel() == out.numel() else y
+        loss = loss_fn(out, target)
+    if loss.numel() != 1 or loss.grad_fn is None:
+        raise BackpropvizError("the loss must be a scalar that depends on the model's parameters")
+
+    # Walk the autograd graph from the loss to its leaves.
+    by_fn: dict = {}
+    for r in rec.records:
+        for o in r.outputs:
+            if o.grad_fn is not None:
+                by_fn.setdefault(o.grad_fn, (r, o))
+    reached, stack = [], [loss.grad_fn]
+    seen = set()
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        reached.append(fn)
+        stack.extend(child for child, _ in fn.next_functions)
+
+    leaves = {id(fn.variable): fn.variable for fn in reached if hasattr(fn, "variable")}
+    op_fns = [fn for fn in reached if not hasattr(fn, "variable")]
+    missing = [fn.name() for fn in op_fns if fn not in by_fn]
+    if missing:
+        raise RuntimeError(f"autograd nodes without a recorded forward op: {missing}")
+
+    # Gradients of every traced tensor, in one backward pass.
+    tensors = [by_fn[fn][1] for fn in op_fns] + list(leaves.values())
+    grads = torch.autograd.grad(loss, tensors, allow_unused=True, retain_graph=per_sample)
+    grad_of = {id(t): g for t, g in zip(tensors, grads)}
+
+    builder = _Builder(model, n, x_leaf, target, grad_of, fold_views)
+    position = {id(r): i for i, r in enumerate(rec.records)}
+    ordered = sorted(op_fns, key=lambda fn: position[id(by_fn[fn][0])])
+    for fn in ordered:
+        r, o = by_fn[fn]
+        builder.add_op(r, o, fn, split_fused)
+
+    contributions = {}
+    if per_sample:
+        contributions = _contributions(builder.param_tensors, out, loss, n)
+    nodes, edges, new_id = builder.finish(loss)
+    contributions = {new_id[k]: v for k, v in contributions.items() if k in new_id}
+
+    trace = GraphTrace(nodes, edges, float(loss.detach()), n, step=step,
+                       contributions=contributions,
+                       sample_indices=None if sample_indices is None else np.asarray(sample_indices))
+    n_ops = sum(1 for nd in trace.nodes if nd.kind == "op")
+    biggest = max((p.numel() for p in model.parameters()), default=0)
+    if collapse is True or (collapse == "auto" and (n_ops > 16 or biggest > 32)):
+        trace = collapse_layers(trace, model)
+    return trace
+
+
+class _Builder:
+    """Turns recorded ops into nodes and edges (leaves are added when first used)."""
+
+    def __init__(self, model, n, x_leaf, target, grad_of, fold_views):
+        self.model, self.n, self.x_leaf, self.target = model, n, x_leaf, target
+        self.grad_of, self.fold_views = grad_of, fold_views
+        self.nodes: list[GraphNode] = []
+        self.edges: list[GraphEdge] = []
+        self.node_of: dict[int, tuple[str, str]] = {}  # id(tensor) -> (node id, edge label)
+        self.param_info = _param_info(model)
+        self.per_sample_ids: set[str] = set()
+        self.param_tensors: dict[str, torch.Tensor] = {}
+
+    def _new_id(self) -> str:
+        return f"n{len(self.nodes)}"
+
+    def _add(self, **kw) -> GraphNode:
+        node = GraphNode(id=self._new_id(), **kw)
+        self.nodes.append(node)
+        return node
+
+    def _grad(self, t):
+        g = self.grad_of.get(id(t))
+        return None if g is None else _np(g)
+
+    def source(self, t: torch.Tensor) -> tuple[str, str]:
+        """The node id (and edge label) that produced tensor ``t``, adding a leaf if new."""
+        if id(t) in self.node_of:
+            return self.node_of[id(t)]
+        if t is self.x_leaf:
+            node = self._add(name="x", kind="input", value=_np(t), grad=self._grad(t), per_sample=True)
+            self.per_sample_ids.add(node.id)
+        elif id(t) in self.param_info:
+            disp, torch_name, flat_names = self.param_info[id(t)]
+            node = self._add(name=disp, kind="param", value=_np(t), grad=self._grad(t),
+                             param_names=flat_names, torch_name=torch_name,
+                             module=torch_name.rpartition(".")[0])
+            self.param_tensors[node.id] = t
+        elif t is self.target:
+            node = self._add(name="y", kind="target", value=_np(t), grad=None, per_sample=True)
+            self.per_sample_ids.add(node.id)
+        else:
+            node = self._add(name="const", kind="const", value=_np(t), grad=self._grad(t))
+        self.node_of[id(t)] = (node.id, "")
+        return self.node_of[id(t)]
+
+    def _inputs(self, args) -> list[tuple[str, str]]:
+        return [self.source(a) for a in args if isinstance(a, torch.Tensor)]
+
+    def _op_node(self, name, value, grad, inputs, r, fn, op) -> GraphNode:
+        per = any(i in self.per_sample_ids for i, _ in inputs) and value.ndim >= 1 \
+            and value.shape[0] == self.n
+        node = self._add(name=name, kind="op", value=value, grad=grad, op=op, per_sample=per,
+                         module=r.module, autograd_node=fn.name())
+        if per:
+            self.per_sample_ids.add(node.id)
+        for src, label in inputs:
+            self.edges.append(GraphEdge(src, node.id, label))
+        return node
+
+    def add_op(self, r: _OpRecord, out: torch.Tensor, fn, split_fused: bool) -> None:
+        if self.fold_views and r.op in VIEW_OPS:
+            src = next(a for a in r.args if isinstance(a, torch.Tensor))
+            src_id, label = self.source(src)
+            self.node_of[id(out)] = (src_id, label + VIEW_OPS[r.op])
+            return
+        value, grad = _np(out), self._grad(out)
+        if split_fused:
+            split = getattr(self, f"_split_{r.op}", None)
+            if split is not None and split(r, out, fn, value, grad):
+                return
+        node = self._op_node(OP_NAMES.get(r.op, r.op), value, grad, self._inputs(r.args), r, fn, r.op)
+        self.node_of[id(out)] = (node.id, "")
+
+    # Each split rule sits beside the numbers it derives (micrograd style).
+    def _split_addmm(self, r, out, fn, value, grad) -> bool:
+        """addmm(b, A, B) = A @ B + b: 'add' passes its gradient through to 'matmul' unchanged."""
+        if r.kwargs.get("beta", 1) != 1 or r.kwargs.get("alpha", 1) != 1 or len(r.args) > 3:
+            return False
+        bias, mat1, mat2 = r.args[:3]
+        mm = self._op_node("matmul", _np(mat1) @ _np(mat2), grad, self._inputs((mat1, mat2)), r, fn, "mm")
+        add = self._op_node("add", value, grad, [(mm.id, "")] + self._inputs((bias,)), r, fn, "add")
+        self.node_of[id(out)] = (add.id, "")
+        return True
+
+    def _split_loss(self, name, elementwise, reduction, r, out, fn, value, grad) -> bool:
+        """A reduced loss = per-sample loss, then mean (gradient / count) or sum (unchanged)."""
+        if reduction not in (_REDUCTION_MEAN, _REDUCTION_SUM):
+            return False
+        count = int(np.prod(elementwise.shape))
+        scale = 1.0 / count if reduction == _REDUCTION_MEAN else 1.0
+        per_grad = None if grad is None else np.full(elementwise.shape, float(grad) * scale)
+        per = self._op_node(name, elementwise, per_grad, self._inputs(r.args[:2]), r, fn, r.op)
+        reducer = "mean" if reduction == _REDUCTION_MEAN else "sum"
+        red = self._op_node(reducer, value, grad, [(per.id, "")], r, fn, reducer)
+        self.node_of[id(out)] = (red.id, "")
+        return True
+
+    def _split_binary_cross_entropy(self, r, out, fn, value, grad) -> bool:
+        """bce(p, y) = mean(-(y log p + (1 - y) log(1 - p))), torch's log clamped at -100."""
+        if len(r.args) > 2 and r.args[2] is not None:  # a weighted BCE stays fused
+            return False
+        import torch.nn.functional as F
+
+        reduction = r.args[3] if len(r.args) > 3 else r.kwargs.get("reduction", _REDUCTION_MEAN)
+        p, target = r.args[0].detach(), r.args[1].detach()
+        elementwise = _np(F.binary_cross_entropy(p, target, reduction="none"))
+        return self._split_loss("bce", elementwise, reduction, r, out, fn, value, grad)
+
+    def _split_mse_loss(self, r, out, fn, value, grad) -> bool:
+        """mse(p, y) = mean((p - y)^2)."""
+        reduction = r.args[2] if len(r.args) > 2 else r.kwargs.get("reduction", _REDUCTION_MEAN)
+        elementwise = (_np(r.args[0]) - _np(r.args[1])) ** 2
+        return self._split_loss("mse", elementwise, reduction, r, out, fn, value, grad)
+
+    def finish(self, root_tensor) -> tuple[list[GraphNode], list[GraphEdge], dict[str, str]]:
+        """Nodes in a readable topological order (each leaf just before its first consumer,
+        inputs in argument order), renumbered n0, n1, ...; returns the old -> new id map."""
+        inputs_of: dict[str, list[str]] = {}
+        for e in self.edges:
+            inputs_of.setdefault(e.dst, []).append(e.src)
+        order, seen = [], set()
+
+        def visit(node_id):  # iterative DFS post-order (graphs can be deep)
+            stack = [(node_id, False)]
+            while stack:
+                nid, done = stack.pop()
+                if done:
+                    order.append(nid)
+                    continue
+                if nid in seen:
+                    continue
+                seen.add(nid)
+                stack.append((nid, True))
+                for src in reversed(inputs_of.get(nid, [])):
+                    if src not in seen:
+                        stack.append((src, False))
+
+        visit(self.node_of[id(root_tensor)][0])
+        new_id = {old: f"n{i}" for i, old in enumerate(order)}
+        by_id = {nd.id: nd for nd in self.nodes}
+        nodes = []
+        for old in order:
+            nd = by_id[old]
+            nd.id = new_id[old]
+            nodes.append(nd)
+        edges = [GraphEdge(new_id[e.src], new_id[e.dst], e.label) for e in self.edges
+                 if e.src in new_id and e.dst in new_id]
+        return nodes, edges, new_id
+
+
+def _param_info(model: nn.Module) -> dict[int, tuple[str, str, tuple[str, ...]]]:
+    """id(parameter) -> (display name, torch name, flat History names of its elements)."""
+    from ..models import param_names
+
+    flat = param_names(model)
+    named = list(model.named_parameters())
+    perceptron = getattr(model, "is_perceptron", False) or (
+        len(named) == 2 and named[0][1].ndim == 2 and named[0][1].shape[0] == 1)
+    layer_of: dict[str, int] = {}
+    info, offset = {}, 0
+    for torch_name, p in named:
+        prefix, _, kind = torch_name.rpartition(".")
+        layer = layer_of.setdefault(prefix, len(layer_of) + 1)
+        letter = {"weight": "W", "bias": "b"}.get(kind, kind)
+        if perceptron:
+            disp = {"W": "w"}.get(letter, letter)
+        else:
+            disp = f"{letter}{layer}"
+        info[id(p)] = (disp, torch_name, tuple(flat[offset : offset + p.numel()]))
+        offset += p.numel()
+    return info
+
+
+def _contributions(param_tensors: dict, out: torch.Tensor, loss: torch.Tensor, n: int) -> dict:
+    """Each sample's share of every parameter's gradient: the vjp of its own output row.
+
+    Exact when the model treats rows independently (no batch norm): then dL/dtheta is the sum
+    over k of (dL/d out_k) (d out_k / d theta).
+    """
+    if not param_tensors:
+        return {}
+    ids, tensors = list(param_tensors), list(param_tensors.values())
+    g_out = torch.autograd.grad(loss, out, retain_graph=True)[0]
+    result: dict[str, list] = {pid: [] for pid in ids}
+    chunk = 256  # bounds the (chunk, *out.shape) cotangent block
+    for start in range(0, n, chunk):
+        k = torch.arange(start, min(start + chunk, n))
+        cot = torch.zeros((len(k), *g_out.shape), dtype=g_out.dtype)
+        cot[torch.arange(len(k)), k] = g_out[k]
+        shares = torch.autograd.grad(out, tensors, grad_outputs=cot, is_grads_batched=True,
+                                     retain_graph=True, allow_unused=True)
+        for pid, t, s in zip(ids, tensors, shares):
+            result[pid].append(_np(s) if s is not None else np.zeros((len(k), *t.shape)))
+    return {pid: np.concatenate(v) for pid, v in result.items()}
+
+
+def collapse_layers(trace: GraphTrace, model: nn.Module | None = None) -> GraphTrace:
+    """One node per layer (leaf module): its output value and gradient, its parameters inside.
+
+    Operations outside any module (the loss and its mean) and the inputs stay as they are.
+    """
+    group_of: dict[str, str] = {}
+    for nd in trace.nodes:
+        if nd.kind in ("op", "param") and nd.module:
+            group_of[nd.id] = nd.module
+    consumers: dict[str, list[str]] = {}
+    for e in trace.edges:
+        consumers.setdefault(e.src, []).append(e.dst)
+    modules = {}
+    if model is not None:
+        modules = dict(model.named_modules())
+
+    new_nodes, rep = [], {}
+    layer_nodes: dict[str, GraphNode] = {}
+    for nd in trace.nodes:
+        mod = group_of.get(nd.id)
+        if mod is None:
+            new_nodes.append(nd)
+            rep[nd.id] = nd.id
+            continue
+        if mod not in layer_nodes:
+            cls = type(modules[mod]).__name__ if mod in modules else "layer"
+            layer = GraphNode(id=f"L{mod.replace('.', '_')}", name=f"{cls} {mod}", kind="layer",
+                              value=np.zeros(0), grad=None, module=mod, op=cls)
+            layer_nodes[mod] = layer
+            new_nodes.append(layer)
+        layer = layer_nodes[mod]
+        rep[nd.id] = layer.id
+        if nd.kind == "param":
+            layer.layer_params[nd.torch_name or nd.name] = (nd.value, nd.grad)
+        else:
+            # The layer's output is its op whose result leaves the module (the last one wins).
+            leaves_module = any(group_of.get(c) != mod for c in consumers.get(nd.id, []))
+            if leaves_module or layer.value.size == 0:
+                layer.value, layer.grad, layer.per_sample = nd.value, nd.grad, nd.per_sample
+    edges, seen = [], set()
+    for e in trace.edges:
+        s, d = rep[e.src], rep[e.dst]
+        if s != d and (s, d) not in seen:
+            seen.add((s, d))
+            edges.append(GraphEdge(s, d))
+    return GraphTrace(new_nodes, edges, trace.loss, trace.n_samples, step=trace.step, collapsed=True,
+                      contributions={}, sample_indices=trace.sample_indices)
+
+
+# -- histories ---------------------------------------------------------------------------------
+
+
+def check_step(history, step: int) -> int:
+    """``step`` as a valid index into the history's steps, or a BackpropvizError with the range."""
+    T = history.n_steps
+    if T == 0:
+        raise BackpropvizError("this history has no recorded steps")
+    if not isinstance(step, (int, np.integer)) or not -T <= step < T:
+        raise BackpropvizError(f"--step must be in 0..{T - 1} (this history has {T} steps); got {step}")
+    return int(step) % T
+
+
+def step_batch(history, step: int) -> np.ndarray:
+    """Indices of the samples step ``step`` trained on: all rows unless ``batches`` says otherwise."""
+    step = check_step(history, step)
+    if history.batches is None:
+        return np.arange(len(history.y))
+    row = np.asarray(history.batches[step])
+    return row[row >= 0]
+
+
+def trace_history_step(history, step: int, **options) -> GraphTrace:
+    """``trace_step`` for step ``step`` of a recorded run: a fresh model holding ``params[step]``."""
+    from ..config import RunConfig
+    from ..losses import get_loss
+    from ..train import model_at
+
+    step = check_step(history, step)
+    idx = step_batch(history, step)
+    model = model_at(history, step)
+    loss_fn = get_loss(RunConfig.from_dict(history.config).loss)
+    return trace_step(model, loss_fn, history.X[idx], history.y[idx], step=step,
+                      sample_indices=idx, **options)
