@@ -20,42 +20,129 @@ ARTICLE_INIT = (-1.0, 1.0, 0.0)
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything needed to reproduce a run. Defaults are the article's experiment."""
+    """Everything needed to reproduce a run. Defaults are the article's experiment.
 
+    Hyperparameters left as ``None`` take the usual default of the chosen optimiser
+    (torch.optim's), or of the chosen data set for ``noise``.
+    """
+
+    # data
     data: str = "and"
+    n_samples: int = 200
+    noise: float | None = None
+    test_fraction: float = 0.0
+    features: tuple[str, ...] | None = None  # tables/CSV: column names or indices, ("pca",), ("all",)
+    csv: str | None = None  # data="csv": the file, and the column that holds the classes
+    target: str | None = None
+    # model
     model: str = "perceptron"
+    activation: str = "tanh"
+    init: tuple[float, ...] | None = ARTICLE_INIT
+    # objective
     loss: str = "bce"
+    l1: float = 0.0
+    l2: float = 0.0
+    # optimiser
     optimizer: str = "sgd"
     lr: float = 0.5
-    momentum: float = 0.0
+    momentum: float | None = None
+    betas: tuple[float, float] | None = None
+    eps: float | None = None
+    weight_decay: float | None = None
+    alpha: float | None = None
+    schedule: str = "constant"
+    step_size: int = 100
+    gamma: float = 0.1
+    lr_min: float = 0.0
+    # loop
     epochs: int = 1000
+    batch_size: int | None = None  # None: full batch (the article's); 1: stochastic
+    shuffle: bool = True  # mini-batches drawn in a new order each epoch, seeded by ``seed``
     seed: int = 2025
-    init: tuple[float, ...] | None = ARTICLE_INIT
 
     def __post_init__(self):
-        if self.init is not None:
-            object.__setattr__(self, "init", tuple(float(v) for v in self.init))
+        for name in ("init", "betas", "features"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                value = tuple(value) if not isinstance(value, str) else (value,)
+            if value is not None and name != "features":
+                value = tuple(float(v) for v in value)
+            if value is not None and name == "features":
+                value = tuple(str(v) for v in value)
+            object.__setattr__(self, name, value)
+        # The article's starting point (w1, w2, b) fits only a 3-parameter perceptron; a network
+        # starts from the seeded initialisation unless told otherwise.
+        if self.init == ARTICLE_INIT and not str(self.model).lower().startswith("perceptron"):
+            object.__setattr__(self, "init", None)
+
+    @property
+    def is_full_batch(self) -> bool:
+        return self.batch_size is None
 
     def validate(self) -> "RunConfig":
         """Check ranges and names; raise BackpropvizError naming the bad field."""
-        from .data import DATASETS
+        from .data import DATASETS, MAX_SAMPLES
         from .errors import choice_error
+        from .losses import get_loss
+        from .models import get_activation, parse_spec
+        from .optim import SCHEDULES, optimizer_settings
 
-        if self.data.lower() not in DATASETS:
+        def number(value, allow_int_only=False):
+            if isinstance(value, bool):
+                return False
+            if allow_int_only:
+                return isinstance(value, int)
+            return isinstance(value, (int, float)) and math.isfinite(value)
+
+        if str(self.data).lower() not in DATASETS:
             raise choice_error("data set", self.data, DATASETS)
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+        if str(self.data).lower() == "csv" and not (self.csv and self.target):
+            raise BackpropvizError("data 'csv' needs a file and a target column: --csv FILE --target COLUMN")
+        if self.csv and str(self.data).lower() != "csv":
+            raise BackpropvizError(f"--csv reads a file, so the data set must be 'csv'; got data {self.data!r}")
+        if not (number(self.n_samples, True) and 2 <= self.n_samples <= MAX_SAMPLES):
+            raise BackpropvizError(f"--n-samples must be an integer in [2, {MAX_SAMPLES}]; got {self.n_samples}")
+        if self.noise is not None and not (number(self.noise) and self.noise >= 0):
+            raise BackpropvizError(f"--noise must be a number >= 0; got {self.noise}")
+        if not (number(self.test_fraction) and 0 <= self.test_fraction < 1):
+            raise BackpropvizError(f"--test-fraction must be in [0, 1); got {self.test_fraction}")
+        parse_spec(self.model)
+        get_activation(self.activation)
+        get_loss(self.loss)
+        for name in ("l1", "l2"):
+            value = getattr(self, name)
+            if not (number(value) and value >= 0):
+                raise BackpropvizError(f"--{name} must be a number >= 0; got {value}")
+        if not (number(self.lr) and self.lr > 0):
             raise BackpropvizError(f"--lr must be a number > 0; got {self.lr}")
-        if not 0 <= self.momentum < 1:
-            raise BackpropvizError(f"--momentum must be in [0, 1); got {self.momentum}")
-        if not (isinstance(self.epochs, int) and self.epochs >= 1):
+        optimizer_settings(self.optimizer, **self.optimizer_options())
+        if str(self.schedule).lower() not in SCHEDULES:
+            raise choice_error("lr schedule", self.schedule, SCHEDULES)
+        if not (number(self.step_size, True) and self.step_size >= 1):
+            raise BackpropvizError(f"--step-size must be an integer >= 1; got {self.step_size}")
+        if not (number(self.gamma) and 0 < self.gamma <= 1):
+            raise BackpropvizError(f"--gamma must be in (0, 1]; got {self.gamma}")
+        if not (number(self.lr_min) and 0 <= self.lr_min <= self.lr):
+            raise BackpropvizError(f"--lr-min must be in [0, lr={self.lr}]; got {self.lr_min}")
+        if not (number(self.epochs, True) and self.epochs >= 1):
             raise BackpropvizError(f"--epochs must be an integer >= 1; got {self.epochs}")
+        if self.batch_size is not None and not (number(self.batch_size, True) and self.batch_size >= 1):
+            raise BackpropvizError(f"--batch-size must be an integer >= 1 (or omitted for full batch); got {self.batch_size}")
+        if not number(self.seed, True):
+            raise BackpropvizError(f"--seed must be an integer; got {self.seed!r}")
         if self.init is not None and not all(math.isfinite(v) for v in self.init):
             raise BackpropvizError(f"--init values must be finite numbers; got {self.init}")
         return self
 
+    def optimizer_options(self) -> dict:
+        """The optimiser hyperparameters set on this config (None: the optimiser's default)."""
+        return {"momentum": self.momentum, "betas": self.betas, "eps": self.eps,
+                "weight_decay": self.weight_decay, "alpha": self.alpha}
+
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["init"] = list(self.init) if self.init is not None else None
+        for name in ("init", "betas", "features"):
+            d[name] = list(d[name]) if d[name] is not None else None
         return d
 
     def to_json(self) -> str:
@@ -69,6 +156,29 @@ class RunConfig:
     @classmethod
     def from_json(cls, text: str) -> "RunConfig":
         return cls.from_dict(json.loads(text))
+
+
+def parse_list(text: str | None, option: str) -> tuple[str, ...] | None:
+    """``"a, b"`` -> ``("a", "b")``; empty or None -> None (for ``--features``)."""
+    if text is None or not str(text).strip():
+        return None
+    parts = tuple(p.strip() for p in str(text).split(","))
+    if not all(parts):
+        raise BackpropvizError(f"--{option} must be comma-separated names such as a,b; got {text!r}")
+    return parts
+
+
+def parse_betas(text: str | None) -> tuple[float, float] | None:
+    """``"0.9,0.999"`` -> ``(0.9, 0.999)`` for ``--betas``; None stays None."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(p) for p in str(text).split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 2 or not all(0 <= v < 1 for v in values):
+        raise BackpropvizError(f"--betas must be two numbers in [0, 1) such as 0.9,0.999; got {text!r}")
+    return values
 
 
 def parse_init(text: str, n_params: int | None = None) -> tuple[float, ...]:

@@ -20,6 +20,9 @@ import numpy as np
 from .errors import BackpropvizError
 
 REQUIRED = ("params", "grads", "loss", "epoch", "param_names", "X", "y", "config")
+# Arrays beyond DESIGN.md's, written when a run has them (see the History fields).
+OPTIONAL_ARRAYS = ("lr", "epoch_train_loss", "epoch_train_acc", "epoch_test_loss", "epoch_test_acc",
+                   "X_test", "y_test")
 
 
 @dataclass
@@ -37,6 +40,19 @@ class History:
     batches: np.ndarray | None = None
     status: str = "completed"
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    # Per-step learning rate (T,), as the schedule set it.
+    lr: np.ndarray | None = None
+    # Once per epoch, on the whole training / test set, at the parameters in force when epoch e
+    # starts (row e) and after the last epoch (last row): shape (E + 1,). Losses are the data
+    # loss only (no L1/L2 term), so that train and test compare like for like.
+    epoch_train_loss: np.ndarray | None = None
+    epoch_train_acc: np.ndarray | None = None
+    epoch_test_loss: np.ndarray | None = None
+    epoch_test_acc: np.ndarray | None = None
+    X_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    feature_names: list[str] | None = None
+    class_names: list[str] | None = None
 
     def __post_init__(self):
         T = len(self.loss)
@@ -50,6 +66,30 @@ class History:
     @property
     def n_steps(self) -> int:
         return len(self.loss)
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (2 when the file does not say: the gates, the article)."""
+        return len(self.class_names) if self.class_names else 2
+
+    @property
+    def is_binary(self) -> bool:
+        return self.n_classes <= 2
+
+    @property
+    def has_test(self) -> bool:
+        return self.X_test is not None and len(self.X_test) > 0
+
+    @property
+    def epoch_param_rows(self) -> np.ndarray:
+        """Row of ``params`` where each epoch starts, plus the final row: shape (E + 1,).
+
+        ``epoch_train_loss[e]`` was measured at ``params[epoch_param_rows[e]]``.
+        """
+        if self.n_steps == 0:
+            return np.zeros(1, dtype=np.int64)
+        starts = np.flatnonzero(np.r_[True, self.epoch[1:] != self.epoch[:-1]])
+        return np.r_[starts, self.n_steps].astype(np.int64)
 
     @property
     def final(self) -> np.ndarray:
@@ -79,6 +119,14 @@ class History:
         }
         if self.batches is not None:
             arrays["batches"] = self.batches
+        for name in OPTIONAL_ARRAYS:
+            value = getattr(self, name)
+            if value is not None:
+                arrays[name] = np.asarray(value)
+        for name in ("feature_names", "class_names"):
+            value = getattr(self, name)
+            if value is not None:
+                arrays[name] = np.array(value, dtype=str)
         arrays.update(self.extra)
         return arrays
 
@@ -108,13 +156,17 @@ class History:
             config = json.loads(str(arrays.pop("config")))
         except json.JSONDecodeError:
             raise BackpropvizError(f"{str(path)!r}: the config entry is not valid JSON") from None
-        known = {"params", "grads", "loss", "epoch", "param_names", "X", "y", "batches", "status"}
+        known = {"params", "grads", "loss", "epoch", "param_names", "X", "y", "batches", "status",
+                 "feature_names", "class_names", *OPTIONAL_ARRAYS}
         extra = {k: v for k, v in arrays.items() if k not in known}
+        names = {k: [str(s) for s in arrays[k]] if k in arrays else None
+                 for k in ("feature_names", "class_names")}
         return cls(
             params=arrays["params"], grads=arrays["grads"], loss=arrays["loss"],
             epoch=arrays["epoch"], param_names=[str(s) for s in arrays["param_names"]],
             X=arrays["X"], y=arrays["y"], config=config, batches=arrays.get("batches"),
             status=str(arrays.get("status", "completed")), extra=extra,
+            **{k: arrays.get(k) for k in OPTIONAL_ARRAYS}, **names,
         )
 
     def to_csv(self, path=None) -> str:

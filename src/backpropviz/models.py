@@ -14,23 +14,96 @@ from torch import nn
 
 from .errors import BackpropvizError, choice_error
 
-MODELS = ("perceptron",)
+MODELS = ("perceptron", "mlp")
+
+# Hidden-layer activations; "leaky-relu" is accepted for "leaky_relu".
+ACTIVATIONS = {
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.01),
+}
+MAX_WIDTH = 4096
+MAX_LAYERS = 16
 
 
-def perceptron(n_inputs: int = 2) -> nn.Sequential:
-    """The article's model: one linear layer and a sigmoid, output a probability of class 1."""
-    model = nn.Sequential(nn.Linear(n_inputs, 1), nn.Sigmoid())
-    model.is_perceptron = True
+def perceptron(n_inputs: int = 2, n_outputs: int = 1) -> nn.Sequential:
+    """The article's model: one linear layer and a sigmoid, output a probability of class 1.
+
+    With ``n_outputs > 1`` (a multi-class task) the layer outputs one logit per class instead,
+    and the loss applies the softmax (see ``losses``).
+    """
+    layers = [nn.Linear(n_inputs, n_outputs)]
+    if n_outputs == 1:
+        layers.append(nn.Sigmoid())
+    model = nn.Sequential(*layers)
+    model.is_perceptron = n_outputs == 1
     return model
 
 
-def build_model(spec: str, n_inputs: int, *, seed: int) -> nn.Module:
-    """Build the model named by ``spec`` with a seeded initialisation (torch's default init)."""
-    name = spec.split(":", 1)[0].lower()
+def mlp(n_inputs: int, hidden: tuple[int, ...], activation: str = "tanh", n_outputs: int = 1) -> nn.Sequential:
+    """Linear layers of widths ``hidden`` with ``activation`` between them.
+
+    Binary tasks (``n_outputs == 1``) end in a sigmoid (a probability, as the perceptron);
+    multi-class tasks end in one logit per class. Layers are numbered as ``nn.Sequential``
+    numbers them, so ``mlp:4`` has parameters ``0.weight``, ``0.bias``, ``2.weight``, ``2.bias``.
+    """
+    make_activation = get_activation(activation)
+    layers, width = [], n_inputs
+    for h in hidden:
+        layers += [nn.Linear(width, h), make_activation()]
+        width = h
+    layers.append(nn.Linear(width, n_outputs))
+    if n_outputs == 1:
+        layers.append(nn.Sigmoid())
+    return nn.Sequential(*layers)
+
+
+def get_activation(name: str):
+    """The activation module class (a factory) called ``name``."""
+    key = str(name).lower().replace("-", "_")
+    if key not in ACTIVATIONS:
+        raise choice_error("activation", name, ACTIVATIONS)
+    return ACTIVATIONS[key]
+
+
+def parse_spec(spec: str) -> tuple[str, tuple[int, ...]]:
+    """``"mlp:4,4"`` -> ``("mlp", (4, 4))``; ``"perceptron"`` -> ``("perceptron", ())``."""
+    name, _, rest = str(spec).strip().partition(":")
+    name = name.lower()
     if name not in MODELS:
-        raise choice_error("model", spec, MODELS)
-    torch.manual_seed(seed)
-    return perceptron(n_inputs)
+        raise choice_error("model", spec, ["perceptron", "mlp:H1,H2,... (e.g. mlp:4,4)"])
+    if name == "perceptron":
+        if rest.strip():
+            raise BackpropvizError(f"the perceptron has no hidden layers; got model {spec!r}")
+        return name, ()
+    try:
+        hidden = tuple(int(h) for h in rest.split(","))
+    except ValueError:
+        hidden = ()
+    if not hidden or not all(1 <= h <= MAX_WIDTH for h in hidden) or len(hidden) > MAX_LAYERS:
+        raise BackpropvizError(
+            f"--model mlp needs hidden-layer widths, e.g. mlp:4 or mlp:8,8 (1 to {MAX_WIDTH} units, "
+            f"at most {MAX_LAYERS} layers); got {spec!r}")
+    return name, hidden
+
+
+def build_model(spec: str, n_inputs: int, *, seed: int, activation: str = "tanh",
+                n_outputs: int = 1) -> nn.Module:
+    """Build the model named by ``spec`` with a seeded initialisation (torch's default init).
+
+    ``n_outputs`` is 1 for binary tasks (a sigmoid probability) and the number of classes for
+    multi-class tasks (logits). The global torch random state is left as it was.
+
+    >>> build_model("mlp:4", 2, seed=0)
+    Sequential(...)
+    """
+    name, hidden = parse_spec(spec)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if name == "perceptron":
+            return perceptron(n_inputs, n_outputs)
+        return mlp(n_inputs, hidden, activation, n_outputs)
 
 
 def param_names(model: nn.Module) -> list[str]:

@@ -13,32 +13,40 @@ import math
 import numpy as np
 import torch
 
-from .config import RunConfig
-from .data import Dataset, make_dataset
+from .config import ARTICLE_INIT, RunConfig
+from .data import Dataset, make_dataset, train_test_split
 from .errors import BackpropvizError, TrainingDiverged
 from .history import History
-from .losses import get_loss
+from .losses import check_loss_for_task, get_loss
 from .models import build_model, get_flat, param_names, set_flat
-from .optim import make_optimizer
+from .optim import lr_schedule, make_optimizer
 
 
 class Recorder:
-    """Preallocated buffers for parameters, gradients and losses; one ``record`` per step."""
+    """Preallocated buffers for parameters, gradients, losses and batches; one ``record`` per step."""
 
-    def __init__(self, flat0: torch.Tensor, n_steps: int):
+    def __init__(self, flat0: torch.Tensor, n_steps: int, batch_width: int | None = None):
         P = flat0.numel()
         self.params = torch.empty(n_steps + 1, P, dtype=flat0.dtype)
         self.grads = torch.empty(n_steps, P, dtype=flat0.dtype)
         self.loss = torch.empty(n_steps, dtype=flat0.dtype)
         self.epoch = np.empty(n_steps, dtype=np.int64)
+        self.lr = np.empty(n_steps, dtype=np.float64)
+        # (T, B) sample indices, -1 where a short last batch leaves a slot empty.
+        self.batches = (torch.full((n_steps, batch_width), -1, dtype=torch.int64)
+                        if batch_width is not None else None)
         self.params[0] = flat0
         self.t = 0
 
-    def record(self, epoch: int, loss: torch.Tensor, grads, params) -> None:
+    def record(self, epoch: int, loss: torch.Tensor, grads, params, batch: torch.Tensor | None = None,
+               lr: float = float("nan")) -> None:
         t = self.t
         self.loss[t] = loss.detach()
         torch.cat([g.reshape(-1) for g in grads], out=self.grads[t])
         self.epoch[t] = epoch
+        self.lr[t] = lr
+        if batch is not None:
+            self.batches[t, : batch.numel()] = batch
         self.t = t + 1
 
     def record_params(self, params) -> None:
@@ -49,52 +57,174 @@ class Recorder:
         return (self.params[: t + 1].numpy().copy(), self.grads[:t].numpy().copy(),
                 self.loss[:t].numpy().copy(), self.epoch[:t].copy())
 
+    def batch_array(self) -> np.ndarray | None:
+        return None if self.batches is None else self.batches[: self.t].numpy().copy()
 
-def build(config: RunConfig, dataset: Dataset | None = None):
-    """The data set and the initialised model that ``config`` describes."""
+
+def n_outputs(n_classes: int) -> int:
+    """One sigmoid output for two classes, one logit per class beyond."""
+    return 1 if n_classes <= 2 else n_classes
+
+
+def load_data(config: RunConfig) -> Dataset:
+    """The whole data set that ``config`` names (before the train/test split)."""
+    return make_dataset(config.data, n=config.n_samples, noise=config.noise, seed=config.seed,
+                        features=config.features, path=config.csv, target=config.target)
+
+
+def prepare(config: RunConfig, dataset: Dataset | None = None):
+    """Validated (train set, test set or None, initialised model) for ``config``."""
     config.validate()
-    dataset = dataset if dataset is not None else make_dataset(config.data, seed=config.seed)
-    model = build_model(config.model, dataset.n_features, seed=config.seed)
+    dataset = dataset if dataset is not None else load_data(config)
+    check_loss_for_task(config.loss, dataset.n_classes)
+    train_set, test_set = train_test_split(dataset, config.test_fraction, config.seed)
+    model = build_model(config.model, dataset.n_features, seed=config.seed,
+                        activation=config.activation, n_outputs=n_outputs(dataset.n_classes))
     if config.init is not None:
         n = sum(p.numel() for p in model.parameters())
-        if len(config.init) != n:
+        if len(config.init) == n:
+            set_flat(model, torch.tensor(config.init, dtype=torch.float32))
+        elif config.init != ARTICLE_INIT:  # the default start only fits the article's perceptron
             raise BackpropvizError(
-                f"--init needs {n} values ({', '.join(param_names(model))}); got {len(config.init)}")
-        set_flat(model, torch.tensor(config.init, dtype=torch.float32))
-    return dataset, model
+                f"--init needs {n} values ({', '.join(param_names(model)[:8])}"
+                f"{', ...' if n > 8 else ''}); got {len(config.init)}")
+    return train_set, test_set, model
+
+
+def build(config: RunConfig, dataset: Dataset | None = None):
+    """The training data set and the initialised model that ``config`` describes."""
+    train_set, _, model = prepare(config, dataset)
+    return train_set, model
+
+
+def accuracy(output: torch.Tensor, y: torch.Tensor) -> float:
+    """Share of rows classified right: probability >= 0.5 for one output, else the largest logit."""
+    if output.shape[-1] == 1:
+        return ((output >= 0.5).to(y.dtype) == y).float().mean().item()
+    return (output.argmax(dim=-1) == y.reshape(-1).long()).float().mean().item()
+
+
+@torch.no_grad()
+def evaluate(model, loss_fn, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(data loss, accuracy) of ``model`` on the whole of ``(X, y)``."""
+    output = model(X)
+    return loss_fn(output, y).item(), accuracy(output, y)
+
+
+def penalty_fn(model, l1: float, l2: float):
+    """``l1 * sum|w| + l2 * sum w^2`` over the weight matrices (biases are not penalised), or None."""
+    if not (l1 or l2):
+        return None
+    weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+
+    def penalty():
+        total = 0.0
+        for w in weights:
+            if l1:
+                total = total + l1 * w.abs().sum()
+            if l2:
+                total = total + l2 * (w * w).sum()
+        return total
+
+    return penalty
 
 
 def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) -> History:
     """Train the model of ``config`` and return the full history.
 
-    Full-batch gradient descent over ``config.epochs`` steps (the article's loop: forward,
-    loss, backward, update). Raises ``TrainingDiverged`` (carrying the history so far) when the
-    loss becomes NaN or infinite.
+    Each step is the article's loop (forward, loss, backward, update) on one batch:
+    the whole training set when ``batch_size`` is None (the article's full batch, rows in
+    order), else shuffled mini-batches (``batch_size=1``: stochastic), reshuffled every epoch
+    with a generator seeded by ``config.seed``. The loss optimised, recorded and
+    differentiated is the data loss plus the L1/L2 terms. Once per epoch the data loss and
+    accuracy on the whole training set (and the test set, if any) are recorded too.
+
+    Raises ``TrainingDiverged`` (carrying the history so far) when the loss becomes NaN or
+    infinite.
     """
-    dataset, model = build(config, dataset)
+    train_set, test_set, model = prepare(config, dataset)
     loss_fn = get_loss(config.loss)
     params = list(model.parameters())
-    optimizer = make_optimizer(config.optimizer, params, lr=config.lr, momentum=config.momentum)
-    X = torch.from_numpy(dataset.X)
-    y = torch.from_numpy(dataset.y).reshape(-1, 1)
+    optimizer = make_optimizer(config.optimizer, params, lr=config.lr, **config.optimizer_options())
+    rates = lr_schedule(config.schedule, config.lr, config.epochs, step_size=config.step_size,
+                        gamma=config.gamma, lr_min=config.lr_min)
+    penalty = penalty_fn(model, config.l1, config.l2)
+    X = torch.from_numpy(train_set.X)
+    y = torch.from_numpy(train_set.y).reshape(-1, 1)
+    X_test = y_test = None
+    if test_set is not None:
+        X_test = torch.from_numpy(test_set.X)
+        y_test = torch.from_numpy(test_set.y).reshape(-1, 1)
 
-    rec = Recorder(get_flat(model), config.epochs)
+    N = len(y)
+    full_batch = config.batch_size is None or config.batch_size >= N
+    width = N if full_batch else config.batch_size
+    steps_per_epoch = -(-N // width)
+    rec = Recorder(get_flat(model), config.epochs * steps_per_epoch,
+                   batch_width=None if full_batch else width)
+    shuffler = np.random.default_rng(config.seed)
+    metrics = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
+
+    def record_test():
+        if X_test is not None:
+            loss_value, acc = evaluate(model, loss_fn, X_test, y_test)
+            metrics["test_loss"].append(loss_value)
+            metrics["test_acc"].append(acc)
+
     status = "completed"
     for epoch in range(config.epochs):
-        loss = loss_fn(model(X), y)
-        if not math.isfinite(loss.item()):
-            status = f"diverged at step {rec.t}: loss is {loss.item()}"
+        optimizer.lr = lr = rates[epoch]
+        if full_batch:
+            batches = [None]
+        else:
+            # The whole training set's metrics at this epoch's start (full batch reads them
+            # off the step's own forward pass below).
+            loss_value, acc = evaluate(model, loss_fn, X, y)
+            metrics["train_loss"].append(loss_value)
+            metrics["train_acc"].append(acc)
+            order = shuffler.permutation(N) if config.shuffle else np.arange(N)
+            batches = torch.from_numpy(order).split(width)
+        record_test()
+        for batch in batches:
+            if batch is None:
+                output = model(X)
+                data_loss = loss_fn(output, y)
+            else:
+                output = model(X[batch])
+                data_loss = loss_fn(output, y[batch])
+            loss = data_loss if penalty is None else data_loss + penalty()
+            if not math.isfinite(loss.item()):
+                status = f"diverged at step {rec.t}: loss is {loss.item()}"
+                break
+            if batch is None:
+                metrics["train_loss"].append(data_loss.item())
+                metrics["train_acc"].append(accuracy(output.detach(), y))
+            grads = torch.autograd.grad(loss, params)
+            rec.record(epoch, loss, grads, params, batch, lr)
+            optimizer.step(grads)
+            rec.record_params(params)
+            if on_step is not None:
+                on_step(rec.t)
+        if status != "completed":
             break
-        grads = torch.autograd.grad(loss, params)
-        rec.record(epoch, loss, grads, params)
-        optimizer.step(grads)
-        rec.record_params(params)
-        if on_step is not None:
-            on_step(rec.t)
+    if status == "completed":
+        loss_value, acc = evaluate(model, loss_fn, X, y)
+        metrics["train_loss"].append(loss_value)
+        metrics["train_acc"].append(acc)
+        record_test()
 
     p, g, l, e = rec.arrays()
-    history = History(params=p, grads=g, loss=l, epoch=e, param_names=param_names(model),
-                      X=dataset.X, y=dataset.y, config=config.to_dict(), status=status)
+    as_array = {k: np.array(v, dtype=np.float64) for k, v in metrics.items()}
+    history = History(
+        params=p, grads=g, loss=l, epoch=e, param_names=param_names(model),
+        X=train_set.X, y=train_set.y, config=config.to_dict(), status=status,
+        batches=rec.batch_array(), lr=rec.lr[: rec.t].copy(),
+        epoch_train_loss=as_array["train_loss"], epoch_train_acc=as_array["train_acc"],
+        epoch_test_loss=as_array["test_loss"] if test_set is not None else None,
+        epoch_test_acc=as_array["test_acc"] if test_set is not None else None,
+        X_test=test_set.X if test_set is not None else None,
+        y_test=test_set.y if test_set is not None else None,
+        feature_names=list(train_set.feature_names), class_names=list(train_set.class_names))
     if status != "completed":
         raise TrainingDiverged(
             f"training stopped: the loss became non-finite at step {rec.t} "
@@ -105,17 +235,25 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
 def model_at(history: History, step: int = -1) -> torch.nn.Module:
     """A fresh model of the history's kind holding ``params[step]``."""
     config = RunConfig.from_dict(history.config)
-    model = build_model(config.model, history.X.shape[1], seed=config.seed)
+    model = build_model(config.model, history.X.shape[1], seed=config.seed,
+                        activation=config.activation, n_outputs=n_outputs(history.n_classes))
     set_flat(model, torch.from_numpy(np.ascontiguousarray(history.params[step])))
     return model
 
 
 @torch.no_grad()
 def predict(history: History, step: int = -1, X: np.ndarray | None = None) -> np.ndarray:
-    """The model's output probabilities at ``params[step]`` on ``X`` (default: the training data)."""
+    """The model's output probabilities at ``params[step]`` on ``X`` (default: the training data).
+
+    Binary tasks give the probability of class 1, shape (N,); multi-class tasks the softmax
+    probabilities, shape (N, K).
+    """
     model = model_at(history, step)
     X = history.X if X is None else X
-    return model(torch.from_numpy(np.asarray(X, dtype=np.float32))).numpy().reshape(-1)
+    output = model(torch.from_numpy(np.asarray(X, dtype=np.float32)))
+    if output.shape[-1] == 1:
+        return output.numpy().reshape(-1)
+    return torch.softmax(output, dim=-1).numpy()
 
 
 def truth_table(history: History, step: int = -1) -> list[str]:

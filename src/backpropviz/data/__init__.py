@@ -1,5 +1,12 @@
 """Datasets: every generator has one signature and sits in the ``DATASETS`` registry.
 
+A generator is called as ``fn(n=..., noise=..., seed=..., **options)`` and returns a
+``Dataset``; it uses what applies to it and ignores the rest (a gate has 4 rows whatever
+``n`` says). ``noise=None`` means the generator's own default. Options: ``features`` (tables,
+CSV), ``path`` and ``target`` (CSV), ``max_rows`` (CSV).
+
+Targets ``y`` are float32 class indices 0..K-1: 0/1 for binary tasks, as the article's BCE wants.
+
 >>> from backpropviz.data import make_dataset
 >>> make_dataset("and").y.tolist()
 [0.0, 0.0, 0.0, 1.0]
@@ -7,17 +14,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
-from ..errors import choice_error
+from ..errors import BackpropvizError, choice_error
+
+# More rows than this would make recording every step's batch heavy for no insight.
+MAX_SAMPLES = 100_000
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Inputs ``X`` (N, D) float32 and targets ``y`` (N,): 0/1 floats for binary tasks."""
+    """Inputs ``X`` (N, D) float32 and targets ``y`` (N,) float32 class indices (0/1 for binary tasks)."""
 
     name: str
     X: np.ndarray
@@ -38,6 +49,11 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def is_binary(self) -> bool:
+        """Two classes: one sigmoid output and BCE, as in the article."""
+        return self.n_classes <= 2
+
     def __repr__(self) -> str:
         return f"Dataset({self.name!r}, n={len(self.y)}, features={list(self.feature_names)})"
 
@@ -56,12 +72,60 @@ def register(name: str):
     return deco
 
 
-def make_dataset(name: str, *, n: int = 200, noise: float = 0.0, seed: int = 0) -> Dataset:
-    """Build the data set called ``name`` (see ``DATASETS``)."""
-    key = name.lower()
+def make_dataset(name: str, *, n: int = 200, noise: float | None = None, seed: int = 0,
+                 **options) -> Dataset:
+    """Build the data set called ``name`` (see ``DATASETS``).
+
+    >>> make_dataset("moons", n=100, noise=0.1, seed=1).X.shape
+    (100, 2)
+    """
+    key = str(name).lower()
     if key not in DATASETS:
         raise choice_error("data set", name, DATASETS)
-    return DATASETS[key](n=n, noise=noise, seed=seed)
+    if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= MAX_SAMPLES:
+        raise BackpropvizError(f"--n-samples must be an integer in [2, {MAX_SAMPLES}]; got {n!r}")
+    if noise is not None and not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
+        raise BackpropvizError(f"--noise must be a number >= 0; got {noise!r}")
+    return DATASETS[key](n=n, noise=noise, seed=seed, **options)
 
 
-from . import gates  # noqa: E402,F401  (fills the registry)
+def train_test_split(dataset: Dataset, test_fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
+    """Split ``dataset`` into (train, test), stratified by class, shuffled with ``seed``.
+
+    Each class sends ``round(test_fraction * its size)`` rows to the test set; rows keep their
+    original order inside each part. ``test_fraction=0`` returns ``(dataset, None)``.
+    """
+    if not 0 <= test_fraction < 1:
+        raise BackpropvizError(f"--test-fraction must be in [0, 1); got {test_fraction}")
+    if test_fraction == 0:
+        return dataset, None
+    rng = np.random.default_rng(seed)
+    test_rows = []
+    for c in np.unique(dataset.y):
+        rows = np.flatnonzero(dataset.y == c)
+        k = int(round(test_fraction * len(rows)))
+        test_rows.append(rng.permutation(rows)[:k])
+    is_test = np.zeros(len(dataset.y), dtype=bool)
+    is_test[np.concatenate(test_rows)] = True
+    if is_test.all() or not is_test.any():
+        raise BackpropvizError(
+            f"--test-fraction {test_fraction} leaves {'no training' if is_test.all() else 'no test'} "
+            f"rows out of {len(dataset.y)}; choose a fraction that puts rows on both sides")
+
+    def part(mask, suffix):
+        return replace(dataset, name=f"{dataset.name}{suffix}", X=dataset.X[mask], y=dataset.y[mask],
+                       meta={**dataset.meta, "rows": np.flatnonzero(mask).tolist()})
+
+    return part(~is_test, ""), part(is_test, " (test)")
+
+
+def standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Columns scaled to mean 0 and standard deviation 1 (a constant column only centred)."""
+    X = np.asarray(X, dtype=np.float64)
+    mean = X.mean(axis=0)
+    std = X.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return ((X - mean) / std).astype(np.float32), mean, std
+
+
+from . import gates, toy, tables, csvdata  # noqa: E402,F401,I001  (fill the registry, in this order)

@@ -1,0 +1,93 @@
+"""Two-dimensional toy sets for binary classification, the kind the TensorFlow playground shows.
+
+Every generator takes ``n`` (points), ``noise`` (``None`` = the set's default) and ``seed``;
+the same three give the same points, bit for bit. ``noise`` is the standard deviation of the
+Gaussian jitter added to each point (for ``blobs`` and ``xor-blobs``, of each cluster).
+scikit-learn draws moons, circles and blobs; it is imported only when one of them is asked for,
+since importing it takes about a second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import Dataset, register
+
+DEFAULT_NOISE = {"circle": 0.05, "moons": 0.1, "xor-blobs": 0.3, "spirals": 0.1, "blobs": 1.0,
+                 "linear": 0.1}
+
+
+def _toy(name: str, X: np.ndarray, y: np.ndarray, noise: float, seed: int) -> Dataset:
+    return Dataset(name, np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.float32),
+                   meta={"kind": "toy", "noise": float(noise), "seed": int(seed)})
+
+
+def _noise(name: str, noise: float | None) -> float:
+    return DEFAULT_NOISE[name] if noise is None else float(noise)
+
+
+@register("circle")
+def circle(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options) -> Dataset:
+    """A disc (class 1) inside a ring (class 0), radii 0.5 and 1 (sklearn ``make_circles``)."""
+    from sklearn.datasets import make_circles
+
+    noise = _noise("circle", noise)
+    X, y = make_circles(n_samples=n, noise=noise, factor=0.5, random_state=seed)
+    return _toy("circle", X, y, noise, seed)
+
+
+@register("moons")
+def moons(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options) -> Dataset:
+    """Two interleaving half circles (sklearn ``make_moons``)."""
+    from sklearn.datasets import make_moons
+
+    noise = _noise("moons", noise)
+    X, y = make_moons(n_samples=n, noise=noise, random_state=seed)
+    return _toy("moons", X, y, noise, seed)
+
+
+@register("blobs")
+def blobs(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options) -> Dataset:
+    """Two Gaussian clusters centred at (-1.5, -1.5) and (1.5, 1.5) (sklearn ``make_blobs``)."""
+    from sklearn.datasets import make_blobs
+
+    noise = _noise("blobs", noise)
+    X, y = make_blobs(n_samples=n, centers=[[-1.5, -1.5], [1.5, 1.5]], cluster_std=noise,
+                      random_state=seed)
+    return _toy("blobs", X, y, noise, seed)
+
+
+@register("xor-blobs")
+def xor_blobs(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options) -> Dataset:
+    """Four clusters at (+-1, +-1); class 1 where exactly one coordinate is positive (XOR)."""
+    noise = _noise("xor-blobs", noise)
+    rng = np.random.default_rng(seed)
+    centres = np.array([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]])
+    which = np.arange(n) % 4
+    X = centres[which] + rng.normal(scale=noise, size=(n, 2))
+    y = np.array([0, 1, 1, 0])[which]
+    return _toy("xor-blobs", X, y, noise, seed)
+
+
+@register("spirals")
+def spirals(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options) -> Dataset:
+    """Two spirals winding around each other, 1.5 turns each, radius up to 1."""
+    noise = _noise("spirals", noise)
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    t = rng.uniform(0.0, 1.0, size=n)
+    angle = 3.0 * np.pi * t + np.pi * y  # the second spiral is the first turned by half a turn
+    X = np.column_stack([t * np.cos(angle), t * np.sin(angle)])
+    X += rng.normal(scale=noise, size=X.shape)
+    return _toy("spirals", X, y, noise, seed)
+
+
+@register("linear")
+def linear(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options) -> Dataset:
+    """Points uniform in [-1, 1]^2, class 1 above the line x1 + x2 = 0, then jittered."""
+    noise = _noise("linear", noise)
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1.0, 1.0, size=(n, 2))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    X += rng.normal(scale=noise, size=X.shape)
+    return _toy("linear", X, y, noise, seed)
