@@ -48,9 +48,11 @@ def hand_history(params, X=None, y=None):
     T = len(params) - 1
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32) if X is None else X
     y = np.array([0, 0, 0, 1], np.float32) if y is None else y
-    return History(params=params, grads=np.zeros((T, 3), np.float32), loss=np.ones(T, np.float32),
-                   epoch=np.arange(T), param_names=["w1", "w2", "b"], X=X, y=y,
-                   config=RunConfig(epochs=max(T, 1)).to_dict())
+    h = History(params=params, grads=np.zeros((T, 3), np.float32), loss=np.ones(T, np.float32),
+                epoch=np.arange(T), param_names=["w1", "w2", "b"], X=X, y=y,
+                config=RunConfig(epochs=max(T, 1)).to_dict())
+    h.loss = reference_bce(h, params[:-1]).astype(np.float32)  # what full-batch steps would record
+    return h
 
 
 def glyph_warnings(record):
@@ -163,6 +165,26 @@ def test_one_boundary_per_requested_epoch_on_the_line_w_x_plus_b(short_run):
     marker_by_label = {p.get_label(): p.get_marker() for p in d.points_}
     assert marker_by_label == {"0 (False)": "o", "1 (True)": "x"}
     assert len(d.points_[0].get_xdata()) == 3  # AND: three zeros, one one
+
+
+def test_many_boundaries_share_one_legend_entry_that_hides_no_point(article_run):
+    d = BoundaryDisplay.from_history(article_run, epochs=[0, 5, 20, 50, 100, 300, 1000], lang="en")
+    assert len(d.lines_) == 7
+    texts = [text.get_text() for text in d.legend_.get_texts()]
+    assert texts == ["0 (False)", "1 (True)", "initial boundary",
+                     "boundaries at epochs 5, 20, 50, 100, 300 (darker = later)", "boundary after training"]
+    fig = d.figure_
+    fig.canvas.draw()
+    box = d.legend_.get_window_extent(fig.canvas.get_renderer())
+    for points in d.points_:
+        assert not box.count_contains(d.ax_.transData.transform(points.get_xydata()))
+
+
+def test_a_boundary_outside_the_view_says_so():
+    h = hand_history([[1.0, 1.0, 5.0], [1.0, 1.0, -1.0]])  # x1 + x2 = -5 is far from the data
+    d = BoundaryDisplay.from_history(h)
+    assert d.lines_[0].get_label() == "initial boundary (outside the view)"
+    assert d.lines_[1].get_label() == "boundary after training"
 
 
 def test_default_boundaries_are_first_and_last(short_run):

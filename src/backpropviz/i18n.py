@@ -52,6 +52,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "boundary_initial": {"en": "initial boundary", "ja": "初期値の境界"},
     "boundary_final": {"en": "boundary after training", "ja": "学習後の境界"},
     "boundary_epoch": {"en": "boundary at epoch {epoch}", "ja": "エポック {epoch} の境界"},
+    "boundary_epochs": {"en": "boundaries at epochs {epochs} (darker = later)",
+                        "ja": "エポック {epochs} の境界 (濃いほど後)"},
+    "outside_view": {"en": " (outside the view)", "ja": " (表示範囲外)"},
     "no_boundary": {"en": "epoch {epoch}: no boundary (all weights 0)",
                     "ja": "エポック {epoch}: 境界なし (重みがすべて 0)"},
     "path": {"en": "learning path", "ja": "学習経路"},
@@ -59,6 +62,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "end": {"en": "end", "ja": "最終点"},
     "path_projected": {"en": "path projected onto the surface ({fixed} fixed)",
                        "ja": "曲面への投影経路 ({fixed}は固定)"},
+    "path_projected_plane": {"en": "path projected onto the plane",
+                             "ja": "平面への投影経路"},
     "path_actual": {"en": "loss training actually saw",
                     "ja": "学習時の実際の損失"},
     "path_actual_full": {"en": "full-data loss at the trained parameters",
@@ -91,6 +96,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "surface_note_still": {
         "en": "{fixed} did not change during training:\nthe path's heights are the training losses.",
         "ja": "{fixed} は学習中に変化しないため、\n経路の高さは学習時の損失と一致します。",
+    },
+    "off_plane": {"en": "the path lies up to {dist} away from the plane",
+                  "ja": "経路は平面から最大 {dist} 離れています"},
+    "plane_note_projected": {
+        "en": "The path is projected onto this plane:\n{off}.",
+        "ja": "経路はこの平面への投影です:\n{off}。",
+    },
+    "plane_note_on": {"en": "The path lies in this plane.", "ja": "経路はこの平面上にあります。"},
+    "follow_note": {
+        "en": "Other parameters follow the recorded path,\nso the path lies on this surface.",
+        "ja": "他のパラメータは記録された経路に沿うため、\n経路はこの曲面上にあります。",
     },
     "moved": {"en": "{name} went {start} → {end}", "ja": "{name} は {start} → {end}"},
     # -- loss curve -----------------------------------------------------------------------------

@@ -75,22 +75,21 @@ class BoundaryDisplay:
         return t("boundary_epoch", self.lang, epoch=epoch)
 
     def colors(self) -> list:
-        """First line green, last red (as in the article); those between on a ramp by epoch."""
+        """First line green, last red (as in the article); those between light to dark purple."""
         from matplotlib import colormaps
 
-        ramp = colormaps["cividis_r"]
-        out = []
-        for e in self.epochs:
-            if e == 0:
-                out.append(FIRST_COLOR)
-            elif e == self.n_epochs:
-                out.append(LAST_COLOR)
-            else:
-                out.append(ramp(0.15 + 0.6 * e / max(self.n_epochs, 1)))
-        return out
+        ramp = colormaps["Purples"]
+        between = [e for e in self.epochs if e not in (0, self.n_epochs)]
+        shade = {e: ramp(0.4 + 0.55 * k / max(len(between) - 1, 1)) for k, e in enumerate(between)}
+        return [FIRST_COLOR if e == 0 else LAST_COLOR if e == self.n_epochs else shade[e]
+                for e in self.epochs]
 
     def plot(self, ax=None):
-        """Draw on ``ax`` (or a new figure); keeps ``ax_``, ``figure_``, ``points_``, ``lines_``."""
+        """Draw on ``ax`` (or a new figure); keeps ``ax_``, ``figure_``, ``points_``, ``lines_``
+        (one per drawn boundary, labelled with its epoch), ``missing_`` (epochs without a line)
+        and ``legend_``."""
+        from matplotlib.lines import Line2D
+
         with use_language(self.lang):
             ax = axes_or_new(ax)
             self.points_ = []
@@ -104,33 +103,79 @@ class BoundaryDisplay:
                          else t("class_n", self.lang, name=f"{c:g}"))
                 style = styles.get(int(c) if binary else k % 2)
                 (pts,) = ax.plot(self.X[mask, 0], self.X[mask, 1], linestyle="none", label=label,
-                                 **style)
+                                 zorder=4, **style)
                 self.points_.append(pts)
-            self.lines_ = []
-            self.missing_ = []
+            self.lines_, self.missing_ = [], []
+            first, between, last, none = [], [], [], []
             for e, (w1, w2, b), color in zip(self.epochs, self.params, self.colors()):
                 seg = boundary_segment(w1, w2, b, self.xlim, self.ylim)
                 if seg is None:  # all weights zero: no line exists; say so in the legend
                     self.missing_.append(e)
-                    ax.plot([], [], linestyle="none", label=t("no_boundary", self.lang, epoch=e))
+                    none.append(Line2D([], [], linestyle="none",
+                                       label=t("no_boundary", self.lang, epoch=e)))
                     continue
                 emphasised = e in (0, self.n_epochs)
+                label = self.label_for(e)
+                if not crosses_view(w1, w2, b, self.xlim, self.ylim):
+                    label += t("outside_view", self.lang)
                 (line,) = ax.plot(*seg, color=color, linewidth=2.2 if emphasised else 1.3,
-                                  linestyle="-" if emphasised else "--", label=self.label_for(e),
+                                  linestyle="-" if emphasised else "--", label=label,
                                   zorder=3 if emphasised else 2)
                 self.lines_.append(line)
+                (first if e == 0 else last if e == self.n_epochs else between).append(line)
+            if len(between) > 2:  # one legend entry names them all, so the legend stays small
+                epochs = ", ".join(str(e) for e in self.epochs if e not in (0, self.n_epochs)
+                                   and e not in self.missing_)
+                between = [Line2D([], [], color=between[-1].get_color(), linestyle="--",
+                                  linewidth=1.3, label=t("boundary_epochs", self.lang, epochs=epochs))]
+            handles = [*self.points_, *first, *between, *last, *none]
             ax.set_xlim(*self.xlim)
             ax.set_ylim(*self.ylim)
             if not ax.get_xlabel():
                 ax.set_xlabel(t("input", self.lang, name=self.feature_names[0]))
             if not ax.get_ylabel():
                 ax.set_ylabel(t("input", self.lang, name=self.feature_names[1]))
-            n_entries = len(self.points_) + len(self.epochs)
-            self.legend_ = ax.legend(loc="best", fontsize="small" if n_entries > 5 else None,
-                                     ncol=2 if n_entries > 7 else 1)
+            self.legend_ = place_legend(ax, handles, self.points_, self.lines_)
             ax.grid(True)
         self.ax_, self.figure_ = ax, ax.figure
         return self
+
+
+LEGEND_PLACES = ("upper right", "upper left", "lower left", "lower right", "center right",
+                 "center left", "upper center", "lower center", "center")
+
+
+def place_legend(ax, handles, points, lines):
+    """A legend that covers no data point, and as few boundary lines as it can.
+
+    matplotlib's "best" counts a crossed line as much as a hidden point; with several
+    boundaries crossing the view it can settle on top of a data point.
+    """
+    renderer = getattr(ax.figure.canvas, "get_renderer", lambda: None)()
+    if renderer is None:
+        return ax.legend(handles=handles, loc="best")
+    xy = np.concatenate([p.get_xydata() for p in points]) if points else np.empty((0, 2))
+    pts = ax.transData.transform(xy)
+    paths = [line.get_transform().transform_path(line.get_path()) for line in lines]
+    best, best_score = None, None
+    for loc in LEGEND_PLACES:
+        legend = ax.legend(handles=handles, loc=loc)
+        box = legend.get_window_extent(renderer)
+        score = (int(box.count_contains(pts)) if len(pts) else 0,
+                 sum(path.intersects_bbox(box, filled=False) for path in paths))
+        if best_score is None or score < best_score:
+            best, best_score = loc, score
+        if score == (0, 0):
+            break
+    return ax.legend(handles=handles, loc=best)
+
+
+def crosses_view(w1: float, w2: float, b: float, xlim, ylim) -> bool:
+    """Whether the line w1*x1 + w2*x2 + b = 0 passes through the view rectangle: the sign of
+    w.x + b differs between two of its corners (or is zero at one)."""
+    corners = np.array([[x, y] for x in xlim for y in ylim], dtype=float)
+    values = corners @ np.array([w1, w2]) + b
+    return bool(values.min() <= 0 <= values.max())
 
 
 def _limits(values) -> tuple[float, float]:

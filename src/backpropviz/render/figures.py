@@ -19,6 +19,7 @@ from .fonts import use_language
 FORMATS = ("png", "svg", "pdf")
 DPI = 100  # pixels per inch of PNG output: the overview is 1400 x 1200, the loss curve 800 x 500
 LOSS_CURVE_FIGSIZE = (8, 5)
+LOSS_CURVE_MARGINS = dict(left=0.09, right=0.97, bottom=0.11, top=0.92)
 
 
 def check_format(fmt: str) -> str:
@@ -61,7 +62,8 @@ def write_run_figures(history, out_dir, *, fmt="png", lang=None, span=8.0, resol
             history, boundary_epochs=boundary_epochs, x_param=x_param, y_param=y_param, span=span,
             resolution=resolution, x_range=x_range, y_range=y_range, lang=lang)
         rendered.append((f"overview.{fmt}", figure_bytes(overview.figure_, fmt)))
-        fig = new_figure(LOSS_CURVE_FIGSIZE, layout="constrained")
+        fig = new_figure(LOSS_CURVE_FIGSIZE)
+        fig.subplots_adjust(**LOSS_CURVE_MARGINS)  # fixed: a layout engine would measure all text twice
         LossCurveDisplay.from_history(history, lang=lang, ax=fig.add_subplot())
         rendered.append((f"loss_curve.{fmt}", figure_bytes(fig, fmt)))
     paths = []

@@ -44,6 +44,20 @@ def fixed_path_from_history(history, landscape) -> dict[str, np.ndarray]:
     return {n: history.params[:, history.index(n)] for n in landscape.fixed}
 
 
+def actual_path_loss(history, landscape) -> tuple[np.ndarray, str]:
+    """The loss training saw at each path row, and the catalogue key of its legend label.
+
+    The landscape engine records it as ``train_loss``; without it, the full-data loss at each
+    row is computed, which is the same thing for full-batch training.
+    """
+    if getattr(landscape, "train_loss", None) is not None:
+        return np.asarray(landscape.train_loss, dtype=float), "path_actual"
+    from ..analysis.landscape import losses_along_path
+
+    key = "path_actual" if history.batches is None else "path_actual_full"
+    return losses_along_path(history), key
+
+
 class _PlaneDisplay:
     """What the 2D and 3D views share: the grid, the path and the words about the slice."""
 
@@ -54,12 +68,43 @@ class _PlaneDisplay:
         self.x_name, self.y_name = landscape.axis_names
         center = int(landscape.config.get("center_step", -1))
         final = len(landscape.path) - 1
-        self.fixed_text = describe_fixed(landscape.fixed, center, final, self.lang)
+        self.fixed_text = (describe_fixed(landscape.fixed, center, final, self.lang)
+                           if landscape.fixed else "")
         self.moved_text = describe_moved(fixed_path, self.lang)
+        if self.moved_text is None and not landscape.fixed:
+            self.moved_text = self._off_plane_text()
+
+    def _off_plane_text(self) -> str | None:
+        """For planes that fix nothing by name (random, PCA, ...): how far the path leaves them."""
+        residual = getattr(self.landscape, "path_residual", None)
+        if residual is None or len(residual) == 0:
+            return None
+        extent = float(self.landscape.config.get("path_extent", 0.0)) or 1.0
+        dist = float(np.max(residual))
+        return t("off_plane", self.lang, dist=f"{dist:.3g}") if dist > 1e-6 * extent else None
 
     def fixed_names(self) -> str:
         names = list(self.landscape.fixed)
         return ", ".join(names) if len(names) <= MAX_NAMED else f"{len(names)}"
+
+    def colorbar_label(self) -> str:
+        if self.fixed_text:
+            return t("colorbar_fixed", self.lang, fixed=self.fixed_text)
+        return t("loss_value", self.lang)
+
+    def path_on_surface(self) -> bool:
+        """True when the path's heights on the surface are the losses training saw."""
+        return self.moved_text is None
+
+    def _plane_note(self) -> str | None:
+        """The note for planes that fix nothing by name; None for the named-parameter slice."""
+        if self.landscape.fixed:
+            return None
+        if self.landscape.config.get("follow_path"):
+            return t("follow_note", self.lang)
+        if self.moved_text is not None:
+            return t("plane_note_projected", self.lang, off=self.moved_text)
+        return t("plane_note_on", self.lang)
 
     def _label_axes(self, ax):
         if not ax.get_xlabel():
@@ -98,6 +143,9 @@ class LossContourDisplay(_PlaneDisplay):
                                   lang=lang, ax=ax, plot=plot)
 
     def note(self) -> str:
+        plane_note = self._plane_note()
+        if plane_note is not None:
+            return plane_note
         if self.moved_text is None:
             return t("slice_note_still", self.lang, fixed=self.fixed_names())
         return t("slice_note_moved", self.lang, fixed=self.fixed_text, moved=self.moved_text)
@@ -112,7 +160,7 @@ class LossContourDisplay(_PlaneDisplay):
             self.contour_ = ax.contourf(land.alpha, land.beta, land.loss, levels=self.levels,
                                         cmap="viridis", alpha=0.8)
             self.colorbar_ = fig.colorbar(
-                self.contour_, ax=ax, label=t("colorbar_fixed", self.lang, fixed=self.fixed_text))
+                self.contour_, ax=ax, label=self.colorbar_label())
             path = land.path
             (self.path_,) = ax.plot(path[:, 0], path[:, 1], "r-o", markersize=3, linewidth=1,
                                     markevery=_markevery(len(path)), label=t("path", self.lang))
@@ -168,14 +216,13 @@ class LossSurface3DDisplay(_PlaneDisplay):
         With full-batch training the full-data loss at ``params[t]`` is exactly the loss that
         step t saw; with mini-batches it is labelled as the full-data loss instead.
         """
-        from ..analysis.landscape import losses_along_path, param_plane
+        from ..analysis.landscape import param_plane
 
-        lang = resolve_lang(lang)
         land = landscape if landscape is not None else param_plane(
             history, x_param, y_param, span=span, resolution=resolution,
             x_range=x_range, y_range=y_range)
-        label = t("path_actual" if history.batches is None else "path_actual_full", lang)
-        return cls.from_landscape(land, actual_loss=losses_along_path(history), actual_label=label,
+        actual, label_key = actual_path_loss(history, land)
+        return cls.from_landscape(land, actual_loss=actual, actual_label=t(label_key, resolve_lang(lang)),
                                   fixed_path=fixed_path_from_history(history, land), lang=lang,
                                   ax=ax, plot=plot)
 
@@ -187,9 +234,12 @@ class LossSurface3DDisplay(_PlaneDisplay):
         raise ValueError("this landscape has no path_loss; compute it with param_plane")
 
     def note(self) -> str:
-        if self.moved_text is None:
-            return t("surface_note_still", self.lang, fixed=self.fixed_names())
-        return t("surface_note_moved", self.lang, moved=self.moved_text)
+        if self.moved_text is not None:
+            return t("surface_note_moved", self.lang, moved=self.moved_text)
+        plane_note = self._plane_note()
+        if plane_note is not None:
+            return plane_note
+        return t("surface_note_still", self.lang, fixed=self.fixed_names())
 
     def plot(self, ax=None, *, note=True):
         """Draw on a 3D ``ax`` (or a new one); keeps ``ax_``, ``figure_``, ``surface_``,
@@ -205,7 +255,8 @@ class LossSurface3DDisplay(_PlaneDisplay):
             path = land.path
             (self.projected_line_,) = ax.plot(
                 path[:, 0], path[:, 1], self.projected_loss(), "r--", linewidth=2,
-                label=t("path_projected", self.lang, fixed=self.fixed_names()))
+                label=(t("path_projected", self.lang, fixed=self.fixed_names()) if self.landscape.fixed
+                       else t("path_projected_plane", self.lang)))
             self.actual_line_ = None
             if self.actual_loss is not None:
                 (self.actual_line_,) = ax.plot(path[:, 0], path[:, 1], self.actual_loss, color="black",
@@ -215,11 +266,11 @@ class LossSurface3DDisplay(_PlaneDisplay):
             ax.set_zlabel(t("loss_value", self.lang), rotation=90, labelpad=8)
             ax.view_init(elev=self.elev, azim=self.azim)
             # A little smaller than the Axes, so the z label is not cut at the figure's edge.
-            ax.set_box_aspect(None, zoom=0.88)
+            ax.set_box_aspect(None, zoom=0.95)
             self.legend_ = ax.legend(loc="upper left", fontsize="small")
             self.note_ = None
             if note:
-                self.note_ = _note(ax, self.note(), y=0.0)
+                self.note_ = _note(ax, self.note(), y=-0.03)
         self.ax_, self.figure_ = ax, ax.figure
         return self
 

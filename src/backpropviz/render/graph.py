@@ -1,0 +1,383 @@
+"""Draw a ``GraphTrace``: the computation graph of one step, forward values and gradients.
+
+Layered layout, left to right: the main chain of operations runs along the middle row,
+parameters sit above the operation that uses them, targets and constants below. Every box
+shows the node's forward value (black) and the gradient of the loss with respect to it (red).
+Forward edges are solid black arrows; backward edges, the way the gradient flows, are red
+dashed arcs in the opposite direction. Only matplotlib is needed (no Graphviz);
+``GraphTrace.to_dot`` writes DOT text for those who have it.
+
+The labels of this module and of ``render.chain`` / ``render.updates`` live in ``LABELS``
+below, in English and Japanese, looked up with ``label(key, lang, **fields)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..i18n import resolve_lang
+from .base import axes_or_new
+from .fonts import font_family, use_language
+
+# key -> {"en": ..., "ja": ...} (same pattern as backpropviz.i18n.CATALOGUE)
+LABELS: dict[str, dict[str, str]] = {
+    # -- computation graph --------------------------------------------------------------------
+    "graph_title_sample": {"en": "Computation graph of step {step}, sample {sample} (x = {x}, y = {y})",
+                           "ja": "ステップ {step} の計算グラフ: サンプル {sample} (x = {x}, y = {y})"},
+    "graph_title_batch": {"en": "Computation graph of step {step}, whole batch ({n} samples)",
+                          "ja": "ステップ {step} の計算グラフ: バッチ全体 ({n} サンプル)"},
+    "graph_title_collapsed": {"en": "{title} — one node per layer",
+                              "ja": "{title} (層ごとに1ノード)"},
+    "forward_legend": {"en": "forward pass: value", "ja": "順伝播: 値"},
+    "backward_legend": {"en": "backpropagation: ∂L/∂(node)", "ja": "逆伝播: ∂L/∂(ノード)"},
+    "value": {"en": "value", "ja": "値"},
+    "transpose": {"en": "transpose", "ja": "転置"},
+    "grad": {"en": "∂L/∂", "ja": "∂L/∂"},
+    "no_grad": {"en": "(no gradient)", "ja": "(勾配なし)"},
+    "graph_note_sample": {
+        "en": "L = {loss} is the batch loss (mean over {n} samples). Rows are sample {sample}'s; "
+              "a parameter's ∂L/∂ is this sample's share: the shares add up to the recorded gradient.",
+        "ja": "L = {loss} はバッチの損失 ({n} サンプルの平均)。値はサンプル {sample} の行。"
+              "パラメータの ∂L/∂ はこのサンプルの寄与分で、全サンプルの和が記録された勾配です。"},
+    "graph_note_batch": {
+        "en": "L = {loss} is the batch loss (mean over {n} samples); every ∂L/∂ is what "
+              "autograd computed for this step.",
+        "ja": "L = {loss} はバッチの損失 ({n} サンプルの平均)。∂L/∂ はこのステップで autograd が"
+              "計算した勾配です。"},
+    "kind_input": {"en": "input", "ja": "入力"},
+    "kind_target": {"en": "target", "ja": "正解ラベル"},
+    "kind_param": {"en": "parameter", "ja": "パラメータ"},
+    "kind_const": {"en": "constant", "ja": "定数"},
+    "kind_op": {"en": "operation", "ja": "演算"},
+    "kind_layer": {"en": "layer", "ja": "層"},
+    # -- chain-rule table ---------------------------------------------------------------------
+    "chain_title": {"en": "Chain rule of step {step} (loss {loss}, lr {lr})",
+                    "ja": "ステップ {step} の連鎖律 (損失関数 {loss}, 学習率 {lr})"},
+    "sample": {"en": "sample", "ja": "サンプル"},
+    "batch_sum": {"en": "sum = gradient", "ja": "合計 = 勾配"},
+    "recorded_grad": {"en": "recorded gradient", "ja": "記録された勾配"},
+    "update_row": {"en": "−lr × gradient", "ja": "−学習率 × 勾配"},
+    "recorded_change": {"en": "recorded change", "ja": "記録された変化量"},
+    "not_plain_sgd": {"en": "(optimizer is not plain SGD: the change includes momentum or decay)",
+                      "ja": "(素のSGDではないため、変化量にはモーメンタム等が含まれます)"},
+    "chain_note": {
+        "en": "L = (1/N) Σ ℓ(ŷ, y): every ∂L/∂ carries the 1/N of the mean, so each row is one sample's "
+              "share and the shares add up to the gradient.",
+        "ja": "L = (1/N) Σ ℓ(ŷ, y): ∂L/∂ はすべて平均の 1/N を含むため、各行はサンプル1つの寄与分で、"
+              "その和が勾配になります。"},
+    # -- update vectors -----------------------------------------------------------------------
+    "updates_title": {"en": "Update vectors −lr·∇L on the loss surface",
+                      "ja": "損失曲面上の更新ベクトル −lr·∇L"},
+    "update_arrow": {"en": "update of step t (×{scale})", "ja": "ステップ t の更新 (×{scale})"},
+    "sample_arrow": {"en": "sample {k}'s share (×{scale})", "ja": "サンプル {k} の寄与 (×{scale})"},
+    "field_label": {"en": "−∇L on this slice (direction)", "ja": "この断面上の −∇L (向き)"},
+    "updates_note": {
+        "en": "Arrows are the recorded steps in ({x}, {y}), drawn ×{scale}; other parameters' "
+              "changes are not shown.",
+        "ja": "矢印は記録された ({x}, {y}) 方向の更新 (×{scale} で表示)。他のパラメータの変化は"
+              "描いていません。"},
+    "push_title": {"en": "How each sample pushes the boundary at step {step}",
+                   "ja": "ステップ {step} で各サンプルが決定境界を押す向き"},
+    "boundary_before": {"en": "before step {step}", "ja": "ステップ {step} の前"},
+    "boundary_after": {"en": "after the step (×{scale})", "ja": "ステップ後 (×{scale})"},
+    "boundary_sample": {"en": "sample {k} alone (×{scale})", "ja": "サンプル {k} だけ (×{scale})"},
+    "push_note": {
+        "en": "Each dashed line is the boundary after only that sample's share of the update; "
+              "updates are magnified ×{scale} to be visible.",
+        "ja": "破線は、そのサンプルの寄与分だけで更新した後の境界。見やすいよう更新量を ×{scale} "
+              "で表示しています。"},
+    # -- gradient check -----------------------------------------------------------------------
+    "gradcheck_title": {"en": "Gradient check at step {step}: backpropagation vs finite differences",
+                        "ja": "ステップ {step} の勾配チェック: 誤差逆伝播 vs 数値微分"},
+    "backprop": {"en": "backpropagation (float64)", "ja": "誤差逆伝播 (float64)"},
+    "finite_diff": {"en": "central differences (float64, ε = {eps})",
+                    "ja": "中心差分 (float64, ε = {eps})"},
+    "recorded": {"en": "recorded in training (float32)", "ja": "学習時の記録 (float32)"},
+    "rel_error": {"en": "relative error", "ja": "相対誤差"},
+    "gradient": {"en": "gradient", "ja": "勾配"},
+}
+
+
+def label(key: str, lang: str, **fields) -> str:
+    """The text for ``key`` in ``lang`` with ``{fields}`` filled."""
+    text = LABELS[key][lang]
+    return text.format(**fields) if fields else text
+
+
+def fmt_number(v: float, digits: int = 4) -> str:
+    """A number with ``digits`` significant figures, a real minus sign and no '-0'."""
+    v = float(v)
+    if v == 0:
+        return "0"
+    text = f"{v:.{digits}g}"
+    return text.replace("-", "−")
+
+
+def value_lines(a, digits: int = 4, max_rows: int = 4, max_cols: int = 3) -> list[str]:
+    """A value as lines of text: a number, a short vector, a small matrix, else shape and norm."""
+    if a is None:
+        return []
+    a = np.asarray(a, dtype=float)
+    if a.size == 1:
+        return [fmt_number(a.reshape(-1)[0], digits)]
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim == 2 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim == 1 and a.size <= 4:
+        return ["[" + ", ".join(fmt_number(v, digits) for v in a) + "]"]
+    if a.ndim == 2 and a.shape[0] <= max_rows and a.shape[1] <= max_cols:
+        return ["[" + ", ".join(fmt_number(v, digits - 1) for v in row) + "]" for row in a]
+    shape = "×".join(map(str, a.shape))
+    return [f"({shape}) ‖·‖ = {fmt_number(np.linalg.norm(a), 3)}"]
+
+
+KIND_STYLE = {
+    "input": dict(facecolor="#e8f1fb", edgecolor="#2c6fbb"),
+    "target": dict(facecolor="#f2f2f2", edgecolor="#777777"),
+    "param": dict(facecolor="#fff4dc", edgecolor="#c98a00"),
+    "const": dict(facecolor="#f2f2f2", edgecolor="#777777"),
+    "op": dict(facecolor="#ffffff", edgecolor="#333333"),
+    "layer": dict(facecolor="#eef7ee", edgecolor="#2f7d32"),
+}
+GRAD_COLOR = "#c62828"
+FONT_SIZE = 8.0
+LINE_INCH = FONT_SIZE * 1.45 / 72  # one text line, in inches
+COL_INCH, ROW_INCH = 2.05, 1.25    # spacing of layers and rows, in inches
+BOX_WIDTH = 0.86                   # in layer spacings
+
+
+def layered_layout(trace) -> dict[str, tuple[float, float]]:
+    """Positions ``{node id: (layer, row)}``: operations and inputs on the middle rows,
+    parameters above the operation that uses them, targets and constants below."""
+    inputs_of: dict[str, list[str]] = {}
+    consumers: dict[str, list[str]] = {}
+    for e in trace.edges:
+        inputs_of.setdefault(e.dst, []).append(e.src)
+        consumers.setdefault(e.src, []).append(e.dst)
+    layer: dict[str, int] = {}
+    for node in trace.nodes:  # topological order: sources first
+        preds = inputs_of.get(node.id, [])
+        layer[node.id] = 1 + max((layer[p] for p in preds), default=-1)
+    # A leaf that is not an input sits just left of its first consumer, not in column 0.
+    for node in trace.nodes:
+        if node.kind in ("param", "target", "const") and consumers.get(node.id):
+            layer[node.id] = min(layer[c] for c in consumers[node.id]) - 1
+    shift = -min(layer.values())
+    pos: dict[str, tuple[float, float]] = {}
+    main_count: dict[int, int] = {}
+    up_count: dict[int, int] = {}
+    down_count: dict[int, int] = {}
+    for node in trace.nodes:
+        col = layer[node.id] + shift
+        if node.kind == "param":
+            row = 1.0 + up_count.get(col, 0)
+            up_count[col] = up_count.get(col, 0) + 1
+        elif node.kind in ("target", "const"):
+            row = -1.0 - down_count.get(col, 0)
+            down_count[col] = down_count.get(col, 0) + 1
+        else:
+            row = -1.0 * main_count.get(col, 0)
+            main_count[col] = main_count.get(col, 0) + 1
+            if row < 0:  # a branch: make room below the main row
+                row -= 0.2 * down_count.get(col, 0)
+        pos[node.id] = (float(col), row)
+    return pos
+
+
+class ComputationGraphDisplay:
+    """The graph of one step. ``sample=None`` shows the whole batch, ``sample=k`` sample k.
+
+    >>> from backpropviz.analysis.graph_trace import trace_history_step   # doctest: +SKIP
+    >>> d = ComputationGraphDisplay.from_trace(trace_history_step(h, 0), sample=3)  # doctest: +SKIP
+    >>> len(d.boxes_), len(d.forward_arrows_), len(d.backward_arrows_)      # doctest: +SKIP
+    (9, 8, 7)
+    """
+
+    def __init__(self, trace, *, sample: int | None = None, lang="en", digits: int = 4):
+        trace.check_sample(sample)
+        self.trace, self.sample = trace, sample
+        self.lang = resolve_lang(lang)
+        self.digits = digits
+        self.positions = layered_layout(trace)
+        self.lines = {node.id: self.node_lines(node) for node in trace.nodes}
+        longest = max(len(text) for title, vals, grads in self.lines.values()
+                      for text in [title, *vals, *grads])
+        # a column must hold the longest line (about 0.55 em per character) plus a margin
+        self.col_inch = max(COL_INCH, longest * 0.56 * FONT_SIZE / 72 / BOX_WIDTH + 0.1)
+        most = max(1 + len(vals) + len(grads) for _, vals, grads in self.lines.values())
+        self.row_inch = max(ROW_INCH, (most + 1) * LINE_INCH + 0.45)
+
+    def __repr__(self) -> str:
+        return (f"ComputationGraphDisplay(step={self.trace.step}, nodes={len(self.trace.nodes)}, "
+                f"sample={self.sample}, lang={self.lang!r})")
+
+    @classmethod
+    def from_trace(cls, trace, *, sample=None, lang=None, digits=4, ax=None, plot=True):
+        display = cls(trace, sample=sample, lang=lang, digits=digits)
+        return display.plot(ax=ax) if plot else display
+
+    @classmethod
+    def from_history(cls, history, step: int, *, sample=None, collapse="auto", lang=None, ax=None,
+                     plot=True):
+        """Trace step ``step`` of ``history`` and draw it."""
+        from ..analysis.graph_trace import trace_history_step
+
+        trace = trace_history_step(history, step, collapse=collapse)
+        return cls.from_trace(trace, sample=sample, lang=lang, ax=ax, plot=plot)
+
+    # -- text ----------------------------------------------------------------------------------
+    def node_lines(self, node) -> tuple[str, list[str], list[str]]:
+        """(title, value lines, gradient lines) of ``node`` as shown in its box."""
+        value, grad = self.trace.numbers(node, self.sample)
+        title = node.name
+        if node.kind == "layer":
+            vals = value_lines(value, self.digits)
+            grads = [f"{label('grad', self.lang)}out: {value_lines(grad, self.digits)[0]}"] if grad is not None else []
+            for pname, (pv, pg) in node.layer_params.items():
+                short = pname.rpartition(".")[2]
+                grads.append(f"{label('grad', self.lang)}{short}: {value_lines(pg, self.digits)[0]}")
+            return title, vals, grads
+        vals = value_lines(value, self.digits)
+        if grad is None:
+            grads = [label("no_grad", self.lang)] if node.kind in ("target", "const") else []
+        else:
+            glines = value_lines(grad, self.digits)
+            head = f"{label('grad', self.lang)}{node.name}"
+            grads = [f"{head} = {glines[0]}"] if len(glines) == 1 and len(glines[0]) <= 9 \
+                else [head + " ="] + glines
+        return title, vals, grads
+
+    def title(self) -> str:
+        tr = self.trace
+        step = tr.step if tr.step is not None else "-"
+        if self.sample is None:
+            text = label("graph_title_batch", self.lang, step=step, n=tr.n_samples)
+        else:
+            x_node = next((n for n in tr.nodes if n.kind == "input"), None)
+            y_node = next((n for n in tr.nodes if n.kind == "target"), None)
+            row = self.sample if tr.sample_indices is None else int(tr.sample_indices[self.sample])
+            x = "(" + ", ".join(fmt_number(v, 3) for v in np.ravel(x_node.value[self.sample])) + ")" \
+                if x_node is not None else "?"
+            y = fmt_number(np.ravel(y_node.value[self.sample])[0], 3) if y_node is not None else "?"
+            text = label("graph_title_sample", self.lang, step=step, sample=row, x=x, y=y)
+        if tr.collapsed:
+            text = label("graph_title_collapsed", self.lang, title=text)
+        return text
+
+    def note(self) -> str:
+        tr = self.trace
+        loss = fmt_number(tr.loss, 5)
+        if self.sample is None:
+            return label("graph_note_batch", self.lang, loss=loss, n=tr.n_samples)
+        row = self.sample if tr.sample_indices is None else int(tr.sample_indices[self.sample])
+        return label("graph_note_sample", self.lang, loss=loss, n=tr.n_samples, sample=row)
+
+    # -- drawing -------------------------------------------------------------------------------
+    def figsize(self) -> tuple[float, float]:
+        xs = [p[0] for p in self.positions.values()]
+        ys = [p[1] for p in self.positions.values()]
+        return (max(7.0, self.col_inch * (max(xs) - min(xs) + 1) + 0.3),
+                max(3.8, self.row_inch * (max(ys) - min(ys) + 1) + 1.6))
+
+    def plot(self, ax=None):
+        """Draw on ``ax`` (or a new figure). Keeps ``ax_``, ``figure_``, ``boxes_`` (node id ->
+        patch), ``texts_``, ``forward_arrows_``, ``backward_arrows_``, ``legend_``, ``note_``."""
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import FancyBboxPatch
+
+        with use_language(self.lang):
+            ax = axes_or_new(ax, figsize=self.figsize())
+            fig = ax.figure
+            xs = [p[0] for p in self.positions.values()]
+            ys = [p[1] for p in self.positions.values()]
+            ax.set_xlim(min(xs) - 0.55, max(xs) + 0.55)
+            ax.set_ylim(min(ys) - 0.75, max(ys) + 0.75)
+            ax.set_axis_off()
+            # data units per inch, to size boxes from their number of text lines
+            fig.canvas.draw_idle()
+            bbox = ax.get_window_extent().transformed(fig.dpi_scale_trans.inverted())
+            y_per_inch = (max(ys) - min(ys) + 1.5) / max(bbox.height, 1e-3)
+            line_h = LINE_INCH * y_per_inch
+
+            self.boxes_, self.texts_ = {}, []
+            for node in self.trace.nodes:
+                x, y = self.positions[node.id]
+                title, vals, grads = self.lines[node.id]
+                n_lines = 1 + len(vals) + len(grads)
+                h = n_lines * line_h + 0.6 * line_h
+                style = KIND_STYLE.get(node.kind, KIND_STYLE["op"])
+                box = FancyBboxPatch((x - BOX_WIDTH / 2, y - h / 2), BOX_WIDTH, h,
+                                     boxstyle="round,pad=0.0,rounding_size=0.05", linewidth=1.2,
+                                     zorder=3, **style)
+                ax.add_patch(box)
+                self.boxes_[node.id] = box
+                top = y + h / 2 - 0.3 * line_h
+                # IPAexGothic has no bold face: keep titles regular in Japanese
+                weight = "bold" if self.lang == "en" else "normal"
+                lines = [(title, "black", weight)] + [(v, "black", "normal") for v in vals] \
+                    + [(g, GRAD_COLOR, "normal") for g in grads]
+                for i, (text, color, weight) in enumerate(lines):
+                    self.texts_.append(ax.text(x, top - (i + 0.5) * line_h, text, ha="center",
+                                               va="center", fontsize=FONT_SIZE, color=color,
+                                               fontweight=weight, zorder=4, clip_on=False))
+                if node.autograd_node and node.kind in ("op", "layer"):
+                    # autograd's own name for the node, under the box (the arcs run above)
+                    self.texts_.append(ax.text(x, y - h / 2 - 0.25 * line_h, node.autograd_node,
+                                               ha="center", va="top", fontsize=FONT_SIZE - 1.5,
+                                               color="0.45", zorder=4))
+
+            self.forward_arrows_, self.backward_arrows_ = [], []
+            for e in self.trace.edges:
+                arrow = ax.annotate(
+                    "", xy=self._anchor(e.dst), xytext=self._anchor(e.src),
+                    arrowprops=dict(arrowstyle="-|>", color="black", lw=1.3, mutation_scale=12,
+                                    patchA=self.boxes_[e.src], patchB=self.boxes_[e.dst],
+                                    shrinkA=1, shrinkB=1), zorder=2)
+                self.forward_arrows_.append(arrow)
+                if e.label:
+                    (x0, y0), (x1, y1) = self._anchor(e.src), self._anchor(e.dst)
+                    text = label("transpose", self.lang) if e.label == "ᵀ" else e.label
+                    ax.text(0.5 * (x0 + x1) + 0.04, 0.5 * (y0 + y1), text, fontsize=FONT_SIZE,
+                            ha="left", va="bottom", color="black", zorder=4)
+            for e in self.trace.backward_edges():
+                arrow = ax.annotate(
+                    "", xy=self._anchor(e.dst), xytext=self._anchor(e.src),
+                    arrowprops=dict(arrowstyle="-|>", color=GRAD_COLOR, lw=1.1, linestyle="--",
+                                    mutation_scale=11, connectionstyle="arc3,rad=0.35",
+                                    patchA=self.boxes_[e.src], patchB=self.boxes_[e.dst],
+                                    shrinkA=1, shrinkB=1), zorder=1)
+                self.backward_arrows_.append(arrow)
+
+            handles = [Line2D([], [], color="black", lw=1.3, marker=">", markersize=5,
+                              label=label("forward_legend", self.lang)),
+                       Line2D([], [], color=GRAD_COLOR, lw=1.1, linestyle="--", marker="<",
+                              markersize=5, label=label("backward_legend", self.lang))]
+            self.legend_ = ax.legend(handles=handles, loc="upper left", fontsize=FONT_SIZE,
+                                     frameon=False, ncol=2, bbox_to_anchor=(0.0, 1.0))
+            # The Axes' title artist predates this context: give it the language's font.
+            ax.set_title(self.title(), fontsize=FONT_SIZE + 3, fontfamily=font_family(self.lang))
+            self.note_ = ax.text(0.5, 0.0, self.note(), transform=ax.transAxes, ha="center",
+                                 va="top", fontsize=FONT_SIZE, wrap=True, color="0.25")
+        self.ax_, self.figure_ = ax, fig
+        return self
+
+    def _anchor(self, node_id):
+        return self.positions[node_id]
+
+
+def write_graph_figure(trace, path, *, sample=None, lang=None, fmt="png"):
+    """Render the graph into ``path`` (atomically); returns the Display."""
+    from pathlib import Path
+
+    from ..history import atomic_write
+    from .base import new_figure
+    from .figures import figure_bytes
+
+    display = ComputationGraphDisplay(trace, sample=sample, lang=lang)
+    fig = new_figure(display.figsize(), layout="constrained")
+    display.plot(ax=fig.add_subplot())
+    data = figure_bytes(fig, fmt)
+    atomic_write(Path(path), lambda f: f.write(data))
+    return display
+
