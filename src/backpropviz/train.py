@@ -108,6 +108,8 @@ def accuracy(output: torch.Tensor, y: torch.Tensor) -> float:
 def evaluate(model, loss_fn, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """(data loss, accuracy) of ``model`` on the whole of ``(X, y)``."""
     output = model(X)
+    if torch.isnan(output).any():  # BCE would raise; the step's own check reports the divergence
+        return float("nan"), accuracy(output, y)
     return loss_fn(output, y).item(), accuracy(output, y)
 
 
@@ -186,12 +188,19 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
             batches = torch.from_numpy(order).split(width)
         record_test()
         for batch in batches:
-            if batch is None:
-                output = model(X)
-                data_loss = loss_fn(output, y)
-            else:
-                output = model(X[batch])
-                data_loss = loss_fn(output, y[batch])
+            try:
+                if batch is None:
+                    output = model(X)
+                    data_loss = loss_fn(output, y)
+                else:
+                    output = model(X[batch])
+                    data_loss = loss_fn(output, y[batch])
+            except RuntimeError as exc:
+                # BCE refuses NaN probabilities (it raises instead of returning NaN).
+                if not torch.isnan(output).any():
+                    raise
+                status = f"diverged at step {rec.t}: the model's output is NaN ({exc})"
+                break
             loss = data_loss if penalty is None else data_loss + penalty()
             if not math.isfinite(loss.item()):
                 status = f"diverged at step {rec.t}: loss is {loss.item()}"
