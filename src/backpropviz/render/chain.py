@@ -11,6 +11,17 @@ import numpy as np
 from ..i18n import resolve_lang
 from .graph import GRAD_COLOR, fmt_number, label
 
+def text_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: East Asian wide characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def ljust(text: str, width: int) -> str:
+    return text + " " * max(0, width - text_width(text))
+
+
 # column key -> (plain-text header, mathtext header, LaTeX header)
 COLUMNS = {
     "sample": ("k", "$k$", "$k$"),
@@ -18,10 +29,10 @@ COLUMNS = {
     "z": ("z", "$z$", "$z$"),
     "y_hat": ("ŷ", r"$\hat{{y}}$", r"$\hat y$"),
     "y": ("y", "$y$", "$y$"),
-    "dL_dyhat": ("∂L/∂ŷ", r"$\partial L/\partial \hat{{y}}$", r"$\frac{\partial L}{\partial \hat y}$"),
-    "dyhat_dz": ("∂ŷ/∂z", r"$\partial \hat{{y}}/\partial z$", r"$\frac{\partial \hat y}{\partial z}$"),
-    "dL_dz": ("∂L/∂z", r"$\partial L/\partial z$", r"$\frac{\partial L}{\partial z}$"),
-    "dL_dp": ("∂L/∂{p}", r"$\partial L/\partial {p}$", r"$\frac{\partial L}{\partial {p}}$"),
+    "dL_dyhat": ("∂L/∂ŷ", r"$\partial L/\partial \hat{{y}}$", r"$\frac{{\partial L}}{{\partial \hat y}}$"),
+    "dyhat_dz": ("∂ŷ/∂z", r"$\partial \hat{{y}}/\partial z$", r"$\frac{{\partial \hat y}}{{\partial z}}$"),
+    "dL_dz": ("∂L/∂z", r"$\partial L/\partial z$", r"$\frac{{\partial L}}{{\partial z}}$"),
+    "dL_dp": ("∂L/∂{p}", r"$\partial L/\partial {p}$", r"$\frac{{\partial L}}{{\partial {p}}}$"),
 }
 
 
@@ -74,7 +85,7 @@ def chain_text(table, *, sample: int | None = None, lang: str | None = None, dig
     for _, vals in summary:
         for j, v in enumerate(vals):
             widths[n_front + j] = max(widths[n_front + j], len(v))
-    label_width = max(len(s) for s, _ in summary)
+    label_width = max(text_width(s) for s, _ in summary)
 
     def line(cells, mark=" "):
         return mark + " " + "  ".join(c.rjust(w) for c, w in zip(cells, widths))
@@ -85,8 +96,9 @@ def chain_text(table, *, sample: int | None = None, lang: str | None = None, dig
         out.append(line(cells, ">" if k == sample else " "))
     out.append(" " + "-" * (len(line(heads)) - 1))
     pad = sum(widths[:n_front]) + 2 * n_front
+    label_col = max(pad, label_width + 2)
     for name, vals in summary:
-        out.append("  " + name.ljust(max(pad, label_width + 2))[: max(pad, label_width + 2)]
+        out.append("  " + ljust(name, label_col)
                    + "  ".join(v.rjust(w) for v, w in zip(vals, widths[n_front:])))
     if not table.plain_sgd:
         out.append("  " + label("not_plain_sgd", lang))
@@ -160,7 +172,7 @@ def chain_markdown(table, *, sample: int | None = None, lang: str | None = None,
            T["factors"].format(factors=f"${tex['dyhat']}$, "
                                r"$\frac{\partial \hat y}{\partial z} = \hat y(1-\hat y)$",
                                dz=tex["dz"]), "",
-           T["table"].format(params=", ".join(f"${_tex_param(n)} = {fmt_number(v, digits)}$"
+           T["table"].format(params=", ".join(f"${_tex_param(n)} = {fmt_number(v, digits).replace('−', '-')}$"
                                               for n, v in zip(table.param_names, table.params))), ""]
     heads = _headers(table, 2)
     out.append("| " + " | ".join(heads) + " |")
@@ -192,6 +204,7 @@ def chain_markdown(table, *, sample: int | None = None, lang: str | None = None,
             xi = fmt_number(r[f"x{i + 1}"], 3).replace("−", "-")
             out.append(f"\\qquad \\frac{{\\partial L}}{{\\partial w_{{{i + 1}}}}} = {f['dL_dz']} \\times {xi} = "
                        f"{fmt_number(r[f'dL_dw{i + 1}'], digits).replace('−', '-')}")
+        out.append(f"\\qquad \\frac{{\\partial L}}{{\\partial b}} = {f['dL_dz']}")
         out.append("$$")
     return "\n".join(out) + "\n"
 
@@ -216,7 +229,7 @@ class ChainRuleDisplay:
 
     def figsize(self):
         n_cols = len(_headers(self.table, 1))
-        return (max(8.0, 0.92 * n_cols + 1.5), 1.9 + 0.33 * (self.table.n + 5))
+        return (max(8.0, 0.92 * n_cols + 1.5), 1.3 + 0.3 * (self.table.n + 5))
 
     def plot(self, ax=None):
         """Draw on ``ax``; keeps ``ax_``, ``figure_``, ``table_`` (the matplotlib Table)."""
@@ -265,7 +278,7 @@ class ChainRuleDisplay:
             title = label("chain_title", self.lang, step=tb.step, loss=tb.loss_name.upper(),
                           lr=fmt_number(tb.lr))
             ax.set_title(title, fontfamily=font_family(self.lang))
-            notes = [label("chain_note", self.lang)]
+            notes = [label("chain_note_fig", self.lang)]
             if not tb.plain_sgd:
                 notes.append(label("not_plain_sgd", self.lang))
             self.note_ = ax.text(0.5, 0.02, "\n".join(notes), transform=ax.transAxes, ha="center",
@@ -315,13 +328,13 @@ class GradCheckDisplay:
                            label=label("recorded", self.lang))
             ax.axhline(0, color="0.5", lw=0.8)
             ax.set_xticks(pos, names, rotation=0 if len(idx) <= 8 else 60)
-            ax.set_ylabel(label("gradient", self.lang))
+            ax.set_ylabel(label("gradient", self.lang), fontfamily=font_family(self.lang))
             err_ax = ax.twinx()
             rel = np.maximum(c.rel_error[idx], 1e-17)
             (self.errors_,) = err_ax.plot(pos, rel, "kD", markersize=5, label=label("rel_error", self.lang))
             err_ax.set_yscale("log")
             err_ax.set_ylim(min(1e-16, rel.min() / 10), max(1.0, rel.max() * 10))
-            err_ax.set_ylabel(label("rel_error", self.lang))
+            err_ax.set_ylabel(label("rel_error", self.lang), fontfamily=font_family(self.lang))
             h1, l1 = ax.get_legend_handles_labels()
             h2, l2 = err_ax.get_legend_handles_labels()
             self.legend_ = ax.legend(h1 + h2, l1 + l2, loc="best", fontsize="small")

@@ -65,6 +65,11 @@ LABELS: dict[str, dict[str, str]] = {
               "share and the shares add up to the gradient.",
         "ja": "L = (1/N) Σ ℓ(ŷ, y): ∂L/∂ はすべて平均の 1/N を含むため、各行はサンプル1つの寄与分で、"
               "その和が勾配になります。"},
+    "chain_note_fig": {
+        "en": r"$L = \frac{1}{N}\sum_k \ell(\hat{y}_k, y_k)$: every $\partial L/\partial\cdot$ carries the "
+              r"$\frac{1}{N}$ of the mean, so each row is one sample's share and the shares add up to the gradient.",
+        "ja": r"$L = \frac{1}{N}\sum_k \ell(\hat{y}_k, y_k)$: $\partial L/\partial\cdot$ はすべて平均の "
+              r"$\frac{1}{N}$ を含むため、各行はサンプル1つの寄与分で、その和が勾配になります。"},
     # -- update vectors -----------------------------------------------------------------------
     "updates_title": {"en": "Update vectors −lr·∇L on the loss surface",
                       "ja": "損失曲面上の更新ベクトル −lr·∇L"},
