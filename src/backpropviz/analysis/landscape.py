@@ -1,17 +1,36 @@
-"""Loss landscapes: the loss over a plane of parameter space, evaluated in one batched computation.
+"""Loss landscapes: the loss over a plane (or a line) of parameter space, evaluated in batches.
 
-A plane is ``origin + a * directions[0] + b * directions[1]``. ``param_plane`` is the article's
-slice: two named parameters vary, every other parameter stays fixed at the centre step's value.
+A plane is ``origin + a * directions[0] + b * directions[1]``. Ways to choose it (see
+``directions.py``): two named parameters (``param_plane``, the article's slice: every other
+parameter fixed at the centre step's value), two filter-normalised random directions, the top
+two principal directions of the recorded path, or two directions the user gives (all through
+``plane``). ``interpolation`` gives the loss along the straight line between two parameter
+vectors (two steps, or two runs).
+
+The recorded path is projected onto the plane. A ``Landscape`` keeps, for every path row, the
+loss of the projected point *on the plane* (``path_loss``), the loss training saw
+(``train_loss``) and the distance of the row from the plane (``path_residual``), so that a
+figure can show when the picture misleads.
+
+Evaluation is one batched computation per chunk of points (``LossEvaluator``): for any
+``nn.Module`` through ``torch.func.functional_call`` under ``vmap``; for models that start with
+an ``nn.Linear`` inside an ``nn.Sequential`` (the perceptron, MLPs), the first layer's
+pre-activations on a plane are ``Z0 + a Z1 + b Z2`` with three matrices computed once, so
+each point costs one multiply-add there instead of a matrix product.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from torch.func import functional_call, vmap
 
 from ..config import RunConfig
@@ -19,11 +38,31 @@ from ..errors import BackpropvizError
 from ..history import History, atomic_write
 from ..losses import get_loss
 from ..models import build_model, unflatten
+from . import directions as dirs
+
+DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes
+METHODS = ("params", "random", "pca", "custom")
+# Bytes kept per grid point whatever the chunking: two float64 coordinates and the loss.
+GRID_BYTES_PER_POINT = 3 * 8
+# Working memory of one point is this many times its activations (outputs, temporaries, loss).
+ACTIVATION_FACTOR = 4
+PROGRESS_AFTER_S = 1.0
+# Chunks whose widest activation stays near this size run from the processor's caches; larger
+# chunks spend their time moving memory (measured: 16 points of a 64-unit layer on 1,797 samples
+# run 2x faster than 200).
+CACHE_CHUNK_BYTES = 8 << 20
+SMALL_WORK = 1 << 19  # activation numbers per chunk under which one thread is faster  # show a progress bar when the work is expected to last longer
 
 
 @dataclass
 class Landscape:
-    """The landscape file of DESIGN.md: ``loss[j, i]`` is the loss at ``(alpha[i], beta[j])``."""
+    """The landscape file of DESIGN.md: ``loss[j, i]`` is the loss at ``(alpha[i], beta[j])``.
+
+    Path arrays have one row per recorded parameter row (T + 1): ``path`` the coordinates of
+    the projection onto the plane, ``path_loss`` the loss there, ``train_loss`` the loss
+    training saw at that row (the last row, which no step saw, holds the full-data loss) and
+    ``path_residual`` the distance of the row from the plane.
+    """
 
     alpha: np.ndarray
     beta: np.ndarray
@@ -35,104 +74,817 @@ class Landscape:
     config: dict = field(default_factory=dict)
     axis_names: tuple[str, str] = ("alpha", "beta")
     path_loss: np.ndarray | None = None  # loss of each projected path point on this plane
+    train_loss: np.ndarray | None = None  # loss training saw at each path row
+    path_residual: np.ndarray | None = None  # distance of each path row from the plane
+    explained_variance: np.ndarray | None = None  # PCA: fraction of path variance per axis
 
     @property
     def fixed(self) -> dict[str, float]:
         """Parameters held fixed on this plane (name -> value), as recorded in ``config``."""
         return dict(self.config.get("fixed", {}))
 
+    @property
+    def relative_residual(self) -> float:
+        """Largest distance of the path from the plane, relative to the path's largest distance
+        from the centre (0: the path lies in the plane; near 1: the plane shows little of it)."""
+        if self.path_residual is None:
+            return float("nan")
+        extent = float(self.config.get("path_extent", 0.0))
+        big = float(np.max(self.path_residual)) if len(self.path_residual) else 0.0
+        return big / extent if extent > 0 else 0.0
+
+    def __repr__(self) -> str:
+        return (f"Landscape(method={self.method!r}, axes={tuple(self.axis_names)}, grid={self.loss.shape}, "
+                f"loss=[{np.nanmin(self.loss):.4g}, {np.nanmax(self.loss):.4g}], "
+                f"path_rows={len(self.path)}, relative_residual={self.relative_residual:.3g})")
+
     def save(self, path) -> Path:
+        """Write the landscape ``.npz`` (atomic)."""
         arrays = dict(alpha=self.alpha, beta=self.beta, loss=self.loss, origin=self.origin,
                       directions=self.directions, path=self.path, method=np.array(self.method),
                       axis_names=np.array(self.axis_names),
                       config=np.array(json.dumps(self.config, sort_keys=True)))
-        if self.path_loss is not None:
-            arrays["path_loss"] = self.path_loss
+        for name in ("path_loss", "train_loss", "path_residual", "explained_variance"):
+            value = getattr(self, name)
+            if value is not None:
+                arrays[name] = value
+        path = Path(path)
+        atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+        return path
+
+    @classmethod
+    def load(cls, path) -> "Landscape":
+        """Read a landscape file written by ``save``."""
+        path = Path(path)
+        if not path.is_file():
+            raise BackpropvizError(f"landscape file {str(path)!r} does not exist")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                a = {k: z[k] for k in z.files}
+        except (OSError, ValueError, EOFError) as exc:
+            raise BackpropvizError(f"{str(path)!r} is not a readable landscape file (.npz): {exc}") from None
+        missing = [k for k in ("alpha", "beta", "loss", "origin", "directions", "path", "method") if k not in a]
+        if missing:
+            raise BackpropvizError(f"{str(path)!r} is not a landscape file: missing {', '.join(missing)}")
+        return cls(alpha=a["alpha"], beta=a["beta"], loss=a["loss"], origin=a["origin"],
+                   directions=a["directions"], path=a["path"], method=str(a["method"]),
+                   config=json.loads(str(a.get("config", "{}"))),
+                   axis_names=tuple(str(s) for s in a.get("axis_names", ("alpha", "beta"))),
+                   path_loss=a.get("path_loss"), train_loss=a.get("train_loss"),
+                   path_residual=a.get("path_residual"), explained_variance=a.get("explained_variance"))
+
+
+@dataclass
+class LossLine:
+    """The loss along ``theta(t) = (1 - t) * start + t * end``; ``t = 0`` and ``t = 1`` are the ends."""
+
+    t: np.ndarray
+    loss: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    labels: tuple[str, str] = ("start", "end")
+    config: dict = field(default_factory=dict)
+
+    @property
+    def distance(self) -> float:
+        """Euclidean distance between the two ends."""
+        return float(np.linalg.norm(np.asarray(self.end, float) - np.asarray(self.start, float)))
+
+    def __repr__(self) -> str:
+        return (f"LossLine({self.labels[0]!r} -> {self.labels[1]!r}, points={len(self.t)}, "
+                f"distance={self.distance:.4g}, max_loss={np.nanmax(self.loss):.4g})")
+
+    def save(self, path) -> Path:
+        arrays = dict(t=self.t, loss=self.loss, start=self.start, end=self.end,
+                      labels=np.array(self.labels), method=np.array("line"),
+                      config=np.array(json.dumps(self.config, sort_keys=True)))
         path = Path(path)
         atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
         return path
 
 
-def model_and_loss(history: History):
-    """A model skeleton of the history's kind and its loss function (for functional calls)."""
-    config = RunConfig.from_dict(history.config)
-    model = build_model(config.model, history.X.shape[1], seed=config.seed)
-    return model, get_loss(config.loss)
+# -- memory planning ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How many points go through the model at once, and what that costs."""
+
+    chunk: int
+    bytes_per_point: int
+    fixed_bytes: int
+
+    def __repr__(self) -> str:
+        return (f"ChunkPlan(chunk={self.chunk}, bytes_per_point={self.bytes_per_point}, "
+                f"fixed_bytes={self.fixed_bytes})")
 
 
-def evaluate(model: torch.nn.Module, loss_fn, X, y, points, *, chunk: int = 65536,
-             dtype=torch.float32) -> np.ndarray:
+def plan_chunks(n_points: int, bytes_per_point: int, fixed_bytes: int, memory_budget: int,
+                *, what: str = "landscape", grid_side: bool = True) -> ChunkPlan:
+    """Size chunks to ``memory_budget``; refuse a request that cannot fit at all.
+
+    The result arrays grow with the number of points whatever the chunking; one point's working
+    set and the fixed cost (data, precomputed products) must fit beside them.
+    """
+    if memory_budget <= 0:
+        raise BackpropvizError(f"--memory-budget must be > 0 bytes; got {memory_budget}")
+    grid_bytes = n_points * GRID_BYTES_PER_POINT
+    room = memory_budget - fixed_bytes - grid_bytes
+    if room < bytes_per_point:
+        spare = memory_budget - fixed_bytes - bytes_per_point
+        fit = max(0, spare // GRID_BYTES_PER_POINT)
+        largest = f"the largest resolution that fits is {math.isqrt(fit)}" if grid_side else \
+            f"at most {fit} points fit"
+        if fit < 4:
+            largest = "not even one point fits: raise --memory-budget"
+        raise BackpropvizError(
+            f"the {what} needs about {_mib(fixed_bytes + grid_bytes + bytes_per_point)} "
+            f"but --memory-budget is {_mib(memory_budget)}; {largest} "
+            f"(or raise --memory-budget); got {n_points} points")
+    chunk = int(max(1, min(n_points, room // max(1, bytes_per_point))))
+    return ChunkPlan(chunk=chunk, bytes_per_point=int(bytes_per_point), fixed_bytes=int(fixed_bytes))
+
+
+def parse_memory(text) -> int:
+    """``'1GiB'``, ``'512MB'``, ``'2e9'`` -> bytes."""
+    if isinstance(text, (int, float)):
+        return int(text)
+    s = str(text).strip().lower().replace(" ", "")
+    units = {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "kb": 10 ** 3, "mb": 10 ** 6, "gb": 10 ** 9,
+             "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "b": 1}
+    for suffix, mult in units.items():
+        if s.endswith(suffix):
+            number, scale = s[: -len(suffix)], mult
+            break
+    else:
+        number, scale = s, 1
+    try:
+        value = float(number) * scale
+    except ValueError:
+        raise BackpropvizError(f"--memory-budget must be a size such as 1GiB, 512MiB or 2e9; got {text!r}") from None
+    if not value > 0:
+        raise BackpropvizError(f"--memory-budget must be > 0; got {text!r}")
+    return int(value)
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+# -- the evaluator -----------------------------------------------------------------------------
+# Element-wise modules: they act on a chunk of points (an extra leading axis) unchanged.
+_ELEMENTWISE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.GELU, nn.ELU, nn.SELU, nn.SiLU,
+                nn.Softplus, nn.Identity, nn.Dropout, nn.Hardtanh, nn.ReLU6, nn.Mish)
+
+
+def _batched_sequential(rest: nn.Sequential, rest_basis: torch.Tensor):
+    """``forward(c, h)``: ``rest`` with parameters ``c @ rest_basis`` per point, on ``h`` (k, N, ...).
+
+    Written out layer by layer for Linear and element-wise modules (a few large operations per
+    chunk); any other module falls back to ``vmap`` over ``functional_call``.
+    """
+    modules = list(rest)
+    if all(isinstance(m, (nn.Linear, *_ELEMENTWISE)) for m in modules):
+        plan, offset = [], 0
+        for m in modules:
+            if isinstance(m, nn.Linear):
+                n_w = m.weight.numel()
+                n_b = m.bias.numel() if m.bias is not None else 0
+                plan.append(("linear", offset, n_w, n_b, m.out_features, m.in_features))
+                offset += n_w + n_b
+            else:
+                plan.append(("elementwise", m))
+
+        def forward(c, h):
+            for step in plan:
+                if step[0] == "elementwise":
+                    m = step[1]
+                    h = h.clamp_min_(0) if type(m) is nn.ReLU else m(h)
+                    continue
+                _, off, n_w, n_b, out_f, in_f = step
+                W = (c @ rest_basis[:, off: off + n_w]).reshape(-1, out_f, in_f)
+                if n_b:
+                    b = c @ rest_basis[:, off + n_w: off + n_w + n_b]
+                    h = torch.baddbmm(b[:, None, :], h, W.transpose(1, 2))
+                else:
+                    h = torch.bmm(h, W.transpose(1, 2))
+            return h
+
+        return forward
+
+    def forward_vmap(c, h):
+        params = c @ rest_basis
+        if params.shape[1] == 0:
+            return vmap(rest)(h)
+        return vmap(lambda p, x: functional_call(rest, unflatten(rest, p), (x,)))(params, h)
+
+    return forward_vmap
+
+
+def _bce_mean(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-point mean of torch's BCE terms ``-(y max(log p, -100) + (1 - y) max(log(1 - p), -100))``.
+
+    torch's kernel is a scalar loop (20x slower over a grid); this is the same formula with
+    vectorised operations (``log(1 - p)`` for ``log1p(-p)``: equal to float rounding, and both
+    clamp to -100 where ``p`` rounds to 1). With 0/1 targets each term needs one logarithm:
+    ``q = (1 - y) + (2y - 1) p`` is exactly ``p`` or ``1 - p``, all in place on one buffer.
+    """
+    G = p.shape[0]
+    y = y.expand_as(p[0])
+    if bool(((y == 0) | (y == 1)).all()):
+        q = torch.addcmul(1 - y, p, 2 * y - 1)
+        return q.log_().clamp_min_(-100).reshape(G, -1).mean(1).neg_()
+    terms = (y - 1) * torch.log(1 - p).clamp_min(-100) - y * torch.log(p).clamp_min(-100)
+    return terms.reshape(G, -1).mean(1)
+
+
+def batched_loss(loss_fn, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``loss_fn(out[g], y)`` for every g, as one computation where the loss is one we know.
+
+    Known: the built-in losses and torch's ``binary_cross_entropy``, ``cross_entropy`` and
+    ``mse_loss`` with mean reduction. Anything else goes through ``vmap``.
+    """
+    from .. import losses as L
+    import torch.nn.functional as F
+
+    G = out.shape[0]
+    binary = out.shape[-1] == 1
+    if loss_fn is F.binary_cross_entropy or (loss_fn in (L.bce, L.cross_entropy) and binary):
+        return _bce_mean(out, y)
+    if loss_fn is F.mse_loss or (loss_fn is L.mse and binary):
+        return (out - y).square().reshape(G, -1).mean(1)
+    if (loss_fn is F.cross_entropy and out.ndim == 3 and y.ndim == 1) or (loss_fn is L.cross_entropy and not binary):
+        # log-softmax written out: torch's kernel is slow over a last axis of a few classes.
+        top = out.amax(-1, keepdim=True)
+        lse = (out - top).exp_().sum(-1).log_() + top.squeeze(-1)
+        picked = out.gather(-1, y.reshape(1, -1, 1).long().expand(G, -1, 1)).squeeze(-1)
+        return (lse - picked).mean(1)
+    return vmap(loss_fn, in_dims=(0, None))(out, y)
+
+
+def _is_loader(data) -> bool:
+    return not isinstance(data, (np.ndarray, torch.Tensor, list, tuple)) and hasattr(data, "__iter__")
+
+
+def _linear_front(model: nn.Module):
+    """``(first Linear, the remaining Sequential)`` when the model starts with an nn.Linear."""
+    if not (isinstance(model, nn.Sequential) and len(model) >= 1 and isinstance(model[0], nn.Linear)):
+        return None
+    first, rest = model[0], model[1:]
+    n_model = sum(p.numel() for p in model.parameters())
+    n_first = sum(p.numel() for p in first.parameters())
+    n_rest = sum(p.numel() for p in rest.parameters())
+    if n_first + n_rest != n_model:  # shared parameters: the flat order would not split cleanly
+        return None
+    return first, rest
+
+
+class LossEvaluator:
+    """Loss of one model skeleton on fixed data at many parameter points, in batched chunks.
+
+    ``data`` is ``X`` (with ``y``) or an iterable of ``(X, y)`` batches such as a DataLoader;
+    over batches the loss is the size-weighted mean of the batch losses (exact for losses
+    with mean reduction). ``loss_fn(output, target)`` must return a mean loss. Float targets
+    of shape (N,) are reshaped to (N, 1) when the model's output has one column (as the
+    built-in models train).
+
+    >>> ev = LossEvaluator(model, F.cross_entropy, X, y, dtype=torch.float64)   # doctest: +SKIP
+    >>> ev.points(np.stack([flat0, flat1]))                                      # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module, loss_fn, data, y=None, *, dtype=torch.float32,
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET, progress: bool | None = None,
+                 chunk: int | None = None, penalty=None):
+        if dtype not in (torch.float32, torch.float64):
+            raise BackpropvizError(f"dtype must be float32 or float64; got {dtype}")
+        import copy
+
+        # The model's own parameters are never used for the loss (points bring their own);
+        # a copy is needed only to change the dtype of buffers and the probe pass.
+        # Dropout and batch norm are evaluated in eval mode, so that the surface is deterministic.
+        first = next(iter(model.parameters()), None)
+        modal = any(isinstance(m, (nn.Dropout, nn.modules.batchnorm._BatchNorm)) for m in model.modules())
+        if (first is not None and first.dtype != dtype) or (modal and model.training):
+            model = copy.deepcopy(model).to(dtype).eval()
+        self.model = model
+        self.loss_fn = loss_fn
+        self.dtype = dtype
+        self.memory_budget = int(memory_budget)
+        self.progress = progress
+        self.chunk = chunk
+        self.penalty = penalty  # penalty(points (k, P)) -> (k,), added to the loss
+        self.n_params = sum(p.numel() for p in self.model.parameters())
+        if _is_loader(data):
+            if y is not None:
+                raise BackpropvizError("give either a DataLoader (yielding (X, y)) or X and y, not both")
+            self._loader, self._batches = data, None
+        else:
+            if y is None:
+                raise BackpropvizError("y is required when data is an array")
+            self._loader, self._batches = None, [self._tensors(data, y)]
+        self._reshape_target: bool | None = None
+        self._act_width: int | None = None
+        self._act_max: int | None = None
+        self.front = _linear_front(self.model)
+        self.last_plan: ChunkPlan | None = None
+
+    def __repr__(self) -> str:
+        return (f"LossEvaluator(model={type(self.model).__name__}, params={self.n_params}, "
+                f"dtype={self.dtype}, linear_front={self.front is not None}, "
+                f"memory_budget={_mib(self.memory_budget)})")
+
+    # -- data ----------------------------------------------------------------------------------
+    def _tensors(self, X, y):
+        X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X).to(self.dtype)
+        y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+        y = y.to(self.dtype) if y.is_floating_point() else y.long()
+        if X.ndim < 2 or y.shape[0] != X.shape[0]:
+            raise BackpropvizError(f"X must be (N, ...) with one target per row; got X {tuple(X.shape)}, y {tuple(y.shape)}")
+        return X, y
+
+    def batches(self):
+        """``(X, y)`` tensors in the evaluation dtype, target shaped for the loss."""
+        source = self._batches if self._loader is None else (
+            self._tensors(*batch[:2]) for batch in self._loader)
+        for X, y in source:
+            if self._reshape_target is None:
+                with torch.no_grad():
+                    out = self.model(X[:1])
+                self._reshape_target = bool(y.is_floating_point() and y.ndim == 1 and out.shape == (1, 1))
+                self._act_width, self._act_max = self._activation_width(X[:1])
+            if self._reshape_target:
+                y = y.reshape(-1, 1)
+            yield X, y
+
+    @torch.no_grad()
+    def _activation_width(self, x1) -> tuple[int, int]:
+        """Numbers that one sample's forward pass produces: the sum over leaf modules' outputs,
+        and the largest one."""
+        sizes = []
+        hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel() if isinstance(o, torch.Tensor) else 0))
+                 for m in self.model.modules() if not list(m.children())]
+        try:
+            self.model(x1)
+        finally:
+            for h in hooks:
+                h.remove()
+        return max(1, sum(sizes)), max([1, *sizes])
+
+    # -- planning ------------------------------------------------------------------------------
+    def _plan(self, n_points: int, X, *, grid_side: bool) -> ChunkPlan:
+        item = torch.finfo(self.dtype).bits // 8
+        n = X.shape[0]
+        per_point = item * (self.n_params + ACTIVATION_FACTOR * n * (self._act_width or 1))
+        fixed = item * (X.numel() + 3 * self.n_params) + (3 * item * n * self.front[0].out_features
+                                                          if self.front is not None else 0)
+        plan = plan_chunks(n_points, per_point, fixed, self.memory_budget, grid_side=grid_side)
+        cache_chunk = max(1, CACHE_CHUNK_BYTES // (item * n * (self._act_max or 1)))
+        plan = ChunkPlan(min(plan.chunk, cache_chunk), plan.bytes_per_point, plan.fixed_bytes)
+        if self.chunk is not None:
+            plan = ChunkPlan(min(plan.chunk, self.chunk), plan.bytes_per_point, plan.fixed_bytes)
+        self.last_plan = plan
+        return plan
+
+    # -- public --------------------------------------------------------------------------------
+    def points(self, points, *, grid_side: bool = False) -> np.ndarray:
+        """Loss at each row of ``points`` (G, P): an array, or ``make(start, stop) -> (k, P)``
+        together with ``n_points=`` (see ``points_from``)."""
+        pts = torch.as_tensor(np.asarray(points)).to(self.dtype)
+        if pts.ndim != 2 or pts.shape[1] != self.n_params:
+            raise BackpropvizError(f"points must be (G, {self.n_params}); got {tuple(pts.shape)}")
+        return self.points_from(lambda a, b: pts[a:b], pts.shape[0], grid_side=grid_side)
+
+    def points_from(self, make, n_points: int, *, grid_side: bool = False) -> np.ndarray:
+        """Loss at ``n_points`` points produced chunk by chunk by ``make(start, stop)``."""
+        model, loss_fn = self.model, self.loss_fn
+
+        def chunk_loss(X, y, start, stop):
+            pts = torch.as_tensor(make(start, stop)).to(self.dtype)
+
+            out = vmap(lambda flat: functional_call(model, unflatten(model, flat), (X,)))(pts)
+            loss = batched_loss(loss_fn, out, y)
+            return loss if self.penalty is None else loss + self.penalty(pts)
+
+        return self._run(chunk_loss, n_points, grid_side=grid_side)
+
+    def plane(self, origin, directions, coords, *, grid_side: bool = True) -> np.ndarray:
+        """Loss at ``origin + coords @ directions`` for each row of ``coords`` (G, 2)."""
+        origin = torch.as_tensor(np.asarray(origin, dtype=np.float64)).to(self.dtype)
+        d = torch.as_tensor(np.asarray(directions, dtype=np.float64)).to(self.dtype)
+        coords = np.asarray(coords, dtype=np.float64)
+        if origin.shape != (self.n_params,) or d.shape != (2, self.n_params) or coords.ndim != 2 or coords.shape[1] != 2:
+            raise BackpropvizError(
+                f"plane needs origin ({self.n_params},), directions (2, {self.n_params}) and coords (G, 2); "
+                f"got {tuple(origin.shape)}, {tuple(d.shape)}, {coords.shape}")
+        coef = torch.from_numpy(coords).to(self.dtype)
+        basis = torch.stack([origin, d[0], d[1]])  # (3, P)
+        if self.front is None:
+            def make(a, b):
+                c = coef[a:b]
+                return basis[0] + c @ basis[1:]
+            return self.points_from(make, coef.shape[0], grid_side=grid_side)
+        return self._run(self._front_chunk_fn(basis, coef), coef.shape[0], grid_side=grid_side)
+
+    def _front_chunk_fn(self, basis, coef):
+        """Chunk evaluator using the first layer's linearity in the plane's coordinates.
+
+        With ``c = [1, a, b]`` per point, the first layer's pre-activations are ``c @ Z`` where
+        ``Z`` stacks ``X @ W^T + bias`` for the origin and the two directions (computed once
+        per data batch), and every later parameter is ``c @ basis``. Later Linear layers run as
+        one batched matrix product over the chunk; element-wise layers run on the whole chunk.
+        """
+        first, rest = self.front
+        n_w = first.weight.numel()
+        n_first = n_w + (first.bias.numel() if first.bias is not None else 0)
+        H, D = first.out_features, first.in_features
+        weights = basis[:, :n_w].reshape(3, H, D)
+        biases = basis[:, n_w:n_first] if first.bias is not None else None
+        rest_basis = basis[:, n_first:]  # (3, P_rest)
+        forward = _batched_sequential(rest, rest_basis)
+        loss_fn, penalty = self.loss_fn, self.penalty
+        cache = {}
+
+        def chunk_loss(X, y, start, stop):
+            if cache.get("X") is not X:
+                Z = torch.einsum("nd,khd->knh", X, weights)  # (3, N, H): one product per basis vector
+                if biases is not None:
+                    Z = Z + biases[:, None, :]
+                cache.update(X=X, Z=Z.reshape(3, -1))
+            k = stop - start
+            c = torch.cat([torch.ones(k, 1, dtype=coef.dtype), coef[start:stop]], dim=1)
+            h1 = (c @ cache["Z"]).reshape(k, X.shape[0], H)
+            loss = batched_loss(loss_fn, forward(c, h1), y)
+            return loss if penalty is None else loss + penalty(c @ basis)
+
+        return chunk_loss
+
+    # -- the loop ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _run(self, chunk_loss, n_points: int, *, grid_side: bool) -> np.ndarray:
+        single = self._loader is None
+        out = torch.empty(n_points, dtype=self.dtype if single else torch.float64)
+        if not single:
+            out.zero_()
+        n_seen = 0
+        n_batches = 1 if single else (len(self._loader) if hasattr(self._loader, "__len__") else None)
+        bar = _Progress(self.progress, None if n_batches is None else n_points * n_batches)
+        threads = torch.get_num_threads()
+        try:
+            for X, y in self.batches():
+                plan = self._plan(n_points, X, grid_side=grid_side)
+                small = plan.chunk * X.shape[0] * (self._act_max or 1) < SMALL_WORK
+                if small and threads > 1:
+                    # Tiny operations lose more to waking threads than they gain from them.
+                    torch.set_num_threads(1)
+                for start in range(0, n_points, plan.chunk):
+                    stop = min(n_points, start + plan.chunk)
+                    if single:
+                        out[start:stop] = chunk_loss(X, y, start, stop)
+                    else:
+                        out[start:stop] += chunk_loss(X, y, start, stop).to(torch.float64) * X.shape[0]
+                    bar.advance(stop - start)
+                n_seen += X.shape[0]
+                torch.set_num_threads(threads)
+        finally:
+            torch.set_num_threads(threads)
+            bar.close()
+        if n_seen == 0:
+            raise BackpropvizError("the data loader yielded no batches")
+        if not single:
+            out = (out / n_seen).to(self.dtype)
+        return out.numpy()
+
+
+class _Progress:
+    """A rich progress bar on stderr that appears only once the work looks longer than a moment."""
+
+    def __init__(self, enabled: bool | None, total: int | None):
+        self.enabled, self.total = enabled, total
+        self.done, self.bar, self.task = 0, None, None
+        self.started = time.perf_counter()
+
+    def advance(self, k: int) -> None:
+        self.done += k
+        if self.enabled is False:
+            return
+        if self.bar is None:
+            elapsed = time.perf_counter() - self.started
+            left = self.total is None or self.done < self.total
+            expected = elapsed / self.done * self.total if self.total else 2 * elapsed
+            if not (self.enabled or (left and expected > PROGRESS_AFTER_S)):
+                return
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(file=sys.stderr), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("loss at grid points", total=self.total)
+        self.bar.update(self.task, completed=self.done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def evaluate(model: nn.Module, loss_fn, X, y, points, *, chunk: int | None = None, dtype=torch.float32,
+             memory_budget: int = DEFAULT_MEMORY_BUDGET, progress: bool | None = None) -> np.ndarray:
     """Loss of ``model`` on ``(X, y)`` at each row of ``points`` (G, P), vectorised with vmap.
 
-    Points are processed in chunks so that memory stays bounded.
+    ``X`` may also be a DataLoader yielding ``(X, y)`` (then pass ``y=None``). Points are
+    processed in chunks sized to ``memory_budget`` (or at most ``chunk``).
     """
-    X = torch.as_tensor(np.asarray(X), dtype=dtype)
-    y = torch.as_tensor(np.asarray(y), dtype=dtype).reshape(-1, 1)
-    points = torch.as_tensor(np.asarray(points), dtype=dtype)
-    if dtype != torch.float32:
-        model = model.to(dtype)
+    ev = LossEvaluator(model, loss_fn, X, y, dtype=dtype, memory_budget=memory_budget,
+                       progress=progress, chunk=chunk)
+    return ev.points(points)
 
-    def loss_at(flat):
-        return loss_fn(functional_call(model, unflatten(model, flat), (X,)), y)
 
-    batched = vmap(loss_at)
-    out = torch.empty(points.shape[0], dtype=dtype)
-    with torch.no_grad():
-        for start in range(0, points.shape[0], chunk):
-            out[start : start + chunk] = batched(points[start : start + chunk])
-    return out.numpy()
+def evaluate_plane(model: nn.Module, loss_fn, X, y, origin, directions, alpha, beta, *,
+                   dtype=torch.float32, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                   progress: bool | None = None, chunk: int | None = None) -> np.ndarray:
+    """Loss over the grid ``origin + alpha[i] * d[0] + beta[j] * d[1]``, shape (len(beta), len(alpha))."""
+    ev = LossEvaluator(model, loss_fn, X, y, dtype=dtype, memory_budget=memory_budget,
+                       progress=progress, chunk=chunk)
+    A, B = np.meshgrid(np.asarray(alpha, float), np.asarray(beta, float))
+    return ev.plane(origin, directions, np.stack([A.ravel(), B.ravel()], axis=1)).reshape(A.shape)
+
+
+# -- histories ---------------------------------------------------------------------------------
+def model_and_loss(history: History):
+    """A model skeleton of the history's kind and its loss function (for functional calls)."""
+    from ..train import model_at
+
+    config = RunConfig.from_dict(history.config)
+    return model_at(history, -1), get_loss(config.loss)
+
+
+def history_penalty(history: History, model: nn.Module):
+    """``penalty(points (k, P)) -> (k,)``: the run's L1/L2 terms (on weight matrices, as training
+    adds them to the loss), or None when the run has none."""
+    l1, l2 = float(history.config.get("l1", 0) or 0), float(history.config.get("l2", 0) or 0)
+    if not (l1 or l2):
+        return None
+    mask, offset = [], 0
+    for name, p in model.named_parameters():
+        mask += [name.endswith("weight")] * p.numel()
+    weight = torch.tensor(mask)
+
+    def penalty(points: torch.Tensor) -> torch.Tensor:
+        w = points[:, weight]
+        total = torch.zeros(points.shape[0], dtype=points.dtype)
+        if l1:
+            total = total + l1 * w.abs().sum(1)
+        if l2:
+            total = total + l2 * (w * w).sum(1)
+        return total
+
+    return penalty
+
+
+def history_evaluator(history: History, *, dtype=torch.float32, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                      progress: bool | None = None) -> LossEvaluator:
+    """An evaluator for the history's model, loss and training data: the objective training
+    minimised (data loss plus the run's L1/L2 terms)."""
+    model, loss_fn = model_and_loss(history)
+    return LossEvaluator(model, loss_fn, history.X, history.y, dtype=dtype, memory_budget=memory_budget,
+                         progress=progress, penalty=history_penalty(history, model))
 
 
 def grid_axis(center: float, span: float, resolution: int) -> np.ndarray:
     return np.linspace(center - span, center + span, resolution)
 
 
+def _step_index(history: History, step: int) -> int:
+    n_rows = history.params.shape[0]
+    if not -n_rows <= step < n_rows:
+        raise BackpropvizError(f"--center-step must be in [0, {n_rows - 1}] (or negative from the end); got {step}")
+    return step % n_rows
+
+
+def _check_grid(resolution: int, span) -> None:
+    if not (isinstance(resolution, (int, np.integer)) and resolution >= 2):
+        raise BackpropvizError(f"surface resolution must be an integer >= 2; got {resolution}")
+    if span is not None and not (math.isfinite(span) and span > 0):
+        raise BackpropvizError(f"surface span must be > 0; got {span}")
+
+
+def _check_range(r, name: str):
+    if r is None:
+        return None
+    lo, hi = float(r[0]), float(r[1])
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise BackpropvizError(f"{name} must be two finite numbers LOW < HIGH; got {tuple(r)}")
+    return lo, hi
+
+
+def train_losses(history: History, evaluator: LossEvaluator | None = None) -> np.ndarray:
+    """The loss training saw at each params row: ``history.loss`` plus the full-data loss of the
+    last row (which no step evaluated)."""
+    ev = evaluator or history_evaluator(history)
+    last = ev.points(history.params[-1:].astype(np.float64))
+    return np.concatenate([np.asarray(history.loss, dtype=np.float64), last.astype(np.float64)])
+
+
 def param_plane(history: History, x_name: str = "w1", y_name: str = "w2", *, center_step: int = -1,
                 span: float = 8.0, resolution: int = 50,
                 x_range: tuple[float, float] | None = None,
-                y_range: tuple[float, float] | None = None) -> Landscape:
+                y_range: tuple[float, float] | None = None, follow_path: bool = False,
+                dtype=torch.float32, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                progress: bool | None = None) -> Landscape:
     """The loss over two named parameters, the others fixed at ``params[center_step]``.
 
     The default is the article's slice: (w1, w2) over final value +-8 at 50 x 50 points, b fixed
     at its final value. ``path`` is the recorded trajectory in (x, y); ``path_loss`` is the loss
     of each path point *on this slice* (what the article draws), which differs from the loss
-    training saw whenever a fixed parameter moved during training.
+    training saw (``train_loss``) whenever a fixed parameter moved during training; the
+    distance it moved is ``path_residual``.
+
+    With ``follow_path=True`` the other parameters are not fixed: at each grid point they take
+    the values of the nearest point of the recorded path (in the (x, y) plane, interpolated
+    between steps), so the path lies on the surface and its heights are the training losses.
     """
-    if resolution < 2:
-        raise BackpropvizError(f"surface resolution must be >= 2; got {resolution}")
-    if not span > 0:
-        raise BackpropvizError(f"surface span must be > 0; got {span}")
+    _check_grid(resolution, span)
     ix, iy = history.index(x_name), history.index(y_name)
     if ix == iy:
         raise BackpropvizError(f"the two surface axes must differ; got {x_name!r} twice")
-    center = history.params[center_step].astype(np.float64)
+    step = _step_index(history, center_step)
+    x_range, y_range = _check_range(x_range, "--x-range"), _check_range(y_range, "--y-range")
+    center = history.params[step].astype(np.float64)
     xs = np.linspace(*x_range, resolution) if x_range else grid_axis(center[ix], span, resolution)
     ys = np.linspace(*y_range, resolution) if y_range else grid_axis(center[iy], span, resolution)
     XX, YY = np.meshgrid(xs, ys)
-    pts = np.repeat(center[None, :], XX.size, axis=0)
-    pts[:, ix], pts[:, iy] = XX.ravel(), YY.ravel()
+    grid = np.stack([XX.ravel(), YY.ravel()], axis=1)
 
-    path = history.params[:, [ix, iy]].astype(np.float64)
-    on_slice = np.repeat(center[None, :], len(path), axis=0)
-    on_slice[:, [ix, iy]] = path
-
-    model, loss_fn = model_and_loss(history)
-    values = evaluate(model, loss_fn, history.X, history.y, np.concatenate([pts, on_slice]))
-    surface, path_loss = values[: XX.size].reshape(XX.shape), values[XX.size :]
-
-    directions = np.zeros((2, len(center)))
-    directions[0, ix] = directions[1, iy] = 1.0
+    directions = dirs.param_directions(len(center), ix, iy)
     origin = center.copy()
     origin[[ix, iy]] = 0.0
-    fixed = {n: float(center[k]) for k, n in enumerate(history.param_names) if k not in (ix, iy)}
-    step = center_step if center_step >= 0 else history.n_steps + 1 + center_step
-    return Landscape(alpha=xs, beta=ys, loss=surface, origin=origin, directions=directions,
-                     path=path, method="params", axis_names=(x_name, y_name), path_loss=path_loss,
-                     config={"fixed": fixed, "center_step": int(step), "span": span,
-                             "resolution": resolution, "run": history.config})
+    params = history.params.astype(np.float64)
+    ev = history_evaluator(history, dtype=dtype, memory_budget=memory_budget, progress=progress)
+    train_loss = train_losses(history, ev)
+    if follow_path:
+        make = _path_following_points(params, ix, iy, grid)
+        surface = ev.points_from(make, len(grid), grid_side=True).reshape(XX.shape)
+        path_loss = ev.points(params)
+        residual = np.zeros(len(params))
+        fixed = {}
+    else:
+        surface = ev.plane(origin, directions, grid).reshape(XX.shape)
+        _, residual = dirs.project(params, origin, directions)
+        path_loss = ev.plane(origin, directions, params[:, [ix, iy]], grid_side=False)
+        fixed = {n: float(center[k]) for k, n in enumerate(history.param_names) if k not in (ix, iy)}
+    extent = float(np.max(np.linalg.norm(params - center, axis=1)))
+    return Landscape(
+        alpha=xs, beta=ys, loss=surface, origin=origin, directions=directions,
+        path=params[:, [ix, iy]], method="params", axis_names=(x_name, y_name), path_loss=path_loss,
+        train_loss=train_loss, path_residual=residual,
+        config={"fixed": fixed, "center_step": int(step), "span": span, "resolution": int(resolution),
+                "follow_path": bool(follow_path), "path_extent": extent,
+                "x_range": list(xs[[0, -1]]), "y_range": list(ys[[0, -1]]),
+                "dtype": str(dtype).replace("torch.", ""), "run": history.config})
+
+
+def _path_following_points(params: np.ndarray, ix: int, iy: int, grid: np.ndarray, block: int = 4096):
+    """``make(start, stop)`` giving, for grid points, the path's parameters at the nearest point of
+    the path's (x, y) polyline, with (x, y) replaced by the grid point's own."""
+    a, b = params[:-1][:, [ix, iy]], params[1:][:, [ix, iy]]
+    seg = b - a
+    seg_len2 = np.einsum("ij,ij->i", seg, seg)
+    safe = np.where(seg_len2 > 0, seg_len2, 1.0)
+    single = len(params) == 1
+
+    def make(start, stop):
+        g = grid[start:stop]
+        out = np.empty((len(g), params.shape[1]))
+        for s in range(0, len(g), block):
+            q = g[s: s + block]
+            if single:
+                out[s: s + len(q)] = params[0]
+            else:
+                rel = q[:, None, :] - a[None, :, :]  # (k, T, 2)
+                u = np.clip(np.einsum("kti,ti->kt", rel, seg) / safe, 0.0, 1.0)
+                u = np.where(seg_len2 > 0, u, 0.0)
+                d2 = np.sum((rel - u[..., None] * seg[None]) ** 2, axis=2)
+                k = np.argmin(d2, axis=1)
+                uk = u[np.arange(len(q)), k][:, None]
+                out[s: s + len(q)] = params[k] + uk * (params[k + 1] - params[k])
+            out[s: s + len(q), ix] = q[:, 0]
+            out[s: s + len(q), iy] = q[:, 1]
+        return torch.from_numpy(out)
+
+    return make
+
+
+def plane(history: History, method: str = "params", *, x_name: str | None = None, y_name: str | None = None,
+          center_step: int = -1, span: float | None = None, resolution: int = 51,
+          x_range=None, y_range=None, seed: int = 0, normalization: str = "filter", bias: str = "zero",
+          directions=None, follow_path: bool = False, dtype=torch.float32,
+          memory_budget: int = DEFAULT_MEMORY_BUDGET, progress: bool | None = None) -> Landscape:
+    """A landscape of ``history`` by ``method`` (params, random, pca or custom).
+
+    Coordinates: for ``params`` the parameters' own values (default: centre +-8); otherwise
+    multiples of the directions from the centre step's parameters (default range: +-1 for
+    ``random``, the projected path plus a margin for ``pca`` and ``custom``).
+    """
+    key = str(method).lower()
+    if key not in METHODS:
+        raise BackpropvizError(f"unknown landscape method {method!r}; choose one of: {', '.join(METHODS)}")
+    if follow_path and key != "params":
+        raise BackpropvizError(f"--follow-path needs --method params; got --method {key}")
+    if key == "params":
+        names = history.param_names
+        x_name = x_name or names[0]
+        y_name = y_name or (names[1] if len(names) > 1 else names[0])
+        return param_plane(history, x_name, y_name, center_step=center_step,
+                           span=8.0 if span is None else span, resolution=resolution,
+                           x_range=x_range, y_range=y_range, follow_path=follow_path, dtype=dtype,
+                           memory_budget=memory_budget, progress=progress)
+    _check_grid(resolution, span)
+    step = _step_index(history, center_step)
+    x_range, y_range = _check_range(x_range, "--x-range"), _check_range(y_range, "--y-range")
+    params = history.params.astype(np.float64)
+    center = params[step]
+    explained = None
+    extra: dict = {}
+    if key == "random":
+        model, _ = model_and_loss(history)
+        d = dirs.random_directions(center, dirs.parameter_shapes(model), seed=seed,
+                                   normalization=normalization, bias=bias)
+        extra = {"seed": int(seed), "normalization": normalization, "bias": bias}
+        axis_names = ("random direction 1", "random direction 2")
+    elif key == "pca":
+        d, explained = dirs.pca_directions(params, center)
+        axis_names = ("PC1", "PC2")
+        extra = {"explained_variance": [float(v) for v in explained]}
+    else:
+        if directions is None:
+            raise BackpropvizError("--method custom needs two directions (--directions FILE.npy with shape (2, P))")
+        d = dirs.custom_directions(directions, params.shape[1])
+        axis_names = ("direction 1", "direction 2")
+    coords, residual = dirs.project(params, center, d)
+    if x_range is None or y_range is None:
+        if span is not None or key == "random":
+            half = 1.0 if span is None else span
+            auto = [(-half, half), (-half, half)]
+        else:
+            lo, hi = coords.min(axis=0), coords.max(axis=0)
+            pad = np.maximum(0.25 * (hi - lo), 1e-3 * np.maximum(1.0, np.abs(coords).max()))
+            auto = [(float(lo[k] - pad[k]), float(hi[k] + pad[k])) for k in range(2)]
+        x_range = x_range or auto[0]
+        y_range = y_range or auto[1]
+    xs, ys = np.linspace(*x_range, resolution), np.linspace(*y_range, resolution)
+    XX, YY = np.meshgrid(xs, ys)
+    ev = history_evaluator(history, dtype=dtype, memory_budget=memory_budget, progress=progress)
+    surface = ev.plane(center, d, np.stack([XX.ravel(), YY.ravel()], axis=1)).reshape(XX.shape)
+    path_loss = ev.plane(center, d, coords, grid_side=False)
+    train_loss = train_losses(history, ev)
+    extent = float(np.max(np.linalg.norm(params - center, axis=1)))
+    return Landscape(
+        alpha=xs, beta=ys, loss=surface, origin=center, directions=d, path=coords, method=key,
+        axis_names=axis_names, path_loss=path_loss, train_loss=train_loss, path_residual=residual,
+        explained_variance=explained,
+        config={"fixed": {}, "center_step": int(step), "span": span, "resolution": int(resolution),
+                "path_extent": extent, "x_range": list(x_range), "y_range": list(y_range),
+                "dtype": str(dtype).replace("torch.", ""), "run": history.config, **extra})
+
+
+def interpolation(model: nn.Module, loss_fn, X, y, start, end, *, t=None, labels=("start", "end"),
+                  dtype=torch.float32, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> LossLine:
+    """Loss along ``(1 - t) * start + t * end`` (default ``t`` from -0.25 to 1.25, 61 points)."""
+    start = np.asarray(start, dtype=np.float64)
+    end = np.asarray(end, dtype=np.float64)
+    if start.shape != end.shape:
+        raise BackpropvizError(f"the two ends must have the same number of parameters; got {start.size} and {end.size}")
+    t = np.linspace(-0.25, 1.25, 61) if t is None else np.asarray(t, dtype=np.float64)
+    ev = LossEvaluator(model, loss_fn, X, y, dtype=dtype, memory_budget=memory_budget)
+    loss = ev.plane(start, np.stack([end - start, np.zeros_like(start)]), np.stack([t, np.zeros_like(t)], 1),
+                    grid_side=False)
+    return LossLine(t=t, loss=loss, start=start, end=end, labels=tuple(labels))
+
+
+def line_between_steps(history: History, step_a: int = 0, step_b: int = -1, *, t=None,
+                       dtype=torch.float32) -> LossLine:
+    """Loss along the straight line from ``params[step_a]`` to ``params[step_b]`` of one run."""
+    a, b = _step_index(history, step_a), _step_index(history, step_b)
+    model, loss_fn = model_and_loss(history)
+    line = interpolation(model, loss_fn, history.X, history.y, history.params[a], history.params[b], t=t,
+                         labels=(f"step {a}", f"step {b}"), dtype=dtype)
+    line.config = {"kind": "steps", "steps": [a, b], "run": history.config}
+    return line
+
+
+def line_between_runs(history_a: History, history_b: History, *, step_a: int = -1, step_b: int = -1, t=None,
+                      dtype=torch.float32) -> LossLine:
+    """Loss along the line between two saved runs (same model), on the first run's data."""
+    if list(history_a.param_names) != list(history_b.param_names):
+        raise BackpropvizError(
+            f"the two runs must have the same parameters; got {len(history_a.param_names)} "
+            f"and {len(history_b.param_names)} ({history_a.param_names[:3]} vs {history_b.param_names[:3]})")
+    a, b = _step_index(history_a, step_a), _step_index(history_b, step_b)
+    model, loss_fn = model_and_loss(history_a)
+    line = interpolation(model, loss_fn, history_a.X, history_a.y, history_a.params[a], history_b.params[b],
+                         t=t, labels=(f"run A step {a}", f"run B step {b}"), dtype=dtype)
+    line.config = {"kind": "runs", "steps": [a, b], "run": history_a.config, "run_b": history_b.config,
+                   "data": "run A's"}
+    return line
 
 
 def losses_along_path(history: History) -> np.ndarray:
     """Loss on the whole training set at every recorded parameter row (T + 1 values)."""
-    model, loss_fn = model_and_loss(history)
-    return evaluate(model, loss_fn, history.X, history.y, history.params)
+    return history_evaluator(history).points(history.params)
