@@ -82,6 +82,23 @@ def test_every_figure_in_every_format_and_language(short_run, tmp_path, fmt, lan
             assert data.startswith(b"%PDF") and b"%%EOF" in data[-100:]
 
 
+@pytest.mark.parametrize("kwargs", [dict(resolution=1), dict(span=0.0), dict(x_range=(3, 1)),
+                                    dict(lang="fr"), dict(x_param="w3")])
+def test_bad_options_are_refused_and_nothing_is_written(short_run, tmp_path, kwargs):
+    with pytest.raises(BackpropvizError):
+        figures.write_run_figures(short_run, tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_class_labels_are_true_false_only_for_logic_gates():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 2)).astype(np.float32)
+    h = hand_history([[1.0, 1.0, 0.0], [1.0, 2.0, 0.0]], X=X, y=(X[:, 0] > 0).astype(np.float32))
+    h.config["data"] = "moons"
+    d = BoundaryDisplay.from_history(h)
+    assert [p.get_label() for p in d.points_] == ["class 0", "class 1"]
+
+
 def test_unknown_format_is_refused_before_anything_is_written(short_run, tmp_path):
     with pytest.raises(BackpropvizError, match="png, svg, pdf"):
         figures.write_run_figures(short_run, tmp_path / "out", fmt="jpg")

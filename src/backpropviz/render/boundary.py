@@ -37,7 +37,7 @@ class BoundaryDisplay:
     """
 
     def __init__(self, X, y, epochs, params, *, n_epochs, lang="en", xlim=None, ylim=None,
-                 feature_names=("x1", "x2")):
+                 feature_names=("x1", "x2"), truth_labels=True):
         self.X, self.y = np.asarray(X), np.asarray(y)
         self.epochs = list(epochs)
         self.params = np.asarray(params, dtype=float)  # (len(epochs), 3): w1, w2, b
@@ -45,6 +45,7 @@ class BoundaryDisplay:
         self.lang = resolve_lang(lang)
         self.xlim, self.ylim = xlim or _limits(self.X[:, 0]), ylim or _limits(self.X[:, 1])
         self.feature_names = feature_names
+        self.truth_labels = truth_labels  # a logic gate's classes read "0 (False)", "1 (True)"
 
     def __repr__(self) -> str:
         return f"BoundaryDisplay(epochs={self.epochs}, n_points={len(self.y)}, lang={self.lang!r})"
@@ -63,8 +64,11 @@ class BoundaryDisplay:
         if not epochs:
             raise BackpropvizError("boundary epochs: give at least one epoch; got an empty list")
         rows = [row_after_epochs(history.epoch, e) for e in epochs]
+        from ..data.gates import GATES
+
+        is_gate = str(history.config.get("data", "")).lower() in GATES
         display = cls(history.X, history.y, epochs, history.params[rows], n_epochs=n_epochs,
-                      lang=lang)
+                      lang=lang, truth_labels=is_gate)
         return display.plot(ax=ax) if plot else display
 
     def label_for(self, epoch: int) -> str:
@@ -99,8 +103,8 @@ class BoundaryDisplay:
                       1: dict(marker="x", color="orange", markersize=10, mew=2)}
             for k, c in enumerate(classes):
                 mask = self.y == c
-                label = (t("class_true" if c == 1 else "class_false", self.lang) if binary
-                         else t("class_n", self.lang, name=f"{c:g}"))
+                label = (t("class_true" if c == 1 else "class_false", self.lang)
+                         if binary and self.truth_labels else t("class_n", self.lang, name=f"{c:g}"))
                 style = styles.get(int(c) if binary else k % 2)
                 (pts,) = ax.plot(self.X[mask, 0], self.X[mask, 1], linestyle="none", label=label,
                                  zorder=4, **style)

@@ -53,8 +53,6 @@ def write_run_figures(history, out_dir, *, fmt="png", lang=None, span=8.0, resol
     fmt = check_format(fmt)
     lang = resolve_lang(lang)
     require_perceptron(history, "overview")
-    if not isinstance(resolution, int) or resolution < 2:
-        raise BackpropvizError(f"surface resolution must be an integer >= 2; got {resolution!r}")
     out_dir = Path(out_dir)
     rendered: list[tuple[str, bytes]] = []
     with use_language(lang):

@@ -377,12 +377,13 @@ def write_graph_figure(trace, path, *, sample=None, lang=None, fmt="png"):
 
     from ..history import atomic_write
     from .base import new_figure
-    from .figures import figure_bytes
+    from .figures import check_format, figure_bytes
 
     display = ComputationGraphDisplay(trace, sample=sample, lang=lang)
-    fig = new_figure(display.figsize(), layout="constrained")
-    display.plot(ax=fig.add_subplot())
-    data = figure_bytes(fig, fmt)
+    with use_language(display.lang):  # axis artists keep the font they are created with
+        fig = new_figure(display.figsize(), layout="constrained")
+        display.plot(ax=fig.add_subplot())
+        data = figure_bytes(fig, check_format(fmt))
     atomic_write(Path(path), lambda f: f.write(data))
     return display
 

@@ -247,20 +247,23 @@ class LossSurface3DDisplay(_PlaneDisplay):
         land = self.landscape
         with use_language(self.lang):
             ax = axes_or_new(ax, projection="3d", figsize=(7, 6))
+            # mplot3d sorts artists by depth, which hides a path behind the surface; draw the
+            # curves on top instead (zorder below), as a reader expects to see them.
+            ax.computed_zorder = False
             A, B = np.meshgrid(land.alpha, land.beta)
             # Rasterised: thousands of little polygons make vector files large and slow.
             self.surface_ = ax.plot_surface(A, B, land.loss, cmap="viridis", alpha=0.5,
                                             rstride=1, cstride=1, linewidth=0, antialiased=False,
-                                            rasterized=True)
+                                            rasterized=True, zorder=1)
             path = land.path
             (self.projected_line_,) = ax.plot(
-                path[:, 0], path[:, 1], self.projected_loss(), "r--", linewidth=2,
+                path[:, 0], path[:, 1], self.projected_loss(), "r--", linewidth=2, zorder=3,
                 label=(t("path_projected", self.lang, fixed=self.fixed_names()) if self.landscape.fixed
                        else t("path_projected_plane", self.lang)))
             self.actual_line_ = None
             if self.actual_loss is not None:
                 (self.actual_line_,) = ax.plot(path[:, 0], path[:, 1], self.actual_loss, color="black",
-                                               linewidth=2, label=self.actual_label)
+                                               linewidth=2, label=self.actual_label, zorder=4)
             self._label_axes(ax)
             ax.zaxis.set_rotate_label(False)  # upright text reads better than mplot3d's default
             ax.set_zlabel(t("loss_value", self.lang), rotation=90, labelpad=8)
