@@ -226,12 +226,10 @@ class LossSurface3DDisplay(_PlaneDisplay):
                                   fixed_path=fixed_path_from_history(history, land), lang=lang,
                                   ax=ax, plot=plot)
 
-    def projected_loss(self) -> np.ndarray:
-        """Heights of the path on the slice (the article's curve)."""
+    def projected_loss(self) -> np.ndarray | None:
+        """Heights of the path on the slice (the article's curve); None if the landscape has none."""
         land = self.landscape
-        if land.path_loss is not None:
-            return np.asarray(land.path_loss, dtype=float)
-        raise ValueError("this landscape has no path_loss; compute it with param_plane")
+        return None if land.path_loss is None else np.asarray(land.path_loss, dtype=float)
 
     def note(self) -> str:
         if self.moved_text is not None:
@@ -243,7 +241,8 @@ class LossSurface3DDisplay(_PlaneDisplay):
 
     def plot(self, ax=None, *, note=True):
         """Draw on a 3D ``ax`` (or a new one); keeps ``ax_``, ``figure_``, ``surface_``,
-        ``projected_line_``, ``actual_line_`` (None without ``actual_loss``) and ``note_``."""
+        ``projected_line_`` (None when the landscape has no ``path_loss``), ``actual_line_``
+        (None without ``actual_loss``) and ``note_``."""
         land = self.landscape
         with use_language(self.lang):
             ax = axes_or_new(ax, projection="3d", figsize=(7, 6))
@@ -256,10 +255,12 @@ class LossSurface3DDisplay(_PlaneDisplay):
                                             rstride=1, cstride=1, linewidth=0, antialiased=False,
                                             rasterized=True, zorder=1)
             path = land.path
-            (self.projected_line_,) = ax.plot(
-                path[:, 0], path[:, 1], self.projected_loss(), "r--", linewidth=2, zorder=3,
-                label=(t("path_projected", self.lang, fixed=self.fixed_names()) if self.landscape.fixed
-                       else t("path_projected_plane", self.lang)))
+            self.projected_line_ = None
+            if self.projected_loss() is not None:
+                (self.projected_line_,) = ax.plot(
+                    path[:, 0], path[:, 1], self.projected_loss(), "r--", linewidth=2, zorder=3,
+                    label=(t("path_projected", self.lang, fixed=self.fixed_names()) if land.fixed
+                           else t("path_projected_plane", self.lang)))
             self.actual_line_ = None
             if self.actual_loss is not None:
                 (self.actual_line_,) = ax.plot(path[:, 0], path[:, 1], self.actual_loss, color="black",
