@@ -147,3 +147,110 @@ def chain_rule_table(history, step: int) -> ChainRuleTable:
         update=-lr * grad, recorded_grad=history.grads[step].astype(np.float64),
         recorded_change=(history.params[step + 1].astype(np.float64) - params),
         recorded_loss=float(history.loss[step]), plain_sgd=bool(plain))
+
+
+# -- update vectors (any model) ------------------------------------------------------------------
+
+
+@dataclass
+class UpdateVectors:
+    """The recorded update of chosen steps, and optionally each sample's share of it.
+
+    ``update[i] = params[t + 1] - params[t]`` for ``t = steps[i]``; ``sgd_update[i]`` is
+    ``-lr * grads[t]`` (the same for plain SGD). ``shares[i]`` is ``(N_t, P)``: sample k's part of
+    ``sgd_update[i]`` (they add up to it); None unless asked for.
+    """
+
+    steps: np.ndarray
+    start: np.ndarray
+    update: np.ndarray
+    sgd_update: np.ndarray
+    param_names: list[str]
+    lr: float
+    shares: list[np.ndarray] | None = None
+    share_samples: list[np.ndarray] | None = None  # data-set rows of each share
+
+    def __repr__(self) -> str:
+        return (f"UpdateVectors(steps={self.steps.tolist()}, params={len(self.param_names)}, "
+                f"per_sample={self.shares is not None})")
+
+
+def spread_steps(n_steps: int, count: int) -> np.ndarray:
+    """``count`` steps evenly spread over ``0..n_steps - 1``, first and last included."""
+    if n_steps <= 0:
+        return np.zeros(0, dtype=int)
+    return np.unique(np.round(np.linspace(0, n_steps - 1, max(1, min(count, n_steps)))).astype(int))
+
+
+def update_vectors(history, steps, *, per_sample: bool = False) -> UpdateVectors:
+    """The updates of ``steps`` (validated), with per-sample shares from the traced graph."""
+    steps = np.array([check_step(history, int(s)) for s in np.atleast_1d(steps)], dtype=int)
+    lr = float(history.config.get("lr", 0.5))
+    start = history.params[steps].astype(np.float64)
+    update = history.params[steps + 1].astype(np.float64) - start
+    sgd = -lr * history.grads[steps].astype(np.float64)
+    shares = samples = None
+    if per_sample:
+        from .graph_trace import trace_history_step
+
+        shares, samples = [], []
+        for t in steps:
+            trace = trace_history_step(history, int(t), collapse=False, per_sample=True)
+            params = [n for n in trace.nodes if n.kind == "param"]
+            order = {n: i for i, n in enumerate(history.param_names)}
+            share = np.zeros((trace.n_samples, len(history.param_names)))
+            for node in params:
+                cols = [order[name] for name in node.param_names]
+                share[:, cols] = trace.contributions[node.id].reshape(trace.n_samples, -1)
+            shares.append(-lr * share)
+            samples.append(trace.sample_indices)
+    return UpdateVectors(steps=steps, start=start, update=update, sgd_update=sgd,
+                         param_names=list(history.param_names), lr=lr, shares=shares,
+                         share_samples=samples)
+
+
+@dataclass
+class GradientField:
+    """``-dL/d(axis)`` on a grid of a plane: ``u[j, i], v[j, i]`` at ``(x[i], y[j])``."""
+
+    x: np.ndarray
+    y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+
+    def __repr__(self) -> str:
+        return f"GradientField(grid={self.u.shape})"
+
+
+def gradient_field(history, landscape, *, resolution: int = 15) -> GradientField:
+    """The descent direction -grad L over ``landscape``'s plane, on the whole data set.
+
+    The gradient with respect to the flat parameters is projected onto the plane's two
+    directions, so the field agrees with the contours drawn from the same plane.
+    """
+    import torch
+    from torch.func import functional_call, grad, vmap
+
+    from ..config import RunConfig
+    from ..losses import get_loss
+    from ..models import build_model, unflatten
+
+    if resolution < 2:
+        raise BackpropvizError(f"field resolution must be >= 2; got {resolution}")
+    xs = np.linspace(landscape.alpha[0], landscape.alpha[-1], resolution)
+    ys = np.linspace(landscape.beta[0], landscape.beta[-1], resolution)
+    XX, YY = np.meshgrid(xs, ys)
+    d = np.asarray(landscape.directions, dtype=np.float64)
+    points = landscape.origin[None, :] + XX.reshape(-1, 1) * d[0] + YY.reshape(-1, 1) * d[1]
+
+    config = RunConfig.from_dict(history.config)
+    model = build_model(config.model, history.X.shape[1], seed=config.seed).to(torch.float64)
+    loss_fn = get_loss(config.loss)
+    X = torch.as_tensor(history.X, dtype=torch.float64)
+    y = torch.as_tensor(history.y, dtype=torch.float64).reshape(-1, 1)
+
+    def loss_at(flat):
+        return loss_fn(functional_call(model, unflatten(model, flat), (X,)), y)
+
+    g = vmap(grad(loss_at))(torch.as_tensor(points)).numpy()
+    return GradientField(x=xs, y=ys, u=-(g @ d[0]).reshape(XX.shape), v=-(g @ d[1]).reshape(XX.shape))

@@ -74,6 +74,9 @@ LABELS: dict[str, dict[str, str]] = {
     "updates_title": {"en": "Update vectors −lr·∇L on the loss surface",
                       "ja": "損失曲面上の更新ベクトル −lr·∇L"},
     "update_arrow": {"en": "update of step t (×{scale})", "ja": "ステップ t の更新 (×{scale})"},
+    "update_arrow_one": {"en": "update of step {step} (×{scale})", "ja": "ステップ {step} の更新 (×{scale})"},
+    "sample_arrows": {"en": "samples' shares, head to tail (×{scale})",
+                      "ja": "各サンプルの寄与 (つなげて表示, ×{scale})"},
     "sample_arrow": {"en": "sample {k}'s share (×{scale})", "ja": "サンプル {k} の寄与 (×{scale})"},
     "field_label": {"en": "−∇L on this slice (direction)", "ja": "この断面上の −∇L (向き)"},
     "updates_note": {

@@ -61,14 +61,17 @@ class UpdateArrowsDisplay:
                 f"scale={self.scale:g}, per_sample={self.updates.shares is not None}, lang={self.lang!r})")
 
     def _auto_scale(self) -> float:
-        """Magnify so that the longest update arrow spans about a tenth of the view."""
+        """Magnify so that a typical (median) arrow spans about 1/20 of the view, while the
+        longest stays under about a third of it. Steps shrink as training converges, so
+        scaling by the longest alone would hide every later one."""
         width = float(self.landscape.alpha[-1] - self.landscape.alpha[0])
         height = float(self.landscape.beta[-1] - self.landscape.beta[0])
-        steps = self.updates.update[:, [self.ix, self.iy]]
-        longest = float(np.max(np.linalg.norm(steps, axis=1))) if len(steps) else 0.0
-        if longest == 0:
+        lengths = np.linalg.norm(self.updates.update[:, [self.ix, self.iy]], axis=1)
+        lengths = lengths[lengths > 0]
+        if not len(lengths):
             return 1.0
-        return nice_scale(0.1 * min(width, height) / longest)
+        view = min(width, height)
+        return nice_scale(min(0.05 * view / float(np.median(lengths)), 0.35 * view / float(lengths.max())))
 
     @classmethod
     def from_history(cls, history, steps=None, *, x_param=None, y_param=None, n_steps: int = 8,
@@ -153,12 +156,21 @@ class UpdateArrowsDisplay:
                 q = ax.quiver(x0, y0, dx, dy, angles="xy", scale_units="xy", scale=1, color=UPDATE_COLOR,
                               edgecolor="white", linewidth=0.6, width=0.007, zorder=6)
                 self.update_arrows_.append(q)
-                if len(u.steps) <= 12:
-                    ax.annotate(f"t={int(u.steps[i])}", (x0, y0), textcoords="offset points",
-                                xytext=(-4, -11), fontsize=7, color="white", ha="right", zorder=6)
+            # name the steps whose arrows are far enough apart to read
+            width = float(self.landscape.alpha[-1] - self.landscape.alpha[0])
+            last = None
+            for i in range(len(u.steps)):
+                p0 = u.start[i, [self.ix, self.iy]]
+                if last is None or np.linalg.norm(p0 - last) > 0.06 * width:
+                    ax.annotate(f"t={int(u.steps[i])}", p0, textcoords="offset points", xytext=(-4, -11),
+                                fontsize=7, color="white", ha="right", zorder=6)
+                    last = p0
             handles, labels_ = ax.get_legend_handles_labels()
             handles.append(Line2D([], [], color=UPDATE_COLOR, lw=2.5, marker=">", markersize=6))
-            labels_.append(label("update_arrow", self.lang, scale=_fmt_scale(s)))
+            if len(u.steps) == 1:
+                labels_.append(label("update_arrow_one", self.lang, step=int(u.steps[0]), scale=_fmt_scale(s)))
+            else:
+                labels_.append(label("update_arrow", self.lang, scale=_fmt_scale(s)))
             if u.shares is not None:
                 n = max(len(sh) for sh in u.shares)
                 rows = u.share_samples[0] if u.share_samples else np.arange(n)
@@ -167,12 +179,17 @@ class UpdateArrowsDisplay:
                     labels_.append(label("sample_arrow", self.lang, k=int(rows[k]) if k < len(rows) else k,
                                          scale=_fmt_scale(s)))
             contour.legend_.remove()
+            if u.shares is not None and len(u.steps) > 1:
+                handles, labels_ = handles[: len(handles) - min(n, len(SAMPLE_COLORS))], labels_
+                labels_ = labels_[: len(handles)]
+                handles.append(Line2D([], [], color=SAMPLE_COLORS[0], lw=2))
+                labels_.append(label("sample_arrows", self.lang, scale=_fmt_scale(s)))
             self.legend_ = ax.legend(handles, labels_, loc="upper right", fontsize="x-small", framealpha=0.85)
             x_name, y_name = self.landscape.axis_names
-            ax.set_title(label("updates_title", self.lang), fontfamily=font_family(self.lang))
-            self.note_ = ax.text(0.01, 0.01, label("updates_note", self.lang, x=x_name, y=y_name,
-                                                   scale=_fmt_scale(s)),
-                                 transform=ax.transAxes, fontsize=7, color="white", va="bottom", zorder=7)
+            ax.set_title(label("updates_title", self.lang), fontfamily=font_family(self.lang), pad=16)
+            self.note_ = ax.text(0.5, 1.0, label("updates_note", self.lang, x=x_name, y=y_name,
+                                                 scale=_fmt_scale(s)),
+                                 transform=ax.transAxes, fontsize=7, color="0.25", ha="center", va="bottom")
         self.ax_, self.figure_ = ax, ax.figure
         return self
 
@@ -184,6 +201,27 @@ def _line_foot(w, b, p):
     """The point of the line w . x + b = 0 nearest to ``p``."""
     w = np.asarray(w, dtype=float)
     return p - (w @ p + b) / (w @ w) * w
+
+
+def _foot_in_view(w, b, p, xlim, ylim, margin=0.06):
+    """The point of the line nearest to ``p`` among those inside the view (None if the line
+    misses the view): an arrow based there stays visible."""
+    w = np.asarray(w, dtype=float)
+    foot = _line_foot(w, b, p)
+    d = np.array([-w[1], w[0]]) / np.linalg.norm(w)
+    lo, hi = -np.inf, np.inf
+    for axis, (a, c) in enumerate((xlim, ylim)):
+        pad = margin * (c - a)
+        a, c = a + pad, c - pad
+        if abs(d[axis]) < 1e-12:
+            if not a <= foot[axis] <= c:
+                return None
+            continue
+        s1, s2 = sorted(((a - foot[axis]) / d[axis], (c - foot[axis]) / d[axis]))
+        lo, hi = max(lo, s1), min(hi, s2)
+    if lo > hi:
+        return None
+    return foot + float(np.clip(0.0, lo, hi)) * d
 
 
 class BoundaryPushDisplay:
@@ -258,19 +296,26 @@ class BoundaryPushDisplay:
                 line = draw(theta, color=color, lw=1.2, ls="--",
                             label=label("boundary_sample", self.lang, k=int(self.samples[k]), scale=_fmt_scale(s)))
                 self.sample_lines_.append(line)
-                if np.any(w) and np.any(theta[:2]):
-                    p = self.X[int(self.samples[k])]
-                    a = _line_foot(w, b, p)
-                    z = _line_foot(theta[:2], theta[2], a)
+                p = self.X[int(self.samples[k])]
+                a = _foot_in_view(w, b, p, xlim, ylim) if np.any(w) else None
+                if a is not None and np.any(theta[:2]):
+                    # along the old line's normal, from the old line to this sample's line
+                    n = w / np.linalg.norm(w)
+                    denom = theta[:2] @ n
+                    if abs(denom) < 1e-12:
+                        continue
+                    z = a - (theta[:2] @ a + theta[2]) / denom * n
                     if np.linalg.norm(z - a) > 1e-9:
                         arr = ax.annotate("", xy=z, xytext=a, arrowprops=dict(arrowstyle="-|>", color=color,
                                                                               lw=1.6, mutation_scale=12), zorder=5)
                         self.push_arrows_.append(arr)
-                    ax.plot([p[0], a[0]], [p[1], a[1]], color=color, lw=0.7, ls=":", zorder=1)
+                    ax.plot([p[0], a[0]], [p[1], a[1]], color=color, lw=0.6, ls=":", alpha=0.6, zorder=1)
             ax.set_xlim(*xlim)
             ax.set_ylim(*ylim)
             base.legend_.remove()
-            self.legend_ = ax.legend(loc="upper left", fontsize="x-small", framealpha=0.9)
+            # outside the axes: inside, it would hide the lines it explains
+            self.legend_ = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small",
+                                     framealpha=0.9)
             ax.set_title(label("push_title", self.lang, step=self.step), fontfamily=font_family(self.lang),
                          fontsize="medium")
             self.note_ = ax.text(0.5, -0.14, label("push_note", self.lang, scale=_fmt_scale(s)),
