@@ -1,0 +1,327 @@
+"""Convergence maps: train a K x K grid of starting points at once and map where each one went.
+
+``train_many`` is the single-run trainer (``train.train``) vectorised over starts: the same
+data, loss (plus L1/L2 terms), batches (the same seeded order for every start), learning-rate
+schedule and optimiser (torch.optim's functional update, applied to a (S, P) tensor: every
+optimiser here updates element by element, so each row gets its own run's update). Gradients
+come from ``torch.func.vmap`` over ``torch.func.grad_and_value`` of the functional loss.
+
+``basin_map`` lays the starts on a plane (by default two named parameters, the others at the
+run's initial values), trains them, and maps the final loss, the steps taken to reach a loss
+threshold, the final accuracy (solved or stuck) and, for models with several minima, which
+cluster of final parameters each start reached.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.func import functional_call, grad_and_value, vmap
+
+from ..config import RunConfig
+from ..errors import BackpropvizError
+from ..history import atomic_write
+from ..losses import get_loss
+from ..models import get_flat, param_names, unflatten
+from .landscape import DEFAULT_MEMORY_BUDGET
+
+MAX_STARTS = 1 << 20
+
+
+@dataclass
+class MultiRun:
+    """Many runs of one configuration from different starts.
+
+    ``loss[s, t]`` is the loss start s saw at step t (as ``History.loss``); ``params`` holds
+    every row (S, T + 1, P) when recorded, else None; ``final`` the last parameters (S, P);
+    ``accuracy`` the final accuracy on the training data; ``diverged_at`` the step at which a
+    start's loss or parameters became non-finite (-1: never; the start is then frozen).
+    """
+
+    loss: np.ndarray
+    final: np.ndarray
+    accuracy: np.ndarray
+    final_loss: np.ndarray
+    diverged_at: np.ndarray
+    params: np.ndarray | None = None
+    param_names: list[str] = field(default_factory=list)
+
+    @property
+    def n_starts(self) -> int:
+        return self.final.shape[0]
+
+    def __repr__(self) -> str:
+        return (f"MultiRun(starts={self.n_starts}, steps={self.loss.shape[1]}, "
+                f"params_recorded={self.params is not None}, diverged={int((self.diverged_at >= 0).sum())})")
+
+
+def _prepare(config: RunConfig, dataset):
+    from ..train import prepare
+
+    train_set, _, model = prepare(config, dataset)
+    return train_set, model
+
+
+def train_many(config: RunConfig, starts, dataset=None, *, record_params: bool = False,
+               memory_budget: int = DEFAULT_MEMORY_BUDGET, progress: bool | None = None) -> MultiRun:
+    """Train ``config`` from every row of ``starts`` (S, P) at once; see the module docstring.
+
+    ``config.init`` is ignored (each start is an init). Raises BackpropvizError when the
+    recorded arrays would not fit in ``memory_budget``.
+    """
+    from ..optim import lr_schedule, make_optimizer
+
+    config.validate()
+    train_set, model = _prepare(RunConfig.from_dict({**config.to_dict(), "init": None}), dataset)
+    starts = torch.as_tensor(np.asarray(starts, dtype=np.float32))
+    P = sum(p.numel() for p in model.parameters())
+    if starts.ndim != 2 or starts.shape[1] != P:
+        raise BackpropvizError(f"starts must be (S, {P}) for this model; got {tuple(starts.shape)}")
+    S = starts.shape[0]
+    if not 1 <= S <= MAX_STARTS:
+        raise BackpropvizError(f"the number of starts must be in [1, {MAX_STARTS}]; got {S}")
+
+    loss_fn = get_loss(config.loss)
+    X = torch.from_numpy(train_set.X)
+    y = torch.from_numpy(train_set.y).reshape(-1, 1)
+    N = len(y)
+    full_batch = config.batch_size is None or config.batch_size >= N
+    width = N if full_batch else config.batch_size
+    steps_per_epoch = -(-N // width)
+    T = config.epochs * steps_per_epoch
+    need = 4 * S * (T + (T + 1) * P * record_params + 6 * P) + 4 * S * N * 8
+    if need > memory_budget:
+        per_start = need / S
+        raise BackpropvizError(
+            f"training {S} starts for {T} steps needs about {need / (1 << 20):.0f} MiB but --memory-budget is "
+            f"{memory_budget / (1 << 20):.0f} MiB; at most {int(memory_budget // per_start)} starts fit "
+            f"(a {math.isqrt(int(memory_budget // per_start))} x {math.isqrt(int(memory_budget // per_start))} grid)")
+
+    weight_mask = torch.tensor([n.endswith("weight") for n, p in model.named_parameters() for _ in range(p.numel())])
+    l1, l2 = config.l1, config.l2
+
+    def objective(flat, Xb, yb):
+        output = functional_call(model, unflatten(model, flat), (Xb,))
+        data_loss = loss_fn(output, yb)
+        loss = data_loss
+        if l1 or l2:
+            w = flat[weight_mask]
+            total = 0.0
+            if l1:
+                total = total + l1 * w.abs().sum()
+            if l2:
+                total = total + l2 * (w * w).sum()
+            loss = data_loss + total
+        return loss
+
+    step_fn = vmap(grad_and_value(objective), in_dims=(0, None, None))
+
+    params = starts.clone()
+    optimizer = make_optimizer(config.optimizer, [params], lr=config.lr, **config.optimizer_options())
+    rates = lr_schedule(config.schedule, config.lr, config.epochs, step_size=config.step_size,
+                        gamma=config.gamma, lr_min=config.lr_min)
+    losses = torch.full((S, T), float("nan"))
+    record = torch.empty(S, T + 1, P) if record_params else None
+    if record is not None:
+        record[:, 0] = params
+    diverged_at = torch.full((S,), -1, dtype=torch.long)
+    alive = torch.ones(S, dtype=torch.bool)
+    shuffler = np.random.default_rng(config.seed)
+    from .landscape import _Progress
+
+    bar = _Progress(progress, T)
+    t = 0
+    try:
+        for epoch in range(config.epochs):
+            optimizer.lr = rates[epoch]
+            if full_batch:
+                batches = [None]
+            else:
+                order = shuffler.permutation(N) if config.shuffle else np.arange(N)
+                batches = torch.from_numpy(order).split(width)
+            for batch in batches:
+                Xb, yb = (X, y) if batch is None else (X[batch], y[batch])
+                grads, loss = step_fn(params, Xb, yb)
+                previous = params.clone()
+                optimizer.step([grads])
+                bad = ~torch.isfinite(loss) | ~torch.isfinite(params).all(1)
+                newly = bad & alive
+                if bool(newly.any()):
+                    diverged_at[newly] = t
+                    alive &= ~newly
+                if not bool(alive.all()):
+                    # Frozen where diverged, so that one start cannot poison the batched loss.
+                    params[~alive] = previous[~alive]
+                losses[:, t] = torch.where(alive | newly, loss, torch.full_like(loss, float("nan")))
+                t += 1
+                if record is not None:
+                    record[:, t] = params
+                bar.advance(1)
+    finally:
+        bar.close()
+
+    with torch.no_grad():
+        out = vmap(lambda flat: functional_call(model, unflatten(model, flat), (X,)))(params)
+        final_loss = vmap(lambda o: loss_fn(o, y))(out)
+        if out.shape[-1] == 1:
+            acc = ((out >= 0.5).to(y.dtype) == y).float().mean((1, 2))
+        else:
+            acc = (out.argmax(-1) == y.reshape(1, -1).long()).float().mean(1)
+    final_loss = torch.where(alive, final_loss, torch.full_like(final_loss, float("nan")))
+    return MultiRun(loss=losses.numpy(), final=params.numpy().copy(), accuracy=acc.numpy(),
+                    final_loss=final_loss.numpy(), diverged_at=diverged_at.numpy(),
+                    params=None if record is None else record.numpy(), param_names=param_names(model))
+
+
+@dataclass
+class BasinMap:
+    """Where each start of a K x K grid went. Maps are (K, K): ``[j, i]`` is the start at
+    ``(alpha[i], beta[j])`` on the plane ``origin + alpha d[0] + beta d[1]``."""
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    origin: np.ndarray
+    directions: np.ndarray
+    axis_names: tuple[str, str]
+    final_loss: np.ndarray
+    steps_to_threshold: np.ndarray  # first step whose loss < threshold; -1: never
+    final_accuracy: np.ndarray
+    solved: np.ndarray  # final accuracy >= solved_accuracy
+    cluster: np.ndarray  # index into cluster_centers; -1 where the start diverged
+    cluster_centers: np.ndarray
+    diverged: np.ndarray
+    threshold: float
+    config: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        K = self.final_loss.shape
+        return (f"BasinMap(grid={K}, solved={int(self.solved.sum())}/{self.solved.size}, "
+                f"clusters={len(self.cluster_centers)}, threshold={self.threshold}, "
+                f"diverged={int(self.diverged.sum())})")
+
+    def save(self, path) -> Path:
+        arrays = {k: getattr(self, k) for k in ("alpha", "beta", "origin", "directions", "final_loss",
+                                                "steps_to_threshold", "final_accuracy", "solved", "cluster",
+                                                "cluster_centers", "diverged")}
+        arrays.update(axis_names=np.array(self.axis_names), threshold=np.array(self.threshold),
+                      method=np.array("basins"), config=np.array(json.dumps(self.config, sort_keys=True)))
+        path = Path(path)
+        atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+        return path
+
+    @classmethod
+    def load(cls, path) -> "BasinMap":
+        path = Path(path)
+        if not path.is_file():
+            raise BackpropvizError(f"basin map file {str(path)!r} does not exist")
+        with np.load(path, allow_pickle=False) as z:
+            a = {k: z[k] for k in z.files}
+        return cls(alpha=a["alpha"], beta=a["beta"], origin=a["origin"], directions=a["directions"],
+                   axis_names=tuple(str(s) for s in a["axis_names"]), final_loss=a["final_loss"],
+                   steps_to_threshold=a["steps_to_threshold"], final_accuracy=a["final_accuracy"],
+                   solved=a["solved"], cluster=a["cluster"], cluster_centers=a["cluster_centers"],
+                   diverged=a["diverged"], threshold=float(a["threshold"]), config=json.loads(str(a["config"])))
+
+
+def steps_to_threshold(loss: np.ndarray, threshold: float) -> np.ndarray:
+    """First step index whose loss is below ``threshold`` for each row of ``loss`` (S, T); -1 if none."""
+    below = np.asarray(loss) < threshold
+    first = np.argmax(below, axis=1)
+    return np.where(below.any(axis=1), first, -1)
+
+
+def cluster_finals(final: np.ndarray, valid: np.ndarray, *, radius: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Group final parameter vectors by leader clustering.
+
+    Each start, in order of its distance to the median final, joins the nearest cluster whose
+    first member lies within ``radius`` (default: 0.25 x the RMS distance of the finals from
+    their median, so the grouping does not depend on the parameters' units), else starts a
+    new one. Returns ``(labels, centres)``; clusters are numbered by size, largest first;
+    invalid (diverged) starts get -1.
+    """
+    final = np.asarray(final, dtype=np.float64)
+    labels = np.full(len(final), -1)
+    ok = np.flatnonzero(valid)
+    if len(ok) == 0:
+        return labels, np.zeros((0, final.shape[1]))
+    pts = final[ok]
+    z = pts - np.median(pts, axis=0)
+    spread = float(np.sqrt(np.mean(np.sum(z ** 2, axis=1))))
+    if radius is None:
+        radius = 0.25 * spread
+    centres: list[np.ndarray] = []
+    members: list[list[int]] = []
+    assign = np.empty(len(pts), dtype=int)
+    for k in np.argsort(np.linalg.norm(z, axis=1), kind="stable"):
+        if centres:
+            dist = np.linalg.norm(np.asarray(centres) - z[k], axis=1)
+            c = int(np.argmin(dist))
+            if dist[c] <= radius:
+                members[c].append(k)
+                assign[k] = c
+                continue
+        centres.append(z[k].copy())
+        members.append([k])
+        assign[k] = len(centres) - 1
+    order = np.argsort([-len(m) for m in members], kind="stable")
+    rank = np.empty(len(order), dtype=int)
+    rank[order] = np.arange(len(order))
+    labels[ok] = rank[assign]
+    centres_out = np.stack([pts[members[c]].mean(axis=0) for c in order])
+    return labels, centres_out
+
+
+def basin_map(config: RunConfig, *, x_name: str | None = None, y_name: str | None = None, resolution: int = 64,
+              span: float = 8.0, x_range=None, y_range=None, threshold: float = 0.1,
+              solved_accuracy: float = 1.0, dataset=None, cluster_radius: float | None = None,
+              memory_budget: int = DEFAULT_MEMORY_BUDGET, progress: bool | None = None) -> BasinMap:
+    """Train a ``resolution`` x ``resolution`` grid of starts over two named parameters.
+
+    The other parameters start at the run's own initial values (``config.init``, or the
+    model's seeded initialisation); the grid spans the named parameters' initial values
+    +-``span`` unless ``x_range`` / ``y_range`` are given.
+    """
+    if not (isinstance(resolution, (int, np.integer)) and 2 <= resolution <= 1024):
+        raise BackpropvizError(f"--resolution must be an integer in [2, 1024]; got {resolution}")
+    if not (math.isfinite(threshold) and threshold > 0):
+        raise BackpropvizError(f"--threshold must be a loss > 0; got {threshold}")
+    if not 0 < solved_accuracy <= 1:
+        raise BackpropvizError(f"--solved-accuracy must be in (0, 1]; got {solved_accuracy}")
+    _, model = _prepare(config, dataset)
+    names = param_names(model)
+    x_name = x_name or names[0]
+    y_name = y_name or names[1 if len(names) > 1 else 0]
+    for n in (x_name, y_name):
+        if n not in names:
+            raise BackpropvizError(f"no parameter {n!r}; this model has: {', '.join(names[:12])}"
+                                   + (" ..." if len(names) > 12 else ""))
+    ix, iy = names.index(x_name), names.index(y_name)
+    if ix == iy:
+        raise BackpropvizError(f"the two axes must differ; got {x_name!r} twice")
+    init = get_flat(model).double().numpy()
+    xs = np.linspace(*x_range, resolution) if x_range else np.linspace(init[ix] - span, init[ix] + span, resolution)
+    ys = np.linspace(*y_range, resolution) if y_range else np.linspace(init[iy] - span, init[iy] + span, resolution)
+    A, B = np.meshgrid(xs, ys)
+    starts = np.repeat(init[None], A.size, axis=0)
+    starts[:, ix], starts[:, iy] = A.ravel(), B.ravel()
+    run = train_many(config, starts, dataset, memory_budget=memory_budget, progress=progress)
+    diverged = run.diverged_at >= 0
+    labels, centres = cluster_finals(run.final, ~diverged, radius=cluster_radius)
+    d = np.zeros((2, len(init)))
+    d[0, ix] = d[1, iy] = 1.0
+    origin = init.copy()
+    origin[[ix, iy]] = 0.0
+    shape = A.shape
+    fixed = {n: float(init[k]) for k, n in enumerate(names) if k not in (ix, iy)}
+    return BasinMap(
+        alpha=xs, beta=ys, origin=origin, directions=d, axis_names=(x_name, y_name),
+        final_loss=run.final_loss.reshape(shape), steps_to_threshold=steps_to_threshold(run.loss, threshold).reshape(shape),
+        final_accuracy=run.accuracy.reshape(shape), solved=(run.accuracy >= solved_accuracy - 1e-12).reshape(shape) & ~diverged.reshape(shape),
+        cluster=labels.reshape(shape), cluster_centers=centres, diverged=diverged.reshape(shape), threshold=float(threshold),
+        config={"run": config.to_dict(), "fixed": fixed, "solved_accuracy": solved_accuracy,
+                "steps": int(run.loss.shape[1]), "resolution": int(resolution)})
