@@ -1,0 +1,175 @@
+"""Curvature of the loss at a step: the Hessian, its eigenvalues and the largest stable step size.
+
+For plain gradient descent on a quadratic, ``theta <- theta - lr * H theta`` shrinks every
+component only when ``|1 - lr * lambda| < 1`` for every eigenvalue: ``lr < 2 / lambda_max``.
+Near a minimum the loss is close to its quadratic, so ``2 / lambda_max`` is the largest learning
+rate that gradient descent can use there without being thrown out.
+
+Small models (up to ``EXACT_MAX_PARAMS``; the perceptron's is 3 x 3) get the exact Hessian
+(``torch.func.hessian``, float64) and all eigenvalues; larger ones the top eigenvalue by power
+iteration on Hessian-vector products (forward-over-reverse, never forming the matrix).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.func import functional_call, grad, hessian, jvp, vmap
+
+from ..errors import BackpropvizError
+from ..history import History
+from ..models import unflatten
+
+EXACT_MAX_PARAMS = 400
+
+
+@dataclass
+class Curvature:
+    """Curvature at one step: ``lambda_max`` and ``lr_max = 2 / lambda_max`` beside ``lr_used``."""
+
+    step: int
+    lambda_max: float
+    lr_max: float
+    lr_used: float | None
+    method: str  # "exact" or "power"
+    eigenvalues: np.ndarray | None = None  # all of them, ascending (exact only)
+    hessian: np.ndarray | None = None
+    param_names: list[str] = field(default_factory=list)
+
+    @property
+    def stable(self) -> bool | None:
+        """Whether the learning rate used is below the bound (None when unknown)."""
+        return None if self.lr_used is None else bool(self.lr_used < self.lr_max)
+
+    def __repr__(self) -> str:
+        return (f"Curvature(step={self.step}, lambda_max={self.lambda_max:.6g}, lr_max={self.lr_max:.6g}, "
+                f"lr_used={self.lr_used}, method={self.method!r})")
+
+
+def stable_lr(lambda_max: float) -> float:
+    """``2 / lambda_max``: the largest stable learning rate of plain gradient descent (inf if no
+    positive curvature)."""
+    return 2.0 / lambda_max if lambda_max > 0 else float("inf")
+
+
+def _objective(model, loss_fn, X, y, penalty=None):
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X).double()
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    y = y.double() if y.is_floating_point() else y.long()
+    import copy
+
+    model = copy.deepcopy(model).double()
+    with torch.no_grad():
+        if y.is_floating_point() and y.ndim == 1 and model(X[:1]).shape == (1, 1):
+            y = y.reshape(-1, 1)
+
+    def f(flat):
+        loss = loss_fn(functional_call(model, unflatten(model, flat), (X,)), y)
+        return loss if penalty is None else loss + penalty(flat[None])[0]
+
+    return f
+
+
+def hessian_matrix(model, loss_fn, X, y, flat, *, penalty=None) -> np.ndarray:
+    """The exact Hessian (P, P) of the loss at ``flat``, in float64."""
+    f = _objective(model, loss_fn, X, y, penalty)
+    return hessian(f)(torch.as_tensor(np.asarray(flat, dtype=np.float64))).numpy()
+
+
+def hvp_fn(model, loss_fn, X, y, flat, *, penalty=None):
+    """``v -> H v`` at ``flat`` (forward-over-reverse; float64)."""
+    f = _objective(model, loss_fn, X, y, penalty)
+    at = torch.as_tensor(np.asarray(flat, dtype=np.float64))
+    g = grad(f)
+
+    def hvp(v):
+        return jvp(g, (at,), (v,))[1]
+
+    return hvp
+
+
+def top_eigenvalue(model, loss_fn, X, y, flat, *, iters: int = 200, tol: float = 1e-8, seed: int = 0,
+                   penalty=None) -> float:
+    """The largest eigenvalue of the Hessian by power iteration on Hessian-vector products.
+
+    Power iteration finds the eigenvalue of largest magnitude; when that one is negative, a
+    second run on ``H - lambda I`` (shifted to make the top of the spectrum dominant) finds the
+    largest one.
+    """
+    hvp = hvp_fn(model, loss_fn, X, y, flat, penalty=penalty)
+    P = int(np.asarray(flat).size)
+    gen = torch.Generator().manual_seed(seed)
+
+    def power(shift: float) -> float:
+        v = torch.randn(P, generator=gen, dtype=torch.float64)
+        v /= v.norm()
+        lam = 0.0
+        for _ in range(iters):
+            w = hvp(v) - shift * v
+            new = float(v @ w)
+            norm = w.norm()
+            if norm == 0:
+                return shift
+            v = w / norm
+            if abs(new - lam) <= tol * max(1.0, abs(new)):
+                lam = new
+                break
+            lam = new
+        return lam + shift
+
+    lam = power(0.0)
+    if lam < 0:
+        lam = power(lam)
+    return lam
+
+
+def curvature_at(history: History, step: int = -1, *, method: str = "auto", iters: int = 200) -> Curvature:
+    """Curvature of the training objective (data loss plus L1/L2 terms) at ``params[step]``."""
+    from .landscape import _step_index, history_penalty, model_and_loss
+
+    if method not in ("auto", "exact", "power"):
+        raise BackpropvizError(f"unknown curvature method {method!r}; choose one of: auto, exact, power")
+    row = _step_index(history, step)
+    model, loss_fn = model_and_loss(history)
+    penalty = history_penalty(history, model)
+    flat = history.params[row].astype(np.float64)
+    P = flat.size
+    exact = method == "exact" or (method == "auto" and P <= EXACT_MAX_PARAMS)
+    lr_used = _lr_at(history, row)
+    if exact:
+        H = hessian_matrix(model, loss_fn, history.X, history.y, flat, penalty=penalty)
+        H = 0.5 * (H + H.T)
+        eig = np.linalg.eigvalsh(H)
+        lam = float(eig[-1])
+        return Curvature(step=row, lambda_max=lam, lr_max=stable_lr(lam), lr_used=lr_used, method="exact",
+                         eigenvalues=eig, hessian=H, param_names=list(history.param_names))
+    lam = top_eigenvalue(model, loss_fn, history.X, history.y, flat, iters=iters, penalty=penalty)
+    return Curvature(step=row, lambda_max=lam, lr_max=stable_lr(lam), lr_used=lr_used, method="power",
+                     param_names=list(history.param_names))
+
+
+def _lr_at(history: History, row: int) -> float | None:
+    lrs = getattr(history, "lr", None)
+    if lrs is not None and len(lrs):
+        return float(lrs[min(row, len(lrs) - 1)])
+    lr = history.config.get("lr")
+    return None if lr is None else float(lr)
+
+
+def lambda_max_along_path(history: History, steps=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps, lambda_max)`` along the recorded path (exact Hessians, batched with vmap; for
+    small models only)."""
+    from .landscape import history_penalty, model_and_loss
+
+    model, loss_fn = model_and_loss(history)
+    if history.params.shape[1] > EXACT_MAX_PARAMS:
+        raise BackpropvizError(
+            f"the curvature along the path needs exact Hessians (at most {EXACT_MAX_PARAMS} parameters); "
+            f"this model has {history.params.shape[1]}: use curvature_at(step) instead")
+    steps = np.arange(history.params.shape[0]) if steps is None else np.asarray(steps)
+    f = _objective(model, loss_fn, history.X, history.y, history_penalty(history, model))
+    H = vmap(hessian(f))(torch.from_numpy(history.params[steps].astype(np.float64))).numpy()
+    H = 0.5 * (H + np.swapaxes(H, 1, 2))
+    return steps, np.linalg.eigvalsh(H)[:, -1]
