@@ -120,6 +120,25 @@ def test_a_failed_render_leaves_no_file(short_run, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_garbage_collector_state_is_restored_even_after_a_failure(short_run, tmp_path, monkeypatch):
+    import gc
+
+    assert gc.isenabled()
+    figures.write_run_figures(short_run, tmp_path, resolution=6)
+    assert gc.isenabled()
+    monkeypatch.setattr(figures, "figure_bytes", lambda fig, fmt: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        figures.write_run_figures(short_run, tmp_path / "b", resolution=6)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        monkeypatch.undo()
+        figures.write_run_figures(short_run, tmp_path / "c", resolution=6)
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
+
+
 def test_views_refuse_a_model_that_is_not_a_two_input_perceptron(tmp_path):
     h = History(params=np.zeros((2, 4), np.float32), grads=np.zeros((1, 4), np.float32),
                 loss=np.ones(1, np.float32), epoch=np.zeros(1, int), param_names=["w1", "w2", "w3", "b"],

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 from pathlib import Path
 
@@ -38,6 +40,23 @@ def figure_bytes(fig, fmt: str) -> bytes:
     return buf.getvalue()
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector for a block, restoring its previous state.
+
+    A figure makes tens of thousands of small objects; each full collection they trigger
+    walks every live object, and once torch is imported that is a great many. Pausing it
+    while figures are drawn saves about 0.1 s of the ~0.7 s that drawing both figures takes.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def write_run_figures(history, out_dir, *, fmt="png", lang=None, span=8.0, resolution=50,
                       boundary_epochs=None, x_param="w1", y_param="w2", x_range=None,
                       y_range=None) -> list[Path]:
@@ -55,7 +74,7 @@ def write_run_figures(history, out_dir, *, fmt="png", lang=None, span=8.0, resol
     require_perceptron(history, "overview")
     out_dir = Path(out_dir)
     rendered: list[tuple[str, bytes]] = []
-    with use_language(lang):
+    with gc_paused(), use_language(lang):
         overview = OverviewFigure.from_history(
             history, boundary_epochs=boundary_epochs, x_param=x_param, y_param=y_param, span=span,
             resolution=resolution, x_range=x_range, y_range=y_range, lang=lang)
