@@ -100,3 +100,18 @@ def test_refuses_models_other_than_the_perceptron(history):
     other = dataclasses.replace(history, param_names=["a", "b", "c"])
     with pytest.raises(BackpropvizError, match="perceptron"):
         chain_rule_table(other, 0)
+
+
+def test_penalty_schedule_and_minibatches_still_add_up():
+    h = train(RunConfig(epochs=30, l2=0.1, l1=0.02, schedule="step", step_size=10, gamma=0.5))
+    for step in (3, 25):
+        table = chain_rule_table(h, step)
+        np.testing.assert_allclose(table.grad, h.grads[step], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(table.contrib.sum(0) + table.penalty_grad, table.grad, rtol=1e-12)
+        assert table.lr == pytest.approx(0.5 * 0.5 ** (step // 10))
+        np.testing.assert_allclose(table.update, h.params[step + 1] - h.params[step], rtol=1e-5, atol=1e-7)
+    h = train(RunConfig(data="linear", n_samples=30, batch_size=4, epochs=2))
+    table = chain_rule_table(h, 5)
+    assert table.n == 4 and table.sample_indices.tolist() == h.batches[5][h.batches[5] >= 0].tolist()
+    np.testing.assert_allclose(table.grad, h.grads[5], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(table.update, h.params[6] - h.params[5], rtol=1e-5, atol=1e-7)

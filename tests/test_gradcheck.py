@@ -74,3 +74,10 @@ def test_bad_inputs():
         gradcheck_step(h, 3)
     with pytest.raises(BackpropvizError, match="eps"):
         gradcheck_step(h, 0, eps=0.0)
+
+
+def test_penalised_mlp_run():
+    h = train(RunConfig(data="xor", model="mlp:3", epochs=5, l1=0.01, l2=0.02))
+    check = gradcheck_step(h, 4)
+    assert check.max_rel_error < 1e-6
+    np.testing.assert_allclose(check.recorded, check.backprop, rtol=1e-4, atol=1e-7)

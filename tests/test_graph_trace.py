@@ -184,3 +184,52 @@ def test_step_range_and_batches(history):
     assert trace.n_samples == 2
     np.testing.assert_allclose(trace.node("x").value, history.X[[0, 3]])
     np.testing.assert_allclose(trace.node("y").value.ravel(), history.y[[0, 3]])
+
+
+def recorded_vs_graph(history, step):
+    trace = trace_history_step(history, step)
+    params = [n for n in trace.nodes if n.kind == "param"]
+    flat = np.concatenate([n.grad.ravel() for n in params])
+    names = [name for n in params for name in n.param_names]
+    order = [history.param_names.index(name) for name in names]
+    return trace, flat, history.grads[step][order]
+
+
+def test_mlp_spec_history_graph_matches_recorded_gradients():
+    history = train(RunConfig(data="xor", model="mlp:3", epochs=20, lr=0.5))
+    trace, graph_grads, recorded = recorded_vs_graph(history, 13)
+    assert trace.names() == ["x", "W1", "matmul", "b1", "add", "tanh", "W2", "matmul", "b2", "add",
+                             "sigmoid", "y", "bce", "mean"]
+    np.testing.assert_allclose(graph_grads, recorded, rtol=1e-5, atol=1e-7)
+
+
+def test_penalty_is_part_of_the_traced_loss():
+    history = train(RunConfig(epochs=10, l1=0.01, l2=0.05))
+    trace, graph_grads, recorded = recorded_vs_graph(history, 6)
+    np.testing.assert_allclose(trace.loss, history.loss[6], rtol=1e-6)
+    np.testing.assert_allclose(graph_grads, recorded, rtol=1e-5, atol=1e-7)
+    w = trace.node("w")
+    expected = 0.01 * np.sign(w.value) + 2 * 0.05 * w.value  # d/dw of l1|w| + l2 w^2
+    np.testing.assert_allclose(trace.penalty_grads[w.id], expected, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(trace.penalty_grads[trace.node("b").id], 0, atol=1e-7)
+
+
+def test_minibatch_history_traces_the_recorded_batch():
+    history = train(RunConfig(data="moons", model="mlp:4", n_samples=40, batch_size=8, epochs=2, lr=0.1))
+    assert history.batches is not None
+    step = 7
+    trace, graph_grads, recorded = recorded_vs_graph(history, step)
+    rows = history.batches[step][history.batches[step] >= 0]
+    assert trace.n_samples == len(rows) == 8
+    np.testing.assert_allclose(trace.node("x").value, history.X[rows])
+    np.testing.assert_allclose(graph_grads, recorded, rtol=1e-5, atol=1e-7)
+
+
+def test_multiclass_cross_entropy_graph():
+    history = train(RunConfig(data="iris", model="mlp:4", loss="ce", epochs=3, lr=0.1))
+    trace, graph_grads, recorded = recorded_vs_graph(history, 2)
+    np.testing.assert_allclose(graph_grads, recorded, rtol=1e-5, atol=1e-7)
+    assert "y" in trace.names() and trace.node("y").kind == "target"
+    for node in trace.nodes:
+        if node.kind == "param":
+            np.testing.assert_allclose(trace.contributions[node.id].sum(0), node.grad, rtol=1e-4, atol=1e-7)

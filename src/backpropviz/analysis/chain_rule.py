@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import BackpropvizError
-from .graph_trace import check_step, step_batch
+from .graph_trace import check_step, step_batch, step_lr
 
 LOSSES = ("bce", "mse")
 
@@ -50,7 +50,8 @@ class ChainRuleTable:
     """One step's chain rule. Per-sample arrays have one entry per sample of the step's batch.
 
     ``contrib[k]`` is sample k's share of ``(dL/dw1, ..., dL/dwD, dL/db)``; ``grad`` is their
-    sum; ``update = -lr * grad`` is what plain SGD adds to the parameters.
+    sum (plus the L1/L2 term, if the run has one); ``update = -lr * grad`` is what plain SGD
+    adds to the parameters, ``lr`` being the rate this step used (schedules included).
     """
 
     step: int
@@ -68,7 +69,8 @@ class ChainRuleTable:
     dyhat_dz: np.ndarray
     dL_dz: np.ndarray
     contrib: np.ndarray         # (N, D + 1)
-    grad: np.ndarray            # (D + 1,)
+    penalty_grad: np.ndarray    # (D + 1,): the L1/L2 term's gradient (zeros without one)
+    grad: np.ndarray            # (D + 1,): sum of the shares plus the penalty term
     update: np.ndarray          # -lr * grad
     recorded_grad: np.ndarray
     recorded_change: np.ndarray  # params[t + 1] - params[t]
@@ -122,7 +124,9 @@ def chain_rule_table(history, step: int) -> ChainRuleTable:
     step = check_step(history, step)
     config = history.config
     loss_name = str(config.get("loss", "bce")).lower()
-    lr = float(config.get("lr", 0.5))
+    if loss_name == "ce":  # one sigmoid output: cross-entropy is BCE
+        loss_name = "bce"
+    lr = step_lr(history, step)
     idx = step_batch(history, step)
     params = history.params[step].astype(np.float64)
     w, b = params[:-1], params[-1]
@@ -137,13 +141,18 @@ def chain_rule_table(history, step: int) -> ChainRuleTable:
     dyhat_dz = y_hat * (1 - y_hat)
     dL_dz = dL_dyhat * dyhat_dz
     contrib = np.concatenate([x * dL_dz[:, None], dL_dz[:, None]], axis=1)
-    grad = contrib.sum(axis=0)
-    plain = str(config.get("optimizer", "sgd")).lower() == "sgd" and not config.get("momentum", 0) \
-        and not config.get("weight_decay", 0)
+    # training adds l1 * sum|w| + l2 * sum w^2 over the weights (not the bias)
+    l1, l2 = float(config.get("l1") or 0), float(config.get("l2") or 0)
+    penalty_grad = np.zeros_like(params)
+    penalty_grad[:-1] = l1 * np.sign(w) + 2 * l2 * w
+    grad = contrib.sum(axis=0) + penalty_grad
+    plain = str(config.get("optimizer", "sgd")).lower() == "sgd" and not config.get("momentum") \
+        and not config.get("weight_decay")
     return ChainRuleTable(
         step=step, loss_name=loss_name, lr=lr, param_names=list(history.param_names), params=params,
         sample_indices=idx, x=x, z=z, y_hat=y_hat, target=target, sample_loss=sample_loss,
-        dL_dyhat=dL_dyhat, dyhat_dz=dyhat_dz, dL_dz=dL_dz, contrib=contrib, grad=grad,
+        dL_dyhat=dL_dyhat, dyhat_dz=dyhat_dz, dL_dz=dL_dz, contrib=contrib, penalty_grad=penalty_grad,
+        grad=grad,
         update=-lr * grad, recorded_grad=history.grads[step].astype(np.float64),
         recorded_change=(history.params[step + 1].astype(np.float64) - params),
         recorded_loss=float(history.loss[step]), plain_sgd=bool(plain))
@@ -185,10 +194,11 @@ def spread_steps(n_steps: int, count: int) -> np.ndarray:
 def update_vectors(history, steps, *, per_sample: bool = False) -> UpdateVectors:
     """The updates of ``steps`` (validated), with per-sample shares from the traced graph."""
     steps = np.array([check_step(history, int(s)) for s in np.atleast_1d(steps)], dtype=int)
-    lr = float(history.config.get("lr", 0.5))
+    rates = np.array([step_lr(history, int(t)) for t in steps])
+    lr = float(rates[0]) if len(rates) else float(history.config.get("lr", 0.5))
     start = history.params[steps].astype(np.float64)
     update = history.params[steps + 1].astype(np.float64) - start
-    sgd = -lr * history.grads[steps].astype(np.float64)
+    sgd = -rates[:, None] * history.grads[steps].astype(np.float64)
     shares = samples = None
     if per_sample:
         from .graph_trace import trace_history_step
@@ -202,7 +212,7 @@ def update_vectors(history, steps, *, per_sample: bool = False) -> UpdateVectors
             for node in params:
                 cols = [order[name] for name in node.param_names]
                 share[:, cols] = trace.contributions[node.id].reshape(trace.n_samples, -1)
-            shares.append(-lr * share)
+            shares.append(-step_lr(history, int(t)) * share)
             samples.append(trace.sample_indices)
     return UpdateVectors(steps=steps, start=start, update=update, sgd_update=sgd,
                          param_names=list(history.param_names), lr=lr, shares=shares,
@@ -225,15 +235,18 @@ class GradientField:
 def gradient_field(history, landscape, *, resolution: int = 15) -> GradientField:
     """The descent direction -grad L over ``landscape``'s plane, on the whole data set.
 
-    The gradient with respect to the flat parameters is projected onto the plane's two
-    directions, so the field agrees with the contours drawn from the same plane.
+    The gradient of the objective training minimised (data loss plus any L1/L2 term) with
+    respect to the flat parameters is projected onto the plane's two directions, so the field
+    agrees with the contours drawn from the same plane.
     """
     import torch
     from torch.func import functional_call, grad, vmap
 
     from ..config import RunConfig
     from ..losses import get_loss
-    from ..models import build_model, unflatten
+    from ..models import unflatten
+    from ..train import model_at
+    from .landscape import history_penalty
 
     if resolution < 2:
         raise BackpropvizError(f"field resolution must be >= 2; got {resolution}")
@@ -243,14 +256,15 @@ def gradient_field(history, landscape, *, resolution: int = 15) -> GradientField
     d = np.asarray(landscape.directions, dtype=np.float64)
     points = landscape.origin[None, :] + XX.reshape(-1, 1) * d[0] + YY.reshape(-1, 1) * d[1]
 
-    config = RunConfig.from_dict(history.config)
-    model = build_model(config.model, history.X.shape[1], seed=config.seed).to(torch.float64)
-    loss_fn = get_loss(config.loss)
+    model = model_at(history, -1).to(torch.float64)
+    loss_fn = get_loss(RunConfig.from_dict(history.config).loss)
+    penalty = history_penalty(history, model)
     X = torch.as_tensor(history.X, dtype=torch.float64)
     y = torch.as_tensor(history.y, dtype=torch.float64).reshape(-1, 1)
 
     def loss_at(flat):
-        return loss_fn(functional_call(model, unflatten(model, flat), (X,)), y)
+        value = loss_fn(functional_call(model, unflatten(model, flat), (X,)), y)
+        return value if penalty is None else value + penalty(flat[None])[0]
 
     g = vmap(grad(loss_at))(torch.as_tensor(points)).numpy()
     return GradientField(x=xs, y=ys, u=-(g @ d[0]).reshape(XX.shape), v=-(g @ d[1]).reshape(XX.shape))

@@ -54,10 +54,12 @@ class GradCheck:
 
 
 def gradcheck_model(model: torch.nn.Module, loss_fn, X, y, *, eps: float = 1e-6,
-                    param_names: list[str] | None = None) -> GradCheck:
-    """Compare autograd's gradient with central differences for ``loss_fn(model(X), y)``."""
+                    param_names: list[str] | None = None, penalty=None) -> GradCheck:
+    """Compare autograd's gradient with central differences for ``loss_fn(model(X), y)``.
+
+    ``penalty(points (k, P)) -> (k,)`` is added to the loss when given (a run's L1/L2 term).
+    """
     from ..models import get_flat, param_names as names_of
-    from .landscape import evaluate
 
     if not eps > 0:
         raise BackpropvizError(f"--eps must be > 0; got {eps}")
@@ -67,24 +69,37 @@ def gradcheck_model(model: torch.nn.Module, loss_fn, X, y, *, eps: float = 1e-6,
     Xt = torch.as_tensor(np.asarray(X), dtype=torch.float64)
     yt = torch.as_tensor(np.asarray(y), dtype=torch.float64).reshape(-1, 1)
 
+    def objective(theta):
+        value = loss_fn(functional_call(skeleton, unflatten(skeleton, theta), (Xt,)), yt)
+        return value if penalty is None else value + penalty(theta[None])[0]
+
     theta = flat.clone().requires_grad_(True)
-    loss = loss_fn(functional_call(skeleton, unflatten(skeleton, theta), (Xt,)), yt)
-    backprop = torch.autograd.grad(loss, theta)[0].numpy()
+    backprop = torch.autograd.grad(objective(theta), theta)[0].numpy()
 
     P = flat.numel()
-    shifts = np.eye(P) * eps
-    points = np.concatenate([flat.numpy() + shifts, flat.numpy() - shifts])
-    try:
-        values = evaluate(skeleton, loss_fn, Xt.numpy(), yt.numpy(), points, dtype=torch.float64)
-    except RuntimeError:
-        # vmap refuses some modules (e.g. a custom autograd.Function without setup_context):
-        # evaluate the perturbed points one by one instead.
-        with torch.no_grad():
-            values = np.array([float(loss_fn(functional_call(skeleton, unflatten(skeleton, torch.from_numpy(pt)),
-                                                             (Xt,)), yt)) for pt in points])
+    shifts = torch.eye(P, dtype=torch.float64) * eps
+    points = torch.cat([flat + shifts, flat - shifts])
+    values = _losses(objective, points)
     finite = (values[:P] - values[P:]) / (2 * eps)
     return GradCheck(step=None, param_names=names, backprop=backprop, finite_diff=finite,
                      recorded=None, eps=eps)
+
+
+def _losses(objective, points: torch.Tensor, chunk: int = 512) -> np.ndarray:
+    """``objective`` at each row of ``points``: vectorised with vmap, in chunks."""
+    from torch.func import vmap
+
+    out = []
+    with torch.no_grad():
+        try:
+            batched = vmap(objective)
+            for start in range(0, len(points), chunk):
+                out.append(batched(points[start : start + chunk]))
+        except RuntimeError:
+            # vmap refuses some modules (e.g. a custom autograd.Function without
+            # setup_context): evaluate the points one by one instead.
+            out = [torch.stack([objective(p) for p in points])]
+    return torch.cat(out).numpy()
 
 
 def gradcheck_step(history, step: int, *, eps: float = 1e-6) -> GradCheck:
@@ -96,8 +111,11 @@ def gradcheck_step(history, step: int, *, eps: float = 1e-6) -> GradCheck:
     step = check_step(history, step)
     idx = step_batch(history, step)
     model = model_at(history, step)
+    from .landscape import history_penalty
+
     check = gradcheck_model(model, get_loss(RunConfig.from_dict(history.config).loss),
-                            history.X[idx], history.y[idx], eps=eps, param_names=history.param_names)
+                            history.X[idx], history.y[idx], eps=eps, param_names=history.param_names,
+                            penalty=history_penalty(history, model))
     check.step = step
     check.recorded = history.grads[step].astype(np.float64)
     return check

@@ -119,6 +119,7 @@ class GraphTrace:
     collapsed: bool = False
     contributions: dict[str, np.ndarray] = field(default_factory=dict)
     sample_indices: np.ndarray | None = None  # rows of the data set that formed the batch
+    penalty_grads: dict[str, np.ndarray] = field(default_factory=dict)  # L1/L2 part of a param's grad
 
     def __repr__(self) -> str:
         return (f"GraphTrace(step={self.step}, nodes={len(self.nodes)}, edges={len(self.edges)}, "
@@ -264,6 +265,15 @@ def _module_scopes(model: nn.Module, recorder):
             h.remove()
 
 
+def _target_family(records, target: torch.Tensor) -> set[int]:
+    """ids of the target and of every tensor made from it without gradient (reshape, .long())."""
+    family = {id(target)}
+    for r in records:
+        if any(isinstance(a, torch.Tensor) and id(a) in family for a in r.args):
+            family.update(id(o) for o in r.outputs if o.grad_fn is None and not o.requires_grad)
+    return family
+
+
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to(torch.float64).cpu().numpy().copy()
 
@@ -273,12 +283,14 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fold_views: bool = True,
                collapse: bool | str = "auto", per_sample: bool = True, step: int | None = None,
-               sample_indices=None) -> GraphTrace:
+               sample_indices=None, penalty=None) -> GraphTrace:
     """Trace ``loss_fn(model(X), y)``: the autograd graph with forward values and gradients.
 
     ``collapse`` is True, False or ``"auto"`` (one node per layer when the expanded graph would
     be unreadable: more than 16 operations or a parameter with more than 32 elements).
     ``per_sample`` also computes each sample's contribution to every parameter's gradient.
+    ``penalty`` (a callable returning a scalar, e.g. training's L1/L2 term) is added to the
+    loss, as training adds it; its gradient is then ``GraphTrace.penalty_grads``.
     The model's parameters and ``.grad`` are left untouched.
     """
     dtype = next((p.dtype for p in model.parameters()), torch.float32)
@@ -294,6 +306,8 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
         out = model(x_leaf)
         target = y.reshape(out.shape) if y.numel() == out.numel() else y
         loss = loss_fn(out, target)
+        if penalty is not None:
+            loss = loss + penalty()
     if loss.numel() != 1 or loss.grad_fn is None:
         raise BackpropvizError("the loss must be a scalar that depends on the model's parameters")
 
@@ -324,7 +338,7 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
     grads = torch.autograd.grad(loss, tensors, allow_unused=True, retain_graph=per_sample)
     grad_of = {id(t): g for t, g in zip(tensors, grads)}
 
-    builder = _Builder(model, n, x_leaf, target, grad_of, fold_views)
+    builder = _Builder(model, n, x_leaf, _target_family(rec.records, target), grad_of, fold_views)
     position = {id(r): i for i, r in enumerate(rec.records)}
     ordered = sorted(op_fns, key=lambda fn: position[id(by_fn[fn][0])])
     for fn in ordered:
@@ -336,9 +350,14 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
         contributions = _contributions(builder.param_tensors, out, loss, n)
     nodes, edges, new_id = builder.finish(loss)
     contributions = {new_id[k]: v for k, v in contributions.items() if k in new_id}
+    penalty_grads = {}
+    if penalty is not None and contributions:
+        # what the samples' shares leave over is the L1/L2 term's gradient
+        penalty_grads = {nd.id: nd.grad - contributions[nd.id].sum(0) for nd in nodes
+                         if nd.id in contributions and nd.grad is not None}
 
     trace = GraphTrace(nodes, edges, float(loss.detach()), n, step=step,
-                       contributions=contributions,
+                       contributions=contributions, penalty_grads=penalty_grads,
                        sample_indices=None if sample_indices is None else np.asarray(sample_indices))
     n_ops = sum(1 for nd in trace.nodes if nd.kind == "op")
     biggest = max((p.numel() for p in model.parameters()), default=0)
@@ -385,7 +404,7 @@ class _Builder:
                              param_names=flat_names, torch_name=torch_name,
                              module=torch_name.rpartition(".")[0])
             self.param_tensors[node.id] = t
-        elif t is self.target:
+        elif id(t) in self.target:
             node = self._add(name="y", kind="target", value=_np(t), grad=None, per_sample=True)
             self.per_sample_ids.add(node.id)
         else:
@@ -593,6 +612,14 @@ def collapse_layers(trace: GraphTrace, model: nn.Module | None = None) -> GraphT
                       contributions={}, sample_indices=trace.sample_indices)
 
 
+def step_lr(history, step: int) -> float:
+    """The learning rate step ``step`` used: the recorded one (schedules), else the config's."""
+    lr = getattr(history, "lr", None)
+    if lr is not None and len(lr) > step and np.isfinite(lr[step]):
+        return float(lr[step])
+    return float(history.config.get("lr", 0.5))
+
+
 # -- histories ---------------------------------------------------------------------------------
 
 
@@ -619,11 +646,12 @@ def trace_history_step(history, step: int, **options) -> GraphTrace:
     """``trace_step`` for step ``step`` of a recorded run: a fresh model holding ``params[step]``."""
     from ..config import RunConfig
     from ..losses import get_loss
-    from ..train import model_at
+    from ..train import model_at, penalty_fn
 
     step = check_step(history, step)
     idx = step_batch(history, step)
     model = model_at(history, step)
-    loss_fn = get_loss(RunConfig.from_dict(history.config).loss)
-    return trace_step(model, loss_fn, history.X[idx], history.y[idx], step=step,
-                      sample_indices=idx, **options)
+    config = RunConfig.from_dict(history.config)
+    penalty = penalty_fn(model, float(config.l1 or 0), float(config.l2 or 0))
+    return trace_step(model, get_loss(config.loss), history.X[idx], history.y[idx], step=step,
+                      sample_indices=idx, penalty=penalty, **options)
