@@ -6,8 +6,9 @@ Near a minimum the loss is close to its quadratic, so ``2 / lambda_max`` is the 
 rate that gradient descent can use there without being thrown out.
 
 Small models (up to ``EXACT_MAX_PARAMS``; the perceptron's is 3 x 3) get the exact Hessian
-(``torch.func.hessian``, float64) and all eigenvalues; larger ones the top eigenvalue by power
-iteration on Hessian-vector products (forward-over-reverse, never forming the matrix).
+(reverse-over-reverse ``torch.func.jacrev``, float64) and all eigenvalues; larger ones the top
+eigenvalue by power iteration on Hessian-vector products (never forming the matrix). Reverse
+mode twice avoids forward-mode AD, whose first use scripts decompositions (slow, and warns).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.func import functional_call, grad, hessian, jvp, vmap
+from torch.func import functional_call, grad, jacrev, vmap
 
 from ..errors import BackpropvizError
 from ..history import History
@@ -75,17 +76,17 @@ def _objective(model, loss_fn, X, y, penalty=None):
 def hessian_matrix(model, loss_fn, X, y, flat, *, penalty=None) -> np.ndarray:
     """The exact Hessian (P, P) of the loss at ``flat``, in float64."""
     f = _objective(model, loss_fn, X, y, penalty)
-    return hessian(f)(torch.as_tensor(np.asarray(flat, dtype=np.float64))).numpy()
+    return jacrev(jacrev(f))(torch.as_tensor(np.asarray(flat, dtype=np.float64))).numpy()
 
 
 def hvp_fn(model, loss_fn, X, y, flat, *, penalty=None):
-    """``v -> H v`` at ``flat`` (forward-over-reverse; float64)."""
+    """``v -> H v`` at ``flat``: the gradient of ``grad(f) . v`` (float64)."""
     f = _objective(model, loss_fn, X, y, penalty)
     at = torch.as_tensor(np.asarray(flat, dtype=np.float64))
     g = grad(f)
 
     def hvp(v):
-        return jvp(g, (at,), (v,))[1]
+        return grad(lambda p: g(p) @ v)(at)
 
     return hvp
 
@@ -170,6 +171,6 @@ def lambda_max_along_path(history: History, steps=None) -> tuple[np.ndarray, np.
             f"this model has {history.params.shape[1]}: use curvature_at(step) instead")
     steps = np.arange(history.params.shape[0]) if steps is None else np.asarray(steps)
     f = _objective(model, loss_fn, history.X, history.y, history_penalty(history, model))
-    H = vmap(hessian(f))(torch.from_numpy(history.params[steps].astype(np.float64))).numpy()
+    H = vmap(jacrev(jacrev(f)))(torch.from_numpy(history.params[steps].astype(np.float64))).numpy()
     H = 0.5 * (H + np.swapaxes(H, 1, 2))
     return steps, np.linalg.eigvalsh(H)[:, -1]

@@ -824,7 +824,11 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
             auto = [(-half, half), (-half, half)]
         else:
             lo, hi = coords.min(axis=0), coords.max(axis=0)
-            pad = np.maximum(0.25 * (hi - lo), 1e-3 * np.maximum(1.0, np.abs(coords).max()))
+            # A margin around the path; the narrower axis spans at least a fifth of the wider
+            # one, so that a thin path is not stretched into a picture of large moves.
+            width = max(float(np.max(hi - lo)), 1e-3)
+            pad = np.maximum(0.25 * (hi - lo), 0.5 * (0.2 * width - (hi - lo)))
+            pad = np.maximum(pad, 1e-3 * width)
             auto = [(float(lo[k] - pad[k]), float(hi[k] + pad[k])) for k in range(2)]
         x_range = x_range or auto[0]
         y_range = y_range or auto[1]

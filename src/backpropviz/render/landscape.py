@@ -1,0 +1,339 @@
+"""Views of a ``Landscape`` (any method), a ``LossLine`` and a ``Curvature``.
+
+Every landscape view says which plane it shows (the named parameters and what is fixed, the
+random directions and their seed, the principal directions and the share of the path's
+variance each explains), draws the path projected onto the plane, and sits beside a panel
+that shows, step by step, the loss training saw, the loss of the projected point on the plane,
+and the projection residual (how far the path lies from the plane). Where the residual is large
+the picture misleads, and the figure says so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..i18n import resolve_lang
+from .base import axes_or_new, new_figure, param_label
+from .fonts import use_language
+
+KINDS = ("contour", "filled", "heatmap", "3d")
+
+LABELS = {
+    "title_params": {"en": "Loss over ({x}, {y})", "ja": "({x}, {y}) 平面上の損失"},
+    "title_follow": {"en": "Loss over ({x}, {y}), other parameters following the path",
+                     "ja": "({x}, {y}) 平面上の損失 (他のパラメータは学習経路に追従)"},
+    "title_random": {"en": "Loss along two random filter-normalised directions (seed {seed})",
+                     "ja": "フィルタ正規化したランダム方向の損失 (シード {seed})"},
+    "title_pca": {"en": "Loss on the plane of the path's two principal directions",
+                  "ja": "学習経路の主成分 2 方向の平面上の損失"},
+    "title_custom": {"en": "Loss on the plane of two given directions", "ja": "指定した 2 方向の平面上の損失"},
+    "centre": {"en": "centre: step {step}", "ja": "中心: ステップ {step}"},
+    "fixed": {"en": "{names} fixed at step {step}", "ja": "{names} はステップ {step} の値に固定"},
+    "fixed_many": {"en": "{count} other parameters fixed at step {step}",
+                   "ja": "他の {count} 個のパラメータはステップ {step} の値に固定"},
+    "follow_note": {"en": "each grid point takes the other parameters from the nearest point of the path",
+                    "ja": "各格子点の他のパラメータは経路上の最も近い点の値"},
+    "pc_axis": {"en": "{name} ({share:.1%} of the path's variance)", "ja": "{name} (経路の分散の {share:.1%})"},
+    "dir_axis": {"en": "{name} (coefficient)", "ja": "{name} (係数)"},
+    "path": {"en": "path projected onto the plane", "ja": "平面に射影した学習経路"},
+    "start": {"en": "start", "ja": "開始点"},
+    "end": {"en": "end", "ja": "最終点"},
+    "loss": {"en": "loss", "ja": "損失"},
+    "log_loss": {"en": "loss (log scale)", "ja": "損失 (対数目盛)"},
+    "step": {"en": "step", "ja": "ステップ"},
+    "train_loss": {"en": "loss training saw", "ja": "学習時に実際に見た損失"},
+    "train_loss_batch": {"en": "loss of each step's batch (training)", "ja": "各ステップのバッチの損失 (学習時)"},
+    "plane_loss": {"en": "loss of the projected point on the plane", "ja": "平面上の射影点の損失"},
+    "residual": {"en": "distance of the path from the plane", "ja": "経路と平面の距離"},
+    "fidelity_title": {"en": "Does the picture show the path faithfully?", "ja": "この図は学習経路を正しく表しているか"},
+    "residual_note_ok": {"en": "path lies within {rel:.1%} of its extent from the plane: the picture is faithful",
+                         "ja": "経路と平面の距離は経路の広がりの {rel:.1%} 以内: 図は経路を正しく表す"},
+    "residual_note_bad": {"en": "path lies up to {rel:.0%} of its extent off the plane: colours under the path "
+                                "are not the losses training saw",
+                          "ja": "経路は平面から最大で広がりの {rel:.0%} 離れる: 経路下の色は学習時の損失ではない"},
+    "line_title": {"en": "Loss along the straight line {a} → {b}", "ja": "{a} → {b} の直線上の損失"},
+    "line_x": {"en": "t (0: {a}, 1: {b})", "ja": "t (0: {a}, 1: {b})"},
+    "curv_title": {"en": "Curvature: largest Hessian eigenvalue along the path",
+                   "ja": "曲率: 学習経路上のヘッセ行列の最大固有値"},
+    "lambda_max": {"en": "λ_max of the Hessian", "ja": "ヘッセ行列の最大固有値 λ_max"},
+    "edge": {"en": "2 / lr = {edge:.3g} (plain GD unstable above)", "ja": "2 / lr = {edge:.3g} (これを超えると GD は不安定)"},
+    "curv_note": {"en": "at step {step}: λ_max = {lam:.4g}, largest stable lr 2/λ_max = {lrmax:.4g}, lr used = {lr}",
+                  "ja": "ステップ {step}: λ_max = {lam:.4g}, 安定な最大学習率 2/λ_max = {lrmax:.4g}, 使用した lr = {lr}"},
+}
+
+
+def tr(key: str, lang: str, **fmt) -> str:
+    text = LABELS[key][lang]
+    return text.format(**fmt) if fmt else text
+
+
+def describe_plane(land, lang: str) -> tuple[str, str]:
+    """(title, subtitle) saying which plane this is and what it holds fixed."""
+    cfg = land.config
+    step = int(cfg.get("center_step", len(land.path) - 1))
+    if land.method == "params":
+        x, y = land.axis_names
+        if cfg.get("follow_path"):
+            return tr("title_follow", lang, x=x, y=y), tr("follow_note", lang)
+        fixed = land.fixed
+        if not fixed:
+            return tr("title_params", lang, x=x, y=y), tr("centre", lang, step=step)
+        if len(fixed) <= 3:
+            names = ", ".join(f"{n} = {v:.3g}" for n, v in fixed.items())
+            return tr("title_params", lang, x=x, y=y), tr("fixed", lang, names=names, step=step)
+        return tr("title_params", lang, x=x, y=y), tr("fixed_many", lang, count=len(fixed), step=step)
+    if land.method == "random":
+        return tr("title_random", lang, seed=cfg.get("seed", 0)), tr("centre", lang, step=step)
+    if land.method == "pca":
+        return tr("title_pca", lang), tr("centre", lang, step=step)
+    return tr("title_custom", lang), tr("centre", lang, step=step)
+
+
+def axis_labels(land, lang: str) -> tuple[str, str]:
+    if land.method == "params":
+        return tuple(param_label(n, lang) for n in land.axis_names)
+    if land.method == "pca" and land.explained_variance is not None:
+        return tuple(tr("pc_axis", lang, name=n, share=float(s))
+                     for n, s in zip(land.axis_names, land.explained_variance))
+    return tuple(tr("dir_axis", lang, name=n) for n in land.axis_names)
+
+
+def residual_note(land, lang: str, *, faithful_below: float = 0.05) -> str:
+    rel = land.relative_residual
+    key = "residual_note_ok" if rel <= faithful_below else "residual_note_bad"
+    return tr(key, lang, rel=rel)
+
+
+class LandscapeDisplay:
+    """One view of a landscape: ``kind`` is contour, filled, heatmap (log colour scale) or 3d."""
+
+    def __init__(self, landscape, *, kind: str = "filled", lang: str = "en", levels: int = 30):
+        from ..errors import BackpropvizError
+
+        if kind not in KINDS:
+            raise BackpropvizError(f"unknown landscape view {kind!r}; choose one of: {', '.join(KINDS)}")
+        self.landscape, self.kind, self.lang, self.levels = landscape, kind, resolve_lang(lang), levels
+
+    def __repr__(self) -> str:
+        return (f"LandscapeDisplay(method={self.landscape.method!r}, kind={self.kind!r}, "
+                f"grid={self.landscape.loss.shape}, lang={self.lang!r})")
+
+    @classmethod
+    def from_landscape(cls, landscape, *, kind="filled", lang=None, ax=None, plot=True, levels=30):
+        display = cls(landscape, kind=kind, lang=lang, levels=levels)
+        return display.plot(ax=ax) if plot else display
+
+    def plot(self, ax=None):
+        """Draw; keeps ``ax_``, ``figure_``, ``surface_`` (the contour set, image or 3D surface),
+        ``colorbar_`` (2D views), ``path_``, ``start_``, ``end_``."""
+        from matplotlib.colors import LogNorm
+
+        land, lang = self.landscape, self.lang
+        Z = np.asarray(land.loss, dtype=float)
+        A, B = np.meshgrid(land.alpha, land.beta)
+        path = np.asarray(land.path, dtype=float)
+        title, subtitle = describe_plane(land, lang)
+        xl, yl = axis_labels(land, lang)
+        with use_language(lang):
+            ax = axes_or_new(ax, projection="3d" if self.kind == "3d" else None, figsize=(7, 5.5))
+            fig = ax.figure
+            self.colorbar_ = None
+            if self.kind == "3d":
+                ax.computed_zorder = False
+                self.surface_ = ax.plot_surface(A, B, Z, cmap="viridis", alpha=0.55, linewidth=0,
+                                                antialiased=False, rasterized=True, zorder=1)
+                heights = land.path_loss if land.path_loss is not None else np.full(len(path), np.nan)
+                (self.path_,) = ax.plot(path[:, 0], path[:, 1], heights, "r-", lw=2, zorder=3,
+                                        label=tr("path", lang))
+                self.train_line_ = None
+                if land.train_loss is not None:
+                    (self.train_line_,) = ax.plot(path[:, 0], path[:, 1], land.train_loss, color="black",
+                                                  lw=1.5, ls="--", zorder=4, label=tr("train_loss", lang))
+                self.start_ = ax.scatter([path[0, 0]], [path[0, 1]], [heights[0]], color="white", marker="*",
+                                         s=180, edgecolor="black", zorder=5, label=tr("start", lang))
+                self.end_ = ax.scatter([path[-1, 0]], [path[-1, 1]], [heights[-1]], color="black", marker="X",
+                                       s=120, edgecolor="white", zorder=5, label=tr("end", lang))
+                ax.set_zlabel(tr("loss", lang))
+                ax.set_box_aspect(None, zoom=0.9)
+            else:
+                if self.kind == "heatmap":
+                    positive = Z[np.isfinite(Z) & (Z > 0)]
+                    lo = float(positive.min()) if positive.size else 1e-12
+                    hi = float(max(positive.max(), lo * 10)) if positive.size else 1.0
+                    self.surface_ = ax.pcolormesh(A, B, np.clip(Z, lo, None), cmap="magma",
+                                                  norm=LogNorm(vmin=lo, vmax=hi), shading="auto", rasterized=True)
+                    label = tr("log_loss", lang)
+                elif self.kind == "filled":
+                    self.surface_ = ax.contourf(A, B, Z, levels=self.levels, cmap="viridis")
+                    label = tr("loss", lang)
+                else:
+                    self.surface_ = ax.contour(A, B, Z, levels=self.levels, cmap="viridis", linewidths=1)
+                    ax.clabel(self.surface_, inline=True, fontsize=7, fmt="%.3g")
+                    label = tr("loss", lang)
+                self.colorbar_ = fig.colorbar(self.surface_, ax=ax, label=label)
+                (self.path_,) = ax.plot(path[:, 0], path[:, 1], "r-", lw=1.5, label=tr("path", lang))
+                every = max(1, len(path) // 40)
+                ax.plot(path[::every, 0], path[::every, 1], "r.", ms=4)
+                (self.start_,) = ax.plot(path[0, 0], path[0, 1], "w*", ms=15, mec="black", ls="none",
+                                         label=tr("start", lang))
+                (self.end_,) = ax.plot(path[-1, 0], path[-1, 1], "kX", ms=12, mec="white", ls="none",
+                                       label=tr("end", lang))
+                ax.set_xlim(land.alpha[0], land.alpha[-1])
+                ax.set_ylim(land.beta[0], land.beta[-1])
+            if not ax.get_xlabel():
+                ax.set_xlabel(xl)
+            if not ax.get_ylabel():
+                ax.set_ylabel(yl)
+            if not ax.get_title():
+                ax.set_title(f"{title}\n{subtitle}", fontsize="medium")
+            self.legend_ = ax.legend(loc="upper right", fontsize="x-small", framealpha=0.85)
+        self.ax_, self.figure_ = ax, fig
+        return self
+
+
+class PathFidelityDisplay:
+    """Per step: the loss training saw, the loss of the projected point on the plane, and (right
+    axis) the distance of the path from the plane."""
+
+    def __init__(self, landscape, *, lang: str = "en", batch_losses: bool = False):
+        self.landscape, self.lang, self.batch_losses = landscape, resolve_lang(lang), batch_losses
+
+    def __repr__(self) -> str:
+        return f"PathFidelityDisplay(rows={len(self.landscape.path)}, lang={self.lang!r})"
+
+    @classmethod
+    def from_landscape(cls, landscape, *, lang=None, ax=None, plot=True, batch_losses=None):
+        if batch_losses is None:
+            run = landscape.config.get("run", {})
+            batch_losses = run.get("batch_size") is not None
+        display = cls(landscape, lang=lang, batch_losses=batch_losses)
+        return display.plot(ax=ax) if plot else display
+
+    def plot(self, ax=None):
+        """Keeps ``ax_``, ``residual_ax_``, ``train_line_``, ``plane_line_``, ``residual_line_``, ``note_``."""
+        land, lang = self.landscape, self.lang
+        steps = np.arange(len(land.path))
+        with use_language(lang):
+            ax = axes_or_new(ax, figsize=(7, 4.5))
+            self.train_line_ = self.plane_line_ = None
+            if land.train_loss is not None:
+                key = "train_loss_batch" if self.batch_losses else "train_loss"
+                (self.train_line_,) = ax.plot(steps, land.train_loss, color="black", lw=2, label=tr(key, lang))
+            if land.path_loss is not None:
+                (self.plane_line_,) = ax.plot(steps, land.path_loss, color="tab:red", lw=1.5, ls="--",
+                                              label=tr("plane_loss", lang))
+            ax.set_xlabel(tr("step", lang))
+            ax.set_ylabel(tr("loss", lang))
+            self.residual_ax_ = ax.twinx()
+            self.residual_line_ = None
+            if land.path_residual is not None:
+                (self.residual_line_,) = self.residual_ax_.plot(steps, land.path_residual, color="tab:gray",
+                                                                lw=1, alpha=0.8, label=tr("residual", lang))
+                top = float(np.max(land.path_residual)) if len(land.path_residual) else 0.0
+                self.residual_ax_.set_ylim(0, top * 1.1 if top > 0 else 1.0)
+            self.residual_ax_.set_ylabel(tr("residual", lang), color="tab:gray")
+            handles = [h for h in (self.train_line_, self.plane_line_, self.residual_line_) if h is not None]
+            self.legend_ = ax.legend(handles=handles, loc="upper right", fontsize="x-small", framealpha=0.85)
+            ax.set_title(tr("fidelity_title", lang), fontsize="medium")
+            self.note_ = ax.text(0.5, -0.2, residual_note(land, lang), transform=ax.transAxes, ha="center",
+                                 va="top", fontsize="small",
+                                 bbox=dict(boxstyle="round,pad=0.3", facecolor="lightyellow", edgecolor="0.6"))
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+
+def landscape_figure(landscape, kind: str = "filled", *, lang=None):
+    """A figure with the landscape view (left) and the path-fidelity panel (right)."""
+    lang = resolve_lang(lang)
+    with use_language(lang):
+        fig = new_figure((14, 6), layout="constrained")
+        left = fig.add_subplot(1, 2, 1, projection="3d" if kind == "3d" else None)
+        right = fig.add_subplot(1, 2, 2)
+        view = LandscapeDisplay.from_landscape(landscape, kind=kind, lang=lang, ax=left)
+        fidelity = PathFidelityDisplay.from_landscape(landscape, lang=lang, ax=right)
+    return fig, view, fidelity
+
+
+class LossLineDisplay:
+    """The loss along a straight line between two parameter vectors, with both ends marked."""
+
+    def __init__(self, line, *, lang: str = "en"):
+        self.line, self.lang = line, resolve_lang(lang)
+
+    def __repr__(self) -> str:
+        return f"LossLineDisplay({self.line.labels[0]!r} -> {self.line.labels[1]!r}, lang={self.lang!r})"
+
+    @classmethod
+    def from_line(cls, line, *, lang=None, ax=None, plot=True):
+        display = cls(line, lang=lang)
+        return display.plot(ax=ax) if plot else display
+
+    def plot(self, ax=None):
+        """Keeps ``ax_``, ``figure_``, ``line_``, ``ends_``."""
+        line, lang = self.line, self.lang
+        a, b = line.labels
+        with use_language(lang):
+            ax = axes_or_new(ax, figsize=(7, 4.5))
+            (self.line_,) = ax.plot(line.t, line.loss, color="tab:blue", lw=2)
+            ends = [np.argmin(np.abs(line.t - v)) for v in (0.0, 1.0)]
+            self.ends_ = ax.scatter(line.t[ends], line.loss[ends], color=["white", "black"], edgecolor="black",
+                                    s=80, zorder=3)
+            for k, name in zip(ends, (a, b)):
+                ax.annotate(name, (line.t[k], line.loss[k]), textcoords="offset points", xytext=(6, 8),
+                            fontsize="small")
+            ax.set_xlabel(tr("line_x", lang, a=a, b=b))
+            ax.set_ylabel(tr("loss", lang))
+            ax.set_title(tr("line_title", lang, a=a, b=b), fontsize="medium")
+            ax.axvspan(0, 1, color="0.92", zorder=0)
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+
+class CurvatureDisplay:
+    """lambda_max along the path against 2 / lr: plain gradient descent is unstable above that line."""
+
+    def __init__(self, steps, lambda_max, lr, *, point=None, lang: str = "en"):
+        self.steps, self.lambda_max = np.asarray(steps), np.asarray(lambda_max, dtype=float)
+        self.lr, self.point, self.lang = lr, point, resolve_lang(lang)
+
+    def __repr__(self) -> str:
+        return f"CurvatureDisplay(points={len(self.steps)}, lr={self.lr}, lang={self.lang!r})"
+
+    @classmethod
+    def from_history(cls, history, *, step=-1, lang=None, ax=None, plot=True):
+        from ..analysis.curvature import curvature_at, lambda_max_along_path
+
+        steps, lam = lambda_max_along_path(history)
+        point = curvature_at(history, step)
+        display = cls(steps, lam, point.lr_used, point=point, lang=lang)
+        return display.plot(ax=ax) if plot else display
+
+    def plot(self, ax=None):
+        """Keeps ``ax_``, ``figure_``, ``lambda_line_``, ``edge_line_``, ``note_``."""
+        lang = self.lang
+        with use_language(lang):
+            ax = axes_or_new(ax, figsize=(8, 4.5))
+            (self.lambda_line_,) = ax.plot(self.steps, self.lambda_max, color="tab:purple", lw=2,
+                                           label=tr("lambda_max", lang))
+            self.edge_line_ = None
+            if self.lr:
+                self.edge_line_ = ax.axhline(2 / self.lr, color="tab:red", ls="--",
+                                             label=tr("edge", lang, edge=2 / self.lr))
+            ax.set_xlabel(tr("step", lang))
+            ax.set_ylabel(tr("lambda_max", lang))
+            finite = self.lambda_max[np.isfinite(self.lambda_max)]
+            if finite.size and finite.min() > 0:
+                ax.set_yscale("log")
+            else:
+                ax.set_yscale("symlog", linthresh=1e-3)
+            ax.set_title(tr("curv_title", lang), fontsize="medium")
+            ax.legend(loc="center right", fontsize="small")
+            self.note_ = None
+            if self.point is not None:
+                p = self.point
+                self.note_ = ax.text(0.5, -0.18, tr("curv_note", lang, step=p.step, lam=p.lambda_max,
+                                                     lrmax=p.lr_max, lr=p.lr_used),
+                                     transform=ax.transAxes, ha="center", va="top", fontsize="small",
+                                     bbox=dict(boxstyle="round,pad=0.3", facecolor="lightyellow", edgecolor="0.6"))
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
