@@ -93,6 +93,17 @@ class Landscape:
         big = float(np.max(self.path_residual)) if len(self.path_residual) else 0.0
         return big / extent if extent > 0 else 0.0
 
+    @property
+    def loss_gap(self) -> float:
+        """Largest difference between the loss on the plane under the path and the loss training
+        saw, relative to the range of the training loss (0: the picture shows the losses seen)."""
+        if self.path_loss is None or self.train_loss is None:
+            return float("nan")
+        train = np.asarray(self.train_loss, dtype=float)
+        gap = np.abs(np.asarray(self.path_loss, dtype=float) - train)
+        span = float(np.nanmax(train) - np.nanmin(train)) if train.size else 0.0
+        return float(np.nanmax(gap)) / max(span, 1e-12)
+
     def __repr__(self) -> str:
         return (f"Landscape(method={self.method!r}, axes={tuple(self.axis_names)}, grid={self.loss.shape}, "
                 f"loss=[{np.nanmin(self.loss):.4g}, {np.nanmax(self.loss):.4g}], "

@@ -46,11 +46,13 @@ LABELS = {
     "plane_loss": {"en": "loss of the projected point on the plane", "ja": "平面上の射影点の損失"},
     "residual": {"en": "distance of the path from the plane", "ja": "経路と平面の距離"},
     "fidelity_title": {"en": "Does the picture show the path faithfully?", "ja": "この図は学習経路を正しく表しているか"},
-    "residual_note_ok": {"en": "path lies within {rel:.1%} of its extent from the plane: the picture is faithful",
-                         "ja": "経路と平面の距離は経路の広がりの {rel:.1%} 以内: 図は経路を正しく表す"},
-    "residual_note_bad": {"en": "path lies up to {rel:.0%} of its extent off the plane: colours under the path "
-                                "are not the losses training saw",
-                          "ja": "経路は平面から最大で広がりの {rel:.0%} 離れる: 経路下の色は学習時の損失ではない"},
+    "residual_note_ok": {"en": "faithful: the path lies within {rel:.1%} of its extent from the plane, and the "
+                               "loss under it is within {gap:.1%} of the loss training saw",
+                         "ja": "正確: 経路と平面の距離は経路の広がりの {rel:.1%} 以内、経路下の損失と学習時の損失の差は {gap:.1%} 以内"},
+    "residual_note_bad": {"en": "misleading: the path lies up to {rel:.0%} of its extent off the plane, and the "
+                                "loss under it differs from training's by up to {gap:.0%} of its range",
+                          "ja": "誤解を招く: 経路は平面から最大で広がりの {rel:.0%} 離れ、経路下の損失は学習時の損失と"
+                                "最大でその幅の {gap:.0%} 異なる"},
     "line_title": {"en": "Loss along the straight line {a} → {b}", "ja": "{a} → {b} の直線上の損失"},
     "line_x": {"en": "t (0: {a}, 1: {b})", "ja": "t (0: {a}, 1: {b})"},
     "curv_title": {"en": "Curvature: largest Hessian eigenvalue along the path",
@@ -99,9 +101,11 @@ def axis_labels(land, lang: str) -> tuple[str, str]:
 
 
 def residual_note(land, lang: str, *, faithful_below: float = 0.05) -> str:
-    rel = land.relative_residual
-    key = "residual_note_ok" if rel <= faithful_below else "residual_note_bad"
-    return tr(key, lang, rel=rel)
+    """Whether the colours under the path are the losses training saw (within ``faithful_below``
+    of the training loss's range), with the projection residual relative to the path's extent."""
+    rel, gap = land.relative_residual, land.loss_gap
+    key = "residual_note_ok" if np.isfinite(gap) and gap <= faithful_below else "residual_note_bad"
+    return tr(key, lang, rel=rel, gap=gap)
 
 
 class LandscapeDisplay:
