@@ -2,3 +2,4 @@
 
 from .app import app, main  # noqa: F401
 from . import core  # noqa: F401,E402  (registers demo, run, plot)
+from . import explain  # noqa: F401,E402  (registers explain, gradcheck)

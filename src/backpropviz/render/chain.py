@@ -64,7 +64,10 @@ def _cells(table, digits: int = 4) -> list[list[str]]:
 
 
 def _summary(table, lang: str, digits: int = 4) -> list[tuple[str, list[str]]]:
-    lines = [(label("batch_sum", lang), [fmt_number(v, digits) for v in table.grad]),
+    lines = []
+    if np.any(table.penalty_grad):
+        lines.append((label("penalty_row", lang), [fmt_number(v, digits) for v in table.penalty_grad]))
+    lines += [(label("batch_sum", lang), [fmt_number(v, digits) for v in table.grad]),
              (label("recorded_grad", lang), [fmt_number(v, digits) for v in table.recorded_grad]),
              (label("update_row", lang) + f" (lr = {fmt_number(table.lr)})",
               [fmt_number(v, digits) for v in table.update]),
@@ -184,6 +187,8 @@ def chain_markdown(table, *, sample: int | None = None, lang: str | None = None,
         out.append("| " + " | ".join(cells) + " |")
     n_front = len(heads) - len(table.param_names)
     rows = [(T["sum"], table.grad), (T["recorded"], table.recorded_grad)]
+    if np.any(table.penalty_grad):
+        rows.insert(0, (label("penalty_row", lang), table.penalty_grad))
     for name, vals in rows:
         out.append("| " + name + " |" + " |" * (n_front - 1) + " "
                    + " | ".join(fmt_number(v, digits).replace("−", "-") for v in vals) + " |")
@@ -262,7 +267,7 @@ class ChainRuleDisplay:
                 if r >= 1 and c >= n_front - 3 and c < n_front:
                     cell.get_text().set_color(GRAD_COLOR)
                 if r - 1 >= n_body and c >= n_front:
-                    cell.get_text().set_color(GRAD_COLOR if r - 1 - n_body < 2 else "black")
+                    cell.get_text().set_color(GRAD_COLOR if r - 1 - n_body < len(summary) - 2 else "black")
                 if r - 1 < n_body and c >= n_front:
                     cell.get_text().set_color(GRAD_COLOR)
             # the summary label spans the per-sample columns: draw it once, left-aligned

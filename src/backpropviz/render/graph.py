@@ -54,6 +54,7 @@ LABELS: dict[str, dict[str, str]] = {
     "chain_title": {"en": "Chain rule of step {step} (loss {loss}, lr {lr})",
                     "ja": "ステップ {step} の連鎖律 (損失関数 {loss}, 学習率 {lr})"},
     "sample": {"en": "sample", "ja": "サンプル"},
+    "penalty_row": {"en": "L1/L2 term", "ja": "L1/L2 正則化項"},
     "batch_sum": {"en": "sum = gradient", "ja": "合計 = 勾配"},
     "recorded_grad": {"en": "recorded gradient", "ja": "記録された勾配"},
     "update_row": {"en": "−lr × gradient", "ja": "−学習率 × 勾配"},
@@ -213,7 +214,7 @@ class ComputationGraphDisplay:
                       for text in [title, *vals, *grads])
         # a column must hold the longest line (about 0.55 em per character) plus a margin
         self.col_inch = max(COL_INCH, longest * 0.56 * FONT_SIZE / 72 / BOX_WIDTH + 0.1)
-        most = max(1 + len(vals) + len(grads) for _, vals, grads in self.lines.values())
+        most = max(2 + len(vals) + len(grads) for _, vals, grads in self.lines.values())
         self.row_inch = max(ROW_INCH, (most + 1) * LINE_INCH + 0.45)
 
     def __repr__(self) -> str:
@@ -312,7 +313,9 @@ class ComputationGraphDisplay:
             for node in self.trace.nodes:
                 x, y = self.positions[node.id]
                 title, vals, grads = self.lines[node.id]
-                n_lines = 1 + len(vals) + len(grads)
+                # autograd's own name for the node, as the box's last (small, grey) line
+                tag = node.autograd_node if node.autograd_node and node.kind in ("op", "layer") else ""
+                n_lines = 1 + len(vals) + len(grads) + (0.8 if tag else 0)
                 h = n_lines * line_h + 0.6 * line_h
                 style = KIND_STYLE.get(node.kind, KIND_STYLE["op"])
                 box = FancyBboxPatch((x - BOX_WIDTH / 2, y - h / 2), BOX_WIDTH, h,
@@ -329,11 +332,9 @@ class ComputationGraphDisplay:
                     self.texts_.append(ax.text(x, top - (i + 0.5) * line_h, text, ha="center",
                                                va="center", fontsize=FONT_SIZE, color=color,
                                                fontweight=weight, zorder=4, clip_on=False))
-                if node.autograd_node and node.kind in ("op", "layer"):
-                    # autograd's own name for the node, under the box (the arcs run above)
-                    self.texts_.append(ax.text(x, y - h / 2 - 0.25 * line_h, node.autograd_node,
-                                               ha="center", va="top", fontsize=FONT_SIZE - 1.5,
-                                               color="0.45", zorder=4))
+                if tag:
+                    self.texts_.append(ax.text(x, top - (len(lines) + 0.35) * line_h, tag, ha="center",
+                                               va="center", fontsize=FONT_SIZE - 1.5, color="0.5", zorder=4))
 
             self.forward_arrows_, self.backward_arrows_ = [], []
             for e in self.trace.edges:

@@ -1,0 +1,229 @@
+"""``explain`` and ``gradcheck``: backpropagation itself, for one step of a run.
+
+``explain`` prints the chain rule of the step (the perceptron's table, or every node of the
+traced graph for other models) and writes the computation graph, the update arrows on the
+loss contour and, for the perceptron, the chain-rule table and the boundary pushes.
+``gradcheck`` compares backpropagation with central finite differences in float64.
+Both take a saved history or the options of ``run`` (a run is trained first).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .app import FormatOpt, LangOpt, app, check_writable_dir, check_writable_file, fail
+
+HistoryArg = Annotated[Optional[Path], typer.Argument(
+    help="A .npz history written by --save-history. Without it, a run is trained from the run options.",
+    metavar="[HISTORY.npz]")]
+StepOpt = Annotated[int, typer.Option("--step", "-s", help="The step to explain: 0 (the first) to T-1; "
+                                                           "-1 is the last.")]
+SampleOpt = Annotated[Optional[int], typer.Option(
+    "--sample", "-k", help="One sample of the step's batch (0..N-1). Default: the whole batch.")]
+# the run options of `run`, for when no history file is given
+DataOpt = Annotated[str, typer.Option("--data", "-d", help="Data set (when no history is given).")]
+LossOpt = Annotated[str, typer.Option("--loss", help="Loss: bce or mse.")]
+OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="Optimiser: sgd.")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate (> 0).")]
+MomentumOpt = Annotated[float, typer.Option("--momentum", help="SGD momentum in [0, 1).")]
+EpochsOpt = Annotated[int, typer.Option("--epochs", "-e", help="Number of epochs (>= 1).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
+InitOpt = Annotated[Optional[str], typer.Option(
+    "--init", help="Initial parameters w1,w2,b, or 'random'. Default: the article's -1,1,0.")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec (default: the article's perceptron).")]
+
+
+def _history(history_file, *, data, model, loss, optimizer, lr, momentum, epochs, seed, init):
+    """The history to explain: loaded from the file, or trained from the run options."""
+    if history_file is not None:
+        from ..history import History
+
+        return History.load(history_file)
+    from ..config import ARTICLE_INIT, RunConfig, parse_init
+    from .core import _train_or_fail
+
+    if init is None:
+        init_values = ARTICLE_INIT if model.split(":", 1)[0].lower() == "perceptron" else None
+    elif init.strip().lower() == "random":
+        init_values = None
+    else:
+        init_values = parse_init(init)
+    config = RunConfig(data=data, model=model, loss=loss, optimizer=optimizer, lr=lr, momentum=momentum,
+                       epochs=epochs, seed=seed, init=init_values).validate()
+    from ..losses import get_loss
+
+    get_loss(config.loss)
+    return _train_or_fail(config, None)
+
+
+def _check_fmt(fmt: str) -> str:
+    from ..render.figures import FORMATS
+
+    key = fmt.lower()
+    if key not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    return key
+
+
+def _node_text(trace, sample) -> str:
+    """Every node of the traced graph on one line: value and gradient (any model)."""
+    from ..analysis.graph_trace import format_array
+
+    lines = [f"{'node':<12} {'kind':<7} {'value':<36} dL/d(node)"]
+    for node in trace.nodes:
+        value, grad = trace.numbers(node, sample)
+        lines.append(f"{node.name:<12} {node.kind:<7} {format_array(value):<36} {format_array(grad)}")
+    return "\n".join(lines) + "\n"
+
+
+@app.command()
+def explain(
+    history_file: HistoryArg = None,
+    step: StepOpt = 0,
+    sample: SampleOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the figures.")] = Path("out/explain"),
+    fmt: FormatOpt = "png",
+    lang: LangOpt = None,
+    markdown: Annotated[Optional[Path], typer.Option(
+        "--markdown", help="Also write the chain rule as article-ready Markdown (LaTeX formulas) to this .md file.")]
+    = None,
+    dot: Annotated[bool, typer.Option("--dot", help="Also write the graph as Graphviz DOT text (graph.dot).")] = False,
+    collapse: Annotated[str, typer.Option(
+        "--collapse", help="One node per layer: auto (for large models), yes or no.")] = "auto",
+    arrow_steps: Annotated[int, typer.Option(
+        "--arrow-steps", help="How many evenly spread steps get an update arrow on the path figure.")] = 8,
+    field: Annotated[bool, typer.Option("--field/--no-field", help="Draw the field of -grad L on the slice.")] = True,
+    data: DataOpt = "and",
+    model: ModelOpt = "perceptron",
+    loss: LossOpt = "bce",
+    optimizer: OptimizerOpt = "sgd",
+    lr: LrOpt = 0.5,
+    momentum: MomentumOpt = 0.0,
+    epochs: EpochsOpt = 1000,
+    seed: SeedOpt = 2025,
+    init: InitOpt = None,
+) -> None:
+    """Show backpropagation at one step: the graph, the chain rule and the update.
+
+    Prints the chain-rule table (perceptron) or the traced graph's numbers (other models) and
+    writes graph.<fmt> (forward values and gradients on every node), updates.<fmt> (the step's
+    update and each sample's share on the loss contour), updates_path.<fmt> (updates along the
+    run) and, for the perceptron, chain_rule.<fmt> and boundary_push.<fmt>.
+    """
+    from ..i18n import resolve_lang
+
+    fmt = _check_fmt(fmt)
+    lang = resolve_lang(lang)
+    collapse_value = {"auto": "auto", "yes": True, "no": False}.get(collapse.lower())
+    if collapse_value is None:
+        fail(f"--collapse must be auto, yes or no; got {collapse!r}")
+    if arrow_steps < 1:
+        fail(f"--arrow-steps must be >= 1; got {arrow_steps}")
+    out = check_writable_dir(out)
+    if markdown is not None:
+        check_writable_file(markdown, "--markdown", (".md", ".markdown"))
+    history = _history(history_file, data=data, model=model, loss=loss, optimizer=optimizer, lr=lr,
+                       momentum=momentum, epochs=epochs, seed=seed, init=init)
+
+    from ..analysis.chain_rule import chain_rule_table, is_perceptron_history
+    from ..analysis.graph_trace import check_step, trace_history_step
+    from ..history import atomic_write
+    from ..render.chain import ChainRuleDisplay, chain_markdown, chain_text
+    from ..render.graph import write_graph_figure
+    from ..render.updates import BoundaryPushDisplay, UpdateArrowsDisplay
+
+    step = check_step(history, step)
+    trace = trace_history_step(history, step, collapse=collapse_value)
+    trace.check_sample(sample)
+    perceptron = is_perceptron_history(history) and history.X.shape[1] == 2
+    write_graph_figure(trace, out / f"graph.{fmt}", sample=sample, lang=lang, fmt=fmt)
+    written = [out / f"graph.{fmt}"]
+    if dot:
+        text = trace.to_dot(sample)
+        atomic_write(out / "graph.dot", lambda f: f.write(text.encode()))
+        written.append(out / "graph.dot")
+
+    if perceptron:
+        table = chain_rule_table(history, step)
+        print(chain_text(table, sample=sample, lang=lang), end="")
+        written.append(_write(lambda ax: ChainRuleDisplay.from_table(table, sample=sample, lang=lang, ax=ax),
+                              out / f"chain_rule.{fmt}", ChainRuleDisplay(table).figsize(), lang, fmt))
+        written.append(_write(lambda ax: BoundaryPushDisplay.from_history(history, step, lang=lang, ax=ax),
+                              out / f"boundary_push.{fmt}", (8.5, 5.5), lang, fmt))
+        if markdown is not None:
+            md = chain_markdown(table, sample=sample, lang=lang)
+            atomic_write(markdown, lambda f: f.write(md.encode()))
+            written.append(markdown)
+    else:
+        print(f"step {step}: loss {trace.loss:.6g} on {trace.n_samples} samples")
+        print(_node_text(trace, sample), end="")
+        if markdown is not None:
+            fail("--markdown writes the perceptron's chain-rule table; this history's model is not a "
+                 "two-input perceptron (use the graph figure or --dot instead)")
+    written.append(_write(
+        lambda ax: UpdateArrowsDisplay.from_history(history, [step], per_sample=True, field=field, lang=lang,
+                                                    ax=ax), out / f"updates.{fmt}", (7.5, 6), lang, fmt))
+    written.append(_write(
+        lambda ax: UpdateArrowsDisplay.from_history(history, n_steps=arrow_steps, field=field, lang=lang, ax=ax),
+        out / f"updates_path.{fmt}", (7.5, 6), lang, fmt))
+    for path in written:
+        print(f"wrote {path}")
+
+
+def _write(draw, path, figsize, lang, fmt):
+    from ..render.updates import write_figure
+
+    write_figure(draw, path, figsize, lang=lang, fmt=fmt)
+    return path
+
+
+@app.command()
+def gradcheck(
+    history_file: HistoryArg = None,
+    step: StepOpt = 0,
+    eps: Annotated[float, typer.Option("--eps", help="Finite-difference step (float64).")] = 1e-6,
+    tol: Annotated[float, typer.Option(
+        "--tol", help="Exit with code 1 when the largest relative error exceeds this.")] = 1e-5,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Also write gradcheck.<fmt> into this folder.")] = None,
+    fmt: FormatOpt = "png",
+    lang: LangOpt = None,
+    data: DataOpt = "and",
+    model: ModelOpt = "perceptron",
+    loss: LossOpt = "bce",
+    optimizer: OptimizerOpt = "sgd",
+    lr: LrOpt = 0.5,
+    momentum: MomentumOpt = 0.0,
+    epochs: EpochsOpt = 1000,
+    seed: SeedOpt = 2025,
+    init: InitOpt = None,
+) -> None:
+    """Compare backpropagation's gradient with central finite differences (float64) at one step."""
+    from ..i18n import resolve_lang
+
+    fmt = _check_fmt(fmt)
+    lang = resolve_lang(lang)
+    if not eps > 0:
+        fail(f"--eps must be > 0; got {eps}")
+    if not tol > 0:
+        fail(f"--tol must be > 0; got {tol}")
+    if out is not None:
+        out = check_writable_dir(out)
+    history = _history(history_file, data=data, model=model, loss=loss, optimizer=optimizer, lr=lr,
+                       momentum=momentum, epochs=epochs, seed=seed, init=init)
+
+    from ..analysis.gradcheck import gradcheck_step
+    from ..render.chain import GradCheckDisplay, gradcheck_text
+
+    check = gradcheck_step(history, step, eps=eps)
+    print(gradcheck_text(check, lang=lang), end="")
+    if out is not None:
+        path = _write(lambda ax: GradCheckDisplay.from_check(check, lang=lang, ax=ax), out / f"gradcheck.{fmt}",
+                      (max(6.4, 0.55 * min(len(check.param_names), 40) + 3), 4.6), lang, fmt)
+        print(f"wrote {path}")
+    if not check.passed(tol):
+        print(f"FAILED: max relative error {check.max_rel_error:.2e} > --tol {tol:g}")
+        raise typer.Exit(1)
