@@ -233,3 +233,19 @@ def test_multiclass_cross_entropy_graph():
     for node in trace.nodes:
         if node.kind == "param":
             np.testing.assert_allclose(trace.contributions[node.id].sum(0), node.grad, rtol=1e-4, atol=1e-7)
+
+
+def test_collapsed_layers_keep_per_sample_shares():
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1), nn.Sigmoid())
+    X = np.random.default_rng(1).normal(size=(6, 2)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.float32)
+    trace = trace_step(model, F.binary_cross_entropy, X, y, collapse=True)
+    layer = trace.node("Linear 2")
+    shares = [trace.layer_param_numbers(layer, "2.weight", k)[1] for k in range(6)]
+    np.testing.assert_allclose(np.sum(shares, axis=0), layer.layer_params["2.weight"][1], rtol=1e-5, atol=1e-8)
+    # sample k's share of W2's gradient is dL/dz2_k times the hidden activation h_k
+    with torch.no_grad():
+        h = model[:2](torch.from_numpy(X)).numpy()
+    dz2 = trace.node("Sigmoid 3").grad * trace.node("Sigmoid 3").value * (1 - trace.node("Sigmoid 3").value)
+    np.testing.assert_allclose(shares[4], dz2[4, 0] * h[4][None, :], rtol=1e-4, atol=1e-8)

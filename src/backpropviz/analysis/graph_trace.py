@@ -107,8 +107,9 @@ class GraphEdge:
 class GraphTrace:
     """The graph of one step: nodes in topological order (sources first), forward edges.
 
-    ``contributions`` maps a parameter node's id to each sample's share of its gradient,
-    shape ``(N, *param.shape)``; the shares add up to the node's ``grad``.
+    ``contributions`` maps a parameter node's id (for a collapsed layer, ``"<layer id>:<torch
+    name>"``) to each sample's share of its gradient, shape ``(N, *param.shape)``; the shares
+    add up to the node's ``grad`` (less the L1/L2 term, kept in ``penalty_grads``).
     """
 
     nodes: list[GraphNode]
@@ -153,6 +154,16 @@ class GraphTrace:
             raise BackpropvizError(
                 f"--sample must be in 0..{self.n_samples - 1} (this step's batch has "
                 f"{self.n_samples} samples); got {sample}")
+
+    def layer_param_numbers(self, node: GraphNode, name: str, sample: int | None = None):
+        """``(value, grad)`` of parameter ``name`` inside a collapsed layer; with ``sample``,
+        that sample's share of the gradient."""
+        self.check_sample(sample)
+        value, grad = node.layer_params[name]
+        key = f"{node.id}:{name}"
+        if sample is not None and key in self.contributions:
+            return value, self.contributions[key][sample]
+        return value, grad
 
     def numbers(self, node: GraphNode, sample: int | None = None):
         """``(value, grad)`` of ``node`` for one sample of the batch, or for the whole batch.
@@ -581,6 +592,7 @@ def collapse_layers(trace: GraphTrace, model: nn.Module | None = None) -> GraphT
 
     new_nodes, rep = [], {}
     layer_nodes: dict[str, GraphNode] = {}
+    contributions: dict[str, np.ndarray] = {}
     for nd in trace.nodes:
         mod = group_of.get(nd.id)
         if mod is None:
@@ -596,7 +608,10 @@ def collapse_layers(trace: GraphTrace, model: nn.Module | None = None) -> GraphT
         layer = layer_nodes[mod]
         rep[nd.id] = layer.id
         if nd.kind == "param":
-            layer.layer_params[nd.torch_name or nd.name] = (nd.value, nd.grad)
+            key = nd.torch_name or nd.name
+            layer.layer_params[key] = (nd.value, nd.grad)
+            if nd.id in trace.contributions:
+                contributions[f"{layer.id}:{key}"] = trace.contributions[nd.id]
         else:
             # The layer's output is its op whose result leaves the module (the last one wins).
             leaves_module = any(group_of.get(c) != mod for c in consumers.get(nd.id, []))
@@ -609,7 +624,8 @@ def collapse_layers(trace: GraphTrace, model: nn.Module | None = None) -> GraphT
             seen.add((s, d))
             edges.append(GraphEdge(s, d))
     return GraphTrace(new_nodes, edges, trace.loss, trace.n_samples, step=trace.step, collapsed=True,
-                      contributions={}, sample_indices=trace.sample_indices)
+                      contributions=contributions, sample_indices=trace.sample_indices,
+                      penalty_grads=trace.penalty_grads)
 
 
 def step_lr(history, step: int) -> float:

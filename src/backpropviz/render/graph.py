@@ -44,6 +44,8 @@ LABELS: dict[str, dict[str, str]] = {
               "autograd computed for this step.",
         "ja": "L = {loss} はバッチの損失 ({n} サンプルの平均)。∂L/∂ はこのステップで autograd が"
               "計算した勾配です。"},
+    "graph_note_penalty": {"en": "(The run's L1/L2 term adds its own part to the weights' gradient.)",
+                           "ja": "(この学習の L1/L2 正則化項は、重みの勾配に別途加わります。)"},
     "kind_input": {"en": "input", "ja": "入力"},
     "kind_target": {"en": "target", "ja": "正解ラベル"},
     "kind_param": {"en": "parameter", "ja": "パラメータ"},
@@ -243,7 +245,8 @@ class ComputationGraphDisplay:
         if node.kind == "layer":
             vals = value_lines(value, self.digits)
             grads = [f"{label('grad', self.lang)}out: {value_lines(grad, self.digits)[0]}"] if grad is not None else []
-            for pname, (pv, pg) in node.layer_params.items():
+            for pname in node.layer_params:
+                _, pg = self.trace.layer_param_numbers(node, pname, self.sample)
                 short = pname.rpartition(".")[2]
                 grads.append(f"{label('grad', self.lang)}{short}: {value_lines(pg, self.digits)[0]}")
             return title, vals, grads
@@ -280,7 +283,10 @@ class ComputationGraphDisplay:
         if self.sample is None:
             return label("graph_note_batch", self.lang, loss=loss, n=tr.n_samples)
         row = self.sample if tr.sample_indices is None else int(tr.sample_indices[self.sample])
-        return label("graph_note_sample", self.lang, loss=loss, n=tr.n_samples, sample=row)
+        text = label("graph_note_sample", self.lang, loss=loss, n=tr.n_samples, sample=row)
+        if tr.penalty_grads:
+            text += " " + label("graph_note_penalty", self.lang)
+        return text
 
     # -- drawing -------------------------------------------------------------------------------
     def figsize(self) -> tuple[float, float]:
