@@ -1,5 +1,5 @@
 """Command-line interface (typer). ``backpropviz --help`` lists the commands."""
 
-from .app import app, main  # noqa: F401
+from .app import app, console_entry, main  # noqa: F401
 from . import core  # noqa: F401,E402  (registers demo, run, plot)
 from . import explain  # noqa: F401,E402  (registers explain, gradcheck)
