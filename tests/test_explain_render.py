@@ -180,3 +180,14 @@ def test_boundary_push(history, lang, tmp_path):
 
 def test_nice_scale():
     assert [nice_scale(v) for v in (0.3, 1, 1.9, 2, 7.5, 20, 136, 999)] == [1, 1, 1, 2, 5, 20, 100, 500]
+
+
+def test_every_label_has_both_languages_with_the_same_fields():
+    import string
+
+    from backpropviz.render.graph import LABELS
+
+    for key, texts in LABELS.items():
+        assert set(texts) == {"en", "ja"}, key
+        fields = [{f for _, f, _, _ in string.Formatter().parse(texts[lang]) if f} for lang in ("en", "ja")]
+        assert fields[0] == fields[1], key

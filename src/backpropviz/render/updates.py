@@ -166,6 +166,9 @@ class UpdateArrowsDisplay:
                                 fontsize=7, color="white", ha="right", zorder=6)
                     last = p0
             handles, labels_ = ax.get_legend_handles_labels()
+            if self.field_ is not None:  # the white field arrows would vanish on the legend's face
+                i = handles.index(self.field_)
+                handles[i] = Line2D([], [], color="0.55", lw=0, marker=r"$\rightarrow$", markersize=10)
             handles.append(Line2D([], [], color=UPDATE_COLOR, lw=2.5, marker=">", markersize=6))
             if len(u.steps) == 1:
                 labels_.append(label("update_arrow_one", self.lang, step=int(u.steps[0]), scale=_fmt_scale(s)))
