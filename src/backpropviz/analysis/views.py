@@ -231,9 +231,12 @@ def probability_maps(history, epochs, plane: InputPlane) -> np.ndarray:
     return np.stack(maps).astype(np.float64)
 
 
-def hidden_activations(history, step: int, plane: InputPlane) -> list[np.ndarray]:
+def hidden_activations(history, step: int, plane: InputPlane, *, pre: bool = False) -> list[np.ndarray]:
     """Each hidden layer's outputs over ``plane`` at ``params[step]``: one (units, ny, nx) array
-    per hidden layer (after its activation), in order. The perceptron has none."""
+    per hidden layer (after its activation), in order. The perceptron has none.
+
+    With ``pre=True`` each entry is a pair ``(pre-activation, output)``: the pre-activation's
+    zero line is where the unit switches, whatever the activation."""
     import torch
     from torch import nn
 
@@ -243,13 +246,16 @@ def hidden_activations(history, step: int, plane: InputPlane) -> list[np.ndarray
     modules = list(model) if isinstance(model, nn.Sequential) else []
     linear_at = [i for i, m in enumerate(modules) if isinstance(m, nn.Linear)]
     out = []
+    def grid(values):
+        return values.numpy().T.reshape(-1, *plane.shape).astype(np.float64)
+
     with torch.no_grad():
         h = torch.from_numpy(plane.points)
         for i, module in enumerate(modules):
-            h = module(h)
+            before, h = h, module(h)
             # A hidden layer's output: an activation with another linear layer after it.
             if not isinstance(module, nn.Linear) and linear_at and i < linear_at[-1]:
-                out.append(h.numpy().T.reshape(-1, *plane.shape).astype(np.float64))
+                out.append((grid(before), grid(h)) if pre else grid(h))
     return out
 
 

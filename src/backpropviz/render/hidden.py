@@ -1,0 +1,152 @@
+"""What each hidden neuron computes: its output over the input plane, one thumbnail per unit.
+
+Rows are hidden layers (a wide layer wraps onto a second row), columns their units. Bounded
+activations (tanh, sigmoid) use the blue-white-orange scale over their whole range; ReLU-like
+outputs run from white (off) to dark. A thin black line marks where the unit switches, i.e.
+where its input (the pre-activation) crosses 0: in the first layer these are straight lines,
+and later layers bend them into curves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import BackpropvizError
+from ..i18n import resolve_lang, t
+from .base import new_figure
+from .fonts import use_language
+from .probability import CLASS_COLORS, point_size, probability_cmap
+
+MAX_COLS = 8  # thumbnails per row
+MAX_UNITS = 16  # per layer; wider layers show their first units and say so
+THUMB_INCH = 1.5
+
+
+class HiddenUnitsDisplay:
+    """One thumbnail per hidden unit (up to ``MAX_UNITS`` per layer).
+
+    >>> d = HiddenUnitsDisplay.from_history(history)      # doctest: +SKIP
+    >>> len(d.thumbnails_)                                # doctest: +SKIP
+    4
+    """
+
+    def __init__(self, xs, ys, activations, *, pre_activations=None, activation="tanh", epoch=0,
+                 X=None, y=None, title="", lang="en"):
+        self.xs, self.ys = np.asarray(xs, float), np.asarray(ys, float)
+        self.activations = [np.asarray(a, dtype=float) for a in activations]
+        self.pre_activations = (None if pre_activations is None
+                                else [np.asarray(a, dtype=float) for a in pre_activations])
+        self.activation = str(activation)
+        self.epoch = epoch
+        self.X = None if X is None else np.asarray(X)
+        self.y = None if y is None else np.asarray(y)
+        self.title = title
+        self.lang = resolve_lang(lang)
+
+    def __repr__(self) -> str:
+        return (f"HiddenUnitsDisplay(units={[len(a) for a in self.activations]}, "
+                f"activation={self.activation!r}, epoch={self.epoch}, lang={self.lang!r})")
+
+    @classmethod
+    def from_history(cls, history, epoch=None, *, resolution=80, lang=None, figure=None, plot=True):
+        """Hidden outputs after ``epoch`` completed epochs (default: the end of the run)."""
+        from ..analysis.views import check_epochs, epoch_row, final_epoch, hidden_activations, input_plane
+
+        lang = resolve_lang(lang)
+        n_epochs = final_epoch(history)
+        epoch = n_epochs if epoch is None else check_epochs([epoch], n_epochs, "--hidden-epoch")[0]
+        plane = input_plane(history, resolution)
+        pairs = hidden_activations(history, epoch_row(history, epoch), plane, pre=True)
+        if not pairs:
+            raise BackpropvizError(
+                f"the hidden view needs a model with hidden layers (e.g. --model mlp:4); "
+                f"got model {history.config.get('model', '?')!r}")
+        activation = str(history.config.get("activation", "tanh"))
+        title = t("hidden_title", lang, epoch=epoch, activation=activation)
+        display = cls(plane.xs, plane.ys, [post for _, post in pairs],
+                      pre_activations=[pre for pre, _ in pairs], activation=activation, epoch=epoch,
+                      X=history.X, y=history.y, title=title, lang=lang)
+        return display.plot(figure=figure) if plot else display
+
+    def _scale(self, values: np.ndarray):
+        """(cmap, vmin, vmax) for one layer's outputs."""
+        from matplotlib import colormaps
+
+        from ..analysis.views import activation_range
+
+        lo, hi = activation_range(self.activation)
+        if lo is not None and hi is not None:
+            return probability_cmap(), lo, hi
+        top = float(np.max(values))
+        if "relu" in self.activation.lower():  # off is 0 (leaky: slightly below)
+            return colormaps["YlOrBr"], min(0.0, float(np.min(values))), top if top > 0 else 1.0
+        top = float(np.max(np.abs(values))) or 1.0
+        return probability_cmap(), -top, top
+
+    def _rows(self) -> list[tuple[int, int, int]]:
+        """(layer, first unit, units in the row) for each row of thumbnails."""
+        rows = []
+        for layer, values in enumerate(self.activations):
+            shown = min(len(values), MAX_UNITS)
+            for start in range(0, shown, MAX_COLS):
+                rows.append((layer, start, min(MAX_COLS, shown - start)))
+        return rows
+
+    def plot(self, figure=None):
+        """Draw the thumbnails; keeps ``figure_``, ``axes_`` (per layer, its Axes), ``thumbnails_``
+        (one image per unit shown), ``switches_`` (their zero lines) and ``colorbars_``."""
+        rows = self._rows()
+        cols = max(n for _, _, n in rows)
+        with use_language(self.lang):
+            fig = figure or new_figure((THUMB_INCH * cols + 2.4, THUMB_INCH * len(rows) + 1.1),
+                                       layout="constrained")
+            grid = fig.subplots(len(rows), cols, squeeze=False)
+            extent = (self.xs[0], self.xs[-1], self.ys[0], self.ys[-1])
+            self.axes_ = [[] for _ in self.activations]
+            self.thumbnails_, self.switches_, self.colorbars_ = [], [], []
+            size = point_size(len(self.y)) / 3 if self.y is not None else 0
+            for r, (layer, start, count) in enumerate(rows):
+                values = self.activations[layer]
+                cmap, vmin, vmax = self._scale(values[:MAX_UNITS])
+                for c in range(cols):
+                    ax = grid[r, c]
+                    if c >= count:
+                        ax.set_visible(False)
+                        continue
+                    unit = start + c
+                    image = ax.imshow(values[unit], origin="lower", extent=extent, cmap=cmap, vmin=vmin,
+                                      vmax=vmax, aspect="auto", interpolation="bilinear")
+                    self.thumbnails_.append(image)
+                    if self.pre_activations is not None:
+                        pre = self.pre_activations[layer][unit]
+                        if pre.min() < 0 < pre.max():
+                            self.switches_.append(ax.contour(self.xs, self.ys, pre, levels=[0.0],
+                                                             colors="black", linewidths=0.8))
+                    if self.X is not None:
+                        colors = [CLASS_COLORS[int(k) % len(CLASS_COLORS)] for k in self.y]
+                        ax.scatter(self.X[:, 0], self.X[:, 1], s=size, c=colors, edgecolors="white",
+                                   linewidths=0.3, zorder=3)
+                    ax.set_xlim(extent[0], extent[1])
+                    ax.set_ylim(extent[2], extent[3])
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                    ax.set_title(t("hidden_unit", self.lang, unit=unit + 1), fontsize=8, pad=2)
+                    self.axes_[layer].append(ax)
+                if start == 0:
+                    label = t("hidden_row", self.lang, layer=layer + 1)
+                    if len(values) > MAX_UNITS:
+                        label += "\n" + t("hidden_more", self.lang, shown=MAX_UNITS, total=len(values))
+                    grid[r, 0].set_ylabel(label, fontsize=9)
+                last_row_of_layer = r + 1 == len(rows) or rows[r + 1][0] != layer
+                if last_row_of_layer:
+                    layer_axes = [a for rr, (lay, _, _) in enumerate(rows) if lay == layer for a in grid[rr]]
+                    colorbar = fig.colorbar(self.thumbnails_[-1], ax=layer_axes, shrink=0.9, pad=0.01,
+                                            aspect=12 * sum(lay == layer for lay, _, _ in rows))
+                    colorbar.ax.tick_params(labelsize=7)
+                    if not self.colorbars_:  # once is enough: every bar means the same
+                        colorbar.set_label(t("hidden_colorbar", self.lang), fontsize=8)
+                    self.colorbars_.append(colorbar)
+            if self.title:
+                self.suptitle_ = fig.suptitle(self.title, fontsize=12)
+        self.figure_ = fig
+        return self
