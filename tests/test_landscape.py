@@ -298,3 +298,27 @@ def test_l2_penalty_is_part_of_the_surface():
     ev = L.history_evaluator(h, dtype=torch.float64)
     np.testing.assert_allclose(ev.points(h.params[:-1].astype(np.float64)), h.loss, rtol=1e-5)
     assert land.loss.shape == (5, 5)
+
+
+@pytest.mark.parametrize("kind", ["binary-sigmoid", "multiclass-relu"])
+def test_plane_with_dataloader_and_binary_mlp(kind):
+    torch.manual_seed(4)
+    if kind == "binary-sigmoid":
+        model = nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 1), nn.Sigmoid())
+        loss = F.binary_cross_entropy
+        X, _ = mlp_data(3, n=33)
+        y = (X[:, 0] > 0).double().reshape(-1, 1)
+    else:
+        model = make_mlp(5)
+        loss = F.cross_entropy
+        X, y = mlp_data(3, n=33)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=8)
+    center = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double().numpy()
+    d = D.random_directions(center, D.parameter_shapes(model), seed=1)
+    alpha = beta = np.linspace(-1, 1, 9)
+    whole = L.evaluate_plane(model, loss, X, y, center, d, alpha, beta, dtype=torch.float64)
+    batched = L.evaluate_plane(model, loss, loader, None, center, d, alpha, beta, dtype=torch.float64)
+    points = [center + a * d[0] + b * d[1] for b in beta for a in alpha]
+    ref = loop_losses(make_copy(model), loss, X, y, points).reshape(9, 9)
+    np.testing.assert_allclose(whole, ref, rtol=1e-12)
+    np.testing.assert_allclose(batched, ref, rtol=1e-12)

@@ -247,47 +247,68 @@ _ELEMENTWISE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.GELU, nn.ELU, nn.
 
 
 def _batched_sequential(rest: nn.Sequential, rest_basis: torch.Tensor):
-    """``forward(c, h)``: ``rest`` with parameters ``c @ rest_basis`` per point, on ``h`` (k, N, ...).
+    """``forward(c, h)``: ``rest`` with parameters ``c @ rest_basis`` per point, or None when
+    ``rest`` holds a module other than Linear and element-wise ones.
 
-    Written out layer by layer for Linear and element-wise modules (a few large operations per
-    chunk); any other module falls back to ``vmap`` over ``functional_call``.
+    ``h`` is laid out feature-major, (k points, features, N samples): each Linear layer is one
+    batched product ``W (k, out, in) @ h (k, in, N)``, and reductions over the classes at the
+    end run across long contiguous rows of samples.
     """
     modules = list(rest)
-    if all(isinstance(m, (nn.Linear, *_ELEMENTWISE)) for m in modules):
-        plan, offset = [], 0
-        for m in modules:
-            if isinstance(m, nn.Linear):
-                n_w = m.weight.numel()
-                n_b = m.bias.numel() if m.bias is not None else 0
-                plan.append(("linear", offset, n_w, n_b, m.out_features, m.in_features))
-                offset += n_w + n_b
+    if not all(isinstance(m, (nn.Linear, *_ELEMENTWISE)) for m in modules):
+        return None
+    plan, offset = [], 0
+    for m in modules:
+        if isinstance(m, nn.Linear):
+            n_w = m.weight.numel()
+            n_b = m.bias.numel() if m.bias is not None else 0
+            plan.append(("linear", offset, n_w, n_b, m.out_features, m.in_features))
+            offset += n_w + n_b
+        else:
+            plan.append(("elementwise", m))
+
+    def forward(c, h):
+        for step in plan:
+            if step[0] == "elementwise":
+                m = step[1]
+                h = h.clamp_min_(0) if type(m) is nn.ReLU else m(h)
+                continue
+            _, off, n_w, n_b, out_f, in_f = step
+            W = (c @ rest_basis[:, off: off + n_w]).reshape(-1, out_f, in_f)
+            if n_b:
+                b = c @ rest_basis[:, off + n_w: off + n_w + n_b]
+                h = torch.baddbmm(b[:, :, None], W, h)
             else:
-                plan.append(("elementwise", m))
+                h = torch.bmm(W, h)
+        return h
 
-        def forward(c, h):
-            for step in plan:
-                if step[0] == "elementwise":
-                    m = step[1]
-                    h = h.clamp_min_(0) if type(m) is nn.ReLU else m(h)
-                    continue
-                _, off, n_w, n_b, out_f, in_f = step
-                W = (c @ rest_basis[:, off: off + n_w]).reshape(-1, out_f, in_f)
-                if n_b:
-                    b = c @ rest_basis[:, off + n_w: off + n_w + n_b]
-                    h = torch.baddbmm(b[:, None, :], h, W.transpose(1, 2))
-                else:
-                    h = torch.bmm(h, W.transpose(1, 2))
-            return h
+    return forward
 
-        return forward
 
-    def forward_vmap(c, h):
+def _vmap_sequential(rest: nn.Sequential, rest_basis: torch.Tensor):
+    """``forward(c, h)`` for any ``rest`` through vmap; ``h`` is (k, N, features)."""
+    def forward(c, h):
         params = c @ rest_basis
         if params.shape[1] == 0:
             return vmap(rest)(h)
         return vmap(lambda p, x: functional_call(rest, unflatten(rest, p), (x,)))(params, h)
 
-    return forward_vmap
+    return forward
+
+
+def feature_major_loss(loss_fn, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-point loss from outputs laid out (k, classes, N)."""
+    from .. import losses as L
+    import torch.nn.functional as F
+
+    k, C, N = out.shape
+    if C > 1 and y.ndim <= 2 and (loss_fn is F.cross_entropy or loss_fn is L.cross_entropy):
+        # log-softmax over the class axis, each step across a contiguous row of samples
+        top = out.amax(1, keepdim=True)
+        lse = (out - top).exp_().sum(1).log_() + top[:, 0]
+        picked = out.gather(1, y.reshape(1, 1, N).long().expand(k, 1, N))[:, 0]
+        return (lse - picked).mean(1)
+    return batched_loss(loss_fn, out.transpose(1, 2), y)
 
 
 def _bce_mean(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -567,15 +588,19 @@ class LossEvaluator:
         biases = basis[:, n_w:n_first] if first.bias is not None else None
         rest_basis = basis[:, n_first:]  # (3, P_rest)
         forward = _batched_sequential(rest, rest_basis)
+        feature_major = forward is not None
+        if forward is None:
+            forward = _vmap_sequential(rest, rest_basis)
         loss_fn, penalty = self.loss_fn, self.penalty
         cache = {}
 
         def first_layer(X):
             if cache.get("X") is not X:
-                Z = torch.einsum("nd,khd->knh", X, weights)  # (3, N, H): one product per basis vector
+                # (3, N, H): one product per basis vector
+                Z = torch.einsum("nd,khd->knh", X, weights)
                 if biases is not None:
                     Z = Z + biases[:, None, :]
-                cache.update(X=X, Z=Z.reshape(3, -1))
+                cache.update(X=X, Z=Z.reshape(3, -1), Zt=Z.transpose(1, 2).reshape(3, -1))
             return cache["Z"]
 
         if (rest_basis.shape[1] == 0 and all(isinstance(m, _ELEMENTWISE) for m in rest)
@@ -586,8 +611,12 @@ class LossEvaluator:
             first_layer(X)
             k = stop - start
             c = torch.cat([torch.ones(k, 1, dtype=coef.dtype), coef[start:stop]], dim=1)
-            h1 = (c @ cache["Z"]).reshape(k, X.shape[0], H)
-            loss = batched_loss(loss_fn, forward(c, h1), y)
+            if feature_major:
+                h1 = (c @ cache["Zt"]).reshape(k, H, X.shape[0])
+                loss = feature_major_loss(loss_fn, forward(c, h1), y)
+            else:
+                h1 = (c @ cache["Z"]).reshape(k, X.shape[0], H)
+                loss = batched_loss(loss_fn, forward(c, h1), y)
             return loss if penalty is None else loss + penalty(c @ basis)
 
         return chunk_loss
