@@ -1,0 +1,186 @@
+"""The network as a diagram: one column of nodes per layer, one line per weight.
+
+A line's colour is the weight's sign (orange positive, blue negative) and its width grows with
+``|weight|``, on one scale shared by every panel, so that panels for different epochs compare
+directly. A node's fill is its bias on the same two colours. Small networks also print each
+weight's value on its line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..i18n import resolve_lang, t
+from .base import new_figure
+from .fonts import use_language
+from .probability import class_label, probability_cmap
+
+POSITIVE, NEGATIVE = "#c2410c", "#1d4ed8"
+MAX_NODES = 12  # nodes drawn per column; wider layers show their first ones and a "+N more" note
+MIN_WIDTH, MAX_WIDTH = 0.4, 6.0
+LABEL_EDGES = 16  # print the weight values when the diagram has at most this many lines
+
+
+def edge_width(weight, largest: float):
+    """Line width for ``|weight|`` on a scale where ``largest`` gets ``MAX_WIDTH``: monotonic."""
+    scale = largest if largest > 0 else 1.0
+    return MIN_WIDTH + (MAX_WIDTH - MIN_WIDTH) * np.minimum(np.abs(weight) / scale, 1.0)
+
+
+class NetworkDiagramDisplay:
+    """One diagram per chosen epoch, drawn on a shared scale.
+
+    >>> d = NetworkDiagramDisplay.from_history(history, epochs=[0, 1000])   # doctest: +SKIP
+    >>> [len(w) for w in d.edge_weights_]                                   # doctest: +SKIP
+    [12, 12]
+    """
+
+    def __init__(self, sizes, weights, biases, epochs, *, input_names=None, output_names=None,
+                 title="", lang="en"):
+        self.sizes = list(sizes)
+        self.weights = [[np.asarray(w, float) for w in ws] for ws in weights]  # per epoch, per layer
+        self.biases = [[None if b is None else np.asarray(b, float) for b in bs] for bs in biases]
+        self.epochs = list(epochs)
+        self.input_names = list(input_names or [f"x{i + 1}" for i in range(self.sizes[0])])
+        self.output_names = list(output_names or [""] * self.sizes[-1])
+        self.title = title
+        self.lang = resolve_lang(lang)
+
+    def __repr__(self) -> str:
+        return f"NetworkDiagramDisplay(sizes={self.sizes}, epochs={self.epochs}, lang={self.lang!r})"
+
+    @classmethod
+    def from_history(cls, history, epochs=None, *, lang=None, axes=None, plot=True):
+        """Weights after ``epochs`` completed epochs (default: the start and the end)."""
+        from ..analysis.views import check_epochs, epoch_row, final_epoch, layer_sizes, layers
+        from .base import title_fields
+
+        lang = resolve_lang(lang)
+        n_epochs = final_epoch(history)
+        epochs = sorted({0, n_epochs}) if epochs is None else check_epochs(epochs, n_epochs, "--network-epochs")
+        ls = layers(history.param_names)
+        weights, biases = [], []
+        for e in epochs:
+            row = history.params[epoch_row(history, e)].astype(np.float64)
+            weights.append([row[layer.weight] for layer in ls])
+            biases.append([None if layer.bias is None else row[layer.bias] for layer in ls])
+        classes = history.class_names or ["0", "1"]
+        if layer_sizes(history.param_names)[-1] == 1:
+            outputs = [t("prob_colorbar", lang)] if len(classes) <= 2 else [""]
+        else:
+            outputs = [class_label(c, lang) for c in classes]
+        _, fields = title_fields(history.config)
+        title = t("network_title", lang, data=fields.get("gate", fields.get("data", "")))
+        display = cls(layer_sizes(history.param_names), weights, biases, epochs,
+                      input_names=history.feature_names, output_names=outputs, title=title, lang=lang)
+        return display.plot(axes=axes) if plot else display
+
+    @property
+    def largest_weight(self) -> float:
+        return max((float(np.max(np.abs(w))) for ws in self.weights for w in ws if w.size), default=0.0)
+
+    @property
+    def largest_bias(self) -> float:
+        return max((float(np.max(np.abs(b))) for bs in self.biases for b in bs if b is not None and b.size),
+                   default=0.0)
+
+    def _positions(self):
+        """Node (x, y) per column for the nodes drawn, and how many each column leaves out."""
+        tallest = min(max(self.sizes), MAX_NODES)
+        columns, hidden = [], []
+        for k, n in enumerate(self.sizes):
+            shown = min(n, MAX_NODES)
+            ys = (np.arange(shown)[::-1] - (shown - 1) / 2) * (1.0 if tallest > 1 else 0)
+            columns.append(np.stack([np.full(shown, float(k)), ys], axis=1))
+            hidden.append(n - shown)
+        return columns, hidden
+
+    def plot(self, axes=None):
+        """Draw one panel per epoch; keeps ``axes_``, ``figure_``, ``edges_`` (a LineCollection
+        per panel), ``edge_weights_`` (the weight of each of its lines, same order), ``nodes_``
+        and ``legend_``."""
+        from matplotlib.collections import LineCollection
+        from matplotlib.lines import Line2D
+
+        columns, left_out = self._positions()
+        tallest = min(max(self.sizes), MAX_NODES)
+        largest, bias_scale = self.largest_weight, self.largest_bias or 1.0
+        n_edges = sum(min(a, MAX_NODES) * min(b, MAX_NODES) for a, b in zip(self.sizes, self.sizes[1:]))
+        cmap = probability_cmap()
+        with use_language(self.lang):
+            if axes is None:
+                panel_w = 1.9 * len(self.sizes) + 1.6
+                fig = new_figure((panel_w * len(self.epochs), 0.6 * tallest + 2.6), layout="constrained")
+                axes = list(np.atleast_1d(fig.subplots(1, len(self.epochs), squeeze=False)[0]))
+            else:
+                axes = list(axes)
+                fig = axes[0].figure
+            self.edges_, self.edge_weights_, self.nodes_ = [], [], []
+            for ax, epoch, ws, bs in zip(axes, self.epochs, self.weights, self.biases):
+                segments, values, spots = [], [], []
+                for k, w in enumerate(ws):
+                    src, dst = columns[k], columns[k + 1]
+                    for i in range(len(dst)):
+                        for j in range(len(src)):
+                            segments.append([src[j], dst[i]])
+                            values.append(w[i, j])
+                            # Labels of lines leaving different nodes sit at different distances
+                            # along them, so that they do not pile up where the lines cross.
+                            spots.append(0.32 + 0.4 * j / max(len(src) - 1, 1))
+                values = np.asarray(values)
+                order = np.argsort(np.abs(values), kind="stable")  # the strongest lines on top
+                segments = [segments[i] for i in order]
+                spots = [spots[i] for i in order]
+                values = values[order]
+                lines = LineCollection(segments, colors=[POSITIVE if v >= 0 else NEGATIVE for v in values],
+                                       linewidths=edge_width(values, largest), alpha=0.8, zorder=1,
+                                       capstyle="round")
+                ax.add_collection(lines)
+                self.edges_.append(lines)
+                self.edge_weights_.append(values)
+                if n_edges <= LABEL_EDGES:
+                    for (p, q), v, f in zip(segments, values, spots):
+                        x, y = p[0] + f * (q[0] - p[0]), p[1] + f * (q[1] - p[1])
+                        ax.text(x, y, f"{v:.2f}", fontsize=8, ha="center", va="center", zorder=3,
+                                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
+                panel_nodes = []
+                for k, xy in enumerate(columns):
+                    if k == 0:
+                        colors = ["#d4d4d4"] * len(xy)
+                    else:
+                        b = bs[k - 1]
+                        colors = (["#d4d4d4"] * len(xy) if b is None
+                                  else [cmap(0.5 + 0.5 * v / bias_scale) for v in b[: len(xy)]])
+                    panel_nodes.append(ax.scatter(xy[:, 0], xy[:, 1], s=260, c=colors, edgecolors="black",
+                                                  linewidths=0.9, zorder=2))
+                    if left_out[k]:
+                        ax.text(xy[-1, 0], xy[-1, 1] - 0.75, t("network_more", self.lang, count=left_out[k]),
+                                ha="center", va="top", fontsize=8)
+                self.nodes_.append(panel_nodes)
+                for name, (x, y) in zip(self.input_names, columns[0]):
+                    ax.text(x - 0.14, y, str(name), ha="right", va="center", fontsize=9)
+                for name, (x, y) in zip(self.output_names, columns[-1]):
+                    if name:
+                        ax.text(x + 0.14, y, str(name), ha="left", va="center", fontsize=9)
+                bottom = -(tallest - 1) / 2 - (1.25 if any(left_out) else 0.7)
+                for k in range(len(self.sizes)):
+                    label = (t("network_input", self.lang) if k == 0 else
+                             t("network_output", self.lang) if k == len(self.sizes) - 1 else
+                             t("network_hidden", self.lang, layer=k))
+                    ax.text(k, bottom, label, ha="center", va="top", fontsize=9, color="#444444")
+                ax.set_xlim(-1.0, len(self.sizes) - 0.05)
+                ax.set_ylim(bottom - 0.45, (tallest - 1) / 2 + 0.6)
+                ax.set_axis_off()
+                ax.set_title(t("network_panel", self.lang, epoch=epoch), fontsize=11)
+            handles = [Line2D([], [], color=POSITIVE, linewidth=3, label=t("network_legend_pos", self.lang)),
+                       Line2D([], [], color=NEGATIVE, linewidth=3, label=t("network_legend_neg", self.lang)),
+                       Line2D([], [], color="gray", linewidth=MAX_WIDTH,
+                              label=t("network_legend_width", self.lang, max=f"{largest:.2f}")),
+                       Line2D([], [], linestyle="none", marker="o", markersize=10, markerfacecolor=cmap(0.8),
+                              markeredgecolor="black", label=t("network_legend_bias", self.lang))]
+            self.legend_ = fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=9,
+                                      frameon=False)
+            if self.title:
+                self.suptitle_ = fig.suptitle(self.title, fontsize=13)
+        self.axes_, self.figure_ = axes, fig
+        return self
