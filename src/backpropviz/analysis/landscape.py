@@ -42,8 +42,9 @@ from . import directions as dirs
 
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes
 METHODS = ("params", "random", "pca", "custom")
-# Bytes kept per grid point whatever the chunking: two float64 coordinates and the loss.
-GRID_BYTES_PER_POINT = 3 * 8
+# Bytes kept per grid point whatever the chunking: coordinates (float64 and the evaluation
+# dtype), the loss, and the copies that a Landscape and its file hold.
+GRID_BYTES_PER_POINT = 48
 # Working memory of one point is this many times its activations (outputs, temporaries, loss).
 ACTIVATION_FACTOR = 4
 PROGRESS_AFTER_S = 1.0
@@ -209,9 +210,14 @@ def plan_chunks(n_points: int, bytes_per_point: int, fixed_bytes: int, memory_bu
         raise BackpropvizError(
             f"the {what} needs about {_mib(fixed_bytes + grid_bytes + bytes_per_point)} "
             f"but --memory-budget is {_mib(memory_budget)}; {largest} "
-            f"(or raise --memory-budget); got {n_points} points")
+            f"(or raise --memory-budget); got {_points_text(n_points)}")
     chunk = int(max(1, min(n_points, room // max(1, bytes_per_point))))
     return ChunkPlan(chunk=chunk, bytes_per_point=int(bytes_per_point), fixed_bytes=int(fixed_bytes))
+
+
+def _points_text(n: int) -> str:
+    side = math.isqrt(n)
+    return f"{side} x {side} = {n} points" if side * side == n else f"{n} points"
 
 
 def parse_memory(text) -> int:
@@ -821,6 +827,16 @@ def _check_grid(resolution: int, span) -> None:
         raise BackpropvizError(f"surface span must be > 0; got {span}")
 
 
+def check_grid_memory(resolution: int, memory_budget: int, history: History | None = None) -> None:
+    """Refuse, before anything is allocated, a grid whose arrays alone exceed the budget.
+
+    The message names the largest resolution that fits. (Working memory per chunk is sized
+    to the budget later, so it never refuses a request on its own.)
+    """
+    fixed = 0 if history is None else history.params.nbytes * 3 + history.X.nbytes * 4
+    plan_chunks(int(resolution) ** 2, 0, fixed, memory_budget)
+
+
 def _check_range(r, name: str):
     if r is None:
         return None
@@ -857,6 +873,7 @@ def param_plane(history: History, x_name: str = "w1", y_name: str = "w2", *, cen
     between steps), so the path lies on the surface and its heights are the training losses.
     """
     _check_grid(resolution, span)
+    check_grid_memory(resolution, memory_budget, history)
     ix, iy = history.index(x_name), history.index(y_name)
     if ix == iy:
         raise BackpropvizError(f"the two surface axes must differ; got {x_name!r} twice")
@@ -865,9 +882,6 @@ def param_plane(history: History, x_name: str = "w1", y_name: str = "w2", *, cen
     center = history.params[step].astype(np.float64)
     xs = np.linspace(*x_range, resolution) if x_range else grid_axis(center[ix], span, resolution)
     ys = np.linspace(*y_range, resolution) if y_range else grid_axis(center[iy], span, resolution)
-    XX, YY = np.meshgrid(xs, ys)
-    grid = np.stack([XX.ravel(), YY.ravel()], axis=1)
-
     directions = dirs.param_directions(len(center), ix, iy)
     origin = center.copy()
     origin[[ix, iy]] = 0.0
@@ -875,8 +889,9 @@ def param_plane(history: History, x_name: str = "w1", y_name: str = "w2", *, cen
     ev = history_evaluator(history, dtype=dtype, memory_budget=memory_budget, progress=progress)
     train_loss = train_losses(history, ev)
     if follow_path:
+        grid = np.stack([np.tile(xs, len(ys)), np.repeat(ys, len(xs))], axis=1)
         make = _path_following_points(params, ix, iy, grid)
-        surface = ev.points_from(make, len(grid), grid_side=True).reshape(XX.shape)
+        surface = ev.points_from(make, len(grid), grid_side=True).reshape(len(ys), len(xs))
         path_loss = ev.points(params)
         residual = np.zeros(len(params))
         fixed = {}
@@ -896,7 +911,7 @@ def param_plane(history: History, x_name: str = "w1", y_name: str = "w2", *, cen
                 "dtype": str(dtype).replace("torch.", ""), "run": history.config})
 
 
-def _path_following_points(params: np.ndarray, ix: int, iy: int, grid: np.ndarray, block: int = 4096):
+def _path_following_points(params: np.ndarray, ix: int, iy: int, grid: np.ndarray, block: int = 1024):
     """``make(start, stop)`` giving, for grid points, the path's parameters at the nearest point of
     the path's (x, y) polyline, with (x, y) replaced by the grid point's own."""
     a, b = params[:-1][:, [ix, iy]], params[1:][:, [ix, iy]]
@@ -952,6 +967,7 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
                            x_range=x_range, y_range=y_range, follow_path=follow_path, dtype=dtype,
                            memory_budget=memory_budget, progress=progress)
     _check_grid(resolution, span)
+    check_grid_memory(resolution, memory_budget, history)
     step = _step_index(history, center_step)
     x_range, y_range = _check_range(x_range, "--x-range"), _check_range(y_range, "--y-range")
     params = history.params.astype(np.float64)
@@ -989,7 +1005,6 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
         x_range = x_range or auto[0]
         y_range = y_range or auto[1]
     xs, ys = np.linspace(*x_range, resolution), np.linspace(*y_range, resolution)
-    XX, YY = np.meshgrid(xs, ys)
     ev = history_evaluator(history, dtype=dtype, memory_budget=memory_budget, progress=progress)
     surface = ev.grid(center, d, xs, ys)
     path_loss = ev.plane(center, d, coords, grid_side=False)

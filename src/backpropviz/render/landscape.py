@@ -46,13 +46,14 @@ LABELS = {
     "plane_loss": {"en": "loss of the projected point on the plane", "ja": "平面上の射影点の損失"},
     "residual": {"en": "distance of the path from the plane", "ja": "経路と平面の距離"},
     "fidelity_title": {"en": "Does the picture show the path faithfully?", "ja": "この図は学習経路を正しく表しているか"},
-    "residual_note_ok": {"en": "faithful: the path lies within {rel:.1%} of its extent from the plane, and the "
-                               "loss under it is within {gap:.1%} of the loss training saw",
-                         "ja": "正確: 経路と平面の距離は経路の広がりの {rel:.1%} 以内、経路下の損失と学習時の損失の差は {gap:.1%} 以内"},
-    "residual_note_bad": {"en": "misleading: the path lies up to {rel:.0%} of its extent off the plane, and the "
-                                "loss under it differs from training's by up to {gap:.0%} of its range",
-                          "ja": "誤解を招く: 経路は平面から最大で広がりの {rel:.0%} 離れ、経路下の損失は学習時の損失と"
-                                "最大でその幅の {gap:.0%} 異なる"},
+    "residual_note_ok": {"en": "faithful: the path lies within {rel:.1%} of its extent from the plane,\n"
+                               "and the loss under it is within {gap:.1%} of the loss training saw",
+                         "ja": "正確: 経路と平面の距離は経路の広がりの {rel:.1%} 以内、\n"
+                               "経路下の損失と学習時の損失の差は {gap:.1%} 以内"},
+    "residual_note_bad": {"en": "misleading: the path lies up to {rel:.0%} of its extent off the plane,\n"
+                                "and the loss under it differs from training's by up to {gap:.0%} of its range",
+                          "ja": "誤解を招く: 経路は平面から最大で広がりの {rel:.0%} 離れ、\n"
+                                "経路下の損失は学習時の損失と最大でその幅の {gap:.0%} 異なる"},
     "line_title": {"en": "Loss along the straight line {a} → {b}", "ja": "{a} → {b} の直線上の損失"},
     "line_x": {"en": "t (0: {a}, 1: {b})", "ja": "t (0: {a}, 1: {b})"},
     "curv_title": {"en": "Curvature: largest Hessian eigenvalue along the path",
@@ -239,7 +240,7 @@ class PathFidelityDisplay:
             handles = [h for h in (self.train_line_, self.plane_line_, self.residual_line_) if h is not None]
             self.legend_ = ax.legend(handles=handles, loc="upper right", fontsize="x-small", framealpha=0.85)
             ax.set_title(tr("fidelity_title", lang), fontsize="medium")
-            self.note_ = ax.text(0.5, -0.2, residual_note(land, lang), transform=ax.transAxes, ha="center",
+            self.note_ = ax.text(0.5, -0.13, residual_note(land, lang), transform=ax.transAxes, ha="center",
                                  va="top", fontsize="small",
                                  bbox=dict(boxstyle="round,pad=0.3", facecolor="lightyellow", edgecolor="0.6"))
         self.ax_, self.figure_ = ax, ax.figure
