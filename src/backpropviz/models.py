@@ -140,6 +140,24 @@ def set_flat(model: nn.Module, flat) -> None:
         offset += n
 
 
+@torch.no_grad()
+def flat_storage(model: nn.Module) -> torch.Tensor:
+    """Move the model's parameters into one contiguous 1-D tensor and return it.
+
+    Each parameter becomes a view of its slice (same values, same shapes, same
+    ``named_parameters()`` order), so in-place optimiser updates show up in the flat tensor
+    and reading all parameters is a single copy.
+    """
+    params = list(model.parameters())
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat[offset : offset + n].view_as(p)
+        offset += n
+    return flat
+
+
 def unflatten(model: nn.Module, flat: torch.Tensor) -> dict[str, torch.Tensor]:
     """A flat vector as a ``{name: tensor}`` dict for ``torch.func.functional_call``."""
     out, offset = {}, 0

@@ -18,7 +18,7 @@ from .data import Dataset, make_dataset, train_test_split
 from .errors import BackpropvizError, TrainingDiverged
 from .history import History
 from .losses import check_loss_for_task, get_loss
-from .models import build_model, get_flat, param_names, set_flat
+from .models import build_model, flat_storage, param_names, set_flat
 from .optim import lr_schedule, make_optimizer
 
 
@@ -29,36 +29,47 @@ class Recorder:
         P = flat0.numel()
         self.params = torch.empty(n_steps + 1, P, dtype=flat0.dtype)
         self.grads = torch.empty(n_steps, P, dtype=flat0.dtype)
-        self.loss = torch.empty(n_steps, dtype=flat0.dtype)
+        self.loss = np.empty(n_steps, dtype=flat0.numpy().dtype)
         self.epoch = np.empty(n_steps, dtype=np.int64)
         self.lr = np.empty(n_steps, dtype=np.float64)
         # (T, B) sample indices, -1 where a short last batch leaves a slot empty.
-        self.batches = (torch.full((n_steps, batch_width), -1, dtype=torch.int64)
+        self.batches = (np.full((n_steps, batch_width), -1, dtype=np.int64)
                         if batch_width is not None else None)
         self.params[0] = flat0
         self.t = 0
 
-    def record(self, epoch: int, loss: torch.Tensor, grads, params, batch: torch.Tensor | None = None,
-               lr: float = float("nan")) -> None:
+    def record(self, epoch: int, loss, grads, params, batch=None, lr: float = float("nan")) -> None:
+        """Store step ``t``: its loss (a float or a 0-d tensor), gradients, batch rows and lr."""
         t = self.t
-        self.loss[t] = loss.detach()
+        self.loss[t] = loss if isinstance(loss, float) else loss.item()
         torch.cat([g.reshape(-1) for g in grads], out=self.grads[t])
         self.epoch[t] = epoch
         self.lr[t] = lr
         if batch is not None:
-            self.batches[t, : batch.numel()] = batch
+            self.batches[t, : len(batch)] = batch
         self.t = t + 1
 
     def record_params(self, params) -> None:
-        torch.cat([p.detach().reshape(-1) for p in params], out=self.params[self.t])
+        """Store the parameters after the step: a list of tensors, or one flat tensor (faster)."""
+        if isinstance(params, torch.Tensor):
+            self.params[self.t].copy_(params)
+        else:
+            torch.cat([p.detach().reshape(-1) for p in params], out=self.params[self.t])
+
+    def _take(self, array: np.ndarray, n: int) -> np.ndarray:
+        # A finished run hands its buffers over as they are; a stopped one copies the filled part.
+        return array if n == len(array) else array[:n].copy()
 
     def arrays(self):
         t = self.t
-        return (self.params[: t + 1].numpy().copy(), self.grads[:t].numpy().copy(),
-                self.loss[:t].numpy().copy(), self.epoch[:t].copy())
+        return (self._take(self.params.numpy(), t + 1), self._take(self.grads.numpy(), t),
+                self._take(self.loss, t), self._take(self.epoch, t))
 
     def batch_array(self) -> np.ndarray | None:
-        return None if self.batches is None else self.batches[: self.t].numpy().copy()
+        return None if self.batches is None else self._take(self.batches, self.t)
+
+    def lr_array(self) -> np.ndarray:
+        return self._take(self.lr, self.t)
 
 
 def n_outputs(n_classes: int) -> int:
@@ -104,7 +115,7 @@ def accuracy(output: torch.Tensor, y: torch.Tensor) -> float:
     return (output.argmax(dim=-1) == y.reshape(-1).long()).float().mean().item()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(model, loss_fn, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """(data loss, accuracy) of ``model`` on the whole of ``(X, y)``."""
     output = model(X)
@@ -146,6 +157,7 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
     """
     train_set, test_set, model = prepare(config, dataset)
     loss_fn = get_loss(config.loss)
+    flat = flat_storage(model)  # recording the parameters is then one copy per step
     params = list(model.parameters())
     optimizer = make_optimizer(config.optimizer, params, lr=config.lr, **config.optimizer_options())
     rates = lr_schedule(config.schedule, config.lr, config.epochs, step_size=config.step_size,
@@ -162,7 +174,7 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
     full_batch = config.batch_size is None or config.batch_size >= N
     width = N if full_batch else config.batch_size
     steps_per_epoch = -(-N // width)
-    rec = Recorder(get_flat(model), config.epochs * steps_per_epoch,
+    rec = Recorder(flat.detach().clone(), config.epochs * steps_per_epoch,
                    batch_width=None if full_batch else width)
     shuffler = np.random.default_rng(config.seed)
     metrics = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
@@ -185,33 +197,36 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
             metrics["train_loss"].append(loss_value)
             metrics["train_acc"].append(acc)
             order = shuffler.permutation(N) if config.shuffle else np.arange(N)
-            batches = torch.from_numpy(order).split(width)
+            batches = [order[i : i + width] for i in range(0, N, width)]
         record_test()
         for batch in batches:
+            output = None
             try:
                 if batch is None:
                     output = model(X)
                     data_loss = loss_fn(output, y)
                 else:
-                    output = model(X[batch])
-                    data_loss = loss_fn(output, y[batch])
+                    rows = torch.from_numpy(batch)
+                    output = model(X[rows])
+                    data_loss = loss_fn(output, y[rows])
             except RuntimeError as exc:
                 # BCE refuses NaN probabilities (it raises instead of returning NaN).
-                if not torch.isnan(output).any():
+                if output is None or not torch.isnan(output).any():
                     raise
                 status = f"diverged at step {rec.t}: the model's output is NaN ({exc})"
                 break
             loss = data_loss if penalty is None else data_loss + penalty()
-            if not math.isfinite(loss.item()):
-                status = f"diverged at step {rec.t}: loss is {loss.item()}"
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                status = f"diverged at step {rec.t}: loss is {loss_value}"
                 break
             if batch is None:
                 metrics["train_loss"].append(data_loss.item())
                 metrics["train_acc"].append(accuracy(output.detach(), y))
             grads = torch.autograd.grad(loss, params)
-            rec.record(epoch, loss, grads, params, batch, lr)
+            rec.record(epoch, loss_value, grads, params, batch, lr)
             optimizer.step(grads)
-            rec.record_params(params)
+            rec.record_params(flat)
             if on_step is not None:
                 on_step(rec.t)
         if status != "completed":
@@ -227,7 +242,7 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
     history = History(
         params=p, grads=g, loss=l, epoch=e, param_names=param_names(model),
         X=train_set.X, y=train_set.y, config=config.to_dict(), status=status,
-        batches=rec.batch_array(), lr=rec.lr[: rec.t].copy(),
+        batches=rec.batch_array(), lr=rec.lr_array(),
         epoch_train_loss=as_array["train_loss"], epoch_train_acc=as_array["train_acc"],
         epoch_test_loss=as_array["test_loss"] if test_set is not None else None,
         epoch_test_acc=as_array["test_acc"] if test_set is not None else None,

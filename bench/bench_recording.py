@@ -1,0 +1,102 @@
+"""How much does recording every step cost? ``train()`` against the same loop without recording.
+
+The workload (issue 3): an MLP of about 10k parameters (mlp:100,100, 10,501 parameters) on the
+2,000-point moons set, 20 epochs of mini-batches of 32 (1,260 steps), Adam. The recorded run is
+``backpropviz.train.train`` (parameters, gradients, loss and batch of every step, lr, and the
+whole-set loss and accuracy once per epoch). The baseline builds the same data and model with
+``prepare`` and runs the same steps (same shuffled batches, same optimiser) with nothing
+recorded. Runs alternate (baseline, recorded, recorded, baseline, ...) so that drifts of a
+shared machine hit both; the figure is the ratio of the median times.
+
+    python bench/bench_recording.py            # 7 repeats
+    python bench/bench_recording.py --repeats 3 --threads 1
+
+Target: ratio <= 1.10. A third series, the baseline plus only the once-per-epoch evaluation
+of the whole training set, shows how the overhead splits between that and per-step recording.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from backpropviz.config import RunConfig
+from backpropviz.losses import get_loss
+from backpropviz.optim import make_optimizer
+from backpropviz.train import evaluate, prepare, train
+
+CONFIG = RunConfig(data="moons", n_samples=2000, noise=0.2, model="mlp:100,100", activation="tanh",
+                   optimizer="adam", lr=1e-3, epochs=20, batch_size=32, seed=0)
+
+
+def baseline(config: RunConfig, *, epoch_eval: bool = False) -> float:
+    """The same training with no recording at all; returns the final parameter checksum.
+
+    ``epoch_eval=True`` adds only the whole-training-set evaluation that ``train`` does once
+    per epoch, to show how the overhead splits between it and the per-step recording.
+    """
+    train_set, _, model = prepare(config)
+    loss_fn = get_loss(config.loss)
+    params = list(model.parameters())
+    optimizer = make_optimizer(config.optimizer, params, lr=config.lr, **config.optimizer_options())
+    X = torch.from_numpy(train_set.X)
+    y = torch.from_numpy(train_set.y).reshape(-1, 1)
+    shuffler = np.random.default_rng(config.seed)
+    for _ in range(config.epochs + epoch_eval):
+        if epoch_eval:
+            evaluate(model, loss_fn, X, y)
+        if _ == config.epochs:
+            break
+        for batch in torch.from_numpy(shuffler.permutation(len(y))).split(config.batch_size):
+            loss = loss_fn(model(X[batch]), y[batch])
+            grads = torch.autograd.grad(loss, params)
+            optimizer.step(grads)
+    return float(sum(p.detach().sum() for p in params))
+
+
+def recorded(config: RunConfig) -> float:
+    return float(train(config).params[-1].sum(dtype=np.float64))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    n_params = sum(p.numel() for p in prepare(CONFIG)[2].parameters())
+    print(f"workload: {CONFIG.model} ({n_params} parameters), {CONFIG.n_samples} samples, "
+          f"{CONFIG.epochs} epochs, batch {CONFIG.batch_size}, {CONFIG.optimizer}; "
+          f"torch threads {torch.get_num_threads()}")
+    a, b = baseline(CONFIG), recorded(CONFIG)  # warm-up (imports, allocator), and a sanity check
+    assert abs(a - b) <= 1e-3 * max(1.0, abs(a)), (a, b)  # the same training, recorded or not
+
+    runs = {"baseline": baseline, "recorded": recorded,
+            "baseline+eval": lambda c: baseline(c, epoch_eval=True)}
+    wall = {name: [] for name in runs}
+    cpu = {name: [] for name in runs}
+    for i in range(args.repeats):
+        for name in (list(runs) if i % 2 == 0 else list(runs)[::-1]):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            runs[name](CONFIG)
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    # Wall time is what a user waits; the process's CPU time is steadier on a shared machine.
+    for clock, times in (("wall", wall), ("cpu", cpu)):
+        for name, values in times.items():
+            print(f"{clock:4s} {name:13s} median {statistics.median(values):.3f} s  "
+                  f"(min {min(values):.3f}, max {max(values):.3f}, n={len(values)})")
+    for clock, times in (("wall", wall), ("cpu", cpu)):
+        base = statistics.median(times["baseline"])
+        print(f"{clock:4s} ratio recorded / baseline: median {statistics.median(times['recorded']) / base:.3f}, "
+              f"min {min(times['recorded']) / min(times['baseline']):.3f}  (target <= 1.10); "
+              f"baseline + epoch evaluation only: {statistics.median(times['baseline+eval']) / base:.3f}")
+
+
+if __name__ == "__main__":
+    main()
