@@ -1,0 +1,321 @@
+"""``landscape`` and ``basins``: loss landscapes of a run (or one trained here), convergence maps."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .app import FormatOpt, LangOpt, OutOpt, app, check_writable_dir, fail, parse_floats
+
+VIEWS = ("contour", "filled", "heatmap", "3d")
+
+# -- run options (used when no history file is given) -------------------------------------------
+DataOpt = Annotated[str, typer.Option("--data", "-d", help="Data set to train on when no HISTORY.npz is given.")]
+ModelOpt = Annotated[str, typer.Option("--model", help="Model: perceptron or mlp:H1,H2,... (e.g. mlp:4,4).")]
+ActivationOpt = Annotated[str, typer.Option("--activation", help="Hidden activation of an MLP (e.g. tanh, relu).")]
+LossOpt = Annotated[str, typer.Option("--loss", help="Loss: bce, ce or mse.")]
+OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="Optimiser (sgd, momentum, adam, ...).")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate (> 0).")]
+EpochsOpt = Annotated[int, typer.Option("--epochs", "-e", help="Number of epochs (>= 1).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (initialisation, shuffling).")]
+InitOpt = Annotated[Optional[str], typer.Option(
+    "--init", help="Initial parameters (comma-separated), or 'random'. Default: the article's -1,1,0 for the "
+                   "perceptron, a seeded random start otherwise.")]
+BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", help="Mini-batch size (default: full batch).")]
+MemoryOpt = Annotated[str, typer.Option(
+    "--memory-budget", help="Memory the evaluation may use (e.g. 1GiB, 512MiB); chunks are sized to it and "
+                            "requests that cannot fit are refused.")]
+ParamXOpt = Annotated[Optional[str], typer.Option("--x-param", help="First parameter of a params plane "
+                                                                     "(default: the first, w1).")]
+ParamYOpt = Annotated[Optional[str], typer.Option("--y-param", help="Second parameter (default: the second, w2).")]
+
+
+def run_config(data, model, activation, loss, optimizer, lr, epochs, seed, init, batch_size):
+    """The RunConfig of the run options (validated)."""
+    from ..config import ARTICLE_INIT, RunConfig, parse_init
+
+    if init is None:
+        init_values = ARTICLE_INIT if model.strip().lower() == "perceptron" else None
+    elif init.strip().lower() == "random":
+        init_values = None
+    else:
+        init_values = parse_init(init)
+    if batch_size is not None and batch_size < 1:
+        fail(f"--batch-size must be an integer >= 1; got {batch_size}")
+    return RunConfig(data=data, model=model, activation=activation, loss=loss, optimizer=optimizer, lr=lr,
+                     epochs=epochs, seed=seed, init=init_values, batch_size=batch_size).validate()
+
+
+def _history(history_file: Path | None, config_args: tuple):
+    from ..errors import TrainingDiverged
+    from ..history import History
+    from ..train import train
+
+    if history_file is not None:
+        return History.load(history_file)
+    try:
+        return train(run_config(*config_args))
+    except TrainingDiverged as exc:
+        fail(str(exc))
+
+
+def _parse_range(text: str | None):
+    """``--range``: ``H`` (half-width around the centre) or ``XMIN,XMAX,YMIN,YMAX``."""
+    if text is None:
+        return None, None, None
+    values = parse_floats(text, "--range")
+    if len(values) == 1:
+        if not values[0] > 0:
+            fail(f"--range as one number is a half-width and must be > 0; got {text!r}")
+        return values[0], None, None
+    if len(values) != 4:
+        fail(f"--range takes one number (half-width) or XMIN,XMAX,YMIN,YMAX; got {text!r}")
+    x0, x1, y0, y1 = values
+    if not (x0 < x1 and y0 < y1):
+        fail(f"--range needs XMIN<XMAX and YMIN<YMAX; got {text!r}")
+    return None, (x0, x1), (y0, y1)
+
+
+def _parse_views(text: str) -> list[str]:
+    views = [v.strip().lower() for v in text.split(",") if v.strip()]
+    bad = [v for v in views if v not in VIEWS]
+    if bad or not views:
+        fail(f"--views takes a comma-separated list of {', '.join(VIEWS)}; got {text!r}")
+    return views
+
+
+def _load_directions(path: Path | None):
+    import numpy as np
+
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        fail(f"--directions file {str(path)!r} does not exist (expected a .npy of shape (2, P))")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        fail(f"--directions {str(path)!r} is not a readable .npy array: {exc}")
+
+
+def _write_figure(fig, path: Path, fmt: str) -> Path:
+    from ..history import atomic_write
+    from ..render.figures import figure_bytes
+
+    data = figure_bytes(fig, fmt)
+    atomic_write(path, lambda f: f.write(data))
+    return path
+
+
+@app.command()
+def landscape(
+    history_file: Annotated[Optional[Path], typer.Argument(
+        help="A .npz history (from --save-history). Without it, a run is trained from the run options.",
+        metavar="[HISTORY.npz]")] = None,
+    method: Annotated[str, typer.Option(
+        "--method", "-m", help="Plane: params (two named parameters, the others fixed), random (two "
+                               "filter-normalised random directions), pca (top two principal directions of the "
+                               "path) or custom (--directions).")] = "params",
+    range_: Annotated[Optional[str], typer.Option(
+        "--range", help="Half-width H around the centre, or XMIN,XMAX,YMIN,YMAX. Default: +-8 (params), +-1 "
+                        "(random), the path plus a margin (pca, custom).")] = None,
+    resolution: Annotated[int, typer.Option("--resolution", "-r", help="Grid points per axis.")] = 51,
+    center_step: Annotated[int, typer.Option(
+        "--center-step", help="Parameter row at the centre of the plane (negative: from the end).")] = -1,
+    x_param: ParamXOpt = None,
+    y_param: ParamYOpt = None,
+    follow_path: Annotated[bool, typer.Option(
+        "--follow-path", help="params only: the other parameters follow the path (each grid point takes them from "
+                              "the nearest path point), so the drawn path lies on the surface.")] = False,
+    seed: Annotated[int, typer.Option("--direction-seed", help="Seed of the random directions.")] = 0,
+    directions_file: Annotated[Optional[Path], typer.Option(
+        "--directions", help="custom: a .npy array of shape (2, P) with the two directions.")] = None,
+    dtype: Annotated[str, typer.Option("--dtype", help="float32 (as training) or float64.")] = "float32",
+    memory_budget: MemoryOpt = "1GiB",
+    views: Annotated[str, typer.Option(
+        "--views", help="Comma-separated figures to write: contour, filled, heatmap (log colour scale), 3d.")]
+        = "contour,filled,heatmap,3d",
+    line: Annotated[Optional[str], typer.Option(
+        "--line", help="Also the loss along the straight line between two steps, e.g. 0,-1.")] = None,
+    line_to: Annotated[Optional[Path], typer.Option(
+        "--line-to", help="Also the loss along the line from this run's final parameters to another saved "
+                          "run's (same model).")] = None,
+    curvature: Annotated[bool, typer.Option(
+        "--curvature/--no-curvature", help="Also the Hessian's top eigenvalue at the centre and 2/lambda_max "
+                                           "beside the lr used.")] = True,
+    out: OutOpt = Path("out/landscape"),
+    fmt: FormatOpt = "png",
+    lang: LangOpt = None,
+    data: DataOpt = "and",
+    model: ModelOpt = "perceptron",
+    activation: ActivationOpt = "tanh",
+    loss: LossOpt = "bce",
+    optimizer: OptimizerOpt = "sgd",
+    lr: LrOpt = 0.5,
+    epochs: EpochsOpt = 1000,
+    run_seed: SeedOpt = 2025,
+    init: InitOpt = None,
+    batch_size: BatchOpt = None,
+) -> None:
+    """Write a loss landscape (landscape.npz) and its views around a run's path.
+
+    Every view shows the path projected onto the plane; beside it, the loss training saw, the
+    loss on the plane under the path and the path's distance from the plane, with a verdict on
+    whether the picture shows the path faithfully.
+    """
+    import torch
+
+    from ..analysis import landscape as L
+    from ..i18n import resolve_lang
+    from ..render.figures import FORMATS
+
+    key = method.lower()
+    if key not in L.METHODS:
+        fail(f"unknown landscape method {method!r}; choose one of: {', '.join(L.METHODS)}")
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    lang = resolve_lang(lang)
+    if not 2 <= resolution <= 100_000:
+        fail(f"--resolution must be an integer between 2 and 100000; got {resolution}")
+    if dtype not in ("float32", "float64"):
+        fail(f"--dtype must be float32 or float64; got {dtype!r}")
+    if (x_param or y_param or follow_path) and key != "params":
+        fail(f"--x-param, --y-param and --follow-path need --method params; got --method {key}")
+    if directions_file is not None and key != "custom":
+        fail(f"--directions needs --method custom; got --method {key}")
+    budget = L.parse_memory(memory_budget)
+    span, x_range, y_range = _parse_range(range_)
+    view_list = _parse_views(views)
+    directions = _load_directions(directions_file)
+    line_steps = None
+    if line is not None:
+        from .app import parse_ints
+
+        line_steps = parse_ints(line, "--line")
+        if len(line_steps) != 2:
+            fail(f"--line takes two steps such as 0,-1; got {line!r}")
+    out = check_writable_dir(out)
+    L.check_grid_memory(resolution, budget)  # refuse before training or loading anything big
+
+    history = _history(history_file, (data, model, activation, loss, optimizer, lr, epochs, run_seed, init,
+                                      batch_size))
+    other = None
+    if line_to is not None:
+        from ..history import History
+
+        other = History.load(line_to)
+    started = time.perf_counter()
+    land = L.plane(history, key, x_name=x_param, y_name=y_param, center_step=center_step, span=span,
+                   resolution=resolution, x_range=x_range, y_range=y_range, seed=seed, directions=directions,
+                   follow_path=follow_path, dtype=getattr(torch, dtype), memory_budget=budget)
+    elapsed = time.perf_counter() - started
+    written = [land.save(out / "landscape.npz")]
+
+    from ..render.landscape import CurvatureDisplay, LossLineDisplay, landscape_figure
+
+    for view in view_list:
+        fig, _, _ = landscape_figure(land, view, lang=lang)
+        written.append(_write_figure(fig, out / f"landscape_{view}.{fmt}", fmt))
+    lines = []
+    if line_steps is not None:
+        lines.append(("line", L.line_between_steps(history, *line_steps)))
+    if other is not None:
+        lines.append(("line_runs", L.line_between_runs(history, other)))
+    for name, ln in lines:
+        written.append(ln.save(out / f"{name}.npz"))
+        written.append(_write_figure(LossLineDisplay.from_line(ln, lang=lang).figure_, out / f"{name}.{fmt}", fmt))
+
+    print(f"landscape: method {land.method}, {resolution} x {resolution} points in {elapsed:.2f} s "
+          f"(centre: step {land.config['center_step']})")
+    if land.fixed:
+        shown = ", ".join(f"{n}={v:.4g}" for n, v in list(land.fixed.items())[:3])
+        more = f" and {len(land.fixed) - 3} more" if len(land.fixed) > 3 else ""
+        print(f"fixed: {shown}{more}")
+    if land.explained_variance is not None:
+        ev = land.explained_variance
+        print(f"explained variance of the path: PC1 {ev[0]:.1%}, PC2 {ev[1]:.1%}")
+    verdict = "faithful" if land.loss_gap <= 0.05 else "misleading"
+    print(f"path: largest distance from the plane {float(land.path_residual.max()):.4g} "
+          f"({land.relative_residual:.1%} of the path's extent); loss under the path differs from the loss "
+          f"training saw by up to {land.loss_gap:.1%} of its range: {verdict}")
+    if curvature:
+        from ..analysis.curvature import EXACT_MAX_PARAMS, curvature_at
+
+        cur = curvature_at(history, land.config["center_step"])
+        stable = "" if cur.stable is None else (" (stable)" if cur.stable else " (above the bound: unstable for plain GD)")
+        print(f"curvature at step {cur.step} ({cur.method}): lambda_max {cur.lambda_max:.6g}, largest stable lr "
+              f"2/lambda_max {cur.lr_max:.6g}, lr used {cur.lr_used}{stable}")
+        if history.params.shape[1] <= EXACT_MAX_PARAMS:
+            display = CurvatureDisplay.from_history(history, step=land.config["center_step"], lang=lang)
+            written.append(_write_figure(display.figure_, out / f"curvature.{fmt}", fmt))
+    for path in written:
+        print(f"wrote {path}")
+
+
+@app.command()
+def basins(
+    x_param: ParamXOpt = None,
+    y_param: ParamYOpt = None,
+    resolution: Annotated[int, typer.Option("--resolution", "-r", help="Starts per axis (K x K starts).")] = 64,
+    range_: Annotated[Optional[str], typer.Option(
+        "--range", help="Half-width H around the run's initial values (default 8), or XMIN,XMAX,YMIN,YMAX.")]
+        = None,
+    threshold: Annotated[float, typer.Option("--threshold", help="Loss threshold for the steps-to-reach map.")]
+        = 0.1,
+    solved_accuracy: Annotated[float, typer.Option(
+        "--solved-accuracy", help="Final training accuracy that counts as solved.")] = 1.0,
+    memory_budget: MemoryOpt = "1GiB",
+    out: OutOpt = Path("out/basins"),
+    fmt: FormatOpt = "png",
+    lang: LangOpt = None,
+    data: DataOpt = "and",
+    model: ModelOpt = "perceptron",
+    activation: ActivationOpt = "tanh",
+    loss: LossOpt = "bce",
+    optimizer: OptimizerOpt = "sgd",
+    lr: LrOpt = 0.5,
+    epochs: EpochsOpt = 1000,
+    run_seed: SeedOpt = 2025,
+    init: InitOpt = None,
+    batch_size: BatchOpt = None,
+) -> None:
+    """Train a K x K grid of starting points at once and map where each one went (basins.npz).
+
+    The starts vary two parameters over a plane; the others start at the run's initial values.
+    Maps: the final loss, the steps to reach --threshold, solved or stuck (final accuracy), and
+    which cluster of final parameters each start reached.
+    """
+    from ..analysis.basins import basin_map
+    from ..analysis.landscape import parse_memory
+    from ..i18n import resolve_lang
+    from ..render.basins import basins_figure
+    from ..render.figures import FORMATS
+
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    lang = resolve_lang(lang)
+    if not 2 <= resolution <= 1024:
+        fail(f"--resolution must be an integer between 2 and 1024; got {resolution}")
+    span, x_range, y_range = _parse_range(range_)
+    budget = parse_memory(memory_budget)
+    out = check_writable_dir(out)
+    config = run_config(data, model, activation, loss, optimizer, lr, epochs, run_seed, init, batch_size)
+    started = time.perf_counter()
+    bm = basin_map(config, x_name=x_param, y_name=y_param, resolution=resolution,
+                   span=8.0 if span is None else span, x_range=x_range, y_range=y_range, threshold=threshold,
+                   solved_accuracy=solved_accuracy, memory_budget=budget)
+    elapsed = time.perf_counter() - started
+    written = [bm.save(out / "basins.npz")]
+    fig, _ = basins_figure(bm, lang=lang)
+    written.append(_write_figure(fig, out / f"basins.{fmt}", fmt))
+    n = bm.solved.size
+    reached = int((bm.steps_to_threshold >= 0).sum())
+    print(f"basins: {resolution} x {resolution} starts x {bm.config['steps']} steps in {elapsed:.2f} s")
+    print(f"solved {int(bm.solved.sum())}/{n}, reached loss < {threshold:g}: {reached}/{n}, "
+          f"diverged {int(bm.diverged.sum())}, clusters of final parameters: {len(bm.cluster_centers)}")
+    for path in written:
+        print(f"wrote {path}")
