@@ -166,6 +166,8 @@ def test_every_registered_optimizer_is_covered():
 def test_hyperparameter_that_does_not_apply_is_refused():
     with pytest.raises(BackpropvizError, match="--momentum does not apply to adam"):
         make_optimizer("adam", [torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    # "no momentum" is accepted for any optimiser (a CLI passes its default 0 along)
+    assert make_optimizer("adam", [torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.0).betas == (0.9, 0.999)
     with pytest.raises(BackpropvizError, match="choose one of: sgd, momentum, nesterov"):
         make_optimizer("lion", [torch.zeros(1, requires_grad=True)], lr=0.1)
     with pytest.raises(BackpropvizError, match="betas"):

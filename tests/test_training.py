@@ -172,6 +172,12 @@ def test_bad_configs_are_explained(options, message):
         train(RunConfig(**options))
 
 
+def test_multiclass_perceptron_on_all_features_starts_from_the_seeded_init():
+    history = train(RunConfig(data="iris", features=("all",), loss="ce", lr=0.5, epochs=50))
+    assert len(history.param_names) == 4 * 3 + 3  # the article's 3-value start does not fit
+    assert history.epoch_train_acc[-1] > 0.9
+
+
 def test_bce_on_three_classes_suggests_ce():
     with pytest.raises(BackpropvizError, match="use --loss ce"):
         train(RunConfig(data="iris", model="mlp:3"))

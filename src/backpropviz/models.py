@@ -95,8 +95,8 @@ def build_model(spec: str, n_inputs: int, *, seed: int, activation: str = "tanh"
     ``n_outputs`` is 1 for binary tasks (a sigmoid probability) and the number of classes for
     multi-class tasks (logits). The global torch random state is left as it was.
 
-    >>> build_model("mlp:4", 2, seed=0)
-    Sequential(...)
+    >>> sum(p.numel() for p in build_model("mlp:4", 2, seed=0).parameters())  # 2*4 + 4 + 4*1 + 1
+    17
     """
     name, hidden = parse_spec(spec)
     with torch.random.fork_rng(devices=[]):

@@ -151,8 +151,8 @@ def optimizer_settings(name: str, **given) -> dict:
     defaults = DEFAULTS[key]
     settings = dict(defaults)
     for option, value in given.items():
-        if value is None:
-            continue
+        if value is None or (option == "momentum" and value == 0 and option not in defaults):
+            continue  # "no momentum" is what an optimiser without momentum does anyway
         if option not in defaults:
             takes = ", ".join(f"--{o.replace('_', '-')}" for o in defaults)
             raise BackpropvizError(f"--{option.replace('_', '-')} does not apply to {key}; it takes {takes}")
