@@ -322,3 +322,32 @@ def test_plane_with_dataloader_and_binary_mlp(kind):
     ref = loop_losses(make_copy(model), loss, X, y, points).reshape(9, 9)
     np.testing.assert_allclose(whole, ref, rtol=1e-12)
     np.testing.assert_allclose(batched, ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("loss, soft", [(F.binary_cross_entropy, True), (F.binary_cross_entropy, False),
+                                        (F.mse_loss, True)])
+def test_single_layer_models_with_soft_and_hard_targets(loss, soft):
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Linear(3, 1), nn.Sigmoid())
+    X = torch.randn(12, 3, dtype=torch.float64)
+    y = torch.rand(12, 1, dtype=torch.float64) if soft else (torch.rand(12, 1) > 0.5).double()
+    center = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double().numpy()
+    d = np.random.default_rng(0).standard_normal((2, 4))
+    alpha, beta = np.linspace(-3, 3, 7), np.linspace(-2, 2, 5)
+    surface = L.evaluate_plane(model, loss, X, y, center, d, alpha, beta, dtype=torch.float64)
+    points = [center + a * d[0] + b * d[1] for b in beta for a in alpha]
+    ref = loop_losses(make_copy(model), loss, X, y, points).reshape(5, 7)
+    np.testing.assert_allclose(surface, ref, rtol=1e-12)
+
+
+def test_progress_bar_only_for_long_work():
+    quick = L._Progress(None, 100)
+    quick.advance(100)
+    assert quick.bar is None  # finished at once: no bar
+    forced = L._Progress(True, 100)
+    forced.advance(10)
+    assert forced.bar is not None
+    forced.close()
+    silent = L._Progress(False, 100)
+    silent.advance(1)
+    assert silent.bar is None

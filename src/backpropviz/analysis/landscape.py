@@ -334,6 +334,15 @@ def _bce_mean(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return terms.reshape(G, -1).mean(1)
 
 
+def _is_bce(loss_fn) -> bool:
+    """Whether ``loss_fn`` is binary cross-entropy on one probability (as the built-in losses are
+    for one-output models)."""
+    from .. import losses as L
+    import torch.nn.functional as F
+
+    return loss_fn in (F.binary_cross_entropy, L.bce, L.cross_entropy)
+
+
 def _samples_major_loss(loss_fn, n_outputs: int):
     """For one-output models with a loss we know: ``rows(out (N, k), y (N, 1)) -> (k,)``, the
     mean loss of each of k points from outputs laid out samples-major. None otherwise."""
@@ -342,7 +351,7 @@ def _samples_major_loss(loss_fn, n_outputs: int):
 
     if n_outputs != 1:
         return None
-    if loss_fn in (F.binary_cross_entropy, L.bce, L.cross_entropy):
+    if _is_bce(loss_fn):
         def bce_rows(p, y):
             if bool(((y == 0) | (y == 1)).all()):
                 q = torch.addcmul(1 - y, p, 2 * y - 1)  # exactly p where y = 1, 1 - p where y = 0
@@ -644,8 +653,7 @@ class LossEvaluator:
             if cache.get("X") is not X:
                 Z = first_layer(X).reshape(3, -1)  # (3, N*H)
                 yy = y.reshape(-1).to(Z.dtype) if y.is_floating_point() else y.reshape(-1)
-                binary = H == 1 and rows_loss is not None and rows_loss.__name__ == "bce_rows" and bool(
-                    ((yy == 0) | (yy == 1)).all())
+                binary = _is_bce(self.loss_fn) and bool(((yy == 0) | (yy == 1)).all())
                 if binary:
                     order = torch.argsort(yy, stable=True)
                     Z, yy = Z[:, order], yy[order]
