@@ -65,13 +65,15 @@ def _save_extras(history, save_history: Path | None, export_csv: Path | None) ->
     return written
 
 
-def _train_or_fail(config, save_history: Path | None):
+def _train_or_fail(config, save_history: Path | None, dataset=None, on_step=None):
     """Train; on a NaN/inf loss keep the history so far (if asked to save it) and stop with exit 2."""
     from ..errors import TrainingDiverged
     from ..train import train
 
     try:
-        return train(config)
+        if dataset is None and on_step is None:
+            return train(config)
+        return train(config, dataset, on_step=on_step)
     except TrainingDiverged as exc:
         kept = ""
         if save_history is not None:
@@ -113,18 +115,260 @@ def demo(
     _report(history, written)
 
 
+# -- options shared by `run` and `compare` ------------------------------------------------------
+DataOpt = Annotated[str, typer.Option(
+    "--data", "-d", help="Data set: gates and, or, nand, nor, xor, xnor; 2-D toy sets circle, moons, blobs, "
+                         "xor-blobs, spirals, linear; tables iris, breast-cancer, wine; or csv (with --csv).")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="perceptron, or mlp:H1,H2,... (e.g. mlp:4 or mlp:8,8).")]
+ActivationOpt = Annotated[str, typer.Option("--activation", help="Hidden activation: tanh, relu, sigmoid, leaky_relu.")]
+LossOpt = Annotated[str, typer.Option("--loss", help="Loss: bce (two classes), ce (any), mse.")]
+OptimizerOpt = Annotated[str, typer.Option(
+    "--optimizer", help="Optimiser: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw.")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate (> 0).")]
+MomentumOpt = Annotated[Optional[float], typer.Option(
+    "--momentum", help="Momentum in [0, 1) (sgd, momentum, nesterov, rmsprop). Default: the optimiser's.")]
+EpochsOpt = Annotated[int, typer.Option("--epochs", "-e", help="Number of epochs (>= 1).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (data, initialisation, shuffling).")]
+InitOpt = Annotated[Optional[str], typer.Option(
+    "--init", help="Initial parameters as comma-separated numbers (the perceptron's w1,w2,b; e.g. -1,1,0), "
+                   "or 'random' for a seeded random start. Default: the article's -1,1,0 for a perceptron, "
+                   "a seeded random start for other models.")]
+BatchOpt = Annotated[Optional[int], typer.Option(
+    "--batch-size", "-b", help="Mini-batch size (1: stochastic). Default: the whole training set (full batch).")]
+NoShuffleOpt = Annotated[bool, typer.Option(
+    "--no-shuffle", help="Take mini-batches in the data's order instead of reshuffling every epoch.")]
+SamplesOpt = Annotated[int, typer.Option("--n-samples", "-n", help="Points in a toy data set.")]
+NoiseOpt = Annotated[Optional[float], typer.Option("--noise", help="Noise of a toy data set (default: the set's own).")]
+TestOpt = Annotated[float, typer.Option("--test-fraction", help="Share of rows held out as a test set, in [0, 1).")]
+FeaturesOpt = Annotated[Optional[str], typer.Option(
+    "--features", help="Tables/CSV: 'pca' (first two principal components, the default for tables), 'all', "
+                       "or comma-separated column names or 0-based indices.")]
+CsvOpt = Annotated[Optional[Path], typer.Option("--csv", help="A CSV file to train on (with --data csv --target COL).")]
+TargetOpt = Annotated[Optional[str], typer.Option("--target", help="The CSV column that holds the classes.")]
+BetasOpt = Annotated[Optional[str], typer.Option("--betas", help="Adam's betas, e.g. 0.9,0.999.")]
+Beta1Opt = Annotated[Optional[float], typer.Option("--beta1", help="Adam's first beta (the second stays at its default).")]
+Beta2Opt = Annotated[Optional[float], typer.Option("--beta2", help="Adam's second beta.")]
+EpsOpt = Annotated[Optional[float], typer.Option("--eps", help="Epsilon of adagrad, rmsprop, adam, adamw.")]
+WeightDecayOpt = Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay (>= 0).")]
+AlphaOpt = Annotated[Optional[float], typer.Option("--alpha", help="RMSprop's smoothing constant in [0, 1).")]
+NesterovOpt = Annotated[bool, typer.Option("--nesterov", help="SGD with Nesterov momentum (same as --optimizer nesterov).")]
+ScheduleOpt = Annotated[str, typer.Option("--schedule", help="Learning-rate schedule: constant, step, cosine.")]
+StepSizeOpt = Annotated[int, typer.Option("--step-size", help="step schedule: epochs between decays.")]
+GammaOpt = Annotated[float, typer.Option("--gamma", help="step schedule: factor per decay, in (0, 1].")]
+LrMinOpt = Annotated[float, typer.Option("--lr-min", help="cosine schedule: the final learning rate.")]
+L1Opt = Annotated[float, typer.Option("--l1", help="L1 penalty on the weights (>= 0).")]
+L2Opt = Annotated[float, typer.Option("--l2", help="L2 penalty on the weights (>= 0).")]
+ViewsOpt = Annotated[Optional[str], typer.Option(
+    "--views", help="Comma-separated views to draw: overview, loss, probability, hidden, network, trajectories, "
+                    "gradients, metrics; or 'all'. Default: the article's overview and loss curve for a "
+                    "two-input perceptron, the network views otherwise.")]
+NetworkEpochsOpt = Annotated[Optional[str], typer.Option(
+    "--network-epochs", help="Epochs whose weights the network diagram shows, e.g. 0,1000 (default: first and last).")]
+HiddenEpochOpt = Annotated[Optional[int], typer.Option(
+    "--hidden-epoch", help="Epoch whose hidden-unit outputs to draw (default: the last).")]
+PlaneResolutionOpt = Annotated[int, typer.Option(
+    "--plane-resolution", help="Grid points per axis of the input-plane views (probability, hidden).")]
+
+
+def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epochs, seed, init, batch_size,
+                  no_shuffle, n_samples, noise, test_fraction, features, csv, target, betas, beta1, beta2, eps,
+                  weight_decay, alpha, nesterov, schedule, step_size, gamma, lr_min, l1, l2):
+    """The validated RunConfig that the command-line options describe (nothing is trained)."""
+    from ..config import ARTICLE_INIT, RunConfig, parse_betas, parse_init, parse_list
+
+    if init is None:
+        init_values = ARTICLE_INIT
+    elif init.strip().lower() == "random":
+        init_values = None
+    else:
+        init_values = parse_init(init)
+    betas_values = parse_betas(betas)
+    if beta1 is not None or beta2 is not None:
+        if betas_values is not None:
+            fail(f"give either --betas or --beta1/--beta2, not both; got --betas {betas!r}")
+        betas_values = parse_betas(f"{0.9 if beta1 is None else beta1},{0.999 if beta2 is None else beta2}")
+    if nesterov:
+        if optimizer.lower() not in ("sgd", "momentum", "nesterov"):
+            fail(f"--nesterov applies to SGD with momentum; got --optimizer {optimizer}")
+        optimizer = "nesterov"
+    config = RunConfig(
+        data=data, n_samples=n_samples, noise=noise, test_fraction=test_fraction,
+        features=parse_list(features, "features"), csv=str(csv) if csv is not None else None, target=target,
+        model=model, activation=activation, init=init_values, loss=loss, l1=l1, l2=l2,
+        optimizer=optimizer, lr=lr, momentum=momentum, betas=betas_values, eps=eps, weight_decay=weight_decay,
+        alpha=alpha, schedule=schedule, step_size=step_size, gamma=gamma, lr_min=lr_min,
+        epochs=epochs, batch_size=batch_size, shuffle=not no_shuffle, seed=seed)
+    return config.validate()
+
+
+def load_checked(config):
+    """``(data set, rows in its training part)`` of ``config``, after the checks training makes
+    (the loss fits the classes, the split leaves rows on both sides, ``--init`` fits the model)."""
+    from ..train import load_data, prepare
+
+    dataset = load_data(config)
+    train_set, _, _ = prepare(config, dataset)
+    return dataset, len(train_set.y)
+
+
+class StepProgress:
+    """A rich progress bar on stderr for training that lasts more than a moment (terminals only)."""
+
+    CHECK_EVERY = 64
+
+    def __init__(self, total: int, label: str = "training"):
+        import sys
+        import time
+
+        self.total, self.label = total, label
+        self.enabled = sys.stderr.isatty()
+        self.started = time.perf_counter()
+        self.bar = self.task = None
+
+    def __call__(self, step: int) -> None:
+        if not self.enabled or step % self.CHECK_EVERY:
+            return
+        import time
+
+        if self.bar is None:
+            elapsed = time.perf_counter() - self.started
+            if elapsed < 0.5 or elapsed / step * self.total < 1.5:
+                return
+            import sys
+
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(file=sys.stderr), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=self.total)
+        self.bar.update(self.task, completed=step)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def total_steps(config, n_train: int) -> int:
+    full = config.batch_size is None or config.batch_size >= n_train
+    return config.epochs * (1 if full else -(-n_train // config.batch_size))
+
+
+def parse_epoch_list(text: str | None, option: str, n_epochs: int) -> list[int] | None:
+    """``"0,10,100"`` -> ints within ``0..n_epochs``, or None when not given."""
+    if text is None:
+        return None
+    values = parse_ints(text, option)
+    if not values:
+        fail(f"{option} takes comma-separated whole numbers such as 0,10,100; got {text!r}")
+    bad = [e for e in values if not 0 <= e <= n_epochs]
+    if bad:
+        fail(f"{option} must lie in 0..{n_epochs} for this run; got {bad[0]}")
+    return values
+
+
+class ViewSettings:
+    """Figure options of `run` and `plot`, checked before any work is done."""
+
+    def __init__(self, out, fmt, lang, views, surface_span, surface_resolution, surface_range,
+                 boundary_epochs, network_epochs, hidden_epoch, plane_resolution):
+        from ..render.views import parse_views
+
+        self.figs = FigureOptions(out, fmt, lang, surface_span, surface_resolution, surface_range, None)
+        self.requested = parse_views(views)
+        if not 2 <= plane_resolution <= 1000:
+            fail(f"--plane-resolution must be between 2 and 1000; got {plane_resolution}")
+        self.texts = (boundary_epochs, network_epochs)
+        self.hidden_epoch = hidden_epoch
+        self.plane_resolution = plane_resolution
+        if boundary_epochs is not None:
+            parse_ints(boundary_epochs, "--boundary-epochs")
+
+    def options(self, n_epochs: int):
+        """ViewOptions for a run of ``n_epochs`` epochs (epoch options checked against it)."""
+        from ..render.views import ViewOptions
+
+        boundary, network = self.texts
+        if self.hidden_epoch is not None and not 0 <= self.hidden_epoch <= n_epochs:
+            fail(f"--hidden-epoch must lie in 0..{n_epochs} for this run; got {self.hidden_epoch}")
+        f = self.figs
+        return ViewOptions(
+            boundary_epochs=parse_epoch_list(boundary, "--boundary-epochs", n_epochs),
+            network_epochs=parse_epoch_list(network, "--network-epochs", n_epochs),
+            hidden_epoch=self.hidden_epoch, resolution=self.plane_resolution, span=f.span,
+            surface_resolution=f.resolution, x_range=f.x_range, y_range=f.y_range)
+
+    def views(self, shape, has_test: bool):
+        from ..render.views import check_views
+
+        return check_views(self.requested, shape, has_test=has_test)
+
+    def write(self, history, views, options) -> list[Path]:
+        from ..render.views import write_views
+
+        return write_views(history, self.figs.out, views, fmt=self.figs.fmt, lang=self.figs.lang,
+                           options=options)
+
+
+def _report_run(history, written: list[Path]) -> None:
+    """The truth table for gates, then the final loss, train/test metrics and the files written."""
+    from ..train import truth_table
+
+    if history.config.get("data", "").lower() in {"and", "or", "nand", "nor", "xor", "xnor"}:
+        print("X1 X2 RESULT")
+        print("\n".join(truth_table(history)))
+    print(f"final loss {float(history.loss[-1]):.6f} after {history.n_steps} steps")
+    if history.epoch_train_loss is not None and len(history.epoch_train_loss):
+        print(f"train: loss {float(history.epoch_train_loss[-1]):.6f}, accuracy "
+              f"{float(history.epoch_train_acc[-1]):.2%} ({len(history.y)} rows)")
+    if history.has_test and history.epoch_test_loss is not None:
+        print(f"test:  loss {float(history.epoch_test_loss[-1]):.6f}, accuracy "
+              f"{float(history.epoch_test_acc[-1]):.2%} ({len(history.y_test)} rows)")
+    for path in written:
+        print(f"wrote {path}")
+
+
 @app.command()
 def run(
-    data: Annotated[str, typer.Option("--data", "-d", help="Data set: and, or, nand, nor, xor, xnor.")] = "and",
-    loss: Annotated[str, typer.Option("--loss", help="Loss: bce or mse.")] = "bce",
-    optimizer: Annotated[str, typer.Option("--optimizer", help="Optimiser: sgd.")] = "sgd",
-    lr: Annotated[float, typer.Option("--lr", help="Learning rate (> 0).")] = 0.5,
-    momentum: Annotated[float, typer.Option("--momentum", help="SGD momentum in [0, 1).")] = 0.0,
-    epochs: Annotated[int, typer.Option("--epochs", "-e", help="Number of epochs (>= 1).")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (initialisation, shuffling).")] = 2025,
-    init: Annotated[Optional[str], typer.Option(
-        "--init", help="Initial parameters w1,w2,b (e.g. -1,1,0), or 'random' for a seeded random start. "
-                       "Default: the article's -1,1,0.")] = None,
+    data: DataOpt = "and",
+    model: ModelOpt = "perceptron",
+    activation: ActivationOpt = "tanh",
+    loss: LossOpt = "bce",
+    optimizer: OptimizerOpt = "sgd",
+    lr: LrOpt = 0.5,
+    momentum: MomentumOpt = None,
+    epochs: EpochsOpt = 1000,
+    seed: SeedOpt = 2025,
+    init: InitOpt = None,
+    batch_size: BatchOpt = None,
+    no_shuffle: NoShuffleOpt = False,
+    n_samples: SamplesOpt = 200,
+    noise: NoiseOpt = None,
+    test_fraction: TestOpt = 0.0,
+    features: FeaturesOpt = None,
+    csv: CsvOpt = None,
+    target: TargetOpt = None,
+    betas: BetasOpt = None,
+    beta1: Beta1Opt = None,
+    beta2: Beta2Opt = None,
+    eps: EpsOpt = None,
+    weight_decay: WeightDecayOpt = None,
+    alpha: AlphaOpt = None,
+    nesterov: NesterovOpt = False,
+    schedule: ScheduleOpt = "constant",
+    step_size: StepSizeOpt = 100,
+    gamma: GammaOpt = 0.1,
+    lr_min: LrMinOpt = 0.0,
+    l1: L1Opt = 0.0,
+    l2: L2Opt = 0.0,
+    views: ViewsOpt = None,
     out: OutOpt = Path("out/run"),
     fmt: FormatOpt = "png",
     lang: LangOpt = None,
@@ -134,39 +378,45 @@ def run(
     surface_resolution: ResolutionOpt = 50,
     surface_range: RangeOpt = None,
     boundary_epochs: EpochsListOpt = None,
+    network_epochs: NetworkEpochsOpt = None,
+    hidden_epoch: HiddenEpochOpt = None,
+    plane_resolution: PlaneResolutionOpt = 120,
 ) -> None:
-    """Train one configuration, print its truth table and write its figures."""
-    from ..config import ARTICLE_INIT, RunConfig, parse_init
+    """Train one configuration, print its results and write its figures.
 
-    if init is None:
-        init_values = ARTICLE_INIT
-    elif init.strip().lower() == "random":
-        init_values = None
-    else:
-        init_values = parse_init(init)
-    config = RunConfig(data=data, loss=loss, optimizer=optimizer, lr=lr, momentum=momentum,
-                       epochs=epochs, seed=seed, init=init_values).validate()
-    from ..losses import get_loss
-    from ..optim import OPTIMIZERS
-    from ..errors import choice_error
+    A two-input perceptron gets the article's overview and loss curve; other models get the
+    probability map over the input plane, hidden-unit outputs, the network diagram, parameter
+    trajectories by layer, gradient norms by layer and train/test curves (choose with --views).
+    """
+    from ..render.views import RunShape
 
-    get_loss(config.loss)
-    if config.optimizer.lower() not in OPTIMIZERS:
-        raise choice_error("optimizer", config.optimizer, OPTIMIZERS)
-    figs = FigureOptions(out, fmt, lang, surface_span, surface_resolution, surface_range, boundary_epochs)
+    config = engine_config(
+        data=data, model=model, activation=activation, loss=loss, optimizer=optimizer, lr=lr,
+        momentum=momentum, epochs=epochs, seed=seed, init=init, batch_size=batch_size, no_shuffle=no_shuffle,
+        n_samples=n_samples, noise=noise, test_fraction=test_fraction, features=features, csv=csv,
+        target=target, betas=betas, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, alpha=alpha,
+        nesterov=nesterov, schedule=schedule, step_size=step_size, gamma=gamma, lr_min=lr_min, l1=l1, l2=l2)
+    settings = ViewSettings(out, fmt, lang, views, surface_span, surface_resolution, surface_range,
+                            boundary_epochs, network_epochs, hidden_epoch, plane_resolution)
+    options = settings.options(config.epochs)
     if save_history is not None:
         check_writable_file(save_history, "--save-history", (".npz",))
     if export_csv is not None:
         check_writable_file(export_csv, "--export-csv", (".csv",))
-    history = _train_or_fail(config, save_history)
-    written = figs.write(history) + _save_extras(history, save_history, export_csv)
-    _report(history, written)
+    dataset, n_train = load_checked(config)
+    shape = RunShape.of_config(config, dataset.n_features, dataset.n_classes)
+    chosen = settings.views(shape, has_test=config.test_fraction > 0)
+    with StepProgress(total_steps(config, n_train)) as progress:
+        history = _train_or_fail(config, save_history, dataset, progress)
+    written = settings.write(history, chosen, options) + _save_extras(history, save_history, export_csv)
+    _report_run(history, written)
 
 
 @app.command()
 def plot(
     history_file: Annotated[Path, typer.Argument(help="A .npz history written by --save-history.",
                                                  metavar="HISTORY.npz")],
+    views: ViewsOpt = None,
     out: OutOpt = Path("out/plot"),
     fmt: FormatOpt = "png",
     lang: LangOpt = None,
@@ -175,14 +425,22 @@ def plot(
     surface_resolution: ResolutionOpt = 50,
     surface_range: RangeOpt = None,
     boundary_epochs: EpochsListOpt = None,
+    network_epochs: NetworkEpochsOpt = None,
+    hidden_epoch: HiddenEpochOpt = None,
+    plane_resolution: PlaneResolutionOpt = 120,
 ) -> None:
-    """Redraw the figures of a saved history without training."""
+    """Redraw the figures of a saved history without training (any view, see --views)."""
+    from ..analysis.views import final_epoch
     from ..history import History
+    from ..render.views import RunShape
 
     history = History.load(history_file)
-    figs = FigureOptions(out, fmt, lang, surface_span, surface_resolution, surface_range, boundary_epochs)
+    settings = ViewSettings(out, fmt, lang, views, surface_span, surface_resolution, surface_range,
+                            boundary_epochs, network_epochs, hidden_epoch, plane_resolution)
     if export_csv is not None:
         check_writable_file(export_csv, "--export-csv", (".csv",))
-    written = figs.write(history) + _save_extras(history, None, export_csv)
+    options = settings.options(final_epoch(history))
+    chosen = settings.views(RunShape.of_history(history), has_test=history.has_test)
+    written = settings.write(history, chosen, options) + _save_extras(history, None, export_csv)
     for path in written:
         print(f"wrote {path}")

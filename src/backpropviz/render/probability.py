@@ -35,8 +35,11 @@ def class_label(name: str, lang: str) -> str:
     return t("class_n", lang, name=name) if str(name).lstrip("-").isdigit() else str(name)
 
 
-def draw_points(ax, X, y, class_names, *, hollow=False, size=34, lang="en", label=True):
-    """Scatter the points of each class in its colour and marker; returns the artists."""
+def draw_points(ax, X, y, class_names, *, hollow=False, size=34, lang="en", label=True, suffix=True):
+    """Scatter the points of each class in its colour and marker; returns the artists.
+
+    ``hollow``: test points (white inside a ring of the class colour). ``suffix``: say
+    "(train)" / "(test)" in the labels (only useful when both are drawn)."""
     artists = []
     for k, name in enumerate(class_names):
         mask = np.asarray(y) == k
@@ -44,12 +47,13 @@ def draw_points(ax, X, y, class_names, *, hollow=False, size=34, lang="en", labe
             continue
         color = CLASS_COLORS[k % len(CLASS_COLORS)]
         text = class_label(name, lang)
-        text = t("test_suffix" if hollow else "train_suffix", lang, name=text) if label else None
+        if suffix:
+            text = t("test_suffix" if hollow else "train_suffix", lang, name=text)
         # Test points: white inside a coloured ring, visible on the dark and the pale ends alike.
         style = (dict(facecolors="white", edgecolors=color, linewidths=1.6) if hollow
-                 else dict(c=color, edgecolors="white", linewidths=0.7))
+                 else dict(c=color, edgecolors="black", linewidths=0.6))
         artists.append(ax.scatter(X[mask, 0], X[mask, 1], s=size, marker=MARKERS[k % len(MARKERS)],
-                                  zorder=4, label=text, **style))
+                                  zorder=4, label=text if label else None, **style))
     return artists
 
 
@@ -187,7 +191,8 @@ class ProbabilityMapDisplay:
                 self.images_.append(image)
                 self.contours_.append(contour)
                 size = point_size(len(self.y))
-                pts = draw_points(ax, self.X, self.y, self.class_names, lang=self.lang, size=size)
+                pts = draw_points(ax, self.X, self.y, self.class_names, lang=self.lang, size=size,
+                                  suffix=self.X_test is not None)
                 if self.X_test is not None:
                     pts += draw_points(ax, self.X_test, self.y_test, self.class_names, hollow=True,
                                        lang=self.lang, size=size)
