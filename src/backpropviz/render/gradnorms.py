@@ -115,7 +115,7 @@ class GradientNormDisplay:
             if self.title and not ax.get_title():
                 ax.set_title(self.title, fontsize=11)
             ax.grid(True, which="major", alpha=0.5)
-            ax.legend(fontsize=8, loc="best")
+            ax.legend(fontsize=8, loc="upper right")  # the note takes the lower left
             notes = []
             if self.note_ratio and len(self.layer_labels) > 1 and np.isfinite(self.ratio):
                 notes.append(t("grad_ratio", self.lang, start=f"{self.start_ratio:.3g}",

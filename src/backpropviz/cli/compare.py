@@ -1,0 +1,208 @@
+"""``compare``: train several settings from the same initial parameters and draw them together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from .app import FormatOpt, LangOpt, OutOpt, app, check_writable_dir, fail
+from .core import (ActivationOpt, AlphaOpt, BatchOpt, Beta1Opt, Beta2Opt, BetasOpt, CsvOpt, DataOpt, EpochsOpt,
+                   EpsOpt, FeaturesOpt, GammaOpt, InitOpt, L1Opt, L2Opt, LossOpt, LrMinOpt, LrOpt, ModelOpt,
+                   MomentumOpt, NesterovOpt, NoiseOpt, NoShuffleOpt, OptimizerOpt, SamplesOpt, ScheduleOpt,
+                   SeedOpt, StepProgress, StepSizeOpt, TargetOpt, TestOpt, WeightDecayOpt, engine_config,
+                   total_steps)
+
+VaryOpt = Annotated[List[str], typer.Option(
+    "--vary", help="KEY=V1,V2,...: the setting that differs between runs, e.g. optimizer=sgd,adam,rmsprop, "
+                   "lr=0.1,0.5,1, batch-size=1,16,full, loss=bce,mse, momentum=0,0.9, activation=sigmoid,relu "
+                   "(also schedule, weight-decay, l1, l2, epochs). Repeat it to combine settings.")]
+
+
+@app.command()
+def compare(
+    vary: VaryOpt = [],  # noqa: B006  (typer reads the default; it is never mutated)
+    data: DataOpt = "and",
+    model: ModelOpt = "perceptron",
+    activation: ActivationOpt = "tanh",
+    loss: LossOpt = "bce",
+    optimizer: OptimizerOpt = "sgd",
+    lr: LrOpt = 0.5,
+    momentum: MomentumOpt = None,
+    epochs: EpochsOpt = 1000,
+    seed: SeedOpt = 2025,
+    init: InitOpt = None,
+    batch_size: BatchOpt = None,
+    no_shuffle: NoShuffleOpt = False,
+    n_samples: SamplesOpt = 200,
+    noise: NoiseOpt = None,
+    test_fraction: TestOpt = 0.0,
+    features: FeaturesOpt = None,
+    csv: CsvOpt = None,
+    target: TargetOpt = None,
+    betas: BetasOpt = None,
+    beta1: Beta1Opt = None,
+    beta2: Beta2Opt = None,
+    eps: EpsOpt = None,
+    weight_decay: WeightDecayOpt = None,
+    alpha: AlphaOpt = None,
+    nesterov: NesterovOpt = False,
+    schedule: ScheduleOpt = "constant",
+    step_size: StepSizeOpt = 100,
+    gamma: GammaOpt = 0.1,
+    lr_min: LrMinOpt = 0.0,
+    l1: L1Opt = 0.0,
+    l2: L2Opt = 0.0,
+    plane: Annotated[str, typer.Option(
+        "--plane", help="The loss slice: auto (w1,w2 for a perceptron, PCA otherwise), params (two "
+                        "parameters, see --params) or pca (plane of all paths' top two principal directions).")] = "auto",
+    params: Annotated[Optional[str], typer.Option(
+        "--params", help="Two parameter names for --plane params, e.g. w1,b or 0.weight[0,0],0.weight[0,1].")] = None,
+    resolution: Annotated[int, typer.Option("--resolution", help="Grid points per axis of the slice.")] = 61,
+    out: OutOpt = Path("out/compare"),
+    fmt: FormatOpt = "png",
+    lang: LangOpt = None,
+    save_histories: Annotated[Optional[Path], typer.Option(
+        "--save-histories", help="Also save each run's history as DIR/run<k>.npz (redraw with `plot`).")] = None,
+) -> None:
+    """Train several settings from the same initial parameters; draw their paths on one loss
+    slice and their loss and accuracy curves on one chart, one colour each.
+
+    Example: backpropviz compare --data xor --model mlp:4 --vary optimizer=sgd,adam,rmsprop --lr 0.1
+    """
+    from ..analysis.compare import PLANES, parse_vary, variants
+    from ..errors import choice_error
+    from ..i18n import resolve_lang
+    from ..render.figures import check_format
+
+    base = engine_config(
+        data=data, model=model, activation=activation, loss=loss, optimizer=optimizer, lr=lr,
+        momentum=momentum, epochs=epochs, seed=seed, init=init, batch_size=batch_size, no_shuffle=no_shuffle,
+        n_samples=n_samples, noise=noise, test_fraction=test_fraction, features=features, csv=csv,
+        target=target, betas=betas, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, alpha=alpha,
+        nesterov=nesterov, schedule=schedule, step_size=step_size, gamma=gamma, lr_min=lr_min, l1=l1, l2=l2)
+    runs = variants(base, [parse_vary(v) for v in vary])
+    if plane.lower() not in PLANES:
+        raise choice_error("plane", plane, PLANES)
+    param_pair = None
+    if params is not None:
+        param_pair = tuple(p.strip() for p in params.split(";" if ";" in params else ",")) \
+            if "[" not in params else _split_names(params)
+        if len(param_pair) != 2:
+            fail(f"--params takes two parameter names such as w1,b; got {params!r}")
+        if plane.lower() == "pca":
+            fail("--params chooses the axes of --plane params; it does not apply to --plane pca")
+    if not 2 <= resolution <= 1000:
+        fail(f"--resolution must be between 2 and 1000; got {resolution}")
+    fmt = check_format(fmt)
+    lang = resolve_lang(lang)
+    out = check_writable_dir(out)
+    if save_histories is not None:
+        check_writable_dir(save_histories, "--save-histories")
+
+    from ..train import load_data, prepare
+
+    dataset = load_data(base)
+    n_train = None
+    for label, config in runs:  # every run's loss must fit the data, before anything trains
+        try:
+            train_set, _, _ = prepare(config, dataset)
+        except Exception as exc:
+            from ..errors import BackpropvizError
+
+            if isinstance(exc, BackpropvizError):
+                fail(f"run {label}: {exc}")
+            raise
+        n_train = len(train_set.y)
+    if param_pair is not None:
+        from ..models import build_model, param_names
+        from ..train import n_outputs
+
+        names = param_names(build_model(base.model, dataset.n_features, seed=base.seed,
+                                        activation=base.activation, n_outputs=n_outputs(dataset.n_classes)))
+        for name in param_pair:
+            if name not in names:
+                fail(f"--params: no parameter {name!r}; this model has: {', '.join(names[:12])}"
+                     + (" ..." if len(names) > 12 else ""))
+
+    histories, diverged = _train_all(runs, dataset, n_train)
+    _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, out, fmt, lang, save_histories)
+
+
+def _split_names(text: str) -> tuple[str, ...]:
+    """Split 'a[0,1],b[2]' at the commas outside brackets."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    parts.append(current.strip())
+    return tuple(p for p in parts if p)
+
+
+def _train_all(runs, dataset, n_train):
+    from ..errors import TrainingDiverged
+    from ..train import train
+
+    histories, diverged = [], []
+    total = sum(total_steps(config, n_train) for _, config in runs)
+    done = 0
+    with StepProgress(total, "training runs") as progress:
+        for _, config in runs:
+            def on_step(step, offset=done):
+                progress(offset + step)
+
+            try:
+                history = train(config, dataset, on_step=on_step)
+                diverged.append(False)
+            except TrainingDiverged as exc:
+                history = exc.history
+                diverged.append(True)
+            histories.append(history)
+            done += total_steps(config, n_train)
+    return histories, diverged
+
+
+def _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, out, fmt, lang, save_histories):
+    from ..analysis.compare import comparison_slice
+    from ..analysis.views import layers
+    from ..history import atomic_write
+    from ..render.compare import CompareDisplay
+    from ..render.figures import figure_bytes, gc_paused
+    from ..render.fonts import use_language
+    from ..render.gradnorms import GradientNormComparison
+    from ..i18n import t
+
+    labels = [label + (" (diverged)" if bad else "") for (label, _), bad in zip(runs, diverged)]
+    slice_ = comparison_slice(histories, method=plane, params=param_pair, resolution=resolution,
+                              finished=[not bad for bad in diverged])
+    rendered = []
+    with gc_paused(), use_language(lang):
+        display = CompareDisplay.from_histories(histories, labels, slice_, diverged=diverged, lang=lang)
+        rendered.append((f"compare.{fmt}", figure_bytes(display.figure_, fmt)))
+        if len(layers(histories[0].param_names)) > 1:
+            config = histories[0].config
+            title = t("compare_grad_title", lang, data=str(config.get("data", "")), model=str(config.get("model", "")))
+            grads = GradientNormComparison.from_histories(histories, labels, title=title, lang=lang)
+            rendered.append((f"gradient_norms.{fmt}", figure_bytes(grads.figure_, fmt)))
+    written = []
+    for name, data in rendered:
+        path = out / name
+        atomic_write(path, lambda f, data=data: f.write(data))
+        written.append(path)
+    if save_histories is not None:
+        for k, history in enumerate(histories, start=1):
+            written.append(history.save(save_histories / f"run{k}.npz"))
+    width = max(len(label) for label in labels)
+    print(f"{'run':<{width}}  {'train loss':>10}  {'accuracy':>8}  steps")
+    for label, history in zip(labels, histories):
+        final_loss = float(history.epoch_train_loss[-1]) if len(history.epoch_train_loss) else float("nan")
+        final_acc = float(history.epoch_train_acc[-1]) if len(history.epoch_train_acc) else float("nan")
+        print(f"{label:<{width}}  {final_loss:>10.6f}  {final_acc:>8.2%}  {history.n_steps}")
+    for path in written:
+        print(f"wrote {path}")

@@ -1,0 +1,160 @@
+"""Several runs from one start: their paths on one loss slice, their loss and accuracy curves.
+
+One colour per run throughout, one legend for the figure. The slice shows the first run's
+objective; a note says what the plane is, what it holds fixed and how far the paths leave it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..i18n import resolve_lang, t
+from .base import new_figure, param_label
+from .fonts import use_language
+
+RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+              "#7f7f7f", "#bcbd22", "#393b79", "#637939"]
+
+
+class CompareDisplay:
+    """Paths on one slice (left), training loss per epoch (middle), training accuracy (right).
+
+    >>> d = CompareDisplay.from_histories(histories, labels, comparison_slice(histories))  # doctest: +SKIP
+    >>> len(d.paths_) == len(d.curves_) == len(labels)                                      # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, slice_, labels, train_loss, train_acc, *, diverged=None, losses=None,
+                 title="", lang="en"):
+        self.slice = slice_
+        self.labels = list(labels)
+        self.train_loss = [np.asarray(v, dtype=float) for v in train_loss]
+        self.train_acc = [np.asarray(v, dtype=float) for v in train_acc]
+        self.diverged = list(diverged or [False] * len(self.labels))
+        self.losses = list(losses or [slice_.loss_name] * len(self.labels))
+        self.title = title
+        self.lang = resolve_lang(lang)
+
+    def __repr__(self) -> str:
+        return f"CompareDisplay(runs={self.labels}, plane={self.slice.method!r}, lang={self.lang!r})"
+
+    @classmethod
+    def from_histories(cls, histories, labels, slice_, *, diverged=None, lang=None, plot=True):
+        from .base import title_fields
+
+        lang = resolve_lang(lang)
+        _, fields = title_fields(histories[0].config)
+        title = t("compare_title", lang, data=fields.get("gate", fields.get("data", "")),
+                  model=str(histories[0].config.get("model", "")))
+        display = cls(slice_, labels, [h.epoch_train_loss for h in histories],
+                      [h.epoch_train_acc for h in histories], diverged=diverged,
+                      losses=[str(h.config.get("loss", "")) for h in histories], title=title, lang=lang)
+        return display.plot() if plot else display
+
+    @property
+    def colors(self) -> list[str]:
+        return [RUN_COLORS[k % len(RUN_COLORS)] for k in range(len(self.labels))]
+
+    def _note(self) -> str:
+        s = self.slice
+        lines = []
+        if s.method == "params":
+            if s.fixed:
+                names = list(s.fixed)
+                shown = ", ".join(names) if len(names) <= 3 else t("traj_others", self.lang, count=len(names))
+                values = ", ".join(f"{v:.2f}" for v in list(s.fixed.values())[:3]) + (" ..." if len(names) > 3 else "")
+                lines.append(t("compare_fixed", self.lang, names=shown, values=values))
+        else:
+            lines.append(t("compare_pca", self.lang, share=f"{(s.explained or 0):.0%}"))
+        extent = max((float(np.nanmax(np.abs(p))) for p in s.paths if np.isfinite(p).any()), default=1.0) or 1.0
+        if s.max_residual > 1e-6 * extent:
+            lines.append(t("compare_off", self.lang, dist=f"{s.max_residual:.3g}"))
+        if len(set(self.losses)) > 1:
+            lines.append(t("compare_surface_loss", self.lang, loss=self.losses[0]))
+        return "\n".join(_wrap(line, 62) for line in lines)
+
+    def plot(self, figure=None):
+        """Draw the three panels; keeps ``figure_``, ``axes_``, ``surface_``, ``paths_`` (one line
+        per run), ``curves_`` (loss), ``acc_curves_``, ``legend_`` and ``note_``."""
+        from matplotlib.colors import LogNorm
+        from matplotlib.lines import Line2D
+
+        s = self.slice
+        with use_language(self.lang):
+            fig = figure or new_figure((18, 6.4), layout="constrained")
+            grid = fig.add_gridspec(1, 3, width_ratios=[1.25, 1, 1])
+            ax_slice, ax_loss, ax_acc = (fig.add_subplot(grid[0, k]) for k in range(3))
+            loss = np.where(np.isfinite(s.loss), s.loss, np.nan)
+            low = max(float(np.nanmin(loss)), 1e-6 * float(np.nanmax(loss)), 1e-12)
+            high = max(float(np.nanmax(loss)), low * 1.0001)
+            levels = np.geomspace(low, high, 24)
+            self.surface_ = ax_slice.contourf(s.alpha, s.beta, np.clip(loss, low, high), levels=levels,
+                                              norm=LogNorm(low, high), cmap="Greys_r", alpha=0.9)
+            ax_slice.contour(s.alpha, s.beta, np.clip(loss, low, high), levels=levels[::3], colors="white",
+                             linewidths=0.4, alpha=0.6)
+            colorbar = fig.colorbar(self.surface_, ax=ax_slice, pad=0.01, shrink=0.9, ticks=levels[::4])
+            colorbar.ax.set_yticklabels([f"{v:.3g}" for v in levels[::4]])
+            colorbar.ax.minorticks_off()
+            colorbar.set_label(t("compare_surface_loss", self.lang, loss=self.losses[0]))
+            self.paths_ = []
+            for path, color, label, bad in zip(s.paths, self.colors, self.labels, self.diverged):
+                (line,) = ax_slice.plot(path[:, 0], path[:, 1], color=color, linewidth=1.7,
+                                        linestyle="--" if bad else "-", label=label, zorder=3)
+                finite = path[np.all(np.isfinite(path), axis=1)]
+                if len(finite):
+                    ax_slice.plot(*finite[-1], marker="X", markersize=10, color=color, markeredgecolor="black",
+                                  zorder=5)
+                self.paths_.append(line)
+            ax_slice.plot(*s.paths[0][0], marker="o", markersize=10, color="white", markeredgecolor="black",
+                          zorder=6)
+            ax_slice.set_xlim(s.alpha[0], s.alpha[-1])
+            ax_slice.set_ylim(s.beta[0], s.beta[-1])
+            if s.method == "params":
+                ax_slice.set_xlabel(param_label(s.axis_names[0], self.lang))
+                ax_slice.set_ylabel(param_label(s.axis_names[1], self.lang))
+            else:
+                ax_slice.set_xlabel(t("pc_axis", self.lang, k=1))
+                ax_slice.set_ylabel(t("pc_axis", self.lang, k=2))
+            ax_slice.set_title(t("compare_slice", self.lang), fontsize=11)
+            note = self._note()
+            self.note_ = ax_slice.text(0.015, 0.015, note, transform=ax_slice.transAxes, fontsize=8, va="bottom",
+                                       ha="left", zorder=7,
+                                       bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="#999999", alpha=0.9))
+            self.curves_, self.acc_curves_ = [], []
+            for values, accs, color, label, bad in zip(self.train_loss, self.train_acc, self.colors, self.labels,
+                                                       self.diverged):
+                x = np.arange(len(values))
+                style = "--" if bad else "-"
+                self.curves_.append(ax_loss.plot(x, np.where(values > 0, values, np.nan), color=color,
+                                                 linewidth=1.7, linestyle=style, label=label)[0])
+                self.acc_curves_.append(ax_acc.plot(np.arange(len(accs)), accs, color=color, linewidth=1.7,
+                                                    linestyle=style, label=label)[0])
+            ax_loss.set_yscale("log")
+            ax_loss.set_title(t("compare_curves", self.lang), fontsize=11)
+            ax_loss.set_ylabel(t("compare_loss_own", self.lang) if len(set(self.losses)) > 1
+                               else t("loss_value_log", self.lang))
+            ax_acc.set_title(t("compare_acc", self.lang), fontsize=11)
+            ax_acc.set_ylabel(t("metrics_acc", self.lang))
+            ax_acc.set_ylim(-0.03, 1.03)
+            ax_acc.yaxis.set_major_formatter("{x:.0%}")
+            for ax in (ax_loss, ax_acc):
+                ax.set_xlabel(t("epochs", self.lang))
+                ax.grid(True, which="major", alpha=0.5)
+            handles = list(self.paths_) + [
+                Line2D([], [], linestyle="none", marker="o", markersize=9, color="white", markeredgecolor="black",
+                       label=t("start", self.lang)),
+                Line2D([], [], linestyle="none", marker="X", markersize=9, color="#777777", markeredgecolor="black",
+                       label=t("end", self.lang))]
+            self.legend_ = fig.legend(handles=handles, loc="outside lower center",
+                                      ncol=min(len(handles), 7), fontsize=9, frameon=False)
+            if self.title:
+                self.suptitle_ = fig.suptitle(self.title, fontsize=13)
+        self.axes_, self.figure_ = [ax_slice, ax_loss, ax_acc], fig
+        return self
+
+
+def _wrap(text: str, width: int) -> str:
+    """Break a long English note at spaces (Japanese notes are short enough as they are)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) if " " in text else text
