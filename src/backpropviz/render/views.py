@@ -122,6 +122,15 @@ class ViewOptions:
 
 def render_view(history, view: str, fmt: str, lang: str, options: ViewOptions) -> bytes:
     """One view of ``history`` encoded as ``fmt``."""
+    from .fonts import use_language
+
+    # Axes take their title font when they are made, so the language's font must be in force
+    # from the figure's creation to its encoding.
+    with use_language(lang):
+        return _render_view(history, view, fmt, lang, options)
+
+
+def _render_view(history, view: str, fmt: str, lang: str, options: ViewOptions) -> bytes:
     from .figures import LOSS_CURVE_FIGSIZE, LOSS_CURVE_MARGINS, figure_bytes
     from .base import new_figure
 
