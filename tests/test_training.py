@@ -178,6 +178,11 @@ def test_multiclass_perceptron_on_all_features_starts_from_the_seeded_init():
     assert history.epoch_train_acc[-1] > 0.9
 
 
+def test_oversized_history_is_refused_before_training():
+    with pytest.raises(BackpropvizError, match=r"would record 2000000 steps x 10501 parameters .* GiB limit"):
+        train(RunConfig(data="moons", n_samples=2000, model="mlp:100,100", epochs=1000, batch_size=1))
+
+
 def test_bce_on_three_classes_suggests_ce():
     with pytest.raises(BackpropvizError, match="use --loss ce"):
         train(RunConfig(data="iris", model="mlp:3"))

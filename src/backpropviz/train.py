@@ -72,6 +72,20 @@ class Recorder:
         return self._take(self.lr, self.t)
 
 
+# A run records every step; beyond this the history would not fit comfortably in memory.
+MAX_HISTORY_BYTES = 2 << 30
+
+
+def check_history_size(n_steps: int, n_params: int, batch_width: int | None) -> None:
+    """Refuse, before allocating, a run whose recorded history would exceed ``MAX_HISTORY_BYTES``."""
+    size = (2 * n_steps + 1) * n_params * 4 + n_steps * (batch_width or 0) * 8
+    if size > MAX_HISTORY_BYTES:
+        raise BackpropvizError(
+            f"this run would record {n_steps} steps x {n_params} parameters ({size / 2**30:.1f} GiB), "
+            f"more than the {MAX_HISTORY_BYTES / 2**30:.0f} GiB limit; use fewer --epochs, a larger "
+            "--batch-size or a smaller model")
+
+
 def n_outputs(n_classes: int) -> int:
     """One sigmoid output for two classes, one logit per class beyond."""
     return 1 if n_classes <= 2 else n_classes
@@ -174,8 +188,9 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
     full_batch = config.batch_size is None or config.batch_size >= N
     width = N if full_batch else config.batch_size
     steps_per_epoch = -(-N // width)
-    rec = Recorder(flat.detach().clone(), config.epochs * steps_per_epoch,
-                   batch_width=None if full_batch else width)
+    n_steps = config.epochs * steps_per_epoch
+    check_history_size(n_steps, flat.numel(), None if full_batch else width)
+    rec = Recorder(flat.detach().clone(), n_steps, batch_width=None if full_batch else width)
     shuffler = np.random.default_rng(config.seed)
     metrics = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
 
