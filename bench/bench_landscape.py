@@ -219,7 +219,8 @@ def mlp_case(repeats: int, resolution: int = 51) -> dict:
         result.update(loss_landscapes_points_per_s=pkg_rate, ratio_vs_loss_landscapes=engine_rate / pkg_rate,
                       target_vs_loss_landscapes=3)
     # Peak memory of the engine alone, in a fresh process.
-    child = subprocess.run([sys.executable, __file__, "--engine-only", str(resolution)], cwd=ROOT,
+    child = subprocess.run([sys.executable, __file__, "--engine-only", str(resolution),
+                            "--threads", str(torch.get_num_threads())], cwd=ROOT,
                            capture_output=True, text=True, check=True)
     result["engine_peak_rss_mib"] = json.loads(child.stdout.strip().splitlines()[-1])["peak_rss_mib"]
     return result
@@ -229,8 +230,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--case", default="all", choices=["perceptron", "mlp", "all"])
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads for every side (default: torch's own, one per core). On a machine "
+                         "shared with other work, --threads 1 keeps the comparison fair: two-thread "
+                         "operations stall whenever the other core is busy.")
     ap.add_argument("--engine-only", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.engine_only is not None:
         mlp_engine_only(args.engine_only)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux

@@ -324,4 +324,5 @@ def basin_map(config: RunConfig, *, x_name: str | None = None, y_name: str | Non
         final_accuracy=run.accuracy.reshape(shape), solved=(run.accuracy >= solved_accuracy - 1e-12).reshape(shape) & ~diverged.reshape(shape),
         cluster=labels.reshape(shape), cluster_centers=centres, diverged=diverged.reshape(shape), threshold=float(threshold),
         config={"run": config.to_dict(), "fixed": fixed, "solved_accuracy": solved_accuracy,
+                "run_start": [float(init[ix]), float(init[iy])],
                 "steps": int(run.loss.shape[1]), "resolution": int(resolution)})

@@ -28,6 +28,7 @@ LABELS = {
     "fixed_many": {"en": "{count} other parameters at their initial values",
                    "ja": "他の {count} 個のパラメータは初期値"},
     "start_x": {"en": "start {label}", "ja": "開始 {label}"},
+    "run_start": {"en": "★: the run's own start", "ja": "★: この学習の開始点"},
 }
 
 
@@ -78,7 +79,7 @@ class BasinsDisplay:
                 Z = np.asarray(bm.final_loss, dtype=float)
                 pos = Z[np.isfinite(Z) & (Z > 0)]
                 lo = float(pos.min()) if pos.size else 1e-12
-                hi = float(max(pos.max(), lo * 10)) if pos.size else 1.0
+                hi = float(pos.max()) if pos.size and pos.max() > lo else lo * 10
                 cmap = _with_bad("viridis")
                 self.image_ = ax.pcolormesh(A, B, np.ma.masked_invalid(np.clip(Z, lo, None)), cmap=cmap,
                                             norm=LogNorm(lo, hi), shading="auto", rasterized=True)
@@ -119,6 +120,10 @@ class BasinsDisplay:
                            for k in range(min(shown, 6))]
                 self.legend_ = ax.legend(handles=handles, loc="upper right", fontsize="x-small", framealpha=0.9)
                 ax.set_title(tr("clusters", lang), fontsize="medium")
+            self.start_ = None
+            start = bm.config.get("run_start")
+            if start is not None:  # the run's own start, for orientation
+                (self.start_,) = ax.plot(start[0], start[1], "w*", ms=14, mec="black", ls="none")
             x, y = bm.axis_names
             if not ax.get_xlabel():
                 ax.set_xlabel(tr("start_x", lang, label=param_label(x, lang)))
@@ -146,5 +151,6 @@ def basins_figure(basin_map, *, lang=None, kinds=None):
                     for i, k in enumerate(kinds)]
         K = basin_map.final_loss.shape[0]
         fixed = describe_fixed(basin_map, lang)
-        fig.suptitle(tr("suptitle", lang, n=K, steps=basin_map.config.get("steps", "?"), fixed=fixed))
+        fig.suptitle(tr("suptitle", lang, n=K, steps=basin_map.config.get("steps", "?"), fixed=fixed)
+                     + ("; " + tr("run_start", lang) if basin_map.config.get("run_start") else ""))
     return fig, displays

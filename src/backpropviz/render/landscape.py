@@ -164,7 +164,7 @@ class LandscapeDisplay:
                 if self.kind == "heatmap":
                     positive = Z[np.isfinite(Z) & (Z > 0)]
                     lo = float(positive.min()) if positive.size else 1e-12
-                    hi = float(max(positive.max(), lo * 10)) if positive.size else 1.0
+                    hi = float(positive.max()) if positive.size and positive.max() > lo else lo * 10
                     self.surface_ = ax.pcolormesh(A, B, np.clip(Z, lo, None), cmap="magma",
                                                   norm=LogNorm(vmin=lo, vmax=hi), shading="auto", rasterized=True)
                     label = tr("log_loss", lang)
