@@ -184,6 +184,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "compare_grad_title": {"en": "Gradient norm of each layer, run by run ({data}, {model})",
                            "ja": "実行ごとの各層の勾配ノルム ({data}, {model})"},
     "pc_axis": {"en": "principal direction {k}", "ja": "主成分方向 {k}"},
+    "diverged_suffix": {"en": " (diverged)", "ja": " (発散)"},
 }
 
 

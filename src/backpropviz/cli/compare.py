@@ -66,8 +66,11 @@ def compare(
     save_histories: Annotated[Optional[Path], typer.Option(
         "--save-histories", help="Also save each run's history as DIR/run<k>.npz (redraw with `plot`).")] = None,
 ) -> None:
-    """Train several settings from the same initial parameters; draw their paths on one loss
-    slice and their loss and accuracy curves on one chart, one colour each.
+    """Train several settings from one start and draw their paths and curves together.
+
+    Every run starts from the same initial parameters (same seed, same model); only the --vary
+    settings differ. Writes compare.<fmt> (paths on one loss slice, loss and accuracy per epoch,
+    one colour per run) and, for networks, gradient_norms.<fmt> (per-layer norms, run by run).
 
     Example: backpropviz compare --data xor --model mlp:4 --vary optimizer=sgd,adam,rmsprop --lr 0.1
     """
@@ -178,7 +181,7 @@ def _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, o
     from ..render.gradnorms import GradientNormComparison
     from ..i18n import t
 
-    labels = [label + (" (diverged)" if bad else "") for (label, _), bad in zip(runs, diverged)]
+    labels = [label + (t("diverged_suffix", lang) if bad else "") for (label, _), bad in zip(runs, diverged)]
     slice_ = comparison_slice(histories, method=plane, params=param_pair, resolution=resolution,
                               finished=[not bad for bad in diverged])
     rendered = []
@@ -198,11 +201,12 @@ def _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, o
     if save_histories is not None:
         for k, history in enumerate(histories, start=1):
             written.append(history.save(save_histories / f"run{k}.npz"))
-    width = max(len(label) for label in labels)
+    table_labels = [label + (" (diverged)" if bad else "") for (label, _), bad in zip(runs, diverged)]
+    width = max(len(label) for label in table_labels)
     print(f"{'run':<{width}}  {'train loss':>10}  {'accuracy':>8}  steps")
-    for label, history in zip(labels, histories):
+    for label, history in zip(table_labels, histories):
         final_loss = float(history.epoch_train_loss[-1]) if len(history.epoch_train_loss) else float("nan")
         final_acc = float(history.epoch_train_acc[-1]) if len(history.epoch_train_acc) else float("nan")
-        print(f"{label:<{width}}  {final_loss:>10.6f}  {final_acc:>8.2%}  {history.n_steps}")
+        print(f"{label:<{width}}  {final_loss:>10.6g}  {final_acc:>8.2%}  {history.n_steps}")
     for path in written:
         print(f"wrote {path}")

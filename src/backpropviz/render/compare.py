@@ -66,9 +66,14 @@ class CompareDisplay:
                 lines.append(t("compare_fixed", self.lang, names=shown, values=values))
         else:
             lines.append(t("compare_pca", self.lang, share=f"{(s.explained or 0):.0%}"))
-        extent = max((float(np.nanmax(np.abs(p))) for p in s.paths if np.isfinite(p).any()), default=1.0) or 1.0
-        if s.max_residual > 1e-6 * extent:
-            lines.append(t("compare_off", self.lang, dist=f"{s.max_residual:.3g}"))
+        # Diverged runs leave any plane by astronomical distances; the note speaks of the others.
+        kept = [k for k, bad in enumerate(self.diverged) if not bad] or list(range(len(s.paths)))
+        extent = max((float(np.nanmax(np.abs(s.paths[k]))) for k in kept if np.isfinite(s.paths[k]).any()),
+                     default=1.0) or 1.0
+        off = max((float(np.nanmax(s.residuals[k])) for k in kept if np.isfinite(s.residuals[k]).any()),
+                  default=0.0)
+        if off > 1e-6 * extent:
+            lines.append(t("compare_off", self.lang, dist=f"{off:.3g}"))
         if len(set(self.losses)) > 1:
             lines.append(t("compare_surface_loss", self.lang, loss=self.losses[0]))
         return "\n".join(_wrap(line, 62) for line in lines)
@@ -130,6 +135,11 @@ class CompareDisplay:
                 self.acc_curves_.append(ax_acc.plot(np.arange(len(accs)), accs, color=color, linewidth=1.7,
                                                     linestyle=style, label=label)[0])
             ax_loss.set_yscale("log")
+            kept = [v[(v > 0) & np.isfinite(v)] for v, bad in zip(self.train_loss, self.diverged) if not bad]
+            kept = [v for v in kept if len(v)]
+            if kept and any(self.diverged):  # a diverged run would flatten the others' curves
+                low, high = min(v.min() for v in kept), max(v.max() for v in kept)
+                ax_loss.set_ylim(low / 2, high * 5)
             ax_loss.set_title(t("compare_curves", self.lang), fontsize=11)
             ax_loss.set_ylabel(t("compare_loss_own", self.lang) if len(set(self.losses)) > 1
                                else t("loss_value_log", self.lang))
