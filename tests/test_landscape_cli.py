@@ -94,3 +94,18 @@ def test_basins_writes_the_convergence_map(cli, tmp_path):
 ])
 def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, fragments):
     one_line_error(cli(*args, "--out", tmp_path), *fragments)
+
+
+def test_line_between_two_saved_runs_in_float64(cli, tmp_path, saved_run):
+    from backpropviz.config import RunConfig
+    from backpropviz.train import train
+
+    other = tmp_path / "other.npz"
+    train(RunConfig(epochs=100, init=(2.0, -1.0, 0.5))).save(other)
+    r = cli("landscape", saved_run, "--line-to", other, "--dtype", "float64", "-r", "6", "--views", "filled",
+            "--out", tmp_path / "o", "--no-curvature")
+    assert r.code == 0, r
+    with np.load(tmp_path / "o" / "line_runs.npz", allow_pickle=False) as z:
+        np.testing.assert_allclose(z["start"], History.load(saved_run).params[-1])
+        np.testing.assert_allclose(z["end"], History.load(other).params[-1])
+    assert Landscape.load(tmp_path / "o" / "landscape.npz").loss.dtype == np.float64
