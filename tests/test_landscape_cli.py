@@ -88,6 +88,7 @@ def test_basins_writes_the_convergence_map(cli, tmp_path):
     (["landscape", "--views", "photo"], ["--views", "'photo'"]),
     (["landscape", "--center-step", "5000", "--epochs", "3"], ["--center-step", "5000"]),
     (["landscape", "missing.npz"], ["does not exist"]),
+    (["landscape", "h.npz", "--data", "or"], ["run options apply only when no HISTORY.npz", "--data or"]),
     (["landscape", "--x-param", "w9", "--epochs", "3"], ["no parameter 'w9'"]),
     (["basins", "--resolution", "5000"], ["--resolution", "5000"]),
     (["basins", "--threshold", "-1", "--epochs", "2", "-r", "2"], ["--threshold", "-1"]),

@@ -49,12 +49,21 @@ def run_config(data, model, activation, loss, optimizer, lr, epochs, seed, init,
                      epochs=epochs, seed=seed, init=init_values, batch_size=batch_size).validate()
 
 
+RUN_OPTIONS = ("--data", "--model", "--activation", "--loss", "--optimizer", "--lr", "--epochs", "--seed",
+               "--init", "--batch-size")
+RUN_DEFAULTS = ("and", "perceptron", "tanh", "bce", "sgd", 0.5, 1000, 2025, None, None)
+
+
 def _history(history_file: Path | None, config_args: tuple):
     from ..errors import TrainingDiverged
     from ..history import History
     from ..train import train
 
     if history_file is not None:
+        given = [f"{o} {v}" for o, v, d in zip(RUN_OPTIONS, config_args, RUN_DEFAULTS) if v != d]
+        if given:
+            fail(f"run options apply only when no HISTORY.npz is given (the file holds its own run); "
+                 f"got {', '.join(given)} with {str(history_file)!r}")
         return History.load(history_file)
     try:
         return train(run_config(*config_args))
