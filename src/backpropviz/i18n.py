@@ -151,6 +151,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
                    "ja": "層 {layer}: {n_in} → {n_out} (パラメータ {count} 個)"},
     "traj_others": {"en": "other {count} parameters", "ja": "その他 {count} 個のパラメータ"},
     "traj_bias": {"en": "biases (dashed)", "ja": "バイアス (破線)"},
+    "traj_drawn": {"en": " ({count} drawn)", "ja": " ({count} 個を表示)"},
     "grad_title": {"en": "Gradient norm of each layer ({data}, {activation})",
                    "ja": "各層の勾配ノルム ({data}, {activation})"},
     "grad_ylabel": {"en": "gradient norm ‖∂L/∂θ‖ (log scale)", "ja": "勾配ノルム ‖∂L/∂θ‖ (対数目盛)"},

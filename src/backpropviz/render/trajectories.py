@@ -14,6 +14,7 @@ from .base import epoch_axis, new_figure
 from .fonts import use_language
 
 NAMED_LINES = 10  # a layer with at most this many parameters names every line
+MAX_GREY = 300  # grey lines drawn per panel at most (evenly picked): more only cost drawing time
 HIGHLIGHT = 5  # in bigger layers, this many (those that moved most) are coloured and named
 PANEL_SIZE = (5.2, 3.3)
 
@@ -70,8 +71,9 @@ class GroupedTrajectoryDisplay:
         return display.plot(figure=figure) if plot else display
 
     def plot(self, figure=None):
-        """Draw one panel per group; keeps ``figure_``, ``axes_``, ``lines_`` (per panel, every
-        line, in the group's order) and ``highlighted_`` (per panel, the names coloured)."""
+        """Draw one panel per group; keeps ``figure_``, ``axes_``, ``lines_`` (per panel, one entry
+        per parameter in the group's order: its line, or None when a big layer leaves it out)
+        and ``highlighted_`` (per panel, the names coloured)."""
         from matplotlib import colormaps
 
         n = len(self.groups)
@@ -94,8 +96,13 @@ class GroupedTrajectoryDisplay:
                 lines, highlighted = [None] * len(cols), []
                 colour_index = 0
                 end_labels = []
+                rest = [k for k in range(len(cols)) if not (named or k in top)]
+                drawn_grey = set(rest) if len(rest) <= MAX_GREY else {
+                    rest[i] for i in np.linspace(0, len(rest) - 1, MAX_GREY).round().astype(int)}
                 # Grey lines first, so that the coloured ones stay on top.
                 for k in sorted(range(len(cols)), key=lambda k: (named or k in top, k)):
+                    if not (named or k in top or k in drawn_grey):
+                        continue
                     dashed = ".bias" in names[k] or names[k] == "b"
                     style = "--" if dashed else "-"
                     if named or k in top:
@@ -115,8 +122,10 @@ class GroupedTrajectoryDisplay:
                 else:
                     from matplotlib.lines import Line2D
 
-                    handles = [Line2D([], [], color="#9ca3af", linewidth=0.7,
-                                      label=t("traj_others", self.lang, count=len(cols) - len(top)))]
+                    others = t("traj_others", self.lang, count=len(cols) - len(top))
+                    if len(drawn_grey) < len(rest):
+                        others += t("traj_drawn", self.lang, count=len(drawn_grey))
+                    handles = [Line2D([], [], color="#9ca3af", linewidth=0.7, label=others)]
                     if any(".bias" in name for name in names):
                         handles.append(Line2D([], [], color="#6b7280", linestyle="--", linewidth=1.0,
                                               label=t("traj_bias", self.lang)))
