@@ -154,6 +154,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "traj_drawn": {"en": " ({count} drawn)", "ja": " ({count} 個を表示)"},
     "grad_title": {"en": "Gradient norm of each layer ({data}, {activation})",
                    "ja": "各層の勾配ノルム ({data}, {activation})"},
+    "grad_title_plain": {"en": "Gradient norm of each layer ({data})", "ja": "各層の勾配ノルム ({data})"},
     "grad_ylabel": {"en": "gradient norm ‖∂L/∂θ‖ (log scale)", "ja": "勾配ノルム ‖∂L/∂θ‖ (対数目盛)"},
     "grad_layer": {"en": "layer {layer} ({n_in} → {n_out})", "ja": "層 {layer} ({n_in} → {n_out})"},
     "grad_input_side": {"en": " - nearest the input", "ja": " - 入力側"},

@@ -67,8 +67,10 @@ class GradientNormDisplay:
             labels.append(label)
         if title is None:
             _, fields = title_fields(history.config)
-            title = t("grad_title", lang, data=fields.get("gate", fields.get("data", "")),
-                      activation=str(history.config.get("activation", "")))
+            data = fields.get("gate", fields.get("data", ""))
+            # The activation matters only between layers; a single layer has none.
+            title = (t("grad_title", lang, data=data, activation=str(history.config.get("activation", "")))
+                     if len(ls) > 1 else t("grad_title_plain", lang, data=data))
         display = cls(history.epoch, gradient_norms(history), labels, title=title, lang=lang)
         return display.plot(ax=ax) if plot else display
 
