@@ -17,6 +17,14 @@ Evaluation is one batched computation per chunk of points (``LossEvaluator``): f
 an ``nn.Linear`` inside an ``nn.Sequential`` (the perceptron, MLPs), the first layer's
 pre-activations on a plane are ``Z0 + a Z1 + b Z2`` with three matrices computed once, so
 each point costs one multiply-add there instead of a matrix product.
+
+>>> from backpropviz.config import RunConfig                     # doctest: +SKIP
+>>> from backpropviz.train import train                          # doctest: +SKIP
+>>> land = plane(train(RunConfig()), "pca", resolution=51)       # doctest: +SKIP
+>>> land.explained_variance, land.relative_residual, land.loss_gap  # doctest: +SKIP
+
+Any model and data: ``evaluate_plane(model, F.cross_entropy, X, y, origin, directions, alpha,
+beta)`` or ``LossEvaluator(model, loss_fn, loader).grid(...)`` with a DataLoader.
 """
 
 from __future__ import annotations
