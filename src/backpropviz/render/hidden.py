@@ -124,7 +124,7 @@ class HiddenUnitsDisplay:
                                                              colors="black", linewidths=0.8))
                     if self.X is not None:
                         colors = [CLASS_COLORS[int(k) % len(CLASS_COLORS)] for k in self.y]
-                        ax.scatter(self.X[:, 0], self.X[:, 1], s=size, c=colors, edgecolors="white",
+                        ax.scatter(self.X[:, 0], self.X[:, 1], s=size, c=colors, edgecolors="black",
                                    linewidths=0.3, zorder=3)
                     ax.set_xlim(extent[0], extent[1])
                     ax.set_ylim(extent[2], extent[3])
