@@ -28,7 +28,7 @@ from ..errors import BackpropvizError
 from ..history import atomic_write
 from ..losses import get_loss
 from ..models import get_flat, param_names, unflatten
-from .landscape import DEFAULT_MEMORY_BUDGET
+from .evaluator import DEFAULT_MEMORY_BUDGET
 
 MAX_STARTS = 1 << 20
 
@@ -132,7 +132,7 @@ def train_many(config: RunConfig, starts, dataset=None, *, record_params: bool =
     diverged_at = torch.full((S,), -1, dtype=torch.long)
     alive = torch.ones(S, dtype=torch.bool)
     shuffler = np.random.default_rng(config.seed)
-    from .landscape import _Progress
+    from .evaluator import _Progress
 
     bar = _Progress(progress, T)
     t = 0
