@@ -110,3 +110,19 @@ def test_line_between_two_saved_runs_in_float64(cli, tmp_path, saved_run):
         np.testing.assert_allclose(z["start"], History.load(saved_run).params[-1])
         np.testing.assert_allclose(z["end"], History.load(other).params[-1])
     assert Landscape.load(tmp_path / "o" / "landscape.npz").loss.dtype == np.float64
+
+
+def test_landscape_and_basins_of_a_multiclass_mlp(cli, tmp_path):
+    r = cli("landscape", "--data", "iris", "--model", "mlp:4", "--loss", "ce", "--epochs", "40", "--lr", "0.1",
+            "--method", "random", "-r", "9", "--views", "heatmap", "--out", tmp_path / "l")
+    assert r.code == 0, r
+    land = Landscape.load(tmp_path / "l" / "landscape.npz")
+    assert land.directions.shape == (2, land.origin.size) and land.origin.size > 3
+    assert np.all(np.isfinite(land.loss))
+    assert "curvature at step 40 (exact)" in r.out
+    r = cli("basins", "--data", "iris", "--model", "mlp:4", "--loss", "ce", "--epochs", "20", "--lr", "0.1",
+            "--x-param", "0.weight[0,0]", "--y-param", "2.bias[1]", "-r", "4", "--solved-accuracy", "0.9",
+            "--out", tmp_path / "b")
+    assert r.code == 0, r
+    with np.load(tmp_path / "b" / "basins.npz", allow_pickle=False) as z:
+        assert [str(s) for s in z["axis_names"]] == ["0.weight[0,0]", "2.bias[1]"]
