@@ -310,3 +310,17 @@ def test_every_network_view_renders_without_missing_glyphs(lang, xor_run, iris_r
                 assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert not [w for w in record if "Glyph" in str(w.message)], [str(w.message) for w in record]
     assert set(check_views(["all"], RunShape.of_history(xor_run))) == set(VIEWS) - {"overview"}
+
+
+def test_deep_narrow_sigmoid_net_starts_with_vanishing_gradients_relu_does_not():
+    # Same data, same seed, same widths; only the activation differs. Sigmoid's slope is at most
+    # 1/4, so each layer back from the output shrinks the gradient; ReLU passes it on.
+    ratios = {}
+    for activation in ("sigmoid", "relu"):
+        h = train(RunConfig(data="moons", n_samples=100, model="mlp:4,4,4,4,4,4", activation=activation,
+                            epochs=1, seed=0))
+        d = GradientNormDisplay.from_history(h, plot=False)
+        norms = V.gradient_norms(h)[0]
+        assert d.start_ratio == pytest.approx(norms[0] / norms[-1])
+        ratios[activation] = d.start_ratio
+    assert ratios["sigmoid"] < 1e-2 < ratios["relu"]
