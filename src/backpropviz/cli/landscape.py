@@ -254,7 +254,14 @@ def landscape(
         from ..analysis.curvature import EXACT_MAX_PARAMS, curvature_at
 
         cur = curvature_at(history, land.config["center_step"])
-        stable = "" if cur.stable is None else (" (stable)" if cur.stable else " (above the bound: unstable for plain GD)")
+        opt = str(history.config.get("optimizer", "sgd")).lower()
+        plain = opt == "sgd" and not history.config.get("momentum")
+        if cur.stable is None:
+            stable = ""
+        elif not plain:
+            stable = f" (the bound is plain gradient descent's; this run used {opt})"
+        else:
+            stable = " (below the bound: stable)" if cur.stable else " (above the bound: unstable for plain GD)"
         print(f"curvature at step {cur.step} ({cur.method}): lambda_max {cur.lambda_max:.6g}, largest stable lr "
               f"2/lambda_max {cur.lr_max:.6g}, lr used {cur.lr_used}{stable}")
         if history.params.shape[1] <= EXACT_MAX_PARAMS:
