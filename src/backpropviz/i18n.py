@@ -176,6 +176,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "compare_acc": {"en": "Accuracy on the training set per epoch", "ja": "エポックごとの訓練データの正解率"},
     "compare_loss_own": {"en": "loss (each run's own loss function)", "ja": "損失 (各実行の損失関数)"},
     "compare_surface_loss": {"en": "{loss} loss of the first run", "ja": "最初の実行の {loss} 損失"},
+    "compare_surface_same": {"en": "{loss} loss (log scale)", "ja": "{loss} 損失 (対数目盛)"},
     "compare_fixed": {"en": "{names} fixed at the mean of the final values ({values})",
                       "ja": "{names} は最終値の平均 ({values}) に固定"},
     "compare_pca": {"en": "plane through the common start along the top 2 principal directions "

@@ -87,6 +87,7 @@ class CompareDisplay:
         s = self.slice
         with use_language(self.lang):
             fig = figure or new_figure((18, 6.4), layout="constrained")
+            fig.get_layout_engine().set(wspace=0.06)  # room between the colour bar and the next panel
             grid = fig.add_gridspec(1, 3, width_ratios=[1.25, 1, 1])
             ax_slice, ax_loss, ax_acc = (fig.add_subplot(grid[0, k]) for k in range(3))
             loss = np.where(np.isfinite(s.loss), s.loss, np.nan)
@@ -100,7 +101,8 @@ class CompareDisplay:
             colorbar = fig.colorbar(self.surface_, ax=ax_slice, pad=0.01, shrink=0.9, ticks=levels[::4])
             colorbar.ax.set_yticklabels([f"{v:.3g}" for v in levels[::4]])
             colorbar.ax.minorticks_off()
-            colorbar.set_label(t("compare_surface_loss", self.lang, loss=self.losses[0]))
+            colorbar.set_label(t("compare_surface_loss" if len(set(self.losses)) > 1 else "compare_surface_same",
+                                 self.lang, loss=self.losses[0]))
             self.paths_ = []
             for path, color, label, bad in zip(s.paths, self.colors, self.labels, self.diverged):
                 (line,) = ax_slice.plot(path[:, 0], path[:, 1], color=color, linewidth=1.7,
