@@ -202,6 +202,7 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
 
     status = "completed"
     for epoch in range(config.epochs):
+        epoch_start = rec.t
         optimizer.lr = lr = rates[epoch]
         if full_batch:
             batches = [None]
@@ -244,6 +245,17 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
             rec.record_params(flat)
             if on_step is not None:
                 on_step(rec.t)
+        if status == "completed" and not bool(torch.isfinite(flat).all()):
+            # A saturating output (sigmoid, clamped BCE) can keep the loss finite while the
+            # parameters overflow: stop before the first update of this epoch that did it.
+            first = epoch_start
+            while first < rec.t and bool(torch.isfinite(rec.params[first + 1]).all()):
+                first += 1
+            rec.t = first
+            status = f"diverged at step {first}: the update made a parameter infinite or NaN"
+            if full_batch:  # that step's whole-set metrics were read off its forward pass
+                metrics["train_loss"].pop()
+                metrics["train_acc"].pop()
         if status != "completed":
             break
     if status == "completed":
@@ -266,7 +278,7 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
         feature_names=list(train_set.feature_names), class_names=list(train_set.class_names))
     if status != "completed":
         raise TrainingDiverged(
-            f"training stopped: the loss became non-finite at step {rec.t} "
+            f"training stopped, {status.split(':', 1)[0]}: {status.split(': ', 1)[1]} "
             f"(lr={config.lr}, loss={config.loss}); try a smaller --lr", history)
     return history
 
