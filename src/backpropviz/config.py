@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass, fields
 
 from .errors import BackpropvizError
 
+# Parameters are float32: a larger learning rate cannot even be multiplied into an update.
+FLOAT32_MAX = 3.4028234663852886e38
+
 # The article's settings: AND gate, perceptron, BCE, SGD lr 0.5, 1000 full-batch epochs,
 # seed 2025, initial w1=-1, w2=1, b=0.
 ARTICLE_INIT = (-1.0, 1.0, 0.0)
@@ -113,8 +116,9 @@ class RunConfig:
             value = getattr(self, name)
             if not (number(value) and value >= 0):
                 raise BackpropvizError(f"--{name} must be a number >= 0; got {value}")
-        if not (number(self.lr) and self.lr > 0):
-            raise BackpropvizError(f"--lr must be a number > 0; got {self.lr}")
+        if not (number(self.lr) and 0 < self.lr <= FLOAT32_MAX):
+            raise BackpropvizError(
+                f"--lr must be a number > 0 (at most {FLOAT32_MAX:.3g}, float32's largest); got {self.lr}")
         optimizer_settings(self.optimizer, **self.optimizer_options())
         if str(self.schedule).lower() not in SCHEDULES:
             raise choice_error("lr schedule", self.schedule, SCHEDULES)
