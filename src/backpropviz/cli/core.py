@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -191,6 +192,8 @@ def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epo
         if optimizer.lower() not in ("sgd", "momentum", "nesterov"):
             fail(f"--nesterov applies to SGD with momentum; got --optimizer {optimizer}")
         optimizer = "nesterov"
+    if csv is not None and data.lower() == "and":  # --csv alone names the data: no need for --data csv
+        data = "csv"
     config = RunConfig(
         data=data, n_samples=n_samples, noise=noise, test_fraction=test_fraction,
         features=parse_list(features, "features"), csv=str(csv) if csv is not None else None, target=target,
@@ -333,6 +336,24 @@ def _report_run(history, written: list[Path]) -> None:
               f"{float(history.epoch_test_acc[-1]):.2%} ({len(history.y_test)} rows)")
     for path in written:
         print(f"wrote {path}")
+    note = stall_note(history)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def stall_note(history) -> str | None:
+    """A hint when training stopped moving short of fitting the data: the gradient vanished."""
+    import numpy as np
+
+    if not history.n_steps or history.epoch_train_acc is None or not len(history.epoch_train_acc):
+        return None
+    accuracy = float(history.epoch_train_acc[-1])
+    grad_norm = float(np.linalg.norm(history.grads[-1]))
+    if accuracy >= 1.0 or grad_norm > 1e-6:
+        return None
+    return (f"the gradient has vanished (|grad| = {grad_norm:.1e}) at training accuracy {accuracy:.0%}: "
+            "more epochs will not help. Either the outputs saturated (try a smaller --lr or another --init) "
+            "or the model cannot separate these data (try --model mlp:4 for XOR).")
 
 
 @app.command()
