@@ -8,7 +8,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
+import mmap
+import threading
 
 import numpy as np
 import torch
@@ -22,13 +25,61 @@ from .models import build_model, flat_storage, param_names, set_flat
 from .optim import lr_schedule, make_optimizer
 
 
+_MADV_POPULATE_WRITE = 23  # Linux >= 5.14; older kernels answer EINVAL and we fall back
+
+
+def _populate_in_background(buffers: list[mmap.mmap], chunk: int = 1 << 21) -> None:
+    """Map the pages of ``buffers`` in a helper thread, ahead of the recorder's writes.
+
+    madvise(MADV_POPULATE_WRITE) maps pages as a write would, without touching their contents,
+    so it cannot race with the training thread writing rows; ctypes releases the GIL for the
+    call, so the work runs on another core while training goes on.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        madvise = libc.madvise
+        madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    except (OSError, AttributeError):
+        return
+    regions = [(ctypes.addressof(ctypes.c_char.from_buffer(b)), len(b)) for b in buffers]
+
+    def work():
+        offset = 0
+        while any(offset < size for _, size in regions):
+            for address, size in regions:
+                if offset < size and madvise(address + offset, min(chunk, size - offset),
+                                             _MADV_POPULATE_WRITE) != 0:
+                    return  # not supported here: the pages are mapped at first write instead
+            offset += chunk
+
+    threading.Thread(target=work, name="backpropviz-prefault", daemon=True).start()
+
+
+def recording_buffers(rows: list[int], cols: int, dtype=np.float32) -> list[np.ndarray]:
+    """Uninitialised ``(rows[i], cols)`` arrays whose memory is mapped ahead of use.
+
+    The recorder writes every step into fresh memory. Left to the kernel, each 4 KiB page is
+    mapped at its first write, one fault at a time; on the virtual machines here those faults
+    cost more than the copies themselves. Large buffers are anonymous mappings populated by a
+    helper thread instead (see ``_populate_in_background``).
+    """
+    itemsize = np.dtype(dtype).itemsize
+    if not hasattr(mmap, "MAP_ANONYMOUS") or rows[0] * cols * itemsize < (4 << 20):
+        return [np.empty((r, cols), dtype=dtype) for r in rows]
+    maps = [mmap.mmap(-1, max(r * cols * itemsize, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            for r in rows]
+    _populate_in_background(maps)
+    return [np.frombuffer(m, dtype=dtype, count=r * cols).reshape(r, cols) for m, r in zip(maps, rows)]
+
+
 class Recorder:
     """Preallocated buffers for parameters, gradients, losses and batches; one ``record`` per step."""
 
     def __init__(self, flat0: torch.Tensor, n_steps: int, batch_width: int | None = None):
         P = flat0.numel()
-        self.params = torch.empty(n_steps + 1, P, dtype=flat0.dtype)
-        self.grads = torch.empty(n_steps, P, dtype=flat0.dtype)
+        dtype = flat0.numpy().dtype
+        params, grads = recording_buffers([n_steps + 1, n_steps], P, dtype)
+        self.params, self.grads = torch.from_numpy(params), torch.from_numpy(grads)
         self.loss = np.empty(n_steps, dtype=flat0.numpy().dtype)
         self.epoch = np.empty(n_steps, dtype=np.int64)
         self.lr = np.empty(n_steps, dtype=np.float64)
