@@ -43,7 +43,7 @@ def _populate_in_background(buffers: list[mmap.mmap], chunk: int = 1 << 21) -> N
         return
     regions = [(ctypes.addressof(ctypes.c_char.from_buffer(b)), len(b)) for b in buffers]
 
-    def work():
+    def work(keep_alive=buffers):  # the maps must outlive the calls on their addresses
         offset = 0
         while any(offset < size for _, size in regions):
             for address, size in regions:
