@@ -93,3 +93,22 @@ def test_memory_refusal_names_what_fits():
         train_many(RunConfig(), np.zeros((4, 5), np.float32))
     with pytest.raises(BackpropvizError, match="no parameter"):
         basin_map(RunConfig(), x_name="w7")
+
+
+def test_divergent_starts_are_frozen_and_reported_where_the_single_run_stops():
+    from backpropviz.data import Dataset
+    from backpropviz.errors import TrainingDiverged
+
+    # Inputs so large that an SGD step of lr 1e10 overflows w1 (the loss stays finite: BCE clamps).
+    huge = Dataset("huge", np.array([[1e30, 1], [2e30, 1], [3e30, 1], [4e30, 1]], dtype=np.float32),
+                   np.array([0, 0, 1, 1], dtype=np.float32))
+    config = RunConfig(lr=1e10, epochs=5)
+    starts = np.array([[0, 0, 0], [0, 0, 0]], dtype=np.float32)
+    run = train_many(config, starts, dataset=huge)
+    with pytest.raises(TrainingDiverged) as caught:
+        train(RunConfig(lr=1e10, epochs=5, init=(0, 0, 0)), dataset=huge)
+    stopped = caught.value.history.n_steps  # the single run keeps the steps before the bad update
+    np.testing.assert_array_equal(run.diverged_at, [stopped, stopped])
+    assert np.all(np.isfinite(run.final))  # frozen at the last finite parameters
+    np.testing.assert_array_equal(run.final[0], caught.value.history.params[-1])
+    assert np.all(np.isnan(run.final_loss))
