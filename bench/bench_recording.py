@@ -27,7 +27,7 @@ import torch
 from backpropviz.config import RunConfig
 from backpropviz.losses import get_loss
 from backpropviz.optim import make_optimizer
-from backpropviz.train import evaluate, prepare, train
+from backpropviz.train import WholeSetEvaluator, prepare, train
 
 CONFIG = RunConfig(data="moons", n_samples=2000, noise=0.2, model="mlp:100,100", activation="tanh",
                    optimizer="adam", lr=1e-3, epochs=20, batch_size=32, seed=0)
@@ -46,9 +46,10 @@ def baseline(config: RunConfig, *, epoch_eval: bool = False) -> float:
     X = torch.from_numpy(train_set.X)
     y = torch.from_numpy(train_set.y).reshape(-1, 1)
     shuffler = np.random.default_rng(config.seed)
+    evaluate = WholeSetEvaluator(model, loss_fn, X, y)  # as train() evaluates
     for _ in range(config.epochs + epoch_eval):
         if epoch_eval:
-            evaluate(model, loss_fn, X, y)
+            evaluate()
         if _ == config.epochs:
             break
         for batch in torch.from_numpy(shuffler.permutation(len(y))).split(config.batch_size):
