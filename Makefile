@@ -1,6 +1,7 @@
 # Two commands for a fresh machine (see README):
 #   make demo   set up .venv, then reproduce the article's AND-gate experiment into out/demo
 #   make test   set up .venv, then run the whole test suite
+#   make bench  the benchmarks of bench/, each against its baseline (see README, Speed)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -22,8 +23,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Benchmarks: each runs its baseline side by side (needs the bench extra: the baselines' own packages).
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,bench]'
+	$(BIN)/python bench/bench_demo.py
+	$(BIN)/python bench/bench_recording.py
+	$(BIN)/python bench/bench_landscape.py
+	$(BIN)/python bench/bench_basins.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
