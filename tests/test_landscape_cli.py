@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import backpropviz.cli.landscape  # noqa: F401  (registers the commands)
 from backpropviz.analysis.landscape import Landscape
 from backpropviz.history import History
 

@@ -4,3 +4,4 @@ from .app import app, console_entry, main  # noqa: F401
 from . import core  # noqa: F401,E402  (registers demo, run, plot)
 from . import explain  # noqa: F401,E402  (registers explain, gradcheck)
 from . import compare  # noqa: F401,E402  (registers compare)
+from . import landscape  # noqa: F401,E402  (registers landscape, basins)

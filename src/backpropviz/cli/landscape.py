@@ -9,22 +9,20 @@ from typing import Annotated, Optional
 import typer
 
 from .app import FormatOpt, LangOpt, OutOpt, app, check_writable_dir, fail, parse_floats
+from .core import (ActivationOpt, AlphaOpt, BatchOpt, Beta1Opt, Beta2Opt, BetasOpt, CsvOpt, DataOpt, EpochsOpt,
+                   EpsOpt, FeaturesOpt, GammaOpt, InitOpt, L1Opt, L2Opt, LossOpt, LrMinOpt, LrOpt, ModelOpt,
+                   MomentumOpt, NesterovOpt, NoiseOpt, NoShuffleOpt, OptimizerOpt, SamplesOpt, ScheduleOpt, SeedOpt,
+                   StepSizeOpt, TargetOpt, TestOpt, WeightDecayOpt)
 
 VIEWS = ("contour", "filled", "heatmap", "3d")
 
-# -- run options (used when no history file is given) -------------------------------------------
-DataOpt = Annotated[str, typer.Option("--data", "-d", help="Data set to train on when no HISTORY.npz is given.")]
-ModelOpt = Annotated[str, typer.Option("--model", help="Model: perceptron or mlp:H1,H2,... (e.g. mlp:4,4).")]
-ActivationOpt = Annotated[str, typer.Option("--activation", help="Hidden activation of an MLP (e.g. tanh, relu).")]
-LossOpt = Annotated[str, typer.Option("--loss", help="Loss: bce, ce or mse.")]
-OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="Optimiser (sgd, momentum, adam, ...).")]
-LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate (> 0).")]
-EpochsOpt = Annotated[int, typer.Option("--epochs", "-e", help="Number of epochs (>= 1).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (initialisation, shuffling).")]
-InitOpt = Annotated[Optional[str], typer.Option(
-    "--init", help="Initial parameters (comma-separated), or 'random'. Default: the article's -1,1,0 for the "
-                   "perceptron, a seeded random start otherwise.")]
-BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", help="Mini-batch size (default: full batch).")]
+# Run options (used when no history file is given): the same as ``run``'s, from cli/core.py.
+RUN_DEFAULTS = dict(
+    data="and", model="perceptron", activation="tanh", loss="bce", optimizer="sgd", lr=0.5, momentum=None,
+    epochs=1000, seed=2025, init=None, batch_size=None, no_shuffle=False, n_samples=200, noise=None,
+    test_fraction=0.0, features=None, csv=None, target=None, betas=None, beta1=None, beta2=None, eps=None,
+    weight_decay=None, alpha=None, nesterov=False, schedule="constant", step_size=100, gamma=0.1, lr_min=0.0,
+    l1=0.0, l2=0.0)
 MemoryOpt = Annotated[str, typer.Option(
     "--memory-budget", help="Memory the evaluation may use (e.g. 1GiB, 512MiB); chunks are sized to it and "
                             "requests that cannot fit are refused.")]
@@ -33,40 +31,23 @@ ParamXOpt = Annotated[Optional[str], typer.Option("--x-param", help="First param
 ParamYOpt = Annotated[Optional[str], typer.Option("--y-param", help="Second parameter (default: the second, w2).")]
 
 
-def run_config(data, model, activation, loss, optimizer, lr, epochs, seed, init, batch_size):
-    """The RunConfig of the run options (validated)."""
-    from ..config import ARTICLE_INIT, RunConfig, parse_init
-
-    if init is None:
-        init_values = ARTICLE_INIT if model.strip().lower() == "perceptron" else None
-    elif init.strip().lower() == "random":
-        init_values = None
-    else:
-        init_values = parse_init(init)
-    if batch_size is not None and batch_size < 1:
-        fail(f"--batch-size must be an integer >= 1; got {batch_size}")
-    return RunConfig(data=data, model=model, activation=activation, loss=loss, optimizer=optimizer, lr=lr,
-                     epochs=epochs, seed=seed, init=init_values, batch_size=batch_size).validate()
-
-
-RUN_OPTIONS = ("--data", "--model", "--activation", "--loss", "--optimizer", "--lr", "--epochs", "--seed",
-               "--init", "--batch-size")
-RUN_DEFAULTS = ("and", "perceptron", "tanh", "bce", "sgd", 0.5, 1000, 2025, None, None)
-
-
-def _history(history_file: Path | None, config_args: tuple):
+def _history(history_file: Path | None, run_options: dict):
+    """The saved history, or a run trained from the run options (never both)."""
     from ..errors import TrainingDiverged
     from ..history import History
     from ..train import train
+    from .core import engine_config, load_checked
 
     if history_file is not None:
-        given = [f"{o} {v}" for o, v, d in zip(RUN_OPTIONS, config_args, RUN_DEFAULTS) if v != d]
+        given = [f"--{k.replace('_', '-')} {v}" for k, v in run_options.items() if v != RUN_DEFAULTS[k]]
         if given:
             fail(f"run options apply only when no HISTORY.npz is given (the file holds its own run); "
                  f"got {', '.join(given)} with {str(history_file)!r}")
         return History.load(history_file)
+    config = engine_config(**run_options)
+    dataset, _ = load_checked(config)
     try:
-        return train(run_config(*config_args))
+        return train(config, dataset)
     except TrainingDiverged as exc:
         fail(str(exc))
 
@@ -124,7 +105,7 @@ def landscape(
         help="A .npz history (from --save-history). Without it, a run is trained from the run options.",
         metavar="[HISTORY.npz]")] = None,
     method: Annotated[str, typer.Option(
-        "--method", "-m", help="Plane: params (two named parameters, the others fixed), random (two "
+        "--method", help="Plane: params (two named parameters, the others fixed), random (two "
                                "filter-normalised random directions), pca (top two principal directions of the "
                                "path) or custom (--directions).")] = "params",
     range_: Annotated[Optional[str], typer.Option(
@@ -138,7 +119,7 @@ def landscape(
     follow_path: Annotated[bool, typer.Option(
         "--follow-path", help="params only: the other parameters follow the path (each grid point takes them from "
                               "the nearest path point), so the drawn path lies on the surface.")] = False,
-    seed: Annotated[int, typer.Option("--direction-seed", help="Seed of the random directions.")] = 0,
+    direction_seed: Annotated[int, typer.Option("--direction-seed", help="Seed of the random directions.")] = 0,
     directions_file: Annotated[Optional[Path], typer.Option(
         "--directions", help="custom: a .npy array of shape (2, P) with the two directions.")] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="float32 (as training) or float64.")] = "float32",
@@ -163,10 +144,31 @@ def landscape(
     loss: LossOpt = "bce",
     optimizer: OptimizerOpt = "sgd",
     lr: LrOpt = 0.5,
+    momentum: MomentumOpt = None,
     epochs: EpochsOpt = 1000,
-    run_seed: SeedOpt = 2025,
+    seed: SeedOpt = 2025,
     init: InitOpt = None,
     batch_size: BatchOpt = None,
+    no_shuffle: NoShuffleOpt = False,
+    n_samples: SamplesOpt = 200,
+    noise: NoiseOpt = None,
+    test_fraction: TestOpt = 0.0,
+    features: FeaturesOpt = None,
+    csv: CsvOpt = None,
+    target: TargetOpt = None,
+    betas: BetasOpt = None,
+    beta1: Beta1Opt = None,
+    beta2: Beta2Opt = None,
+    eps: EpsOpt = None,
+    weight_decay: WeightDecayOpt = None,
+    alpha: AlphaOpt = None,
+    nesterov: NesterovOpt = False,
+    schedule: ScheduleOpt = "constant",
+    step_size: StepSizeOpt = 100,
+    gamma: GammaOpt = 0.1,
+    lr_min: LrMinOpt = 0.0,
+    l1: L1Opt = 0.0,
+    l2: L2Opt = 0.0,
 ) -> None:
     """Write a loss landscape (landscape.npz) and its views around a run's path.
 
@@ -209,8 +211,7 @@ def landscape(
     out = check_writable_dir(out)
     L.check_grid_memory(resolution, budget)  # refuse before training or loading anything big
 
-    history = _history(history_file, (data, model, activation, loss, optimizer, lr, epochs, run_seed, init,
-                                      batch_size))
+    history = _history(history_file, {k: v for k, v in locals().items() if k in RUN_DEFAULTS})
     other = None
     if line_to is not None:
         from ..history import History
@@ -218,7 +219,7 @@ def landscape(
         other = History.load(line_to)
     started = time.perf_counter()
     land = L.plane(history, key, x_name=x_param, y_name=y_param, center_step=center_step, span=span,
-                   resolution=resolution, x_range=x_range, y_range=y_range, seed=seed, directions=directions,
+                   resolution=resolution, x_range=x_range, y_range=y_range, seed=direction_seed, directions=directions,
                    follow_path=follow_path, dtype=getattr(torch, dtype), memory_budget=budget)
     elapsed = time.perf_counter() - started
     written = [land.save(out / "landscape.npz")]
@@ -293,10 +294,31 @@ def basins(
     loss: LossOpt = "bce",
     optimizer: OptimizerOpt = "sgd",
     lr: LrOpt = 0.5,
+    momentum: MomentumOpt = None,
     epochs: EpochsOpt = 1000,
-    run_seed: SeedOpt = 2025,
+    seed: SeedOpt = 2025,
     init: InitOpt = None,
     batch_size: BatchOpt = None,
+    no_shuffle: NoShuffleOpt = False,
+    n_samples: SamplesOpt = 200,
+    noise: NoiseOpt = None,
+    test_fraction: TestOpt = 0.0,
+    features: FeaturesOpt = None,
+    csv: CsvOpt = None,
+    target: TargetOpt = None,
+    betas: BetasOpt = None,
+    beta1: Beta1Opt = None,
+    beta2: Beta2Opt = None,
+    eps: EpsOpt = None,
+    weight_decay: WeightDecayOpt = None,
+    alpha: AlphaOpt = None,
+    nesterov: NesterovOpt = False,
+    schedule: ScheduleOpt = "constant",
+    step_size: StepSizeOpt = 100,
+    gamma: GammaOpt = 0.1,
+    lr_min: LrMinOpt = 0.0,
+    l1: L1Opt = 0.0,
+    l2: L2Opt = 0.0,
 ) -> None:
     """Train a K x K grid of starting points at once and map where each one went (basins.npz).
 
@@ -319,7 +341,10 @@ def basins(
     span, x_range, y_range = _parse_range(range_)
     budget = parse_memory(memory_budget)
     out = check_writable_dir(out)
-    config = run_config(data, model, activation, loss, optimizer, lr, epochs, run_seed, init, batch_size)
+    from .core import engine_config, load_checked
+
+    config = engine_config(**{k: v for k, v in locals().items() if k in RUN_DEFAULTS})
+    load_checked(config)
     started = time.perf_counter()
     bm = basin_map(config, x_name=x_param, y_name=y_param, resolution=resolution,
                    span=8.0 if span is None else span, x_range=x_range, y_range=y_range, threshold=threshold,
