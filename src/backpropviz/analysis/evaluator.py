@@ -602,8 +602,8 @@ class _Progress:
 
     def advance(self, k: int) -> None:
         self.done += k
-        if self.enabled is False:
-            return
+        if self.enabled is False or (self.enabled is None and not sys.stderr.isatty()):
+            return  # by default only on a terminal: logs and pipes get no bar drawings
         if self.bar is None:
             elapsed = time.perf_counter() - self.started
             left = self.total is None or self.done < self.total
