@@ -4,7 +4,10 @@
 data, loss (plus L1/L2 terms), batches (the same seeded order for every start), learning-rate
 schedule and optimiser (torch.optim's functional update, applied to a (S, P) tensor: every
 optimiser here updates element by element, so each row gets its own run's update). Gradients
-come from ``torch.func.vmap`` over ``torch.func.grad_and_value`` of the functional loss.
+come from one backward pass through the functional loss batched with ``torch.func.vmap``: each
+start's loss depends only on its own row, so the gradient of their sum is every start's own
+gradient (and plain autograd, unlike ``torch.func.grad``, does not import torch._dynamo: a
+second saved at every start-up).
 
 ``basin_map`` lays the starts on a plane (by default two named parameters, the others at the
 run's initial values), trains them, and maps the final loss, the steps taken to reach a loss
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.func import functional_call, grad_and_value, vmap
+from torch.func import functional_call, vmap
 
 from ..config import RunConfig
 from ..errors import BackpropvizError
@@ -119,7 +122,14 @@ def train_many(config: RunConfig, starts, dataset=None, *, record_params: bool =
             loss = data_loss + total
         return loss
 
-    step_fn = vmap(grad_and_value(objective), in_dims=(0, None, None))
+    batched_objective = vmap(objective, in_dims=(0, None, None))
+
+    def step_fn(flat, Xb, yb):
+        with torch.enable_grad():
+            at = flat.detach().requires_grad_(True)
+            loss = batched_objective(at, Xb, yb)
+            (grads,) = torch.autograd.grad(loss.sum(), at)
+        return grads, loss.detach()
 
     params = starts.clone()
     optimizer = make_optimizer(config.optimizer, [params], lr=config.lr, **config.optimizer_options())

@@ -6,9 +6,10 @@ Near a minimum the loss is close to its quadratic, so ``2 / lambda_max`` is the 
 rate that gradient descent can use there without being thrown out.
 
 Small models (up to ``EXACT_MAX_PARAMS``; the perceptron's is 3 x 3) get the exact Hessian
-(reverse-over-reverse ``torch.func.jacrev``, float64) and all eigenvalues; larger ones the top
-eigenvalue by power iteration on Hessian-vector products (never forming the matrix). Reverse
-mode twice avoids forward-mode AD, whose first use scripts decompositions (slow, and warns).
+(one double backward per parameter, float64) and all eigenvalues; larger ones the top
+eigenvalue by power iteration on Hessian-vector products (double backward, never forming the
+matrix). Plain autograd rather than ``torch.func``: the latter imports torch._dynamo on first
+use, a second of start-up for a command that needs a fraction of that.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.func import functional_call, grad, jacrev, vmap
+from torch.func import functional_call
 
 from ..errors import BackpropvizError
 from ..history import History
@@ -76,17 +77,41 @@ def _objective(model, loss_fn, X, y, penalty=None):
 def hessian_matrix(model, loss_fn, X, y, flat, *, penalty=None) -> np.ndarray:
     """The exact Hessian (P, P) of the loss at ``flat``, in float64."""
     f = _objective(model, loss_fn, X, y, penalty)
-    return jacrev(jacrev(f))(torch.as_tensor(np.asarray(flat, dtype=np.float64))).numpy()
+    at = torch.as_tensor(np.asarray(flat, dtype=np.float64))
+    return hessians(f, at[None])[0]
+
+
+def hessians(f, points: torch.Tensor) -> np.ndarray:
+    """Hessians (S, P, P) of ``f`` at each row of ``points`` (S, P).
+
+    One batched forward pass (``vmap``) and one backward pass with a graph, then one double
+    backward per parameter: row j of every Hessian at once is the gradient of the j-th
+    gradient component summed over the rows (each row's loss depends on that row alone).
+    """
+    from torch.func import vmap
+
+    S, P = points.shape
+    out = np.empty((S, P, P))
+    with torch.enable_grad():
+        at = points.detach().clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(vmap(f)(at).sum(), at, create_graph=True)
+        for j in range(P):
+            (row,) = torch.autograd.grad(g[:, j].sum(), at, retain_graph=j < P - 1)
+            out[:, j] = row.detach().numpy()
+    return out
 
 
 def hvp_fn(model, loss_fn, X, y, flat, *, penalty=None):
-    """``v -> H v`` at ``flat``: the gradient of ``grad(f) . v`` (float64)."""
+    """``v -> H v`` at ``flat``: the gradient of ``grad(f) . v`` (double backward, float64)."""
     f = _objective(model, loss_fn, X, y, penalty)
-    at = torch.as_tensor(np.asarray(flat, dtype=np.float64))
-    g = grad(f)
+    at = torch.as_tensor(np.asarray(flat, dtype=np.float64)).clone().requires_grad_(True)
+    with torch.enable_grad():
+        (g,) = torch.autograd.grad(f(at), at, create_graph=True)
 
     def hvp(v):
-        return grad(lambda p: g(p) @ v)(at)
+        with torch.enable_grad():
+            (hv,) = torch.autograd.grad(g, at, grad_outputs=v, retain_graph=True)
+        return hv.detach()
 
     return hvp
 
@@ -159,9 +184,9 @@ def _lr_at(history: History, row: int) -> float | None:
     return None if lr is None else float(lr)
 
 
-def lambda_max_along_path(history: History, steps=None) -> tuple[np.ndarray, np.ndarray]:
-    """``(steps, lambda_max)`` along the recorded path (exact Hessians, batched with vmap; for
-    small models only)."""
+def lambda_max_along_path(history: History, steps=None, *, max_points: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps, lambda_max)`` along the recorded path: exact Hessians at every step or (default)
+    at most ``max_points`` evenly spaced ones, the first and last included. Small models only."""
     from .landscape import history_penalty, model_and_loss
 
     model, loss_fn = model_and_loss(history)
@@ -169,8 +194,12 @@ def lambda_max_along_path(history: History, steps=None) -> tuple[np.ndarray, np.
         raise BackpropvizError(
             f"the curvature along the path needs exact Hessians (at most {EXACT_MAX_PARAMS} parameters); "
             f"this model has {history.params.shape[1]}: use curvature_at(step) instead")
-    steps = np.arange(history.params.shape[0]) if steps is None else np.asarray(steps)
+    rows = history.params.shape[0]
+    if steps is None:
+        steps = np.unique(np.linspace(0, rows - 1, min(rows, max_points)).round().astype(int))
+    steps = np.asarray(steps)
     f = _objective(model, loss_fn, history.X, history.y, history_penalty(history, model))
-    H = vmap(jacrev(jacrev(f)))(torch.from_numpy(history.params[steps].astype(np.float64))).numpy()
-    H = 0.5 * (H + np.swapaxes(H, 1, 2))
-    return steps, np.linalg.eigvalsh(H)[:, -1]
+    if len(steps) == 0:
+        return steps, np.zeros(0)
+    H = hessians(f, torch.from_numpy(history.params[steps].astype(np.float64)))
+    return steps, np.linalg.eigvalsh(0.5 * (H + np.swapaxes(H, 1, 2)))[:, -1]
