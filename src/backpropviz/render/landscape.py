@@ -35,6 +35,8 @@ LABELS = {
                     "ja": "各格子点の他のパラメータは経路上の最も近い点の値"},
     "pc_axis": {"en": "{name} ({share:.1%} of the path's variance)", "ja": "{name} (経路の分散の {share:.1%})"},
     "dir_axis": {"en": "{name} (coefficient)", "ja": "{name} (係数)"},
+    "random_dir": {"en": "random direction {k}", "ja": "ランダム方向 {k}"},
+    "given_dir": {"en": "direction {k}", "ja": "方向 {k}"},
     "path": {"en": "path projected onto the plane", "ja": "平面に射影した学習経路"},
     "start": {"en": "start", "ja": "開始点"},
     "end": {"en": "end", "ja": "最終点"},
@@ -44,7 +46,7 @@ LABELS = {
     "train_loss": {"en": "loss training saw", "ja": "学習時に実際に見た損失"},
     "train_loss_batch": {"en": "loss of each step's batch (training)", "ja": "各ステップのバッチの損失 (学習時)"},
     "plane_loss": {"en": "loss of the projected point on the plane", "ja": "平面上の射影点の損失"},
-    "residual": {"en": "distance of the path from the plane", "ja": "経路と平面の距離"},
+    "residual": {"en": "distance of the path from the plane", "ja": "平面からの距離"},
     "fidelity_title": {"en": "Does the picture show the path faithfully?", "ja": "この図は学習経路を正しく表しているか"},
     "residual_note_ok": {"en": "faithful: the path lies within {rel:.1%} of its extent from the plane,\n"
                                "and the loss under it is within {gap:.1%} of the loss training saw",
@@ -98,7 +100,8 @@ def axis_labels(land, lang: str) -> tuple[str, str]:
     if land.method == "pca" and land.explained_variance is not None:
         return tuple(tr("pc_axis", lang, name=n, share=float(s))
                      for n, s in zip(land.axis_names, land.explained_variance))
-    return tuple(tr("dir_axis", lang, name=n) for n in land.axis_names)
+    key = "random_dir" if land.method == "random" else "given_dir"
+    return tuple(tr("dir_axis", lang, name=tr(key, lang, k=k)) for k in (1, 2))
 
 
 def residual_note(land, lang: str, *, faithful_below: float = 0.05) -> str:
