@@ -78,3 +78,26 @@ def _split(flat: np.ndarray, model) -> list[torch.Tensor]:
         values.append(torch.from_numpy(flat[offset : offset + p.numel()].copy()).view_as(p))
         offset += p.numel()
     return values
+
+
+def test_recorder_rows_hold_the_gradients_and_parameters_byte_for_byte():
+    from backpropviz.train import Recorder
+
+    rng = torch.Generator().manual_seed(0)
+    shapes = [(4, 3), (4,), (2, 4), (2,)]
+    flat = torch.randn(sum(int(np.prod(s)) for s in shapes), generator=rng)
+    rec = Recorder(flat.clone(), n_steps=3)
+    expected_grads, expected_params = [], [flat.clone()]
+    for step in range(3):
+        grads = [torch.randn(s, generator=rng) for s in shapes]
+        grads[0] = torch.randn(tuple(reversed(shapes[0])), generator=rng).t()  # not contiguous
+        grads[1][0] = -0.0  # the sign of zero survives
+        rec.record(float(step), grads)
+        flat += 1.5
+        rec.record_params(flat)
+        expected_grads.append(torch.cat([g.reshape(-1) for g in grads]))
+        expected_params.append(flat.clone())
+    params, recorded_grads, loss, _ = rec.arrays()
+    assert recorded_grads.tobytes() == torch.stack(expected_grads).numpy().tobytes()
+    assert params.tobytes() == torch.stack(expected_params).numpy().tobytes()
+    assert list(loss) == [0.0, 1.0, 2.0]
