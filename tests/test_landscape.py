@@ -351,3 +351,17 @@ def test_progress_bar_only_for_long_work():
     silent = L._Progress(False, 100)
     silent.advance(1)
     assert silent.bar is None
+
+
+def test_convolutional_model_through_the_generic_path():
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 4))
+    X = torch.randn(10, 1, 6, 6, dtype=torch.float64)
+    y = torch.randint(0, 4, (10,))
+    center = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double().numpy()
+    d = D.random_directions(center, D.parameter_shapes(model), seed=2)
+    alpha = beta = np.linspace(-1, 1, 5)
+    surface = L.evaluate_plane(model, F.cross_entropy, X, y, center, d, alpha, beta, dtype=torch.float64)
+    points = [center + a * d[0] + b * d[1] for b in beta for a in alpha]
+    ref = loop_losses(make_copy(model), F.cross_entropy, X, y, points).reshape(5, 5)
+    np.testing.assert_allclose(surface, ref, rtol=1e-12)
