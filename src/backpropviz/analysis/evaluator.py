@@ -584,6 +584,9 @@ class _threads:
     def __init__(self, n: int):
         self.n = n
 
+    def __repr__(self) -> str:
+        return f"_threads({self.n})"
+
     def __enter__(self):
         self.before = torch.get_num_threads()
         torch.set_num_threads(self.n)
@@ -599,6 +602,9 @@ class _Progress:
         self.enabled, self.total = enabled, total
         self.done, self.bar, self.task = 0, None, None
         self.started = time.perf_counter()
+
+    def __repr__(self) -> str:
+        return f"_Progress(done={self.done}, total={self.total}, shown={self.bar is not None})"
 
     def advance(self, k: int) -> None:
         self.done += k
