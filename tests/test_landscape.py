@@ -365,3 +365,19 @@ def test_convolutional_model_through_the_generic_path():
     points = [center + a * d[0] + b * d[1] for b in beta for a in alpha]
     ref = loop_losses(make_copy(model), F.cross_entropy, X, y, points).reshape(5, 5)
     np.testing.assert_allclose(surface, ref, rtol=1e-12)
+
+
+def test_fidelity_verdicts():
+    def land(path_loss, train_loss):
+        n = len(train_loss)
+        return L.Landscape(alpha=np.zeros(2), beta=np.zeros(2), loss=np.zeros((2, 2)), origin=np.zeros(3),
+                           directions=np.eye(3)[:2], path=np.zeros((n, 2)), method="pca",
+                           path_loss=np.asarray(path_loss, float), train_loss=np.asarray(train_loss, float))
+
+    train_loss = np.linspace(1.0, 0.0, 21)  # range 1
+    assert land(train_loss + 0.04, train_loss).fidelity() == ("faithful", 0)
+    first_off = train_loss.copy()
+    first_off[0] += 0.3
+    assert land(first_off, train_loss).fidelity() == ("mostly", 1)
+    assert land(first_off, train_loss).loss_gap == pytest.approx(0.3)
+    assert land(train_loss + 0.2, train_loss).fidelity() == ("misleading", 21)

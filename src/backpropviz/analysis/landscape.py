@@ -86,15 +86,33 @@ class Landscape:
         return big / extent if extent > 0 else 0.0
 
     @property
-    def loss_gap(self) -> float:
-        """Largest difference between the loss on the plane under the path and the loss training
-        saw, relative to the range of the training loss (0: the picture shows the losses seen)."""
+    def loss_gaps(self) -> np.ndarray:
+        """Per path row, the difference between the loss on the plane under the path and the loss
+        training saw, relative to the range of the training loss (0: the picture shows it)."""
         if self.path_loss is None or self.train_loss is None:
-            return float("nan")
+            return np.full(len(self.path), np.nan)
         train = np.asarray(self.train_loss, dtype=float)
         gap = np.abs(np.asarray(self.path_loss, dtype=float) - train)
         span = float(np.nanmax(train) - np.nanmin(train)) if train.size else 0.0
-        return float(np.nanmax(gap)) / max(span, 1e-12)
+        return gap / max(span, 1e-12)
+
+    @property
+    def loss_gap(self) -> float:
+        """The largest of ``loss_gaps``."""
+        gaps = self.loss_gaps
+        return float(np.nanmax(gaps)) if np.isfinite(gaps).any() else float("nan")
+
+    def fidelity(self, tolerance: float = 0.05) -> tuple[str, int]:
+        """``("faithful" | "mostly" | "misleading", rows off)``: whether the loss under the path
+        stays within ``tolerance`` of the training loss's range at every row, at all but a tenth
+        of the rows (typically the first steps, before the path settles into the plane), or not."""
+        gaps = self.loss_gaps
+        if not np.isfinite(gaps).any():
+            return "misleading", len(gaps)
+        off = int(np.sum(~(gaps <= tolerance)))
+        if off == 0:
+            return "faithful", 0
+        return ("mostly" if off <= 0.1 * len(gaps) else "misleading"), off
 
     def __repr__(self) -> str:
         return (f"Landscape(method={self.method!r}, axes={tuple(self.axis_names)}, grid={self.loss.shape}, "

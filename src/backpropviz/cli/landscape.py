@@ -247,7 +247,9 @@ def landscape(
     if land.explained_variance is not None:
         ev = land.explained_variance
         print(f"explained variance of the path: PC1 {ev[0]:.1%}, PC2 {ev[1]:.1%}")
-    verdict = "faithful" if land.loss_gap <= 0.05 else "misleading"
+    verdict, off = land.fidelity(0.05)
+    verdict = {"mostly": f"mostly faithful ({off} of {len(land.path)} rows off by more than 5%)"}.get(
+        verdict, verdict)
     print(f"path: largest distance from the plane {float(land.path_residual.max()):.4g} "
           f"({land.relative_residual:.1%} of the path's extent); loss under the path differs from the loss "
           f"training saw by up to {land.loss_gap:.1%} of its range: {verdict}")

@@ -52,6 +52,11 @@ LABELS = {
                                "and the loss under it is within {gap:.1%} of the loss training saw",
                          "ja": "正確: 経路と平面の距離は経路の広がりの {rel:.1%} 以内、\n"
                                "経路下の損失と学習時の損失の差は {gap:.1%} 以内"},
+    "residual_note_mostly": {"en": "mostly faithful: the loss under the path is within {tol:.0%} of the loss training "
+                                   "saw\nat all but {off} of {rows} rows (up to {gap:.0%} there); path off the plane "
+                                   "by up to {rel:.0%} of its extent",
+                             "ja": "ほぼ正確: 経路下の損失は {rows} 行中 {off} 行を除き学習時の損失と {tol:.0%} 以内\n"
+                                   "(その行では最大 {gap:.0%}); 経路と平面の距離は最大で広がりの {rel:.0%}"},
     "residual_note_bad": {"en": "misleading: the path lies up to {rel:.0%} of its extent off the plane,\n"
                                 "and the loss under it differs from training's by up to {gap:.0%} of its range",
                           "ja": "誤解を招く: 経路は平面から最大で広がりの {rel:.0%} 離れ、\n"
@@ -104,12 +109,13 @@ def axis_labels(land, lang: str) -> tuple[str, str]:
     return tuple(tr("dir_axis", lang, name=tr(key, lang, k=k)) for k in (1, 2))
 
 
-def residual_note(land, lang: str, *, faithful_below: float = 0.05) -> str:
-    """Whether the colours under the path are the losses training saw (within ``faithful_below``
-    of the training loss's range), with the projection residual relative to the path's extent."""
-    rel, gap = land.relative_residual, land.loss_gap
-    key = "residual_note_ok" if np.isfinite(gap) and gap <= faithful_below else "residual_note_bad"
-    return tr(key, lang, rel=rel, gap=gap)
+def residual_note(land, lang: str, *, tolerance: float = 0.05) -> str:
+    """Whether the colours under the path are the losses training saw (within ``tolerance`` of
+    the training loss's range), with the projection residual relative to the path's extent."""
+    verdict, off = land.fidelity(tolerance)
+    key = {"faithful": "residual_note_ok", "mostly": "residual_note_mostly"}.get(verdict, "residual_note_bad")
+    return tr(key, lang, rel=land.relative_residual, gap=land.loss_gap, off=off, rows=len(land.path),
+              tol=tolerance)
 
 
 class LandscapeDisplay:
