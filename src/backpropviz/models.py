@@ -115,9 +115,12 @@ def param_names(model: nn.Module) -> list[str]:
     for name, p in model.named_parameters():
         if p.ndim == 0:
             names.append(name)
-            continue
-        for idx in itertools.product(*(range(s) for s in p.shape)):
-            names.append(f"{name}[{','.join(map(str, idx))}]")
+        elif p.ndim == 2:  # the weight matrices: spelled out directly, as they are most names
+            rows, cols = p.shape
+            names += [f"{name}[{i},{j}]" for i in range(rows) for j in range(cols)]
+        else:
+            names += [f"{name}[{','.join(map(str, idx))}]"
+                      for idx in itertools.product(*(range(s) for s in p.shape))]
     return names
 
 
