@@ -129,14 +129,24 @@ class Recorder:
         self.loss[t] = loss
         if self._slots is None:
             self._slots = self._grad_slots(grads)
+        if self._slots is False:
+            torch.cat([g.reshape(-1) for g in grads], out=self.grads[t])
+            return
         row = self._grads_address + t * self._row_bytes
         for g, (offset, nbytes, first, end) in zip(grads, self._slots):
-            if g.is_contiguous() and g.dtype == self._dtype and g.is_cpu:
+            if g.is_contiguous():
                 _memmove(row + offset, g.data_ptr(), nbytes)
             else:
                 self.grads[t, first:end].copy_(g.reshape(-1))
 
-    def _grad_slots(self, grads) -> list[tuple[int, int, int, int]]:
+    def _grad_slots(self, grads) -> list[tuple[int, int, int, int]] | bool:
+        """Where each gradient goes in a row, or False where memmove does not apply.
+
+        Autograd gives each gradient its parameter's dtype and device, the same at every
+        step, so those are checked once here; the layout is checked at every step.
+        """
+        if not all(g.dtype == self._dtype and g.is_cpu for g in grads):
+            return False
         slots, first, itemsize = [], 0, self.grads.element_size()
         for g in grads:
             end = first + g.numel()
