@@ -112,3 +112,22 @@ def test_divergent_starts_are_frozen_and_reported_where_the_single_run_stops():
     assert np.all(np.isfinite(run.final))  # frozen at the last finite parameters
     np.testing.assert_array_equal(run.final[0], caught.value.history.params[-1])
     assert np.all(np.isnan(run.final_loss))
+
+
+def test_basin_map_along_random_directions():
+    from backpropviz.analysis.directions import parameter_shapes, random_directions
+
+    config = RunConfig(model="mlp:3", data="xor", epochs=30, init=None, lr=0.5)
+    bm = basin_map(config, method="random", resolution=3, span=0.5, seed=4)
+    _, _, model = prepare(config)
+    init = get_flat(model).double().numpy()
+    d = random_directions(init, parameter_shapes(model), seed=4)
+    np.testing.assert_allclose(bm.directions, d)
+    np.testing.assert_allclose(bm.alpha, [-0.5, 0, 0.5])
+    # the corner start (alpha[0], beta[2]) trained alone gives the same final loss
+    start = init + bm.alpha[0] * d[0] + bm.beta[2] * d[1]
+    run = train_many(config, start[None].astype(np.float32))
+    assert bm.final_loss[2, 0] == pytest.approx(run.final_loss[0], rel=1e-5)
+    assert bm.config["fixed"] == {} and bm.config["method"] == "random"
+    with pytest.raises(BackpropvizError, match="--x-param"):
+        basin_map(config, method="random", x_name="2.bias[0]", resolution=2)

@@ -90,6 +90,7 @@ def test_basins_writes_the_convergence_map(cli, tmp_path):
     (["landscape", "h.npz", "--data", "or"], ["run options apply only when no HISTORY.npz", "--data or"]),
     (["landscape", "--x-param", "w9", "--epochs", "3"], ["no parameter 'w9'"]),
     (["basins", "--resolution", "5000"], ["--resolution", "5000"]),
+    (["basins", "--method", "spiral", "-r", "2", "--epochs", "2"], ["unknown basin method", "random"]),
     (["basins", "--threshold", "-1", "--epochs", "2", "-r", "2"], ["--threshold", "-1"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, fragments):
@@ -125,3 +126,11 @@ def test_landscape_and_basins_of_a_multiclass_mlp(cli, tmp_path):
     assert r.code == 0, r
     with np.load(tmp_path / "b" / "basins.npz", allow_pickle=False) as z:
         assert [str(s) for s in z["axis_names"]] == ["0.weight[0,0]", "2.bias[1]"]
+
+
+def test_basins_along_random_directions(cli, tmp_path):
+    r = cli("basins", "--method", "random", "--data", "xor", "--model", "mlp:2", "--epochs", "20", "-r", "3",
+            "--range", "0.5", "--direction-seed", "3", "--out", tmp_path)
+    assert r.code == 0, r
+    with np.load(tmp_path / "basins.npz", allow_pickle=False) as z:
+        np.testing.assert_allclose(z["alpha"], [-0.5, 0, 0.5])

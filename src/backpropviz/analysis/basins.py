@@ -287,52 +287,75 @@ def cluster_finals(final: np.ndarray, valid: np.ndarray, *, radius: float | None
 
 
 def basin_map(config: RunConfig, *, x_name: str | None = None, y_name: str | None = None, resolution: int = 64,
-              span: float = 8.0, x_range=None, y_range=None, threshold: float = 0.1,
+              span: float | None = None, x_range=None, y_range=None, threshold: float = 0.1,
               solved_accuracy: float = 1.0, dataset=None, cluster_radius: float | None = None,
-              memory_budget: int = DEFAULT_MEMORY_BUDGET, progress: bool | None = None) -> BasinMap:
-    """Train a ``resolution`` x ``resolution`` grid of starts over two named parameters.
+              method: str = "params", seed: int = 0, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+              progress: bool | None = None) -> BasinMap:
+    """Train a ``resolution`` x ``resolution`` grid of starts on a plane through the run's start.
 
-    The other parameters start at the run's own initial values (``config.init``, or the
-    model's seeded initialisation); the grid spans the named parameters' initial values
-    +-``span`` unless ``x_range`` / ``y_range`` are given.
+    ``method="params"``: two named parameters vary (over their initial values +-``span``,
+    default 8), the others start at the run's own initial values (``config.init``, or the
+    model's seeded initialisation). ``method="random"``: the starts are
+    ``init + a d1 + b d2`` with two filter-normalised random directions (seed ``seed``; every
+    weight moves, each filter by up to ``span`` times its own size, default 1).
     """
+    from .directions import parameter_shapes, random_directions
+
     if not (isinstance(resolution, (int, np.integer)) and 2 <= resolution <= 1024):
         raise BackpropvizError(f"--resolution must be an integer in [2, 1024]; got {resolution}")
     if not (math.isfinite(threshold) and threshold > 0):
         raise BackpropvizError(f"--threshold must be a loss > 0; got {threshold}")
     if not 0 < solved_accuracy <= 1:
         raise BackpropvizError(f"--solved-accuracy must be in (0, 1]; got {solved_accuracy}")
+    if method not in ("params", "random"):
+        raise BackpropvizError(f"unknown basin method {method!r}; choose one of: params, random")
+    if span is not None and not (math.isfinite(span) and span > 0):
+        raise BackpropvizError(f"--range as one number is a half-width and must be > 0; got {span}")
     _, model = _prepare(config, dataset)
     names = param_names(model)
-    x_name = x_name or names[0]
-    y_name = y_name or names[1 if len(names) > 1 else 0]
-    for n in (x_name, y_name):
-        if n not in names:
-            raise BackpropvizError(f"no parameter {n!r}; this model has: {', '.join(names[:12])}"
-                                   + (" ..." if len(names) > 12 else ""))
-    ix, iy = names.index(x_name), names.index(y_name)
-    if ix == iy:
-        raise BackpropvizError(f"the two axes must differ; got {x_name!r} twice")
     init = get_flat(model).double().numpy()
-    xs = np.linspace(*x_range, resolution) if x_range else np.linspace(init[ix] - span, init[ix] + span, resolution)
-    ys = np.linspace(*y_range, resolution) if y_range else np.linspace(init[iy] - span, init[iy] + span, resolution)
+    if method == "params":
+        x_name = x_name or names[0]
+        y_name = y_name or names[1 if len(names) > 1 else 0]
+        for n in (x_name, y_name):
+            if n not in names:
+                raise BackpropvizError(f"no parameter {n!r}; this model has: {', '.join(names[:12])}"
+                                       + (" ..." if len(names) > 12 else ""))
+        ix, iy = names.index(x_name), names.index(y_name)
+        if ix == iy:
+            raise BackpropvizError(f"the two axes must differ; got {x_name!r} twice")
+        d = np.zeros((2, len(init)))
+        d[0, ix] = d[1, iy] = 1.0
+        origin = init.copy()
+        origin[[ix, iy]] = 0.0
+        start = [float(init[ix]), float(init[iy])]
+        half = 8.0 if span is None else span
+        fixed = {n: float(init[k]) for k, n in enumerate(names) if k not in (ix, iy)}
+        axis_names = (x_name, y_name)
+    else:
+        if x_name or y_name:
+            raise BackpropvizError("--x-param and --y-param need --method params")
+        d = random_directions(init, parameter_shapes(model), seed=seed)
+        if not np.any(d):
+            raise BackpropvizError("random directions are zero for this model (all its weights are zero)")
+        origin, start, half, fixed = init.copy(), [0.0, 0.0], 1.0 if span is None else span, {}
+        axis_names = ("random direction 1", "random direction 2")
+    xs = np.linspace(*x_range, resolution) if x_range else np.linspace(start[0] - half, start[0] + half, resolution)
+    ys = np.linspace(*y_range, resolution) if y_range else np.linspace(start[1] - half, start[1] + half, resolution)
     A, B = np.meshgrid(xs, ys)
-    starts = np.repeat(init[None], A.size, axis=0)
-    starts[:, ix], starts[:, iy] = A.ravel(), B.ravel()
+    starts = origin[None, :] + A.reshape(-1, 1) * d[0] + B.reshape(-1, 1) * d[1]
     run = train_many(config, starts, dataset, memory_budget=memory_budget, progress=progress)
     diverged = run.diverged_at >= 0
     labels, centres = cluster_finals(run.final, ~diverged, radius=cluster_radius)
-    d = np.zeros((2, len(init)))
-    d[0, ix] = d[1, iy] = 1.0
-    origin = init.copy()
-    origin[[ix, iy]] = 0.0
     shape = A.shape
-    fixed = {n: float(init[k]) for k, n in enumerate(names) if k not in (ix, iy)}
     return BasinMap(
-        alpha=xs, beta=ys, origin=origin, directions=d, axis_names=(x_name, y_name),
-        final_loss=run.final_loss.reshape(shape), steps_to_threshold=steps_to_threshold(run.loss, threshold).reshape(shape),
-        final_accuracy=run.accuracy.reshape(shape), solved=(run.accuracy >= solved_accuracy - 1e-12).reshape(shape) & ~diverged.reshape(shape),
-        cluster=labels.reshape(shape), cluster_centers=centres, diverged=diverged.reshape(shape), threshold=float(threshold),
-        config={"run": config.to_dict(), "fixed": fixed, "solved_accuracy": solved_accuracy,
-                "run_start": [float(init[ix]), float(init[iy])],
-                "steps": int(run.loss.shape[1]), "resolution": int(resolution)})
+        alpha=xs, beta=ys, origin=origin, directions=d, axis_names=axis_names,
+        final_loss=run.final_loss.reshape(shape),
+        steps_to_threshold=steps_to_threshold(run.loss, threshold).reshape(shape),
+        final_accuracy=run.accuracy.reshape(shape),
+        solved=(run.accuracy >= solved_accuracy - 1e-12).reshape(shape) & ~diverged.reshape(shape),
+        cluster=labels.reshape(shape), cluster_centers=centres, diverged=diverged.reshape(shape),
+        threshold=float(threshold),
+        config={"run": config.to_dict(), "fixed": fixed, "solved_accuracy": solved_accuracy, "method": method,
+                "seed": int(seed), "run_start": start, "steps": int(run.loss.shape[1]),
+                "resolution": int(resolution)})

@@ -276,11 +276,16 @@ def landscape(
 
 @app.command()
 def basins(
+    method: Annotated[str, typer.Option(
+        "--method", help="Plane of starts: params (two named parameters, the others at their initial values) or "
+                         "random (every parameter, along two filter-normalised random directions).")] = "params",
+    direction_seed: Annotated[int, typer.Option("--direction-seed", help="Seed of the random directions.")] = 0,
     x_param: ParamXOpt = None,
     y_param: ParamYOpt = None,
     resolution: Annotated[int, typer.Option("--resolution", "-r", help="Starts per axis (K x K starts).")] = 64,
     range_: Annotated[Optional[str], typer.Option(
-        "--range", help="Half-width H around the run's initial values (default 8), or XMIN,XMAX,YMIN,YMAX.")]
+        "--range", help="Half-width H around the run's start (default: 8 for params, 1 for random), or "
+                        "XMIN,XMAX,YMIN,YMAX.")]
         = None,
     threshold: Annotated[float, typer.Option("--threshold", help="Loss threshold for the steps-to-reach map.")]
         = 0.1,
@@ -348,9 +353,9 @@ def basins(
     config = engine_config(**{k: v for k, v in locals().items() if k in RUN_DEFAULTS})
     load_checked(config)
     started = time.perf_counter()
-    bm = basin_map(config, x_name=x_param, y_name=y_param, resolution=resolution,
-                   span=8.0 if span is None else span, x_range=x_range, y_range=y_range, threshold=threshold,
-                   solved_accuracy=solved_accuracy, memory_budget=budget)
+    bm = basin_map(config, x_name=x_param, y_name=y_param, resolution=resolution, span=span, x_range=x_range,
+                   y_range=y_range, threshold=threshold, solved_accuracy=solved_accuracy, method=method.lower(),
+                   seed=direction_seed, memory_budget=budget)
     elapsed = time.perf_counter() - started
     written = [bm.save(out / "basins.npz")]
     fig, _ = basins_figure(bm, lang=lang)

@@ -29,6 +29,9 @@ LABELS = {
                    "ja": "他の {count} 個のパラメータは初期値"},
     "start_x": {"en": "start {label}", "ja": "開始 {label}"},
     "run_start": {"en": "★: the run's own start", "ja": "★: この学習の開始点"},
+    "start_dir": {"en": "random direction {k} from the run's start", "ja": "開始点からのランダム方向 {k}"},
+    "random_plane": {"en": "every parameter moves along two filter-normalised random directions (seed {seed})",
+                     "ja": "全パラメータがフィルタ正規化した 2 つのランダム方向に沿って動く (シード {seed})"},
 }
 
 
@@ -38,6 +41,8 @@ def tr(key: str, lang: str, **fmt) -> str:
 
 
 def describe_fixed(bm, lang: str) -> str:
+    if bm.config.get("method", "params") == "random":
+        return tr("random_plane", lang, seed=bm.config.get("seed", 0))
     fixed = bm.config.get("fixed", {})
     if not fixed:
         return ""
@@ -124,11 +129,14 @@ class BasinsDisplay:
             start = bm.config.get("run_start")
             if start is not None:  # the run's own start, for orientation
                 (self.start_,) = ax.plot(start[0], start[1], "w*", ms=14, mec="black", ls="none")
-            x, y = bm.axis_names
+            if bm.config.get("method", "params") == "random":
+                labels = [tr("start_dir", lang, k=k) for k in (1, 2)]
+            else:
+                labels = [tr("start_x", lang, label=param_label(n, lang)) for n in bm.axis_names]
             if not ax.get_xlabel():
-                ax.set_xlabel(tr("start_x", lang, label=param_label(x, lang)))
+                ax.set_xlabel(labels[0])
             if not ax.get_ylabel():
-                ax.set_ylabel(tr("start_x", lang, label=param_label(y, lang)))
+                ax.set_ylabel(labels[1])
         self.ax_, self.figure_ = ax, fig
         return self
 
