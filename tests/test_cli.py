@@ -113,3 +113,35 @@ def test_console_script_help_and_error_in_a_real_process(tmp_path):
     assert r.returncode == 0 and "demo" in r.stdout and "plot" in r.stdout
     r = subprocess.run([exe, "run", "--lr", "-1", "--out", tmp_path], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_run_options_take_the_place_of_the_run_options_parameter():
+    import inspect
+
+    from backpropviz.cli.options import RUN_OPTIONS, RunOptions, takes_run_options
+
+    def command(first: int = 1, run_options: RunOptions = None, last: int = 2):
+        return first, run_options, last
+
+    wrapped = takes_run_options(exclude=("eps",))(command)
+    names = list(inspect.signature(wrapped).parameters)
+    shared = [name for name, _, _ in RUN_OPTIONS if name != "eps"]
+    assert names == ["first", *shared, "last"]
+    defaults = {name: default for name, _, default in RUN_OPTIONS}
+    typer_gives = {name: defaults[name] for name in shared} | {"first": 5, "last": 6, "lr": 0.1, "model": "mlp:2"}
+    first, given, last = wrapped(**typer_gives)
+    assert (first, last) == (5, 6)
+    assert given.given == ["--model mlp:2", "--lr 0.1"]
+    assert given.values["eps"] is None
+
+
+def test_run_options_refuse_a_command_whose_own_option_clashes():
+    from backpropviz.cli.options import RunOptions, takes_run_options
+
+    def clashing(lr: float = 0.1, run_options: RunOptions = None):
+        return lr
+
+    with pytest.raises(TypeError, match="lr"):
+        takes_run_options()(clashing)
+    with pytest.raises(TypeError, match="run_options"):
+        takes_run_options()(lambda lr=0.1: lr)

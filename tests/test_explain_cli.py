@@ -115,3 +115,30 @@ def test_gradcheck_tolerance_and_errors(cli, saved):
     assert r.code == 1 and "FAILED" in r.out
     one_line_error(cli("gradcheck", path, "--step", "99"), "--step must be in 0..39", "got 99")
     one_line_error(cli("gradcheck", path, "--eps", "0"), "--eps must be > 0")
+
+
+def test_explain_takes_every_run_option_of_run(cli, tmp_path):
+    # --activation and --batch-size were not explain options before they were shared with `run`
+    r = cli("explain", "--data", "xor", "--model", "mlp:3", "--activation", "relu", "--batch-size", "2",
+            "--epochs", "3", "--step", "1", "--out", tmp_path, "--lang", "en")
+    assert r.code == 0, r
+    first = r.out.splitlines()[0].split()
+    assert first[:3] == ["step", "1:", "loss"] and first[-3:] == ["on", "2", "samples"]
+    names = [ln.split()[0] for ln in r.out.splitlines()[2:]]
+    assert "relu" in names and "tanh" not in names
+    reference = train(RunConfig(data="xor", model="mlp:3", activation="relu", batch_size=2, epochs=3, init=None))
+    assert float(first[3]) == pytest.approx(float(reference.loss[1]), rel=1e-5)
+
+
+def test_explain_and_gradcheck_refuse_run_options_with_a_history(cli, saved, tmp_path):
+    _, path = saved
+    for command in ("explain", "gradcheck"):
+        r = cli(command, path, "--out", tmp_path, "--activation", "relu", "--batch-size", "2")
+        one_line_error(r, "run options apply only when no HISTORY.npz", "--activation relu", "--batch-size 2")
+
+
+def test_gradcheck_trains_a_network_from_run_options(cli):
+    r = cli("gradcheck", "--data", "xor", "--model", "mlp:2", "--activation", "sigmoid", "--epochs", "3",
+            "--step", "2", "--eps", "1e-6", "--lang", "en")
+    assert r.code == 0, r
+    assert "0.weight[0,0]" in r.out and re.search(r"max relative error = \d\.\d\de-\d\d", r.out)

@@ -8,11 +8,8 @@ from typing import Annotated, List, Optional
 import typer
 
 from .app import FormatOpt, LangOpt, OutOpt, app, check_writable_dir, fail
-from .core import (ActivationOpt, AlphaOpt, BatchOpt, Beta1Opt, Beta2Opt, BetasOpt, CsvOpt, DataOpt, EpochsOpt,
-                   EpsOpt, FeaturesOpt, GammaOpt, InitOpt, L1Opt, L2Opt, LossOpt, LrMinOpt, LrOpt, ModelOpt,
-                   MomentumOpt, NesterovOpt, NoiseOpt, NoShuffleOpt, OptimizerOpt, SamplesOpt, ScheduleOpt,
-                   SeedOpt, StepProgress, StepSizeOpt, TargetOpt, TestOpt, WeightDecayOpt, engine_config,
-                   total_steps)
+from .core import StepProgress, total_steps
+from .options import RunOptions, takes_run_options
 
 VaryOpt = Annotated[List[str], typer.Option(
     "--vary", help="KEY=V1,V2,...: the setting that differs between runs, e.g. optimizer=sgd,adam,rmsprop, "
@@ -21,39 +18,10 @@ VaryOpt = Annotated[List[str], typer.Option(
 
 
 @app.command()
+@takes_run_options()
 def compare(
     vary: VaryOpt = [],  # noqa: B006  (typer reads the default; it is never mutated)
-    data: DataOpt = "and",
-    model: ModelOpt = "perceptron",
-    activation: ActivationOpt = "tanh",
-    loss: LossOpt = "bce",
-    optimizer: OptimizerOpt = "sgd",
-    lr: LrOpt = 0.5,
-    momentum: MomentumOpt = None,
-    epochs: EpochsOpt = 1000,
-    seed: SeedOpt = 2025,
-    init: InitOpt = None,
-    batch_size: BatchOpt = None,
-    no_shuffle: NoShuffleOpt = False,
-    n_samples: SamplesOpt = 200,
-    noise: NoiseOpt = None,
-    test_fraction: TestOpt = 0.0,
-    features: FeaturesOpt = None,
-    csv: CsvOpt = None,
-    target: TargetOpt = None,
-    betas: BetasOpt = None,
-    beta1: Beta1Opt = None,
-    beta2: Beta2Opt = None,
-    eps: EpsOpt = None,
-    weight_decay: WeightDecayOpt = None,
-    alpha: AlphaOpt = None,
-    nesterov: NesterovOpt = False,
-    schedule: ScheduleOpt = "constant",
-    step_size: StepSizeOpt = 100,
-    gamma: GammaOpt = 0.1,
-    lr_min: LrMinOpt = 0.0,
-    l1: L1Opt = 0.0,
-    l2: L2Opt = 0.0,
+    run_options: RunOptions = None,  # the run options of `run`, put here by @takes_run_options
     plane: Annotated[str, typer.Option(
         "--plane", help="The loss slice: auto (w1,w2 for a perceptron, PCA otherwise), params (two "
                         "parameters, see --params) or pca (plane of all paths' top two principal directions).")] = "auto",
@@ -79,12 +47,7 @@ def compare(
     from ..i18n import resolve_lang
     from ..render.figures import check_format
 
-    base = engine_config(
-        data=data, model=model, activation=activation, loss=loss, optimizer=optimizer, lr=lr,
-        momentum=momentum, epochs=epochs, seed=seed, init=init, batch_size=batch_size, no_shuffle=no_shuffle,
-        n_samples=n_samples, noise=noise, test_fraction=test_fraction, features=features, csv=csv,
-        target=target, betas=betas, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, alpha=alpha,
-        nesterov=nesterov, schedule=schedule, step_size=step_size, gamma=gamma, lr_min=lr_min, l1=l1, l2=l2)
+    base = run_options.config()
     runs = variants(base, [parse_vary(v) for v in vary])
     if plane.lower() not in PLANES:
         raise choice_error("plane", plane, PLANES)

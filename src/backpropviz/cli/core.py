@@ -10,6 +10,7 @@ import typer
 
 from .app import (EpochsListOpt, FormatOpt, LangOpt, OutOpt, RangeOpt, ResolutionOpt, SpanOpt, app,
                   check_writable_dir, check_writable_file, fail, parse_floats, parse_ints)
+from .options import RunOptions, takes_run_options
 
 SaveHistoryOpt = Annotated[Optional[Path], typer.Option(
     "--save-history", help="Also save the whole run as a .npz history file (redraw it later with `plot`).")]
@@ -116,49 +117,7 @@ def demo(
     _report(history, written)
 
 
-# -- options shared by `run` and `compare` ------------------------------------------------------
-DataOpt = Annotated[str, typer.Option(
-    "--data", "-d", help="Data set: gates and, or, nand, nor, xor, xnor; 2-D toy sets circle, moons, blobs, "
-                         "xor-blobs, spirals, linear; tables iris, breast-cancer, wine; or csv (with --csv).")]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="perceptron, or mlp:H1,H2,... (e.g. mlp:4 or mlp:8,8).")]
-ActivationOpt = Annotated[str, typer.Option("--activation", help="Hidden activation: tanh, relu, sigmoid, leaky_relu.")]
-LossOpt = Annotated[str, typer.Option("--loss", help="Loss: bce (two classes), ce (any), mse.")]
-OptimizerOpt = Annotated[str, typer.Option(
-    "--optimizer", help="Optimiser: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw.")]
-LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate (> 0).")]
-MomentumOpt = Annotated[Optional[float], typer.Option(
-    "--momentum", help="Momentum in [0, 1) (sgd, momentum, nesterov, rmsprop). Default: the optimiser's.")]
-EpochsOpt = Annotated[int, typer.Option("--epochs", "-e", help="Number of epochs (>= 1).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (data, initialisation, shuffling).")]
-InitOpt = Annotated[Optional[str], typer.Option(
-    "--init", help="Initial parameters as comma-separated numbers (the perceptron's w1,w2,b; e.g. -1,1,0), "
-                   "or 'random' for a seeded random start. Default: the article's -1,1,0 for a perceptron, "
-                   "a seeded random start for other models.")]
-BatchOpt = Annotated[Optional[int], typer.Option(
-    "--batch-size", "-b", help="Mini-batch size (1: stochastic). Default: the whole training set (full batch).")]
-NoShuffleOpt = Annotated[bool, typer.Option(
-    "--no-shuffle", help="Take mini-batches in the data's order instead of reshuffling every epoch.")]
-SamplesOpt = Annotated[int, typer.Option("--n-samples", "-n", help="Points in a toy data set.")]
-NoiseOpt = Annotated[Optional[float], typer.Option("--noise", help="Noise of a toy data set (default: the set's own).")]
-TestOpt = Annotated[float, typer.Option("--test-fraction", help="Share of rows held out as a test set, in [0, 1).")]
-FeaturesOpt = Annotated[Optional[str], typer.Option(
-    "--features", help="Tables/CSV: 'pca' (first two principal components, the default for tables), 'all', "
-                       "or comma-separated column names or 0-based indices.")]
-CsvOpt = Annotated[Optional[Path], typer.Option("--csv", help="A CSV file to train on (header row, numeric features); name its class column with --target.")]
-TargetOpt = Annotated[Optional[str], typer.Option("--target", help="The CSV column that holds the classes.")]
-BetasOpt = Annotated[Optional[str], typer.Option("--betas", help="Adam's betas, e.g. 0.9,0.999.")]
-Beta1Opt = Annotated[Optional[float], typer.Option("--beta1", help="Adam's first beta (the second stays at its default).")]
-Beta2Opt = Annotated[Optional[float], typer.Option("--beta2", help="Adam's second beta.")]
-EpsOpt = Annotated[Optional[float], typer.Option("--eps", help="Epsilon of adagrad, rmsprop, adam, adamw.")]
-WeightDecayOpt = Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay (>= 0).")]
-AlphaOpt = Annotated[Optional[float], typer.Option("--alpha", help="RMSprop's smoothing constant in [0, 1).")]
-NesterovOpt = Annotated[bool, typer.Option("--nesterov", help="SGD with Nesterov momentum (same as --optimizer nesterov).")]
-ScheduleOpt = Annotated[str, typer.Option("--schedule", help="Learning-rate schedule: constant, step, cosine.")]
-StepSizeOpt = Annotated[int, typer.Option("--step-size", help="step schedule: epochs between decays.")]
-GammaOpt = Annotated[float, typer.Option("--gamma", help="step schedule: factor per decay, in (0, 1].")]
-LrMinOpt = Annotated[float, typer.Option("--lr-min", help="cosine schedule: the final learning rate.")]
-L1Opt = Annotated[float, typer.Option("--l1", help="L1 penalty on the weights (>= 0).")]
-L2Opt = Annotated[float, typer.Option("--l2", help="L2 penalty on the weights (>= 0).")]
+# -- options of `run` and `plot` --------------------------------------------------------------
 ViewsOpt = Annotated[Optional[str], typer.Option(
     "--views", help="Comma-separated views to draw: overview, loss, probability, hidden, network, trajectories, "
                     "gradients, metrics; or 'all'. Default: the article's overview and loss curve for a "
@@ -169,39 +128,6 @@ HiddenEpochOpt = Annotated[Optional[int], typer.Option(
     "--hidden-epoch", help="Epoch whose hidden-unit outputs to draw (default: the last).")]
 PlaneResolutionOpt = Annotated[int, typer.Option(
     "--plane-resolution", help="Grid points per axis of the input-plane views (probability, hidden).")]
-
-
-def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epochs, seed, init, batch_size,
-                  no_shuffle, n_samples, noise, test_fraction, features, csv, target, betas, beta1, beta2, eps,
-                  weight_decay, alpha, nesterov, schedule, step_size, gamma, lr_min, l1, l2):
-    """The validated RunConfig that the command-line options describe (nothing is trained)."""
-    from ..config import ARTICLE_INIT, RunConfig, parse_betas, parse_init, parse_list
-
-    if init is None:
-        init_values = ARTICLE_INIT
-    elif init.strip().lower() == "random":
-        init_values = None
-    else:
-        init_values = parse_init(init)
-    betas_values = parse_betas(betas)
-    if beta1 is not None or beta2 is not None:
-        if betas_values is not None:
-            fail(f"give either --betas or --beta1/--beta2, not both; got --betas {betas!r}")
-        betas_values = parse_betas(f"{0.9 if beta1 is None else beta1},{0.999 if beta2 is None else beta2}")
-    if nesterov:
-        if optimizer.lower() not in ("sgd", "momentum", "nesterov"):
-            fail(f"--nesterov applies to SGD with momentum; got --optimizer {optimizer}")
-        optimizer = "nesterov"
-    if csv is not None and data.lower() == "and":  # --csv alone names the data: no need for --data csv
-        data = "csv"
-    config = RunConfig(
-        data=data, n_samples=n_samples, noise=noise, test_fraction=test_fraction,
-        features=parse_list(features, "features"), csv=str(csv) if csv is not None else None, target=target,
-        model=model, activation=activation, init=init_values, loss=loss, l1=l1, l2=l2,
-        optimizer=optimizer, lr=lr, momentum=momentum, betas=betas_values, eps=eps, weight_decay=weight_decay,
-        alpha=alpha, schedule=schedule, step_size=step_size, gamma=gamma, lr_min=lr_min,
-        epochs=epochs, batch_size=batch_size, shuffle=not no_shuffle, seed=seed)
-    return config.validate()
 
 
 def load_checked(config):
@@ -357,38 +283,9 @@ def stall_note(history) -> str | None:
 
 
 @app.command()
+@takes_run_options()
 def run(
-    data: DataOpt = "and",
-    model: ModelOpt = "perceptron",
-    activation: ActivationOpt = "tanh",
-    loss: LossOpt = "bce",
-    optimizer: OptimizerOpt = "sgd",
-    lr: LrOpt = 0.5,
-    momentum: MomentumOpt = None,
-    epochs: EpochsOpt = 1000,
-    seed: SeedOpt = 2025,
-    init: InitOpt = None,
-    batch_size: BatchOpt = None,
-    no_shuffle: NoShuffleOpt = False,
-    n_samples: SamplesOpt = 200,
-    noise: NoiseOpt = None,
-    test_fraction: TestOpt = 0.0,
-    features: FeaturesOpt = None,
-    csv: CsvOpt = None,
-    target: TargetOpt = None,
-    betas: BetasOpt = None,
-    beta1: Beta1Opt = None,
-    beta2: Beta2Opt = None,
-    eps: EpsOpt = None,
-    weight_decay: WeightDecayOpt = None,
-    alpha: AlphaOpt = None,
-    nesterov: NesterovOpt = False,
-    schedule: ScheduleOpt = "constant",
-    step_size: StepSizeOpt = 100,
-    gamma: GammaOpt = 0.1,
-    lr_min: LrMinOpt = 0.0,
-    l1: L1Opt = 0.0,
-    l2: L2Opt = 0.0,
+    run_options: RunOptions,
     views: ViewsOpt = None,
     out: OutOpt = Path("out/run"),
     fmt: FormatOpt = "png",
@@ -411,12 +308,7 @@ def run(
     """
     from ..render.views import RunShape
 
-    config = engine_config(
-        data=data, model=model, activation=activation, loss=loss, optimizer=optimizer, lr=lr,
-        momentum=momentum, epochs=epochs, seed=seed, init=init, batch_size=batch_size, no_shuffle=no_shuffle,
-        n_samples=n_samples, noise=noise, test_fraction=test_fraction, features=features, csv=csv,
-        target=target, betas=betas, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, alpha=alpha,
-        nesterov=nesterov, schedule=schedule, step_size=step_size, gamma=gamma, lr_min=lr_min, l1=l1, l2=l2)
+    config = run_options.config()
     settings = ViewSettings(out, fmt, lang, views, surface_span, surface_resolution, surface_range,
                             boundary_epochs, network_epochs, hidden_epoch, plane_resolution)
     options = settings.options(config.epochs)

@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from .app import FormatOpt, LangOpt, app, check_writable_dir, check_writable_file, fail
+from .options import RunOptions, takes_run_options
 
 HistoryArg = Annotated[Optional[Path], typer.Argument(
     help="A .npz history written by --save-history. Without it, a run is trained from the run options.",
@@ -23,38 +24,19 @@ StepOpt = Annotated[int, typer.Option("--step", "-s", help="The step to explain:
                                                            "-1 is the last.")]
 SampleOpt = Annotated[Optional[int], typer.Option(
     "--sample", "-k", help="One sample of the step's batch (0..N-1). Default: the whole batch.")]
-# the run options of `run`, for when no history file is given
-DataOpt = Annotated[str, typer.Option("--data", "-d", help="Data set (when no history is given).")]
-LossOpt = Annotated[str, typer.Option("--loss", help="Loss: bce or mse.")]
-OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="Optimiser: sgd.")]
-LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate (> 0).")]
-MomentumOpt = Annotated[float, typer.Option("--momentum", help="SGD momentum in [0, 1).")]
-EpochsOpt = Annotated[int, typer.Option("--epochs", "-e", help="Number of epochs (>= 1).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
-InitOpt = Annotated[Optional[str], typer.Option(
-    "--init", help="Initial parameters w1,w2,b, or 'random'. Default: the article's -1,1,0.")]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec (default: the article's perceptron).")]
 
 
-def _history(history_file, *, data, model, loss, optimizer, lr, momentum, epochs, seed, init):
-    """The history to explain: loaded from the file, or trained from the run options."""
+def _history(history_file: Path | None, run_options: RunOptions):
+    """The history to explain: loaded from the file, or trained from the run options (never both)."""
     if history_file is not None:
         from ..history import History
 
+        run_options.refuse_with_history(history_file)
         return History.load(history_file)
-    from ..config import ARTICLE_INIT, RunConfig, parse_init
+    from ..losses import get_loss
     from .core import _train_or_fail
 
-    if init is None:
-        init_values = ARTICLE_INIT if model.split(":", 1)[0].lower() == "perceptron" else None
-    elif init.strip().lower() == "random":
-        init_values = None
-    else:
-        init_values = parse_init(init)
-    config = RunConfig(data=data, model=model, loss=loss, optimizer=optimizer, lr=lr, momentum=momentum,
-                       epochs=epochs, seed=seed, init=init_values).validate()
-    from ..losses import get_loss
-
+    config = run_options.config()
     get_loss(config.loss)
     return _train_or_fail(config, None)
 
@@ -80,6 +62,7 @@ def _node_text(trace, sample) -> str:
 
 
 @app.command()
+@takes_run_options()
 def explain(
     history_file: HistoryArg = None,
     step: StepOpt = 0,
@@ -96,15 +79,7 @@ def explain(
     arrow_steps: Annotated[int, typer.Option(
         "--arrow-steps", help="How many evenly spread steps get an update arrow on the path figure.")] = 8,
     field: Annotated[bool, typer.Option("--field/--no-field", help="Draw the field of -grad L on the slice.")] = True,
-    data: DataOpt = "and",
-    model: ModelOpt = "perceptron",
-    loss: LossOpt = "bce",
-    optimizer: OptimizerOpt = "sgd",
-    lr: LrOpt = 0.5,
-    momentum: MomentumOpt = 0.0,
-    epochs: EpochsOpt = 1000,
-    seed: SeedOpt = 2025,
-    init: InitOpt = None,
+    run_options: RunOptions = None,  # the run options of `run`, put here by @takes_run_options
 ) -> None:
     """Show backpropagation at one step: the graph, the chain rule and the update.
 
@@ -125,8 +100,7 @@ def explain(
     out = check_writable_dir(out)
     if markdown is not None:
         check_writable_file(markdown, "--markdown", (".md", ".markdown"))
-    history = _history(history_file, data=data, model=model, loss=loss, optimizer=optimizer, lr=lr,
-                       momentum=momentum, epochs=epochs, seed=seed, init=init)
+    history = _history(history_file, run_options)
 
     from ..analysis.chain_rule import chain_rule_table, is_perceptron_history
     from ..analysis.graph_trace import check_step, trace_history_step
@@ -181,6 +155,7 @@ def _write(draw, path, figsize, lang, fmt):
 
 
 @app.command()
+@takes_run_options(exclude=("eps",))  # --eps is the finite-difference step here
 def gradcheck(
     history_file: HistoryArg = None,
     step: StepOpt = 0,
@@ -191,15 +166,7 @@ def gradcheck(
         "--out", "-o", help="Also write gradcheck.<fmt> into this folder.")] = None,
     fmt: FormatOpt = "png",
     lang: LangOpt = None,
-    data: DataOpt = "and",
-    model: ModelOpt = "perceptron",
-    loss: LossOpt = "bce",
-    optimizer: OptimizerOpt = "sgd",
-    lr: LrOpt = 0.5,
-    momentum: MomentumOpt = 0.0,
-    epochs: EpochsOpt = 1000,
-    seed: SeedOpt = 2025,
-    init: InitOpt = None,
+    run_options: RunOptions = None,  # the run options of `run`, put here by @takes_run_options
 ) -> None:
     """Compare backpropagation's gradient with central finite differences (float64) at one step."""
     from ..i18n import resolve_lang
@@ -212,8 +179,7 @@ def gradcheck(
         fail(f"--tol must be > 0; got {tol}")
     if out is not None:
         out = check_writable_dir(out)
-    history = _history(history_file, data=data, model=model, loss=loss, optimizer=optimizer, lr=lr,
-                       momentum=momentum, epochs=epochs, seed=seed, init=init)
+    history = _history(history_file, run_options)
 
     from ..analysis.gradcheck import gradcheck_step
     from ..render.chain import GradCheckDisplay, gradcheck_text

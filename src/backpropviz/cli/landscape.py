@@ -9,20 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from .app import FormatOpt, LangOpt, OutOpt, app, check_writable_dir, fail, parse_floats
-from .core import (ActivationOpt, AlphaOpt, BatchOpt, Beta1Opt, Beta2Opt, BetasOpt, CsvOpt, DataOpt, EpochsOpt,
-                   EpsOpt, FeaturesOpt, GammaOpt, InitOpt, L1Opt, L2Opt, LossOpt, LrMinOpt, LrOpt, ModelOpt,
-                   MomentumOpt, NesterovOpt, NoiseOpt, NoShuffleOpt, OptimizerOpt, SamplesOpt, ScheduleOpt, SeedOpt,
-                   StepSizeOpt, TargetOpt, TestOpt, WeightDecayOpt)
+from .options import RunOptions, takes_run_options
 
 VIEWS = ("contour", "filled", "heatmap", "3d")
 
-# Run options (used when no history file is given): the same as ``run``'s, from cli/core.py.
-RUN_DEFAULTS = dict(
-    data="and", model="perceptron", activation="tanh", loss="bce", optimizer="sgd", lr=0.5, momentum=None,
-    epochs=1000, seed=2025, init=None, batch_size=None, no_shuffle=False, n_samples=200, noise=None,
-    test_fraction=0.0, features=None, csv=None, target=None, betas=None, beta1=None, beta2=None, eps=None,
-    weight_decay=None, alpha=None, nesterov=False, schedule="constant", step_size=100, gamma=0.1, lr_min=0.0,
-    l1=0.0, l2=0.0)
 MemoryOpt = Annotated[str, typer.Option(
     "--memory-budget", help="Memory the evaluation may use (e.g. 1GiB, 512MiB); chunks are sized to it and "
                             "requests that cannot fit are refused.")]
@@ -31,20 +21,17 @@ ParamXOpt = Annotated[Optional[str], typer.Option("--x-param", help="First param
 ParamYOpt = Annotated[Optional[str], typer.Option("--y-param", help="Second parameter (default: the second, w2).")]
 
 
-def _history(history_file: Path | None, run_options: dict):
+def _history(history_file: Path | None, run_options: RunOptions):
     """The saved history, or a run trained from the run options (never both)."""
     from ..errors import TrainingDiverged
     from ..history import History
     from ..train import train
-    from .core import engine_config, load_checked
+    from .core import load_checked
 
     if history_file is not None:
-        given = [f"--{k.replace('_', '-')} {v}" for k, v in run_options.items() if v != RUN_DEFAULTS[k]]
-        if given:
-            fail(f"run options apply only when no HISTORY.npz is given (the file holds its own run); "
-                 f"got {', '.join(given)} with {str(history_file)!r}")
+        run_options.refuse_with_history(history_file)
         return History.load(history_file)
-    config = engine_config(**run_options)
+    config = run_options.config()
     dataset, _ = load_checked(config)
     try:
         return train(config, dataset)
@@ -100,6 +87,7 @@ def _write_figure(fig, path: Path, fmt: str) -> Path:
 
 
 @app.command()
+@takes_run_options()
 def landscape(
     history_file: Annotated[Optional[Path], typer.Argument(
         help="A .npz history (from --save-history). Without it, a run is trained from the run options.",
@@ -138,37 +126,7 @@ def landscape(
     out: OutOpt = Path("out/landscape"),
     fmt: FormatOpt = "png",
     lang: LangOpt = None,
-    data: DataOpt = "and",
-    model: ModelOpt = "perceptron",
-    activation: ActivationOpt = "tanh",
-    loss: LossOpt = "bce",
-    optimizer: OptimizerOpt = "sgd",
-    lr: LrOpt = 0.5,
-    momentum: MomentumOpt = None,
-    epochs: EpochsOpt = 1000,
-    seed: SeedOpt = 2025,
-    init: InitOpt = None,
-    batch_size: BatchOpt = None,
-    no_shuffle: NoShuffleOpt = False,
-    n_samples: SamplesOpt = 200,
-    noise: NoiseOpt = None,
-    test_fraction: TestOpt = 0.0,
-    features: FeaturesOpt = None,
-    csv: CsvOpt = None,
-    target: TargetOpt = None,
-    betas: BetasOpt = None,
-    beta1: Beta1Opt = None,
-    beta2: Beta2Opt = None,
-    eps: EpsOpt = None,
-    weight_decay: WeightDecayOpt = None,
-    alpha: AlphaOpt = None,
-    nesterov: NesterovOpt = False,
-    schedule: ScheduleOpt = "constant",
-    step_size: StepSizeOpt = 100,
-    gamma: GammaOpt = 0.1,
-    lr_min: LrMinOpt = 0.0,
-    l1: L1Opt = 0.0,
-    l2: L2Opt = 0.0,
+    run_options: RunOptions = None,  # the run options of `run`, put here by @takes_run_options
 ) -> None:
     """Write a loss landscape (landscape.npz) and its views around a run's path.
 
@@ -211,7 +169,7 @@ def landscape(
     out = check_writable_dir(out)
     L.check_grid_memory(resolution, budget)  # refuse before training or loading anything big
 
-    history = _history(history_file, {k: v for k, v in locals().items() if k in RUN_DEFAULTS})
+    history = _history(history_file, run_options)
     other = None
     if line_to is not None:
         from ..history import History
@@ -275,6 +233,7 @@ def landscape(
 
 
 @app.command()
+@takes_run_options()
 def basins(
     method: Annotated[str, typer.Option(
         "--method", help="Plane of starts: params (two named parameters, the others at their initial values) or "
@@ -295,37 +254,7 @@ def basins(
     out: OutOpt = Path("out/basins"),
     fmt: FormatOpt = "png",
     lang: LangOpt = None,
-    data: DataOpt = "and",
-    model: ModelOpt = "perceptron",
-    activation: ActivationOpt = "tanh",
-    loss: LossOpt = "bce",
-    optimizer: OptimizerOpt = "sgd",
-    lr: LrOpt = 0.5,
-    momentum: MomentumOpt = None,
-    epochs: EpochsOpt = 1000,
-    seed: SeedOpt = 2025,
-    init: InitOpt = None,
-    batch_size: BatchOpt = None,
-    no_shuffle: NoShuffleOpt = False,
-    n_samples: SamplesOpt = 200,
-    noise: NoiseOpt = None,
-    test_fraction: TestOpt = 0.0,
-    features: FeaturesOpt = None,
-    csv: CsvOpt = None,
-    target: TargetOpt = None,
-    betas: BetasOpt = None,
-    beta1: Beta1Opt = None,
-    beta2: Beta2Opt = None,
-    eps: EpsOpt = None,
-    weight_decay: WeightDecayOpt = None,
-    alpha: AlphaOpt = None,
-    nesterov: NesterovOpt = False,
-    schedule: ScheduleOpt = "constant",
-    step_size: StepSizeOpt = 100,
-    gamma: GammaOpt = 0.1,
-    lr_min: LrMinOpt = 0.0,
-    l1: L1Opt = 0.0,
-    l2: L2Opt = 0.0,
+    run_options: RunOptions = None,  # the run options of `run`, put here by @takes_run_options
 ) -> None:
     """Train a K x K grid of starting points at once and map where each one went (basins.npz).
 
@@ -348,9 +277,9 @@ def basins(
     span, x_range, y_range = _parse_range(range_)
     budget = parse_memory(memory_budget)
     out = check_writable_dir(out)
-    from .core import engine_config, load_checked
+    from .core import load_checked
 
-    config = engine_config(**{k: v for k, v in locals().items() if k in RUN_DEFAULTS})
+    config = run_options.config()
     load_checked(config)
     started = time.perf_counter()
     bm = basin_map(config, x_name=x_param, y_name=y_param, resolution=resolution, span=span, x_range=x_range,

@@ -1,0 +1,199 @@
+"""The options that describe a run, declared once for every command that trains or may train.
+
+``run``, ``compare``, ``landscape``, ``basins``, ``explain`` and ``gradcheck`` all take the same
+~30 run options (data, model, optimiser, schedule, ...). A command asks for them by declaring a
+``run_options: RunOptions`` parameter and the ``@takes_run_options()`` decorator: the decorator
+puts the typer options in that parameter's place in the signature (so they appear there in
+``--help``) and hands the command one ``RunOptions`` holding the values given.
+
+Nothing here imports torch: ``RunOptions.config()`` builds the RunConfig when the command asks.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .app import fail
+
+DataOpt = Annotated[str, typer.Option(
+    "--data", "-d", help="Data set: gates and, or, nand, nor, xor, xnor; 2-D toy sets circle, moons, blobs, "
+                         "xor-blobs, spirals, linear; tables iris, breast-cancer, wine; or csv (with --csv).")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="perceptron, or mlp:H1,H2,... (e.g. mlp:4 or mlp:8,8).")]
+ActivationOpt = Annotated[str, typer.Option("--activation", help="Hidden activation: tanh, relu, sigmoid, leaky_relu.")]
+LossOpt = Annotated[str, typer.Option("--loss", help="Loss: bce (two classes), ce (any), mse.")]
+OptimizerOpt = Annotated[str, typer.Option(
+    "--optimizer", help="Optimiser: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw.")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate (> 0).")]
+MomentumOpt = Annotated[Optional[float], typer.Option(
+    "--momentum", help="Momentum in [0, 1) (sgd, momentum, nesterov, rmsprop). Default: the optimiser's.")]
+EpochsOpt = Annotated[int, typer.Option("--epochs", "-e", help="Number of epochs (>= 1).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (data, initialisation, shuffling).")]
+InitOpt = Annotated[Optional[str], typer.Option(
+    "--init", help="Initial parameters as comma-separated numbers (the perceptron's w1,w2,b; e.g. -1,1,0), "
+                   "or 'random' for a seeded random start. Default: the article's -1,1,0 for a perceptron, "
+                   "a seeded random start for other models.")]
+BatchOpt = Annotated[Optional[int], typer.Option(
+    "--batch-size", "-b", help="Mini-batch size (1: stochastic). Default: the whole training set (full batch).")]
+NoShuffleOpt = Annotated[bool, typer.Option(
+    "--no-shuffle", help="Take mini-batches in the data's order instead of reshuffling every epoch.")]
+SamplesOpt = Annotated[int, typer.Option("--n-samples", "-n", help="Points in a toy data set.")]
+NoiseOpt = Annotated[Optional[float], typer.Option("--noise", help="Noise of a toy data set (default: the set's own).")]
+TestOpt = Annotated[float, typer.Option("--test-fraction", help="Share of rows held out as a test set, in [0, 1).")]
+FeaturesOpt = Annotated[Optional[str], typer.Option(
+    "--features", help="Tables/CSV: 'pca' (first two principal components, the default for tables), 'all', "
+                       "or comma-separated column names or 0-based indices.")]
+CsvOpt = Annotated[Optional[Path], typer.Option("--csv", help="A CSV file to train on (header row, numeric features); name its class column with --target.")]
+TargetOpt = Annotated[Optional[str], typer.Option("--target", help="The CSV column that holds the classes.")]
+BetasOpt = Annotated[Optional[str], typer.Option("--betas", help="Adam's betas, e.g. 0.9,0.999.")]
+Beta1Opt = Annotated[Optional[float], typer.Option("--beta1", help="Adam's first beta (the second stays at its default).")]
+Beta2Opt = Annotated[Optional[float], typer.Option("--beta2", help="Adam's second beta.")]
+EpsOpt = Annotated[Optional[float], typer.Option("--eps", help="Epsilon of adagrad, rmsprop, adam, adamw.")]
+WeightDecayOpt = Annotated[Optional[float], typer.Option("--weight-decay", help="Weight decay (>= 0).")]
+AlphaOpt = Annotated[Optional[float], typer.Option("--alpha", help="RMSprop's smoothing constant in [0, 1).")]
+NesterovOpt = Annotated[bool, typer.Option("--nesterov", help="SGD with Nesterov momentum (same as --optimizer nesterov).")]
+ScheduleOpt = Annotated[str, typer.Option("--schedule", help="Learning-rate schedule: constant, step, cosine.")]
+StepSizeOpt = Annotated[int, typer.Option("--step-size", help="step schedule: epochs between decays.")]
+GammaOpt = Annotated[float, typer.Option("--gamma", help="step schedule: factor per decay, in (0, 1].")]
+LrMinOpt = Annotated[float, typer.Option("--lr-min", help="cosine schedule: the final learning rate.")]
+L1Opt = Annotated[float, typer.Option("--l1", help="L1 penalty on the weights (>= 0).")]
+L2Opt = Annotated[float, typer.Option("--l2", help="L2 penalty on the weights (>= 0).")]
+
+# (parameter name, typer option, default), in the order --help lists them. The defaults are the
+# article's run (RunConfig's defaults), so a command given no run option trains the article.
+RUN_OPTIONS = (
+    ("data", DataOpt, "and"),
+    ("model", ModelOpt, "perceptron"),
+    ("activation", ActivationOpt, "tanh"),
+    ("loss", LossOpt, "bce"),
+    ("optimizer", OptimizerOpt, "sgd"),
+    ("lr", LrOpt, 0.5),
+    ("momentum", MomentumOpt, None),
+    ("epochs", EpochsOpt, 1000),
+    ("seed", SeedOpt, 2025),
+    ("init", InitOpt, None),
+    ("batch_size", BatchOpt, None),
+    ("no_shuffle", NoShuffleOpt, False),
+    ("n_samples", SamplesOpt, 200),
+    ("noise", NoiseOpt, None),
+    ("test_fraction", TestOpt, 0.0),
+    ("features", FeaturesOpt, None),
+    ("csv", CsvOpt, None),
+    ("target", TargetOpt, None),
+    ("betas", BetasOpt, None),
+    ("beta1", Beta1Opt, None),
+    ("beta2", Beta2Opt, None),
+    ("eps", EpsOpt, None),
+    ("weight_decay", WeightDecayOpt, None),
+    ("alpha", AlphaOpt, None),
+    ("nesterov", NesterovOpt, False),
+    ("schedule", ScheduleOpt, "constant"),
+    ("step_size", StepSizeOpt, 100),
+    ("gamma", GammaOpt, 0.1),
+    ("lr_min", LrMinOpt, 0.0),
+    ("l1", L1Opt, 0.0),
+    ("l2", L2Opt, 0.0),
+)
+RUN_DEFAULTS = {name: default for name, _, default in RUN_OPTIONS}
+
+
+def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epochs, seed, init, batch_size,
+                  no_shuffle, n_samples, noise, test_fraction, features, csv, target, betas, beta1, beta2, eps,
+                  weight_decay, alpha, nesterov, schedule, step_size, gamma, lr_min, l1, l2):
+    """The validated RunConfig that the command-line options describe (nothing is trained)."""
+    from ..config import ARTICLE_INIT, RunConfig, parse_betas, parse_init, parse_list
+
+    if init is None:
+        init_values = ARTICLE_INIT
+    elif init.strip().lower() == "random":
+        init_values = None
+    else:
+        init_values = parse_init(init)
+    betas_values = parse_betas(betas)
+    if beta1 is not None or beta2 is not None:
+        if betas_values is not None:
+            fail(f"give either --betas or --beta1/--beta2, not both; got --betas {betas!r}")
+        betas_values = parse_betas(f"{0.9 if beta1 is None else beta1},{0.999 if beta2 is None else beta2}")
+    if nesterov:
+        if optimizer.lower() not in ("sgd", "momentum", "nesterov"):
+            fail(f"--nesterov applies to SGD with momentum; got --optimizer {optimizer}")
+        optimizer = "nesterov"
+    if csv is not None and data.lower() == "and":  # --csv alone names the data: no need for --data csv
+        data = "csv"
+    config = RunConfig(
+        data=data, n_samples=n_samples, noise=noise, test_fraction=test_fraction,
+        features=parse_list(features, "features"), csv=str(csv) if csv is not None else None, target=target,
+        model=model, activation=activation, init=init_values, loss=loss, l1=l1, l2=l2,
+        optimizer=optimizer, lr=lr, momentum=momentum, betas=betas_values, eps=eps, weight_decay=weight_decay,
+        alpha=alpha, schedule=schedule, step_size=step_size, gamma=gamma, lr_min=lr_min,
+        epochs=epochs, batch_size=batch_size, shuffle=not no_shuffle, seed=seed)
+    return config.validate()
+
+
+class RunOptions:
+    """The run options one command was given, by parameter name (every run option has a value).
+
+    The RunConfig is built only when asked (``config()``), so a command checks its own options
+    first, and a command that loads a saved run can refuse run options that would be ignored.
+    """
+
+    def __init__(self, values: dict):
+        self.values = {**RUN_DEFAULTS, **values}
+
+    def __repr__(self) -> str:
+        return f"RunOptions({', '.join(self.given) or 'defaults'})"
+
+    @property
+    def given(self) -> list[str]:
+        """The options that differ from their defaults, as the user would type them (``--data or``)."""
+        return [f"--{name.replace('_', '-')} {value}" for name, value in self.values.items()
+                if value != RUN_DEFAULTS[name]]
+
+    def config(self):
+        """The validated RunConfig these options describe (nothing is trained)."""
+        return engine_config(**self.values)
+
+    def refuse_with_history(self, history_file: Path) -> None:
+        """Fail when run options come with a saved history: the file holds its own run."""
+        given = self.given
+        if given:
+            fail(f"run options apply only when no HISTORY.npz is given (the file holds its own run); "
+                 f"got {', '.join(given)} with {str(history_file)!r}")
+
+
+def takes_run_options(*, exclude: tuple[str, ...] = ()):
+    """Decorate a command that has a ``run_options: RunOptions`` parameter: the run options become
+    typer options in that parameter's place, and the command gets them as one ``RunOptions``.
+
+    ``exclude`` leaves out run options whose flag the command uses for something else (they keep
+    their defaults). Apply it below ``@app.command()``.
+    """
+    def decorate(command):
+        signature = inspect.signature(command, eval_str=True)
+        own = list(signature.parameters.values())
+        names = [p.name for p in own]
+        if "run_options" not in names:
+            raise TypeError(f"{command.__name__} needs a run_options parameter for @takes_run_options")
+        shared = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=option,
+                                    default=default)
+                  for name, option, default in RUN_OPTIONS if name not in exclude]
+        clash = {p.name for p in shared} & set(names)
+        if clash:
+            raise TypeError(f"{command.__name__}: its own {sorted(clash)} clash with run options; exclude them")
+        at = names.index("run_options")
+        parameters = own[:at] + shared + own[at + 1:]
+
+        @functools.wraps(command)
+        def with_run_options(**kwargs):
+            values = {p.name: kwargs.pop(p.name) for p in shared}
+            return command(**kwargs, run_options=RunOptions(values))
+
+        with_run_options.__signature__ = signature.replace(parameters=parameters)
+        with_run_options.__annotations__ = {p.name: p.annotation for p in parameters}
+        return with_run_options
+
+    return decorate
