@@ -49,6 +49,16 @@ def fail(message: str) -> None:
     raise BackpropvizError(message)
 
 
+def check_format(fmt: str) -> str:
+    """``--format`` in lower case, after checking it is one we write."""
+    from ..render.figures import FORMATS
+
+    key = fmt.lower()
+    if key not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    return key
+
+
 def check_writable_dir(path: Path, what: str = "--out") -> Path:
     """Make sure ``path`` is (or can become) a folder we can write into, before any work is done."""
     path = Path(path)

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .app import (EpochsListOpt, FormatOpt, LangOpt, OutOpt, RangeOpt, ResolutionOpt, SpanOpt, app,
-                  check_writable_dir, check_writable_file, fail, parse_floats, parse_ints)
+                  check_format, check_writable_dir, check_writable_file, fail, parse_floats, parse_ints)
 from .options import RunOptions, takes_run_options
 
 SaveHistoryOpt = Annotated[Optional[Path], typer.Option(
@@ -24,11 +24,8 @@ class FigureOptions:
     def __init__(self, out: Path, fmt: str, lang: str | None, span: float, resolution: int,
                  surface_range: str | None, boundary_epochs: str | None):
         from ..i18n import resolve_lang
-        from ..render.figures import FORMATS
 
-        self.fmt = fmt.lower()
-        if self.fmt not in FORMATS:
-            fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+        self.fmt = check_format(fmt)
         self.lang = resolve_lang(lang)
         if not span > 0:
             fail(f"--surface-span must be > 0; got {span}")

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import FormatOpt, LangOpt, app, check_writable_dir, check_writable_file, fail
+from .app import FormatOpt, LangOpt, app, check_format, check_writable_dir, check_writable_file, fail
 from .options import RunOptions, takes_run_options
 
 HistoryArg = Annotated[Optional[Path], typer.Argument(
@@ -39,15 +39,6 @@ def _history(history_file: Path | None, run_options: RunOptions):
     config = run_options.config()
     get_loss(config.loss)
     return _train_or_fail(config, None)
-
-
-def _check_fmt(fmt: str) -> str:
-    from ..render.figures import FORMATS
-
-    key = fmt.lower()
-    if key not in FORMATS:
-        fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
-    return key
 
 
 def _node_text(trace, sample) -> str:
@@ -90,7 +81,7 @@ def explain(
     """
     from ..i18n import resolve_lang
 
-    fmt = _check_fmt(fmt)
+    fmt = check_format(fmt)
     lang = resolve_lang(lang)
     collapse_value = {"auto": "auto", "yes": True, "no": False}.get(collapse.lower())
     if collapse_value is None:
@@ -171,7 +162,7 @@ def gradcheck(
     """Compare backpropagation's gradient with central finite differences (float64) at one step."""
     from ..i18n import resolve_lang
 
-    fmt = _check_fmt(fmt)
+    fmt = check_format(fmt)
     lang = resolve_lang(lang)
     if not eps > 0:
         fail(f"--eps must be > 0; got {eps}")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import FormatOpt, LangOpt, OutOpt, app, check_writable_dir, fail, parse_floats
+from .app import FormatOpt, LangOpt, OutOpt, app, check_format, check_writable_dir, fail, parse_floats
 from .options import RunOptions, takes_run_options
 
 VIEWS = ("contour", "filled", "heatmap", "3d")
@@ -138,14 +138,11 @@ def landscape(
 
     from ..analysis import landscape as L
     from ..i18n import resolve_lang
-    from ..render.figures import FORMATS
 
     key = method.lower()
     if key not in L.METHODS:
         fail(f"unknown landscape method {method!r}; choose one of: {', '.join(L.METHODS)}")
-    fmt = fmt.lower()
-    if fmt not in FORMATS:
-        fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    fmt = check_format(fmt)
     lang = resolve_lang(lang)
     if not 2 <= resolution <= 100_000:
         fail(f"--resolution must be an integer between 2 and 100000; got {resolution}")
@@ -266,11 +263,8 @@ def basins(
     from ..analysis.landscape import parse_memory
     from ..i18n import resolve_lang
     from ..render.basins import basins_figure
-    from ..render.figures import FORMATS
 
-    fmt = fmt.lower()
-    if fmt not in FORMATS:
-        fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    fmt = check_format(fmt)
     lang = resolve_lang(lang)
     if not 2 <= resolution <= 1024:
         fail(f"--resolution must be an integer between 2 and 1024; got {resolution}")
