@@ -47,7 +47,8 @@ TestOpt = Annotated[float, typer.Option("--test-fraction", help="Share of rows h
 FeaturesOpt = Annotated[Optional[str], typer.Option(
     "--features", help="Tables/CSV: 'pca' (first two principal components, the default for tables), 'all', "
                        "or comma-separated column names or 0-based indices.")]
-CsvOpt = Annotated[Optional[Path], typer.Option("--csv", help="A CSV file to train on (header row, numeric features); name its class column with --target.")]
+CsvOpt = Annotated[Optional[Path], typer.Option(
+    "--csv", help="A CSV file to train on (header row, numeric features); name its class column with --target.")]
 TargetOpt = Annotated[Optional[str], typer.Option("--target", help="The CSV column that holds the classes.")]
 BetasOpt = Annotated[Optional[str], typer.Option("--betas", help="Adam's betas, e.g. 0.9,0.999.")]
 Beta1Opt = Annotated[Optional[float], typer.Option("--beta1", help="Adam's first beta (the second stays at its default).")]
