@@ -188,6 +188,91 @@ CATALOGUE: dict[str, dict[str, str]] = {
                            "ja": "実行ごとの各層の勾配ノルム ({data}, {model})"},
     "pc_axis": {"en": "principal direction {k}", "ja": "主成分方向 {k}"},
     "diverged_suffix": {"en": " (diverged)", "ja": " (発散)"},
+    # -- explain: computation graph (render.graph) --------------------------------------------------
+    "graph_title_sample": {"en": "Computation graph of step {step}, sample {sample} (x = {x}, y = {y})",
+                           "ja": "ステップ {step} の計算グラフ: サンプル {sample} (x = {x}, y = {y})"},
+    "graph_title_batch": {"en": "Computation graph of step {step}, whole batch ({n} samples)",
+                          "ja": "ステップ {step} の計算グラフ: バッチ全体 ({n} サンプル)"},
+    "graph_title_collapsed": {"en": "{title} — one node per layer",
+                              "ja": "{title} (層ごとに1ノード)"},
+    "forward_legend": {"en": "forward pass: value", "ja": "順伝播: 値"},
+    "backward_legend": {"en": "backpropagation: ∂L/∂(node)", "ja": "逆伝播: ∂L/∂(ノード)"},
+    "value": {"en": "value", "ja": "値"},
+    "transpose": {"en": "transpose", "ja": "転置"},
+    "grad": {"en": "∂L/∂", "ja": "∂L/∂"},
+    "no_grad": {"en": "(no gradient)", "ja": "(勾配なし)"},
+    "graph_note_sample": {
+        "en": "L = {loss} is the batch loss (mean over {n} samples). Rows are sample {sample}'s; "
+              "a parameter's ∂L/∂ is this sample's share: the shares add up to the recorded gradient.",
+        "ja": "L = {loss} はバッチの損失 ({n} サンプルの平均)。値はサンプル {sample} の行。"
+              "パラメータの ∂L/∂ はこのサンプルの寄与分で、全サンプルの和が記録された勾配です。"},
+    "graph_note_batch": {
+        "en": "L = {loss} is the batch loss (mean over {n} samples); every ∂L/∂ is what "
+              "autograd computed for this step.",
+        "ja": "L = {loss} はバッチの損失 ({n} サンプルの平均)。∂L/∂ はこのステップで autograd が"
+              "計算した勾配です。"},
+    "graph_note_penalty": {"en": "(The run's L1/L2 term adds its own part to the weights' gradient.)",
+                           "ja": "(この学習の L1/L2 正則化項は、重みの勾配に別途加わります。)"},
+    "kind_input": {"en": "input", "ja": "入力"},
+    "kind_target": {"en": "target", "ja": "正解ラベル"},
+    "kind_param": {"en": "parameter", "ja": "パラメータ"},
+    "kind_const": {"en": "constant", "ja": "定数"},
+    "kind_op": {"en": "operation", "ja": "演算"},
+    "kind_layer": {"en": "layer", "ja": "層"},
+    # -- chain-rule table ---------------------------------------------------------------------
+    "chain_title": {"en": "Chain rule of step {step} (loss {loss}, lr {lr})",
+                    "ja": "ステップ {step} の連鎖律 (損失関数 {loss}, 学習率 {lr})"},
+    "sample": {"en": "sample", "ja": "サンプル"},
+    "penalty_row": {"en": "L1/L2 term", "ja": "L1/L2 正則化項"},
+    "batch_sum": {"en": "sum = gradient", "ja": "合計 = 勾配"},
+    "recorded_grad": {"en": "recorded gradient", "ja": "記録された勾配"},
+    "update_row": {"en": "−lr × gradient", "ja": "−学習率 × 勾配"},
+    "recorded_change": {"en": "recorded change", "ja": "記録された変化量"},
+    "not_plain_sgd": {"en": "(optimizer is not plain SGD: the change includes momentum or decay)",
+                      "ja": "(素のSGDではないため、変化量にはモーメンタム等が含まれます)"},
+    "chain_note": {
+        "en": "L = (1/N) Σ ℓ(ŷ, y): every ∂L/∂ carries the 1/N of the mean, so each row is one sample's "
+              "share and the shares add up to the gradient.",
+        "ja": "L = (1/N) Σ ℓ(ŷ, y): ∂L/∂ はすべて平均の 1/N を含むため、各行はサンプル1つの寄与分で、"
+              "その和が勾配になります。"},
+    "chain_note_fig": {
+        "en": r"$L = \frac{1}{N}\sum_k \ell(\hat{y}_k, y_k)$: every $\partial L/\partial\cdot$ carries the "
+              r"$\frac{1}{N}$ of the mean, so each row is one sample's share and the shares add up to the gradient.",
+        "ja": r"$L = \frac{1}{N}\sum_k \ell(\hat{y}_k, y_k)$: $\partial L/\partial\cdot$ はすべて平均の "
+              r"$\frac{1}{N}$ を含むため、各行はサンプル1つの寄与分で、その和が勾配になります。"},
+    # -- update vectors -----------------------------------------------------------------------
+    "updates_title": {"en": "Update vectors −lr·∇L on the loss surface",
+                      "ja": "損失曲面上の更新ベクトル −lr·∇L"},
+    "update_arrow": {"en": "update of step t (×{scale})", "ja": "ステップ t の更新 (×{scale})"},
+    "update_arrow_one": {"en": "update of step {step} (×{scale})", "ja": "ステップ {step} の更新 (×{scale})"},
+    "sample_arrows": {"en": "samples' shares, head to tail (×{scale})",
+                      "ja": "各サンプルの寄与 (つなげて表示, ×{scale})"},
+    "sample_arrow": {"en": "sample {k}'s share (×{scale})", "ja": "サンプル {k} の寄与 (×{scale})"},
+    "field_label": {"en": "−∇L on this slice (direction)", "ja": "この断面上の −∇L (向き)"},
+    "updates_note": {
+        "en": "Arrows are the recorded steps in ({x}, {y}), drawn ×{scale}; other parameters' "
+              "changes are not shown.",
+        "ja": "矢印は記録された ({x}, {y}) 方向の更新 (×{scale} で表示)。他のパラメータの変化は"
+              "描いていません。"},
+    "push_title": {"en": "How each sample pushes the boundary at step {step}",
+                   "ja": "ステップ {step} で各サンプルが決定境界を押す向き"},
+    "boundary_before": {"en": "before step {step}", "ja": "ステップ {step} の前"},
+    "boundary_after": {"en": "after the step (×{scale})", "ja": "ステップ後 (×{scale})"},
+    "boundary_sample": {"en": "sample {k} alone (×{scale})", "ja": "サンプル {k} だけ (×{scale})"},
+    "push_note": {
+        "en": "Each dashed line is the boundary after only that sample's share of the update; "
+              "updates are magnified ×{scale} to be visible.",
+        "ja": "破線は、そのサンプルの寄与分だけで更新した後の境界。見やすいよう更新量を ×{scale} "
+              "で表示しています。"},
+    # -- gradient check -----------------------------------------------------------------------
+    "gradcheck_title": {"en": "Gradient check at step {step}: backpropagation vs finite differences",
+                        "ja": "ステップ {step} の勾配チェック: 誤差逆伝播 vs 数値微分"},
+    "backprop": {"en": "backpropagation (float64)", "ja": "誤差逆伝播 (float64)"},
+    "finite_diff": {"en": "central differences (float64, ε = {eps})",
+                    "ja": "中心差分 (float64, ε = {eps})"},
+    "recorded": {"en": "recorded in training (float32)", "ja": "学習時の記録 (float32)"},
+    "rel_error": {"en": "relative error", "ja": "相対誤差"},
+    "gradient": {"en": "gradient", "ja": "勾配"},
 }
 
 

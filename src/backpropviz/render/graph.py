@@ -7,112 +7,21 @@ Forward edges are solid black arrows; backward edges, the way the gradient flows
 dashed arcs in the opposite direction. Only matplotlib is needed (no Graphviz);
 ``GraphTrace.to_dot`` writes DOT text for those who have it.
 
-The labels of this module and of ``render.chain`` / ``render.updates`` live in ``LABELS``
-below, in English and Japanese, looked up with ``label(key, lang, **fields)``.
+The labels of this module and of ``render.chain`` / ``render.updates`` live in the one
+catalogue, ``backpropviz.i18n.CATALOGUE``, looked up with ``t(key, lang, **fields)``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..i18n import resolve_lang
+from ..i18n import CATALOGUE, resolve_lang, t
 from .base import axes_or_new
 from .fonts import font_family, use_language
 
-# key -> {"en": ..., "ja": ...} (same pattern as backpropviz.i18n.CATALOGUE)
-LABELS: dict[str, dict[str, str]] = {
-    # -- computation graph --------------------------------------------------------------------
-    "graph_title_sample": {"en": "Computation graph of step {step}, sample {sample} (x = {x}, y = {y})",
-                           "ja": "ステップ {step} の計算グラフ: サンプル {sample} (x = {x}, y = {y})"},
-    "graph_title_batch": {"en": "Computation graph of step {step}, whole batch ({n} samples)",
-                          "ja": "ステップ {step} の計算グラフ: バッチ全体 ({n} サンプル)"},
-    "graph_title_collapsed": {"en": "{title} — one node per layer",
-                              "ja": "{title} (層ごとに1ノード)"},
-    "forward_legend": {"en": "forward pass: value", "ja": "順伝播: 値"},
-    "backward_legend": {"en": "backpropagation: ∂L/∂(node)", "ja": "逆伝播: ∂L/∂(ノード)"},
-    "value": {"en": "value", "ja": "値"},
-    "transpose": {"en": "transpose", "ja": "転置"},
-    "grad": {"en": "∂L/∂", "ja": "∂L/∂"},
-    "no_grad": {"en": "(no gradient)", "ja": "(勾配なし)"},
-    "graph_note_sample": {
-        "en": "L = {loss} is the batch loss (mean over {n} samples). Rows are sample {sample}'s; "
-              "a parameter's ∂L/∂ is this sample's share: the shares add up to the recorded gradient.",
-        "ja": "L = {loss} はバッチの損失 ({n} サンプルの平均)。値はサンプル {sample} の行。"
-              "パラメータの ∂L/∂ はこのサンプルの寄与分で、全サンプルの和が記録された勾配です。"},
-    "graph_note_batch": {
-        "en": "L = {loss} is the batch loss (mean over {n} samples); every ∂L/∂ is what "
-              "autograd computed for this step.",
-        "ja": "L = {loss} はバッチの損失 ({n} サンプルの平均)。∂L/∂ はこのステップで autograd が"
-              "計算した勾配です。"},
-    "graph_note_penalty": {"en": "(The run's L1/L2 term adds its own part to the weights' gradient.)",
-                           "ja": "(この学習の L1/L2 正則化項は、重みの勾配に別途加わります。)"},
-    "kind_input": {"en": "input", "ja": "入力"},
-    "kind_target": {"en": "target", "ja": "正解ラベル"},
-    "kind_param": {"en": "parameter", "ja": "パラメータ"},
-    "kind_const": {"en": "constant", "ja": "定数"},
-    "kind_op": {"en": "operation", "ja": "演算"},
-    "kind_layer": {"en": "layer", "ja": "層"},
-    # -- chain-rule table ---------------------------------------------------------------------
-    "chain_title": {"en": "Chain rule of step {step} (loss {loss}, lr {lr})",
-                    "ja": "ステップ {step} の連鎖律 (損失関数 {loss}, 学習率 {lr})"},
-    "sample": {"en": "sample", "ja": "サンプル"},
-    "penalty_row": {"en": "L1/L2 term", "ja": "L1/L2 正則化項"},
-    "batch_sum": {"en": "sum = gradient", "ja": "合計 = 勾配"},
-    "recorded_grad": {"en": "recorded gradient", "ja": "記録された勾配"},
-    "update_row": {"en": "−lr × gradient", "ja": "−学習率 × 勾配"},
-    "recorded_change": {"en": "recorded change", "ja": "記録された変化量"},
-    "not_plain_sgd": {"en": "(optimizer is not plain SGD: the change includes momentum or decay)",
-                      "ja": "(素のSGDではないため、変化量にはモーメンタム等が含まれます)"},
-    "chain_note": {
-        "en": "L = (1/N) Σ ℓ(ŷ, y): every ∂L/∂ carries the 1/N of the mean, so each row is one sample's "
-              "share and the shares add up to the gradient.",
-        "ja": "L = (1/N) Σ ℓ(ŷ, y): ∂L/∂ はすべて平均の 1/N を含むため、各行はサンプル1つの寄与分で、"
-              "その和が勾配になります。"},
-    "chain_note_fig": {
-        "en": r"$L = \frac{1}{N}\sum_k \ell(\hat{y}_k, y_k)$: every $\partial L/\partial\cdot$ carries the "
-              r"$\frac{1}{N}$ of the mean, so each row is one sample's share and the shares add up to the gradient.",
-        "ja": r"$L = \frac{1}{N}\sum_k \ell(\hat{y}_k, y_k)$: $\partial L/\partial\cdot$ はすべて平均の "
-              r"$\frac{1}{N}$ を含むため、各行はサンプル1つの寄与分で、その和が勾配になります。"},
-    # -- update vectors -----------------------------------------------------------------------
-    "updates_title": {"en": "Update vectors −lr·∇L on the loss surface",
-                      "ja": "損失曲面上の更新ベクトル −lr·∇L"},
-    "update_arrow": {"en": "update of step t (×{scale})", "ja": "ステップ t の更新 (×{scale})"},
-    "update_arrow_one": {"en": "update of step {step} (×{scale})", "ja": "ステップ {step} の更新 (×{scale})"},
-    "sample_arrows": {"en": "samples' shares, head to tail (×{scale})",
-                      "ja": "各サンプルの寄与 (つなげて表示, ×{scale})"},
-    "sample_arrow": {"en": "sample {k}'s share (×{scale})", "ja": "サンプル {k} の寄与 (×{scale})"},
-    "field_label": {"en": "−∇L on this slice (direction)", "ja": "この断面上の −∇L (向き)"},
-    "updates_note": {
-        "en": "Arrows are the recorded steps in ({x}, {y}), drawn ×{scale}; other parameters' "
-              "changes are not shown.",
-        "ja": "矢印は記録された ({x}, {y}) 方向の更新 (×{scale} で表示)。他のパラメータの変化は"
-              "描いていません。"},
-    "push_title": {"en": "How each sample pushes the boundary at step {step}",
-                   "ja": "ステップ {step} で各サンプルが決定境界を押す向き"},
-    "boundary_before": {"en": "before step {step}", "ja": "ステップ {step} の前"},
-    "boundary_after": {"en": "after the step (×{scale})", "ja": "ステップ後 (×{scale})"},
-    "boundary_sample": {"en": "sample {k} alone (×{scale})", "ja": "サンプル {k} だけ (×{scale})"},
-    "push_note": {
-        "en": "Each dashed line is the boundary after only that sample's share of the update; "
-              "updates are magnified ×{scale} to be visible.",
-        "ja": "破線は、そのサンプルの寄与分だけで更新した後の境界。見やすいよう更新量を ×{scale} "
-              "で表示しています。"},
-    # -- gradient check -----------------------------------------------------------------------
-    "gradcheck_title": {"en": "Gradient check at step {step}: backpropagation vs finite differences",
-                        "ja": "ステップ {step} の勾配チェック: 誤差逆伝播 vs 数値微分"},
-    "backprop": {"en": "backpropagation (float64)", "ja": "誤差逆伝播 (float64)"},
-    "finite_diff": {"en": "central differences (float64, ε = {eps})",
-                    "ja": "中心差分 (float64, ε = {eps})"},
-    "recorded": {"en": "recorded in training (float32)", "ja": "学習時の記録 (float32)"},
-    "rel_error": {"en": "relative error", "ja": "相対誤差"},
-    "gradient": {"en": "gradient", "ja": "勾配"},
-}
-
-
-def label(key: str, lang: str, **fields) -> str:
-    """The text for ``key`` in ``lang`` with ``{fields}`` filled."""
-    text = LABELS[key][lang]
-    return text.format(**fields) if fields else text
+# The old names, for render.chain, render.updates and callers that still import them.
+LABELS = CATALOGUE
+label = t
 
 
 def fmt_number(v: float, digits: int = 4) -> str:
@@ -244,18 +153,18 @@ class ComputationGraphDisplay:
         title = node.name
         if node.kind == "layer":
             vals = value_lines(value, self.digits)
-            grads = [f"{label('grad', self.lang)}out: {value_lines(grad, self.digits)[0]}"] if grad is not None else []
+            grads = [f"{t('grad', self.lang)}out: {value_lines(grad, self.digits)[0]}"] if grad is not None else []
             for pname in node.layer_params:
                 _, pg = self.trace.layer_param_numbers(node, pname, self.sample)
                 short = pname.rpartition(".")[2]
-                grads.append(f"{label('grad', self.lang)}{short}: {value_lines(pg, self.digits)[0]}")
+                grads.append(f"{t('grad', self.lang)}{short}: {value_lines(pg, self.digits)[0]}")
             return title, vals, grads
         vals = value_lines(value, self.digits)
         if grad is None:
-            grads = [label("no_grad", self.lang)] if node.kind in ("target", "const") else []
+            grads = [t("no_grad", self.lang)] if node.kind in ("target", "const") else []
         else:
             glines = value_lines(grad, self.digits)
-            head = f"{label('grad', self.lang)}{node.name}"
+            head = f"{t('grad', self.lang)}{node.name}"
             grads = [f"{head} = {glines[0]}"] if len(glines) == 1 and len(glines[0]) <= 9 \
                 else [head + " ="] + glines
         return title, vals, grads
@@ -264,7 +173,7 @@ class ComputationGraphDisplay:
         tr = self.trace
         step = tr.step if tr.step is not None else "-"
         if self.sample is None:
-            text = label("graph_title_batch", self.lang, step=step, n=tr.n_samples)
+            text = t("graph_title_batch", self.lang, step=step, n=tr.n_samples)
         else:
             x_node = next((n for n in tr.nodes if n.kind == "input"), None)
             y_node = next((n for n in tr.nodes if n.kind == "target"), None)
@@ -272,20 +181,20 @@ class ComputationGraphDisplay:
             x = "(" + ", ".join(fmt_number(v, 3) for v in np.ravel(x_node.value[self.sample])) + ")" \
                 if x_node is not None else "?"
             y = fmt_number(np.ravel(y_node.value[self.sample])[0], 3) if y_node is not None else "?"
-            text = label("graph_title_sample", self.lang, step=step, sample=row, x=x, y=y)
+            text = t("graph_title_sample", self.lang, step=step, sample=row, x=x, y=y)
         if tr.collapsed:
-            text = label("graph_title_collapsed", self.lang, title=text)
+            text = t("graph_title_collapsed", self.lang, title=text)
         return text
 
     def note(self) -> str:
         tr = self.trace
         loss = fmt_number(tr.loss, 5)
         if self.sample is None:
-            return label("graph_note_batch", self.lang, loss=loss, n=tr.n_samples)
+            return t("graph_note_batch", self.lang, loss=loss, n=tr.n_samples)
         row = self.sample if tr.sample_indices is None else int(tr.sample_indices[self.sample])
-        text = label("graph_note_sample", self.lang, loss=loss, n=tr.n_samples, sample=row)
+        text = t("graph_note_sample", self.lang, loss=loss, n=tr.n_samples, sample=row)
         if tr.penalty_grads:
-            text += " " + label("graph_note_penalty", self.lang)
+            text += " " + t("graph_note_penalty", self.lang)
         return text
 
     # -- drawing -------------------------------------------------------------------------------
@@ -352,7 +261,7 @@ class ComputationGraphDisplay:
                 self.forward_arrows_.append(arrow)
                 if e.label:
                     (x0, y0), (x1, y1) = self._anchor(e.src), self._anchor(e.dst)
-                    text = label("transpose", self.lang) if e.label == "ᵀ" else e.label
+                    text = t("transpose", self.lang) if e.label == "ᵀ" else e.label
                     ax.text(0.5 * (x0 + x1) + 0.04, 0.5 * (y0 + y1), text, fontsize=FONT_SIZE,
                             ha="left", va="bottom", color="black", zorder=4)
             for e in self.trace.backward_edges():
@@ -365,9 +274,9 @@ class ComputationGraphDisplay:
                 self.backward_arrows_.append(arrow)
 
             handles = [Line2D([], [], color="black", lw=1.3, marker=">", markersize=5,
-                              label=label("forward_legend", self.lang)),
+                              label=t("forward_legend", self.lang)),
                        Line2D([], [], color=GRAD_COLOR, lw=1.1, linestyle="--", marker="<",
-                              markersize=5, label=label("backward_legend", self.lang))]
+                              markersize=5, label=t("backward_legend", self.lang))]
             self.legend_ = ax.legend(handles=handles, loc="upper left", fontsize=FONT_SIZE,
                                      frameon=False, ncol=2, bbox_to_anchor=(0.0, 1.0))
             # The Axes' title artist predates this context: give it the language's font.
