@@ -310,6 +310,19 @@ def test_contour_says_what_is_fixed_and_marks_start_and_end(article_run, lang):
     assert d.contour_.levels[0] <= ref.min() and d.contour_.levels[-1] >= ref.max() - 1e-4
 
 
+def test_a_constant_loss_draws_one_band_with_one_tick(tmp_path):
+    # lr 1e6 with MSE saturates the sigmoid: the loss is 0.25 over the whole default window.
+    h = train(RunConfig(loss="mse", lr=1e6, epochs=20))
+    d = LossContourDisplay.from_history(h, resolution=15, lang="en")
+    assert np.ptp(d.landscape.loss) < 1e-6
+    ticks = d.colorbar_.get_ticks()
+    assert len(ticks) == 1 and abs(ticks[0] - 0.25) < 1e-6
+    assert d.colorbar_.ax.yaxis.get_offset_text().get_text() == ""
+    assert len(d.contour_.levels) == 2
+    # a varying loss keeps its levels
+    assert len(LossContourDisplay.from_history(train(RunConfig(epochs=20)), resolution=15).contour_.levels) > 10
+
+
 def test_surface_resolution_and_range_are_the_users(article_run):
     d = LossContourDisplay.from_history(article_run, resolution=7, x_range=(-2, 3), y_range=(0, 9))
     assert d.landscape.loss.shape == (7, 7)

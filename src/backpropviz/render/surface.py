@@ -157,10 +157,18 @@ class LossContourDisplay(_PlaneDisplay):
         with use_language(self.lang):
             ax = axes_or_new(ax, figsize=(7, 5.5))
             fig = ax.figure
-            self.contour_ = ax.contourf(land.alpha, land.beta, land.loss, levels=self.levels,
+            levels, flat_value = self.levels, _flat_value(land.loss)
+            if flat_value is not None:
+                # A saturated run can leave the loss constant over the whole window: one band,
+                # one tick, instead of 30 levels that differ only in rounding noise.
+                pad = max(abs(flat_value) * 1e-3, 1e-6)
+                levels = [flat_value - pad, flat_value + pad]
+            self.contour_ = ax.contourf(land.alpha, land.beta, land.loss, levels=levels,
                                         cmap="viridis", alpha=0.8)
             self.colorbar_ = fig.colorbar(
                 self.contour_, ax=ax, label=self.colorbar_label())
+            if flat_value is not None:
+                self.colorbar_.set_ticks([flat_value], labels=[f"{flat_value:.4g}"])
             path = land.path
             (self.path_,) = ax.plot(path[:, 0], path[:, 1], "r-o", markersize=3, linewidth=1,
                                     markevery=_markevery(len(path)), label=t("path", self.lang))
@@ -179,6 +187,15 @@ class LossContourDisplay(_PlaneDisplay):
                 self.note_ = _note(ax, self.note())
         self.ax_, self.figure_ = ax, fig
         return self
+
+
+def _flat_value(loss: np.ndarray) -> float | None:
+    """The loss's value when it is the same everywhere on the grid (up to float32 noise), else None."""
+    finite = loss[np.isfinite(loss)]
+    if finite.size == 0:
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    return (low + high) / 2 if high - low <= 1e-6 * max(1.0, abs(high)) else None
 
 
 class LossSurface3DDisplay(_PlaneDisplay):
