@@ -139,19 +139,8 @@ class History:
     @classmethod
     def load(cls, path) -> "History":
         """Read a history file, with a clear error for a missing, foreign or damaged file."""
-        path = Path(path)
-        if not path.is_file():
-            raise BackpropvizError(f"history file {str(path)!r} does not exist (expected a .npz from --save-history)")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-            raise BackpropvizError(
-                f"{str(path)!r} is not a readable backpropviz history (.npz): {exc}") from None
-        missing = [k for k in REQUIRED if k not in arrays]
-        if missing:
-            raise BackpropvizError(
-                f"{str(path)!r} is not a backpropviz history: missing {', '.join(missing)}")
+        arrays = read_npz(path, "backpropviz history", REQUIRED,
+                          missing_hint=" (expected a .npz from --save-history)")
         try:
             config = json.loads(str(arrays.pop("config")))
         except json.JSONDecodeError:
@@ -189,6 +178,26 @@ class History:
         if path is not None:
             atomic_write(Path(path), lambda f: f.write(text.encode()))
         return text
+
+
+def read_npz(path, kind: str, required=(), *, missing_hint: str = "") -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file this package wrote, loaded without pickle.
+
+    A missing, damaged or foreign file raises one BackpropvizError naming the file and what
+    was expected (``kind``, the ``required`` arrays).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BackpropvizError(f"{kind} file {str(path)!r} does not exist{missing_hint}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise BackpropvizError(f"{str(path)!r} is not a readable {kind} (.npz): {exc}") from None
+    missing = [k for k in required if k not in arrays]
+    if missing:
+        raise BackpropvizError(f"{str(path)!r} is not a {kind}: missing {', '.join(missing)}")
+    return arrays
 
 
 def atomic_write(path: Path, write) -> None:

@@ -28,7 +28,7 @@ from torch.func import functional_call, vmap
 
 from ..config import RunConfig
 from ..errors import BackpropvizError
-from ..history import atomic_write
+from ..history import atomic_write, read_npz
 from ..losses import get_loss
 from ..models import get_flat, param_names, unflatten
 from .evaluator import DEFAULT_MEMORY_BUDGET
@@ -226,11 +226,9 @@ class BasinMap:
 
     @classmethod
     def load(cls, path) -> "BasinMap":
-        path = Path(path)
-        if not path.is_file():
-            raise BackpropvizError(f"basin map file {str(path)!r} does not exist")
-        with np.load(path, allow_pickle=False) as z:
-            a = {k: z[k] for k in z.files}
+        a = read_npz(path, "basin map file", ("alpha", "beta", "origin", "directions", "axis_names",
+                                               "final_loss", "steps_to_threshold", "final_accuracy", "solved",
+                                               "cluster", "cluster_centers", "diverged", "threshold", "config"))
         return cls(alpha=a["alpha"], beta=a["beta"], origin=a["origin"], directions=a["directions"],
                    axis_names=tuple(str(s) for s in a["axis_names"]), final_loss=a["final_loss"],
                    steps_to_threshold=a["steps_to_threshold"], final_accuracy=a["final_accuracy"],

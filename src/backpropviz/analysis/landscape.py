@@ -37,7 +37,7 @@ from torch import nn
 
 from ..config import RunConfig
 from ..errors import BackpropvizError
-from ..history import History, atomic_write
+from ..history import History, atomic_write, read_npz
 from ..losses import get_loss
 from . import directions as dirs
 from .evaluator import (DEFAULT_MEMORY_BUDGET, GRID_BYTES_PER_POINT, ChunkPlan, LossEvaluator,  # noqa: F401
@@ -136,17 +136,7 @@ class Landscape:
     @classmethod
     def load(cls, path) -> "Landscape":
         """Read a landscape file written by ``save``."""
-        path = Path(path)
-        if not path.is_file():
-            raise BackpropvizError(f"landscape file {str(path)!r} does not exist")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                a = {k: z[k] for k in z.files}
-        except (OSError, ValueError, EOFError) as exc:
-            raise BackpropvizError(f"{str(path)!r} is not a readable landscape file (.npz): {exc}") from None
-        missing = [k for k in ("alpha", "beta", "loss", "origin", "directions", "path", "method") if k not in a]
-        if missing:
-            raise BackpropvizError(f"{str(path)!r} is not a landscape file: missing {', '.join(missing)}")
+        a = read_npz(path, "landscape file", ("alpha", "beta", "loss", "origin", "directions", "path", "method"))
         return cls(alpha=a["alpha"], beta=a["beta"], loss=a["loss"], origin=a["origin"],
                    directions=a["directions"], path=a["path"], method=str(a["method"]),
                    config=json.loads(str(a.get("config", "{}"))),
@@ -199,7 +189,7 @@ def history_penalty(history: History, model: nn.Module):
     l1, l2 = float(history.config.get("l1", 0) or 0), float(history.config.get("l2", 0) or 0)
     if not (l1 or l2):
         return None
-    mask, offset = [], 0
+    mask = []
     for name, p in model.named_parameters():
         mask += [name.endswith("weight")] * p.numel()
     weight = torch.tensor(mask)
