@@ -6,38 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..i18n import resolve_lang
+from ..i18n import resolve_lang, t
 from .base import axes_or_new, new_figure, param_label
 from .fonts import use_language
 
 KINDS = ("loss", "steps", "outcome", "clusters")
 
-LABELS = {
-    "loss": {"en": "Final loss (log scale)", "ja": "最終損失 (対数目盛)"},
-    "steps": {"en": "Steps to reach loss < {threshold:g}", "ja": "損失 < {threshold:g} に達するまでのステップ数"},
-    "steps_cbar": {"en": "steps (grey: never)", "ja": "ステップ数 (灰色: 到達せず)"},
-    "outcome": {"en": "Solved (final accuracy ≥ {acc:.0%}) or stuck", "ja": "解けた (最終正解率 ≥ {acc:.0%}) か停滞か"},
-    "solved": {"en": "solved", "ja": "解けた"},
-    "stuck": {"en": "stuck", "ja": "停滞"},
-    "diverged": {"en": "diverged", "ja": "発散"},
-    "clusters": {"en": "Which minimum: clusters of final parameters", "ja": "どの極小へ: 最終パラメータのクラスタ"},
-    "cluster_n": {"en": "cluster {k} ({n} starts)", "ja": "クラスタ {k} ({n} 個)"},
-    "suptitle": {"en": "Convergence map: {n} x {n} starts, {steps} steps each ({fixed})",
-                 "ja": "収束マップ: {n} x {n} 個の開始点, 各 {steps} ステップ ({fixed})"},
-    "fixed": {"en": "{names} start at {values}", "ja": "{names} の初期値は {values}"},
-    "fixed_many": {"en": "{count} other parameters at their initial values",
-                   "ja": "他の {count} 個のパラメータは初期値"},
-    "start_x": {"en": "start {label}", "ja": "開始 {label}"},
-    "run_start": {"en": "★: the run's own start", "ja": "★: この学習の開始点"},
-    "start_dir": {"en": "random direction {k} from the run's start", "ja": "開始点からのランダム方向 {k}"},
-    "random_plane": {"en": "every parameter moves along two filter-normalised random directions (seed {seed})",
-                     "ja": "全パラメータがフィルタ正規化した 2 つのランダム方向に沿って動く (シード {seed})"},
-}
 
 
 def tr(key: str, lang: str, **fmt) -> str:
-    text = LABELS[key][lang]
-    return text.format(**fmt) if fmt else text
+    """This view's label ``key`` from the one catalogue (``i18n.CATALOGUE["basins_" + key]``)."""
+    return t("basins_" + key, lang, **fmt)
 
 
 def describe_fixed(bm, lang: str) -> str:

@@ -12,69 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..i18n import resolve_lang
+from ..i18n import resolve_lang, t
 from .base import axes_or_new, new_figure, param_label
 from .fonts import use_language
 
 KINDS = ("contour", "filled", "heatmap", "3d")
 
-LABELS = {
-    "title_params": {"en": "Loss over ({x}, {y})", "ja": "({x}, {y}) 平面上の損失"},
-    "title_follow": {"en": "Loss over ({x}, {y}), other parameters following the path",
-                     "ja": "({x}, {y}) 平面上の損失 (他のパラメータは学習経路に追従)"},
-    "title_random": {"en": "Loss along two random filter-normalised directions (seed {seed})",
-                     "ja": "フィルタ正規化したランダム方向の損失 (シード {seed})"},
-    "title_pca": {"en": "Loss on the plane of the path's two principal directions",
-                  "ja": "学習経路の主成分 2 方向の平面上の損失"},
-    "title_custom": {"en": "Loss on the plane of two given directions", "ja": "指定した 2 方向の平面上の損失"},
-    "centre": {"en": "centre: step {step}", "ja": "中心: ステップ {step}"},
-    "fixed": {"en": "{names} fixed at step {step}", "ja": "{names} はステップ {step} の値に固定"},
-    "fixed_many": {"en": "{count} other parameters fixed at step {step}",
-                   "ja": "他の {count} 個のパラメータはステップ {step} の値に固定"},
-    "follow_note": {"en": "each grid point takes the other parameters from the nearest point of the path",
-                    "ja": "各格子点の他のパラメータは経路上の最も近い点の値"},
-    "pc_axis": {"en": "{name} ({share:.1%} of the path's variance)", "ja": "{name} (経路の分散の {share:.1%})"},
-    "dir_axis": {"en": "{name} (coefficient)", "ja": "{name} (係数)"},
-    "random_dir": {"en": "random direction {k}", "ja": "ランダム方向 {k}"},
-    "given_dir": {"en": "direction {k}", "ja": "方向 {k}"},
-    "path": {"en": "path projected onto the plane", "ja": "平面に射影した学習経路"},
-    "start": {"en": "start", "ja": "開始点"},
-    "end": {"en": "end", "ja": "最終点"},
-    "loss": {"en": "loss", "ja": "損失"},
-    "log_loss": {"en": "loss (log scale)", "ja": "損失 (対数目盛)"},
-    "step": {"en": "step", "ja": "ステップ"},
-    "train_loss": {"en": "loss training saw", "ja": "学習時に実際に見た損失"},
-    "train_loss_batch": {"en": "loss of each step's batch (training)", "ja": "各ステップのバッチの損失 (学習時)"},
-    "plane_loss": {"en": "loss of the projected point on the plane", "ja": "平面上の射影点の損失"},
-    "residual": {"en": "distance of the path from the plane", "ja": "平面からの距離"},
-    "fidelity_title": {"en": "Does the picture show the path faithfully?", "ja": "この図は学習経路を正しく表しているか"},
-    "residual_note_ok": {"en": "faithful: the path lies within {rel:.1%} of its extent from the plane,\n"
-                               "and the loss under it is within {gap:.1%} of the loss training saw",
-                         "ja": "正確: 経路と平面の距離は経路の広がりの {rel:.1%} 以内、\n"
-                               "経路下の損失と学習時の損失の差は {gap:.1%} 以内"},
-    "residual_note_mostly": {"en": "mostly faithful: the loss under the path is within {tol:.0%} of the loss training "
-                                   "saw\nat all but {off} of {rows} rows (up to {gap:.0%} there); path off the plane "
-                                   "by up to {rel:.0%} of its extent",
-                             "ja": "ほぼ正確: 経路下の損失は {rows} 行中 {off} 行を除き学習時の損失と {tol:.0%} 以内\n"
-                                   "(その行では最大 {gap:.0%}); 経路と平面の距離は最大で広がりの {rel:.0%}"},
-    "residual_note_bad": {"en": "misleading: the path lies up to {rel:.0%} of its extent off the plane,\n"
-                                "and the loss under it differs from training's by up to {gap:.0%} of its range",
-                          "ja": "誤解を招く: 経路は平面から最大で広がりの {rel:.0%} 離れ、\n"
-                                "経路下の損失は学習時の損失と最大でその幅の {gap:.0%} 異なる"},
-    "line_title": {"en": "Loss along the straight line {a} → {b}", "ja": "{a} → {b} の直線上の損失"},
-    "line_x": {"en": "t (0: {a}, 1: {b})", "ja": "t (0: {a}, 1: {b})"},
-    "curv_title": {"en": "Curvature: largest Hessian eigenvalue along the path",
-                   "ja": "曲率: 学習経路上のヘッセ行列の最大固有値"},
-    "lambda_max": {"en": "λ_max of the Hessian", "ja": "ヘッセ行列の最大固有値 λ_max"},
-    "edge": {"en": "2 / lr = {edge:.3g} (plain GD unstable above)", "ja": "2 / lr = {edge:.3g} (これを超えると GD は不安定)"},
-    "curv_note": {"en": "at step {step}: λ_max = {lam:.4g}, largest stable lr 2/λ_max = {lrmax:.4g}, lr used = {lr}",
-                  "ja": "ステップ {step}: λ_max = {lam:.4g}, 安定な最大学習率 2/λ_max = {lrmax:.4g}, 使用した lr = {lr}"},
-}
 
 
 def tr(key: str, lang: str, **fmt) -> str:
-    text = LABELS[key][lang]
-    return text.format(**fmt) if fmt else text
+    """This view's label ``key`` from the one catalogue (``i18n.CATALOGUE["landscape_" + key]``)."""
+    return t("landscape_" + key, lang, **fmt)
 
 
 def describe_plane(land, lang: str) -> tuple[str, str]:
