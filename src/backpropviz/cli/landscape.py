@@ -262,7 +262,7 @@ def basins(
     from ..analysis.basins import basin_map
     from ..analysis.landscape import parse_memory
     from ..i18n import resolve_lang
-    from ..render.basins import basins_figure
+    from ..render.basins import MAX_DRAWN_CLUSTERS, basins_figure
 
     fmt = check_format(fmt)
     lang = resolve_lang(lang)
@@ -287,6 +287,8 @@ def basins(
     reached = int((bm.steps_to_threshold >= 0).sum())
     print(f"basins: {resolution} x {resolution} starts x {bm.config['steps']} steps in {elapsed:.2f} s")
     print(f"solved {int(bm.solved.sum())}/{n}, reached loss < {threshold:g}: {reached}/{n}, "
-          f"diverged {int(bm.diverged.sum())}, clusters of final parameters: {len(bm.cluster_centers)}")
+          f"diverged {int(bm.diverged.sum())}, clusters of final parameters: {len(bm.cluster_centers)}"
+          + (f" (more than {MAX_DRAWN_CLUSTERS}: the finals spread out rather than fall into a few minima;"
+             " not drawn)" if len(bm.cluster_centers) > MAX_DRAWN_CLUSTERS else ""))
     for path in written:
         print(f"wrote {path}")

@@ -14,6 +14,11 @@ KINDS = ("loss", "steps", "outcome", "clusters")
 
 
 
+# More clusters than this are a spread of final parameters rather than a few distinct minima:
+# the map of which cluster each start reached is then not drawn.
+MAX_DRAWN_CLUSTERS = 12
+
+
 def tr(key: str, lang: str, **fmt) -> str:
     """This view's label ``key`` from the one catalogue (``i18n.CATALOGUE["basins_" + key]``)."""
     return t("basins_" + key, lang, **fmt)
@@ -131,7 +136,7 @@ def basins_figure(basin_map, *, lang=None, kinds=None):
     lang = resolve_lang(lang)
     if kinds is None:
         n_clusters = len(basin_map.cluster_centers)
-        kinds = ["loss", "steps", "outcome"] + (["clusters"] if 2 <= n_clusters <= 12 else [])
+        kinds = ["loss", "steps", "outcome"] + (["clusters"] if 2 <= n_clusters <= MAX_DRAWN_CLUSTERS else [])
     with use_language(lang):
         fig = new_figure((5.2 * len(kinds), 5), layout="constrained")
         displays = [BasinsDisplay.from_map(basin_map, kind=k, lang=lang, ax=fig.add_subplot(1, len(kinds), i + 1))
