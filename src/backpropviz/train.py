@@ -194,6 +194,18 @@ def check_history_size(n_steps: int, n_params: int, batch_width: int | None) -> 
             "--batch-size or a smaller model")
 
 
+def batch_layout(config: RunConfig, n_rows: int) -> tuple[bool, int, int]:
+    """``(full batch?, rows per step, steps per epoch)`` of ``config`` on ``n_rows`` training rows.
+
+    One rule for the trainer, the multi-start trainer and the progress bar: a batch size of
+    None or at least the data's size is the article's full batch; otherwise the last batch of
+    an epoch may be short.
+    """
+    full_batch = config.batch_size is None or config.batch_size >= n_rows
+    width = n_rows if full_batch else config.batch_size
+    return full_batch, width, -(-n_rows // width)
+
+
 def n_outputs(n_classes: int) -> int:
     """One sigmoid output for two classes, one logit per class beyond."""
     return 1 if n_classes <= 2 else n_classes
@@ -359,9 +371,7 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
         y_test = torch.from_numpy(test_set.y).reshape(-1, 1)
 
     N = len(y)
-    full_batch = config.batch_size is None or config.batch_size >= N
-    width = N if full_batch else config.batch_size
-    steps_per_epoch = -(-N // width)
+    full_batch, width, steps_per_epoch = batch_layout(config, N)
     n_steps = config.epochs * steps_per_epoch
     check_history_size(n_steps, flat.numel(), None if full_batch else width)
     rec = Recorder(flat.detach().clone(), n_steps, batch_width=None if full_batch else width)

@@ -78,6 +78,7 @@ def train_many(config: RunConfig, starts, dataset=None, *, record_params: bool =
     recorded arrays would not fit in ``memory_budget``.
     """
     from ..optim import lr_schedule, make_optimizer
+    from ..train import batch_layout
 
     config.validate()
     train_set, model = _prepare(RunConfig.from_dict({**config.to_dict(), "init": None}), dataset)
@@ -93,9 +94,7 @@ def train_many(config: RunConfig, starts, dataset=None, *, record_params: bool =
     X = torch.from_numpy(train_set.X)
     y = torch.from_numpy(train_set.y).reshape(-1, 1)
     N = len(y)
-    full_batch = config.batch_size is None or config.batch_size >= N
-    width = N if full_batch else config.batch_size
-    steps_per_epoch = -(-N // width)
+    full_batch, width, steps_per_epoch = batch_layout(config, N)
     T = config.epochs * steps_per_epoch
     need = 4 * S * (T + (T + 1) * P * record_params + 6 * P) + 4 * S * N * 8
     if need > memory_budget:

@@ -183,8 +183,9 @@ class StepProgress:
 
 
 def total_steps(config, n_train: int) -> int:
-    full = config.batch_size is None or config.batch_size >= n_train
-    return config.epochs * (1 if full else -(-n_train // config.batch_size))
+    from ..train import batch_layout
+
+    return config.epochs * batch_layout(config, n_train)[2]
 
 
 def parse_epoch_list(text: str | None, option: str, n_epochs: int) -> list[int] | None:
