@@ -9,15 +9,7 @@ import pytest
 
 from backpropviz.history import History
 
-
-def one_line_error(result, *fragments):
-    assert result.code == 2, result
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("backpropviz: error: "), lines[0]
-    assert "Traceback" not in result.err
-    for frag in fragments:
-        assert frag in lines[0], (frag, lines[0])
+from clihelpers import one_line_error
 
 
 def test_demo_prints_the_article_table_and_writes_figures(cli, tmp_path):

@@ -5,14 +5,7 @@ import pytest
 
 from backpropviz.history import History
 
-
-def one_line_error(result, *fragments):
-    assert result.code == 2, result
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("backpropviz: error: "), lines[0]
-    for frag in fragments:
-        assert frag in lines[0], (frag, lines[0])
+from clihelpers import one_line_error
 
 
 def final_loss(out: str) -> float:

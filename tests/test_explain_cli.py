@@ -9,13 +9,7 @@ from backpropviz.config import RunConfig
 from backpropviz.render.graph import fmt_number
 from backpropviz.train import train
 
-
-def one_line_error(result, *fragments):
-    assert result.code == 2, result
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("backpropviz: error: "), result.err
-    for frag in fragments:
-        assert frag in lines[0], (frag, lines[0])
+from clihelpers import one_line_error
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,7 @@ import pytest
 from backpropviz.analysis.landscape import Landscape
 from backpropviz.history import History
 
-
-def one_line_error(result, *fragments):
-    assert result.code == 2, result
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("backpropviz: error: "), result.err
-    for frag in fragments:
-        assert frag in lines[0], (frag, lines[0])
+from clihelpers import one_line_error
 
 
 @pytest.fixture(scope="module")
