@@ -15,12 +15,20 @@ Target: ratio <= 1.10. A third series, the baseline plus only the once-per-epoch
 of the whole training set (done as ``train`` does it), shows how the overhead splits between
 that and per-step recording.
 
-Where the rest goes (2-core shared VM, Nov 2026; runs with parts of the recorder switched
-off, interleaved): the recorded rows are 2 x 53 MB of fresh memory per run, and the kernel's
-zeroing of those pages (the prefault thread, ~30 ms) plus writing them (~45 ms with the
-copies' own cost) is most of it; the epoch evaluation ~10-20 ms, the loop's own bookkeeping
-<10 ms. At the last measurement: recorded / baseline ~1.27, recorded / (baseline + epoch
-evaluation) ~1.20.
+Where the rest goes (2-core shared VM, Nov 2026, runs with parts switched off, interleaved,
+medians of 9-15): recorded / baseline 1.21-1.22 (CPU 1.27); ``train`` with both row copies and
+the epoch evaluation switched off 1.04-1.05 (the loop's bookkeeping: ``loss.item()``, the
+divergence checks, the recorder calls); the epoch evaluation alone 1.03; the two row copies
+per step the rest, ~13%. A bare loop with two 42 KB ``memmove`` calls per step costs 1.14x when
+they go to fresh rows and 1.06x when they go to the same hot 84 KB, so the copies alone use up
+the 10% budget on this machine. Tried, not kept:
+
+- ``MADV_HUGEPAGE`` on the buffers: 1.221 -> 1.213 (within noise);
+- a ring buffer in cache plus a Python thread moving rows to the history: 1.25-1.42x. Every
+  hand-over wakes a sleeping thread (GIL or queue), ~25-30 us each on this VM;
+- a native (C, pthreads) thread doing the copies, spinning between steps so that it is never
+  woken: the copies take 12 ms in all there, yet the run is 1.17-1.19x;
+- non-temporal stores for the row copies (session 1): 1.22 -> 1.19.
 """
 
 from __future__ import annotations
