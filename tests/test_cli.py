@@ -87,7 +87,8 @@ def test_missing_and_corrupt_history_files(cli, tmp_path):
     one_line_error(cli("plot", tmp_path / "none.npz", "--out", tmp_path / "o"), "none.npz", "does not exist")
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"this is not a zip file at all")
-    one_line_error(cli("plot", bad, "--out", tmp_path / "o"), "bad.npz", "not a readable backpropviz history")
+    one_line_error(cli("plot", bad, "--out", tmp_path / "o"), "bad.npz", "not a backpropviz history",
+                   "--save-history")
     truncated = tmp_path / "trunc.npz"
     good = tmp_path / "good.npz"
     assert cli("run", "--epochs", "5", "--out", tmp_path / "o", "--save-history", good).code == 0

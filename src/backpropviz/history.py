@@ -140,7 +140,7 @@ class History:
     def load(cls, path) -> "History":
         """Read a history file, with a clear error for a missing, foreign or damaged file."""
         arrays = read_npz(path, "backpropviz history", REQUIRED,
-                          missing_hint=" (expected a .npz from --save-history)")
+                          missing_hint=" (a .npz written by --save-history)")
         try:
             config = json.loads(str(arrays.pop("config")))
         except json.JSONDecodeError:
@@ -184,19 +184,36 @@ def read_npz(path, kind: str, required=(), *, missing_hint: str = "") -> dict[st
     """Every array of an ``.npz`` file this package wrote, loaded without pickle.
 
     A missing, damaged or foreign file raises one BackpropvizError naming the file and what
-    was expected (``kind``, the ``required`` arrays).
+    was expected (``kind``, the ``required`` arrays, ``missing_hint`` such as where such files
+    come from). numpy's own advice to load a file "unsafely" is never passed on: a file that
+    needs pickle is not one of ours.
     """
     path = Path(path)
+    if path.is_dir():
+        raise BackpropvizError(f"{str(path)!r} is a folder; give a {kind} file{missing_hint}")
     if not path.is_file():
         raise BackpropvizError(f"{kind} file {str(path)!r} does not exist{missing_hint}")
+    not_ours = f"{str(path)!r} is not a {kind}{missing_hint}"
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        if magic != b"PK\x03\x04":  # every .npz is a zip archive
+            what = "a single-array .npy file" if magic.startswith(b"\x93NUM") else "not an .npz archive"
+            raise BackpropvizError(f"{not_ours}: it is {what}")
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise BackpropvizError(f"{str(path)!r} is not a readable {kind} (.npz): {exc}") from None
+    except BackpropvizError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "pickle" in str(exc):
+            raise BackpropvizError(f"{not_ours}: it holds Python objects, which backpropviz never writes") \
+                from None
+        raise BackpropvizError(f"{not_ours}: it is damaged ({exc})") from None
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise BackpropvizError(f"{not_ours}: it is damaged or truncated ({exc})") from None
     missing = [k for k in required if k not in arrays]
     if missing:
-        raise BackpropvizError(f"{str(path)!r} is not a {kind}: missing {', '.join(missing)}")
+        raise BackpropvizError(f"{not_ours}: missing {', '.join(missing)}")
     return arrays
 
 

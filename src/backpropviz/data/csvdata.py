@@ -34,13 +34,15 @@ def _number(text: str):
     return value if math.isfinite(value) else None
 
 
-@register("csv")
+@register("csv", takes_features=True)
 def from_csv(*, path=None, target=None, features=None, max_rows: int = CSV_MAX_ROWS,
              **_options) -> Dataset:
     """Read ``path``: classes from the column ``target``, inputs from ``features`` (default: all other columns)."""
     if not path:
         raise BackpropvizError("the csv data set needs a file: --csv FILE --target COLUMN")
     path = Path(path)
+    if path.is_dir():
+        raise BackpropvizError(f"--csv {str(path)!r} is a folder; give a CSV file (header row, one row per sample)")
     if not path.is_file():
         raise BackpropvizError(f"CSV file {str(path)!r} does not exist")
     if not target:
