@@ -84,7 +84,7 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         """Check ranges and names; raise BackpropvizError naming the bad field."""
-        from .data import DATASETS, MAX_SAMPLES
+        from .data import DATASETS, MAX_SAMPLES, check_features_apply
         from .errors import choice_error
         from .losses import get_loss
         from .models import get_activation, parse_spec
@@ -103,6 +103,7 @@ class RunConfig:
             raise BackpropvizError("data 'csv' needs a file and a target column: --csv FILE --target COLUMN")
         if self.csv and str(self.data).lower() != "csv":
             raise BackpropvizError(f"--csv reads a file, so the data set must be 'csv'; got data {self.data!r}")
+        check_features_apply(self.data, self.features)
         if not (number(self.n_samples, True) and 2 <= self.n_samples <= MAX_SAMPLES):
             raise BackpropvizError(f"--n-samples must be an integer in [2, {MAX_SAMPLES}]; got {self.n_samples}")
         if self.noise is not None and not (number(self.noise) and self.noise >= 0):

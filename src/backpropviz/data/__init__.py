@@ -3,7 +3,8 @@
 A generator is called as ``fn(n=..., noise=..., seed=..., **options)`` and returns a
 ``Dataset``; it uses what applies to it and ignores the rest (a gate has 4 rows whatever
 ``n`` says). ``noise=None`` means the generator's own default. Options: ``features`` (tables,
-CSV), ``path`` and ``target`` (CSV), ``max_rows`` (CSV).
+CSV: the sets in ``FEATURE_DATASETS``; refused for the others, which have two fixed inputs),
+``path`` and ``target`` (CSV), ``max_rows`` (CSV).
 
 Targets ``y`` are float32 class indices 0..K-1: 0/1 for binary tasks, as the article's BCE wants.
 
@@ -62,14 +63,28 @@ class Dataset:
 # a config file and tests call every one of them the same way.
 Generator = Callable[..., Dataset]
 DATASETS: dict[str, Generator] = {}
+# The data sets whose columns ``features`` chooses (tables and CSV); the gates and toy sets have
+# exactly two inputs, x1 and x2.
+FEATURE_DATASETS: list[str] = []
 
 
-def register(name: str):
+def register(name: str, *, takes_features: bool = False):
     def deco(fn: Generator) -> Generator:
         DATASETS[name] = fn
+        if takes_features:
+            FEATURE_DATASETS.append(name)
         return fn
 
     return deco
+
+
+def check_features_apply(name: str, features) -> None:
+    """Refuse ``features`` for a data set that has no columns to choose (a gate, a toy set)."""
+    if features is not None and str(name).lower() not in FEATURE_DATASETS:
+        shown = ",".join(map(str, features)) if not isinstance(features, str) else features
+        raise BackpropvizError(
+            f"--features applies only to the tables and CSV ({', '.join(FEATURE_DATASETS)}); "
+            f"data set {name!r} has two fixed inputs (x1, x2); got --features {shown}")
 
 
 def make_dataset(name: str, *, n: int = 200, noise: float | None = None, seed: int = 0,
@@ -86,6 +101,7 @@ def make_dataset(name: str, *, n: int = 200, noise: float | None = None, seed: i
         raise BackpropvizError(f"--n-samples must be an integer in [2, {MAX_SAMPLES}]; got {n!r}")
     if noise is not None and not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
         raise BackpropvizError(f"--noise must be a number >= 0; got {noise!r}")
+    check_features_apply(key, options.get("features"))
     return DATASETS[key](n=n, noise=noise, seed=seed, **options)
 
 
@@ -117,6 +133,46 @@ def train_test_split(dataset: Dataset, test_fraction: float, seed: int) -> tuple
                        meta={**dataset.meta, "rows": np.flatnonzero(mask).tolist()})
 
     return part(~is_test, ""), part(is_test, " (test)")
+
+
+def linearly_separable(X: np.ndarray, y: np.ndarray) -> bool:
+    """Whether one straight line (a hyperplane) puts every row of each class on its own side.
+
+    For two classes: is there ``(w, b)`` with ``(2y - 1)(w.x + b) >= 1`` for every row (a linear
+    program, solved by scipy's HiGHS)? For more classes: is there one linear score per class
+    that ranks each row's own class first by a margin of 1 (what a softmax perceptron needs)?
+
+    >>> from backpropviz.data import make_dataset
+    >>> [linearly_separable(make_dataset(g).X, make_dataset(g).y) for g in ("and", "xor")]
+    [True, False]
+    """
+    from scipy.optimize import linprog
+
+    X = np.asarray(X, dtype=np.float64)
+    labels = np.asarray(y).astype(np.int64).reshape(-1)
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        return True
+    Xb = np.hstack([X, np.ones((len(X), 1))])  # the bias as one more weight
+    d = Xb.shape[1]
+    if len(classes) == 2:
+        sign = np.where(labels == classes[1], 1.0, -1.0)
+        A = -sign[:, None] * Xb  # -(s * (w.x + b)) <= -1
+    else:
+        index = {c: k for k, c in enumerate(classes)}
+        rows = []
+        for x, c in zip(Xb, labels):
+            own = index[c]
+            for k in range(len(classes)):
+                if k != own:
+                    row = np.zeros(len(classes) * d)
+                    row[own * d:(own + 1) * d] = -x  # -(score_own - score_k) <= -1
+                    row[k * d:(k + 1) * d] = x
+                    rows.append(row)
+        A = np.array(rows)
+    result = linprog(np.zeros(A.shape[1]), A_ub=A, b_ub=-np.ones(len(A)), bounds=(None, None),
+                     method="highs")
+    return bool(result.status == 0)
 
 
 def standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

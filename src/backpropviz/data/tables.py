@@ -70,4 +70,4 @@ def _table(name: str):
 
 
 for _name in TABLES:
-    register(_name)(_table(_name))
+    register(_name, takes_features=True)(_table(_name))
