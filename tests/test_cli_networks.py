@@ -9,8 +9,8 @@ from clihelpers import one_line_error
 
 
 def final_loss(out: str) -> float:
-    line = next(s for s in out.splitlines() if s.startswith("final loss "))
-    return float(line.split()[2])
+    line = next(s for s in out.splitlines() if s.startswith("last step's loss "))
+    return float(line.split()[3])
 
 
 def test_perceptron_cannot_learn_xor_but_a_small_mlp_can(cli, tmp_path):
@@ -25,7 +25,7 @@ def test_perceptron_cannot_learn_xor_but_a_small_mlp_can(cli, tmp_path):
     assert r.code == 0, r
     table = r.out.splitlines()[1:5]
     assert [row.split(" (")[0] for row in table] == ["0 ^ 0 = 0", "0 ^ 1 = 1", "1 ^ 0 = 1", "1 ^ 1 = 0"]
-    assert "train: loss" in r.out and "accuracy 100.00%" in r.out and final_loss(r.out) < 0.05
+    assert "whole training set after training: loss" in r.out and "accuracy 100.00%" in r.out and final_loss(r.out) < 0.05
     written = {p.name for p in (tmp_path / "m").iterdir()}
     assert written == {"probability.png", "hidden_units.png", "network.png", "trajectories.png",
                        "gradient_norms.png", "metrics.png"}
@@ -41,7 +41,7 @@ def test_run_passes_every_engine_option_to_the_config(cli, tmp_path):
             "--seed", "0", "--views", "metrics,network", "--out", tmp_path / "o",
             "--save-history", tmp_path / "h.npz")
     assert r.code == 0, r
-    assert "test:  loss" in r.out
+    assert "test set after training: loss" in r.out
     assert {p.name for p in (tmp_path / "o").iterdir()} == {"metrics.png", "network.png"}
     c = History.load(tmp_path / "h.npz").config
     assert (c["data"], c["n_samples"], c["noise"], c["test_fraction"]) == ("moons", 60, 0.2, 0.25)

@@ -47,8 +47,9 @@ def compare(
     from ..i18n import resolve_lang
     from ..render.figures import check_format
 
-    base = run_options.config()
+    base = run_options.config(notes=False)  # the notes are about each run, below
     runs = variants(base, [parse_vary(v) for v in vary])
+    _note_ignored_settings(runs)
     if plane.lower() not in PLANES:
         raise choice_error("plane", plane, PLANES)
     param_pair = None
@@ -94,6 +95,41 @@ def compare(
 
     histories, diverged = _train_all(runs, dataset, n_train)
     _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, out, fmt, lang, save_histories)
+
+
+def _note_ignored_settings(runs) -> None:
+    """One stderr note per distinct setting that some runs would ignore, naming those runs."""
+    import sys
+
+    from .options import ignored_setting_note
+
+    by_note: dict[str, list[str]] = {}
+    for label, config in runs:
+        note = ignored_setting_note(config)
+        if note:
+            by_note.setdefault(note, []).append(label)
+    for note, labels in by_note.items():
+        print(f"note: run {', '.join(labels)}: {note}", file=sys.stderr)
+
+
+def results_table(labels, histories) -> list[str]:
+    """The compare table: one row per run, columns aligned, one number format per column.
+
+    ``train loss`` and ``accuracy`` are on the whole training set at the final parameters
+    (data loss), as ``run`` prints them; ``steps`` counts the optimisation steps taken.
+    """
+    rows = []
+    for label, history in zip(labels, histories):
+        loss = float(history.epoch_train_loss[-1]) if len(history.epoch_train_loss) else float("nan")
+        acc = float(history.epoch_train_acc[-1]) if len(history.epoch_train_acc) else float("nan")
+        rows.append([label, f"{loss:.6f}", f"{acc:.2%}", str(history.n_steps)])
+    header = ["run", "train loss", "accuracy", "steps"]
+    widths = [max(len(row[k]) for row in [header, *rows]) for k in range(len(header))]
+
+    def line(cells):  # the label left-aligned, the numbers right-aligned
+        return "  ".join([cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])])
+
+    return [line(header)] + [line(row) for row in rows]
 
 
 def _split_names(text: str) -> tuple[str, ...]:
@@ -165,11 +201,6 @@ def _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, o
         for k, history in enumerate(histories, start=1):
             written.append(history.save(save_histories / f"run{k}.npz"))
     table_labels = [label + (" (diverged)" if bad else "") for (label, _), bad in zip(runs, diverged)]
-    width = max(len(label) for label in table_labels)
-    print(f"{'run':<{width}}  {'train loss':>10}  {'accuracy':>8}  steps")
-    for label, history in zip(table_labels, histories):
-        final_loss = float(history.epoch_train_loss[-1]) if len(history.epoch_train_loss) else float("nan")
-        final_acc = float(history.epoch_train_acc[-1]) if len(history.epoch_train_acc) else float("nan")
-        print(f"{label:<{width}}  {final_loss:>10.6g}  {final_acc:>8.2%}  {history.n_steps}")
+    print("\n".join(results_table(table_labels, histories)))
     for path in written:
         print(f"wrote {path}")

@@ -82,14 +82,35 @@ def _train_or_fail(config, save_history: Path | None, dataset=None, on_step=None
 
 
 def _report(history, written: list[Path]) -> None:
+    """The article's truth table (gates), the last step's loss and the files written."""
     from ..train import truth_table
 
-    if history.config.get("data", "").lower() in {"and", "or", "nand", "nor", "xor", "xnor"}:
+    if history.config.get("data", "").lower() in GATE_NAMES:
         print("X1 X2 RESULT")
         print("\n".join(truth_table(history)))
-    print(f"final loss {float(history.loss[-1]):.6f} after {history.n_steps} steps")
+    print(last_step_line(history))
     for path in written:
         print(f"wrote {path}")
+
+
+GATE_NAMES = {"and", "or", "nand", "nor", "xor", "xnor"}
+
+
+def last_step_line(history) -> str:
+    """``history.loss[-1]`` with what it was measured on: the last step's batch, at the parameters
+    before that step's update, L1/L2 penalty included when the run has one.
+
+    >>> last_step_line(h)                                                    # doctest: +SKIP
+    "last step's loss 0.109595 (step 3999, the last of 4000: a batch of 1 of the 200 training rows, before its update)"
+    """
+    n = len(history.y)
+    rows = n if history.batches is None else int((history.batches[-1] >= 0).sum())
+    batch = f"all {n} training rows" if rows == n else f"a batch of {rows} of the {n} training rows"
+    config = history.config
+    penalty = ", incl. the L1/L2 penalty" if config.get("l1") or config.get("l2") else ""
+    last = history.n_steps - 1
+    return (f"last step's loss {float(history.loss[-1]):.6f} "
+            f"(step {last}, the last of {history.n_steps}: {batch}{penalty}, before its update)")
 
 
 @app.command()
@@ -233,9 +254,23 @@ class ViewSettings:
             surface_resolution=f.resolution, x_range=f.x_range, y_range=f.y_range)
 
     def views(self, shape, has_test: bool):
-        from ..render.views import check_views
+        """The views to draw; a note on stderr when default views that draw the input plane are
+        left out because the data do not have two features."""
+        from dataclasses import replace
 
-        return check_views(self.requested, shape, has_test=has_test)
+        from ..render.views import check_views, default_views
+
+        chosen = check_views(self.requested, shape, has_test=has_test)
+        if self.requested is None and shape.n_features != 2:
+            plane_views = ("overview", "probability", "hidden")
+            skipped = [v for v in default_views(replace(shape, n_features=2), has_test)
+                       if v in plane_views and v not in chosen]
+            if skipped:
+                print(f"note: skipped the {' and '.join(skipped)} view{'s' if len(skipped) > 1 else ''}: "
+                      f"{'they draw' if len(skipped) > 1 else 'it draws'} the input plane and need"
+                      f"{'' if len(skipped) > 1 else 's'} 2 input features; this run has {shape.n_features} "
+                      "(train with two --features, or --features pca, to get them)", file=sys.stderr)
+        return chosen
 
     def write(self, history, views, options) -> list[Path]:
         from ..render.views import write_views
@@ -245,19 +280,21 @@ class ViewSettings:
 
 
 def _report_run(history, written: list[Path]) -> None:
-    """The truth table for gates, then the final loss, train/test metrics and the files written."""
+    """The truth table for gates, the last step's loss, the whole-set metrics after training and
+    the files written; a note on stderr when the gradient vanished short of fitting the data."""
     from ..train import truth_table
 
-    if history.config.get("data", "").lower() in {"and", "or", "nand", "nor", "xor", "xnor"}:
+    if history.config.get("data", "").lower() in GATE_NAMES:
         print("X1 X2 RESULT")
         print("\n".join(truth_table(history)))
-    print(f"final loss {float(history.loss[-1]):.6f} after {history.n_steps} steps")
+    print(last_step_line(history))
+    # The per-epoch metrics are the data loss (no L1/L2 term) at the final parameters.
     if history.epoch_train_loss is not None and len(history.epoch_train_loss):
-        print(f"train: loss {float(history.epoch_train_loss[-1]):.6f}, accuracy "
-              f"{float(history.epoch_train_acc[-1]):.2%} ({len(history.y)} rows)")
+        print(f"whole training set after training: loss {float(history.epoch_train_loss[-1]):.6f} (data loss), "
+              f"accuracy {float(history.epoch_train_acc[-1]):.2%} ({len(history.y)} rows)")
     if history.has_test and history.epoch_test_loss is not None:
-        print(f"test:  loss {float(history.epoch_test_loss[-1]):.6f}, accuracy "
-              f"{float(history.epoch_test_acc[-1]):.2%} ({len(history.y_test)} rows)")
+        print(f"test set after training: loss {float(history.epoch_test_loss[-1]):.6f} (data loss), "
+              f"accuracy {float(history.epoch_test_acc[-1]):.2%} ({len(history.y_test)} rows)")
     for path in written:
         print(f"wrote {path}")
     note = stall_note(history)
@@ -265,9 +302,38 @@ def _report_run(history, written: list[Path]) -> None:
         print(f"note: {note}", file=sys.stderr)
 
 
-def stall_note(history) -> str | None:
-    """A hint when training stopped moving short of fitting the data: the gradient vanished."""
+# What ``stall_note`` suggests instead of a learning rate that saturated the outputs: a usual
+# starting value for the optimiser (adaptive ones take smaller steps per unit of lr).
+USUAL_LR = {"adam": 0.01, "adamw": 0.01, "rmsprop": 0.01, "adagrad": 0.1}
+SATURATED = 1e-6  # a probability this close to 0 or 1 passes (almost) no gradient back
+
+
+def _saturated_rows(probabilities):
+    """Per row: is the model's output pinned at 0 or 1 (binary) or at one class (softmax)?"""
     import numpy as np
+
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim == 1:
+        return (p < SATURATED) | (p > 1 - SATURATED)
+    return p.max(axis=1) > 1 - SATURATED
+
+
+def _wrong_rows(probabilities, y):
+    import numpy as np
+
+    p = np.asarray(probabilities)
+    predicted = (p >= 0.5).astype(np.int64) if p.ndim == 1 else p.argmax(axis=1)
+    return predicted != np.asarray(y).astype(np.int64).reshape(-1)
+
+
+def stall_note(history) -> str | None:
+    """A hint when training stopped moving short of fitting the data (the gradient vanished),
+    saying why: outputs saturated by a too-large --lr or by the start, a perceptron on data
+    that no line separates, or otherwise a flat point of the loss."""
+    import numpy as np
+
+    from ..data import linearly_separable
+    from ..train import predict
 
     if not history.n_steps or history.epoch_train_acc is None or not len(history.epoch_train_acc):
         return None
@@ -275,9 +341,27 @@ def stall_note(history) -> str | None:
     grad_norm = float(np.linalg.norm(history.grads[-1]))
     if accuracy >= 1.0 or grad_norm > 1e-6:
         return None
-    return (f"the gradient has vanished (|grad| = {grad_norm:.1e}) at training accuracy {accuracy:.0%}: "
-            "more epochs will not help. Either the outputs saturated (try a smaller --lr or another --init) "
-            "or the model cannot separate these data (try --model mlp:4 for XOR).")
+    head = (f"the gradient has vanished (|grad| = {grad_norm:.1e}) at training accuracy {accuracy:.0%}: "
+            "more epochs will not help.")
+    config = history.config
+    final = predict(history, -1)
+    wrong = _wrong_rows(final, history.y)
+    if wrong.any() and _saturated_rows(final)[wrong].all():
+        loss = float(history.epoch_train_loss[-1])
+        if _saturated_rows(predict(history, 0)).mean() < 0.5:
+            lr = float(config.get("lr", 0.5))
+            usual = USUAL_LR.get(str(config.get("optimizer", "sgd")).lower(), 0.1)
+            return (f"{head} The updates saturated the outputs (every misclassified row gets probability "
+                    f"0 or 1, loss {loss:.3g}): --lr {lr:g} is probably too large; try a smaller --lr, "
+                    f"e.g. --lr {min(lr / 10, usual):g}.")
+        return (f"{head} The outputs were saturated from the start (probability 0 or 1, loss {loss:.3g}): "
+                "try another --init (smaller values) or --init random.")
+    if str(config.get("model", "")).lower().startswith("perceptron") \
+            and not linearly_separable(history.X, history.y):
+        return (f"{head} A perceptron draws one straight line and no line separates these data; "
+                "a hidden layer can bend the boundary: try --model mlp:4.")
+    return (f"{head} Training stopped at a flat point of the loss (a saddle or a poor minimum): "
+            "try another --seed, --init random or another --activation.")
 
 
 @app.command()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -135,6 +136,19 @@ def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epo
     return config.validate()
 
 
+def ignored_setting_note(config) -> str | None:
+    """Why a step schedule of ``config`` would never lower the learning rate, or None.
+
+    The step schedule multiplies the lr by --gamma at epochs step_size, 2 * step_size, ...;
+    with --step-size >= --epochs there is no such epoch and the run is the constant schedule's.
+    """
+    if str(config.schedule).lower() != "step" or config.step_size < config.epochs:
+        return None
+    return (f"--schedule step lowers the lr every --step-size {config.step_size} epochs, but the run has "
+            f"{config.epochs} epochs, so the lr never changes (the same run as --schedule constant); "
+            f"give a --step-size below {config.epochs}, e.g. --step-size {max(1, config.epochs // 3)}")
+
+
 class RunOptions:
     """The run options one command was given, by parameter name (every run option has a value).
 
@@ -154,9 +168,14 @@ class RunOptions:
         return [f"--{name.replace('_', '-')} {value}" for name, value in self.values.items()
                 if value != RUN_DEFAULTS[name]]
 
-    def config(self):
-        """The validated RunConfig these options describe (nothing is trained)."""
-        return engine_config(**self.values)
+    def config(self, *, notes: bool = True):
+        """The validated RunConfig these options describe (nothing is trained); with ``notes``,
+        a note on stderr for a setting the run would ignore (see ``ignored_setting_note``)."""
+        config = engine_config(**self.values)
+        note = ignored_setting_note(config) if notes else None
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+        return config
 
     def refuse_with_history(self, history_file: Path) -> None:
         """Fail when run options come with a saved history: the file holds its own run."""
