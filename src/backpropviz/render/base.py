@@ -76,7 +76,75 @@ def title_fields(config: dict) -> tuple[str, dict]:
     from ..data.gates import GATES
 
     data = str(config.get("data", "?"))
+    if data.lower() == "csv" and config.get("csv"):
+        from pathlib import PurePath
+
+        data = PurePath(str(config["csv"])).name  # the user's file, not the word "csv"
     fields = {"optimizer": str(config.get("optimizer", "sgd")).upper()}
     if data.lower() in GATES:
         return "gate", {**fields, "gate": data.upper()}
     return "data", {**fields, "data": data}
+
+
+def integer_ticks(axis) -> None:
+    """Ticks only at whole numbers on ``axis`` (an Axes' xaxis/yaxis): epochs and steps are counts."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def tick_labels(values, *, significant: bool = False) -> list[str]:
+    """Labels for tick ``values`` that are distinct and exact enough, with as few digits as that takes.
+
+    Fixed decimals follow the smallest spacing between ticks (0.6925, 0.6930 rather than 0.693
+    twice); ``significant`` counts significant digits instead (for log-spaced ticks).
+
+    >>> tick_labels([0.6925, 0.693, 0.6935])
+    ['0.6925', '0.6930', '0.6935']
+    >>> tick_labels([0.0, 0.25, 0.5])
+    ['0.00', '0.25', '0.50']
+    """
+    values = [float(v) for v in values]
+    finite = sorted({v for v in values if np.isfinite(v)})
+    gaps = np.diff(finite)
+    step = float(gaps[gaps > 0].min()) if (gaps > 0).any() else max(abs(finite[0]), 1.0) if finite else 1.0
+    for digits in range(1 if significant else 0, 16):
+        labels = [f"{v:.{digits}g}" if significant else f"{v:.{digits}f}" for v in values]
+        close = all(abs(float(text) - v) <= 0.01 * (abs(v) if significant else step)
+                    for text, v in zip(labels, values) if np.isfinite(v))
+        if close and len(set(labels)) == len(set(values)):
+            break
+    return [text.lstrip("-") if float(text) == 0 else text for text in labels]
+
+
+def spacing_formatter():
+    """A tick formatter that labels each tick with :func:`tick_labels` of all the axis's ticks:
+    plain numbers, no offset or scientific notation, decimals from the spacing."""
+    from matplotlib.ticker import Formatter
+
+    class SpacingFormatter(Formatter):
+        def __call__(self, x, pos=None):
+            locs = list(self.locs) if len(self.locs) else [x]
+            labels = tick_labels(locs + ([x] if x not in locs else []))
+            return labels[locs.index(x)] if x in locs else labels[-1]
+
+        def format_ticks(self, values):
+            self.set_locs(values)
+            return tick_labels(values) if len(values) else []
+
+    return SpacingFormatter()
+
+
+LEGEND_DROP_INCH = 0.5  # a legend under an Axes starts this far below it: under the x label
+
+
+def legend_below(ax, handles, *, ncol: int, title: str | None = None, fontsize=8):
+    """A legend under ``ax``'s x label, outside the axes, so that it never hides a line.
+    ``title``: a note shown above the entries, left-aligned. Constrained layout makes room."""
+    from matplotlib.transforms import ScaledTranslation
+
+    below = ax.transAxes + ScaledTranslation(0, -LEGEND_DROP_INCH, ax.figure.dpi_scale_trans)
+    legend = ax.legend(handles=handles, fontsize=fontsize, ncol=max(ncol, 1), loc="upper center",
+                       bbox_to_anchor=(0.5, 0.0), bbox_transform=below, frameon=False, handlelength=1.8,
+                       columnspacing=1.2, title=title, title_fontsize=fontsize, alignment="left")
+    return legend

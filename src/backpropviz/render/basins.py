@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
-from .base import axes_or_new, new_figure, param_label
+from .base import axes_or_new, integer_ticks, new_figure, param_label
 from .fonts import use_language
 
 KINDS = ("loss", "steps", "outcome", "clusters")
@@ -81,6 +81,7 @@ class BasinsDisplay:
                 self.image_ = ax.pcolormesh(A, B, np.ma.masked_invalid(S), cmap=cmap, shading="auto",
                                             rasterized=True)
                 self.colorbar_ = fig.colorbar(self.image_, ax=ax, label=tr("steps_cbar", lang))
+                integer_ticks(self.colorbar_.ax.yaxis)  # steps are counts
                 ax.set_title(tr("steps", lang, threshold=bm.threshold), fontsize="medium")
             elif self.kind == "outcome":
                 code = np.where(bm.diverged, 2, np.where(bm.solved, 0, 1))

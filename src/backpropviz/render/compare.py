@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
-from .base import new_figure, param_label
+from .base import integer_ticks, new_figure, param_label, spacing_formatter, tick_labels
 from .fonts import use_language
 
 RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
               "#7f7f7f", "#bcbd22", "#393b79", "#637939"]
+LOG_RANGE = 10.0  # losses spanning less than this factor are drawn on a linear scale
 
 
 class CompareDisplay:
@@ -80,9 +81,13 @@ class CompareDisplay:
 
     def plot(self, figure=None):
         """Draw the three panels; keeps ``figure_``, ``axes_``, ``surface_``, ``paths_`` (one line
-        per run), ``curves_`` (loss), ``acc_curves_``, ``legend_`` and ``note_``."""
-        from matplotlib.colors import LogNorm
+        per run), ``curves_`` (loss), ``acc_curves_``, ``colorbar_``, ``legend_`` and ``note_``.
+
+        Losses that span less than a factor ``LOG_RANGE`` (colour bar, loss axis) are drawn on
+        a linear scale with plain labels; wider ones on a log scale."""
+        from matplotlib.colors import LogNorm, Normalize
         from matplotlib.lines import Line2D
+        from matplotlib.ticker import LogLocator, MaxNLocator
 
         s = self.slice
         with use_language(self.lang):
@@ -93,16 +98,32 @@ class CompareDisplay:
             loss = np.where(np.isfinite(s.loss), s.loss, np.nan)
             low = max(float(np.nanmin(loss)), 1e-6 * float(np.nanmax(loss)), 1e-12)
             high = max(float(np.nanmax(loss)), low * 1.0001)
-            levels = np.geomspace(low, high, 24)
+            # A log scale helps only over a decade or more; over a narrow range (a loss near
+            # ln 2 everywhere) it shows the same few digits on every tick, so go linear.
+            log = high / low >= LOG_RANGE
+            if log:
+                levels, norm = np.geomspace(low, high, 24), LogNorm(low, high)
+                ticks = [v for v in LogLocator(subs=(1.0, 2.0, 5.0)).tick_values(low, high) if low <= v <= high]
+                if len(ticks) > 8:
+                    ticks = [v for v in LogLocator().tick_values(low, high) if low <= v <= high]
+                if len(ticks) < 3:
+                    ticks = levels[::4]
+            else:
+                levels, norm = np.linspace(low, high, 24), Normalize(low, high)
+                ticks = [v for v in MaxNLocator(6).tick_values(low, high) if low <= v <= high]
             self.surface_ = ax_slice.contourf(s.alpha, s.beta, np.clip(loss, low, high), levels=levels,
-                                              norm=LogNorm(low, high), cmap="Greys_r", alpha=0.9)
+                                              norm=norm, cmap="Greys_r", alpha=0.9)
             ax_slice.contour(s.alpha, s.beta, np.clip(loss, low, high), levels=levels[::3], colors="white",
                              linewidths=0.4, alpha=0.6)
-            colorbar = fig.colorbar(self.surface_, ax=ax_slice, pad=0.01, shrink=0.9, ticks=levels[::4])
-            colorbar.ax.set_yticklabels([f"{v:.3g}" for v in levels[::4]])
+            colorbar = fig.colorbar(self.surface_, ax=ax_slice, pad=0.01, shrink=0.9, ticks=ticks)
+            colorbar.ax.set_yticks(ticks, tick_labels(ticks, significant=log))
             colorbar.ax.minorticks_off()
-            colorbar.set_label(t("compare_surface_loss" if len(set(self.losses)) > 1 else "compare_surface_same",
-                                 self.lang, loss=self.losses[0]))
+            if len(set(self.losses)) > 1:
+                colorbar.set_label(t("compare_surface_loss", self.lang, loss=self.losses[0]))
+            else:
+                colorbar.set_label(t("compare_surface_same" if log else "compare_surface_same_lin", self.lang,
+                                     loss=self.losses[0]))
+            self.colorbar_ = colorbar
             self.paths_ = []
             for path, color, label, bad in zip(s.paths, self.colors, self.labels, self.diverged):
                 (line,) = ax_slice.plot(path[:, 0], path[:, 1], color=color, linewidth=1.7,
@@ -136,21 +157,32 @@ class CompareDisplay:
                                                  linewidth=1.7, linestyle=style, label=label)[0])
                 self.acc_curves_.append(ax_acc.plot(np.arange(len(accs)), accs, color=color, linewidth=1.7,
                                                     linestyle=style, label=label)[0])
-            ax_loss.set_yscale("log")
             kept = [v[(v > 0) & np.isfinite(v)] for v, bad in zip(self.train_loss, self.diverged) if not bad]
             kept = [v for v in kept if len(v)]
-            if kept and any(self.diverged):  # a diverged run would flatten the others' curves
-                low, high = min(v.min() for v in kept), max(v.max() for v in kept)
-                ax_loss.set_ylim(low / 2, high * 5)
+            every = [v[(v > 0) & np.isfinite(v)] for v in self.train_loss]
+            every = [v for v in every if len(v)]
+            shown = kept if kept and any(self.diverged) else every
+            low, high = (min(v.min() for v in shown), max(v.max() for v in shown)) if shown else (1.0, 1.0)
+            loss_log = high / low >= LOG_RANGE
+            if loss_log:
+                ax_loss.set_yscale("log")
+                if kept and any(self.diverged):  # a diverged run would flatten the others' curves
+                    ax_loss.set_ylim(low / 2, high * 5)
+            else:  # plain numbers, decimals from the tick spacing, no offset or 10^k factor
+                ax_loss.yaxis.set_major_formatter(spacing_formatter())
+                if kept and any(self.diverged):
+                    pad = 0.1 * (high - low) or 0.05 * high
+                    ax_loss.set_ylim(low - pad, high + pad)
             ax_loss.set_title(t("compare_curves", self.lang), fontsize=11)
             ax_loss.set_ylabel(t("compare_loss_own", self.lang) if len(set(self.losses)) > 1
-                               else t("loss_value_log", self.lang))
+                               else t("loss_value_log" if loss_log else "loss_value", self.lang))
             ax_acc.set_title(t("compare_acc", self.lang), fontsize=11)
             ax_acc.set_ylabel(t("metrics_acc", self.lang))
             ax_acc.set_ylim(-0.03, 1.03)
             ax_acc.yaxis.set_major_formatter("{x:.0%}")
             for ax in (ax_loss, ax_acc):
                 ax.set_xlabel(t("epochs", self.lang))
+                integer_ticks(ax.xaxis)
                 ax.grid(True, which="major", alpha=0.5)
             handles = list(self.paths_) + [
                 Line2D([], [], linestyle="none", marker="o", markersize=9, color="white", markeredgecolor="black",

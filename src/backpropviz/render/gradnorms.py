@@ -3,8 +3,9 @@
 Each layer's line is the Euclidean norm of its recorded gradient (weights and bias together)
 on a log scale, coloured from light (the layer nearest the input) to dark (the output layer).
 With several steps per epoch, the line is each epoch's mean and the shade the range of its
-steps. A note gives the ratio of the first layer's norm to the last layer's (median over the
-run): far below 1 means the early layers hardly learn.
+steps. A note above the legend (both under the axes, where they hide no line) gives the ratio of
+the first layer's norm to the last layer's (median over the run): far below 1 means the early
+layers hardly learn.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
-from .base import axes_or_new, epoch_axis, new_figure
+from .base import axes_or_new, epoch_axis, integer_ticks, legend_below, new_figure
 from .fonts import use_language
 
 
@@ -88,7 +89,8 @@ class GradientNormDisplay:
 
     def plot(self, ax=None):
         """Draw on ``ax`` (or a new figure); keeps ``ax_``, ``figure_``, ``lines_`` (one per
-        layer), ``bands_`` (per-epoch ranges, when epochs have several steps) and ``note_``."""
+        layer), ``bands_`` (per-epoch ranges, when epochs have several steps), ``legend_`` (under the
+        axes) and ``note_`` (the legend's title: the first/last ratio, or None)."""
         with use_language(self.lang):
             ax = axes_or_new(ax, figsize=(8, 5))
             colors = layer_colors(len(self.layer_labels))
@@ -112,23 +114,23 @@ class GradientNormDisplay:
             ax.set_yscale("log")
             if not ax.get_xlabel():
                 ax.set_xlabel(t("epochs", self.lang))
+            integer_ticks(ax.xaxis)
             if not ax.get_ylabel():
                 ax.set_ylabel(t("grad_ylabel", self.lang))
             if self.title and not ax.get_title():
                 ax.set_title(self.title, fontsize=11)
             ax.grid(True, which="major", alpha=0.5)
-            ax.legend(fontsize=8, loc="upper right")  # the note takes the lower left
             notes = []
             if self.note_ratio and len(self.layer_labels) > 1 and np.isfinite(self.ratio):
                 notes.append(t("grad_ratio", self.lang, start=f"{self.start_ratio:.3g}",
                                median=f"{self.ratio:.3g}"))
             if several:
                 notes.append(t("grad_smoothed", self.lang))
-            self.note_ = None
-            if notes:
-                self.note_ = ax.text(0.01, 0.015, "\n".join(notes), transform=ax.transAxes, fontsize=8,
-                                     va="bottom", ha="left",
-                                     bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="#bbbbbb", alpha=0.9))
+            # Under the axes: lines of dead or vanishing layers run along the bottom and the
+            # top alike, so no place inside the axes is free for sure.
+            self.legend_ = legend_below(ax, self.lines_, ncol=2 if len(self.lines_) > 3 else 1,
+                                        title="\n".join(notes) or None)
+            self.note_ = self.legend_.get_title() if notes else None
         self.ax_, self.figure_ = ax, ax.figure
         return self
 

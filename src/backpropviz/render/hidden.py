@@ -4,7 +4,10 @@ Rows are hidden layers (a wide layer wraps onto a second row), columns their uni
 activations (tanh, sigmoid) use the blue-white-orange scale over their whole range; ReLU-like
 outputs run from white (off) to dark. A thin black line marks where the unit switches, i.e.
 where its input (the pre-activation) crosses 0: in the first layer these are straight lines,
-and later layers bend them into curves.
+and later layers bend them into curves. A key under the thumbnails says so, names the classes
+of the data points, and every layer's colour bar names its layer. A unit whose output is the
+same over the whole plane (a ReLU that is 0 everywhere, a saturated tanh) is flagged "dead" in
+its title.
 """
 
 from __future__ import annotations
@@ -15,11 +18,23 @@ from ..errors import BackpropvizError
 from ..i18n import resolve_lang, t
 from .base import new_figure
 from .fonts import use_language
-from .probability import CLASS_COLORS, point_size, probability_cmap
+from .probability import CLASS_COLORS, class_label, point_size, probability_cmap
 
 MAX_COLS = 8  # thumbnails per row
 MAX_UNITS = 16  # per layer; wider layers show their first units and say so
 THUMB_INCH = 1.5
+DEAD_TOL = 1e-6  # output range over the plane, relative to its size, below which a unit is dead
+
+
+def switch_level(activation: str) -> float:
+    """The unit's output where its pre-activation is 0: 0.5 for sigmoid, else 0 (tanh, ReLU)."""
+    return 0.5 if str(activation).lower() == "sigmoid" else 0.0
+
+
+def is_dead(values: np.ndarray) -> bool:
+    """True when a unit's output over the plane is constant (up to rounding)."""
+    values = np.asarray(values, dtype=float)
+    return bool(np.ptp(values) <= DEAD_TOL * max(1.0, float(np.max(np.abs(values)))))
 
 
 class HiddenUnitsDisplay:
@@ -31,7 +46,7 @@ class HiddenUnitsDisplay:
     """
 
     def __init__(self, xs, ys, activations, *, pre_activations=None, activation="tanh", epoch=0,
-                 X=None, y=None, title="", lang="en"):
+                 X=None, y=None, class_names=None, title="", lang="en"):
         self.xs, self.ys = np.asarray(xs, float), np.asarray(ys, float)
         self.activations = [np.asarray(a, dtype=float) for a in activations]
         self.pre_activations = (None if pre_activations is None
@@ -40,6 +55,8 @@ class HiddenUnitsDisplay:
         self.epoch = epoch
         self.X = None if X is None else np.asarray(X)
         self.y = None if y is None else np.asarray(y)
+        n_classes = int(self.y.max()) + 1 if self.y is not None and self.y.size else 2
+        self.class_names = [str(c) for c in (class_names or range(n_classes))]
         self.title = title
         self.lang = resolve_lang(lang)
 
@@ -65,7 +82,7 @@ class HiddenUnitsDisplay:
         title = t("hidden_title", lang, epoch=epoch, activation=activation)
         display = cls(plane.xs, plane.ys, [post for _, post in pairs],
                       pre_activations=[pre for pre, _ in pairs], activation=activation, epoch=epoch,
-                      X=history.X, y=history.y, title=title, lang=lang)
+                      X=history.X, y=history.y, class_names=history.class_names, title=title, lang=lang)
         return display.plot(figure=figure) if plot else display
 
     def _scale(self, values: np.ndarray):
@@ -94,7 +111,11 @@ class HiddenUnitsDisplay:
 
     def plot(self, figure=None):
         """Draw the thumbnails; keeps ``figure_``, ``axes_`` (per layer, its Axes), ``thumbnails_``
-        (one image per unit shown), ``switches_`` (their zero lines) and ``colorbars_``."""
+        (one image per unit shown), ``switches_`` (their zero lines), ``colorbars_`` (one per
+        layer, each labelled), ``dead_`` ((layer, unit) of each dead unit shown) and ``legend_``
+        (the key under the thumbnails)."""
+        from matplotlib.lines import Line2D
+
         rows = self._rows()
         cols = max(n for _, _, n in rows)
         with use_language(self.lang):
@@ -103,7 +124,7 @@ class HiddenUnitsDisplay:
             grid = fig.subplots(len(rows), cols, squeeze=False)
             extent = (self.xs[0], self.xs[-1], self.ys[0], self.ys[-1])
             self.axes_ = [[] for _ in self.activations]
-            self.thumbnails_, self.switches_, self.colorbars_ = [], [], []
+            self.thumbnails_, self.switches_, self.colorbars_, self.dead_ = [], [], [], []
             size = point_size(len(self.y)) / 3 if self.y is not None else 0
             for r, (layer, start, count) in enumerate(rows):
                 values = self.activations[layer]
@@ -130,7 +151,11 @@ class HiddenUnitsDisplay:
                     ax.set_ylim(extent[2], extent[3])
                     ax.set_xticks([])
                     ax.set_yticks([])
-                    ax.set_title(t("hidden_unit", self.lang, unit=unit + 1), fontsize=8, pad=2)
+                    dead = is_dead(values[unit])
+                    if dead:
+                        self.dead_.append((layer, unit))
+                    ax.set_title(t("hidden_unit_dead" if dead else "hidden_unit", self.lang, unit=unit + 1),
+                                 fontsize=8, pad=2, color="#b91c1c" if dead else "black")
                     self.axes_[layer].append(ax)
                 if start == 0:
                     label = t("hidden_row", self.lang, layer=layer + 1)
@@ -143,9 +168,20 @@ class HiddenUnitsDisplay:
                     colorbar = fig.colorbar(self.thumbnails_[-1], ax=layer_axes, shrink=0.9, pad=0.01,
                                             aspect=12 * sum(lay == layer for lay, _, _ in rows))
                     colorbar.ax.tick_params(labelsize=7)
-                    if not self.colorbars_:  # once is enough: every bar means the same
-                        colorbar.set_label(t("hidden_colorbar", self.lang), fontsize=8)
+                    colorbar.set_label(t("hidden_colorbar_layer", self.lang, layer=layer + 1), fontsize=8)
                     self.colorbars_.append(colorbar)
+            level = switch_level(self.activation)
+            handles = [Line2D([], [], color="black", linewidth=0.8,
+                              label=t("hidden_switch", self.lang, level=f"{level:g}"))]
+            if self.X is not None:
+                handles += [Line2D([], [], linestyle="none", marker="o", markersize=5,
+                                   markerfacecolor=CLASS_COLORS[k % len(CLASS_COLORS)], markeredgecolor="black",
+                                   markeredgewidth=0.3, label=class_label(name, self.lang))
+                            for k, name in enumerate(self.class_names) if (self.y == k).any()]
+            if self.dead_:
+                handles.append(Line2D([], [], linestyle="none", label=t("hidden_dead_key", self.lang)))
+            self.legend_ = fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8,
+                                      frameon=False, handlelength=1.6)
             if self.title:
                 self.suptitle_ = fig.suptitle(self.title, fontsize=12)
         self.figure_ = fig

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
-from .base import axes_or_new, new_figure, param_label
+from .base import axes_or_new, integer_ticks, new_figure, param_label
 from .fonts import use_language
 
 KINDS = ("contour", "filled", "heatmap", "3d")
@@ -185,6 +185,7 @@ class PathFidelityDisplay:
                 (self.plane_line_,) = ax.plot(steps, land.path_loss, color="tab:red", lw=1.5, ls="--",
                                               label=tr("plane_loss", lang))
             ax.set_xlabel(tr("step", lang))
+            integer_ticks(ax.xaxis)
             ax.set_ylabel(tr("loss", lang))
             self.residual_ax_ = ax.twinx()
             self.residual_line_ = None
@@ -282,6 +283,7 @@ class CurvatureDisplay:
                 self.edge_line_ = ax.axhline(2 / self.lr, color="tab:red", ls="--",
                                              label=tr("edge", lang, edge=2 / self.lr))
             ax.set_xlabel(tr("step", lang))
+            integer_ticks(ax.xaxis)
             ax.set_ylabel(tr("lambda_max", lang))
             finite = self.lambda_max[np.isfinite(self.lambda_max)]
             if finite.size and finite.min() > 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
-from .base import axes_or_new, epoch_axis, title_fields
+from .base import axes_or_new, epoch_axis, integer_ticks, title_fields
 from .fonts import use_language
 
 
@@ -43,6 +43,7 @@ class LossCurveDisplay:
                 ax.set_title(self.title)
             if not ax.get_xlabel():
                 ax.set_xlabel(t("epochs", self.lang))
+            integer_ticks(ax.xaxis)
             if not ax.get_ylabel():
                 ax.set_ylabel(t("loss_value_log" if self.log else "loss_value", self.lang))
             ax.grid(True, which="both" if self.log else "major", alpha=0.6)

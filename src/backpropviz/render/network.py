@@ -2,8 +2,9 @@
 
 A line's colour is the weight's sign (orange positive, blue negative) and its width grows with
 ``|weight|``, on one scale shared by every panel, so that panels for different epochs compare
-directly. A node's fill is its bias on the same two colours. Small networks also print each
-weight's value on its line.
+directly. A node's fill is its bias on the same two colours, with a colour bar. Small networks
+also print weights' values on their lines, the strongest first, each where it overlaps no node
+and no other value; a weight with no free spot goes unlabelled.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import numpy as np
 from ..i18n import resolve_lang, t
 from .base import new_figure
 from .fonts import use_language
-from .probability import class_label, probability_cmap
+from .probability import class_label, class_phrase, probability_cmap
 
 POSITIVE, NEGATIVE = "#c2410c", "#1d4ed8"
 MAX_NODES = 12  # nodes drawn per column; wider layers show their first ones and a "+N more" note
 MIN_WIDTH, MAX_WIDTH = 0.4, 6.0
 LABEL_EDGES = 16  # print the weight values when the diagram has at most this many lines
+NODE_AREA = 260  # marker area of a node, points squared
+LABEL_GAP_PX = 5  # free pixels kept around each printed weight
 
 
 def edge_width(weight, largest: float):
@@ -66,7 +69,7 @@ class NetworkDiagramDisplay:
             biases.append([None if layer.bias is None else row[layer.bias] for layer in ls])
         classes = history.class_names or ["0", "1"]
         if layer_sizes(history.param_names)[-1] == 1:
-            outputs = [t("prob_colorbar", lang)] if len(classes) <= 2 else [""]
+            outputs = [t("prob_colorbar", lang, cls=class_phrase(classes[-1], lang))] if len(classes) <= 2 else [""]
         else:
             outputs = [class_label(c, lang) for c in classes]
         _, fields = title_fields(history.config)
@@ -97,8 +100,9 @@ class NetworkDiagramDisplay:
 
     def plot(self, axes=None):
         """Draw one panel per epoch; keeps ``axes_``, ``figure_``, ``edges_`` (a LineCollection
-        per panel), ``edge_weights_`` (the weight of each of its lines, same order), ``nodes_``
-        and ``legend_``."""
+        per panel), ``edge_weights_`` (the weight of each of its lines, same order), ``nodes_``,
+        ``weight_labels_`` (per panel, (weight, Text) of each value printed), ``colorbar_`` (the
+        nodes' bias scale) and ``legend_``."""
         from matplotlib.collections import LineCollection
         from matplotlib.lines import Line2D
 
@@ -115,7 +119,7 @@ class NetworkDiagramDisplay:
             else:
                 axes = list(axes)
                 fig = axes[0].figure
-            self.edges_, self.edge_weights_, self.nodes_ = [], [], []
+            self.edges_, self.edge_weights_, self.nodes_, requests = [], [], [], []
             for ax, epoch, ws, bs in zip(axes, self.epochs, self.weights, self.biases):
                 segments, values, spots = [], [], []
                 for k, w in enumerate(ws):
@@ -138,11 +142,7 @@ class NetworkDiagramDisplay:
                 ax.add_collection(lines)
                 self.edges_.append(lines)
                 self.edge_weights_.append(values)
-                if n_edges <= LABEL_EDGES:
-                    for (p, q), v, f in zip(segments, values, spots):
-                        x, y = p[0] + f * (q[0] - p[0]), p[1] + f * (q[1] - p[1])
-                        ax.text(x, y, f"{v:.2f}", fontsize=8, ha="center", va="center", zorder=3,
-                                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
+                requests.append((segments, values, spots))
                 panel_nodes = []
                 for k, xy in enumerate(columns):
                     if k == 0:
@@ -151,7 +151,7 @@ class NetworkDiagramDisplay:
                         b = bs[k - 1]
                         colors = (["#d4d4d4"] * len(xy) if b is None
                                   else [cmap(0.5 + 0.5 * v / bias_scale) for v in b[: len(xy)]])
-                    panel_nodes.append(ax.scatter(xy[:, 0], xy[:, 1], s=260, c=colors, edgecolors="black",
+                    panel_nodes.append(ax.scatter(xy[:, 0], xy[:, 1], s=NODE_AREA, c=colors, edgecolors="black",
                                                   linewidths=0.9, zorder=2))
                     if left_out[k]:
                         ax.text(xy[-1, 0], xy[-1, 1] - 0.75, t("network_more", self.lang, count=left_out[k]),
@@ -175,12 +175,52 @@ class NetworkDiagramDisplay:
             handles = [Line2D([], [], color=POSITIVE, linewidth=3, label=t("network_legend_pos", self.lang)),
                        Line2D([], [], color=NEGATIVE, linewidth=3, label=t("network_legend_neg", self.lang)),
                        Line2D([], [], color="gray", linewidth=MAX_WIDTH,
-                              label=t("network_legend_width", self.lang, max=f"{largest:.2f}")),
-                       Line2D([], [], linestyle="none", marker="o", markersize=10, markerfacecolor=cmap(0.8),
-                              markeredgecolor="black", label=t("network_legend_bias", self.lang))]
-            self.legend_ = fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=9,
+                              label=t("network_legend_width", self.lang, max=f"{largest:.2f}"))]
+            labelled = n_edges <= LABEL_EDGES
+            if labelled:
+                handles.append(Line2D([], [], linestyle="none", label=t("network_legend_values", self.lang)))
+            self.legend_ = fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9,
                                       frameon=False)
+            # The nodes' colour scale: the biases, on the scale shared by every panel.
+            from matplotlib.cm import ScalarMappable
+            from matplotlib.colors import Normalize
+
+            self.colorbar_ = fig.colorbar(ScalarMappable(Normalize(-bias_scale, bias_scale), cmap), ax=axes,
+                                          shrink=0.7, pad=0.02, aspect=18)
+            self.colorbar_.set_label(t("network_bias_colorbar", self.lang), fontsize=9)
+            self.colorbar_.ax.tick_params(labelsize=8)
             if self.title:
                 self.suptitle_ = fig.suptitle(self.title, fontsize=13)
+            self.weight_labels_ = [[] for _ in axes]
+            if labelled:
+                self._place_labels(fig, axes, requests)
         self.axes_, self.figure_ = axes, fig
         return self
+
+    def _place_labels(self, fig, axes, requests) -> None:
+        """Print weight values on their lines, strongest first, each at the first spot along its
+        line where it overlaps no node, name or label already placed; a weight with no free spot
+        goes unlabelled (the legend says the numbers are the largest weights that fit)."""
+        fig.draw_without_rendering()  # settle the layout, so that the text extents are final
+        renderer = fig.canvas.get_renderer()
+        radius = np.sqrt(NODE_AREA / np.pi) * fig.dpi / 72 + 2  # a node's radius in pixels
+        for ax, panel, (segments, values, spots) in zip(axes, self.nodes_, requests):
+            taken = [text.get_window_extent(renderer) for text in ax.texts]
+            centres = np.concatenate([ax.transData.transform(nodes.get_offsets()) for nodes in panel])
+            placed = []
+            for index in np.argsort(-np.abs(values), kind="stable"):
+                (p, q), v, spot = segments[index], values[index], spots[index]
+                for f in (spot, 0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78):
+                    x, y = p[0] + f * (q[0] - p[0]), p[1] + f * (q[1] - p[1])
+                    text = ax.text(x, y, f"{v:.2f}", fontsize=8, ha="center", va="center", zorder=3,
+                                   bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
+                    box = text.get_window_extent(renderer).padded(LABEL_GAP_PX)
+                    near_node = any(box.x0 - radius < cx < box.x1 + radius and box.y0 - radius < cy < box.y1 + radius
+                                    for cx, cy in centres)
+                    if not near_node and not any(box.overlaps(other) for other in taken):
+                        taken.append(box)
+                        placed.append((float(v), text))
+                        break
+                    text.remove()
+            self.weight_labels_[axes.index(ax)] = placed
+

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import BackpropvizError
 from ..i18n import resolve_lang, t
-from .base import axes_or_new, epoch_axis, param_label
+from .base import axes_or_new, epoch_axis, integer_ticks, param_label
 from .fonts import use_language
 
 MAX_LINES = 12  # beyond this a legend of lines stops being readable
@@ -44,6 +44,7 @@ class ParamTrajectoryDisplay:
                            for k, n in enumerate(self.names)]
             if not ax.get_xlabel():
                 ax.set_xlabel(t("epochs", self.lang))
+            integer_ticks(ax.xaxis)
             if not ax.get_ylabel():
                 ax.set_ylabel(t("param_value", self.lang))
             self.legend_ = ax.legend()

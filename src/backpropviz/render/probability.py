@@ -35,6 +35,11 @@ def class_label(name: str, lang: str) -> str:
     return t("class_n", lang, name=name) if str(name).lstrip("-").isdigit() else str(name)
 
 
+def class_phrase(name: str, lang: str) -> str:
+    """A class named inside a sentence: 'class 1' for bare numbers, else its name in quotes."""
+    return class_label(name, lang) if str(name).lstrip("-").isdigit() else t("class_quoted", lang, name=name)
+
+
 def draw_points(ax, X, y, class_names, *, hollow=False, size=34, lang="en", label=True, suffix=True):
     """Scatter the points of each class in its colour and marker; returns the artists.
 
@@ -133,11 +138,13 @@ class ProbabilityMapDisplay:
             stats = [(float(history.epoch_train_loss[e]), float(history.epoch_train_acc[e])) for e in epochs]
         _, fields = title_fields(history.config)
         key = "prob_title" if maps.ndim == 3 else "prob_title_multi"
-        title = t(key, lang, data=fields.get("gate", fields.get("data", "")))
+        class_names = history.class_names or ("0", "1")
+        title = t(key, lang, data=fields.get("gate", fields.get("data", "")),
+                  cls=class_phrase(class_names[-1], lang))
         display = cls(plane.xs, plane.ys, maps, epochs, history.X, history.y,
                       X_test=history.X_test if history.has_test else None,
                       y_test=history.y_test if history.has_test else None,
-                      class_names=history.class_names or ("0", "1"),
+                      class_names=class_names,
                       feature_names=history.feature_names or ("x1", "x2"),
                       stats=stats, title=title, lang=lang)
         return display.plot(axes=axes) if plot else display
@@ -207,7 +214,10 @@ class ProbabilityMapDisplay:
             nrows, ncols = self._grid() if len(axes) == len(self.epochs) else (1, len(axes))
             for k, ax in enumerate(axes):
                 if k // ncols == (len(axes) - 1) // ncols or k + ncols >= len(axes):
+                    # The lowest panel of its column (above an empty slot too): its x axis is
+                    # the column's, so it shows the numbers that sharex hid.
                     ax.set_xlabel(t("input", self.lang, name=self.feature_names[0]))
+                    ax.xaxis.set_tick_params(which="both", labelbottom=True)
                 if k % ncols == 0:
                     ax.set_ylabel(t("input", self.lang, name=self.feature_names[1]))
             from matplotlib.lines import Line2D
@@ -218,7 +228,8 @@ class ProbabilityMapDisplay:
             self.colorbar_ = None
             if self.is_binary:
                 self.colorbar_ = fig.colorbar(self.images_[0], ax=axes, shrink=0.8, pad=0.02)
-                self.colorbar_.set_label(t("prob_colorbar", self.lang))
+                self.colorbar_.set_label(t("prob_colorbar", self.lang,
+                                           cls=class_phrase(self.class_names[-1], self.lang)))
                 self.colorbar_.ax.axhline(0.5, color="black", linewidth=1.6)
             self.legend_ = fig.legend(handles=handles, loc="outside lower center",
                                       ncol=len(handles) if len(handles) <= 5 else -(-len(handles) // 2), fontsize=9, frameon=False)

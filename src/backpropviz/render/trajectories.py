@@ -2,7 +2,8 @@
 
 In a layer with few parameters every line has its own colour and a legend entry. In a bigger
 layer all lines are drawn thin and grey, and the few that moved the most are drawn in colour
-and named at their end. Biases are dashed.
+and named right of the axes, level with their ends. Biases are dashed. Legends sit under the
+panels, so they hide no line.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
-from .base import epoch_axis, new_figure
+from .base import epoch_axis, integer_ticks, legend_below, new_figure
 from .fonts import use_language
 
 NAMED_LINES = 10  # a layer with at most this many parameters names every line
@@ -72,8 +73,10 @@ class GroupedTrajectoryDisplay:
 
     def plot(self, figure=None):
         """Draw one panel per group; keeps ``figure_``, ``axes_``, ``lines_`` (per panel, one entry
-        per parameter in the group's order: its line, or None when a big layer leaves it out)
-        and ``highlighted_`` (per panel, the names coloured)."""
+        per parameter in the group's order: its line, or None when a big layer leaves it out),
+        ``highlighted_`` (per panel, the names coloured), ``legends_`` (per panel, below its
+        axes so that it covers no line) and ``end_labels_`` (per big-layer panel, the names
+        right of the axes)."""
         from matplotlib import colormaps
 
         n = len(self.groups)
@@ -86,7 +89,7 @@ class GroupedTrajectoryDisplay:
             for ax in grid.ravel()[n:]:
                 ax.set_visible(False)
             self.axes_ = list(grid.ravel()[:n])
-            self.lines_, self.highlighted_ = [], []
+            self.lines_, self.highlighted_, self.legends_, self.end_labels_ = [], [], [], []
             palette = colormaps["tab10"]
             for ax, (names, cols), panel_title in zip(self.axes_, self.groups, self.titles):
                 values = self.values[:, cols]
@@ -118,7 +121,8 @@ class GroupedTrajectoryDisplay:
                                           linewidth=0.7, alpha=0.6, zorder=2)
                     lines[k] = line
                 if named:
-                    ax.legend(fontsize=8, ncol=2 if len(cols) > 5 else 1, loc="best")
+                    self.legends_.append(legend_below(ax, ax.get_legend_handles_labels()[0],
+                                                      ncol=min(len(cols), 5)))
                 else:
                     from matplotlib.lines import Line2D
 
@@ -129,11 +133,12 @@ class GroupedTrajectoryDisplay:
                     if any(".bias" in name for name in names):
                         handles.append(Line2D([], [], color="#6b7280", linestyle="--", linewidth=1.0,
                                               label=t("traj_bias", self.lang)))
-                    ax.legend(handles=handles, fontsize=8, loc="best")
-                    ax.margins(x=0.12)  # room for the names at the lines' ends
-                    _label_ends(ax, self.epochs[-1], end_labels)
+                    self.legends_.append(legend_below(ax, handles, ncol=len(handles)))
+                    ax.margins(x=0.02)  # the names sit right of the axes, close to the lines' ends
+                    self.end_labels_.append(_label_ends(ax, end_labels))
                 ax.set_title(panel_title, fontsize=10)
                 ax.set_xlabel(t("epochs", self.lang))
+                integer_ticks(ax.xaxis)
                 ax.set_ylabel(t("param_value", self.lang))
                 ax.grid(True, alpha=0.4)
                 self.lines_.append(lines)
@@ -144,8 +149,9 @@ class GroupedTrajectoryDisplay:
         return self
 
 
-def _label_ends(ax, x: float, labels) -> None:
-    """Name lines at their right ends, pushed apart vertically so that no two names overlap."""
+def _label_ends(ax, labels) -> list:
+    """Name lines just right of the axes, level with their ends, pushed apart vertically so
+    that no two names overlap; the names sit outside the axes (constrained layout makes room)."""
     lo, hi = ax.get_ylim()
     gap = 0.055 * (hi - lo)
     labels = sorted(labels, key=lambda item: item[0])
@@ -154,7 +160,7 @@ def _label_ends(ax, x: float, labels) -> None:
         ys[i] = max(ys[i], ys[i - 1] + gap)
     for i in reversed(range(len(ys))):  # ... then down again from under the top of the axes
         ys[i] = min(ys[i], hi - gap / 2 if i == len(ys) - 1 else ys[i + 1] - gap)
-    x0, x1 = ax.get_xlim()
-    for (y, text, color), shown in zip(labels, ys):
-        ax.annotate(text, (x, y), xytext=(x + 0.015 * (x1 - x0), shown), textcoords="data",
-                    fontsize=8, color=color, va="center", ha="left", annotation_clip=False)
+    return [ax.annotate(text, (1.0, y), xytext=(1.015, shown), xycoords=("axes fraction", "data"),
+                        textcoords=("axes fraction", "data"), fontsize=8, color=color, va="center",
+                        ha="left", annotation_clip=False)
+            for (y, text, color), shown in zip(labels, ys)]
