@@ -211,3 +211,32 @@ def test_compare_table_columns_line_up_with_one_format_each():
         assert cells[0] == ("nan" if np.isnan(loss) else f"{loss:.6f}")
         assert re.fullmatch(r"-?\d+\.\d{6}|nan", cells[0])
         assert cells[1] == f"{acc * 100:.2f}%" and cells[2] == str(steps)
+
+
+def test_schedule_options_for_another_schedule_get_a_note(cli, tmp_path):
+    # --step-size/--gamma belong to the step schedule, --lr-min to cosine: with the constant
+    # schedule the run is the same as without them, and the note says so.
+    r = cli("run", "--data", "xor", "--model", "mlp:2", "--epochs", "4", "--step-size", "2",
+            "--gamma", "0.5", "--lr-min", "0.01", "--views", "loss", "--save-history", tmp_path / "a.npz",
+            "--out", tmp_path / "a")
+    assert r.code == 0, r
+    note = _note(r.err)
+    for part in ("--step-size 2", "--gamma 0.5", "only to --schedule step", "--lr-min 0.01",
+                 "only to --schedule cosine", "--schedule constant"):
+        assert part in note, note
+    r = cli("run", "--data", "xor", "--model", "mlp:2", "--epochs", "4", "--views", "loss",
+            "--save-history", tmp_path / "b.npz", "--out", tmp_path / "b")
+    assert r.code == 0 and "note:" not in r.err, r
+    a, b = History.load(tmp_path / "a.npz"), History.load(tmp_path / "b.npz")
+    assert np.array_equal(a.lr, b.lr) and np.array_equal(a.params, b.params)
+    # With the step schedule, --step-size is used (no note) and the lr really drops at epoch 2.
+    r = cli("run", "--data", "xor", "--model", "mlp:2", "--epochs", "4", "--schedule", "step",
+            "--step-size", "2", "--gamma", "0.5", "--views", "loss", "--save-history", tmp_path / "c.npz",
+            "--out", tmp_path / "c")
+    assert r.code == 0 and "note:" not in r.err, r
+    c = History.load(tmp_path / "c.npz")
+    assert c.lr[c.epoch == 2][0] == 0.5 * c.lr[c.epoch == 0][0]
+    # compare varying the schedule hands each option to its own schedule's runs: no note.
+    r = cli("compare", "--data", "xor", "--model", "mlp:2", "--epochs", "4", "--vary",
+            "schedule=constant,step", "--step-size", "2", "--resolution", "5", "--out", tmp_path / "d")
+    assert r.code == 0 and "note:" not in r.err, r

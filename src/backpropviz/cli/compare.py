@@ -48,8 +48,9 @@ def compare(
     from ..render.figures import check_format
 
     base = run_options.config(notes=False)  # the notes are about each run, below
-    runs = variants(base, [parse_vary(v) for v in vary])
-    _note_ignored_settings(runs)
+    varied = [parse_vary(v) for v in vary]
+    runs = variants(base, varied)
+    _note_ignored_settings(runs, schedule_varied=any(key == "schedule" for key, _ in varied))
     if plane.lower() not in PLANES:
         raise choice_error("plane", plane, PLANES)
     param_pair = None
@@ -97,7 +98,7 @@ def compare(
     _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, out, fmt, lang, save_histories)
 
 
-def _note_ignored_settings(runs) -> None:
+def _note_ignored_settings(runs, *, schedule_varied: bool = False) -> None:
     """One stderr note per distinct setting that some runs would ignore, naming those runs."""
     import sys
 
@@ -105,7 +106,7 @@ def _note_ignored_settings(runs) -> None:
 
     by_note: dict[str, list[str]] = {}
     for label, config in runs:
-        note = ignored_setting_note(config)
+        note = ignored_setting_note(config, schedule_varied=schedule_varied)
         if note:
             by_note.setdefault(note, []).append(label)
     for note, labels in by_note.items():

@@ -136,17 +136,34 @@ def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epo
     return config.validate()
 
 
-def ignored_setting_note(config) -> str | None:
-    """Why a step schedule of ``config`` would never lower the learning rate, or None.
+def ignored_setting_note(config, *, schedule_varied: bool = False) -> str | None:
+    """Why some schedule option of ``config`` would change nothing, or None.
 
-    The step schedule multiplies the lr by --gamma at epochs step_size, 2 * step_size, ...;
-    with --step-size >= --epochs there is no such epoch and the run is the constant schedule's.
+    - The step schedule multiplies the lr by --gamma at epochs step_size, 2 * step_size, ...;
+      with --step-size >= --epochs there is no such epoch and the run is the constant schedule's.
+    - --step-size and --gamma belong to the step schedule, --lr-min to the cosine schedule; given
+      with another schedule they are ignored (not said when ``schedule_varied``: ``compare``
+      then gives them to the runs of the schedule they belong to).
     """
-    if str(config.schedule).lower() != "step" or config.step_size < config.epochs:
-        return None
-    return (f"--schedule step lowers the lr every --step-size {config.step_size} epochs, but the run has "
+    schedule = str(config.schedule).lower()
+    notes = []
+    if schedule == "step" and config.step_size >= config.epochs:
+        notes.append(
+            f"--schedule step lowers the lr every --step-size {config.step_size} epochs, but the run has "
             f"{config.epochs} epochs, so the lr never changes (the same run as --schedule constant); "
             f"give a --step-size below {config.epochs}, e.g. --step-size {max(1, config.epochs // 3)}")
+    if not schedule_varied:
+        parts, count = [], 0
+        for owner, names in (("step", ("step_size", "gamma")), ("cosine", ("lr_min",))):
+            unused = [f"--{name.replace('_', '-')} {getattr(config, name)}" for name in names
+                      if schedule != owner and getattr(config, name) != RUN_DEFAULTS[name]]
+            count += len(unused)
+            if unused:
+                verb = "apply" if len(unused) > 1 else "applies"
+                parts.append(f"{' and '.join(unused)} {verb} only to --schedule {owner}")
+        if parts:
+            notes.append(f"{'; '.join(parts)}: this run uses --schedule {schedule}, so ignores {'them' if count > 1 else 'it'}")
+    return "; ".join(notes) or None
 
 
 class RunOptions:
