@@ -91,6 +91,21 @@ def test_optimizer_matches_torch_optim_class(case, batch):
     assert_same_run(history, reference_run(history, hand_built(2, 3, 1), make_opt, bce))
 
 
+@pytest.mark.parametrize("case", list(CASES))
+def test_flat_update_matches_the_class_on_tensors_of_vector_unfriendly_sizes(case):
+    # ``train`` runs the update once on the flat parameter vector. The element-wise kernels
+    # split a tensor into SIMD blocks and a scalar tail; with layers of 74, 37, 37 and 1 values
+    # the flat vector's blocks straddle the per-parameter tensors' boundaries, so a kernel whose
+    # block and tail paths rounded differently would show here (the mlp:3 cases above fit in
+    # one tail).
+    options, make_opt = CASES[case]
+    config = RunConfig(data="moons", n_samples=60, noise=0.2, model="mlp:37", optimizer=case.split("-")[0],
+                       epochs=3, batch_size=16, seed=5, **options)
+    history = train(config)
+    assert history.params.shape[1] == 74 + 37 + 37 + 1
+    assert_same_run(history, reference_run(history, hand_built(2, 37, 1), make_opt, bce))
+
+
 @pytest.mark.parametrize("loss", ["bce", "mse"])
 @pytest.mark.parametrize("batch", list(BATCHES))
 def test_binary_losses_match_plain_loop(loss, batch):

@@ -123,21 +123,23 @@ class Recorder:
         if order is not None:
             self.batches[t : t + n_steps].reshape(-1)[: len(order)] = order
 
-    def record(self, loss: float, grads) -> None:
-        """Store step ``t``'s loss and gradients (one tensor per parameter, flattened in order)."""
+    def record(self, loss: float, grads) -> tuple[torch.Tensor]:
+        """Store step ``t``'s loss and gradients (one tensor per parameter, flattened in order);
+        return the stored gradient row as a one-tensor tuple (the flat gradient)."""
         t = self.t
         self.loss[t] = loss
         if self._slots is None:
             self._slots = self._grad_slots(grads)
         if self._slots is False:
             torch.cat([g.reshape(-1) for g in grads], out=self.grads[t])
-            return
+            return (self.grads[t],)
         row = self._grads_address + t * self._row_bytes
         for g, (offset, nbytes, first, end) in zip(grads, self._slots):
             if g.is_contiguous():
                 _memmove(row + offset, g.data_ptr(), nbytes)
             else:
                 self.grads[t, first:end].copy_(g.reshape(-1))
+        return (self.grads[t],)
 
     def _grad_slots(self, grads) -> list[tuple[int, int, int, int]] | bool:
         """Where each gradient goes in a row, or False where memmove does not apply.
@@ -359,7 +361,11 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
     loss_fn = get_loss(config.loss)
     flat = flat_storage(model)  # recording the parameters is then one copy per step
     params = list(model.parameters())
-    optimizer = make_optimizer(config.optimizer, params, lr=config.lr, **config.optimizer_options())
+    # The optimiser updates the flat parameter vector from the recorded gradient row: the
+    # update rules are element-wise, so this is the per-parameter update of torch.optim bit for
+    # bit (tested against the torch.optim classes), with one call per step instead of one per
+    # parameter tensor.
+    optimizer = make_optimizer(config.optimizer, [flat], lr=config.lr, **config.optimizer_options())
     rates = lr_schedule(config.schedule, config.lr, config.epochs, step_size=config.step_size,
                         gamma=config.gamma, lr_min=config.lr_min)
     penalty = penalty_fn(model, config.l1, config.l2)
@@ -427,8 +433,7 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
                 metrics["train_loss"].append(data_loss.item())
                 metrics["train_acc"].append(accuracy(output.detach(), y))
             grads = torch.autograd.grad(loss, params)
-            rec.record(loss_value, grads)
-            optimizer.step(grads)
+            optimizer.step(rec.record(loss_value, grads))
             rec.record_params(flat)
             if on_step is not None:
                 on_step(rec.t)
