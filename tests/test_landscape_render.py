@@ -57,7 +57,7 @@ def test_pca_axes_report_explained_variance(article):
     share = land.explained_variance[0]
     assert f"{share:.1%}" in view.ax_.get_xlabel()
     follow = L.param_plane(article, follow_path=True, resolution=8)
-    assert PathFidelityDisplay.from_landscape(follow).note_.get_text().startswith("faithful")
+    assert "by construction" in PathFidelityDisplay.from_landscape(follow).note_.get_text()
 
 
 def test_japanese_labels_have_glyphs(article, recwarn):
@@ -74,7 +74,7 @@ def test_line_and_curvature_views(article):
     np.testing.assert_allclose(d.line_.get_ydata(), line.loss)
     c = CurvatureDisplay.from_history(article)
     assert c.edge_line_.get_ydata()[0] == pytest.approx(2 / 0.5)
-    assert "2/λ_max" in c.note_.get_text()
+    assert "2/$\\lambda_{max}$" in c.note_.get_text()
 
 
 def test_basin_views():

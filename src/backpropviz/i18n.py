@@ -80,7 +80,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "slice_note_moved": {
         "en": "Colours: the loss with {fixed}.\nDuring training {moved},\n"
               "so the path is projected onto this slice.",
-        "ja": "色: {fixed}した断面での損失。\n学習中に {moved} と変化したため、\n"
+        "ja": "色: この断面での損失 ({fixed})。\n学習中に変化したパラメータがあるため ({moved})、\n"
               "経路はこの断面への投影です。",
     },
     "slice_note_still": {
@@ -284,6 +284,22 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "recorded": {"en": "recorded in training (float32)", "ja": "学習時の記録 (float32)"},
     "rel_error": {"en": "relative error", "ja": "相対誤差"},
     "gradient": {"en": "gradient", "ja": "勾配"},
+    # -- explain/gradcheck audit fixes (explain_fix_*) ------------------------------------------
+    "explain_fix_gc_param": {"en": "param", "ja": "パラメータ"},
+    "explain_fix_gc_backprop": {"en": "backprop", "ja": "誤差逆伝播"},
+    "explain_fix_gc_finite": {"en": "finite diff", "ja": "数値微分"},
+    "explain_fix_gc_recorded": {"en": "recorded", "ja": "学習時の記録"},
+    "explain_fix_gc_rel": {"en": "rel. error", "ja": "相対誤差"},
+    "explain_fix_gc_max": {"en": "max relative error = {err}", "ja": "相対誤差の最大値 = {err}"},
+    "explain_fix_gc_failed": {"en": "FAILED: max relative error {err} > --tol {tol}",
+                              "ja": "不合格: 相対誤差の最大値 {err} > --tol {tol}"},
+    "explain_fix_gc_zero": {"en": "relative error exactly 0 (drawn at the axis floor)",
+                            "ja": "相対誤差がちょうど 0 (軸の下端に表示)"},
+    "explain_fix_shares_hidden": {
+        "en": "per-sample shares are drawn only for batches\nof up to {limit} samples (this one has {n})",
+        "ja": "サンプルごとの寄与は {limit} サンプル以下の\nバッチでのみ描画 (このバッチは {n} サンプル)"},
+    "explain_fix_push_foot": {"en": "dotted: sample → start of its arrow\non the line before the step",
+                              "ja": "点線: サンプル → 矢印の始点\n(ステップ前の境界上)"},
     # -- landscape views (render/landscape.py) ----------------------------------------------------
     "landscape_title_params": {"en": "Loss over ({x}, {y})",
         "ja": "({x}, {y}) 平面上の損失"},
@@ -384,6 +400,31 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ja": "開始点からのランダム方向 {k}"},
     "basins_random_plane": {"en": "every parameter moves along two filter-normalised random directions (seed {seed})",
         "ja": "全パラメータがフィルタ正規化した 2 つのランダム方向に沿って動く (シード {seed})"},
+    # -- landscape/basins audit fixes (landscape_fix_*, basins_fix_*) ------------------------------
+    "landscape_fix_held": {"en": "{names} fixed (zero in both directions)",
+        "ja": "{names} は固定 (両方向の成分が 0)"},
+    "landscape_fix_held_many": {"en": "{count} parameters fixed at step {step} (zero in both directions)",
+        "ja": "{count} 個のパラメータはステップ {step} の値で固定 (両方向の成分が 0)"},
+    "landscape_fix_note_construction": {"en": "on the path by construction only: each grid point borrows the other parameters\nfrom the nearest path point, so away from the path this is not one slice of the loss",
+        "ja": "経路上の一致は作り方による: 各格子点は他のパラメータを最も近い経路上の点から借りるため、\n経路から離れた所は損失の 1 つの断面ではない"},
+    "landscape_fix_note_mostly": {"en": "mostly faithful: the loss under the path is within {tol:.0%} of the loss training saw\nat all but {off} of {rows} rows (up to {gap:.0%} there); path off the plane by up to {rel:.0%} of its extent",
+        "ja": "おおむね忠実: 経路下の損失は {rows} 行中 {off} 行を除き学習時の損失の {tol:.0%} 以内\n(外れた行で最大 {gap:.0%})。経路は平面から最大でその広がりの {rel:.0%} 離れる"},
+    "landscape_fix_note_bad": {"en": "misleading: the path lies up to {rel:.0%} of its extent off the plane,\nand the loss under it differs from training's by up to {gap:.0%} of its range ({off} of {rows} rows off by > {tol:.0%})",
+        "ja": "誤解を招く: 経路は平面から最大でその広がりの {rel:.0%} 離れ、経路下の損失は学習時の損失と\n最大でその範囲の {gap:.0%} 異なる ({rows} 行中 {off} 行が {tol:.0%} 超のずれ)"},
+    "landscape_fix_outside": {"en": "the path leaves the window: {n} of {rows} rows outside{start} (widen --range)",
+        "ja": "経路が描画範囲の外に出る: {rows} 行中 {n} 行が範囲外{start} (--range を広げる)"},
+    "landscape_fix_outside_start": {"en": ", the start among them",
+        "ja": "、始点も範囲外"},
+    "landscape_fix_collapsed": {"en": "the window is below float precision at this centre (|value| ≈ {scale:.2g}): the grid collapses to one point",
+        "ja": "この中心 (|値| ≈ {scale:.2g}) では範囲が浮動小数点の精度より狭く、格子が 1 点に潰れる"},
+    "landscape_fix_lambda_max": {"en": r"$\lambda_{max}$ of the Hessian",
+        "ja": r"ヘッセ行列の $\lambda_{max}$"},
+    "landscape_fix_curv_note": {"en": r"at step {step}: $\lambda_{{max}}$ = {lam:.4g}, largest stable lr 2/$\lambda_{{max}}$ = {lrmax:.4g}, lr used = {lr}",
+        "ja": r"ステップ {step}: $\lambda_{{max}}$ = {lam:.4g}、安定な最大学習率 2/$\lambda_{{max}}$ = {lrmax:.4g}、使用した学習率 = {lr}"},
+    "landscape_fix_curv_note_flat": {"en": r"at step {step}: $\lambda_{{max}}$ = {lam:.4g}: the curvature there is zero or undefined," "\nso 2/$\\lambda_{{max}}$ gives no bound (this does not mean lr = {lr} is stable)",
+        "ja": r"ステップ {step}: $\lambda_{{max}}$ = {lam:.4g}: この点の曲率は 0 か未定義で、" "\n2/$\\lambda_{{max}}$ は上限を与えない (学習率 {lr} が安定という意味ではない)"},
+    "basins_fix_outcome_full": {"en": "Solved (final accuracy 100%) or stuck",
+        "ja": "解けた (最終正解率 100%) か停滞か"},
 }
 
 

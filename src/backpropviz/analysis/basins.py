@@ -98,11 +98,21 @@ def train_many(config: RunConfig, starts, dataset=None, *, record_params: bool =
     T = config.epochs * steps_per_epoch
     need = 4 * S * (T + (T + 1) * P * record_params + 6 * P) + 4 * S * N * 8
     if need > memory_budget:
+        from .evaluator import format_bytes
+
         per_start = need / S
+        fit = int(memory_budget // per_start)
+        side = math.isqrt(fit)
+        grid = f" ({math.isqrt(S)} x {math.isqrt(S)} grid)" if math.isqrt(S) ** 2 == S else ""
+        if side >= 2:
+            advice = (f"at most {fit} starts fit (--resolution {side} or less), or raise --memory-budget "
+                      f"(or train fewer steps)")
+        else:
+            advice = (f"not even a 2 x 2 grid fits: raise --memory-budget to at least "
+                      f"{format_bytes(4 * per_start)} (or train fewer steps)")
         raise BackpropvizError(
-            f"training {S} starts for {T} steps needs about {need / (1 << 20):.0f} MiB but --memory-budget is "
-            f"{memory_budget / (1 << 20):.0f} MiB; at most {int(memory_budget // per_start)} starts fit "
-            f"(a {math.isqrt(int(memory_budget // per_start))} x {math.isqrt(int(memory_budget // per_start))} grid)")
+            f"training {S} starts{grid} for {T} steps needs about {format_bytes(need)} but --memory-budget is "
+            f"{format_bytes(memory_budget)}; {advice}")
 
     weight_mask = torch.tensor([n.endswith("weight") for n, p in model.named_parameters() for _ in range(p.numel())])
     l1, l2 = config.l1, config.l2
@@ -283,6 +293,18 @@ def cluster_finals(final: np.ndarray, valid: np.ndarray, *, radius: float | None
     return labels, centres_out
 
 
+def start_centred_axis(start: float, half: float, resolution: int) -> np.ndarray:
+    """``resolution`` evenly spaced values over about ``start +- half`` with ``start`` one of them.
+
+    An odd count centres on the start; an even one has no middle point, so the axis runs from
+    ``start - half`` to one spacing short of ``start + half`` (the run's own start stays a start).
+    """
+    if resolution % 2:
+        return np.linspace(start - half, start + half, resolution)
+    h = 2.0 * half / resolution
+    return start + h * (np.arange(resolution) - resolution // 2)
+
+
 def basin_map(config: RunConfig, *, x_name: str | None = None, y_name: str | None = None, resolution: int = 64,
               span: float | None = None, x_range=None, y_range=None, threshold: float = 0.1,
               solved_accuracy: float = 1.0, dataset=None, cluster_radius: float | None = None,
@@ -337,8 +359,8 @@ def basin_map(config: RunConfig, *, x_name: str | None = None, y_name: str | Non
             raise BackpropvizError("random directions are zero for this model (all its weights are zero)")
         origin, start, half, fixed = init.copy(), [0.0, 0.0], 1.0 if span is None else span, {}
         axis_names = ("random direction 1", "random direction 2")
-    xs = np.linspace(*x_range, resolution) if x_range else np.linspace(start[0] - half, start[0] + half, resolution)
-    ys = np.linspace(*y_range, resolution) if y_range else np.linspace(start[1] - half, start[1] + half, resolution)
+    xs = np.linspace(*x_range, resolution) if x_range else start_centred_axis(start[0], half, resolution)
+    ys = np.linspace(*y_range, resolution) if y_range else start_centred_axis(start[1], half, resolution)
     A, B = np.meshgrid(xs, ys)
     starts = origin[None, :] + A.reshape(-1, 1) * d[0] + B.reshape(-1, 1) * d[1]
     run = train_many(config, starts, dataset, memory_budget=memory_budget, progress=progress)

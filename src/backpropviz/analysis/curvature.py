@@ -42,8 +42,16 @@ class Curvature:
 
     @property
     def stable(self) -> bool | None:
-        """Whether the learning rate used is below the bound (None when unknown)."""
-        return None if self.lr_used is None else bool(self.lr_used < self.lr_max)
+        """Whether the learning rate used is below the bound (None when unknown, and when the
+        curvature is zero, negative or undefined: 2 / lambda_max then bounds nothing)."""
+        if self.lr_used is None or not self.has_bound:
+            return None
+        return bool(self.lr_used < self.lr_max)
+
+    @property
+    def has_bound(self) -> bool:
+        """Whether ``lr_max = 2 / lambda_max`` is a finite bound (positive, finite curvature)."""
+        return bool(np.isfinite(self.lambda_max) and self.lambda_max > 0)
 
     def __repr__(self) -> str:
         return (f"Curvature(step={self.step}, lambda_max={self.lambda_max:.6g}, lr_max={self.lr_max:.6g}, "

@@ -71,14 +71,18 @@ def plan_chunks(n_points: int, bytes_per_point: int, fixed_bytes: int, memory_bu
     if room < bytes_per_point:
         spare = memory_budget - fixed_bytes - bytes_per_point
         fit = max(0, spare // GRID_BYTES_PER_POINT)
-        largest = f"the largest resolution that fits is {math.isqrt(fit)}" if grid_side else \
-            f"at most {fit} points fit"
-        if fit < 4:
-            largest = "not even one point fits: raise --memory-budget"
+        side = math.isqrt(fit)
+        need = fixed_bytes + grid_bytes + bytes_per_point
+        if (side >= 2) if grid_side else (fit >= 1):
+            largest = (f"the largest resolution that fits is {side}" if grid_side else f"at most {fit} points fit")
+            advice = f"{largest}, or raise --memory-budget"
+        else:
+            least = fixed_bytes + bytes_per_point + (4 if grid_side else 1) * GRID_BYTES_PER_POINT
+            advice = (f"not even a {'2 x 2 grid' if grid_side else 'single point'} fits: raise --memory-budget "
+                      f"to at least {format_bytes(least)}")
         raise BackpropvizError(
-            f"the {what} needs about {_mib(fixed_bytes + grid_bytes + bytes_per_point)} "
-            f"but --memory-budget is {_mib(memory_budget)}; {largest} "
-            f"(or raise --memory-budget); got {_points_text(n_points)}")
+            f"the {what} ({_points_text(n_points)}) needs about {format_bytes(need)} but --memory-budget is "
+            f"{format_bytes(memory_budget)}; {advice}")
     chunk = int(max(1, min(n_points, room // max(1, bytes_per_point))))
     return ChunkPlan(chunk=chunk, bytes_per_point=int(bytes_per_point), fixed_bytes=int(fixed_bytes))
 
@@ -110,8 +114,17 @@ def parse_memory(text) -> int:
     return int(value)
 
 
+def format_bytes(n: float) -> str:
+    """A size with the unit that shows its digits: '512 B', '3.5 KiB', '1.2 MiB', '2.0 GiB'."""
+    n = float(n)
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
 def _mib(n: int) -> str:
-    return f"{n / (1 << 20):.1f} MiB"
+    return format_bytes(n)
 
 
 # -- the evaluator -----------------------------------------------------------------------------
@@ -365,6 +378,21 @@ class LossEvaluator:
         return max(1, sum(sizes)), max([1, *sizes])
 
     # -- planning ------------------------------------------------------------------------------
+    def footprint(self) -> tuple[int, int]:
+        """``(fixed bytes, working bytes per point)`` of an evaluation on the first batch: what
+        ``plan_chunks`` is given, so a caller can check a request before making it."""
+        X, _ = next(iter(self.batches()))
+        plan = self._footprint(X)
+        return plan
+
+    def _footprint(self, X) -> tuple[int, int]:
+        item = torch.finfo(self.dtype).bits // 8
+        n = X.shape[0]
+        per_point = item * (self.n_params + ACTIVATION_FACTOR * n * (self._act_width or 1))
+        fixed = item * (X.numel() + 3 * self.n_params) + (3 * item * n * self.front[0].out_features
+                                                          if self.front is not None else 0)
+        return fixed, per_point
+
     def _plan(self, n_points: int, X, *, grid_side: bool) -> ChunkPlan:
         item = torch.finfo(self.dtype).bits // 8
         n = X.shape[0]

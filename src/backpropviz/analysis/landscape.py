@@ -44,6 +44,10 @@ from .evaluator import (DEFAULT_MEMORY_BUDGET, GRID_BYTES_PER_POINT, ChunkPlan, 
                         _Progress, batched_loss, evaluate, evaluate_plane, parse_memory, plan_chunks)
 
 METHODS = ("params", "random", "pca", "custom")
+# Above these the picture misleads however few rows are off: a loss gap of a quarter of the
+# training loss's range, or a path that lies half its own extent away from the plane.
+LARGE_GAP = 0.25
+LARGE_DISTANCE = 0.5
 
 
 @dataclass
@@ -102,17 +106,38 @@ class Landscape:
         gaps = self.loss_gaps
         return float(np.nanmax(gaps)) if np.isfinite(gaps).any() else float("nan")
 
+    @property
+    def by_construction(self) -> bool:
+        """True for a path-following surface: the heights under the path are the training losses
+        because each grid point borrows the other parameters from the path, not because the
+        surface is one slice of the loss."""
+        return bool(self.config.get("follow_path"))
+
     def fidelity(self, tolerance: float = 0.05) -> tuple[str, int]:
-        """``("faithful" | "mostly" | "misleading", rows off)``: whether the loss under the path
-        stays within ``tolerance`` of the training loss's range at every row, at all but a tenth
-        of the rows (typically the first steps, before the path settles into the plane), or not."""
+        """``(verdict, rows off)``: whether the picture shows the path as training saw it.
+
+        Rows are "off" when the loss under the path differs from the loss training saw by more
+        than ``tolerance`` of the training loss's range. The verdict is
+
+        * ``"construction"``: a path-following surface (the match holds by construction);
+        * ``"faithful"``: no row off, and the path stays within ``LARGE_DISTANCE`` of its
+          extent from the plane;
+        * ``"mostly"``: a few rows off (at most a tenth, typically the first steps), each by at
+          most ``LARGE_GAP`` of the range, and the path near the plane;
+        * ``"misleading"``: otherwise: many rows off, or one off by a large amount, or the path
+          far from the plane (its picture is then a shadow of where training went).
+        """
         gaps = self.loss_gaps
+        if self.by_construction:
+            return "construction", 0
         if not np.isfinite(gaps).any():
             return "misleading", len(gaps)
         off = int(np.sum(~(gaps <= tolerance)))
-        if off == 0:
-            return "faithful", 0
-        return ("mostly" if off <= 0.1 * len(gaps) else "misleading"), off
+        rel = self.relative_residual
+        far = math.isfinite(rel) and rel > LARGE_DISTANCE
+        if far or not (self.loss_gap <= LARGE_GAP) or off > 0.1 * len(gaps):
+            return "misleading", off
+        return ("faithful" if off == 0 else "mostly"), off
 
     def __repr__(self) -> str:
         return (f"Landscape(method={self.method!r}, axes={tuple(self.axis_names)}, grid={self.loss.shape}, "
@@ -219,10 +244,13 @@ def grid_axis(center: float, span: float, resolution: int) -> np.ndarray:
     return np.linspace(center - span, center + span, resolution)
 
 
-def _step_index(history: History, step: int) -> int:
+def _step_index(history: History, step: int, option: str = "--center-step") -> int:
+    """A parameter row (0..T; negative counts from the end, -1 is row T), or an error naming ``option``."""
     n_rows = history.params.shape[0]
     if not -n_rows <= step < n_rows:
-        raise BackpropvizError(f"--center-step must be in [0, {n_rows - 1}] (or negative from the end); got {step}")
+        raise BackpropvizError(
+            f"{option} takes parameter rows in [0, {n_rows - 1}] (row 0 is the start, row t the state after "
+            f"step t; negative counts from the end, -1 is row {n_rows - 1}); got {step}")
     return step % n_rows
 
 
@@ -233,14 +261,50 @@ def _check_grid(resolution: int, span) -> None:
         raise BackpropvizError(f"surface span must be > 0; got {span}")
 
 
-def check_grid_memory(resolution: int, memory_budget: int, history: History | None = None) -> None:
-    """Refuse, before anything is allocated, a grid whose arrays alone exceed the budget.
+def history_bytes(n_rows: int, n_params: int, x_nbytes: int) -> int:
+    """Memory a landscape keeps for a history beside the grid: its parameter rows (float32)
+    and their float64 copies, and the data with its working copies."""
+    return int(n_rows) * int(n_params) * 4 * 3 + int(x_nbytes) * 4
 
-    The message names the largest resolution that fits. (Working memory per chunk is sized
-    to the budget later, so it never refuses a request on its own.)
+
+def planned_history_bytes(config: RunConfig, dataset=None) -> int:
+    """``history_bytes`` of the run ``config`` would record, known before training it."""
+    from ..train import batch_layout, prepare
+
+    train_set, _, model = prepare(config, dataset)
+    _, _, steps_per_epoch = batch_layout(config, len(train_set.y))
+    n_params = sum(p.numel() for p in model.parameters())
+    x_nbytes = np.asarray(train_set.X, dtype=np.float32).nbytes
+    return history_bytes(config.epochs * steps_per_epoch + 1, n_params, x_nbytes)
+
+
+def check_grid_memory(resolution: int, memory_budget: int, history: History | None = None, *,
+                      fixed_bytes: int | None = None) -> None:
+    """Refuse, before anything is allocated, a grid whose arrays (with the history's, when
+    given as ``history`` or as ``fixed_bytes``) exceed the budget.
+
+    The message names the largest resolution that fits with the same history, so that asking
+    for it succeeds. (Working memory per chunk is sized to the budget later, so it never
+    refuses a request on its own.)
     """
-    fixed = 0 if history is None else history.params.nbytes * 3 + history.X.nbytes * 4
-    plan_chunks(int(resolution) ** 2, 0, fixed, memory_budget)
+    if fixed_bytes is None:
+        fixed_bytes = 0 if history is None else history_bytes(*history.params.shape, history.X.nbytes)
+    if history is not None:
+        # The evaluations need their own room beside the grid: the data and one point's working
+        # set for the grid, and the path's T + 1 rows (independent of the resolution).
+        ev = history_evaluator(history, memory_budget=memory_budget, progress=False)
+        ev_fixed, per_point = ev.footprint()
+        rows = history.params.shape[0]
+        need = rows * GRID_BYTES_PER_POINT + ev_fixed + per_point
+        if need > memory_budget:
+            from .evaluator import format_bytes
+
+            raise BackpropvizError(
+                f"evaluating the loss along the path ({rows} parameter rows) needs about {format_bytes(need)} "
+                f"but --memory-budget is {format_bytes(memory_budget)}; raise --memory-budget to at least "
+                f"{format_bytes(need)}")
+        fixed_bytes = max(int(fixed_bytes), ev_fixed + per_point)
+    plan_chunks(int(resolution) ** 2, 0, int(fixed_bytes), memory_budget)
 
 
 def _check_range(r, name: str):
@@ -397,8 +461,13 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
         axis_names = ("direction 1", "direction 2")
     coords, residual = dirs.project(params, center, d)
     if x_range is None or y_range is None:
-        if span is not None or key == "random":
-            half = 1.0 if span is None else span
+        if span is not None:
+            auto = [(-span, span), (-span, span)]
+        elif key == "random":
+            # +-1 (Li et al.'s window), widened when the path's projection reaches further, so
+            # that the start and the whole path are on the picture.
+            reach = float(np.max(np.abs(coords))) if coords.size else 0.0
+            half = max(1.0, 1.05 * reach)
             auto = [(-half, half), (-half, half)]
         else:
             lo, hi = coords.min(axis=0), coords.max(axis=0)
@@ -420,9 +489,19 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
         alpha=xs, beta=ys, loss=surface, origin=center, directions=d, path=coords, method=key,
         axis_names=axis_names, path_loss=path_loss, train_loss=train_loss, path_residual=residual,
         explained_variance=explained,
-        config={"fixed": {}, "center_step": int(step), "span": span, "resolution": int(resolution),
+        config={"fixed": held_fixed(d, center, history.param_names), "center_step": int(step), "span": span,
+                "resolution": int(resolution),
                 "path_extent": extent, "x_range": list(x_range), "y_range": list(y_range),
                 "dtype": str(dtype).replace("torch.", ""), "run": history.config, **extra})
+
+
+def held_fixed(directions: np.ndarray, center: np.ndarray, names) -> dict[str, float]:
+    """The parameters a plane leaves at the centre's values: those whose component is zero in
+    both directions (e.g. the biases of filter-normalised random directions), name -> value."""
+    d = np.abs(np.asarray(directions, dtype=float))
+    tiny = 1e-12 * max(float(d.max()) if d.size else 0.0, 1e-300)
+    still = np.flatnonzero((d[0] <= tiny) & (d[1] <= tiny))
+    return {str(names[k]): float(center[k]) for k in still}
 
 
 def interpolation(model: nn.Module, loss_fn, X, y, start, end, *, t=None, labels=("start", "end"),
@@ -442,7 +521,7 @@ def interpolation(model: nn.Module, loss_fn, X, y, start, end, *, t=None, labels
 def line_between_steps(history: History, step_a: int = 0, step_b: int = -1, *, t=None,
                        dtype=torch.float32) -> LossLine:
     """Loss along the straight line from ``params[step_a]`` to ``params[step_b]`` of one run."""
-    a, b = _step_index(history, step_a), _step_index(history, step_b)
+    a, b = _step_index(history, step_a, "--line"), _step_index(history, step_b, "--line")
     model, loss_fn = model_and_loss(history)
     line = interpolation(model, loss_fn, history.X, history.y, history.params[a], history.params[b], t=t,
                          labels=(f"step {a}", f"step {b}"), dtype=dtype)

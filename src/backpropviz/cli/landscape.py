@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 
 from .app import FormatOpt, LangOpt, OutOpt, app, check_format, check_writable_dir, fail, parse_floats
@@ -86,6 +87,22 @@ def _write_figure(fig, path: Path, fmt: str) -> Path:
     return path
 
 
+def _verdict_text(land, tolerance: float = 0.05) -> str:
+    """The path's faithfulness line, the same verdict as the figure's note."""
+    verdict, off = land.fidelity(tolerance)
+    rows = len(land.path)
+    if verdict == "construction":
+        return ("the loss under the path is the loss training saw by construction only: each grid point borrows "
+                "the other parameters from the nearest path point, so away from the path the surface is not one "
+                "slice of the loss")
+    facts = (f"largest distance from the plane {float(np.max(land.path_residual)):.4g} "
+             f"({land.relative_residual:.1%} of the path's extent); loss under the path differs from the loss "
+             f"training saw by up to {land.loss_gap:.1%} of its range ({off} of {rows} rows off by more than "
+             f"{tolerance:.0%})")
+    word = {"mostly": "mostly faithful"}.get(verdict, verdict)
+    return f"{facts}: {word}"
+
+
 @app.command()
 @takes_run_options()
 def landscape(
@@ -98,10 +115,12 @@ def landscape(
                                "path) or custom (--directions).")] = "params",
     range_: Annotated[Optional[str], typer.Option(
         "--range", help="Half-width H around the centre, or XMIN,XMAX,YMIN,YMAX. Default: +-8 (params), +-1 "
-                        "(random), the path plus a margin (pca, custom).")] = None,
+                        "widened to hold the path's projection (random), the path plus a margin (pca, "
+                        "custom). A path that leaves the window is noted on the figure.")] = None,
     resolution: Annotated[int, typer.Option("--resolution", "-r", help="Grid points per axis.")] = 51,
     center_step: Annotated[int, typer.Option(
-        "--center-step", help="Parameter row at the centre of the plane (negative: from the end).")] = -1,
+        "--center-step", help="Parameter row at the centre of the plane (0..T; negative: from the end, -1 is "
+                              "row T, the final parameters).")] = -1,
     x_param: ParamXOpt = None,
     y_param: ParamYOpt = None,
     follow_path: Annotated[bool, typer.Option(
@@ -116,7 +135,10 @@ def landscape(
         "--views", help="Comma-separated figures to write: contour, filled, heatmap (log colour scale), 3d.")]
         = "contour,filled,heatmap,3d",
     line: Annotated[Optional[str], typer.Option(
-        "--line", help="Also the loss along the straight line between two steps, e.g. 0,-1.")] = None,
+        "--line", help="Also the loss along the straight line between two parameter rows, e.g. 0,-1. Rows "
+                       "are the T+1 recorded states: row 0 the start, row t the state after step t; negative "
+                       "counts from the end, so -1 is row T, the final parameters (not step T-1 as in "
+                       "explain --step).")] = None,
     line_to: Annotated[Optional[Path], typer.Option(
         "--line-to", help="Also the loss along the line from this run's final parameters to another saved "
                           "run's (same model).")] = None,
@@ -162,11 +184,17 @@ def landscape(
 
         line_steps = parse_ints(line, "--line")
         if len(line_steps) != 2:
-            fail(f"--line takes two steps such as 0,-1; got {line!r}")
+            fail(f"--line takes two parameter rows such as 0,-1; got {line!r}")
     out = check_writable_dir(out)
-    L.check_grid_memory(resolution, budget)  # refuse before training or loading anything big
-
+    # Refuse a grid that cannot fit before training anything, counting the history it will sit
+    # beside (the same count as the plane's own check, so the resolution it names does fit).
+    if history_file is None:
+        L.check_grid_memory(resolution, budget, fixed_bytes=L.planned_history_bytes(run_options.config()))
     history = _history(history_file, run_options)
+    L.check_grid_memory(resolution, budget, history)
+    if line_steps is not None:
+        for row in line_steps:
+            L._step_index(history, row, "--line")
     other = None
     if line_to is not None:
         from ..history import History
@@ -198,23 +226,31 @@ def landscape(
     if land.fixed:
         shown = ", ".join(f"{n}={v:.4g}" for n, v in list(land.fixed.items())[:3])
         more = f" and {len(land.fixed) - 3} more" if len(land.fixed) > 3 else ""
-        print(f"fixed: {shown}{more}")
+        why = "" if land.method == "params" else " (zero in both directions)"
+        print(f"fixed: {shown}{more}{why}")
     if land.explained_variance is not None:
         ev = land.explained_variance
         print(f"explained variance of the path: PC1 {ev[0]:.1%}, PC2 {ev[1]:.1%}")
-    verdict, off = land.fidelity(0.05)
-    verdict = {"mostly": f"mostly faithful ({off} of {len(land.path)} rows off by more than 5%)"}.get(
-        verdict, verdict)
-    print(f"path: largest distance from the plane {float(land.path_residual.max()):.4g} "
-          f"({land.relative_residual:.1%} of the path's extent); loss under the path differs from the loss "
-          f"training saw by up to {land.loss_gap:.1%} of its range: {verdict}")
+    print(f"path: {_verdict_text(land)}")
+    from ..render.landscape import collapsed_scale, path_outside
+
+    outside, start_out = path_outside(land)
+    if outside:
+        print(f"note: the path leaves the plotted window: {outside} of {len(land.path)} rows outside"
+              + (", the start among them" if start_out else "") + " (widen --range)")
+    if collapsed_scale(land) is not None:
+        print(f"note: the window is below float precision at this centre (|value| ~ {collapsed_scale(land):.2g}): "
+              "the grid collapses to one point")
     if curvature:
         from ..analysis.curvature import EXACT_MAX_PARAMS, curvature_at
 
         cur = curvature_at(history, land.config["center_step"])
         opt = str(history.config.get("optimizer", "sgd")).lower()
         plain = opt == "sgd" and not history.config.get("momentum")
-        if cur.stable is None:
+        if not cur.has_bound:
+            stable = (" (the curvature there is zero or undefined, so 2/lambda_max bounds nothing: this does not "
+                      "mean the lr is stable)")
+        elif cur.stable is None:
             stable = ""
         elif not plain:
             stable = f" (the bound is plain gradient descent's; this run used {opt})"

@@ -93,7 +93,9 @@ class BasinsDisplay:
                            for i, (c, k) in enumerate(zip(colors, ("solved", "stuck", "diverged")))
                            if (code == i).any()]
                 self.legend_ = ax.legend(handles=handles, loc="upper right", fontsize="small", framealpha=0.9)
-                ax.set_title(tr("outcome", lang, acc=bm.config.get("solved_accuracy", 1.0)), fontsize="medium")
+                acc = float(bm.config.get("solved_accuracy", 1.0))
+                ax.set_title(tr("fix_outcome_full", lang) if acc >= 1.0 else tr("outcome", lang, acc=acc),
+                             fontsize="medium")
             else:
                 labels = np.asarray(bm.cluster)
                 n = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0

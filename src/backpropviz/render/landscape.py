@@ -40,11 +40,26 @@ def describe_plane(land, lang: str) -> tuple[str, str]:
             names = ", ".join(f"{n} = {v:.3g}" for n, v in fixed.items())
             return tr("title_params", lang, x=x, y=y), tr("fixed", lang, names=names, step=step)
         return tr("title_params", lang, x=x, y=y), tr("fixed_many", lang, count=len(fixed), step=step)
+    subtitle = tr("centre", lang, step=step)
+    held = held_text(land, lang)
+    if held:
+        subtitle = f"{subtitle}; {held}"
     if land.method == "random":
-        return tr("title_random", lang, seed=cfg.get("seed", 0)), tr("centre", lang, step=step)
+        return tr("title_random", lang, seed=cfg.get("seed", 0)), subtitle
     if land.method == "pca":
-        return tr("title_pca", lang), tr("centre", lang, step=step)
-    return tr("title_custom", lang), tr("centre", lang, step=step)
+        return tr("title_pca", lang), subtitle
+    return tr("title_custom", lang), subtitle
+
+
+def held_text(land, lang: str) -> str:
+    """For planes along directions (random, pca, custom): the parameters both directions leave
+    at the centre's values, with those values ('' when every parameter moves)."""
+    fixed = land.fixed
+    if land.method == "params" or not fixed:
+        return ""
+    if len(fixed) <= 3:
+        return tr("fix_held", lang, names=", ".join(f"{n} = {v:.3g}" for n, v in fixed.items()))
+    return tr("fix_held_many", lang, count=len(fixed), step=int(land.config.get("center_step", len(land.path) - 1)))
 
 
 def axis_labels(land, lang: str) -> tuple[str, str]:
@@ -61,9 +76,57 @@ def residual_note(land, lang: str, *, tolerance: float = 0.05) -> str:
     """Whether the colours under the path are the losses training saw (within ``tolerance`` of
     the training loss's range), with the projection residual relative to the path's extent."""
     verdict, off = land.fidelity(tolerance)
-    key = {"faithful": "residual_note_ok", "mostly": "residual_note_mostly"}.get(verdict, "residual_note_bad")
-    return tr(key, lang, rel=land.relative_residual, gap=land.loss_gap, off=off, rows=len(land.path),
-              tol=tolerance)
+    key = {"faithful": "residual_note_ok", "mostly": "fix_note_mostly", "construction": "fix_note_construction"
+           }.get(verdict, "fix_note_bad")
+    lines = [tr(key, lang, rel=land.relative_residual, gap=land.loss_gap, off=off, rows=len(land.path),
+                tol=tolerance)]
+    held = held_text(land, lang)
+    if held:
+        lines.append(held)
+    outside, start_out = path_outside(land)
+    if outside:
+        lines.append(tr("fix_outside", lang, n=outside, rows=len(land.path),
+                        start=tr("fix_outside_start", lang) if start_out else ""))
+    collapsed = collapsed_scale(land)
+    if collapsed is not None:
+        lines.append(tr("fix_collapsed", lang, scale=collapsed))
+    return "\n".join(lines)
+
+
+def path_outside(land) -> tuple[int, bool]:
+    """(rows of the projected path outside the plotted window, whether the start is one of them)."""
+    path = np.asarray(land.path, dtype=float)
+    if path.size == 0:
+        return 0, False
+    x0, x1 = sorted((float(land.alpha[0]), float(land.alpha[-1])))
+    y0, y1 = sorted((float(land.beta[0]), float(land.beta[-1])))
+    out = ~((path[:, 0] >= x0) & (path[:, 0] <= x1) & (path[:, 1] >= y0) & (path[:, 1] <= y1))
+    return int(out.sum()), bool(out[0])
+
+
+def collapsed_scale(land) -> float | None:
+    """The size of the centre's coordinates when the grid's window is below float precision
+    there (every grid point the same number on an axis), else None."""
+    for axis in (land.alpha, land.beta):
+        axis = np.asarray(axis, dtype=float)
+        if axis.size > 1 and float(axis.max()) <= float(axis.min()):
+            return float(np.max(np.abs(axis)))
+    return None
+
+
+def _limits(grid_axis, path_axis) -> tuple[float, float]:
+    """Axis limits: the grid's window, or (when it collapsed to one value) the path's extent
+    around it, or a small relative pad; never two equal numbers (matplotlib warns on those)."""
+    lo, hi = float(grid_axis[0]), float(grid_axis[-1])
+    if hi > lo:
+        return lo, hi
+    values = np.concatenate([np.asarray(grid_axis, float), np.asarray(path_axis, float)])
+    values = values[np.isfinite(values)]
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (lo, hi)
+    if not hi > lo:
+        pad = max(abs(lo) * 1e-6, 1.0)
+        lo, hi = lo - pad, hi + pad
+    return lo, hi
 
 
 class LandscapeDisplay:
@@ -105,12 +168,14 @@ class LandscapeDisplay:
                 self.surface_ = ax.plot_surface(A, B, Z, cmap="viridis", alpha=0.55, linewidth=0,
                                                 antialiased=False, rasterized=True, zorder=1)
                 heights = land.path_loss if land.path_loss is not None else np.full(len(path), np.nan)
-                (self.path_,) = ax.plot(path[:, 0], path[:, 1], heights, "r-", lw=2, zorder=3,
-                                        label=tr("path", lang))
+                # The same styles as the fidelity panel beside it and the overview's Graph 4: the
+                # loss on the plane under the path dashed red, the loss training saw solid black.
+                (self.path_,) = ax.plot(path[:, 0], path[:, 1], heights, color="tab:red", lw=2, ls="--",
+                                        zorder=3, label=tr("plane_loss", lang))
                 self.train_line_ = None
                 if land.train_loss is not None:
                     (self.train_line_,) = ax.plot(path[:, 0], path[:, 1], land.train_loss, color="black",
-                                                  lw=1.5, ls="--", zorder=4, label=tr("train_loss", lang))
+                                                  lw=2, ls="-", zorder=4, label=tr("train_loss", lang))
                 self.start_ = ax.scatter([path[0, 0]], [path[0, 1]], [heights[0]], color="white", marker="*",
                                          s=180, edgecolor="black", zorder=5, label=tr("start", lang))
                 self.end_ = ax.scatter([path[-1, 0]], [path[-1, 1]], [heights[-1]], color="black", marker="X",
@@ -140,8 +205,8 @@ class LandscapeDisplay:
                                          label=tr("start", lang))
                 (self.end_,) = ax.plot(path[-1, 0], path[-1, 1], "kX", ms=12, mec="white", ls="none",
                                        label=tr("end", lang))
-                ax.set_xlim(land.alpha[0], land.alpha[-1])
-                ax.set_ylim(land.beta[0], land.beta[-1])
+                ax.set_xlim(*_limits(land.alpha, path[:, 0]))
+                ax.set_ylim(*_limits(land.beta, path[:, 1]))
             if not ax.get_xlabel():
                 ax.set_xlabel(xl)
             if not ax.get_ylabel():
@@ -277,14 +342,14 @@ class CurvatureDisplay:
         with use_language(lang):
             ax = axes_or_new(ax, figsize=(8, 4.5))
             (self.lambda_line_,) = ax.plot(self.steps, self.lambda_max, color="tab:purple", lw=2,
-                                           label=tr("lambda_max", lang))
+                                           label=tr("fix_lambda_max", lang))
             self.edge_line_ = None
             if self.lr:
                 self.edge_line_ = ax.axhline(2 / self.lr, color="tab:red", ls="--",
                                              label=tr("edge", lang, edge=2 / self.lr))
             ax.set_xlabel(tr("step", lang))
             integer_ticks(ax.xaxis)
-            ax.set_ylabel(tr("lambda_max", lang))
+            ax.set_ylabel(tr("fix_lambda_max", lang))
             finite = self.lambda_max[np.isfinite(self.lambda_max)]
             if finite.size and finite.min() > 0:
                 ax.set_yscale("log")
@@ -295,8 +360,10 @@ class CurvatureDisplay:
             self.note_ = None
             if self.point is not None:
                 p = self.point
-                self.note_ = ax.text(0.5, -0.18, tr("curv_note", lang, step=p.step, lam=p.lambda_max,
-                                                     lrmax=p.lr_max, lr=p.lr_used),
+                flat = not (np.isfinite(p.lambda_max) and p.lambda_max > 0)
+                text = (tr("fix_curv_note_flat", lang, step=p.step, lam=p.lambda_max, lr=p.lr_used) if flat else
+                        tr("fix_curv_note", lang, step=p.step, lam=p.lambda_max, lrmax=p.lr_max, lr=p.lr_used))
+                self.note_ = ax.text(0.5, -0.18, text,
                                      transform=ax.transAxes, ha="center", va="top", fontsize="small",
                                      bbox=dict(boxstyle="round,pad=0.3", facecolor="lightyellow", edgecolor="0.6"))
         self.ax_, self.figure_ = ax, ax.figure

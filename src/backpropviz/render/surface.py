@@ -275,7 +275,8 @@ class LossSurface3DDisplay(_PlaneDisplay):
             self.projected_line_ = None
             if self.projected_loss() is not None:
                 (self.projected_line_,) = ax.plot(
-                    path[:, 0], path[:, 1], self.projected_loss(), "r--", linewidth=2, zorder=3,
+                    path[:, 0], path[:, 1], self.projected_loss(), color="tab:red", linestyle="--",
+                    linewidth=2, zorder=3,
                     label=(t("path_projected", self.lang, fixed=self.fixed_names()) if land.fixed
                            else t("path_projected_plane", self.lang)))
             self.actual_line_ = None
