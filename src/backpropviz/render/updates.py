@@ -23,6 +23,9 @@ from .graph import fmt_number, label
 
 SAMPLE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 UPDATE_COLOR = "#c62828"
+# Per-sample shares are drawn (and listed) only for batches up to this size: beyond it the
+# colours repeat and the arrows are too short and too many to tell apart.
+MAX_SHARE_SAMPLES = len(SAMPLE_COLORS)
 
 
 def nice_scale(target: float) -> float:
@@ -38,6 +41,43 @@ def nice_scale(target: float) -> float:
 
 def _fmt_scale(s: float) -> str:
     return f"{s:g}"
+
+
+def _auto_scale(update_xy: np.ndarray, width: float, height: float) -> float:
+    """Magnify so that a typical (median) arrow spans about 1/20 of the view, while the
+    longest stays under about a third of it. Steps shrink as training converges, so
+    scaling by the longest alone would hide every later one."""
+    lengths = np.linalg.norm(update_xy, axis=1)
+    lengths = lengths[np.isfinite(lengths) & (lengths > 0)]
+    view = min(width, height)
+    if not len(lengths) or not (math.isfinite(view) and view > 0):
+        return 1.0
+    return nice_scale(min(0.05 * view / float(np.median(lengths)), 0.35 * view / float(lengths.max())))
+
+
+def arrow_points(updates, ix: int, iy: int, scale: float) -> np.ndarray:
+    """Every point the arrows of ``updates`` reach in the (ix, iy) plane at ``scale``: tails,
+    heads and the heads of the per-sample shares laid head to tail (finite points only)."""
+    pts = []
+    for i in range(len(updates.steps)):
+        tail = updates.start[i, [ix, iy]]
+        pts += [tail, tail + scale * updates.update[i, [ix, iy]]]
+        if shares_drawn(updates, i):
+            pts += list(tail + scale * np.cumsum(updates.shares[i][:, [ix, iy]], axis=0))
+    pts = np.array(pts, dtype=float).reshape(-1, 2)
+    return pts[np.isfinite(pts).all(axis=1)]
+
+
+def shares_drawn(updates, i: int) -> bool:
+    """Whether step i's per-sample shares are drawn: known, and a batch small enough to read."""
+    return updates.shares is not None and len(updates.shares[i]) <= MAX_SHARE_SAMPLES
+
+
+def _min_half(center) -> float:
+    """The smallest half-width of a view around ``center`` that float32 still resolves."""
+    c = np.asarray(center, dtype=float)
+    c = c[np.isfinite(c)]
+    return max(1e-3, 1e-4 * float(np.abs(c).max()) if c.size else 0.0)
 
 
 class UpdateArrowsDisplay:
@@ -61,17 +101,10 @@ class UpdateArrowsDisplay:
                 f"scale={self.scale:g}, per_sample={self.updates.shares is not None}, lang={self.lang!r})")
 
     def _auto_scale(self) -> float:
-        """Magnify so that a typical (median) arrow spans about 1/20 of the view, while the
-        longest stays under about a third of it. Steps shrink as training converges, so
-        scaling by the longest alone would hide every later one."""
-        width = float(self.landscape.alpha[-1] - self.landscape.alpha[0])
-        height = float(self.landscape.beta[-1] - self.landscape.beta[0])
-        lengths = np.linalg.norm(self.updates.update[:, [self.ix, self.iy]], axis=1)
-        lengths = lengths[lengths > 0]
-        if not len(lengths):
-            return 1.0
-        view = min(width, height)
-        return nice_scale(min(0.05 * view / float(np.median(lengths)), 0.35 * view / float(lengths.max())))
+        """See ``_auto_scale``: a round factor that makes the arrows readable on this view."""
+        return _auto_scale(self.updates.update[:, [self.ix, self.iy]],
+                           float(self.landscape.alpha[-1] - self.landscape.alpha[0]),
+                           float(self.landscape.beta[-1] - self.landscape.beta[0]))
 
     @classmethod
     def from_history(cls, history, steps=None, *, x_param=None, y_param=None, n_steps: int = 8,
@@ -100,15 +133,31 @@ class UpdateArrowsDisplay:
         ix, iy = history.index(x_param), history.index(y_param)
         if zoom:
             t = int(updates.steps[0])
-            moves = [np.hypot(*updates.update[i, [ix, iy]]) for i in range(len(updates.steps))]
-            half = span if span is not None else max(6.0 * max(moves), 1e-3)
-            center = history.params[t]
-            land = param_plane(history, x_param, y_param, center_step=t, resolution=resolution,
-                               x_range=(center[ix] - half, center[ix] + half),
-                               y_range=(center[iy] - half, center[iy] + half))
             scale = 1.0 if scale is None else scale
+            center = history.params[t].astype(np.float64)[[ix, iy]]
+            moves = [np.hypot(*updates.update[i, [ix, iy]]) for i in range(len(updates.steps))]
+            moves = [m for m in moves if np.isfinite(m)] or [0.0]
+            # every arrow head stays inside the view, which float32 can still resolve
+            reach = np.abs(arrow_points(updates, ix, iy, scale) - center).max(initial=0.0)
+            half = span if span is not None else max(6.0 * max(moves), 1.15 * reach, _min_half(center))
+            land = param_plane(history, x_param, y_param, center_step=t, resolution=resolution,
+                               x_range=(center[0] - half, center[0] + half),
+                               y_range=(center[1] - half, center[1] + half))
         else:
-            land = param_plane(history, x_param, y_param, span=span or 8.0, resolution=resolution)
+            # the article's slice (final values +- span), widened so that every arrow head is inside
+            half = span or 8.0
+            center = history.params[-1].astype(np.float64)[[ix, iy]]
+            half = max(half, _min_half(center))
+            if scale is None:
+                scale = _auto_scale(updates.update[:, [ix, iy]], 2 * half, 2 * half)
+            pts = arrow_points(updates, ix, iy, scale)
+            lo, hi = center - half, center + half
+            if len(pts):
+                # room beyond the tips for the arrow heads, which are drawn wider than their tip
+                pad = 0.05 * np.maximum(hi - lo, pts.max(axis=0) - pts.min(axis=0))
+                lo, hi = np.minimum(lo, pts.min(axis=0) - pad), np.maximum(hi, pts.max(axis=0) + pad)
+            land = param_plane(history, x_param, y_param, resolution=resolution,
+                               x_range=(lo[0], hi[0]), y_range=(lo[1], hi[1]))
         grad_field = None
         if field:
             from ..analysis.chain_rule import gradient_field
@@ -135,27 +184,36 @@ class UpdateArrowsDisplay:
             if self.field is not None:
                 f = self.field
                 norm = np.hypot(f.u, f.v)
-                norm[norm == 0] = 1.0
-                self.field_ = ax.quiver(*np.meshgrid(f.x, f.y), f.u / norm, f.v / norm, color="white",
-                                        alpha=0.55, width=0.0025, pivot="mid", zorder=2,
-                                        label=label("field_label", self.lang))
+                # directions exist only where the gradient is finite and not zero (a saturated
+                # model has none): draw those points, and nothing when there are none
+                ok = np.isfinite(norm) & (norm > 0)
+                if ok.any():
+                    XX, YY = np.meshgrid(f.x, f.y)
+                    self.field_ = ax.quiver(XX[ok], YY[ok], f.u[ok] / norm[ok], f.v[ok] / norm[ok],
+                                            color="white", alpha=0.55, width=0.0025, pivot="mid", zorder=2,
+                                            label=label("field_label", self.lang))
             self.share_arrows_ = []
-            if u.shares is not None:
-                for i in range(len(u.steps)):
-                    tail = u.start[i, [self.ix, self.iy]].copy()
-                    for k, share in enumerate(u.shares[i]):
-                        d = share[[self.ix, self.iy]] * s
+            for i in range(len(u.steps)):
+                if not shares_drawn(u, i):
+                    continue
+                tail = u.start[i, [self.ix, self.iy]].copy()
+                for k, share in enumerate(u.shares[i]):
+                    d = share[[self.ix, self.iy]] * s
+                    if _drawable(tail, d):
                         q = ax.quiver(tail[0], tail[1], d[0], d[1], angles="xy", scale_units="xy", scale=1,
                                       color=SAMPLE_COLORS[k % len(SAMPLE_COLORS)], width=0.004, zorder=5)
                         self.share_arrows_.append(q)
-                        tail = tail + d
+                    tail = tail + d
             self.update_arrows_ = []
             for i in range(len(u.steps)):
                 x0, y0 = u.start[i, [self.ix, self.iy]]
                 dx, dy = u.update[i, [self.ix, self.iy]] * s
+                if not _drawable((x0, y0), (dx, dy)):  # a diverged step
+                    continue
                 q = ax.quiver(x0, y0, dx, dy, angles="xy", scale_units="xy", scale=1, color=UPDATE_COLOR,
                               edgecolor="white", linewidth=0.6, width=0.007, zorder=6)
                 self.update_arrows_.append(q)
+            self._include_arrows(ax)
             # name the steps whose arrows are far enough apart to read
             width = float(self.landscape.alpha[-1] - self.landscape.alpha[0])
             last = None
@@ -174,20 +232,23 @@ class UpdateArrowsDisplay:
                 labels_.append(label("update_arrow_one", self.lang, step=int(u.steps[0]), scale=_fmt_scale(s)))
             else:
                 labels_.append(label("update_arrow", self.lang, scale=_fmt_scale(s)))
-            if u.shares is not None:
-                n = max(len(sh) for sh in u.shares)
-                rows = u.share_samples[0] if u.share_samples else np.arange(n)
-                for k in range(min(n, len(SAMPLE_COLORS))):
-                    handles.append(Line2D([], [], color=SAMPLE_COLORS[k], lw=2))
-                    labels_.append(label("sample_arrow", self.lang, k=int(rows[k]) if k < len(rows) else k,
-                                         scale=_fmt_scale(s)))
             contour.legend_.remove()
-            if u.shares is not None and len(u.steps) > 1:
-                handles, labels_ = handles[: len(handles) - min(n, len(SAMPLE_COLORS))], labels_
-                labels_ = labels_[: len(handles)]
-                handles.append(Line2D([], [], color=SAMPLE_COLORS[0], lw=2))
-                labels_.append(label("sample_arrows", self.lang, scale=_fmt_scale(s)))
-            self.legend_ = ax.legend(handles, labels_, loc="upper right", fontsize="x-small", framealpha=0.85)
+            if u.shares is not None:
+                drawn = [i for i in range(len(u.steps)) if shares_drawn(u, i)]
+                if len(u.steps) == 1 and drawn:
+                    n = len(u.shares[0])
+                    rows = u.share_samples[0] if u.share_samples else np.arange(n)
+                    for k in range(n):
+                        handles.append(Line2D([], [], color=SAMPLE_COLORS[k], lw=2))
+                        labels_.append(label("sample_arrow", self.lang, k=int(rows[k]), scale=_fmt_scale(s)))
+                elif drawn:
+                    handles.append(Line2D([], [], color=SAMPLE_COLORS[0], lw=2))
+                    labels_.append(label("sample_arrows", self.lang, scale=_fmt_scale(s)))
+                if len(drawn) < len(u.steps):
+                    handles.append(Line2D([], [], lw=0))
+                    labels_.append(label("explain_fix_shares_hidden", self.lang, limit=MAX_SHARE_SAMPLES,
+                                         n=max(len(sh) for sh in u.shares)))
+            self.legend_ = ax.legend(handles, labels_, loc="best", fontsize="x-small", framealpha=0.85)
             x_name, y_name = self.landscape.axis_names
             ax.set_title(label("updates_title", self.lang), fontfamily=font_family(self.lang), pad=16)
             self.note_ = ax.text(0.5, 1.0, label("updates_note", self.lang, x=x_name, y=y_name,
@@ -195,6 +256,23 @@ class UpdateArrowsDisplay:
                                  transform=ax.transAxes, fontsize=7, color="0.25", ha="center", va="bottom")
         self.ax_, self.figure_ = ax, ax.figure
         return self
+
+
+    def _include_arrows(self, ax) -> None:
+        """Widen the limits (never narrow them) so that every arrow head drawn is inside the axes."""
+        pts = arrow_points(self.updates, self.ix, self.iy, self.scale)
+        if not len(pts):
+            return
+        for (lo, hi), v, setter in ((ax.get_xlim(), pts[:, 0], ax.set_xlim), (ax.get_ylim(), pts[:, 1], ax.set_ylim)):
+            pad = 0.04 * (max(hi, v.max()) - min(lo, v.min()))  # the heads are wider than their tips
+            new_lo, new_hi = min(lo, v.min() - pad), max(hi, v.max() + pad)
+            if (new_lo, new_hi) != (lo, hi):
+                setter(new_lo, new_hi)
+
+
+def _drawable(tail, d) -> bool:
+    """An arrow matplotlib can place: finite tail and length (a diverged step has neither)."""
+    return bool(np.isfinite(np.asarray(tail, dtype=float)).all() and np.isfinite(np.asarray(d, dtype=float)).all())
 
 
 # -- the boundary ---------------------------------------------------------------------------------
@@ -274,9 +352,12 @@ class BoundaryPushDisplay:
     def plot(self, ax=None):
         """Draw on ``ax``: data (via ``BoundaryDisplay``), ``before_``, ``after_``, ``sample_lines_``,
         ``push_arrows_``. Keeps ``ax_`` and ``figure_``."""
+        from matplotlib.lines import Line2D
+
         from .boundary import BoundaryDisplay, boundary_segment
 
         s = self.scale
+        self.foot_lines_ = 0
         with use_language(self.lang):
             base = BoundaryDisplay(self.X, self.y, [], np.zeros((0, 3)), n_epochs=0, lang=self.lang).plot(ax=ax)
             ax = base.ax_
@@ -313,11 +394,16 @@ class BoundaryPushDisplay:
                                                                               lw=1.6, mutation_scale=12), zorder=5)
                         self.push_arrows_.append(arr)
                     ax.plot([p[0], a[0]], [p[1], a[1]], color=color, lw=0.6, ls=":", alpha=0.6, zorder=1)
+                    self.foot_lines_ += 1
             ax.set_xlim(*xlim)
             ax.set_ylim(*ylim)
             base.legend_.remove()
+            handles, labels_ = ax.get_legend_handles_labels()
+            if self.foot_lines_:
+                handles.append(Line2D([], [], color="0.4", lw=1.0, ls=":"))
+                labels_.append(label("explain_fix_push_foot", self.lang))
             # outside the axes: inside, it would hide the lines it explains
-            self.legend_ = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small",
+            self.legend_ = ax.legend(handles, labels_, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small",
                                      framealpha=0.9)
             ax.set_title(label("push_title", self.lang, step=self.step), fontfamily=font_family(self.lang),
                          fontsize="medium")
