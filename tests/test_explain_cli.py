@@ -82,10 +82,12 @@ def test_explain_missing_history_file(cli, tmp_path):
     one_line_error(cli("explain", tmp_path / "nope.npz", "--out", tmp_path), "does not exist")
 
 
-def test_markdown_refused_for_non_perceptron(cli, tmp_path):
+def test_markdown_for_non_perceptron_writes_the_layer_equations(cli, tmp_path):
     r = cli("explain", "--data", "xor", "--model", "mlp:2", "--epochs", "3", "--out", tmp_path,
-            "--markdown", tmp_path / "a.md")
-    one_line_error(r, "--markdown", "perceptron")
+            "--markdown", tmp_path / "a.md", "--lang", "en")
+    assert r.code == 0, r
+    text = (tmp_path / "a.md").read_text()
+    assert "\\frac{\\partial L}{\\partial W_{1}}" in text and "#### The update" in text
 
 
 def test_gradcheck_command(cli, saved, tmp_path):

@@ -108,6 +108,12 @@ class ChainRuleTable:
         return out
 
 
+def is_plain_sgd(config: dict) -> bool:
+    """Whether a run's update is exactly -lr * gradient (no momentum, no weight decay)."""
+    return str(config.get("optimizer", "sgd")).lower() == "sgd" and not config.get("momentum") \
+        and not config.get("weight_decay")
+
+
 def is_perceptron_history(history) -> bool:
     names = list(history.param_names)
     D = history.X.shape[1]
@@ -146,8 +152,7 @@ def chain_rule_table(history, step: int) -> ChainRuleTable:
     penalty_grad = np.zeros_like(params)
     penalty_grad[:-1] = l1 * np.sign(w) + 2 * l2 * w
     grad = contrib.sum(axis=0) + penalty_grad
-    plain = str(config.get("optimizer", "sgd")).lower() == "sgd" and not config.get("momentum") \
-        and not config.get("weight_decay")
+    plain = is_plain_sgd(config)
     return ChainRuleTable(
         step=step, loss_name=loss_name, lr=lr, param_names=list(history.param_names), params=params,
         sample_indices=idx, x=x, z=z, y_hat=y_hat, target=target, sample_loss=sample_loss,
@@ -268,3 +273,103 @@ def gradient_field(history, landscape, *, resolution: int = 15) -> GradientField
 
     g = vmap(grad(loss_at))(torch.as_tensor(points)).numpy()
     return GradientField(x=xs, y=ys, u=-(g @ d[0]).reshape(XX.shape), v=-(g @ d[1]).reshape(XX.shape))
+
+
+# -- the chain rule layer by layer (any stack of layers, e.g. an MLP) ---------------------------------
+
+# Local derivative f'(z) of an elementwise activation, from its input z and output a:
+# (LaTeX template with {z} and {a}, function).
+ACTIVATION_DERIVATIVES = {
+    "Tanh": ("1 - {a}^2", lambda z, a: 1.0 - a ** 2),
+    "Sigmoid": ("{a}(1 - {a})", lambda z, a: a * (1.0 - a)),
+    "ReLU": ("\\mathbb{{1}}[{z} > 0]", lambda z, a: (z > 0).astype(float)),
+    "Identity": ("1", lambda z, a: np.ones_like(a)),
+}
+
+
+@dataclass
+class LayerBackward:
+    """One layer's backward step, as numbers of the batch (or of one sample).
+
+    ``kind`` is ``"linear"`` (``out = a_in W^T + b``), ``"activation"`` (elementwise, rule in
+    ``ACTIVATION_DERIVATIVES``) or ``"other"`` (only autograd's numbers). ``d_out`` is dL/d(out);
+    ``d_in`` is dL/d(input) by the layer's local rule (autograd's where there is no rule), and
+    ``d_in_autograd`` what autograd computed for the input node. ``params`` maps the torch name
+    of each parameter to ``(value, gradient by the rule, autograd's gradient)``; with one sample,
+    the gradients are that sample's share.
+    """
+
+    name: str
+    kind: str
+    op: str
+    input_name: str
+    a_in: np.ndarray
+    out: np.ndarray
+    d_out: np.ndarray
+    d_in: np.ndarray | None
+    d_in_autograd: np.ndarray | None
+    local: np.ndarray | None = None          # f'(z) of an activation
+    params: dict = None
+
+    def __repr__(self) -> str:
+        return f"LayerBackward({self.name!r}, {self.kind}, params={list(self.params or {})})"
+
+
+def layer_backward(trace, sample: int | None = None) -> list[LayerBackward]:
+    """The chain rule of a collapsed trace (one node per layer), from the loss back to the input.
+
+    Each layer's input gradient and parameter gradients are recomputed from its output gradient
+    with the layer's own rule (``dW = delta^T a_in``, ``db = sum_k delta_k``, ``d a_in = delta W``,
+    ``dz = da * f'(z)``), so they can be set beside autograd's numbers.
+    """
+    if not trace.collapsed:
+        raise BackpropvizError("layer_backward needs a trace with one node per layer (collapse=True)")
+    trace.check_sample(sample)
+    by_id = {n.id: n for n in trace.nodes}
+    source = {}
+    for e in trace.edges:
+        if by_id[e.src].kind in ("input", "layer", "op"):
+            source.setdefault(e.dst, by_id[e.src])
+    rows = []
+    for node in trace.nodes:
+        if node.kind != "layer" or node.id not in source:
+            continue
+        src = source[node.id]
+        a_in, d_in_ag = trace.numbers(src, sample)
+        out, d_out = trace.numbers(node, sample)
+        a_in, out = np.asarray(a_in, float), np.asarray(out, float)
+        d_out = np.asarray(d_out, float)
+        names = list(node.layer_params)
+        weight = next((n for n in names if n.endswith("weight")), None)
+        bias = next((n for n in names if n.endswith("bias")), None)
+        params, local = {}, None
+        if node.op == "Linear" and weight is not None and set(names) <= {weight, bias}:
+            kind = "linear"
+            W = np.asarray(node.layer_params[weight][0], float)
+            a2, d2 = np.atleast_2d(a_in), np.atleast_2d(d_out)
+            params[weight] = (W, d2.T @ a2, trace.layer_param_numbers(node, weight, sample)[1])
+            if bias is not None:
+                params[bias] = (node.layer_params[bias][0], d2.sum(0),
+                                trace.layer_param_numbers(node, bias, sample)[1])
+            d_in = (d2 @ W).reshape(a_in.shape)
+        elif node.op in ACTIVATION_DERIVATIVES and not names:
+            kind = "activation"
+            local = ACTIVATION_DERIVATIVES[node.op][1](a_in, out)
+            d_in = d_out * local
+        else:
+            kind = "other"
+            d_in = None if d_in_ag is None else np.asarray(d_in_ag, float)
+            for n in names:
+                value, g = trace.layer_param_numbers(node, n, sample)
+                params[n] = (value, g, g)
+        rows.append(LayerBackward(name=node.name, kind=kind, op=node.op, input_name=src.name, a_in=a_in,
+                                  out=out, d_out=d_out, d_in=d_in,
+                                  d_in_autograd=None if d_in_ag is None else np.asarray(d_in_ag, float),
+                                  local=local, params=params))
+    return rows[::-1]
+
+
+def flat_slice(param_names, torch_name: str) -> np.ndarray:
+    """Indices of ``torch_name``'s elements among a History's flat names ('0.weight[1,0]', ...)."""
+    return np.array([i for i, n in enumerate(param_names)
+                     if n == torch_name or n.startswith(torch_name + "[")], dtype=int)

@@ -42,14 +42,17 @@ def _history(history_file: Path | None, run_options: RunOptions):
 
 
 def _node_text(trace, sample) -> str:
-    """Every node of the traced graph on one line: value and gradient (any model)."""
+    """Every node of the traced graph on one line: value and gradient (any model), in columns
+    as wide as their widest entry."""
     from ..analysis.graph_trace import format_array
+    from ..render.chain import ljust, text_width
 
-    lines = [f"{'node':<12} {'kind':<7} {'value':<36} dL/d(node)"]
+    rows = [["node", "kind", "value", "dL/d(node)"]]
     for node in trace.nodes:
         value, grad = trace.numbers(node, sample)
-        lines.append(f"{node.name:<12} {node.kind:<7} {format_array(value):<36} {format_array(grad)}")
-    return "\n".join(lines) + "\n"
+        rows.append([node.name, node.kind, format_array(value), format_array(grad)])
+    widths = [max(text_width(r[j]) for r in rows) for j in range(3)]
+    return "".join("  ".join(ljust(c, w) for c, w in zip(r[:3], widths)) + "  " + r[3] + "\n" for r in rows)
 
 
 @app.command()
@@ -62,7 +65,11 @@ def explain(
     fmt: FormatOpt = "png",
     lang: LangOpt = None,
     markdown: Annotated[Optional[Path], typer.Option(
-        "--markdown", help="Also write the chain rule as article-ready Markdown (LaTeX formulas) to this .md file.")]
+        "--markdown", help="Also write the step as article-ready Markdown (LaTeX formulas) to this .md file "
+                           "(a missing folder is made, as for --out). Perceptron: the chain-rule table per sample, "
+                           "its sums and the update. Other models (MLPs, your own): the graph's values and "
+                           "gradients as a table, each layer's backward equation with its numbers, and the "
+                           "update of every parameter beside the recorded change.")]
     = None,
     dot: Annotated[bool, typer.Option("--dot", help="Also write the graph as Graphviz DOT text (graph.dot).")] = False,
     collapse: Annotated[str, typer.Option(
@@ -126,8 +133,14 @@ def explain(
         print(f"step {step}: loss {trace.loss:.6g} on {trace.n_samples} samples")
         print(_node_text(trace, sample), end="")
         if markdown is not None:
-            fail("--markdown writes the perceptron's chain-rule table; this history's model is not a "
-                 "two-input perceptron (use the graph figure or --dot instead)")
+            from ..analysis.chain_rule import layer_backward
+            from ..render.chain import graph_markdown
+
+            layers = layer_backward(trace if trace.collapsed else
+                                    trace_history_step(history, step, collapse=True), sample)
+            md = graph_markdown(history, step, trace, layers, sample=sample, lang=lang)
+            atomic_write(markdown, lambda f: f.write(md.encode()))
+            written.append(markdown)
     written.append(_write(
         lambda ax: UpdateArrowsDisplay.from_history(history, [step], per_sample=True, field=field, lang=lang,
                                                     ax=ax), out / f"updates.{fmt}", (7.5, 6), lang, fmt))
@@ -182,5 +195,7 @@ def gradcheck(
                       (max(6.4, 0.55 * min(len(check.param_names), 40) + 3), 4.6), lang, fmt)
         print(f"wrote {path}")
     if not check.passed(tol):
-        print(f"FAILED: max relative error {check.max_rel_error:.2e} > --tol {tol:g}")
+        from ..i18n import t
+
+        print(t("explain_fix_gc_failed", lang, err=f"{check.max_rel_error:.2e}", tol=f"{tol:g}"))
         raise typer.Exit(1)

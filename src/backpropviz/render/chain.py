@@ -22,6 +22,10 @@ def ljust(text: str, width: int) -> str:
     return text + " " * max(0, width - text_width(text))
 
 
+def rjust(text: str, width: int) -> str:
+    return " " * max(0, width - text_width(text)) + text
+
+
 # column key -> (plain-text header, mathtext header, LaTeX header)
 COLUMNS = {
     "sample": ("k", "$k$", "$k$"),
@@ -335,17 +339,27 @@ class GradCheckDisplay:
             ax.set_xticks(pos, names, rotation=0 if len(idx) <= 8 else 60)
             ax.set_ylabel(label("gradient", self.lang), fontfamily=font_family(self.lang))
             err_ax = ax.twinx()
-            rel = np.maximum(c.rel_error[idx], 1e-17)
-            (self.errors_,) = err_ax.plot(pos, rel, "kD", markersize=5, label=label("rel_error", self.lang))
+            rel = c.rel_error[idx]
+            zero = rel == 0
+            # exact zeros have no place on a log axis: they sit on its floor with their own marker
+            positive = rel[~zero]
+            floor = min(1e-16, positive.min() / 10) if positive.size else 1e-16
+            (self.errors_,) = err_ax.plot(pos[~zero], positive, "kD", markersize=5,
+                                          label=label("rel_error", self.lang) if positive.size else "_nolegend_")
+            self.zero_errors_ = None
+            if zero.any():
+                (self.zero_errors_,) = err_ax.plot(pos[zero], np.full(int(zero.sum()), floor), "kv",
+                                                   markersize=7, markerfacecolor="white", clip_on=False,
+                                                   zorder=4, label=label("explain_fix_gc_zero", self.lang))
             err_ax.set_yscale("log")
-            err_ax.set_ylim(min(1e-16, rel.min() / 10), max(1.0, rel.max() * 10))
+            err_ax.set_ylim(floor, max(1.0, positive.max() * 10) if positive.size else 1.0)
             err_ax.set_ylabel(label("rel_error", self.lang), fontfamily=font_family(self.lang))
             h1, l1 = ax.get_legend_handles_labels()
             h2, l2 = err_ax.get_legend_handles_labels()
             self.legend_ = ax.legend(h1 + h2, l1 + l2, loc="best", fontsize="small")
             step = c.step if c.step is not None else "-"
-            ax.set_title(label("gradcheck_title", self.lang, step=step) +
-                         f"\nmax {label('rel_error', self.lang)} = {c.max_rel_error:.2e}",
+            ax.set_title(label("gradcheck_title", self.lang, step=step) + "\n"
+                         + label("explain_fix_gc_max", self.lang, err=f"{c.max_rel_error:.2e}"),
                          fontfamily=font_family(self.lang), fontsize="medium")
         self.ax_, self.err_ax_, self.figure_ = ax, err_ax, ax.figure
         return self
@@ -355,15 +369,236 @@ def gradcheck_text(check, *, lang: str | None = None) -> str:
     """The gradient check as aligned text: one line per parameter."""
     lang = resolve_lang(lang)
     step = check.step if check.step is not None else "-"
-    head = ["param", "backprop", "finite diff", "recorded", "rel. error"]
+    head = [label(f"explain_fix_gc_{k}", lang) for k in ("param", "backprop", "finite", "recorded", "rel")]
     rows = []
     for i, name in enumerate(check.param_names):
         rec = "-" if check.recorded is None else f"{check.recorded[i]:.9g}"
         rows.append([name, f"{check.backprop[i]:.12g}", f"{check.finite_diff[i]:.12g}", rec,
                      f"{check.rel_error[i]:.2e}"])
-    widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(head)]
+    widths = [max(text_width(h), *(text_width(r[j]) for r in rows)) for j, h in enumerate(head)]
     out = [label("gradcheck_title", lang, step=step),
-           "  ".join(h.rjust(w) for h, w in zip(head, widths))]
-    out += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
-    out.append(f"max {label('rel_error', lang)} = {check.max_rel_error:.2e} (eps = {check.eps:g})")
+           "  ".join(rjust(h, w) for h, w in zip(head, widths))]
+    out += ["  ".join(rjust(v, w) for v, w in zip(r, widths)) for r in rows]
+    out.append(label("explain_fix_gc_max", lang, err=f"{check.max_rel_error:.2e}") + f" (eps = {check.eps:g})")
+    return "\n".join(out) + "\n"
+
+
+# -- Markdown for any model: the graph's numbers and the chain rule layer by layer ----------------
+
+MD_GRAPH_TEXT = {
+    "en": {
+        "title": "### Backpropagation at step {step}: `{model}`",
+        "intro": "Loss {loss} over a batch of $N = {n}$ samples: $L = {value}$; learning rate $\\eta = {lr}$.",
+        "batch": "The numbers are the whole batch's; every $\\partial L/\\partial\\cdot$ is the batch loss's "
+                 "(it carries the $\\frac{{1}}{{N}}$ of the mean).",
+        "sample": "The numbers are sample {k}'s (data row {row}): its row of each per-sample value, and its "
+                  "share of each parameter's gradient (the shares of all samples add up to the gradient).",
+        "graph": "#### Forward values and gradients on the graph",
+        "head": "| node | kind | value | $\\partial L/\\partial(\\text{node})$ |",
+        "layers": "#### The chain rule, layer by layer",
+        "notation": "With $a_0 = x$, $z_l = a_{{l-1}} W_l^\\top + b_l$, $a_l = f(z_l)$ and "
+                    "$\\delta_l = \\partial L/\\partial z_l$, the gradient goes back from the loss to the input:",
+        "from_loss": "from the loss",
+        "autograd_only": "(no rule written for this layer: autograd's numbers)",
+        "update": "#### The update",
+        "update_head": "| parameter | recorded $\\partial L/\\partial\\theta$ | $-\\eta\\,\\partial L/\\partial\\theta$ "
+                       "| recorded change |",
+        "penalty": "The recorded gradient also holds the L1/L2 term of the run (l1 = {l1}, l2 = {l2}), which the "
+                   "layer rules above leave out.",
+        "not_plain": "The optimizer is not plain SGD, so the recorded change also holds momentum or weight decay "
+                     "and differs from $-\\eta\\,\\nabla L$.",
+        "big": "{shape}, ‖·‖ = {norm}",
+    },
+    "ja": {
+        "title": "### ステップ {step} の誤差逆伝播: `{model}`",
+        "intro": "損失関数 {loss}、バッチは $N = {n}$ 個のサンプル: $L = {value}$、学習率 $\\eta = {lr}$。",
+        "batch": "数値はバッチ全体のものです。$\\partial L/\\partial\\cdot$ はすべてバッチの損失の微分で、"
+                 "平均の $\\frac{{1}}{{N}}$ を含みます。",
+        "sample": "数値はサンプル {k} (データの {row} 行目) のものです: サンプルごとの値はその行、"
+                  "パラメータの勾配はこのサンプルの寄与分です (全サンプルの寄与の和が勾配)。",
+        "graph": "#### 計算グラフ上の順伝播の値と勾配",
+        "head": "| ノード | 種類 | 値 | $\\partial L/\\partial(\\text{ノード})$ |",
+        "layers": "#### 層ごとの連鎖律",
+        "notation": "$a_0 = x$、$z_l = a_{{l-1}} W_l^\\top + b_l$、$a_l = f(z_l)$、"
+                    "$\\delta_l = \\partial L/\\partial z_l$ とすると、勾配は損失から入力へ向かって次のように伝わります:",
+        "from_loss": "損失から",
+        "autograd_only": "(この層の式は用意していないため、autograd の数値を示します)",
+        "update": "#### 更新",
+        "update_head": "| パラメータ | 記録された $\\partial L/\\partial\\theta$ | $-\\eta\\,\\partial L/\\partial\\theta$ "
+                       "| 記録された変化量 |",
+        "penalty": "記録された勾配には、この学習の L1/L2 項 (l1 = {l1}, l2 = {l2}) の勾配も含まれます "
+                   "(上の層ごとの式には含まれません)。",
+        "not_plain": "最適化手法が素のSGDではないため、記録された変化量にはモーメンタムや重み減衰が含まれ、"
+                     "$-\\eta\\,\\nabla L$ とは一致しません。",
+        "big": "{shape}, ‖·‖ = {norm}",
+    },
+}
+
+_KIND_JA = {"input": "入力", "target": "正解", "param": "パラメータ", "const": "定数", "op": "演算", "layer": "層"}
+
+
+def _num(v, digits: int = 4) -> str:
+    """A number for LaTeX: 1.2e-05 -> 1.2\\times10^{-5}."""
+    v = float(v)
+    if v == 0:
+        return "0"
+    text = f"{v:.{digits}g}"
+    if "e" in text:
+        mant, exp = text.split("e")
+        return f"{mant}\\times10^{{{int(exp)}}}"
+    return text
+
+
+def _md_cell(a, lang: str, digits: int = 4, max_items: int = 16) -> str:
+    """A value for a Markdown table cell (no '|'): the numbers when few, else shape and norm."""
+    if a is None:
+        return "-"
+    a = np.asarray(a, dtype=float)
+    if a.size == 1:
+        return f"{float(a.reshape(-1)[0]):.{digits}g}"
+    if a.size <= max_items:
+        if a.ndim == 2 and min(a.shape) > 1:
+            return "[" + "; ".join(", ".join(f"{v:.{digits}g}" for v in r) for r in a) + "]"
+        return "[" + ", ".join(f"{v:.{digits}g}" for v in a.reshape(-1)) + "]"
+    return MD_GRAPH_TEXT[lang]["big"].format(shape="×".join(map(str, a.shape)),
+                                             norm=f"{np.linalg.norm(a):.{digits}g}")
+
+
+def _tex(a, digits: int = 4, max_items: int = 16) -> str | None:
+    """A value in LaTeX: a number or a small matrix (vectors as rows); None when too big to print."""
+    a = np.asarray(a, dtype=float)
+    if a.size == 1:
+        return _num(a.reshape(-1)[0], digits)
+    if a.size <= max_items:
+        rows = a if a.ndim == 2 else a.reshape(1, -1)
+        return ("\\begin{bmatrix}" + " \\\\ ".join(" & ".join(_num(v, digits) for v in r) for r in rows)
+                + "\\end{bmatrix}")
+    return None
+
+
+def _equation(lhs: str, rule: str, numeric, result) -> list[str]:
+    """``lhs = rule = numbers = result`` as display math. ``numeric`` is a function of the
+    operands' LaTeX (used only when every operand is small enough to print); a result too big
+    to print is given by its shape and norm."""
+    parts = [lhs] + ([rule] if rule else [])
+    operands, fill = numeric
+    texts = [_tex(o) for o in operands]
+    if operands and all(t is not None for t in texts):
+        parts.append(fill(*texts))
+    res = _tex(result)
+    line = " = ".join(parts)
+    if res is not None:
+        line += f" = {res}"
+    else:
+        r = np.asarray(result, dtype=float)
+        shape = "\\times".join(map(str, r.shape))
+        line += f",\\qquad \\lVert {lhs} \\rVert = {_num(np.linalg.norm(r))}\\ \\ ({shape})"
+    return ["$$", line, "$$"]
+
+
+def _layer_equations(layers, sample) -> list[str]:
+    """LaTeX for each layer's backward rule with its numbers (``layers`` from the loss back).
+
+    Linear layers are numbered 1..L from the input (``W_l``, ``b_l``, ``z_l``, ``delta_l``); the
+    activation after layer l gives ``a_l``. With one sample, symbols carry its index k.
+    """
+    from ..analysis.chain_rule import ACTIVATION_DERIVATIVES
+
+    k = "" if sample is None else ",k"
+    out, l = [], sum(1 for r in layers if r.kind == "linear")
+    for r in layers:
+        if r.kind == "linear":
+            W, b, d = f"W_{{{l}}}", f"b_{{{l}}}", f"\\delta_{{{l}{k}}}"
+            a_prev = ("x" if l == 1 else f"a_{{{l - 1}}}") if sample is None else \
+                ("x_{k}" if l == 1 else f"a_{{{l - 1},k}}")
+            weight = next(n for n in r.params if n.endswith("weight"))
+            bias = next((n for n in r.params if n.endswith("bias")), None)
+            names = f"`{weight}`" + (f", `{bias}`" if bias else "")
+            out += [f"**{r.name}**: $z_{{{l}}} = {'x' if l == 1 else f'a_{{{l - 1}}}'}\\,{W}^\\top"
+                    + (f" + {b}$" if bias else "$") + f" ({names})", ""]
+            out += _equation(f"\\frac{{\\partial L}}{{\\partial {W}}}", f"{d}^\\top {a_prev}",
+                             ((r.d_out, r.a_in), lambda dt, at: f"{dt}^\\top {at}"), r.params[weight][1])
+            if bias:
+                out += _equation(f"\\frac{{\\partial L}}{{\\partial {b}}}",
+                                 f"\\sum_k \\delta_{{{l},k}}" if sample is None else d,
+                                 ((), None), r.params[bias][1])
+            out += _equation(f"\\frac{{\\partial L}}{{\\partial {a_prev}}}", f"{d}\\,{W}",
+                             ((r.d_out, r.params[weight][0]), lambda dt, wt: f"{dt}\\,{wt}"), r.d_in)
+            out.append("")
+            l -= 1
+        elif r.kind == "activation":
+            template = ACTIVATION_DERIVATIVES[r.op][0]
+            rule = template.format(a=f"a_{{{l}{k}}}", z=f"z_{{{l}{k}}}")
+            fname = {"Tanh": "\\tanh", "Sigmoid": "\\sigma", "ReLU": "\\mathrm{ReLU}"}.get(
+                r.op, f"\\mathrm{{{r.op}}}")
+            out += [f"**{r.name}**: $a_{{{l}}} = {fname}(z_{{{l}}})$, "
+                    f"$f'(z) = {template.format(a='a', z='z')}$", ""]
+            out += _equation(f"\\delta_{{{l}{k}}}",
+                             f"\\frac{{\\partial L}}{{\\partial a_{{{l}{k}}}}} \\odot \\left({rule}\\right)",
+                             ((r.d_out, r.local), lambda da, fp: f"{da} \\odot {fp}"), r.d_in)
+            out.append("")
+        else:
+            out += [f"**{r.name}** {{autograd}}", ""]
+            out += _equation("\\frac{\\partial L}{\\partial\\,\\mathrm{out}}", None, ((), None),
+                             r.d_out)
+            if r.d_in is not None:
+                out += _equation("\\frac{\\partial L}{\\partial\\,\\mathrm{in}}", None, ((), None), r.d_in)
+            for name, (_, g, _) in r.params.items():
+                out += _equation(f"\\frac{{\\partial L}}{{\\partial\\,\\texttt{{{name}}}}}", None, ((), None), g)
+            out.append("")
+    return out
+
+
+def graph_markdown(history, step: int, trace, layers, *, sample: int | None = None, lang: str | None = None,
+                   digits: int = 4) -> str:
+    """Markdown for one step of any model: the graph's values and gradients as a table, the
+    backward rule of each layer with its numbers (``layers`` from ``layer_backward``), and the
+    update of every parameter against the recorded change."""
+    from ..analysis.chain_rule import flat_slice, is_plain_sgd
+    from ..analysis.graph_trace import step_lr
+
+    lang = resolve_lang(lang)
+    T = MD_GRAPH_TEXT[lang]
+    config = history.config
+    lr = step_lr(history, step)
+    out = [T["title"].format(step=step, model=config.get("model", "model")), "",
+           T["intro"].format(loss=str(config.get("loss", "bce")).upper(), n=trace.n_samples,
+                             value=_num(trace.loss, 6), lr=_num(lr)), ""]
+    if sample is None:
+        out.append(T["batch"].format())
+    else:
+        row = trace.sample_indices[sample] if trace.sample_indices is not None else sample
+        out.append(T["sample"].format(k=sample, row=int(row)))
+    out += ["", T["graph"], "", T["head"], "|---|---|---:|---:|"]
+    for node in trace.nodes:
+        kind = _KIND_JA.get(node.kind, node.kind) if lang == "ja" else node.kind
+        value, grad = trace.numbers(node, sample)
+        out.append(f"| `{node.name}` | {kind} | {_md_cell(value, lang, digits)} | {_md_cell(grad, lang, digits)} |")
+        for pname in node.layer_params:
+            pv, pg = trace.layer_param_numbers(node, pname, sample)
+            out.append(f"| `{node.name}` · `{pname}` | {_KIND_JA['param'] if lang == 'ja' else 'param'} "
+                       f"| {_md_cell(pv, lang, digits)} | {_md_cell(pg, lang, digits)} |")
+    out += ["", T["layers"], "", T["notation"].format(), ""]
+    out += [line.replace("{autograd}", T["autograd_only"]) for line in _layer_equations(layers, sample)]
+    out += [T["update"], "", T["update_head"], "|---|---:|---:|---:|"]
+    names = list(history.param_names)
+    grads = history.grads[step].astype(np.float64)
+    change = history.params[step + 1].astype(np.float64) - history.params[step].astype(np.float64)
+    n_linear = 0
+    for layer in layers[::-1]:
+        n_linear += layer.kind == "linear"
+        for pname, (value, _, _) in layer.params.items():
+            idx = flat_slice(names, pname)
+            shape = np.shape(value)
+            g, c = grads[idx].reshape(shape), change[idx].reshape(shape)
+            symbol = ""
+            if layer.kind == "linear":
+                symbol = f"$W_{{{n_linear}}}$ " if pname.endswith("weight") else f"$b_{{{n_linear}}}$ "
+            out.append(f"| {symbol}`{pname}` | {_md_cell(g, lang, digits)} | {_md_cell(-lr * g, lang, digits)} "
+                       f"| {_md_cell(c, lang, digits)} |")
+    l1, l2 = float(config.get("l1") or 0), float(config.get("l2") or 0)
+    if l1 or l2:
+        out += ["", T["penalty"].format(l1=f"{l1:g}", l2=f"{l2:g}")]
+    if not is_plain_sgd(config):
+        out += ["", T["not_plain"]]
     return "\n".join(out) + "\n"
