@@ -3,6 +3,7 @@
 Displays draw on Agg figures made without pyplot, so there is no global figure list to close.
 """
 
+import re
 import warnings
 
 import matplotlib
@@ -362,3 +363,17 @@ def test_use_language_restores_the_font_family():
     with use_language("ja"):
         assert matplotlib.rcParams["font.family"][0] == "IPAexGothic"
     assert matplotlib.rcParams["font.family"] == before
+
+
+def test_a_blown_up_run_shows_its_fixed_values_in_short_form():
+    # lr 1e30 sends b to about -2.5e29; "b fixed at its final value" must not print 30 digits.
+    history = train(RunConfig(lr=1e30, epochs=50))
+    b = float(history.params[-1, 2])
+    assert abs(b) > 1e20
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor matplotlib's identical-limits warnings
+        ov = OverviewFigure.from_history(history, resolution=10, lang="en")
+        ov.figure_.canvas.draw()
+    texts = [a.get_text() for a in ov.figure_.findobj(matplotlib.text.Text)]
+    assert any(f"{b:.3g}" in s for s in texts), texts
+    assert not any(re.search(r"\d{8,}", s) for s in texts), [s for s in texts if re.search(r"\d{8,}", s)]

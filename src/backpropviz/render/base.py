@@ -48,8 +48,9 @@ def param_label(name: str, lang: str) -> str:
 
 
 def fmt_value(value: float) -> str:
-    """A parameter value as shown on figures: two decimals, like the article's printout."""
-    return f"{value:.2f}"
+    """A parameter value as shown on figures: two decimals, like the article's printout; values
+    of 10,000 and beyond (a run that blew up) in three significant figures, e.g. ``-2.5e+29``."""
+    return f"{value:.2f}" if abs(value) < 1e4 or not np.isfinite(value) else f"{value:.3g}"
 
 
 def epoch_axis(epoch: np.ndarray) -> np.ndarray:

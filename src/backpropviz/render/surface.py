@@ -178,8 +178,12 @@ class LossContourDisplay(_PlaneDisplay):
             (self.end_,) = ax.plot(path[-1, 0], path[-1, 1], color="black", marker="X",
                                    markersize=13, markeredgecolor="white", linestyle="none",
                                    label=t("end", self.lang))
-            ax.set_xlim(land.alpha[0], land.alpha[-1])
-            ax.set_ylim(land.beta[0], land.beta[-1])
+            # A window too narrow for float32 at a blown-up run's scale collapses to one value:
+            # then matplotlib's own limits around the path.
+            if land.alpha[-1] > land.alpha[0]:
+                ax.set_xlim(land.alpha[0], land.alpha[-1])
+            if land.beta[-1] > land.beta[0]:
+                ax.set_ylim(land.beta[0], land.beta[-1])
             self._label_axes(ax)
             self.legend_ = ax.legend(loc="upper right", fontsize="small")
             self.note_ = None
