@@ -425,6 +425,117 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ja": r"ステップ {step}: $\lambda_{{max}}$ = {lam:.4g}: この点の曲率は 0 か未定義で、" "\n2/$\\lambda_{{max}}$ は上限を与えない (学習率 {lr} が安定という意味ではない)"},
     "basins_fix_outcome_full": {"en": "Solved (final accuracy 100%) or stuck",
         "ja": "解けた (最終正解率 100%) か停滞か"},
+    # -- terminal summary and notes of the commands (cli_*) -----------------------------------------
+    # Numbers, option names and file paths are filled in unchanged; "note:" and "wrote" stay
+    # as they are in both languages (the CLI adds them), so scripts can grep for them.
+    "cli_last_step": {"en": "last step's loss {loss} (step {step}, the last of {n}: {batch}{penalty}, before its update)",
+        "ja": "最後のステップの損失 {loss} (ステップ {step}、全 {n} ステップの最後: {batch}{penalty}、更新前)"},
+    "cli_batch_all": {"en": "all {n} training rows",
+        "ja": "訓練データ全 {n} 行"},
+    "cli_batch_part": {"en": "a batch of {rows} of the {n} training rows",
+        "ja": "訓練データ {n} 行のうち {rows} 行のバッチ"},
+    "cli_penalty": {"en": ", incl. the L1/L2 penalty",
+        "ja": "、L1/L2 正則化項を含む"},
+    "cli_train_after": {"en": "whole training set after training: loss {loss} (data loss), accuracy {acc} ({n} rows)",
+        "ja": "学習後の訓練データ全体: 損失 {loss} (データ項), 正解率 {acc} ({n} 行)"},
+    "cli_test_after": {"en": "test set after training: loss {loss} (data loss), accuracy {acc} ({n} rows)",
+        "ja": "学習後のテストデータ: 損失 {loss} (データ項), 正解率 {acc} ({n} 行)"},
+    "cli_stall_head": {"en": "the gradient has vanished (|grad| = {grad}) at training accuracy {acc}: more epochs will not help.",
+        "ja": "勾配が消失した (|grad| = {grad}、訓練データの正解率 {acc}): エポックを増やしても改善しない。"},
+    "cli_stall_lr": {"en": " The updates saturated the outputs (every misclassified row gets probability 0 or 1, loss {loss}): "
+                           "--lr {lr} is probably too large; try a smaller --lr, e.g. --lr {usual}.",
+        "ja": "更新で出力が飽和した (誤分類の行はすべて確率 0 か 1、損失 {loss}): --lr {lr} が大きすぎる可能性が高い。"
+              "小さい --lr を試す (例: --lr {usual})。"},
+    "cli_stall_start": {"en": " The outputs were saturated from the start (probability 0 or 1, loss {loss}): "
+                              "try another --init (smaller values) or --init random.",
+        "ja": "出力は最初から飽和していた (確率 0 か 1、損失 {loss}): 別の --init (小さい値) か --init random を試す。"},
+    "cli_stall_line": {"en": " A perceptron draws one straight line and no line separates these data; "
+                             "a hidden layer can bend the boundary: try --model mlp:4.",
+        "ja": "パーセプトロンは直線を 1 本引くだけで、このデータはどの直線でも分けられない。"
+              "隠れ層があれば境界を曲げられる: --model mlp:4 を試す。"},
+    "cli_stall_flat": {"en": " Training stopped at a flat point of the loss (a saddle or a poor minimum): "
+                             "try another --seed, --init random or another --activation.",
+        "ja": "学習は損失の平らな点 (鞍点か質の悪い極小) で止まった: 別の --seed、--init random、別の --activation を試す。"},
+    "cli_skipped_one": {"en": "skipped the {views} view: it draws the input plane and needs 2 input features; this run has {n} "
+                              "(train with two --features, or --features pca, to get it)",
+        "ja": "{views} の図は省略: 入力平面を描くため入力特徴量が 2 個必要だが、この学習は {n} 個 "
+              "(描くには --features で二つ選ぶか --features pca)"},
+    "cli_skipped_many": {"en": "skipped the {views} views: they draw the input plane and need 2 input features; this run has {n} "
+                               "(train with two --features, or --features pca, to get them)",
+        "ja": "{views} の図は省略: 入力平面を描くため入力特徴量が 2 個必要だが、この学習は {n} 個 "
+              "(描くには --features で二つ選ぶか --features pca)"},
+    "cli_and": {"en": " and ", "ja": " と "},
+    "cli_sep": {"en": "; ", "ja": "。"},
+    "cli_step_never": {"en": "--schedule step lowers the lr every --step-size {size} epochs, but the run has {epochs} epochs, "
+                             "so the lr never changes (the same run as --schedule constant); give a --step-size below "
+                             "{epochs}, e.g. --step-size {suggest}",
+        "ja": "--schedule step は --step-size {size} エポックごとに学習率を下げるが、この学習は {epochs} エポックなので"
+              "学習率は変わらない (--schedule constant と同じ学習)。{epochs} 未満の --step-size を指定する "
+              "(例: --step-size {suggest})"},
+    "cli_applies_one": {"en": "{options} applies only to --schedule {owner}",
+        "ja": "{options} は --schedule {owner} にだけ効く"},
+    "cli_applies_many": {"en": "{options} apply only to --schedule {owner}",
+        "ja": "{options} は --schedule {owner} にだけ効く"},
+    "cli_ignores_one": {"en": "{parts}: this run uses --schedule {schedule}, so ignores it",
+        "ja": "{parts}: この学習は --schedule {schedule} なので無視される"},
+    "cli_ignores_many": {"en": "{parts}: this run uses --schedule {schedule}, so ignores them",
+        "ja": "{parts}: この学習は --schedule {schedule} なので無視される"},
+    "cli_run_note": {"en": "run {labels}: {note}", "ja": "実行 {labels}: {note}"},
+    "cli_col_run": {"en": "run", "ja": "実行"},
+    "cli_col_loss": {"en": "train loss", "ja": "訓練損失"},
+    "cli_col_acc": {"en": "accuracy", "ja": "正解率"},
+    "cli_col_steps": {"en": "steps", "ja": "ステップ数"},
+    "cli_landscape": {"en": "landscape: method {method}, {k} x {k} points in {secs} s (centre: step {step})",
+        "ja": "損失地形: 手法 {method}, {k} x {k} 点, {secs} 秒 (中心: ステップ {step})"},
+    "cli_fixed": {"en": "fixed: {shown}{more}{why}", "ja": "固定: {shown}{more}{why}"},
+    "cli_fixed_more": {"en": " and {n} more", "ja": " ほか {n} 個"},
+    "cli_fixed_why": {"en": " (zero in both directions)", "ja": " (両方向の成分が 0)"},
+    "cli_explained": {"en": "explained variance of the path: PC1 {pc1}, PC2 {pc2}",
+        "ja": "経路の寄与率: PC1 {pc1}, PC2 {pc2}"},
+    "cli_path": {"en": "path: {verdict}", "ja": "経路: {verdict}"},
+    "cli_verdict_construction": {"en": "the loss under the path is the loss training saw by construction only: each grid point "
+                                       "borrows the other parameters from the nearest path point, so away from the path the "
+                                       "surface is not one slice of the loss",
+        "ja": "経路下の損失が学習時の損失と一致するのは作り方による: 各格子点は他のパラメータを最も近い経路上の点から"
+              "借りるため、経路から離れた所の曲面は損失の単一の断面ではない"},
+    "cli_verdict_facts": {"en": "largest distance from the plane {dist} ({rel} of the path's extent); loss under the path differs "
+                                "from the loss training saw by up to {gap} of its range ({off} of {rows} rows off by more "
+                                "than {tol}): {word}",
+        "ja": "平面からの最大距離 {dist} (経路の広がりの {rel})。経路下の損失と学習時の損失の差は最大でその範囲の {gap} "
+              "({rows} 行中 {off} 行が {tol} 超のずれ): {word}"},
+    "cli_verdict_faithful": {"en": "faithful", "ja": "忠実"},
+    "cli_verdict_mostly": {"en": "mostly faithful", "ja": "おおむね忠実"},
+    "cli_verdict_misleading": {"en": "misleading", "ja": "誤解を招く"},
+    "cli_outside": {"en": "the path leaves the plotted window: {n} of {rows} rows outside{start} (widen --range)",
+        "ja": "経路が描画範囲の外に出る: {rows} 行中 {n} 行が範囲外{start} (--range を広げる)"},
+    "cli_outside_start": {"en": ", the start among them", "ja": "、始点も範囲外"},
+    "cli_collapsed": {"en": "the window is below float precision at this centre (|value| ~ {scale}): the grid collapses to one point",
+        "ja": "この中心 (|値| ~ {scale}) では範囲が浮動小数点の精度より狭く、格子が 1 点に潰れる"},
+    "cli_curvature": {"en": "curvature at step {step} ({method}): lambda_max {lam}, largest stable lr 2/lambda_max {lrmax}, "
+                            "lr used {lr}{stable}",
+        "ja": "ステップ {step} の曲率 ({method}): lambda_max {lam}, 安定な最大学習率 2/lambda_max {lrmax}, "
+              "使用した学習率 {lr}{stable}"},
+    "cli_curv_flat": {"en": " (the curvature there is zero or undefined, so 2/lambda_max bounds nothing: this does not mean "
+                            "the lr is stable)",
+        "ja": " (この点の曲率は 0 か未定義で 2/lambda_max は上限を与えない: 学習率が安定という意味ではない)"},
+    "cli_curv_not_plain": {"en": " (the bound is plain gradient descent's; this run used {opt})",
+        "ja": " (この上限は素の勾配降下法のもの。この学習は {opt})"},
+    "cli_curv_stable": {"en": " (below the bound: stable)", "ja": " (上限未満: 安定)"},
+    "cli_curv_unstable": {"en": " (above the bound: unstable for plain GD)",
+        "ja": " (上限超: 素の勾配降下法では不安定)"},
+    "cli_basins": {"en": "basins: {k} x {k} starts x {steps} steps in {secs} s",
+        "ja": "収束マップ: {k} x {k} 個の開始点 x {steps} ステップ, {secs} 秒"},
+    "cli_basins_counts": {"en": "solved {solved}/{n}, reached loss < {threshold}: {reached}/{n}, diverged {diverged}, "
+                                "clusters of final parameters: {clusters}{many}",
+        "ja": "解けた {solved}/{n}, 損失 < {threshold} に到達: {reached}/{n}, 発散 {diverged}, "
+              "最終パラメータのクラスタ: {clusters}{many}"},
+    "cli_basins_many": {"en": " (more than {limit}: the finals spread out rather than fall into a few minima; not drawn)",
+        "ja": " ({limit} 個超: 最終値は少数の極小に集まらず散らばっている。図には描かない)"},
+    "cli_explain_step": {"en": "step {step}: loss {loss} on {n} samples",
+        "ja": "ステップ {step}: 損失 {loss} ({n} サンプル)"},
+    "cli_col_node": {"en": "node", "ja": "ノード"},
+    "cli_col_kind": {"en": "kind", "ja": "種類"},
+    "cli_col_value": {"en": "value", "ja": "値"},
 }
 
 

@@ -32,7 +32,8 @@ OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for the figure
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Figure file format: png, svg or pdf.")]
 LangOpt = Annotated[
     Optional[str],
-    typer.Option("--lang", help="Label language: en or ja. Default: from the locale (LANG=ja_JP... gives ja)."),
+    typer.Option("--lang", help="Language of the figure labels and of the terminal summary and notes: en or ja "
+                                "(error messages stay English). Default: from the locale (LANG=ja_JP... gives ja)."),
 ]
 SpanOpt = Annotated[float, typer.Option("--surface-span", help="Half-width of the loss surface around the final "
                                         "(w1, w2), as in the article (+-8).")]

@@ -47,10 +47,11 @@ def compare(
     from ..i18n import resolve_lang
     from ..render.figures import check_format
 
+    lang = resolve_lang(lang)
     base = run_options.config(notes=False)  # the notes are about each run, below
     varied = [parse_vary(v) for v in vary]
     runs = variants(base, varied)
-    _note_ignored_settings(runs, schedule_varied=any(key == "schedule" for key, _ in varied))
+    _note_ignored_settings(runs, schedule_varied=any(key == "schedule" for key, _ in varied), lang=lang)
     if plane.lower() not in PLANES:
         raise choice_error("plane", plane, PLANES)
     param_pair = None
@@ -64,7 +65,6 @@ def compare(
     if not 2 <= resolution <= 1000:
         fail(f"--resolution must be between 2 and 1000; got {resolution}")
     fmt = check_format(fmt)
-    lang = resolve_lang(lang)
     out = check_writable_dir(out)
     if save_histories is not None:
         check_writable_dir(save_histories, "--save-histories")
@@ -98,37 +98,42 @@ def compare(
     _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, out, fmt, lang, save_histories)
 
 
-def _note_ignored_settings(runs, *, schedule_varied: bool = False) -> None:
+def _note_ignored_settings(runs, *, schedule_varied: bool = False, lang: str = "en") -> None:
     """One stderr note per distinct setting that some runs would ignore, naming those runs."""
     import sys
 
+    from ..i18n import t
     from .options import ignored_setting_note
 
     by_note: dict[str, list[str]] = {}
     for label, config in runs:
-        note = ignored_setting_note(config, schedule_varied=schedule_varied)
+        note = ignored_setting_note(config, schedule_varied=schedule_varied, lang=lang)
         if note:
             by_note.setdefault(note, []).append(label)
     for note, labels in by_note.items():
-        print(f"note: run {', '.join(labels)}: {note}", file=sys.stderr)
+        print(f"note: {t('cli_run_note', lang, labels=', '.join(labels), note=note)}", file=sys.stderr)
 
 
-def results_table(labels, histories) -> list[str]:
+def results_table(labels, histories, lang: str = "en") -> list[str]:
     """The compare table: one row per run, columns aligned, one number format per column.
 
     ``train loss`` and ``accuracy`` are on the whole training set at the final parameters
     (data loss), as ``run`` prints them; ``steps`` counts the optimisation steps taken.
+    Columns are aligned by terminal width (a Japanese character takes two columns).
     """
+    from ..i18n import t
+    from ..render.chain import ljust, rjust, text_width
+
     rows = []
     for label, history in zip(labels, histories):
         loss = float(history.epoch_train_loss[-1]) if len(history.epoch_train_loss) else float("nan")
         acc = float(history.epoch_train_acc[-1]) if len(history.epoch_train_acc) else float("nan")
         rows.append([label, f"{loss:.6f}", f"{acc:.2%}", str(history.n_steps)])
-    header = ["run", "train loss", "accuracy", "steps"]
-    widths = [max(len(row[k]) for row in [header, *rows]) for k in range(len(header))]
+    header = [t(key, lang) for key in ("cli_col_run", "cli_col_loss", "cli_col_acc", "cli_col_steps")]
+    widths = [max(text_width(row[k]) for row in [header, *rows]) for k in range(len(header))]
 
     def line(cells):  # the label left-aligned, the numbers right-aligned
-        return "  ".join([cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])])
+        return "  ".join([ljust(cells[0], widths[0])] + [rjust(c, w) for c, w in zip(cells[1:], widths[1:])])
 
     return [line(header)] + [line(row) for row in rows]
 
@@ -201,7 +206,7 @@ def _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, o
     if save_histories is not None:
         for k, history in enumerate(histories, start=1):
             written.append(history.save(save_histories / f"run{k}.npz"))
-    table_labels = [label + (" (diverged)" if bad else "") for (label, _), bad in zip(runs, diverged)]
-    print("\n".join(results_table(table_labels, histories)))
+    table_labels = [label + (t("diverged_suffix", lang) if bad else "") for (label, _), bad in zip(runs, diverged)]
+    print("\n".join(results_table(table_labels, histories, lang)))
     for path in written:
         print(f"wrote {path}")

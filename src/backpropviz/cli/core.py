@@ -81,14 +81,14 @@ def _train_or_fail(config, save_history: Path | None, dataset=None, on_step=None
         fail(f"{exc}{kept}")
 
 
-def _report(history, written: list[Path]) -> None:
+def _report(history, written: list[Path], lang: str = "en") -> None:
     """The article's truth table (gates), the last step's loss and the files written."""
     from ..train import truth_table
 
     if history.config.get("data", "").lower() in GATE_NAMES:
         print("X1 X2 RESULT")
         print("\n".join(truth_table(history)))
-    print(last_step_line(history))
+    print(last_step_line(history, lang))
     for path in written:
         print(f"wrote {path}")
 
@@ -96,7 +96,7 @@ def _report(history, written: list[Path]) -> None:
 GATE_NAMES = {"and", "or", "nand", "nor", "xor", "xnor"}
 
 
-def last_step_line(history) -> str:
+def last_step_line(history, lang: str = "en") -> str:
     """``history.loss[-1]`` with what it was measured on: the last step's batch, at the parameters
     before that step's update, L1/L2 penalty included when the run has one.
 
@@ -105,12 +105,13 @@ def last_step_line(history) -> str:
     """
     n = len(history.y)
     rows = n if history.batches is None else int((history.batches[-1] >= 0).sum())
-    batch = f"all {n} training rows" if rows == n else f"a batch of {rows} of the {n} training rows"
+    from ..i18n import t
+
+    batch = t("cli_batch_all", lang, n=n) if rows == n else t("cli_batch_part", lang, rows=rows, n=n)
     config = history.config
-    penalty = ", incl. the L1/L2 penalty" if config.get("l1") or config.get("l2") else ""
-    last = history.n_steps - 1
-    return (f"last step's loss {float(history.loss[-1]):.6f} "
-            f"(step {last}, the last of {history.n_steps}: {batch}{penalty}, before its update)")
+    penalty = t("cli_penalty", lang) if config.get("l1") or config.get("l2") else ""
+    return t("cli_last_step", lang, loss=f"{float(history.loss[-1]):.6f}", step=history.n_steps - 1,
+             n=history.n_steps, batch=batch, penalty=penalty)
 
 
 @app.command()
@@ -132,7 +133,7 @@ def demo(
         check_writable_file(save_history, "--save-history", (".npz",))
     history = _train_or_fail(RunConfig(), save_history)
     written = figs.write(history) + _save_extras(history, save_history, None)
-    _report(history, written)
+    _report(history, written, figs.lang)
 
 
 # -- options of `run` and `plot` --------------------------------------------------------------
@@ -266,10 +267,12 @@ class ViewSettings:
             skipped = [v for v in default_views(replace(shape, n_features=2), has_test)
                        if v in plane_views and v not in chosen]
             if skipped:
-                print(f"note: skipped the {' and '.join(skipped)} view{'s' if len(skipped) > 1 else ''}: "
-                      f"{'they draw' if len(skipped) > 1 else 'it draws'} the input plane and need"
-                      f"{'' if len(skipped) > 1 else 's'} 2 input features; this run has {shape.n_features} "
-                      "(train with two --features, or --features pca, to get them)", file=sys.stderr)
+                from ..i18n import t
+
+                lang = self.figs.lang
+                key = "cli_skipped_many" if len(skipped) > 1 else "cli_skipped_one"
+                names = t("cli_and", lang).join(skipped)
+                print(f"note: {t(key, lang, views=names, n=shape.n_features)}", file=sys.stderr)
         return chosen
 
     def write(self, history, views, options) -> list[Path]:
@@ -279,25 +282,26 @@ class ViewSettings:
                            options=options)
 
 
-def _report_run(history, written: list[Path]) -> None:
+def _report_run(history, written: list[Path], lang: str = "en") -> None:
     """The truth table for gates, the last step's loss, the whole-set metrics after training and
     the files written; a note on stderr when the gradient vanished short of fitting the data."""
+    from ..i18n import t
     from ..train import truth_table
 
     if history.config.get("data", "").lower() in GATE_NAMES:
         print("X1 X2 RESULT")
         print("\n".join(truth_table(history)))
-    print(last_step_line(history))
+    print(last_step_line(history, lang))
     # The per-epoch metrics are the data loss (no L1/L2 term) at the final parameters.
     if history.epoch_train_loss is not None and len(history.epoch_train_loss):
-        print(f"whole training set after training: loss {float(history.epoch_train_loss[-1]):.6f} (data loss), "
-              f"accuracy {float(history.epoch_train_acc[-1]):.2%} ({len(history.y)} rows)")
+        print(t("cli_train_after", lang, loss=f"{float(history.epoch_train_loss[-1]):.6f}",
+                acc=f"{float(history.epoch_train_acc[-1]):.2%}", n=len(history.y)))
     if history.has_test and history.epoch_test_loss is not None:
-        print(f"test set after training: loss {float(history.epoch_test_loss[-1]):.6f} (data loss), "
-              f"accuracy {float(history.epoch_test_acc[-1]):.2%} ({len(history.y_test)} rows)")
+        print(t("cli_test_after", lang, loss=f"{float(history.epoch_test_loss[-1]):.6f}",
+                acc=f"{float(history.epoch_test_acc[-1]):.2%}", n=len(history.y_test)))
     for path in written:
         print(f"wrote {path}")
-    note = stall_note(history)
+    note = stall_note(history, lang)
     if note:
         print(f"note: {note}", file=sys.stderr)
 
@@ -326,13 +330,14 @@ def _wrong_rows(probabilities, y):
     return predicted != np.asarray(y).astype(np.int64).reshape(-1)
 
 
-def stall_note(history) -> str | None:
+def stall_note(history, lang: str = "en") -> str | None:
     """A hint when training stopped moving short of fitting the data (the gradient vanished),
     saying why: outputs saturated by a too-large --lr or by the start, a perceptron on data
     that no line separates, or otherwise a flat point of the loss."""
     import numpy as np
 
     from ..data import linearly_separable
+    from ..i18n import t
     from ..train import predict
 
     if not history.n_steps or history.epoch_train_acc is None or not len(history.epoch_train_acc):
@@ -341,8 +346,7 @@ def stall_note(history) -> str | None:
     grad_norm = float(np.linalg.norm(history.grads[-1]))
     if accuracy >= 1.0 or grad_norm > 1e-6:
         return None
-    head = (f"the gradient has vanished (|grad| = {grad_norm:.1e}) at training accuracy {accuracy:.0%}: "
-            "more epochs will not help.")
+    head = t("cli_stall_head", lang, grad=f"{grad_norm:.1e}", acc=f"{accuracy:.0%}")
     config = history.config
     final = predict(history, -1)
     wrong = _wrong_rows(final, history.y)
@@ -351,17 +355,12 @@ def stall_note(history) -> str | None:
         if _saturated_rows(predict(history, 0)).mean() < 0.5:
             lr = float(config.get("lr", 0.5))
             usual = USUAL_LR.get(str(config.get("optimizer", "sgd")).lower(), 0.1)
-            return (f"{head} The updates saturated the outputs (every misclassified row gets probability "
-                    f"0 or 1, loss {loss:.3g}): --lr {lr:g} is probably too large; try a smaller --lr, "
-                    f"e.g. --lr {min(lr / 10, usual):g}.")
-        return (f"{head} The outputs were saturated from the start (probability 0 or 1, loss {loss:.3g}): "
-                "try another --init (smaller values) or --init random.")
+            return head + t("cli_stall_lr", lang, loss=f"{loss:.3g}", lr=f"{lr:g}", usual=f"{min(lr / 10, usual):g}")
+        return head + t("cli_stall_start", lang, loss=f"{loss:.3g}")
     if str(config.get("model", "")).lower().startswith("perceptron") \
             and not linearly_separable(history.X, history.y):
-        return (f"{head} A perceptron draws one straight line and no line separates these data; "
-                "a hidden layer can bend the boundary: try --model mlp:4.")
-    return (f"{head} Training stopped at a flat point of the loss (a saddle or a poor minimum): "
-            "try another --seed, --init random or another --activation.")
+        return head + t("cli_stall_line", lang)
+    return head + t("cli_stall_flat", lang)
 
 
 @app.command()
@@ -388,9 +387,10 @@ def run(
     probability map over the input plane, hidden-unit outputs, the network diagram, parameter
     trajectories by layer, gradient norms by layer and train/test curves (choose with --views).
     """
+    from ..i18n import resolve_lang
     from ..render.views import RunShape
 
-    config = run_options.config()
+    config = run_options.config(lang=resolve_lang(lang))
     settings = ViewSettings(out, fmt, lang, views, surface_span, surface_resolution, surface_range,
                             boundary_epochs, network_epochs, hidden_epoch, plane_resolution)
     options = settings.options(config.epochs)
@@ -404,7 +404,7 @@ def run(
     with StepProgress(total_steps(config, n_train)) as progress:
         history = _train_or_fail(config, save_history, dataset, progress)
     written = settings.write(history, chosen, options) + _save_extras(history, save_history, export_csv)
-    _report_run(history, written)
+    _report_run(history, written, settings.figs.lang)
 
 
 @app.command()

@@ -26,8 +26,9 @@ SampleOpt = Annotated[Optional[int], typer.Option(
     "--sample", "-k", help="One sample of the step's batch (0..N-1). Default: the whole batch.")]
 
 
-def _history(history_file: Path | None, run_options: RunOptions):
-    """The history to explain: loaded from the file, or trained from the run options (never both)."""
+def _history(history_file: Path | None, run_options: RunOptions, lang: str = "en"):
+    """The history to explain: loaded from the file, or trained from the run options (never both);
+    notes in ``lang``."""
     if history_file is not None:
         from ..history import History
 
@@ -36,18 +37,19 @@ def _history(history_file: Path | None, run_options: RunOptions):
     from ..losses import get_loss
     from .core import _train_or_fail
 
-    config = run_options.config()
+    config = run_options.config(lang=lang)
     get_loss(config.loss)
     return _train_or_fail(config, None)
 
 
-def _node_text(trace, sample) -> str:
+def _node_text(trace, sample, lang: str = "en") -> str:
     """Every node of the traced graph on one line: value and gradient (any model), in columns
     as wide as their widest entry."""
     from ..analysis.graph_trace import format_array
+    from ..i18n import t
     from ..render.chain import ljust, text_width
 
-    rows = [["node", "kind", "value", "dL/d(node)"]]
+    rows = [[t("cli_col_node", lang), t("cli_col_kind", lang), t("cli_col_value", lang), "dL/d(node)"]]
     for node in trace.nodes:
         value, grad = trace.numbers(node, sample)
         rows.append([node.name, node.kind, format_array(value), format_array(grad)])
@@ -98,7 +100,7 @@ def explain(
     out = check_writable_dir(out)
     if markdown is not None:
         check_writable_file(markdown, "--markdown", (".md", ".markdown"))
-    history = _history(history_file, run_options)
+    history = _history(history_file, run_options, lang)
 
     from ..analysis.chain_rule import chain_rule_table, is_perceptron_history
     from ..analysis.graph_trace import check_step, trace_history_step
@@ -130,8 +132,10 @@ def explain(
             atomic_write(markdown, lambda f: f.write(md.encode()))
             written.append(markdown)
     else:
-        print(f"step {step}: loss {trace.loss:.6g} on {trace.n_samples} samples")
-        print(_node_text(trace, sample), end="")
+        from ..i18n import t
+
+        print(t("cli_explain_step", lang, step=step, loss=f"{trace.loss:.6g}", n=trace.n_samples))
+        print(_node_text(trace, sample, lang), end="")
         if markdown is not None:
             from ..analysis.chain_rule import layer_backward
             from ..render.chain import graph_markdown
@@ -183,7 +187,7 @@ def gradcheck(
         fail(f"--tol must be > 0; got {tol}")
     if out is not None:
         out = check_writable_dir(out)
-    history = _history(history_file, run_options)
+    history = _history(history_file, run_options, lang)
 
     from ..analysis.gradcheck import gradcheck_step
     from ..render.chain import GradCheckDisplay, gradcheck_text

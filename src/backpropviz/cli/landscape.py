@@ -22,8 +22,8 @@ ParamXOpt = Annotated[Optional[str], typer.Option("--x-param", help="First param
 ParamYOpt = Annotated[Optional[str], typer.Option("--y-param", help="Second parameter (default: the second, w2).")]
 
 
-def _history(history_file: Path | None, run_options: RunOptions):
-    """The saved history, or a run trained from the run options (never both)."""
+def _history(history_file: Path | None, run_options: RunOptions, lang: str = "en"):
+    """The saved history, or a run trained from the run options (never both); notes in ``lang``."""
     from ..errors import TrainingDiverged
     from ..history import History
     from ..train import train
@@ -32,7 +32,7 @@ def _history(history_file: Path | None, run_options: RunOptions):
     if history_file is not None:
         run_options.refuse_with_history(history_file)
         return History.load(history_file)
-    config = run_options.config()
+    config = run_options.config(lang=lang)
     dataset, _ = load_checked(config)
     try:
         return train(config, dataset)
@@ -87,20 +87,16 @@ def _write_figure(fig, path: Path, fmt: str) -> Path:
     return path
 
 
-def _verdict_text(land, tolerance: float = 0.05) -> str:
+def _verdict_text(land, tolerance: float = 0.05, lang: str = "en") -> str:
     """The path's faithfulness line, the same verdict as the figure's note."""
+    from ..i18n import t
+
     verdict, off = land.fidelity(tolerance)
-    rows = len(land.path)
     if verdict == "construction":
-        return ("the loss under the path is the loss training saw by construction only: each grid point borrows "
-                "the other parameters from the nearest path point, so away from the path the surface is not one "
-                "slice of the loss")
-    facts = (f"largest distance from the plane {float(np.max(land.path_residual)):.4g} "
-             f"({land.relative_residual:.1%} of the path's extent); loss under the path differs from the loss "
-             f"training saw by up to {land.loss_gap:.1%} of its range ({off} of {rows} rows off by more than "
-             f"{tolerance:.0%})")
-    word = {"mostly": "mostly faithful"}.get(verdict, verdict)
-    return f"{facts}: {word}"
+        return t("cli_verdict_construction", lang)
+    return t("cli_verdict_facts", lang, dist=f"{float(np.max(land.path_residual)):.4g}",
+             rel=f"{land.relative_residual:.1%}", gap=f"{land.loss_gap:.1%}", off=off, rows=len(land.path),
+             tol=f"{tolerance:.0%}", word=t(f"cli_verdict_{verdict}", lang))
 
 
 @app.command()
@@ -159,7 +155,7 @@ def landscape(
     import torch
 
     from ..analysis import landscape as L
-    from ..i18n import resolve_lang
+    from ..i18n import resolve_lang, t
 
     key = method.lower()
     if key not in L.METHODS:
@@ -189,8 +185,8 @@ def landscape(
     # Refuse a grid that cannot fit before training anything, counting the history it will sit
     # beside (the same count as the plane's own check, so the resolution it names does fit).
     if history_file is None:
-        L.check_grid_memory(resolution, budget, fixed_bytes=L.planned_history_bytes(run_options.config()))
-    history = _history(history_file, run_options)
+        L.check_grid_memory(resolution, budget, fixed_bytes=L.planned_history_bytes(run_options.config(notes=False)))
+    history = _history(history_file, run_options, lang)
     L.check_grid_memory(resolution, budget, history)
     if line_steps is not None:
         for row in line_steps:
@@ -221,26 +217,25 @@ def landscape(
         written.append(ln.save(out / f"{name}.npz"))
         written.append(_write_figure(LossLineDisplay.from_line(ln, lang=lang).figure_, out / f"{name}.{fmt}", fmt))
 
-    print(f"landscape: method {land.method}, {resolution} x {resolution} points in {elapsed:.2f} s "
-          f"(centre: step {land.config['center_step']})")
+    print(t("cli_landscape", lang, method=land.method, k=resolution, secs=f"{elapsed:.2f}",
+            step=land.config["center_step"]))
     if land.fixed:
         shown = ", ".join(f"{n}={v:.4g}" for n, v in list(land.fixed.items())[:3])
-        more = f" and {len(land.fixed) - 3} more" if len(land.fixed) > 3 else ""
-        why = "" if land.method == "params" else " (zero in both directions)"
-        print(f"fixed: {shown}{more}{why}")
+        more = t("cli_fixed_more", lang, n=len(land.fixed) - 3) if len(land.fixed) > 3 else ""
+        why = "" if land.method == "params" else t("cli_fixed_why", lang)
+        print(t("cli_fixed", lang, shown=shown, more=more, why=why))
     if land.explained_variance is not None:
         ev = land.explained_variance
-        print(f"explained variance of the path: PC1 {ev[0]:.1%}, PC2 {ev[1]:.1%}")
-    print(f"path: {_verdict_text(land)}")
+        print(t("cli_explained", lang, pc1=f"{ev[0]:.1%}", pc2=f"{ev[1]:.1%}"))
+    print(t("cli_path", lang, verdict=_verdict_text(land, lang=lang)))
     from ..render.landscape import collapsed_scale, path_outside
 
     outside, start_out = path_outside(land)
     if outside:
-        print(f"note: the path leaves the plotted window: {outside} of {len(land.path)} rows outside"
-              + (", the start among them" if start_out else "") + " (widen --range)")
+        start = t("cli_outside_start", lang) if start_out else ""
+        print(f"note: {t('cli_outside', lang, n=outside, rows=len(land.path), start=start)}")
     if collapsed_scale(land) is not None:
-        print(f"note: the window is below float precision at this centre (|value| ~ {collapsed_scale(land):.2g}): "
-              "the grid collapses to one point")
+        print(f"note: {t('cli_collapsed', lang, scale=f'{collapsed_scale(land):.2g}')}")
     if curvature:
         from ..analysis.curvature import EXACT_MAX_PARAMS, curvature_at
 
@@ -248,16 +243,15 @@ def landscape(
         opt = str(history.config.get("optimizer", "sgd")).lower()
         plain = opt == "sgd" and not history.config.get("momentum")
         if not cur.has_bound:
-            stable = (" (the curvature there is zero or undefined, so 2/lambda_max bounds nothing: this does not "
-                      "mean the lr is stable)")
+            stable = t("cli_curv_flat", lang)
         elif cur.stable is None:
             stable = ""
         elif not plain:
-            stable = f" (the bound is plain gradient descent's; this run used {opt})"
+            stable = t("cli_curv_not_plain", lang, opt=opt)
         else:
-            stable = " (below the bound: stable)" if cur.stable else " (above the bound: unstable for plain GD)"
-        print(f"curvature at step {cur.step} ({cur.method}): lambda_max {cur.lambda_max:.6g}, largest stable lr "
-              f"2/lambda_max {cur.lr_max:.6g}, lr used {cur.lr_used}{stable}")
+            stable = t("cli_curv_stable" if cur.stable else "cli_curv_unstable", lang)
+        print(t("cli_curvature", lang, step=cur.step, method=cur.method, lam=f"{cur.lambda_max:.6g}",
+                lrmax=f"{cur.lr_max:.6g}", lr=cur.lr_used, stable=stable))
         if history.params.shape[1] <= EXACT_MAX_PARAMS:
             display = CurvatureDisplay.from_history(history, step=land.config["center_step"], lang=lang)
             written.append(_write_figure(display.figure_, out / f"curvature.{fmt}", fmt))
@@ -297,7 +291,7 @@ def basins(
     """
     from ..analysis.basins import basin_map
     from ..analysis.landscape import parse_memory
-    from ..i18n import resolve_lang
+    from ..i18n import resolve_lang, t
     from ..render.basins import MAX_DRAWN_CLUSTERS, basins_figure
 
     fmt = check_format(fmt)
@@ -309,7 +303,7 @@ def basins(
     out = check_writable_dir(out)
     from .core import load_checked
 
-    config = run_options.config()
+    config = run_options.config(lang=lang)
     load_checked(config)
     started = time.perf_counter()
     bm = basin_map(config, x_name=x_param, y_name=y_param, resolution=resolution, span=span, x_range=x_range,
@@ -321,10 +315,10 @@ def basins(
     written.append(_write_figure(fig, out / f"basins.{fmt}", fmt))
     n = bm.solved.size
     reached = int((bm.steps_to_threshold >= 0).sum())
-    print(f"basins: {resolution} x {resolution} starts x {bm.config['steps']} steps in {elapsed:.2f} s")
-    print(f"solved {int(bm.solved.sum())}/{n}, reached loss < {threshold:g}: {reached}/{n}, "
-          f"diverged {int(bm.diverged.sum())}, clusters of final parameters: {len(bm.cluster_centers)}"
-          + (f" (more than {MAX_DRAWN_CLUSTERS}: the finals spread out rather than fall into a few minima;"
-             " not drawn)" if len(bm.cluster_centers) > MAX_DRAWN_CLUSTERS else ""))
+    print(t("cli_basins", lang, k=resolution, steps=bm.config["steps"], secs=f"{elapsed:.2f}"))
+    clusters = len(bm.cluster_centers)
+    many = t("cli_basins_many", lang, limit=MAX_DRAWN_CLUSTERS) if clusters > MAX_DRAWN_CLUSTERS else ""
+    print(t("cli_basins_counts", lang, solved=int(bm.solved.sum()), n=n, threshold=f"{threshold:g}",
+            reached=reached, diverged=int(bm.diverged.sum()), clusters=clusters, many=many))
     for path in written:
         print(f"wrote {path}")

@@ -136,8 +136,8 @@ def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epo
     return config.validate()
 
 
-def ignored_setting_note(config, *, schedule_varied: bool = False) -> str | None:
-    """Why some schedule option of ``config`` would change nothing, or None.
+def ignored_setting_note(config, *, schedule_varied: bool = False, lang: str = "en") -> str | None:
+    """Why some schedule option of ``config`` would change nothing, or None (in ``lang``).
 
     - The step schedule multiplies the lr by --gamma at epochs step_size, 2 * step_size, ...;
       with --step-size >= --epochs there is no such epoch and the run is the constant schedule's.
@@ -145,13 +145,13 @@ def ignored_setting_note(config, *, schedule_varied: bool = False) -> str | None
       with another schedule they are ignored (not said when ``schedule_varied``: ``compare``
       then gives them to the runs of the schedule they belong to).
     """
+    from ..i18n import t
+
     schedule = str(config.schedule).lower()
     notes = []
     if schedule == "step" and config.step_size >= config.epochs:
-        notes.append(
-            f"--schedule step lowers the lr every --step-size {config.step_size} epochs, but the run has "
-            f"{config.epochs} epochs, so the lr never changes (the same run as --schedule constant); "
-            f"give a --step-size below {config.epochs}, e.g. --step-size {max(1, config.epochs // 3)}")
+        notes.append(t("cli_step_never", lang, size=config.step_size, epochs=config.epochs,
+                       suggest=max(1, config.epochs // 3)))
     if not schedule_varied:
         parts, count = [], 0
         for owner, names in (("step", ("step_size", "gamma")), ("cosine", ("lr_min",))):
@@ -159,11 +159,12 @@ def ignored_setting_note(config, *, schedule_varied: bool = False) -> str | None
                       if schedule != owner and getattr(config, name) != RUN_DEFAULTS[name]]
             count += len(unused)
             if unused:
-                verb = "apply" if len(unused) > 1 else "applies"
-                parts.append(f"{' and '.join(unused)} {verb} only to --schedule {owner}")
+                key = "cli_applies_many" if len(unused) > 1 else "cli_applies_one"
+                parts.append(t(key, lang, options=t("cli_and", lang).join(unused), owner=owner))
         if parts:
-            notes.append(f"{'; '.join(parts)}: this run uses --schedule {schedule}, so ignores {'them' if count > 1 else 'it'}")
-    return "; ".join(notes) or None
+            notes.append(t("cli_ignores_many" if count > 1 else "cli_ignores_one", lang,
+                           parts=t("cli_sep", lang).join(parts), schedule=schedule))
+    return t("cli_sep", lang).join(notes) or None
 
 
 class RunOptions:
@@ -185,11 +186,11 @@ class RunOptions:
         return [f"--{name.replace('_', '-')} {value}" for name, value in self.values.items()
                 if value != RUN_DEFAULTS[name]]
 
-    def config(self, *, notes: bool = True):
+    def config(self, *, notes: bool = True, lang: str = "en"):
         """The validated RunConfig these options describe (nothing is trained); with ``notes``,
-        a note on stderr for a setting the run would ignore (see ``ignored_setting_note``)."""
+        a note on stderr (in ``lang``) for a setting the run would ignore (see ``ignored_setting_note``)."""
         config = engine_config(**self.values)
-        note = ignored_setting_note(config) if notes else None
+        note = ignored_setting_note(config, lang=lang) if notes else None
         if note:
             print(f"note: {note}", file=sys.stderr)
         return config
