@@ -212,3 +212,17 @@ def test_every_new_label_exists_in_both_languages():
     for key in ("hidden_colorbar_layer", "hidden_unit_dead", "hidden_dead_key", "hidden_switch",
                 "network_bias_colorbar", "network_legend_values", "compare_surface_same_lin", "class_quoted"):
         assert CATALOGUE[key]["en"] and CATALOGUE[key]["ja"] and CATALOGUE[key]["en"] != CATALOGUE[key]["ja"]
+
+
+def test_metrics_legends_sit_under_the_axes():
+    from backpropviz.render.metrics import MetricsDisplay
+
+    history = train(RunConfig(data="moons", n_samples=80, model="mlp:4", epochs=30, batch_size=16,
+                              test_fraction=0.25, seed=0))
+    d = MetricsDisplay.from_history(history, lang="en")
+    renderer = drawn(d.figure_)
+    assert len(d.legends_) == 2
+    for ax, legend, lines in zip(d.axes_, d.legends_, d.lines_):
+        assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+        assert [text.get_text() for text in legend.get_texts()] == [line.get_label() for line in lines]
+        assert len(lines) == 2  # train and test

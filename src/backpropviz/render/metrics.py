@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import BackpropvizError
 from ..i18n import resolve_lang, t
-from .base import integer_ticks, new_figure
+from .base import integer_ticks, legend_below, new_figure
 from .fonts import use_language
 
 TRAIN_COLOR, TEST_COLOR = "#1d4ed8", "#c2410c"
@@ -53,7 +53,8 @@ class MetricsDisplay:
 
     def plot(self, axes=None):
         """Draw on ``axes`` (two Axes) or a new figure; keeps ``axes_``, ``figure_`` and
-        ``lines_`` (per panel: train, then test when there is a test set)."""
+        ``lines_`` (per panel: train, then test when there is a test set) and ``legends_``
+        (one per panel, under its x label, where it hides no line)."""
         with use_language(self.lang):
             if axes is None:
                 fig = new_figure((11, 4.2), layout="constrained")
@@ -62,7 +63,7 @@ class MetricsDisplay:
                 axes = list(axes)
                 fig = axes[0].figure
             x = np.arange(len(self.train_loss))
-            self.lines_ = []
+            self.lines_, self.legends_ = [], []
             panels = [(axes[0], self.train_loss, self.test_loss, "metrics_loss"),
                       (axes[1], self.train_acc, self.test_acc, "metrics_acc")]
             for ax, train, test, ylabel in panels:
@@ -75,7 +76,7 @@ class MetricsDisplay:
                 integer_ticks(ax.xaxis)
                 ax.set_ylabel(t(ylabel, self.lang))
                 ax.grid(True, alpha=0.5)
-                ax.legend(fontsize=9)
+                self.legends_.append(legend_below(ax, lines, ncol=len(lines), fontsize=9))
                 self.lines_.append(lines)
             axes[1].set_ylim(-0.03, 1.03)
             axes[1].yaxis.set_major_formatter("{x:.0%}")
