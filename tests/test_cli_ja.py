@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from backpropviz.i18n import CATALOGUE
+from backpropviz.i18n import CATALOGUE, t
 from backpropviz.render.chain import text_width
 
 TIMING = re.compile(r"\d+\.\d+ (?:s|秒)")  # seconds differ from run to run
@@ -96,11 +96,12 @@ def test_run_summary_and_notes_follow_the_language(cli, tmp_path):
     for e, j, key in zip(en_sum, ja_sum, keys):
         assert_translated(e, j, key)
     # the batch (30 training rows in batches of 8: the last holds 6) and the L1/L2 penalty
-    assert "訓練データ 30 行のうち 6 行のバッチ" + CATALOGUE["cli_penalty"]["ja"] in ja_sum[0]
+    assert t("cli_batch_part", "ja", n=30, rows=6) + CATALOGUE["cli_penalty"]["ja"] in ja_sum[0]
     # the ignored-schedule note: three options, two schedules, "ignores them"
     assert len(en_notes) == len(ja_notes) == 1
     assert_translated(en_notes[0][6:], ja_notes[0][6:], "cli_ignores_many")
-    assert "--step-size 5 と --gamma 0.5 は --schedule step にだけ効く" in ja_notes[0]
+    options = "--step-size 5" + CATALOGUE["cli_and"]["ja"] + "--gamma 0.5"
+    assert t("cli_applies_many", "ja", options=options, owner="step") in ja_notes[0]
 
 
 def test_run_stall_note_and_skipped_views_follow_the_language(cli, tmp_path):
@@ -127,7 +128,7 @@ def test_demo_summary_follows_the_language(cli, tmp_path):
     assert ja_wrote == en_wrote
     assert ja_sum[:-1] == en_sum[:-1] and ja_sum[0] == "X1 X2 RESULT"  # the truth table stays as it is
     assert_translated(en_sum[-1], ja_sum[-1], "cli_last_step")
-    assert "訓練データ全 4 行" in ja_sum[-1]
+    assert t("cli_batch_all", "ja", n=4) in ja_sum[-1]
 
 
 def test_compare_table_follows_the_language(cli, tmp_path):
@@ -155,7 +156,8 @@ def test_landscape_summary_and_notes_follow_the_language(cli, tmp_path):
     # --range 0.5 is far smaller than the path: the window note
     assert len(en_notes) == len(ja_notes) == 1
     assert_translated(en_notes[0][6:], ja_notes[0][6:], "cli_outside")
-    assert ja_notes[0].endswith(CATALOGUE["cli_outside_start"]["ja"] + " (--range を広げる)")  # the start is outside too
+    tail = CATALOGUE["cli_outside"]["ja"].split("{start}")[1]
+    assert ja_notes[0].endswith(CATALOGUE["cli_outside_start"]["ja"] + tail)  # the start is outside too
 
 
 def test_landscape_pca_and_follow_path_lines_follow_the_language(cli, tmp_path):

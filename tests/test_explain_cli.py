@@ -6,6 +6,7 @@ import pytest
 
 from backpropviz.analysis.chain_rule import chain_rule_table
 from backpropviz.config import RunConfig
+from backpropviz.i18n import t
 from backpropviz.render.graph import fmt_number
 from backpropviz.train import train
 
@@ -48,7 +49,7 @@ def test_explain_trains_from_run_options_in_japanese(cli, tmp_path):
     r = cli("explain", "--epochs", "5", "--lr", "0.3", "--loss", "mse", "--step", "-1", "--out", tmp_path,
             "--lang", "ja", "--format", "svg", "--no-field")
     assert r.code == 0, r
-    assert r.out.splitlines()[0] == "ステップ 4 の連鎖律 (損失関数 MSE, 学習率 0.3)"
+    assert r.out.splitlines()[0] == t("chain_title", "ja", step=4, loss="MSE", lr=0.3)
     assert (tmp_path / "graph.svg").read_text().lstrip().startswith("<?xml")
 
 

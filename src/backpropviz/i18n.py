@@ -53,7 +53,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "boundary_final": {"en": "boundary after training", "ja": "学習後の境界"},
     "boundary_epoch": {"en": "boundary at epoch {epoch}", "ja": "エポック {epoch} の境界"},
     "boundary_epochs": {"en": "boundaries at epochs {epochs} (darker = later)",
-                        "ja": "エポック {epochs} の境界 (濃いほど後)"},
+                        "ja": "エポック {epochs} の境界 (濃いほど後のエポック)"},
     "outside_view": {"en": " (outside the view)", "ja": " (表示範囲外)"},
     "no_boundary": {"en": "epoch {epoch}: no boundary (all weights 0)",
                     "ja": "エポック {epoch}: 境界なし (重みがすべて 0)"},
@@ -80,35 +80,41 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "slice_note_moved": {
         "en": "Colours: the loss with {fixed}.\nDuring training {moved},\n"
               "so the path is projected onto this slice.",
-        "ja": "色: この断面での損失 ({fixed})。\n学習中に変化したパラメータがあるため ({moved})、\n"
-              "経路はこの断面への投影です。",
+        "ja": "色: この断面での損失 ({fixed})。\n"
+              "学習中に変化したパラメータがあるため ({moved})、\n"
+              "経路はこの断面に投影したもの。",
     },
     "slice_note_still": {
         "en": "The path lies on this slice:\n{fixed} did not change during training.",
-        "ja": "経路はこの断面上にあります\n({fixed} は学習中に変化しません)。",
+        "ja": "経路はこの断面上にある\n"
+              "({fixed} は学習中に変化しない)。",
     },
     "surface_note_moved": {
         "en": "Dashed: heights on the slice, not the losses training saw\n({moved}).\n"
               "Solid: the loss training actually saw at each step.",
-        "ja": "破線: 断面上の高さ。学習時の損失ではありません\n({moved})。\n"
-              "実線: 各ステップで学習が実際に見た損失。",
+        "ja": "破線: 断面上の高さで、学習時の損失とは異なる\n"
+              "({moved})。\n"
+              "実線: 学習時に各ステップで実際に計算した損失。",
     },
     "surface_note_still": {
         "en": "{fixed} did not change during training:\nthe path's heights are the training losses.",
-        "ja": "{fixed} は学習中に変化しないため、\n経路の高さは学習時の損失と一致します。",
+        "ja": "{fixed} は学習中に変化しないため、\n"
+              "経路の高さは学習時の損失と一致する。",
     },
     "off_plane": {"en": "the path lies up to {dist} away from the plane",
-                  "ja": "経路は平面から最大 {dist} 離れています"},
+                  "ja": "実際の経路は平面から最大 {dist} 離れている"},
     "plane_note_projected": {
         "en": "The path is projected onto this plane:\n{off}.",
-        "ja": "経路はこの平面への投影です:\n{off}。",
+        "ja": "経路はこの平面に投影したもの:\n"
+              "{off}。",
     },
-    "plane_note_on": {"en": "The path lies in this plane.", "ja": "経路はこの平面上にあります。"},
+    "plane_note_on": {"en": "The path lies in this plane.", "ja": "経路はこの平面上にある。"},
     "follow_note": {
         "en": "Other parameters follow the recorded path,\nso the path lies on this surface.",
-        "ja": "他のパラメータは記録された経路に沿うため、\n経路はこの曲面上にあります。",
+        "ja": "他のパラメータは記録された経路の値をとるため、\n"
+              "経路はこの曲面上にある。",
     },
-    "moved": {"en": "{name} went {start} → {end}", "ja": "{name} は {start} → {end}"},
+    "moved": {"en": "{name} went {start} → {end}", "ja": "{name}: {start} → {end}"},
     # -- loss curve -----------------------------------------------------------------------------
     "loss_curve_title_gate": {"en": "Training loss ({gate} gate)",
                               "ja": "学習時の損失の推移 ({gate}ゲート)"},
@@ -117,19 +123,19 @@ CATALOGUE: dict[str, dict[str, str]] = {
     # -- network views (probability maps, hidden units, diagram, trajectories, gradients) -----
     "net_epoch": {"en": "epoch {epoch}", "ja": "エポック {epoch}"},
     "net_epoch_stats": {"en": "epoch {epoch}: loss {loss}, accuracy {acc}",
-                        "ja": "エポック {epoch}: 損失 {loss}, 正解率 {acc}"},
+                        "ja": "エポック {epoch}: 損失 {loss}、正解率 {acc}"},
     "prob_title": {"en": "Predicted probability of {cls} over the input plane ({data})",
                    "ja": "入力平面上の{cls}の予測確率 ({data})"},
     "prob_title_multi": {"en": "Predicted class over the input plane ({data}); paler = less sure",
-                         "ja": "入力平面上の予測クラス ({data}); 淡い色ほど確信が低い"},
+                         "ja": "入力平面上の予測クラス ({data})、色が淡いほど確信度が低い"},
     "prob_colorbar": {"en": "predicted probability of {cls}", "ja": "{cls}の予測確率"},
     "class_quoted": {"en": "\u201c{name}\u201d", "ja": "\u300c{name}\u300d"},
     "boundary_05": {"en": "probability 0.5 (decision boundary)", "ja": "確率 0.5 (決定境界)"},
     "decision_boundary": {"en": "decision boundary", "ja": "決定境界"},
-    "train_suffix": {"en": "{name} (train)", "ja": "{name} (訓練)"},
-    "test_suffix": {"en": "{name} (test)", "ja": "{name} (テスト)"},
+    "train_suffix": {"en": "{name} (train)", "ja": "{name} (訓練データ)"},
+    "test_suffix": {"en": "{name} (test)", "ja": "{name} (テストデータ)"},
     "hidden_title": {"en": "What each hidden neuron computes over the input plane (epoch {epoch}, {activation})",
-                     "ja": "各隠れニューロンの出力 (入力平面上, エポック {epoch}, {activation})"},
+                     "ja": "入力平面上での各隠れニューロンの出力 (エポック {epoch}、{activation})"},
     "hidden_row": {"en": "hidden layer {layer}", "ja": "隠れ層 {layer}"},
     "hidden_unit": {"en": "unit {unit}", "ja": "ユニット {unit}"},
     "hidden_more": {"en": "showing {shown} of {total} units", "ja": "{total} 個中 {shown} 個を表示"},
@@ -140,7 +146,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
                         "ja": "不活性: 平面上のどこでも出力が同じ"},
     "hidden_switch": {"en": "black line: the unit's input (pre-activation) is 0, where it switches "
                             "(output {level} there)",
-                      "ja": "黒線: ユニットへの入力 (活性化前) が 0 の所 = 切り替わる所 (出力は {level})"},
+                      "ja": "黒線: 活性化前の入力が 0 になる境目 (そこでの出力は {level})"},
     "hidden_none": {"en": "this model has no hidden layer", "ja": "このモデルには隠れ層がありません"},
     "network_title": {"en": "The network's weights ({data})", "ja": "ネットワークの重み ({data})"},
     "network_panel": {"en": "epoch {epoch}", "ja": "エポック {epoch}"},
@@ -150,29 +156,29 @@ CATALOGUE: dict[str, dict[str, str]] = {
                              "ja": "線の太さ ∝ |重み| (最大 {max})"},
     "network_bias_colorbar": {"en": "node colour: the node's bias", "ja": "ノードの色: そのノードのバイアス"},
     "network_legend_values": {"en": "numbers: weights (the largest that fit without overlapping)",
-                              "ja": "数値: 重み (重ならずに書ける大きいものから)"},
+                              "ja": "数値: 重み (重ならない範囲で大きい順に表示)"},
     "network_input": {"en": "input", "ja": "入力"},
     "network_hidden": {"en": "hidden {layer}", "ja": "隠れ層 {layer}"},
     "network_output": {"en": "output", "ja": "出力"},
     "network_more": {"en": "+{count} more", "ja": "他 {count} 個"},
     "traj_title": {"en": "Parameters during training, layer by layer ({data})",
-                   "ja": "パラメータの学習推移 (層ごと, {data})"},
+                   "ja": "層ごとのパラメータの学習推移 ({data})"},
     "traj_panel": {"en": "layer {layer}: {n_in} → {n_out} ({count} parameters)",
                    "ja": "層 {layer}: {n_in} → {n_out} (パラメータ {count} 個)"},
-    "traj_others": {"en": "other {count} parameters", "ja": "その他 {count} 個のパラメータ"},
+    "traj_others": {"en": "other {count} parameters", "ja": "他の {count} 個のパラメータ"},
     "traj_bias": {"en": "biases (dashed)", "ja": "バイアス (破線)"},
     "traj_drawn": {"en": " ({count} drawn)", "ja": " ({count} 個を表示)"},
     "grad_title": {"en": "Gradient norm of each layer ({data}, {activation})",
-                   "ja": "各層の勾配ノルム ({data}, {activation})"},
+                   "ja": "各層の勾配ノルム ({data}、{activation})"},
     "grad_title_plain": {"en": "Gradient norm of each layer ({data})", "ja": "各層の勾配ノルム ({data})"},
     "grad_ylabel": {"en": "gradient norm ‖∂L/∂θ‖ (log scale)", "ja": "勾配ノルム ‖∂L/∂θ‖ (対数目盛)"},
     "grad_layer": {"en": "layer {layer} ({n_in} → {n_out})", "ja": "層 {layer} ({n_in} → {n_out})"},
     "grad_input_side": {"en": " - nearest the input", "ja": " - 入力側"},
     "grad_output_side": {"en": " - output", "ja": " - 出力側"},
     "grad_smoothed": {"en": "lines: mean over each epoch; shade: range of its steps",
-                      "ja": "線: エポックごとの平均; 帯: そのステップの範囲"},
+                      "ja": "線: エポックごとの平均、帯: 各エポック内のステップの範囲"},
     "grad_ratio": {"en": "first / last layer: {start} at the start, {median} over the run (median)",
-                   "ja": "最初の層 / 最後の層: 開始時 {start}, 全体 {median} (中央値)"},
+                   "ja": "最初の層 / 最後の層の比: 開始時 {start}、学習全体の中央値 {median}"},
     "metrics_title": {"en": "Loss and accuracy per epoch ({data})", "ja": "エポックごとの損失と正解率 ({data})"},
     "metrics_loss": {"en": "loss (data term)", "ja": "損失 (データ項)"},
     "metrics_acc": {"en": "accuracy", "ja": "正解率"},
@@ -180,8 +186,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "metrics_test": {"en": "test", "ja": "テストデータ"},
     # -- comparisons ----------------------------------------------------------------------------
     "compare_title": {"en": "Same start, different settings ({data}, {model})",
-                      "ja": "同じ初期値, 異なる設定 ({data}, {model})"},
-    "compare_slice": {"en": "Paths on one loss slice", "ja": "1つの損失断面上の経路"},
+                      "ja": "同じ初期値、異なる設定 ({data}、{model})"},
+    "compare_slice": {"en": "Paths on one loss slice", "ja": "共通の損失断面上の経路"},
     "compare_curves": {"en": "Loss on the training set per epoch", "ja": "エポックごとの訓練データの損失"},
     "compare_acc": {"en": "Accuracy on the training set per epoch", "ja": "エポックごとの訓練データの正解率"},
     "compare_loss_own": {"en": "loss (each run's own loss function)", "ja": "損失 (各実行の損失関数)"},
@@ -192,11 +198,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
                       "ja": "{names} は最終値の平均 ({values}) に固定"},
     "compare_pca": {"en": "plane through the common start along the top 2 principal directions "
                           "of all paths ({share} of their variance)",
-                    "ja": "共通の初期値を通り, 全経路の主成分2方向に沿う平面 (分散の {share})"},
+                    "ja": "共通の初期値を通り、全経路の主成分 2 方向で張る平面 (分散の {share})"},
     "compare_off": {"en": "paths projected; up to {dist} away from the plane",
-                    "ja": "経路は射影; 平面から最大 {dist} 離れています"},
+                    "ja": "平面への投影経路 (実際は平面から最大 {dist} 離れている)"},
     "compare_grad_title": {"en": "Gradient norm of each layer, run by run ({data}, {model})",
-                           "ja": "実行ごとの各層の勾配ノルム ({data}, {model})"},
+                           "ja": "実行ごとの各層の勾配ノルム ({data}、{model})"},
     "pc_axis": {"en": "principal direction {k}", "ja": "主成分方向 {k}"},
     "diverged_suffix": {"en": " (diverged)", "ja": " (発散)"},
     # -- explain: computation graph (render.graph) --------------------------------------------------
@@ -215,15 +221,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "graph_note_sample": {
         "en": "L = {loss} is the batch loss (mean over {n} samples). Rows are sample {sample}'s; "
               "a parameter's ∂L/∂ is this sample's share: the shares add up to the recorded gradient.",
-        "ja": "L = {loss} はバッチの損失 ({n} サンプルの平均)。値はサンプル {sample} の行。"
-              "パラメータの ∂L/∂ はこのサンプルの寄与分で、全サンプルの和が記録された勾配です。"},
+        "ja": "L = {loss} はバッチの損失 ({n} サンプルの平均)。各値はサンプル {sample} のもの。パラメータの "
+              "∂L/∂ はこのサンプルの寄与分で、全サンプル分を足すと記録された勾配になる。"},
     "graph_note_batch": {
         "en": "L = {loss} is the batch loss (mean over {n} samples); every ∂L/∂ is what "
               "autograd computed for this step.",
-        "ja": "L = {loss} はバッチの損失 ({n} サンプルの平均)。∂L/∂ はこのステップで autograd が"
-              "計算した勾配です。"},
+        "ja": "L = {loss} はバッチの損失 ({n} サンプルの平均)。∂L/∂ はすべて、このステップで autograd "
+              "が計算した値。"},
     "graph_note_penalty": {"en": "(The run's L1/L2 term adds its own part to the weights' gradient.)",
-                           "ja": "(この学習の L1/L2 正則化項は、重みの勾配に別途加わります。)"},
+                           "ja": "(この学習の L1/L2 正則化項の勾配は、重みの勾配に別途加わる。)"},
     "kind_input": {"en": "input", "ja": "入力"},
     "kind_target": {"en": "target", "ja": "正解ラベル"},
     "kind_param": {"en": "parameter", "ja": "パラメータ"},
@@ -232,7 +238,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "kind_layer": {"en": "layer", "ja": "層"},
     # -- chain-rule table ---------------------------------------------------------------------
     "chain_title": {"en": "Chain rule of step {step} (loss {loss}, lr {lr})",
-                    "ja": "ステップ {step} の連鎖律 (損失関数 {loss}, 学習率 {lr})"},
+                    "ja": "ステップ {step} の連鎖律 (損失関数 {loss}、学習率 {lr})"},
     "sample": {"en": "sample", "ja": "サンプル"},
     "penalty_row": {"en": "L1/L2 term", "ja": "L1/L2 正則化項"},
     "batch_sum": {"en": "sum = gradient", "ja": "合計 = 勾配"},
@@ -240,47 +246,45 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "update_row": {"en": "−lr × gradient", "ja": "−学習率 × 勾配"},
     "recorded_change": {"en": "recorded change", "ja": "記録された変化量"},
     "not_plain_sgd": {"en": "(optimizer is not plain SGD: the change includes momentum or decay)",
-                      "ja": "(素のSGDではないため、変化量にはモーメンタム等が含まれます)"},
+                      "ja": "(素の SGD ではないため、変化量にはモーメンタムや減衰が含まれる)"},
     "chain_note": {
         "en": "L = (1/N) Σ ℓ(ŷ, y): every ∂L/∂ carries the 1/N of the mean, so each row is one sample's "
               "share and the shares add up to the gradient.",
-        "ja": "L = (1/N) Σ ℓ(ŷ, y): ∂L/∂ はすべて平均の 1/N を含むため、各行はサンプル1つの寄与分で、"
-              "その和が勾配になります。"},
+        "ja": "L = (1/N) Σ ℓ(ŷ, y): ∂L/∂ はすべて平均の 1/N を含むため、各行はサンプル 1 つの寄与分で、"
+              "その和が勾配になる。"},
     "chain_note_fig": {
         "en": r"$L = \frac{1}{N}\sum_k \ell(\hat{y}_k, y_k)$: every $\partial L/\partial\cdot$ carries the "
               r"$\frac{1}{N}$ of the mean, so each row is one sample's share and the shares add up to the gradient.",
-        "ja": r"$L = \frac{1}{N}\sum_k \ell(\hat{y}_k, y_k)$: $\partial L/\partial\cdot$ はすべて平均の "
-              r"$\frac{1}{N}$ を含むため、各行はサンプル1つの寄与分で、その和が勾配になります。"},
+        "ja": "$L = \\frac{1}{N}\\sum_k \\ell(\\hat{y}_k, y_k)$: $\\partial L/\\partial\\cdot$ "
+              "はすべて平均の $\\frac{1}{N}$ を含むため、各行はサンプル 1 つの寄与分で、その和が勾配になる。"},
     # -- update vectors -----------------------------------------------------------------------
     "updates_title": {"en": "Update vectors −lr·∇L on the loss surface",
                       "ja": "損失曲面上の更新ベクトル −lr·∇L"},
     "update_arrow": {"en": "update of step t (×{scale})", "ja": "ステップ t の更新 (×{scale})"},
     "update_arrow_one": {"en": "update of step {step} (×{scale})", "ja": "ステップ {step} の更新 (×{scale})"},
     "sample_arrows": {"en": "samples' shares, head to tail (×{scale})",
-                      "ja": "各サンプルの寄与 (つなげて表示, ×{scale})"},
+                      "ja": "各サンプルの寄与 (順につなげて表示、×{scale})"},
     "sample_arrow": {"en": "sample {k}'s share (×{scale})", "ja": "サンプル {k} の寄与 (×{scale})"},
     "field_label": {"en": "−∇L on this slice (direction)", "ja": "この断面上の −∇L (向き)"},
     "updates_note": {
         "en": "Arrows are the recorded steps in ({x}, {y}), drawn ×{scale}; other parameters' "
               "changes are not shown.",
-        "ja": "矢印は記録された ({x}, {y}) 方向の更新 (×{scale} で表示)。他のパラメータの変化は"
-              "描いていません。"},
+        "ja": "矢印は記録された ({x}, {y}) 方向の更新 (×{scale} で表示)。他のパラメータの変化は描いていない。"},
     "push_title": {"en": "How each sample pushes the boundary at step {step}",
                    "ja": "ステップ {step} で各サンプルが決定境界を押す向き"},
     "boundary_before": {"en": "before step {step}", "ja": "ステップ {step} の前"},
     "boundary_after": {"en": "after the step (×{scale})", "ja": "ステップ後 (×{scale})"},
-    "boundary_sample": {"en": "sample {k} alone (×{scale})", "ja": "サンプル {k} だけ (×{scale})"},
+    "boundary_sample": {"en": "sample {k} alone (×{scale})", "ja": "サンプル {k} のみ (×{scale})"},
     "push_note": {
         "en": "Each dashed line is the boundary after only that sample's share of the update; "
               "updates are magnified ×{scale} to be visible.",
-        "ja": "破線は、そのサンプルの寄与分だけで更新した後の境界。見やすいよう更新量を ×{scale} "
-              "で表示しています。"},
+        "ja": "破線は、そのサンプルの寄与分だけで更新した後の境界。見やすいよう更新量を ×{scale} に拡大している。"},
     # -- gradient check -----------------------------------------------------------------------
     "gradcheck_title": {"en": "Gradient check at step {step}: backpropagation vs finite differences",
                         "ja": "ステップ {step} の勾配チェック: 誤差逆伝播 vs 数値微分"},
     "backprop": {"en": "backpropagation (float64)", "ja": "誤差逆伝播 (float64)"},
     "finite_diff": {"en": "central differences (float64, ε = {eps})",
-                    "ja": "中心差分 (float64, ε = {eps})"},
+                    "ja": "中心差分 (float64、ε = {eps})"},
     "recorded": {"en": "recorded in training (float32)", "ja": "学習時の記録 (float32)"},
     "rel_error": {"en": "relative error", "ja": "相対誤差"},
     "gradient": {"en": "gradient", "ja": "勾配"},
@@ -306,7 +310,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "landscape_title_follow": {"en": "Loss over ({x}, {y}), other parameters following the path",
         "ja": "({x}, {y}) 平面上の損失 (他のパラメータは学習経路に追従)"},
     "landscape_title_random": {"en": "Loss along two random filter-normalised directions (seed {seed})",
-        "ja": "フィルタ正規化したランダム方向の損失 (シード {seed})"},
+        "ja": "フィルタ正規化した 2 つのランダム方向に沿った損失 (シード {seed})"},
     "landscape_title_pca": {"en": "Loss on the plane of the path's two principal directions",
         "ja": "学習経路の主成分 2 方向の平面上の損失"},
     "landscape_title_custom": {"en": "Loss on the plane of two given directions",
@@ -328,33 +332,36 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "landscape_given_dir": {"en": "direction {k}",
         "ja": "方向 {k}"},
     "landscape_path": {"en": "path projected onto the plane",
-        "ja": "平面に射影した学習経路"},
+        "ja": "平面への投影経路"},
     "landscape_start": {"en": "start",
         "ja": "開始点"},
     "landscape_end": {"en": "end",
         "ja": "最終点"},
     "landscape_loss": {"en": "loss",
-        "ja": "損失"},
+        "ja": "損失の値"},
     "landscape_log_loss": {"en": "loss (log scale)",
-        "ja": "損失 (対数目盛)"},
+        "ja": "損失の値 (対数目盛)"},
     "landscape_step": {"en": "step",
         "ja": "ステップ"},
     "landscape_train_loss": {"en": "loss training saw",
-        "ja": "学習時に実際に見た損失"},
+        "ja": "学習時の実際の損失"},
     "landscape_train_loss_batch": {"en": "loss of each step's batch (training)",
         "ja": "各ステップのバッチの損失 (学習時)"},
     "landscape_plane_loss": {"en": "loss of the projected point on the plane",
-        "ja": "平面上の射影点の損失"},
+        "ja": "平面上の投影点の損失"},
     "landscape_residual": {"en": "distance of the path from the plane",
-        "ja": "平面からの距離"},
+        "ja": "経路と平面の距離"},
     "landscape_fidelity_title": {"en": "Does the picture show the path faithfully?",
-        "ja": "この図は学習経路を正しく表しているか"},
+        "ja": "この図は学習経路を忠実に表しているか"},
     "landscape_residual_note_ok": {"en": "faithful: the path lies within {rel:.1%} of its extent from the plane,\nand the loss under it is within {gap:.1%} of the loss training saw",
-        "ja": "正確: 経路と平面の距離は経路の広がりの {rel:.1%} 以内、\n経路下の損失と学習時の損失の差は {gap:.1%} 以内"},
+        "ja": "忠実: 平面からの距離は経路の大きさの {rel:.1%} 以内、\n"
+              "経路下の損失と学習時の損失の差は {gap:.1%} 以内"},
     "landscape_residual_note_mostly": {"en": "mostly faithful: the loss under the path is within {tol:.0%} of the loss training saw\nat all but {off} of {rows} rows (up to {gap:.0%} there); path off the plane by up to {rel:.0%} of its extent",
-        "ja": "ほぼ正確: 経路下の損失は {rows} 行中 {off} 行を除き学習時の損失と {tol:.0%} 以内\n(その行では最大 {gap:.0%}); 経路と平面の距離は最大で広がりの {rel:.0%}"},
+        "ja": "おおむね忠実: 経路下の損失と学習時の損失の差は {rows} 点中 {off} 点を除き {tol:.0%} 以内\n"
+              "(外れた点で最大 {gap:.0%})、平面からの距離は最大で経路の大きさの {rel:.0%}"},
     "landscape_residual_note_bad": {"en": "misleading: the path lies up to {rel:.0%} of its extent off the plane,\nand the loss under it differs from training's by up to {gap:.0%} of its range",
-        "ja": "誤解を招く: 経路は平面から最大で広がりの {rel:.0%} 離れ、\n経路下の損失は学習時の損失と最大でその幅の {gap:.0%} 異なる"},
+        "ja": "誤解を招く: 平面からの距離は最大で経路の大きさの {rel:.0%}、\n"
+              "経路下の損失と学習時の損失の差は最大で変動幅の {gap:.0%}"},
     "landscape_line_title": {"en": "Loss along the straight line {a} → {b}",
         "ja": "{a} → {b} の直線上の損失"},
     "landscape_line_x": {"en": "t (0: {a}, 1: {b})",
@@ -364,9 +371,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "landscape_lambda_max": {"en": "λ_max of the Hessian",
         "ja": "ヘッセ行列の最大固有値 λ_max"},
     "landscape_edge": {"en": "2 / lr = {edge:.3g} (plain GD unstable above)",
-        "ja": "2 / lr = {edge:.3g} (これを超えると GD は不安定)"},
+        "ja": "2 / lr = {edge:.3g} (これを超えると素の勾配降下法は不安定)"},
     "landscape_curv_note": {"en": "at step {step}: λ_max = {lam:.4g}, largest stable lr 2/λ_max = {lrmax:.4g}, lr used = {lr}",
-        "ja": "ステップ {step}: λ_max = {lam:.4g}, 安定な最大学習率 2/λ_max = {lrmax:.4g}, 使用した lr = {lr}"},
+        "ja": "ステップ {step}: λ_max = {lam:.4g}、安定な学習率の上限 2/λ_max = {lrmax:.4g}、"
+              "使用した学習率 = {lr}"},
     # -- basins views (render/basins.py) ----------------------------------------------------
     "basins_loss": {"en": "Final loss (log scale)",
         "ja": "最終損失 (対数目盛)"},
@@ -383,17 +391,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "basins_diverged": {"en": "diverged",
         "ja": "発散"},
     "basins_clusters": {"en": "Which minimum: clusters of final parameters",
-        "ja": "どの極小へ: 最終パラメータのクラスタ"},
+        "ja": "どの極小に収束したか: 最終パラメータのクラスタ"},
     "basins_cluster_n": {"en": "cluster {k} ({n} starts)",
-        "ja": "クラスタ {k} ({n} 個)"},
+        "ja": "クラスタ {k} (開始点 {n} 個)"},
     "basins_suptitle": {"en": "Convergence map: {n} x {n} starts, {steps} steps each ({fixed})",
-        "ja": "収束マップ: {n} x {n} 個の開始点, 各 {steps} ステップ ({fixed})"},
+        "ja": "収束マップ: 開始点 {n} × {n} 個、各 {steps} ステップ ({fixed})"},
     "basins_fixed": {"en": "{names} start at {values}",
         "ja": "{names} の初期値は {values}"},
     "basins_fixed_many": {"en": "{count} other parameters at their initial values",
-        "ja": "他の {count} 個のパラメータは初期値"},
+        "ja": "他の {count} 個のパラメータは初期値のまま"},
     "basins_start_x": {"en": "start {label}",
-        "ja": "開始 {label}"},
+        "ja": "{label} の初期値"},
     "basins_run_start": {"en": "★: the run's own start",
         "ja": "★: この学習の開始点"},
     "basins_start_dir": {"en": "random direction {k} from the run's start",
@@ -404,78 +412,86 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "landscape_fix_held": {"en": "{names} fixed (zero in both directions)",
         "ja": "{names} は固定 (両方向の成分が 0)"},
     "landscape_fix_held_many": {"en": "{count} parameters fixed at step {step} (zero in both directions)",
-        "ja": "{count} 個のパラメータはステップ {step} の値で固定 (両方向の成分が 0)"},
+        "ja": "{count} 個のパラメータはステップ {step} の値に固定 (両方向の成分が 0)"},
     "landscape_fix_note_construction": {"en": "on the path by construction only: each grid point borrows the other parameters\nfrom the nearest path point, so away from the path this is not one slice of the loss",
-        "ja": "経路上の一致は作り方による: 各格子点は他のパラメータを最も近い経路上の点から借りるため、\n経路から離れた所は損失の 1 つの断面ではない"},
+        "ja": "経路上で損失が一致するのは構成上そうなるだけ: 各格子点は他のパラメータを経路上の最も近い点から借りるため、\n"
+              "経路から離れた所は損失の単一の断面ではない"},
     "landscape_fix_note_mostly": {"en": "mostly faithful: the loss under the path is within {tol:.0%} of the loss training saw\nat all but {off} of {rows} rows (up to {gap:.0%} there); path off the plane by up to {rel:.0%} of its extent",
-        "ja": "おおむね忠実: 経路下の損失は {rows} 行中 {off} 行を除き学習時の損失の {tol:.0%} 以内\n(外れた行で最大 {gap:.0%})。経路は平面から最大でその広がりの {rel:.0%} 離れる"},
+        "ja": "おおむね忠実: 経路下の損失と学習時の損失の差は {rows} 点中 {off} 点を除き {tol:.0%} 以内\n"
+              "(外れた点で最大 {gap:.0%})、平面からの距離は最大で経路の大きさの {rel:.0%}"},
     "landscape_fix_note_bad": {"en": "misleading: the path lies up to {rel:.0%} of its extent off the plane,\nand the loss under it differs from training's by up to {gap:.0%} of its range ({off} of {rows} rows off by > {tol:.0%})",
-        "ja": "誤解を招く: 経路は平面から最大でその広がりの {rel:.0%} 離れ、経路下の損失は学習時の損失と\n最大でその範囲の {gap:.0%} 異なる ({rows} 行中 {off} 行が {tol:.0%} 超のずれ)"},
+        "ja": "誤解を招く: 平面からの距離は最大で経路の大きさの {rel:.0%}、経路下の損失と学習時の損失の差は\n"
+              "最大で変動幅の {gap:.0%} ({rows} 点中 {off} 点で {tol:.0%} 超)"},
     "landscape_fix_outside": {"en": "the path leaves the window: {n} of {rows} rows outside{start} (widen --range)",
-        "ja": "経路が描画範囲の外に出る: {rows} 行中 {n} 行が範囲外{start} (--range を広げる)"},
+        "ja": "経路が描画範囲の外に出る: {rows} 点中 {n} 点が範囲外{start} (--range を広げるとよい)"},
     "landscape_fix_outside_start": {"en": ", the start among them",
-        "ja": "、始点も範囲外"},
+        "ja": "、開始点もその一つ"},
     "landscape_fix_collapsed": {"en": "the window is below float precision at this centre (|value| ≈ {scale:.2g}): the grid collapses to one point",
-        "ja": "この中心 (|値| ≈ {scale:.2g}) では範囲が浮動小数点の精度より狭く、格子が 1 点に潰れる"},
+        "ja": "この中心 (|値| ≈ {scale:.2g}) では描画範囲が浮動小数点の精度より狭く、格子が 1 点に潰れる"},
     "landscape_fix_lambda_max": {"en": r"$\lambda_{max}$ of the Hessian",
         "ja": r"ヘッセ行列の $\lambda_{max}$"},
     "landscape_fix_curv_note": {"en": r"at step {step}: $\lambda_{{max}}$ = {lam:.4g}, largest stable lr 2/$\lambda_{{max}}$ = {lrmax:.4g}, lr used = {lr}",
-        "ja": r"ステップ {step}: $\lambda_{{max}}$ = {lam:.4g}、安定な最大学習率 2/$\lambda_{{max}}$ = {lrmax:.4g}、使用した学習率 = {lr}"},
+        "ja": "ステップ {step}: $\\lambda_{{max}}$ = {lam:.4g}、安定な学習率の上限 2/$\\lambda_{{max}}$ "
+              "= {lrmax:.4g}、使用した学習率 = {lr}"},
     "landscape_fix_curv_note_flat": {"en": r"at step {step}: $\lambda_{{max}}$ = {lam:.4g}: the curvature there is zero or undefined," "\nso 2/$\\lambda_{{max}}$ gives no bound (this does not mean lr = {lr} is stable)",
-        "ja": r"ステップ {step}: $\lambda_{{max}}$ = {lam:.4g}: この点の曲率は 0 か未定義で、" "\n2/$\\lambda_{{max}}$ は上限を与えない (学習率 {lr} が安定という意味ではない)"},
+        "ja": "ステップ {step}: $\\lambda_{{max}}$ = {lam:.4g}、この点の曲率は 0 または未定義のため、"
+              "\n2/$\\lambda_{{max}}$ は上限にならない (学習率 {lr} で安定という意味ではない)"},
     "basins_fix_outcome_full": {"en": "Solved (final accuracy 100%) or stuck",
         "ja": "解けた (最終正解率 100%) か停滞か"},
     # -- terminal summary and notes of the commands (cli_*) -----------------------------------------
     # Numbers, option names and file paths are filled in unchanged; "note:" and "wrote" stay
     # as they are in both languages (the CLI adds them), so scripts can grep for them.
     "cli_last_step": {"en": "last step's loss {loss} (step {step}, the last of {n}: {batch}{penalty}, before its update)",
-        "ja": "最後のステップの損失 {loss} (ステップ {step}、全 {n} ステップの最後: {batch}{penalty}、更新前)"},
+        "ja": "最後のステップの損失 {loss} (全 {n} ステップ中のステップ {step}: {batch}{penalty}、"
+              "更新前)"},
     "cli_batch_all": {"en": "all {n} training rows",
-        "ja": "訓練データ全 {n} 行"},
+        "ja": "訓練データの全 {n} サンプル"},
     "cli_batch_part": {"en": "a batch of {rows} of the {n} training rows",
-        "ja": "訓練データ {n} 行のうち {rows} 行のバッチ"},
+        "ja": "訓練データ {n} サンプル中 {rows} サンプルのバッチ"},
     "cli_penalty": {"en": ", incl. the L1/L2 penalty",
         "ja": "、L1/L2 正則化項を含む"},
     "cli_train_after": {"en": "whole training set after training: loss {loss} (data loss), accuracy {acc} ({n} rows)",
-        "ja": "学習後の訓練データ全体: 損失 {loss} (データ項), 正解率 {acc} ({n} 行)"},
+        "ja": "学習後の訓練データ全体: 損失 {loss} (データ項)、正解率 {acc} ({n} サンプル)"},
     "cli_test_after": {"en": "test set after training: loss {loss} (data loss), accuracy {acc} ({n} rows)",
-        "ja": "学習後のテストデータ: 損失 {loss} (データ項), 正解率 {acc} ({n} 行)"},
+        "ja": "学習後のテストデータ: 損失 {loss} (データ項)、正解率 {acc} ({n} サンプル)"},
     "cli_stall_head": {"en": "the gradient has vanished (|grad| = {grad}) at training accuracy {acc}: more epochs will not help.",
         "ja": "勾配が消失した (|grad| = {grad}、訓練データの正解率 {acc}): エポックを増やしても改善しない。"},
     "cli_stall_lr": {"en": " The updates saturated the outputs (every misclassified row gets probability 0 or 1, loss {loss}): "
                            "--lr {lr} is probably too large; try a smaller --lr, e.g. --lr {usual}.",
-        "ja": "更新で出力が飽和した (誤分類の行はすべて確率 0 か 1、損失 {loss}): --lr {lr} が大きすぎる可能性が高い。"
-              "小さい --lr を試す (例: --lr {usual})。"},
+        "ja": "更新で出力が飽和した (誤分類したサンプルはすべて確率 0 か 1、損失 {loss}): --lr {lr} は大きすぎる可能性が高い。"
+              "より小さい --lr を試すとよい (例: --lr {usual})。"},
     "cli_stall_start": {"en": " The outputs were saturated from the start (probability 0 or 1, loss {loss}): "
                               "try another --init (smaller values) or --init random.",
-        "ja": "出力は最初から飽和していた (確率 0 か 1、損失 {loss}): 別の --init (小さい値) か --init random を試す。"},
+        "ja": "出力は最初から飽和していた (確率 0 か 1、損失 {loss}): 別の --init (小さい値) か --init "
+              "random を試すとよい。"},
     "cli_stall_line": {"en": " A perceptron draws one straight line and no line separates these data; "
                              "a hidden layer can bend the boundary: try --model mlp:4.",
-        "ja": "パーセプトロンは直線を 1 本引くだけで、このデータはどの直線でも分けられない。"
-              "隠れ層があれば境界を曲げられる: --model mlp:4 を試す。"},
+        "ja": "パーセプトロンは直線を 1 本引くだけで、このデータはどの直線でも分けられない。隠れ層があれば境界を曲げられる: --model "
+              "mlp:4 を試すとよい。"},
     "cli_stall_flat": {"en": " Training stopped at a flat point of the loss (a saddle or a poor minimum): "
                              "try another --seed, --init random or another --activation.",
-        "ja": "学習は損失の平らな点 (鞍点か質の悪い極小) で止まった: 別の --seed、--init random、別の --activation を試す。"},
+        "ja": "学習は損失の平らな点 (鞍点か悪い局所解) で止まった: 別の --seed、--init random、別の --activation "
+              "を試すとよい。"},
     "cli_skipped_one": {"en": "skipped the {views} view: it draws the input plane and needs 2 input features; this run has {n} "
                               "(train with two --features, or --features pca, to get it)",
-        "ja": "{views} の図は省略: 入力平面を描くため入力特徴量が 2 個必要だが、この学習は {n} 個 "
-              "(描くには --features で二つ選ぶか --features pca)"},
+        "ja": "{views} の図は省略: 入力平面を描くには入力特徴量が 2 個必要だが、この学習は {n} 個 (--features "
+              "で 二つ選ぶか --features pca を使えば描ける)"},
     "cli_skipped_many": {"en": "skipped the {views} views: they draw the input plane and need 2 input features; this run has {n} "
                                "(train with two --features, or --features pca, to get them)",
-        "ja": "{views} の図は省略: 入力平面を描くため入力特徴量が 2 個必要だが、この学習は {n} 個 "
-              "(描くには --features で二つ選ぶか --features pca)"},
+        "ja": "{views} の図は省略: 入力平面を描くには入力特徴量が 2 個必要だが、この学習は {n} 個 (--features "
+              "で 二つ選ぶか --features pca を使えば描ける)"},
     "cli_and": {"en": " and ", "ja": " と "},
     "cli_sep": {"en": "; ", "ja": "。"},
     "cli_step_never": {"en": "--schedule step lowers the lr every --step-size {size} epochs, but the run has {epochs} epochs, "
                              "so the lr never changes (the same run as --schedule constant); give a --step-size below "
                              "{epochs}, e.g. --step-size {suggest}",
-        "ja": "--schedule step は --step-size {size} エポックごとに学習率を下げるが、この学習は {epochs} エポックなので"
-              "学習率は変わらない (--schedule constant と同じ学習)。{epochs} 未満の --step-size を指定する "
-              "(例: --step-size {suggest})"},
+        "ja": "--schedule step は --step-size {size} エポックごとに学習率を下げるが、この学習は {epochs} "
+              "エポックしかないので学習率は一度も変わらない (--schedule constant と同じ)。{epochs} 未満の "
+              "--step-size を指定するとよい (例: --step-size {suggest})"},
     "cli_applies_one": {"en": "{options} applies only to --schedule {owner}",
-        "ja": "{options} は --schedule {owner} にだけ効く"},
+        "ja": "{options} は --schedule {owner} のときだけ有効"},
     "cli_applies_many": {"en": "{options} apply only to --schedule {owner}",
-        "ja": "{options} は --schedule {owner} にだけ効く"},
+        "ja": "{options} は --schedule {owner} のときだけ有効"},
     "cli_ignores_one": {"en": "{parts}: this run uses --schedule {schedule}, so ignores it",
         "ja": "{parts}: この学習は --schedule {schedule} なので無視される"},
     "cli_ignores_many": {"en": "{parts}: this run uses --schedule {schedule}, so ignores them",
@@ -486,48 +502,48 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "cli_col_acc": {"en": "accuracy", "ja": "正解率"},
     "cli_col_steps": {"en": "steps", "ja": "ステップ数"},
     "cli_landscape": {"en": "landscape: method {method}, {k} x {k} points in {secs} s (centre: step {step})",
-        "ja": "損失地形: 手法 {method}, {k} x {k} 点, {secs} 秒 (中心: ステップ {step})"},
+        "ja": "損失地形: 手法 {method}、{k} x {k} 点、{secs} 秒 (中心: ステップ {step})"},
     "cli_fixed": {"en": "fixed: {shown}{more}{why}", "ja": "固定: {shown}{more}{why}"},
     "cli_fixed_more": {"en": " and {n} more", "ja": " ほか {n} 個"},
     "cli_fixed_why": {"en": " (zero in both directions)", "ja": " (両方向の成分が 0)"},
     "cli_explained": {"en": "explained variance of the path: PC1 {pc1}, PC2 {pc2}",
-        "ja": "経路の寄与率: PC1 {pc1}, PC2 {pc2}"},
+        "ja": "経路の分散の寄与率: PC1 {pc1}、PC2 {pc2}"},
     "cli_path": {"en": "path: {verdict}", "ja": "経路: {verdict}"},
     "cli_verdict_construction": {"en": "the loss under the path is the loss training saw by construction only: each grid point "
                                        "borrows the other parameters from the nearest path point, so away from the path the "
                                        "surface is not one slice of the loss",
-        "ja": "経路下の損失が学習時の損失と一致するのは作り方による: 各格子点は他のパラメータを最も近い経路上の点から"
-              "借りるため、経路から離れた所の曲面は損失の単一の断面ではない"},
+        "ja": "経路下の損失が学習時の損失と一致するのは構成上そうなるだけ: 各格子点は他のパラメータを経路上の最も近い点から借りるため、"
+              "経路から離れた所の曲面は損失の単一の断面ではない"},
     "cli_verdict_facts": {"en": "largest distance from the plane {dist} ({rel} of the path's extent); loss under the path differs "
                                 "from the loss training saw by up to {gap} of its range ({off} of {rows} rows off by more "
                                 "than {tol}): {word}",
-        "ja": "平面からの最大距離 {dist} (経路の広がりの {rel})。経路下の損失と学習時の損失の差は最大でその範囲の {gap} "
-              "({rows} 行中 {off} 行が {tol} 超のずれ): {word}"},
+        "ja": "平面からの最大距離 {dist} (経路の大きさの {rel})。経路下の損失と学習時の損失の差は最大で変動幅の {gap} "
+              "({rows} 点中 {off} 点で {tol} 超): {word}"},
     "cli_verdict_faithful": {"en": "faithful", "ja": "忠実"},
     "cli_verdict_mostly": {"en": "mostly faithful", "ja": "おおむね忠実"},
     "cli_verdict_misleading": {"en": "misleading", "ja": "誤解を招く"},
     "cli_outside": {"en": "the path leaves the plotted window: {n} of {rows} rows outside{start} (widen --range)",
-        "ja": "経路が描画範囲の外に出る: {rows} 行中 {n} 行が範囲外{start} (--range を広げる)"},
-    "cli_outside_start": {"en": ", the start among them", "ja": "、始点も範囲外"},
+        "ja": "経路が描画範囲の外に出る: {rows} 点中 {n} 点が範囲外{start} (--range を広げるとよい)"},
+    "cli_outside_start": {"en": ", the start among them", "ja": "、開始点もその一つ"},
     "cli_collapsed": {"en": "the window is below float precision at this centre (|value| ~ {scale}): the grid collapses to one point",
-        "ja": "この中心 (|値| ~ {scale}) では範囲が浮動小数点の精度より狭く、格子が 1 点に潰れる"},
+        "ja": "この中心 (|値| ~ {scale}) では描画範囲が浮動小数点の精度より狭く、格子が 1 点に潰れる"},
     "cli_curvature": {"en": "curvature at step {step} ({method}): lambda_max {lam}, largest stable lr 2/lambda_max {lrmax}, "
                             "lr used {lr}{stable}",
-        "ja": "ステップ {step} の曲率 ({method}): lambda_max {lam}, 安定な最大学習率 2/lambda_max {lrmax}, "
-              "使用した学習率 {lr}{stable}"},
+        "ja": "ステップ {step} の曲率 ({method}): lambda_max {lam}、安定な学習率の上限 2/lambda_max "
+              "{lrmax}、使用した学習率 {lr}{stable}"},
     "cli_curv_flat": {"en": " (the curvature there is zero or undefined, so 2/lambda_max bounds nothing: this does not mean "
                             "the lr is stable)",
-        "ja": " (この点の曲率は 0 か未定義で 2/lambda_max は上限を与えない: 学習率が安定という意味ではない)"},
+        "ja": " (この点の曲率は 0 または未定義のため 2/lambda_max は上限にならない: 学習率が安定という意味ではない)"},
     "cli_curv_not_plain": {"en": " (the bound is plain gradient descent's; this run used {opt})",
-        "ja": " (この上限は素の勾配降下法のもの。この学習は {opt})"},
+        "ja": " (この上限は素の勾配降下法に対するもので、この学習は {opt} を使用)"},
     "cli_curv_stable": {"en": " (below the bound: stable)", "ja": " (上限未満: 安定)"},
     "cli_curv_unstable": {"en": " (above the bound: unstable for plain GD)",
         "ja": " (上限超: 素の勾配降下法では不安定)"},
     "cli_basins": {"en": "basins: {k} x {k} starts x {steps} steps in {secs} s",
-        "ja": "収束マップ: {k} x {k} 個の開始点 x {steps} ステップ, {secs} 秒"},
+        "ja": "収束マップ: 開始点 {k} x {k} 個 × 各 {steps} ステップ、{secs} 秒"},
     "cli_basins_counts": {"en": "solved {solved}/{n}, reached loss < {threshold}: {reached}/{n}, diverged {diverged}, "
                                 "clusters of final parameters: {clusters}{many}",
-        "ja": "解けた {solved}/{n}, 損失 < {threshold} に到達: {reached}/{n}, 発散 {diverged}, "
+        "ja": "解けた {solved}/{n}、損失 < {threshold} に到達 {reached}/{n}、発散 {diverged}、"
               "最終パラメータのクラスタ: {clusters}{many}"},
     "cli_basins_many": {"en": " (more than {limit}: the finals spread out rather than fall into a few minima; not drawn)",
         "ja": " ({limit} 個超: 最終値は少数の極小に集まらず散らばっている。図には描かない)"},
