@@ -240,3 +240,29 @@ def test_schedule_options_for_another_schedule_get_a_note(cli, tmp_path):
     r = cli("compare", "--data", "xor", "--model", "mlp:2", "--epochs", "4", "--vary",
             "schedule=constant,step", "--step-size", "2", "--resolution", "5", "--out", tmp_path / "d")
     assert r.code == 0 and "note:" not in r.err, r
+
+
+def test_rows_pinned_at_0_or_1_are_named_even_while_the_rest_still_trains(cli, tmp_path):
+    # --init 100,100,0 on XOR: row (1,1) starts at z = 200, probability exactly 1.0 in float32,
+    # and stays wrong, while row (0,0) keeps a gradient (so the 'vanished' note does not apply).
+    import torch
+    import torch.nn.functional as F
+
+    r = cli("run", "--data", "xor", "--init", "100,100,0", "--views", "loss",
+            "--save-history", tmp_path / "h.npz", "--out", tmp_path / "o")
+    assert r.code == 0, r
+    note = _note(r.err)
+    assert "1 of 4 training rows" in note and "from the start" in note and "vanished" not in note
+    h = History.load(tmp_path / "h.npz")
+    assert np.linalg.norm(h.grads[-1]) > 1e-6  # training still moves
+    # Independently: at the final parameters the wrong row's own BCE gradient is exactly zero.
+    w = torch.tensor(h.params[-1], requires_grad=True)
+    X, y = torch.from_numpy(h.X), torch.from_numpy(h.y).float()
+    p = torch.sigmoid(X @ w[:2] + w[2])
+    wrong = ((p >= 0.5).float() != y).nonzero().reshape(-1)
+    assert wrong.tolist() == [3]
+    (g,) = torch.autograd.grad(F.binary_cross_entropy(p[3:4], y[3:4]), w)
+    assert torch.count_nonzero(g) == 0
+    # A run whose wrong rows are not pinned gets no such note.
+    r = cli("run", "--data", "xor", "--views", "loss", "--epochs", "50", "--out", tmp_path / "p")
+    assert r.code == 0 and "exactly 0 or 1" not in r.err, r

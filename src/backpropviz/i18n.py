@@ -464,6 +464,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
                               "try another --init (smaller values) or --init random.",
         "ja": "出力は最初から飽和していた (確率 0 か 1、損失 {loss}): 別の --init (小さい値) か --init "
               "random を試すとよい。"},
+    "cli_pinned_rows": {"en": "{n} of {total} training rows stay misclassified with the output at exactly 0 or 1 "
+                              "(training accuracy {acc}): in float32 such a row passes no gradient back, so more epochs "
+                              "will not fix it.",
+        "ja": "訓練データ {total} サンプル中 {n} サンプルが誤分類のまま出力がちょうど 0 か 1 に張り付いている "
+              "(訓練データの正解率 {acc}): float32 ではそのサンプルから勾配が流れないため、エポックを増やしても直らない。"},
+    "cli_pinned_start": {"en": " They were pinned from the start: try another --init (smaller values) or --init random.",
+        "ja": "最初から張り付いていた: 別の --init (小さい値) か --init random を試すとよい。"},
     "cli_stall_line": {"en": " A perceptron draws one straight line and no line separates these data; "
                              "a hidden layer can bend the boundary: try --model mlp:4.",
         "ja": "パーセプトロンは直線を 1 本引くだけで、このデータはどの直線でも分けられない。隠れ層があれば境界を曲げられる: --model "

@@ -344,8 +344,10 @@ def stall_note(history, lang: str = "en") -> str | None:
         return None
     accuracy = float(history.epoch_train_acc[-1])
     grad_norm = float(np.linalg.norm(history.grads[-1]))
-    if accuracy >= 1.0 or grad_norm > 1e-6:
+    if accuracy >= 1.0:
         return None
+    if grad_norm > 1e-6:
+        return _pinned_rows_note(history, accuracy, lang)
     head = t("cli_stall_head", lang, grad=f"{grad_norm:.1e}", acc=f"{accuracy:.0%}")
     config = history.config
     final = predict(history, -1)
@@ -361,6 +363,29 @@ def stall_note(history, lang: str = "en") -> str | None:
             and not linearly_separable(history.X, history.y):
         return head + t("cli_stall_line", lang)
     return head + t("cli_stall_flat", lang)
+
+
+def _pinned_rows_note(history, accuracy: float, lang: str) -> str | None:
+    """When training still moves but every misclassified row of a binary task has its output at
+    exactly 0 or 1: in float32 such a row passes no gradient back (sigmoid's derivative is 0
+    there), so the rest of the data trains on while those rows stay wrong."""
+    import numpy as np
+
+    from ..i18n import t
+    from ..train import predict
+
+    final = np.asarray(predict(history, -1))
+    if final.ndim != 1:  # softmax + cross-entropy keeps a gradient for a confidently wrong row
+        return None
+    wrong = _wrong_rows(final, history.y)
+    pinned = (final == 0.0) | (final == 1.0)
+    if not wrong.any() or not pinned[wrong].all():
+        return None
+    note = t("cli_pinned_rows", lang, n=int(wrong.sum()), total=len(final), acc=f"{accuracy:.0%}")
+    start = np.asarray(predict(history, 0))
+    if ((start == 0.0) | (start == 1.0))[wrong].all():
+        note += t("cli_pinned_start", lang)
+    return note
 
 
 @app.command()
