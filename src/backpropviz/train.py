@@ -132,13 +132,13 @@ class Recorder:
             self._slots = self._grad_slots(grads)
         if self._slots is False:
             torch.cat([g.reshape(-1) for g in grads], out=self.grads[t])
-            return (self.grads[t],)
-        row = self._grads_address + t * self._row_bytes
-        for g, (offset, nbytes, first, end) in zip(grads, self._slots):
-            if g.is_contiguous():
-                _memmove(row + offset, g.data_ptr(), nbytes)
-            else:
-                self.grads[t, first:end].copy_(g.reshape(-1))
+        else:
+            row = self._grads_address + t * self._row_bytes
+            for g, (offset, nbytes, first, end) in zip(grads, self._slots):
+                if g.is_contiguous():
+                    _memmove(row + offset, g.data_ptr(), nbytes)
+                else:
+                    self.grads[t, first:end].copy_(g.reshape(-1))
         return (self.grads[t],)
 
     def _grad_slots(self, grads) -> list[tuple[int, int, int, int]] | bool:

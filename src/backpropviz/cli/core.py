@@ -322,6 +322,14 @@ def _saturated_rows(probabilities):
     return p.max(axis=1) > 1 - SATURATED
 
 
+def _exactly_pinned(probabilities):
+    """Per row of a binary task: is the output exactly 0 or 1, where float32 passes no gradient?"""
+    import numpy as np
+
+    p = np.asarray(probabilities)
+    return (p == 0.0) | (p == 1.0)
+
+
 def _wrong_rows(probabilities, y):
     import numpy as np
 
@@ -378,12 +386,10 @@ def _pinned_rows_note(history, accuracy: float, lang: str) -> str | None:
     if final.ndim != 1:  # softmax + cross-entropy keeps a gradient for a confidently wrong row
         return None
     wrong = _wrong_rows(final, history.y)
-    pinned = (final == 0.0) | (final == 1.0)
-    if not wrong.any() or not pinned[wrong].all():
+    if not wrong.any() or not _exactly_pinned(final)[wrong].all():
         return None
     note = t("cli_pinned_rows", lang, n=int(wrong.sum()), total=len(final), acc=f"{accuracy:.0%}")
-    start = np.asarray(predict(history, 0))
-    if ((start == 0.0) | (start == 1.0))[wrong].all():
+    if _exactly_pinned(predict(history, 0))[wrong].all():
         note += t("cli_pinned_start", lang)
     return note
 
