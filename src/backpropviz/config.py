@@ -41,6 +41,9 @@ class RunConfig:
     model: str = "perceptron"
     activation: str = "tanh"
     init: tuple[float, ...] | None = ARTICLE_INIT
+    # None: torch's default initialisation of each layer (seeded by ``seed``; ``--init random``);
+    # else a scheme of ``models.INIT_SCHEMES`` (``xavier``, ``he``, ``normal:SCALE``) for the weights.
+    init_scheme: str | None = None
     # objective
     loss: str = "bce"
     l1: float = 0.0
@@ -75,7 +78,8 @@ class RunConfig:
             object.__setattr__(self, name, value)
         # The article's starting point (w1, w2, b) fits only a 3-parameter perceptron; a network
         # starts from the seeded initialisation unless told otherwise.
-        if self.init == ARTICLE_INIT and not str(self.model).lower().startswith("perceptron"):
+        if self.init == ARTICLE_INIT and (self.init_scheme is not None
+                                          or not str(self.model).lower().startswith("perceptron")):
             object.__setattr__(self, "init", None)
 
     @property
@@ -137,6 +141,13 @@ class RunConfig:
             raise BackpropvizError(f"--seed must be an integer; got {self.seed!r}")
         if self.init is not None and not all(math.isfinite(v) for v in self.init):
             raise BackpropvizError(f"--init values must be finite numbers; got {self.init}")
+        if self.init_scheme is not None:
+            from .models import parse_init_scheme
+
+            if self.init is not None:
+                raise BackpropvizError(
+                    f"give either initial values or an init scheme, not both; got {self.init} and {self.init_scheme!r}")
+            parse_init_scheme(self.init_scheme)
         return self
 
     def optimizer_options(self) -> dict:
@@ -193,7 +204,8 @@ def parse_init(text: str, n_params: int | None = None) -> tuple[float, ...]:
         values = tuple(float(p) for p in parts)
     except ValueError:
         raise BackpropvizError(
-            f"--init must be comma-separated numbers such as -1,1,0 (w1,w2,b); got {text!r}"
+            f"--init must be comma-separated numbers such as -1,1,0 (w1,w2,b), or one of random, xavier, "
+            f"he, normal:SCALE; got {text!r}"
         ) from None
     if not all(math.isfinite(v) for v in values):
         raise BackpropvizError(f"--init values must be finite numbers; got {text!r}")

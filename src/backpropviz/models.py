@@ -26,6 +26,10 @@ ACTIVATIONS = {
 MAX_WIDTH = 4096
 MAX_LAYERS = 16
 
+# ``--init`` schemes for the weight matrices (torch.nn.init); every bias starts at 0.
+# ``normal:SCALE`` draws each weight from N(0, SCALE^2).
+INIT_SCHEMES = ("xavier", "he", "normal:SCALE")
+
 
 def perceptron(n_inputs: int = 2, n_outputs: int = 1) -> nn.Sequential:
     """The article's model: one linear layer and a sigmoid, output a probability of class 1.
@@ -104,6 +108,45 @@ def build_model(spec: str, n_inputs: int, *, seed: int, activation: str = "tanh"
         if name == "perceptron":
             return perceptron(n_inputs, n_outputs)
         return mlp(n_inputs, hidden, activation, n_outputs)
+
+
+def parse_init_scheme(scheme: str) -> tuple[str, float | None]:
+    """``"xavier"`` -> ``("xavier", None)``; ``"normal:0.1"`` -> ``("normal", 0.1)``."""
+    name, colon, rest = str(scheme).strip().lower().partition(":")
+    if name in ("xavier", "he") and not colon:
+        return name, None
+    if name == "normal":
+        try:
+            scale = float(rest)
+        except ValueError:
+            scale = float("nan")
+        if 0 < scale < float("inf"):
+            return name, scale
+        raise BackpropvizError(f"--init normal:SCALE needs a standard deviation > 0, e.g. normal:0.1; got {scheme!r}")
+    raise BackpropvizError(
+        f"--init must be comma-separated numbers, random, {', '.join(INIT_SCHEMES)}; got {scheme!r}")
+
+
+@torch.no_grad()
+def initialise(model: nn.Module, scheme: str, seed: int) -> None:
+    """Draw the weight matrices of ``model`` by ``scheme`` (see ``INIT_SCHEMES``), biases 0.
+
+    ``xavier``: Glorot uniform, U(-a, a) with a = sqrt(6 / (fan_in + fan_out));
+    ``he``: Kaiming normal for ReLU, N(0, 2 / fan_in); ``normal:SCALE``: N(0, SCALE^2).
+    The draws come from a generator seeded by ``seed``, in ``named_parameters()`` order, so the
+    same seed gives the same start bit for bit (the global torch random state is not touched).
+    """
+    name, scale = parse_init_scheme(scheme)
+    generator = torch.Generator().manual_seed(seed)
+    for pname, p in model.named_parameters():
+        if p.ndim < 2:  # biases (and any other vector)
+            p.zero_()
+        elif name == "xavier":
+            nn.init.xavier_uniform_(p, generator=generator)
+        elif name == "he":
+            nn.init.kaiming_normal_(p, nonlinearity="relu", generator=generator)
+        else:
+            nn.init.normal_(p, 0.0, scale, generator=generator)
 
 
 def param_names(model: nn.Module) -> list[str]:

@@ -21,7 +21,7 @@ from .data import Dataset, make_dataset, train_test_split
 from .errors import BackpropvizError, TrainingDiverged
 from .history import History
 from .losses import check_loss_for_task, get_loss
-from .models import build_model, flat_storage, param_names, set_flat
+from .models import build_model, flat_storage, initialise, param_names, set_flat
 from .optim import lr_schedule, make_optimizer
 
 
@@ -227,6 +227,8 @@ def prepare(config: RunConfig, dataset: Dataset | None = None):
     train_set, test_set = train_test_split(dataset, config.test_fraction, config.seed)
     model = build_model(config.model, dataset.n_features, seed=config.seed,
                         activation=config.activation, n_outputs=n_outputs(dataset.n_classes))
+    if config.init_scheme is not None:
+        initialise(model, config.init_scheme, config.seed)
     if config.init is not None:
         n = sum(p.numel() for p in model.parameters())
         if len(config.init) == n:

@@ -35,9 +35,11 @@ MomentumOpt = Annotated[Optional[float], typer.Option(
 EpochsOpt = Annotated[int, typer.Option("--epochs", "-e", help="Number of epochs (>= 1).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (data, initialisation, shuffling).")]
 InitOpt = Annotated[Optional[str], typer.Option(
-    "--init", help="Initial parameters as comma-separated numbers (the perceptron's w1,w2,b; e.g. -1,1,0), "
-                   "or 'random' for a seeded random start. Default: the article's -1,1,0 for a perceptron, "
-                   "a seeded random start for other models.")]
+    "--init", help="Initial parameters as comma-separated numbers (the perceptron's w1,w2,b; e.g. -1,1,0); "
+                   "'random' (torch's default layer initialisation); or a scheme for the weights, biases 0: "
+                   "'xavier' (Glorot uniform), 'he' (Kaiming normal), 'normal:SCALE' (N(0, SCALE^2)). All "
+                   "random starts are seeded by --seed. Default: the article's -1,1,0 for a perceptron, "
+                   "'random' for other models.")]
 BatchOpt = Annotated[Optional[int], typer.Option(
     "--batch-size", "-b", help="Mini-batch size (1: stochastic). Default: the whole training set (full batch).")]
 NoShuffleOpt = Annotated[bool, typer.Option(
@@ -109,11 +111,15 @@ def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epo
     """The validated RunConfig that the command-line options describe (nothing is trained)."""
     from ..config import ARTICLE_INIT, RunConfig, parse_betas, parse_init, parse_list
 
-    if init is None:
-        init_values = ARTICLE_INIT
-    elif init.strip().lower() == "random":
+    init_values, init_scheme = ARTICLE_INIT, None
+    if init is not None and init.strip().lower() == "random":
         init_values = None
-    else:
+    elif init is not None and init.strip()[:1].isalpha():  # a scheme: xavier, he, normal:SCALE
+        from ..models import parse_init_scheme
+
+        parse_init_scheme(init)
+        init_values, init_scheme = None, init.strip().lower()
+    elif init is not None:
         init_values = parse_init(init)
     betas_values = parse_betas(betas)
     if beta1 is not None or beta2 is not None:
@@ -129,7 +135,7 @@ def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epo
     config = RunConfig(
         data=data, n_samples=n_samples, noise=noise, test_fraction=test_fraction,
         features=parse_list(features, "features"), csv=str(csv) if csv is not None else None, target=target,
-        model=model, activation=activation, init=init_values, loss=loss, l1=l1, l2=l2,
+        model=model, activation=activation, init=init_values, init_scheme=init_scheme, loss=loss, l1=l1, l2=l2,
         optimizer=optimizer, lr=lr, momentum=momentum, betas=betas_values, eps=eps, weight_decay=weight_decay,
         alpha=alpha, schedule=schedule, step_size=step_size, gamma=gamma, lr_min=lr_min,
         epochs=epochs, batch_size=batch_size, shuffle=not no_shuffle, seed=seed)
