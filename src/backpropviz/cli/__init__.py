@@ -5,3 +5,7 @@ from . import core  # noqa: F401,E402  (registers demo, run, plot)
 from . import explain  # noqa: F401,E402  (registers explain, gradcheck)
 from . import compare  # noqa: F401,E402  (registers compare)
 from . import landscape  # noqa: F401,E402  (registers landscape, basins)
+
+from .app import reflow_command_help  # noqa: E402
+
+reflow_command_help()  # --help wraps descriptions to the terminal, not at the source's line breaks

@@ -7,6 +7,7 @@ command functions, so that ``backpropviz --help`` answers at once.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import tempfile
@@ -43,6 +44,28 @@ RangeOpt = Annotated[Optional[str], typer.Option(
 EpochsListOpt = Annotated[Optional[str], typer.Option(
     "--boundary-epochs", help="Comma-separated epochs whose decision boundary to draw, e.g. 0,10,100,1000 "
                               "(default: first and last).")]
+
+
+def flowing_help(text: str | None) -> str | None:
+    """``text`` (a command's docstring) with the line breaks of its source wrapping removed, so that
+    ``--help`` wraps each paragraph to the terminal's width; blank lines still separate paragraphs.
+
+    typer keeps single line breaks in a command's description (not in an option's), so a docstring
+    wrapped at 100 columns in the source would break at those columns in any terminal.
+
+    >>> flowing_help("First line.\n\n    Two lines\n    of one paragraph.\n\n    Next.")
+    'First line.\n\nTwo lines of one paragraph.\n\nNext.'
+    """
+    if text is None:
+        return None
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines() if line.strip()) for p in paragraphs)
+
+
+def reflow_command_help() -> None:
+    """Give every registered command its docstring as :func:`flowing_help` (called once all are registered)."""
+    for info in app.registered_commands:
+        info.help = flowing_help(info.help if info.help is not None else inspect.getdoc(info.callback))
 
 
 def fail(message: str) -> None:
