@@ -47,7 +47,7 @@ EpochsListOpt = Annotated[Optional[str], typer.Option(
 
 
 def flowing_help(text: str | None) -> str | None:
-    """``text`` (a command's docstring) with the line breaks of its source wrapping removed, so that
+    r"""``text`` (a command's docstring) with the line breaks of its source wrapping removed, so that
     ``--help`` wraps each paragraph to the terminal's width; blank lines still separate paragraphs.
 
     typer keeps single line breaks in a command's description (not in an option's), so a docstring
