@@ -40,8 +40,11 @@ def test_every_view_draws_the_path_and_says_what_is_fixed(article, kind):
     np.testing.assert_allclose(y, land.path[:, 1])
     words = texts(fig)
     assert "b = " in words and "fixed" in words
-    # the training-seen loss and the projection residual are on the figure
-    np.testing.assert_allclose(fidelity.train_line_.get_ydata(), land.train_loss)
+    # the whole set's loss at each row (full batch: the loss training saw, to float32 rounding)
+    # and the projection residual are on the figure; no batch curve for a full-batch run
+    np.testing.assert_allclose(fidelity.train_line_.get_ydata(), land.set_loss)
+    np.testing.assert_allclose(land.set_loss, land.train_loss, rtol=1e-6)
+    assert fidelity.batch_line_ is None
     np.testing.assert_allclose(fidelity.plane_line_.get_ydata(), land.path_loss)
     np.testing.assert_allclose(fidelity.residual_line_.get_ydata(), land.path_residual)
     assert "misleading" in fidelity.note_.get_text()  # b moved: the picture misleads, and says so

@@ -66,8 +66,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
                              "ja": "平面への投影経路"},
     "path_actual": {"en": "loss training actually saw",
                     "ja": "学習時の実際の損失"},
-    "path_actual_full": {"en": "full-data loss at the trained parameters",
-                         "ja": "学習中のパラメータでの全データの損失"},
+    "path_actual_full": {"en": "whole training set's loss along the path (the steps trained on batches)",
+                         "ja": "経路上の訓練データ全体の損失 (各ステップはバッチで学習)"},
     # -- what a slice holds fixed ---------------------------------------------------------------
     "colorbar_fixed": {"en": "loss ({fixed})", "ja": "損失の値 ({fixed})"},
     "fixed_final": {"en": "{name} fixed at its final value {value}",
@@ -347,15 +347,21 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ja": "学習時の実際の損失"},
     "landscape_train_loss_batch": {"en": "loss of each step's batch (training)",
         "ja": "各ステップのバッチの損失 (学習時)"},
+    "landscape_batch_loss": {"en": "batch loss of each step (what training saw; noisy)",
+        "ja": "各ステップのバッチの損失 (学習時に見た値、ばらつく)"},
+    "landscape_set_loss": {"en": "loss of the whole training set at each step's parameters",
+        "ja": "各ステップのパラメータでの訓練データ全体の損失"},
+    "landscape_ref_train": {"en": "the loss training saw", "ja": "学習時の損失"},
+    "landscape_ref_set": {"en": "the whole training set's loss", "ja": "訓練データ全体の損失"},
     "landscape_plane_loss": {"en": "loss of the projected point on the plane",
         "ja": "平面上の投影点の損失"},
     "landscape_residual": {"en": "distance of the path from the plane",
         "ja": "経路と平面の距離"},
     "landscape_fidelity_title": {"en": "Does the picture show the path faithfully?",
         "ja": "この図は学習経路を忠実に表しているか"},
-    "landscape_residual_note_ok": {"en": "faithful: the path lies within {rel:.1%} of its extent from the plane,\nand the loss under it is within {gap:.1%} of the loss training saw",
+    "landscape_residual_note_ok": {"en": "faithful: the path lies within {rel:.1%} of its extent from the plane,\nand the loss under it is within {gap:.1%} of {ref}",
         "ja": "忠実: 平面からの距離は経路の大きさの {rel:.1%} 以内、\n"
-              "経路下の損失と学習時の損失の差は {gap:.1%} 以内"},
+              "経路下の損失と{ref}の差は {gap:.1%} 以内"},
     "landscape_residual_note_mostly": {"en": "mostly faithful: the loss under the path is within {tol:.0%} of the loss training saw\nat all but {off} of {rows} rows (up to {gap:.0%} there); path off the plane by up to {rel:.0%} of its extent",
         "ja": "おおむね忠実: 経路下の損失と学習時の損失の差は {rows} 点中 {off} 点を除き {tol:.0%} 以内\n"
               "(外れた点で最大 {gap:.0%})、平面からの距離は最大で経路の大きさの {rel:.0%}"},
@@ -416,11 +422,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "landscape_fix_note_construction": {"en": "on the path by construction only: each grid point borrows the other parameters\nfrom the nearest path point, so away from the path this is not one slice of the loss",
         "ja": "経路上で損失が一致するのは構成上そうなるだけ: 各格子点は他のパラメータを経路上の最も近い点から借りるため、\n"
               "経路から離れた所は損失の単一の断面ではない"},
-    "landscape_fix_note_mostly": {"en": "mostly faithful: the loss under the path is within {tol:.0%} of the loss training saw\nat all but {off} of {rows} rows (up to {gap:.0%} there); path off the plane by up to {rel:.0%} of its extent",
-        "ja": "おおむね忠実: 経路下の損失と学習時の損失の差は {rows} 点中 {off} 点を除き {tol:.0%} 以内\n"
+    "landscape_fix_note_mostly": {"en": "mostly faithful: the loss under the path is within {tol:.0%} of {ref}\nat all but {off} of {rows} rows (up to {gap:.0%} there); path off the plane by up to {rel:.0%} of its extent",
+        "ja": "おおむね忠実: 経路下の損失と{ref}の差は {rows} 点中 {off} 点を除き {tol:.0%} 以内\n"
               "(外れた点で最大 {gap:.0%})、平面からの距離は最大で経路の大きさの {rel:.0%}"},
-    "landscape_fix_note_bad": {"en": "misleading: the path lies up to {rel:.0%} of its extent off the plane,\nand the loss under it differs from training's by up to {gap:.0%} of its range ({off} of {rows} rows off by > {tol:.0%})",
-        "ja": "誤解を招く: 平面からの距離は最大で経路の大きさの {rel:.0%}、経路下の損失と学習時の損失の差は\n"
+    "landscape_fix_note_bad": {"en": "misleading: the path lies up to {rel:.0%} of its extent off the plane,\nand the loss under it differs from {ref} by up to {gap:.0%} of its range ({off} of {rows} rows off by > {tol:.0%})",
+        "ja": "誤解を招く: 平面からの距離は最大で経路の大きさの {rel:.0%}、経路下の損失と{ref}の差は\n"
               "最大で変動幅の {gap:.0%} ({rows} 点中 {off} 点で {tol:.0%} 超)"},
     "landscape_fix_outside": {"en": "the path leaves the window: {n} of {rows} rows outside{start} (widen --range)",
         "ja": "経路が描画範囲の外に出る: {rows} 点中 {n} 点が範囲外{start} (--range を広げるとよい)"},
@@ -522,9 +528,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ja": "経路下の損失が学習時の損失と一致するのは構成上そうなるだけ: 各格子点は他のパラメータを経路上の最も近い点から借りるため、"
               "経路から離れた所の曲面は損失の単一の断面ではない"},
     "cli_verdict_facts": {"en": "largest distance from the plane {dist} ({rel} of the path's extent); loss under the path differs "
-                                "from the loss training saw by up to {gap} of its range ({off} of {rows} rows off by more "
+                                "from {ref} by up to {gap} of its range ({off} of {rows} rows off by more "
                                 "than {tol}): {word}",
-        "ja": "平面からの最大距離 {dist} (経路の大きさの {rel})。経路下の損失と学習時の損失の差は最大で変動幅の {gap} "
+        "ja": "平面からの最大距離 {dist} (経路の大きさの {rel})。経路下の損失と{ref}の差は最大で変動幅の {gap} "
               "({rows} 点中 {off} 点で {tol} 超): {word}"},
     "cli_verdict_faithful": {"en": "faithful", "ja": "忠実"},
     "cli_verdict_mostly": {"en": "mostly faithful", "ja": "おおむね忠実"},

@@ -8,9 +8,11 @@ two principal directions of the recorded path, or two directions the user gives 
 vectors (two steps, or two runs).
 
 The recorded path is projected onto the plane. A ``Landscape`` keeps, for every path row, the
-loss of the projected point *on the plane* (``path_loss``), the loss training saw
-(``train_loss``) and the distance of the row from the plane (``path_residual``), so that a
-figure can show when the picture misleads.
+loss of the projected point *on the plane* (``path_loss``), the whole training set's loss at the
+row's own parameters (``set_loss``, what the plane's loss is compared with), the loss training saw
+(``train_loss``: with mini-batches, each step's batch loss, which is noisy and not comparable
+with a whole-set surface) and the distance of the row from the plane (``path_residual``), so that
+a figure can show when the picture misleads.
 
 Evaluation is batched (``evaluator.LossEvaluator``, re-exported here with ``evaluate`` and
 ``evaluate_plane``): any ``nn.Module`` and any (X, y) or DataLoader.
@@ -43,7 +45,7 @@ from . import directions as dirs
 from .evaluator import (DEFAULT_MEMORY_BUDGET, GRID_BYTES_PER_POINT, ChunkPlan, LossEvaluator,  # noqa: F401
                         _Progress, batched_loss, evaluate, evaluate_plane, parse_memory, plan_chunks)
 
-METHODS = ("params", "random", "pca", "custom")
+METHODS = ("params", "random", "pca", "hessian", "custom")
 # Above these the picture misleads however few rows are off: a loss gap of a quarter of the
 # training loss's range, or a path that lies half its own extent away from the plane.
 LARGE_GAP = 0.25
@@ -55,8 +57,10 @@ class Landscape:
     """The landscape file of DESIGN.md: ``loss[j, i]`` is the loss at ``(alpha[i], beta[j])``.
 
     Path arrays have one row per recorded parameter row (T + 1): ``path`` the coordinates of
-    the projection onto the plane, ``path_loss`` the loss there, ``train_loss`` the loss
-    training saw at that row (the last row, which no step saw, holds the full-data loss) and
+    the projection onto the plane, ``path_loss`` the loss there, ``set_loss`` the whole training
+    set's loss at the row itself (the same objective as the surface: this is what the verdict
+    compares ``path_loss`` with), ``train_loss`` the loss training saw at that row (a mini-batch
+    run's batch loss; the last row, which no step saw, holds the whole-set loss) and
     ``path_residual`` the distance of the row from the plane.
     """
 
@@ -70,7 +74,8 @@ class Landscape:
     config: dict = field(default_factory=dict)
     axis_names: tuple[str, str] = ("alpha", "beta")
     path_loss: np.ndarray | None = None  # loss of each projected path point on this plane
-    train_loss: np.ndarray | None = None  # loss training saw at each path row
+    train_loss: np.ndarray | None = None  # loss training saw at each path row (batch loss with mini-batches)
+    set_loss: np.ndarray | None = None  # whole training set's loss at each path row
     path_residual: np.ndarray | None = None  # distance of each path row from the plane
     explained_variance: np.ndarray | None = None  # PCA: fraction of path variance per axis
 
@@ -90,14 +95,28 @@ class Landscape:
         return big / extent if extent > 0 else 0.0
 
     @property
+    def minibatch(self) -> bool:
+        """True when the run's steps saw batches smaller than the training set, so that the
+        loss each step saw (``train_loss``) is not the loss of the surface (``set_loss``)."""
+        return bool(self.config.get("minibatch", False))
+
+    @property
+    def reference_loss(self) -> np.ndarray | None:
+        """The loss the plane's loss under the path is compared with: the whole training set's
+        at each row (``set_loss``); files written before it was stored fall back to ``train_loss``."""
+        return self.set_loss if self.set_loss is not None else self.train_loss
+
+    @property
     def loss_gaps(self) -> np.ndarray:
-        """Per path row, the difference between the loss on the plane under the path and the loss
-        training saw, relative to the range of the training loss (0: the picture shows it)."""
-        if self.path_loss is None or self.train_loss is None:
+        """Per path row, the difference between the loss on the plane under the path and the
+        whole training set's loss at the row itself, relative to that loss's range along the
+        path (0: the picture shows it)."""
+        reference = self.reference_loss
+        if self.path_loss is None or reference is None:
             return np.full(len(self.path), np.nan)
-        train = np.asarray(self.train_loss, dtype=float)
-        gap = np.abs(np.asarray(self.path_loss, dtype=float) - train)
-        span = float(np.nanmax(train) - np.nanmin(train)) if train.size else 0.0
+        ref = np.asarray(reference, dtype=float)
+        gap = np.abs(np.asarray(self.path_loss, dtype=float) - ref)
+        span = float(np.nanmax(ref) - np.nanmin(ref)) if ref.size else 0.0
         return gap / max(span, 1e-12)
 
     @property
@@ -116,8 +135,8 @@ class Landscape:
     def fidelity(self, tolerance: float = 0.05) -> tuple[str, int]:
         """``(verdict, rows off)``: whether the picture shows the path as training saw it.
 
-        Rows are "off" when the loss under the path differs from the loss training saw by more
-        than ``tolerance`` of the training loss's range. The verdict is
+        Rows are "off" when the loss under the path differs from the whole training set's loss at
+        the row (``reference_loss``) by more than ``tolerance`` of that loss's range. The verdict is
 
         * ``"construction"``: a path-following surface (the match holds by construction);
         * ``"faithful"``: no row off, and the path stays within ``LARGE_DISTANCE`` of its
@@ -150,7 +169,7 @@ class Landscape:
                       directions=self.directions, path=self.path, method=np.array(self.method),
                       axis_names=np.array(self.axis_names),
                       config=np.array(json.dumps(self.config, sort_keys=True)))
-        for name in ("path_loss", "train_loss", "path_residual", "explained_variance"):
+        for name in ("path_loss", "train_loss", "set_loss", "path_residual", "explained_variance"):
             value = getattr(self, name)
             if value is not None:
                 arrays[name] = value
@@ -166,7 +185,7 @@ class Landscape:
                    directions=a["directions"], path=a["path"], method=str(a["method"]),
                    config=json.loads(str(a.get("config", "{}"))),
                    axis_names=tuple(str(s) for s in a.get("axis_names", ("alpha", "beta"))),
-                   path_loss=a.get("path_loss"), train_loss=a.get("train_loss"),
+                   path_loss=a.get("path_loss"), train_loss=a.get("train_loss"), set_loss=a.get("set_loss"),
                    path_residual=a.get("path_residual"), explained_variance=a.get("explained_variance"))
 
 
@@ -316,12 +335,13 @@ def _check_range(r, name: str):
     return lo, hi
 
 
-def train_losses(history: History, evaluator: LossEvaluator | None = None) -> np.ndarray:
-    """The loss training saw at each params row: ``history.loss`` plus the full-data loss of the
-    last row (which no step evaluated)."""
-    ev = evaluator or history_evaluator(history)
-    last = ev.points(history.params[-1:].astype(np.float64))
-    return np.concatenate([np.asarray(history.loss, dtype=np.float64), last.astype(np.float64)])
+def path_losses(history: History, evaluator: LossEvaluator) -> tuple[np.ndarray, np.ndarray]:
+    """``(train_loss, set_loss)`` at each params row: the loss training saw (``history.loss``,
+    a mini-batch run's batch losses, then the last row's whole-set loss) and the whole training
+    set's loss at every row (the objective the surface shows, penalty included)."""
+    set_loss = evaluator.points(history.params.astype(np.float64)).astype(np.float64)
+    train_loss = np.concatenate([np.asarray(history.loss, dtype=np.float64), set_loss[-1:]])
+    return train_loss, set_loss
 
 
 def param_plane(history: History, x_name: str = "w1", y_name: str = "w2", *, center_step: int = -1,
@@ -357,12 +377,12 @@ def param_plane(history: History, x_name: str = "w1", y_name: str = "w2", *, cen
     origin[[ix, iy]] = 0.0
     params = history.params.astype(np.float64)
     ev = history_evaluator(history, dtype=dtype, memory_budget=memory_budget, progress=progress)
-    train_loss = train_losses(history, ev)
+    train_loss, set_loss = path_losses(history, ev)
     if follow_path:
         grid = np.stack([np.tile(xs, len(ys)), np.repeat(ys, len(xs))], axis=1)
         make = _path_following_points(params, ix, iy, grid)
         surface = ev.points_from(make, len(grid), grid_side=True).reshape(len(ys), len(xs))
-        path_loss = ev.points(params)
+        path_loss = set_loss.copy()
         residual = np.zeros(len(params))
         fixed = {}
     else:
@@ -374,9 +394,10 @@ def param_plane(history: History, x_name: str = "w1", y_name: str = "w2", *, cen
     return Landscape(
         alpha=xs, beta=ys, loss=surface, origin=origin, directions=directions,
         path=params[:, [ix, iy]], method="params", axis_names=(x_name, y_name), path_loss=path_loss,
-        train_loss=train_loss, path_residual=residual,
+        train_loss=train_loss, set_loss=set_loss, path_residual=residual,
         config={"fixed": fixed, "center_step": int(step), "span": span, "resolution": int(resolution),
                 "follow_path": bool(follow_path), "path_extent": extent,
+                "minibatch": history.batches is not None,
                 "x_range": list(xs[[0, -1]]), "y_range": list(ys[[0, -1]]),
                 "dtype": str(dtype).replace("torch.", ""), "run": history.config})
 
@@ -483,14 +504,14 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
     ev = history_evaluator(history, dtype=dtype, memory_budget=memory_budget, progress=progress)
     surface = ev.grid(center, d, xs, ys)
     path_loss = ev.plane(center, d, coords, grid_side=False)
-    train_loss = train_losses(history, ev)
+    train_loss, set_loss = path_losses(history, ev)
     extent = float(np.max(np.linalg.norm(params - center, axis=1)))
     return Landscape(
         alpha=xs, beta=ys, loss=surface, origin=center, directions=d, path=coords, method=key,
-        axis_names=axis_names, path_loss=path_loss, train_loss=train_loss, path_residual=residual,
-        explained_variance=explained,
+        axis_names=axis_names, path_loss=path_loss, train_loss=train_loss, set_loss=set_loss,
+        path_residual=residual, explained_variance=explained,
         config={"fixed": held_fixed(d, center, history.param_names), "center_step": int(step), "span": span,
-                "resolution": int(resolution),
+                "resolution": int(resolution), "minibatch": history.batches is not None,
                 "path_extent": extent, "x_range": list(x_range), "y_range": list(y_range),
                 "dtype": str(dtype).replace("torch.", ""), "run": history.config, **extra})
 

@@ -90,13 +90,14 @@ def _write_figure(fig, path: Path, fmt: str) -> Path:
 def _verdict_text(land, tolerance: float = 0.05, lang: str = "en") -> str:
     """The path's faithfulness line, the same verdict as the figure's note."""
     from ..i18n import t
+    from ..render.landscape import reference_name
 
     verdict, off = land.fidelity(tolerance)
     if verdict == "construction":
         return t("cli_verdict_construction", lang)
     return t("cli_verdict_facts", lang, dist=f"{float(np.max(land.path_residual)):.4g}",
              rel=f"{land.relative_residual:.1%}", gap=f"{land.loss_gap:.1%}", off=off, rows=len(land.path),
-             tol=f"{tolerance:.0%}", word=t(f"cli_verdict_{verdict}", lang))
+             tol=f"{tolerance:.0%}", ref=reference_name(land, lang), word=t(f"cli_verdict_{verdict}", lang))
 
 
 @app.command()
@@ -250,8 +251,8 @@ def landscape(
             stable = t("cli_curv_not_plain", lang, opt=opt)
         else:
             stable = t("cli_curv_stable" if cur.stable else "cli_curv_unstable", lang)
-        print(t("cli_curvature", lang, step=cur.step, method=cur.method, lam=f"{cur.lambda_max:.6g}",
-                lrmax=f"{cur.lr_max:.6g}", lr=cur.lr_used, stable=stable))
+        print(t("cli_curvature", lang, step=cur.step, method=t(f"cli_curv_method_{cur.method}", lang),
+                lam=f"{cur.lambda_max:.6g}", lrmax=f"{cur.lr_max:.6g}", lr=cur.lr_used, stable=stable))
         if history.params.shape[1] <= EXACT_MAX_PARAMS:
             display = CurvatureDisplay.from_history(history, step=land.config["center_step"], lang=lang)
             written.append(_write_figure(display.figure_, out / f"curvature.{fmt}", fmt))

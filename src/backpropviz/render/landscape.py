@@ -72,14 +72,28 @@ def axis_labels(land, lang: str) -> tuple[str, str]:
     return tuple(tr("dir_axis", lang, name=tr(key, lang, k=k)) for k in (1, 2))
 
 
+def is_minibatch(land) -> bool:
+    """Whether the run's steps saw batches (files from before ``minibatch`` was recorded: a
+    ``batch_size`` in the run's configuration)."""
+    if "minibatch" in land.config:
+        return land.minibatch
+    return land.config.get("run", {}).get("batch_size") is not None
+
+
+def reference_name(land, lang: str) -> str:
+    """What the loss under the path is compared with, in words: the loss training saw (full
+    batch: the whole set's), or the whole training set's loss (mini-batch runs)."""
+    return tr("ref_set" if is_minibatch(land) else "ref_train", lang)
+
+
 def residual_note(land, lang: str, *, tolerance: float = 0.05) -> str:
-    """Whether the colours under the path are the losses training saw (within ``tolerance`` of
-    the training loss's range), with the projection residual relative to the path's extent."""
+    """Whether the colours under the path are the whole training set's losses at the path's rows
+    (within ``tolerance`` of their range), with the projection residual relative to the path's extent."""
     verdict, off = land.fidelity(tolerance)
     key = {"faithful": "residual_note_ok", "mostly": "fix_note_mostly", "construction": "fix_note_construction"
            }.get(verdict, "fix_note_bad")
     lines = [tr(key, lang, rel=land.relative_residual, gap=land.loss_gap, off=off, rows=len(land.path),
-                tol=tolerance)]
+                tol=tolerance, ref=reference_name(land, lang))]
     held = held_text(land, lang)
     if held:
         lines.append(held)
@@ -173,9 +187,11 @@ class LandscapeDisplay:
                 (self.path_,) = ax.plot(path[:, 0], path[:, 1], heights, color="tab:red", lw=2, ls="--",
                                         zorder=3, label=tr("plane_loss", lang))
                 self.train_line_ = None
-                if land.train_loss is not None:
-                    (self.train_line_,) = ax.plot(path[:, 0], path[:, 1], land.train_loss, color="black",
-                                                  lw=2, ls="-", zorder=4, label=tr("train_loss", lang))
+                reference = land.reference_loss
+                if reference is not None:
+                    key = "set_loss" if is_minibatch(land) else "train_loss"
+                    (self.train_line_,) = ax.plot(path[:, 0], path[:, 1], reference, color="black",
+                                                  lw=2, ls="-", zorder=4, label=tr(key, lang))
                 self.start_ = ax.scatter([path[0, 0]], [path[0, 1]], [heights[0]], color="white", marker="*",
                                          s=180, edgecolor="black", zorder=5, label=tr("start", lang))
                 self.end_ = ax.scatter([path[-1, 0]], [path[-1, 1]], [heights[-1]], color="black", marker="X",
@@ -219,36 +235,43 @@ class LandscapeDisplay:
 
 
 class PathFidelityDisplay:
-    """Per step: the loss training saw, the loss of the projected point on the plane, and (right
-    axis) the distance of the path from the plane."""
+    """Per step: the whole training set's loss at the path's rows (for full-batch training, the
+    loss training saw), the loss of the projected point on the plane, and (right axis) the
+    distance of the path from the plane. For a mini-batch run the batch loss each step saw is
+    drawn too, thin and labelled as such: it is noisy and not what the verdict compares."""
 
-    def __init__(self, landscape, *, lang: str = "en", batch_losses: bool = False):
-        self.landscape, self.lang, self.batch_losses = landscape, resolve_lang(lang), batch_losses
+    def __init__(self, landscape, *, lang: str = "en", batch_losses: bool | None = None):
+        self.landscape, self.lang = landscape, resolve_lang(lang)
+        self.batch_losses = is_minibatch(landscape) if batch_losses is None else bool(batch_losses)
 
     def __repr__(self) -> str:
         return f"PathFidelityDisplay(rows={len(self.landscape.path)}, lang={self.lang!r})"
 
     @classmethod
     def from_landscape(cls, landscape, *, lang=None, ax=None, plot=True, batch_losses=None):
-        if batch_losses is None:
-            run = landscape.config.get("run", {})
-            batch_losses = run.get("batch_size") is not None
         display = cls(landscape, lang=lang, batch_losses=batch_losses)
         return display.plot(ax=ax) if plot else display
 
     def plot(self, ax=None):
-        """Keeps ``ax_``, ``residual_ax_``, ``train_line_``, ``plane_line_``, ``residual_line_``, ``note_``."""
+        """Keeps ``ax_``, ``residual_ax_``, ``train_line_`` (the loss the verdict compares with:
+        ``land.reference_loss``), ``batch_line_`` (mini-batch runs: each step's batch loss, else
+        None), ``plane_line_``, ``residual_line_``, ``note_``."""
         land, lang = self.landscape, self.lang
         steps = np.arange(len(land.path))
         with use_language(lang):
             ax = axes_or_new(ax, figsize=(7, 4.5))
-            self.train_line_ = self.plane_line_ = None
-            if land.train_loss is not None:
-                key = "train_loss_batch" if self.batch_losses else "train_loss"
-                (self.train_line_,) = ax.plot(steps, land.train_loss, color="black", lw=2, label=tr(key, lang))
+            self.train_line_ = self.plane_line_ = self.batch_line_ = None
+            if self.batch_losses and land.train_loss is not None and land.set_loss is not None:
+                (self.batch_line_,) = ax.plot(steps, land.train_loss, color="tab:blue", lw=0.8, alpha=0.45,
+                                              label=tr("batch_loss", lang), zorder=1)
+            reference = land.reference_loss
+            if reference is not None:
+                key = ("set_loss" if land.set_loss is not None else "train_loss_batch") if self.batch_losses \
+                    else "train_loss"
+                (self.train_line_,) = ax.plot(steps, reference, color="black", lw=2, label=tr(key, lang), zorder=2)
             if land.path_loss is not None:
                 (self.plane_line_,) = ax.plot(steps, land.path_loss, color="tab:red", lw=1.5, ls="--",
-                                              label=tr("plane_loss", lang))
+                                              label=tr("plane_loss", lang), zorder=3)
             ax.set_xlabel(tr("step", lang))
             integer_ticks(ax.xaxis)
             ax.set_ylabel(tr("loss", lang))
@@ -260,7 +283,8 @@ class PathFidelityDisplay:
                 top = float(np.max(land.path_residual)) if len(land.path_residual) else 0.0
                 self.residual_ax_.set_ylim(0, top * 1.1 if top > 0 else 1.0)
             self.residual_ax_.set_ylabel(tr("residual", lang), color="tab:gray")
-            handles = [h for h in (self.train_line_, self.plane_line_, self.residual_line_) if h is not None]
+            handles = [h for h in (self.train_line_, self.batch_line_, self.plane_line_, self.residual_line_)
+                       if h is not None]
             self.legend_ = ax.legend(handles=handles, loc="upper right", fontsize="x-small", framealpha=0.85)
             ax.set_title(tr("fidelity_title", lang), fontsize="medium")
             self.note_ = ax.text(0.5, -0.13, residual_note(land, lang), transform=ax.transAxes, ha="center",
@@ -296,10 +320,22 @@ class LossLineDisplay:
         display = cls(line, lang=lang)
         return display.plot(ax=ax) if plot else display
 
+    def end_labels(self) -> tuple[str, str]:
+        """The two ends' names in the display's language: the steps (and runs) of the line's config,
+        else the labels the line was given (its default "start" and "end" translated)."""
+        config, lang = self.line.config or {}, self.lang
+        steps = config.get("steps")
+        if config.get("kind") == "steps" and steps:
+            return tuple(tr("line_end_step", lang, step=s) for s in steps)
+        if config.get("kind") == "runs" and steps:
+            return tuple(tr("line_end_run", lang, run=r, step=s) for r, s in zip("AB", steps))
+        named = {"start": tr("start", lang), "end": tr("end", lang)}
+        return tuple(named.get(str(name), str(name)) for name in self.line.labels)
+
     def plot(self, ax=None):
         """Keeps ``ax_``, ``figure_``, ``line_``, ``ends_``."""
         line, lang = self.line, self.lang
-        a, b = line.labels
+        a, b = self.end_labels()
         with use_language(lang):
             ax = axes_or_new(ax, figsize=(7, 4.5))
             (self.line_,) = ax.plot(line.t, line.loss, color="tab:blue", lw=2)

@@ -45,16 +45,19 @@ def fixed_path_from_history(history, landscape) -> dict[str, np.ndarray]:
 
 
 def actual_path_loss(history, landscape) -> tuple[np.ndarray, str]:
-    """The loss training saw at each path row, and the catalogue key of its legend label.
+    """The loss to draw along the path as trained, and the catalogue key of its legend label.
 
-    The landscape engine records it as ``train_loss``; without it, the full-data loss at each
-    row is computed, which is the same thing for full-batch training.
+    For full-batch training that is the loss training saw (the whole set's). For a mini-batch
+    or stochastic run each step saw only its batch, a noisy number that no surface of the whole
+    set can match: the whole training set's loss at each row is drawn instead, and labelled so.
     """
-    if getattr(landscape, "train_loss", None) is not None:
-        return np.asarray(landscape.train_loss, dtype=float), "path_actual"
+    key = "path_actual" if history.batches is None else "path_actual_full"
+    if history.batches is None and getattr(landscape, "train_loss", None) is not None:
+        return np.asarray(landscape.train_loss, dtype=float), key
+    if getattr(landscape, "set_loss", None) is not None:
+        return np.asarray(landscape.set_loss, dtype=float), key
     from ..analysis.landscape import losses_along_path
 
-    key = "path_actual" if history.batches is None else "path_actual_full"
     return losses_along_path(history), key
 
 
