@@ -370,6 +370,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "経路下の損失と学習時の損失の差は最大で変動幅の {gap:.0%}"},
     "landscape_line_title": {"en": "Loss along the straight line {a} → {b}",
         "ja": "{a} → {b} の直線上の損失"},
+    "landscape_line_end_step": {"en": "step {step}",
+        "ja": "ステップ {step}"},
+    "landscape_line_end_run": {"en": "run {run} step {step}",
+        "ja": "実行 {run} のステップ {step}"},
     "landscape_line_x": {"en": "t (0: {a}, 1: {b})",
         "ja": "t (0: {a}, 1: {b})"},
     "landscape_curv_title": {"en": "Curvature: largest Hessian eigenvalue along the path",
@@ -589,3 +593,11 @@ def resolve_lang(lang: str | None = None) -> str:
 def t(key: str, lang: str, **fmt) -> str:
     """The catalogue's text for ``key`` in ``lang``, with ``{fields}`` filled from ``fmt``."""
     return CATALOGUE[key][lang].format(**fmt) if fmt else CATALOGUE[key][lang]
+    "cli_col_grad": {"en": "dL/d(node)", "ja": "dL/d(ノード)"},
+    "cli_curv_method_exact": {"en": "exact", "ja": "厳密なヘッセ行列"},
+    "cli_curv_method_power": {"en": "power iteration", "ja": "べき乗法"},
+    # -- names of the things a run is made of, shown in titles and labels (see ``name_label``) ----
+    "name_loss_bce": {"en": "BCE", "ja": "2値交差エントロピー"},
+    "name_loss_ce": {"en": "cross-entropy", "ja": "交差エントロピー"},
+    "name_loss_mse": {"en": "MSE", "ja": "平均二乗誤差"},
+    "name_model_perceptron": {"en": "perceptron", "ja": "パーセプトロン"},
