@@ -513,6 +513,22 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ja": "{parts}: この学習は --schedule {schedule} なので無視される"},
     "cli_ignores_many": {"en": "{parts}: this run uses --schedule {schedule}, so ignores them",
         "ja": "{parts}: この学習は --schedule {schedule} なので無視される"},
+    "cli_data_ignores_one": {"en": "{options} applies only to the toy sets ({toys}); data set {data} has fixed rows, "
+                                   "so ignores it",
+        "ja": "{options} はトイデータ ({toys}) だけに有効で、データセット {data} のサンプルは固定なので無視される"},
+    "cli_data_ignores_many": {"en": "{options} apply only to the toy sets ({toys}); data set {data} has fixed rows, "
+                                    "so ignores them",
+        "ja": "{options} はトイデータ ({toys}) だけに有効で、データセット {data} のサンプルは固定なので無視される"},
+    "cli_activation_unused": {"en": "--activation {activation} sets the hidden layers' activation; the perceptron has "
+                                    "none, so ignores it (try --model mlp:4)",
+        "ja": "--activation {activation} は隠れ層の活性化関数を決めるが、パーセプトロンには隠れ層がないので無視される "
+              "(--model mlp:4 を試すとよい)"},
+    "cli_loss_ce": {"en": "the data have {k} classes and bce needs two: using --loss ce (softmax cross-entropy)",
+        "ja": "データのクラスは {k} 個で bce は 2 クラス用のため、--loss ce (ソフトマックス交差エントロピー) を使う"},
+    "cli_batch_full": {"en": "--batch-size {batch} is above the {n} training rows, so every step takes them all "
+                             "(the full batch, the same run as without --batch-size)",
+        "ja": "--batch-size {batch} は訓練データの {n} サンプルより大きいので、各ステップは全サンプルを使う "
+              "(フルバッチ、--batch-size なしと同じ学習)"},
     "cli_run_note": {"en": "run {labels}: {note}", "ja": "実行 {labels}: {note}"},
     "cli_col_run": {"en": "run", "ja": "実行"},
     "cli_col_loss": {"en": "train loss", "ja": "訓練損失"},

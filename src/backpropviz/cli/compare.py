@@ -48,8 +48,10 @@ def compare(
     from ..render.figures import check_format
 
     lang = resolve_lang(lang)
-    base = run_options.config(notes=False)  # the notes are about each run, below
     varied = [parse_vary(v) for v in vary]
+    # The notes are per run (below), except what fitting the base run to its data changed; not
+    # even that when the runs vary the loss (each names its own).
+    base = run_options.config(notes=False, data_notes=all(key != "loss" for key, _ in varied), lang=lang)
     runs = variants(base, varied)
     _note_ignored_settings(runs, schedule_varied=any(key == "schedule" for key, _ in varied), lang=lang)
     if plane.lower() not in PLANES:

@@ -26,7 +26,9 @@ DataOpt = Annotated[str, typer.Option(
                          "xor-blobs, spirals, linear; tables iris, breast-cancer, wine; or csv (with --csv).")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="perceptron, or mlp:H1,H2,... (e.g. mlp:4 or mlp:8,8).")]
 ActivationOpt = Annotated[str, typer.Option("--activation", help="Hidden activation: tanh, relu, sigmoid, leaky_relu.")]
-LossOpt = Annotated[str, typer.Option("--loss", help="Loss: bce (two classes), ce (any), mse.")]
+LossOpt = Annotated[Optional[str], typer.Option(
+    "--loss", help="Loss: bce (two classes), ce (any), mse. Default: bce, or ce when the data have more than "
+                   "two classes (a note says so).")]
 OptimizerOpt = Annotated[str, typer.Option(
     "--optimizer", help="Optimiser: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw.")]
 LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate (> 0).")]
@@ -73,7 +75,7 @@ RUN_OPTIONS = (
     ("data", DataOpt, "and"),
     ("model", ModelOpt, "perceptron"),
     ("activation", ActivationOpt, "tanh"),
-    ("loss", LossOpt, "bce"),
+    ("loss", LossOpt, None),  # None: bce, or ce for multi-class data (see RunOptions.config)
     ("optimizer", OptimizerOpt, "sgd"),
     ("lr", LrOpt, 0.5),
     ("momentum", MomentumOpt, None),
@@ -135,7 +137,7 @@ def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epo
     config = RunConfig(
         data=data, n_samples=n_samples, noise=noise, test_fraction=test_fraction,
         features=parse_list(features, "features"), csv=str(csv) if csv is not None else None, target=target,
-        model=model, activation=activation, init=init_values, init_scheme=init_scheme, loss=loss, l1=l1, l2=l2,
+        model=model, activation=activation, init=init_values, init_scheme=init_scheme, loss=loss or "bce", l1=l1, l2=l2,
         optimizer=optimizer, lr=lr, momentum=momentum, betas=betas_values, eps=eps, weight_decay=weight_decay,
         alpha=alpha, schedule=schedule, step_size=step_size, gamma=gamma, lr_min=lr_min,
         epochs=epochs, batch_size=batch_size, shuffle=not no_shuffle, seed=seed)
@@ -154,7 +156,7 @@ def ignored_setting_note(config, *, schedule_varied: bool = False, lang: str = "
     from ..i18n import t
 
     schedule = str(config.schedule).lower()
-    notes = []
+    notes = _ignored_run_options(config, lang)
     if schedule == "step" and config.step_size >= config.epochs:
         notes.append(t("cli_step_never", lang, size=config.step_size, epochs=config.epochs,
                        suggest=max(1, config.epochs // 3)))
@@ -171,6 +173,52 @@ def ignored_setting_note(config, *, schedule_varied: bool = False, lang: str = "
             notes.append(t("cli_ignores_many" if count > 1 else "cli_ignores_one", lang,
                            parts=t("cli_sep", lang).join(parts), schedule=schedule))
     return t("cli_sep", lang).join(notes) or None
+
+
+def _ignored_run_options(config, lang: str) -> list[str]:
+    """Notes for run options that the data set or the model of ``config`` has no use for:
+    --n-samples and --noise outside the toy sets (the gates, tables and CSV files have fixed
+    rows), --activation for the perceptron (it has no hidden layer)."""
+    from ..data import GENERATED_DATASETS
+    from ..i18n import t
+    from ..models import parse_spec
+
+    notes = []
+    data = str(config.data).lower()
+    if data not in GENERATED_DATASETS:
+        unused = [f"--{name.replace('_', '-')} {getattr(config, name)}" for name in ("n_samples", "noise")
+                  if getattr(config, name) != RUN_DEFAULTS[name]]
+        if unused:
+            notes.append(t("cli_data_ignores_many" if len(unused) > 1 else "cli_data_ignores_one", lang,
+                           options=t("cli_and", lang).join(unused), data=repr(str(config.data)),
+                           toys=", ".join(GENERATED_DATASETS)))
+    if parse_spec(config.model)[0] == "perceptron" and config.activation != RUN_DEFAULTS["activation"]:
+        notes.append(t("cli_activation_unused", lang, activation=config.activation))
+    return notes
+
+
+def fit_to_data(config, *, loss_given: bool, lang: str = "en"):
+    """``(config, notes)``: ``config`` adjusted to its data, and what was adjusted or is ignored.
+
+    - Without --loss, data of more than two classes train with cross-entropy (bce needs two);
+    - a --batch-size above the training rows is the full batch (every step takes all rows).
+    The data set is loaded to count its classes and rows (its errors are reported here).
+    """
+    from dataclasses import replace
+
+    from ..data import train_test_split
+    from ..i18n import t
+    from ..train import batch_layout, load_data
+
+    dataset = load_data(config)
+    notes = []
+    if not loss_given and config.loss == "bce" and dataset.n_classes > 2:
+        config = replace(config, loss="ce")
+        notes.append(t("cli_loss_ce", lang, k=dataset.n_classes))
+    n_train = len(train_test_split(dataset, config.test_fraction, config.seed)[0].y)
+    if config.batch_size is not None and config.batch_size > n_train and batch_layout(config, n_train)[0]:
+        notes.append(t("cli_batch_full", lang, batch=config.batch_size, n=n_train))
+    return config, notes
 
 
 class RunOptions:
@@ -192,13 +240,17 @@ class RunOptions:
         return [f"--{name.replace('_', '-')} {value}" for name, value in self.values.items()
                 if value != RUN_DEFAULTS[name]]
 
-    def config(self, *, notes: bool = True, lang: str = "en"):
-        """The validated RunConfig these options describe (nothing is trained); with ``notes``,
-        a note on stderr (in ``lang``) for a setting the run would ignore (see ``ignored_setting_note``)."""
+    def config(self, *, notes: bool = True, data_notes: bool | None = None, lang: str = "en"):
+        """The validated RunConfig these options describe, fitted to its data (``fit_to_data``;
+        nothing is trained). With ``notes``, a note on stderr (in ``lang``) for a setting the run
+        would ignore (see ``ignored_setting_note``); with ``data_notes`` (default: ``notes``), for
+        what ``fit_to_data`` changed or found ignored."""
         config = engine_config(**self.values)
+        config, fitted = fit_to_data(config, loss_given=self.values["loss"] is not None, lang=lang)
         note = ignored_setting_note(config, lang=lang) if notes else None
-        if note:
-            print(f"note: {note}", file=sys.stderr)
+        shown = ([note] if note else []) + (fitted if (notes if data_notes is None else data_notes) else [])
+        for line in shown:
+            print(f"note: {line}", file=sys.stderr)
         return config
 
     def refuse_with_history(self, history_file: Path) -> None:

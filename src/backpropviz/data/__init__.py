@@ -66,13 +66,18 @@ DATASETS: dict[str, Generator] = {}
 # The data sets whose columns ``features`` chooses (tables and CSV); the gates and toy sets have
 # exactly two inputs, x1 and x2.
 FEATURE_DATASETS: list[str] = []
+# The data sets that are drawn afresh (the toy sets): ``n`` and ``noise`` apply to them only;
+# the gates, tables and CSV files have fixed rows.
+GENERATED_DATASETS: list[str] = []
 
 
-def register(name: str, *, takes_features: bool = False):
+def register(name: str, *, takes_features: bool = False, generated: bool = False):
     def deco(fn: Generator) -> Generator:
         DATASETS[name] = fn
         if takes_features:
             FEATURE_DATASETS.append(name)
+        if generated:
+            GENERATED_DATASETS.append(name)
         return fn
 
     return deco

@@ -28,7 +28,7 @@ def _noise(name: str, noise: float | None) -> float:
     return DEFAULT_NOISE[name] if noise is None else float(noise)
 
 
-@register("circle")
+@register("circle", generated=True)
 def circle(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options) -> Dataset:
     """A disc (class 1) inside a ring (class 0), radii 0.5 and 1 (sklearn ``make_circles``)."""
     from sklearn.datasets import make_circles
@@ -38,7 +38,7 @@ def circle(*, n: int = 200, noise: float | None = None, seed: int = 0, **_option
     return _toy("circle", X, y, noise, seed)
 
 
-@register("moons")
+@register("moons", generated=True)
 def moons(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options) -> Dataset:
     """Two interleaving half circles (sklearn ``make_moons``)."""
     from sklearn.datasets import make_moons
@@ -48,7 +48,7 @@ def moons(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options
     return _toy("moons", X, y, noise, seed)
 
 
-@register("blobs")
+@register("blobs", generated=True)
 def blobs(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options) -> Dataset:
     """Two Gaussian clusters centred at (-1.5, -1.5) and (1.5, 1.5) (sklearn ``make_blobs``)."""
     from sklearn.datasets import make_blobs
@@ -59,7 +59,7 @@ def blobs(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options
     return _toy("blobs", X, y, noise, seed)
 
 
-@register("xor-blobs")
+@register("xor-blobs", generated=True)
 def xor_blobs(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options) -> Dataset:
     """Four clusters at (+-1, +-1); class 1 where exactly one coordinate is positive (XOR)."""
     noise = _noise("xor-blobs", noise)
@@ -71,7 +71,7 @@ def xor_blobs(*, n: int = 200, noise: float | None = None, seed: int = 0, **_opt
     return _toy("xor-blobs", X, y, noise, seed)
 
 
-@register("spirals")
+@register("spirals", generated=True)
 def spirals(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options) -> Dataset:
     """Two spirals winding around each other, 1.5 turns each, radius up to 1.
 
@@ -88,7 +88,7 @@ def spirals(*, n: int = 200, noise: float | None = None, seed: int = 0, **_optio
     return _toy("spirals", X, y, noise, seed)
 
 
-@register("linear")
+@register("linear", generated=True)
 def linear(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options) -> Dataset:
     """Points uniform in [-1, 1]^2, class 1 above the line x1 + x2 = 0, then jittered."""
     noise = _noise("linear", noise)
