@@ -187,10 +187,12 @@ def train_many(config: RunConfig, starts, dataset=None, *, record_params: bool =
     with torch.no_grad():
         out = vmap(lambda flat: functional_call(model, unflatten(model, flat), (X,)))(params)
         final_loss = vmap(lambda o: loss_fn(o, y))(out)
+        # in float64: float32's 0.7 lies below 7/10, and a start with 7 of 10 right would miss
+        # --solved-accuracy 0.7
         if out.shape[-1] == 1:
-            acc = ((out >= 0.5).to(y.dtype) == y).float().mean((1, 2))
+            acc = ((out >= 0.5).to(y.dtype) == y).double().mean((1, 2))
         else:
-            acc = (out.argmax(-1) == y.reshape(1, -1).long()).float().mean(1)
+            acc = (out.argmax(-1) == y.reshape(1, -1).long()).double().mean(1)
     final_loss = torch.where(alive, final_loss, torch.full_like(final_loss, float("nan")))
     return MultiRun(loss=losses.numpy(), final=params.numpy().copy(), accuracy=acc.numpy(),
                     final_loss=final_loss.numpy(), diverged_at=diverged_at.numpy(),
@@ -252,14 +254,38 @@ def steps_to_threshold(loss: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(below.any(axis=1), first, -1)
 
 
+# Two final parameter vectors belong to one minimum when they lie closer than this fraction of
+# the parameters' size (the median norm of the finals): distinct minima of a network (hidden
+# units swapped, signs flipped) lie about that size apart, while the rounding and the unfinished
+# convergence of one minimum's starts leave them far closer. The spread of the finals cannot be
+# the scale: on a convex problem every start ends at one point, and a fraction of that spread
+# (1e-5 for the article's AND with L2) would split it into several "minima".
+CLUSTER_RTOL = 0.1
+# The size used is at least this, so that finals near the origin (a perceptron stuck on XOR
+# ends with weights of ~1e-7) are not split by float32 noise.
+CLUSTER_MIN_SIZE = 0.01
+
+
+def cluster_radius(final: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """The distance under which two finals count as one minimum: ``CLUSTER_RTOL`` times the
+    median norm of the valid finals (at least ``CLUSTER_MIN_SIZE``).
+
+    >>> cluster_radius(np.array([[3.0, 4.0], [3.0, 4.0], [0.0, 50.0]]))  # median norm 5
+    0.5
+    """
+    final = np.asarray(final, dtype=np.float64)
+    pts = final if valid is None else final[np.asarray(valid, dtype=bool)]
+    size = float(np.median(np.linalg.norm(pts, axis=1))) if len(pts) else 0.0
+    return CLUSTER_RTOL * max(size, CLUSTER_MIN_SIZE)
+
+
 def cluster_finals(final: np.ndarray, valid: np.ndarray, *, radius: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Group final parameter vectors by leader clustering.
 
     Each start, in order of its distance to the median final, joins the nearest cluster whose
-    first member lies within ``radius`` (default: 0.25 x the RMS distance of the finals from
-    their median, so the grouping does not depend on the parameters' units), else starts a
-    new one. Returns ``(labels, centres)``; clusters are numbered by size, largest first;
-    invalid (diverged) starts get -1.
+    first member lies within ``radius`` (default: :func:`cluster_radius`, a fraction of the
+    parameters' size), else starts a new one. Returns ``(labels, centres)``; clusters are
+    numbered by size, largest first; invalid (diverged) starts get -1.
     """
     final = np.asarray(final, dtype=np.float64)
     labels = np.full(len(final), -1)
@@ -268,9 +294,8 @@ def cluster_finals(final: np.ndarray, valid: np.ndarray, *, radius: float | None
         return labels, np.zeros((0, final.shape[1]))
     pts = final[ok]
     z = pts - np.median(pts, axis=0)
-    spread = float(np.sqrt(np.mean(np.sum(z ** 2, axis=1))))
     if radius is None:
-        radius = 0.25 * spread
+        radius = cluster_radius(pts)
     centres: list[np.ndarray] = []
     members: list[list[int]] = []
     assign = np.empty(len(pts), dtype=int)

@@ -8,6 +8,7 @@ from ..errors import BackpropvizError
 from ..i18n import t
 
 PERCEPTRON_PARAMS = ["w1", "w2", "b"]
+LOG_RANGE = 10.0  # losses spanning less than this factor are drawn on a linear scale
 
 
 def new_figure(figsize=(6.4, 4.8), **kwargs):
@@ -116,6 +117,26 @@ def tick_labels(values, *, significant: bool = False) -> list[str]:
         if close and len(set(labels)) == len(set(values)):
             break
     return [text.lstrip("-") if float(text) == 0 else text for text in labels]
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """Ticks for a log colour bar over [low, high]: 1, 2, 5 x 10^k, or only decades when those
+    are too many; at least three (evenly spaced in log) when the range holds fewer.
+
+    >>> log_ticks(0.01, 0.7)
+    [0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+    """
+    from matplotlib.ticker import LogLocator
+
+    def inside(locator):
+        return [float(v) for v in locator.tick_values(low, high) if low <= v <= high]
+
+    ticks = inside(LogLocator(subs=(1.0, 2.0, 5.0)))
+    if len(ticks) > 8:
+        ticks = inside(LogLocator())
+    if len(ticks) < 3:
+        ticks = [float(v) for v in np.geomspace(low, high, 4)]
+    return ticks
 
 
 def spacing_formatter():

@@ -7,12 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
-from .base import axes_or_new, integer_ticks, new_figure, param_label
+from .base import (LOG_RANGE, axes_or_new, integer_ticks, legend_below, log_ticks, new_figure, param_label,
+                   spacing_formatter, tick_labels)
 from .fonts import use_language
 
 KINDS = ("loss", "steps", "outcome", "clusters")
-
-
 
 # More clusters than this are a spread of final parameters rather than a few distinct minima:
 # the map of which cluster each start reached is then not drawn.
@@ -55,7 +54,7 @@ class BasinsDisplay:
 
     def plot(self, ax=None):
         """Keeps ``ax_``, ``figure_``, ``image_`` and ``colorbar_`` (or ``legend_``)."""
-        from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm
+        from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm, Normalize
         from matplotlib.patches import Patch
 
         bm, lang = self.map, self.lang
@@ -63,25 +62,48 @@ class BasinsDisplay:
         with use_language(lang):
             ax = axes_or_new(ax, figsize=(6, 5))
             fig = ax.figure
-            self.colorbar_ = self.legend_ = None
+            self.colorbar_ = self.legend_ = self.note_ = None
             if self.kind == "loss":
                 Z = np.asarray(bm.final_loss, dtype=float)
                 pos = Z[np.isfinite(Z) & (Z > 0)]
                 lo = float(pos.min()) if pos.size else 1e-12
-                hi = float(pos.max()) if pos.size and pos.max() > lo else lo * 10
+                hi = float(pos.max()) if pos.size else lo
+                # a log scale only over a decade or more: over a narrow range its labels repeat
+                # the same few digits, while linear ticks get as many digits as tell them apart
+                log = hi / lo >= LOG_RANGE
+                if log:
+                    norm = LogNorm(lo, hi)
+                else:
+                    pad = 0.5 * (hi - lo) if hi > lo else max(abs(hi) * 1e-6, 1e-12)
+                    norm = Normalize(lo if hi > lo else lo - pad, hi if hi > lo else hi + pad)
                 cmap = _with_bad("viridis")
                 self.image_ = ax.pcolormesh(A, B, np.ma.masked_invalid(np.clip(Z, lo, None)), cmap=cmap,
-                                            norm=LogNorm(lo, hi), shading="auto", rasterized=True)
+                                            norm=norm, shading="auto", rasterized=True)
                 self.colorbar_ = fig.colorbar(self.image_, ax=ax)
-                ax.set_title(tr("loss", lang), fontsize="medium")
+                if log:
+                    ticks = log_ticks(lo, hi)
+                    self.colorbar_.set_ticks(ticks, labels=tick_labels(ticks, significant=True))
+                    self.colorbar_.ax.minorticks_off()
+                elif hi > lo:
+                    self.colorbar_.ax.yaxis.set_major_formatter(spacing_formatter())
+                else:  # one value everywhere: one tick, in full
+                    self.colorbar_.set_ticks([lo], labels=[f"{lo:.6g}"])
+                ax.set_title(tr("loss" if log else "loss_linear", lang), fontsize="medium")
             elif self.kind == "steps":
                 S = np.asarray(bm.steps_to_threshold, dtype=float)
                 S[S < 0] = np.nan
                 cmap = _with_bad("plasma")
                 self.image_ = ax.pcolormesh(A, B, np.ma.masked_invalid(S), cmap=cmap, shading="auto",
                                             rasterized=True)
-                self.colorbar_ = fig.colorbar(self.image_, ax=ax, label=tr("steps_cbar", lang))
-                integer_ticks(self.colorbar_.ax.yaxis)  # steps are counts
+                if np.isfinite(S).any():
+                    self.colorbar_ = fig.colorbar(self.image_, ax=ax, label=tr("steps_cbar", lang))
+                    integer_ticks(self.colorbar_.ax.yaxis)  # steps are counts
+                else:  # no colour bar of made-up steps: say what happened, away from the run's start
+                    start = bm.config.get("run_start")
+                    low = start is not None and (start[1] - bm.beta[0]) > 0.4 * (bm.beta[-1] - bm.beta[0])
+                    self.note_ = ax.text(0.5, 0.1 if low else 0.9, tr("steps_none", lang, threshold=bm.threshold),
+                                         transform=ax.transAxes, ha="center", va="center", fontsize="medium",
+                                         bbox=dict(boxstyle="round,pad=0.4", fc="white", ec="0.5", alpha=0.9))
                 ax.set_title(tr("steps", lang, threshold=bm.threshold), fontsize="medium")
             elif self.kind == "outcome":
                 code = np.where(bm.diverged, 2, np.where(bm.solved, 0, 1))
@@ -92,6 +114,10 @@ class BasinsDisplay:
                 handles = [Patch(color=c, label=f"{tr(k, lang)} ({int((code == i).sum())})")
                            for i, (c, k) in enumerate(zip(colors, ("solved", "stuck", "diverged")))
                            if (code == i).any()]
+                clusters = len(bm.cluster_centers)
+                if clusters == 1 or clusters > MAX_DRAWN_CLUSTERS:  # no cluster map: say it here
+                    handles.append(Patch(color="none", label=tr("one_cluster", lang) if clusters == 1 else
+                                         tr("many_clusters", lang, n=clusters)))
                 self.legend_ = ax.legend(handles=handles, loc="upper right", fontsize="small", framealpha=0.9)
                 acc = float(bm.config.get("solved_accuracy", 1.0))
                 ax.set_title(tr("fix_outcome_full", lang) if acc >= 1.0 else tr("outcome", lang, acc=acc),
@@ -109,8 +135,12 @@ class BasinsDisplay:
                                             norm=BoundaryNorm(np.arange(-0.5, shown + 2.5), len(colors)),
                                             shading="auto", rasterized=True)
                 handles = [Patch(color=base[k], label=tr("cluster_n", lang, k=k, n=int((labels == k).sum())))
-                           for k in range(min(shown, 6))]
-                self.legend_ = ax.legend(handles=handles, loc="upper right", fontsize="x-small", framealpha=0.9)
+                           for k in range(shown)]
+                if n > shown:  # the smaller ones share grey: say how many and how many starts
+                    handles.append(Patch(color=colors[shown], label=tr("clusters_more", lang, count=n - shown,
+                                                                       n=int((labels >= shown).sum()))))
+                # under the map, where it hides no start
+                self.legend_ = legend_below(ax, handles, ncol=2, fontsize="x-small")
                 ax.set_title(tr("clusters", lang), fontsize="medium")
             self.start_ = None
             start = bm.config.get("run_start")
