@@ -5,6 +5,7 @@ from . import core  # noqa: F401,E402  (registers demo, run, plot)
 from . import explain  # noqa: F401,E402  (registers explain, gradcheck)
 from . import compare  # noqa: F401,E402  (registers compare)
 from . import landscape  # noqa: F401,E402  (registers landscape, basins)
+from . import html  # noqa: F401,E402  (registers html)
 
 from .app import reflow_command_help  # noqa: E402
 

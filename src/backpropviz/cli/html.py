@@ -1,0 +1,75 @@
+"""``html``: one interactive page for a recorded run (the viewer of ``backpropviz.web``).
+
+The page is a single file that opens from disk in a browser with no server and no network: a
+step scrubber moves every view (boundary, parameters, losses, loss surface in 2D and 3D, network,
+the autograd graph of the step, the chain rule, the update). ``demo --html`` and ``run --html``
+write the same page for the run they train.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .app import LangOpt, app, check_writable_file, fail
+from .options import RunOptions, takes_run_options
+
+HtmlOutOpt = Annotated[Path, typer.Option("--out", "-o", help="The page to write (.html).")]
+TraceStepsOpt = Annotated[int, typer.Option(
+    "--trace-steps", help="How many steps get their autograd graph traced for the graph view (a few ms each): "
+                          "every step up to this count, else this many evenly spread (first and last included); "
+                          "0 leaves the graph out.")]
+PageResolutionOpt = Annotated[int, typer.Option(
+    "--surface-resolution", help="Grid points per axis of the page's loss surface.")]
+
+MAX_TRACE_STEPS = 20_000
+
+
+def check_page_options(out: Path, trace_steps: int, surface_resolution: int) -> Path:
+    """Validate the page's options before any work: the output file, the trace count, the grid."""
+    out = check_writable_file(out, "--out" if out.suffix else "--html", (".html", ".htm"))
+    if not 0 <= trace_steps <= MAX_TRACE_STEPS:
+        fail(f"--trace-steps must be an integer in 0..{MAX_TRACE_STEPS}; got {trace_steps}")
+    if not 5 <= surface_resolution <= 201:
+        fail(f"--surface-resolution must be an integer in 5..201 for a page; got {surface_resolution}")
+    return out
+
+
+def write_html(history, out: Path, lang: str, *, trace_steps: int = 1000, surface_resolution: int = 51,
+               title: str | None = None) -> Path:
+    """Pack ``history`` and write the page to ``out`` (atomically)."""
+    from ..web.pack import page_data
+    from ..web.page import write_page
+
+    data = page_data(history, lang=lang, trace_steps=trace_steps, surface_resolution=surface_resolution,
+                     title=title)
+    return write_page(data, out)
+
+
+@app.command()
+@takes_run_options()
+def html(
+    history_file: Annotated[Optional[Path], typer.Argument(
+        help="A .npz history written by --save-history. Without it, a run is trained from the run options.",
+        metavar="[HISTORY.npz]")] = None,
+    out: HtmlOutOpt = Path("out/backpropviz.html"),
+    lang: LangOpt = None,
+    trace_steps: TraceStepsOpt = 1000,
+    surface_resolution: PageResolutionOpt = 51,
+    run_options: RunOptions = None,
+) -> None:
+    """Write one interactive page for a run: every view follows one step scrubber.
+
+    Opens from disk in Chromium or Firefox with no server and no network, and embeds in a blog
+    post (iframe). The URL hash holds the step, the views and the language (#step=12&lang=ja).
+    """
+    from ..i18n import resolve_lang
+    from .explain import _history
+
+    lang = resolve_lang(lang)
+    out = check_page_options(out, trace_steps, surface_resolution)
+    history = _history(history_file, run_options, lang)
+    write_html(history, out, lang, trace_steps=trace_steps, surface_resolution=surface_resolution)
+    typer.echo(f"wrote {out}")

@@ -1,0 +1,226 @@
+// The viewer's wiring: one state object ({step, views, lang, playing, speed}), one render(state).
+// Every control, key and click changes the state and calls render; the views only draw the step
+// they are given (each view module: create(el, recording, ctx) -> {update(k)}).
+
+import { fill, fmt } from "bpv/format.js";
+import { readHash, writeHash } from "bpv/state.js";
+import * as boundary from "bpv/views/boundary.js";
+import * as params from "bpv/views/params.js";
+import * as losses from "bpv/views/loss.js";
+import * as surface from "bpv/views/surface.js";
+import * as surface3d from "bpv/views/surface3d.js";
+import * as network from "bpv/views/network.js";
+import * as graph from "bpv/views/graph.js";
+import * as chain from "bpv/views/chain.js";
+import * as update from "bpv/views/update.js";
+
+const VIEW_MODULES = { boundary, params, loss: losses, surface, surface3d, network, graph, chain, update };
+const SPEEDS = [1, 2, 5, 10, 25, 50];
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") el.className = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v);
+  }
+  for (const c of children) el.append(c);
+  return el;
+}
+
+/**
+ * Mount the viewer in `root` for `rec` (a Recording). Returns the API that window.backpropviz
+ * exposes: steps(), go(k), current(), lang(code), views(list).
+ */
+export function mount(root, rec, { lang = "en", hash = true } = {}) {
+  const page = rec.meta;
+  const available = page.views.filter((v) => VIEW_MODULES[v]);
+  const fromHash = hash ? readHash(location.hash) : {};
+  const state = {
+    step: 0, views: available.slice(), lang: page.labels[lang] ? lang : "en", playing: false, speed: 5,
+    ...fromHash,
+  };
+  state.views = state.views.filter((v) => available.includes(v));
+  if (!state.views.length) state.views = available.slice();
+  state.step = clampStep(state.step);
+
+  let views = {};       // name -> {el, view}
+  let timer = null;
+  let lastFrame = 0;
+  const lastRender = { ms: 0 };
+
+  function clampStep(k) {
+    const n = rec.length;
+    k = Math.round(Number(k));
+    if (!Number.isFinite(k)) k = 0;
+    return Math.max(0, Math.min(n - 1, k));
+  }
+  const L = () => page.labels[state.lang];
+  const t = (key, fields) => fill(L()[key] ?? page.labels.en[key] ?? key, fields);
+
+  // -- the frame: title, controls, views ------------------------------------------------------
+  root.textContent = "";
+  root.classList.add("bpv");
+  const title = h("h1", { class: "bpv-title" });
+  const subtitle = h("p", { class: "bpv-subtitle" });
+  const langBtn = h("button", { class: "bpv-lang", type: "button", onclick: () => set({ lang: state.lang === "en" ? "ja" : "en" }) });
+  const header = h("header", { class: "bpv-header" }, h("div", {}, title, subtitle), langBtn);
+
+  const back = h("button", { type: "button", class: "bpv-back", onclick: () => set({ step: state.step - 1, playing: false }) }, "◀");
+  const play = h("button", { type: "button", class: "bpv-play", onclick: () => set({ playing: !state.playing }) });
+  const fwd = h("button", { type: "button", class: "bpv-fwd", onclick: () => set({ step: state.step + 1, playing: false }) }, "▶");
+  const slider = h("input", { type: "range", class: "bpv-slider", min: "0", max: String(rec.length - 1), step: "1" });
+  slider.addEventListener("input", () => set({ step: Number(slider.value), playing: false }));
+  const speed = h("select", { class: "bpv-speed" });
+  for (const s of SPEEDS) speed.append(h("option", { value: String(s) }, `${s}×`));
+  speed.addEventListener("change", () => set({ speed: Number(speed.value) }));
+  const speedLabel = h("label", { class: "bpv-speed-label" });
+  const readout = h("div", { class: "bpv-readout", "aria-live": "polite" });
+  const controls = h("div", { class: "bpv-controls" }, back, play, fwd, slider, speedLabel, speed, readout);
+
+  const picker = h("div", { class: "bpv-picker" });
+  const notes = h("div", { class: "bpv-notes" });
+  const grid = h("main", { class: "bpv-grid" });
+  root.append(header, controls, picker, notes, grid);
+
+  function buildViews() {
+    grid.textContent = "";
+    views = {};
+    const ctx = { t, lang: state.lang, labels: L(), go: (k) => set({ step: k, playing: false }), fmt };
+    for (const name of available) {
+      if (!state.views.includes(name)) continue;
+      const body = h("div", { class: "bpv-body" });
+      const card = h("section", { class: `bpv-card bpv-view-${name}`, "data-view": name },
+        h("h2", {}, t(`view_${name}`)), body);
+      grid.append(card);
+      try {
+        views[name] = { el: card, view: VIEW_MODULES[name].create(body, rec, ctx) };
+      } catch (err) {
+        body.textContent = t("view_failed", { error: String(err && err.message || err) });
+        console.warn(`view ${name}:`, err);
+      }
+    }
+  }
+
+  function buildFrame() {
+    document.documentElement.lang = state.lang;
+    title.textContent = page.title || t("page_title");
+    subtitle.textContent = describeRun();
+    langBtn.textContent = state.lang === "en" ? "日本語" : "English";
+    play.title = t("play");
+    back.title = t("step_back");
+    fwd.title = t("step_forward");
+    speedLabel.textContent = t("speed");
+    picker.textContent = "";
+    for (const name of available) {
+      const box = h("input", { type: "checkbox", value: name });
+      box.checked = state.views.includes(name);
+      box.addEventListener("change", () => {
+        const chosen = available.filter((v) => (v === name ? box.checked : state.views.includes(v)));
+        set({ views: chosen.length ? chosen : [name] });
+      });
+      picker.append(h("label", {}, box, " " + t(`view_${name}`)));
+    }
+    notes.textContent = "";
+    const lines = [];
+    for (const o of page.omitted || []) lines.push(o.reason[state.lang] || o.reason.en);
+    if (rec.thinned) lines.push(t("thinned", { kept: rec.length, total: rec.total }));
+    if (page.run.status && page.run.status !== "completed") lines.push(t("status_" + page.run.status, {}));
+    for (const line of lines) notes.append(h("p", {}, line));
+  }
+
+  function describeRun() {
+    const c = page.run.config;
+    const batch = page.run.full_batch ? t("full_batch") : t("batch_of", { n: c.batch_size });
+    return t("run_line", { data: c.data === "csv" ? (c.csv || "csv") : c.data, model: c.model, loss: c.loss,
+      optimizer: c.optimizer, lr: fmt(c.lr), epochs: c.epochs, batch, steps: rec.total });
+  }
+
+  // -- render(state) ----------------------------------------------------------------------------
+  function renderStep() {
+    const k = state.step;
+    const t0 = performance.now();
+    slider.value = String(k);
+    const ep = rec.epoch(k);
+    readout.textContent = t("readout", { step: rec.stepNumber(k), last: rec.total - 1, epoch: ep,
+      loss: fmt(rec.loss(k)) });
+    for (const { view } of Object.values(views)) view.update(k);
+    lastRender.ms = performance.now() - t0;
+  }
+
+  function set(changes) {
+    const before = { ...state };
+    Object.assign(state, changes);
+    state.step = clampStep(state.step);
+    if (state.step >= rec.length - 1 && changes.playing === true && before.step >= rec.length - 1) state.step = 0;
+    if (changes.lang !== undefined && changes.lang !== before.lang) {
+      buildFrame();
+      buildViews();
+    } else if (changes.views !== undefined) {
+      buildFrame();
+      buildViews();
+    }
+    play.textContent = state.playing ? "❚❚" : "►";
+    play.setAttribute("aria-pressed", String(state.playing));
+    speed.value = String(state.speed);
+    renderStep();
+    if (hash) history.replaceState(null, "", writeHash({ step: state.step, views: state.views, lang: state.lang }));
+    if (state.playing && !timer) {
+      lastFrame = performance.now();
+      timer = requestAnimationFrame(tick);
+    }
+  }
+
+  function tick(now) {
+    timer = null;
+    if (!state.playing) return;
+    const stepsPerSecond = 10 * state.speed;
+    const advance = Math.floor(((now - lastFrame) / 1000) * stepsPerSecond);
+    if (advance >= 1) {
+      lastFrame = now;
+      const next = state.step + advance;
+      if (next >= rec.length - 1) set({ step: rec.length - 1, playing: false });
+      else set({ step: next });
+    }
+    if (state.playing) timer = requestAnimationFrame(tick);
+  }
+
+  root.addEventListener("keydown", (e) => {
+    if (e.target && e.target.tagName === "SELECT") return;
+    if (e.key === "ArrowRight") { set({ step: state.step + 1, playing: false }); e.preventDefault(); }
+    else if (e.key === "ArrowLeft") { set({ step: state.step - 1, playing: false }); e.preventDefault(); }
+    else if (e.key === " " && e.target.tagName !== "BUTTON") { set({ playing: !state.playing }); e.preventDefault(); }
+    else if (e.key === "Home") { set({ step: 0, playing: false }); e.preventDefault(); }
+    else if (e.key === "End") { set({ step: rec.length - 1, playing: false }); e.preventDefault(); }
+  });
+  root.tabIndex = 0;
+  window.addEventListener("hashchange", () => {
+    const hs = readHash(location.hash);
+    if (hs.step !== undefined && hs.step !== state.step) set({ step: hs.step });
+  });
+  rec.onGrow(() => {
+    slider.max = String(rec.length - 1);
+    buildFrame();
+    renderStep();
+  });
+
+  buildFrame();
+  buildViews();
+  set({});
+
+  return {
+    steps: () => rec.length,
+    go: (k) => { set({ step: k, playing: false }); return state.step; },
+    current: () => {
+      const k = state.step;
+      return { step: rec.stepNumber(k), index: k, epoch: rec.epoch(k), params: Array.from(rec.params(k)),
+        grad: Array.from(rec.grad(k)), loss: rec.loss(k), names: rec.names.slice(), lang: state.lang,
+        views: state.views.slice() };
+    },
+    lang: (code) => { set({ lang: code }); return state.lang; },
+    views: (list) => { if (list) set({ views: list.filter((v) => available.includes(v)) }); return state.views.slice(); },
+    play: (on = true) => set({ playing: !!on }),
+    lastRenderMs: () => lastRender.ms,
+    renderAll: () => { const t0 = performance.now(); renderStep(); return performance.now() - t0; },
+  };
+}

@@ -1,0 +1,6 @@
+// Placeholder: the surface3d view.
+export function create(el, rec, ctx) {
+  const p = document.createElement("p");
+  el.append(p);
+  return { update(k) { p.textContent = "surface3d " + k; } };
+}
