@@ -598,6 +598,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
 }
 
 
+from .i18n_page import PAGE as _PAGE  # noqa: E402  (the page's texts, same catalogue)
+
+CATALOGUE.update(_PAGE)
+
 def resolve_lang(lang: str | None = None) -> str:
     """``"en"`` or ``"ja"``: ``lang`` itself, or (when None) the locale's language.
 
