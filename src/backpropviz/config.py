@@ -137,6 +137,8 @@ class RunConfig:
             raise BackpropvizError(f"--epochs must be an integer >= 1; got {self.epochs}")
         if self.batch_size is not None and not (number(self.batch_size, True) and self.batch_size >= 1):
             raise BackpropvizError(f"--batch-size must be an integer >= 1 (or omitted for full batch); got {self.batch_size}")
+        if not isinstance(self.shuffle, bool):
+            raise BackpropvizError(f"shuffle must be true or false; got {self.shuffle!r}")
         if not number(self.seed, True):
             raise BackpropvizError(f"--seed must be an integer; got {self.seed!r}")
         if self.init is not None and not all(math.isfinite(v) for v in self.init):
@@ -172,6 +174,52 @@ class RunConfig:
     @classmethod
     def from_json(cls, text: str) -> "RunConfig":
         return cls.from_dict(json.loads(text))
+
+
+def load_config(path) -> RunConfig:
+    """The validated RunConfig saved in ``path``: a JSON object (``--save-config``,
+    ``RunConfig.to_json``) or the ``config`` of a history file (``--save-history``).
+
+    Fields left out take their defaults; a field RunConfig does not have, or a value of the wrong
+    kind, is refused with the file's name.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        from .history import History
+
+        data = History.load(path).config
+    else:
+        if path.is_dir():
+            raise BackpropvizError(f"--config {str(path)!r} is a folder; give a .json or a history .npz file")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise BackpropvizError(f"--config file {str(path)!r} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BackpropvizError(f"--config {str(path)!r} cannot be read ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise BackpropvizError(f"--config {str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno})") \
+                from None
+    if not isinstance(data, dict):
+        raise BackpropvizError(f"--config {str(path)!r} must hold a JSON object of run settings; "
+                               f"got a {type(data).__name__}")
+    known = {f.name for f in fields(RunConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise BackpropvizError(f"--config {str(path)!r}: unknown setting {unknown[0]!r}; settings are "
+                               f"{', '.join(sorted(known))}")
+    try:
+        config = RunConfig.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise BackpropvizError(f"--config {str(path)!r}: a setting has a value of the wrong kind ({exc})") from None
+    try:
+        return config.validate()
+    except BackpropvizError as exc:
+        raise BackpropvizError(f"--config {str(path)!r}: {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise BackpropvizError(f"--config {str(path)!r}: a setting has a value of the wrong kind ({exc})") from None
 
 
 def parse_list(text: str | None, option: str) -> tuple[str, ...] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,12 +11,19 @@ import typer
 
 from .app import (EpochsListOpt, FormatOpt, LangOpt, OutOpt, RangeOpt, ResolutionOpt, SpanOpt, app,
                   check_format, check_writable_dir, check_writable_file, fail, parse_floats, parse_ints)
+from .html import HtmlOpt, check_page_options, write_html
 from .options import RunOptions, takes_run_options
 
 SaveHistoryOpt = Annotated[Optional[Path], typer.Option(
     "--save-history", help="Also save the whole run as a .npz history file (redraw it later with `plot`).")]
 ExportCsvOpt = Annotated[Optional[Path], typer.Option(
     "--export-csv", help="Also write the history as CSV: one row per step (loss, parameters, gradients).")]
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", help="Train the run saved in FILE.json (--save-config) or in a history FILE.npz (--save-history) "
+                     "again: the same history, bit for bit. No other run options beside it.",
+    metavar="FILE")]
+SaveConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--save-config", help="Also write the run's settings as JSON (run it again with --config).")]
 
 
 class FigureOptions:
@@ -120,6 +128,7 @@ def demo(
     fmt: FormatOpt = "png",
     lang: LangOpt = None,
     save_history: SaveHistoryOpt = None,
+    html_out: HtmlOpt = None,
 ) -> None:
     """Reproduce the article: a perceptron learns the AND gate.
 
@@ -131,8 +140,12 @@ def demo(
     figs = FigureOptions(out, fmt, lang, 8.0, 50, None, None)
     if save_history is not None:
         check_writable_file(save_history, "--save-history", (".npz",))
+    if html_out is not None:
+        check_page_options(html_out, 1000, 51)
     history = _train_or_fail(RunConfig(), save_history)
     written = figs.write(history) + _save_extras(history, save_history, None)
+    if html_out is not None:
+        written.append(write_html(history, html_out, figs.lang))
     _report(history, written, figs.lang)
 
 
@@ -411,6 +424,9 @@ def run(
     network_epochs: NetworkEpochsOpt = None,
     hidden_epoch: HiddenEpochOpt = None,
     plane_resolution: PlaneResolutionOpt = 120,
+    config_file: ConfigOpt = None,
+    save_config: SaveConfigOpt = None,
+    html_out: HtmlOpt = None,
 ) -> None:
     """Train one configuration, print its results and write its figures.
 
@@ -421,7 +437,13 @@ def run(
     from ..i18n import resolve_lang
     from ..render.views import RunShape
 
-    config = run_options.config(lang=resolve_lang(lang))
+    if config_file is not None:
+        from ..config import load_config
+
+        run_options.refuse_with_history(config_file, "--config")
+        config = load_config(config_file)
+    else:
+        config = run_options.config(lang=resolve_lang(lang))
     settings = ViewSettings(out, fmt, lang, views, surface_span, surface_resolution, surface_range,
                             boundary_epochs, network_epochs, hidden_epoch, plane_resolution)
     options = settings.options(config.epochs)
@@ -429,19 +451,79 @@ def run(
         check_writable_file(save_history, "--save-history", (".npz",))
     if export_csv is not None:
         check_writable_file(export_csv, "--export-csv", (".csv",))
+    if save_config is not None:
+        check_writable_file(save_config, "--save-config", (".json",))
+    if html_out is not None:
+        check_page_options(html_out, 1000, 51)
     dataset, n_train = load_checked(config)
     shape = RunShape.of_config(config, dataset.n_features, dataset.n_classes)
     chosen = settings.views(shape, has_test=config.test_fraction > 0)
     with StepProgress(total_steps(config, n_train)) as progress:
         history = _train_or_fail(config, save_history, dataset, progress)
     written = settings.write(history, chosen, options) + _save_extras(history, save_history, export_csv)
+    if save_config is not None:
+        from ..history import atomic_write
+
+        atomic_write(save_config, lambda f: f.write((json.dumps(config.to_dict(), indent=2, sort_keys=True)
+                                                     + "\n").encode()))
+        written.append(save_config)
+    if html_out is not None:
+        written.append(write_html(history, html_out, settings.figs.lang))
     _report_run(history, written, settings.figs.lang)
+
+
+def saved_file_kind(path: Path) -> str:
+    """``"history"``, ``"landscape"`` or ``"basins"``: which of backpropviz's .npz files ``path``
+    is, from the arrays it holds (anything else, or a file that cannot be read, counts as a
+    history, whose loading then says what is wrong)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = {Path(n).stem for n in z.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        return "history"
+    if {"params", "grads"} <= names:
+        return "history"
+    if {"final_loss", "steps_to_threshold", "cluster"} <= names:
+        return "basins"
+    if {"alpha", "beta", "loss", "directions", "path"} <= names:
+        return "landscape"
+    return "history"
+
+
+def _plot_map(path: Path, kind: str, views: str | None, out: Path, fmt: str, lang: str | None) -> list[Path]:
+    """Redraw the figures of a landscape file (its contour, filled, heatmap and 3d views, or
+    those of --views) or of a convergence map (basins.npz)."""
+    from ..i18n import resolve_lang
+    from .landscape import VIEWS as LANDSCAPE_VIEWS, _parse_views, _write_figure
+
+    fmt, lang = check_format(fmt), resolve_lang(lang)
+    if kind == "basins":
+        if views is not None:
+            fail(f"--views chooses among a history's or a landscape's figures; a convergence map has one; "
+                 f"got --views {views} with {str(path)!r}")
+        from ..analysis.basins import BasinMap
+        from ..render.basins import basins_figure
+
+        basin_map = BasinMap.load(path)
+        out = check_writable_dir(out)
+        return [_write_figure(basins_figure(basin_map, lang=lang)[0], out / f"basins.{fmt}", fmt)]
+    from ..analysis.landscape import Landscape
+    from ..render.landscape import landscape_figure
+
+    chosen = _parse_views(views or ",".join(LANDSCAPE_VIEWS))
+    land = Landscape.load(path)
+    out = check_writable_dir(out)
+    rendered = [(view, landscape_figure(land, view, lang=lang)[0]) for view in chosen]
+    return [_write_figure(fig, out / f"landscape_{view}.{fmt}", fmt) for view, fig in rendered]
 
 
 @app.command()
 def plot(
-    history_file: Annotated[Path, typer.Argument(help="A .npz history written by --save-history.",
-                                                 metavar="HISTORY.npz")],
+    history_file: Annotated[Path, typer.Argument(
+        help="A .npz history written by --save-history, a landscape file (landscape.npz, from `landscape`) "
+             "or a convergence map (basins.npz, from `basins`).", metavar="FILE.npz")],
     views: ViewsOpt = None,
     out: OutOpt = Path("out/plot"),
     fmt: FormatOpt = "png",
@@ -455,11 +537,19 @@ def plot(
     hidden_epoch: HiddenEpochOpt = None,
     plane_resolution: PlaneResolutionOpt = 120,
 ) -> None:
-    """Redraw the figures of a saved history without training (any view, see --views)."""
+    """Redraw the figures of a saved history without training (any view, see --views), or of a
+    saved landscape (--views contour, filled, heatmap, 3d) or convergence map."""
     from ..analysis.views import final_epoch
     from ..history import History
     from ..render.views import RunShape
 
+    kind = saved_file_kind(history_file)
+    if kind != "history":
+        if export_csv is not None:
+            fail(f"--export-csv writes a history's steps; {str(history_file)!r} is a {kind} file")
+        for path in _plot_map(history_file, kind, views, out, fmt, lang):
+            print(f"wrote {path}")
+        return
     history = History.load(history_file)
     settings = ViewSettings(out, fmt, lang, views, surface_span, surface_resolution, surface_range,
                             boundary_epochs, network_epochs, hidden_epoch, plane_resolution)

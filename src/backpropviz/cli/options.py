@@ -253,11 +253,12 @@ class RunOptions:
             print(f"note: {line}", file=sys.stderr)
         return config
 
-    def refuse_with_history(self, history_file: Path) -> None:
-        """Fail when run options come with a saved history: the file holds its own run."""
+    def refuse_with_history(self, history_file: Path, what: str = "HISTORY.npz") -> None:
+        """Fail when run options come with a saved history (or ``what`` else that holds a run's
+        settings, such as ``--config``): the file holds its own run."""
         given = self.given
         if given:
-            fail(f"run options apply only when no HISTORY.npz is given (the file holds its own run); "
+            fail(f"run options apply only when no {what} is given (the file holds its own run); "
                  f"got {', '.join(given)} with {str(history_file)!r}")
 
 
