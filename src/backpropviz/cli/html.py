@@ -16,6 +16,8 @@ import typer
 from .app import LangOpt, app, check_writable_file, fail
 from .options import RunOptions, takes_run_options
 
+HtmlOpt = Annotated[Optional[Path], typer.Option(
+    "--html", help="Also write the run's interactive page to this .html file (as the html command does).")]
 HtmlOutOpt = Annotated[Path, typer.Option("--out", "-o", help="The page to write (.html).")]
 TraceStepsOpt = Annotated[int, typer.Option(
     "--trace-steps", help="How many steps get their autograd graph traced for the graph view (a few ms each): "
@@ -27,9 +29,9 @@ PageResolutionOpt = Annotated[int, typer.Option(
 MAX_TRACE_STEPS = 20_000
 
 
-def check_page_options(out: Path, trace_steps: int, surface_resolution: int) -> Path:
+def check_page_options(out: Path, trace_steps: int, surface_resolution: int, option: str = "--html") -> Path:
     """Validate the page's options before any work: the output file, the trace count, the grid."""
-    out = check_writable_file(out, "--out" if out.suffix else "--html", (".html", ".htm"))
+    out = check_writable_file(out, option, (".html", ".htm"))
     if not 0 <= trace_steps <= MAX_TRACE_STEPS:
         fail(f"--trace-steps must be an integer in 0..{MAX_TRACE_STEPS}; got {trace_steps}")
     if not 5 <= surface_resolution <= 201:
@@ -69,7 +71,7 @@ def html(
     from .explain import _history
 
     lang = resolve_lang(lang)
-    out = check_page_options(out, trace_steps, surface_resolution)
+    out = check_page_options(out, trace_steps, surface_resolution, "--out")
     history = _history(history_file, run_options, lang)
     write_html(history, out, lang, trace_steps=trace_steps, surface_resolution=surface_resolution)
     typer.echo(f"wrote {out}")

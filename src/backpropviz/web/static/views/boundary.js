@@ -1,6 +1,197 @@
-// Placeholder: the boundary view.
+// The data with the decision boundary at the current step: the model's probability over the
+// input plane (recomputed here from the step's parameters: a small forward pass), its 0.5
+// contour, the training points (circles) and test points (squares). The perceptron's boundary
+// is also drawn as its exact line w1 x1 + w2 x2 + b = 0. Networks get one thumbnail per hidden
+// unit: that unit's output over the same plane.
+
+import { decode } from "bpv/recording.js";
+import { fmt } from "bpv/format.js";
+import { makeCanvas, scale, axes, colour, isoline, CLASS_COLOURS } from "bpv/canvas.js";
+import { forward, gridPoints } from "bpv/model.js";
+import * as tip from "bpv/tooltip.js";
+
+const N = 64;            // grid points per axis of the probability map
+const FLAT = 1e-3;       // probabilities all within this of each other: no boundary to draw
+const MAX_THUMBS = 32;
+const THUMB = 58;
+
+const UNIT_RANGE = { sigmoid: [0, 1], tanh: [-1, 1] };
+
 export function create(el, rec, ctx) {
-  const p = document.createElement("p");
-  el.append(p);
-  return { update(k) { p.textContent = "boundary " + k; } };
+  const model = rec.meta.run.model;
+  const data = rec.meta.data;
+  const X = decode(data.X), Y = decode(data.y);
+  const Xt = data.X_test ? decode(data.X_test) : null, Yt = data.y_test ? decode(data.y_test) : null;
+  const K = data.n_classes;
+  const px = data.plane.x, py = data.plane.y;
+  const W = 420, H = 360, box = { x: 52, y: 10, w: 0, h: 0 };
+  // Equal aspect: both axes are input features (often standardised to one unit).
+  const spanX = px[1] - px[0], spanY = py[1] - py[0];
+  const avail = { w: W - 62, h: H - 56 };
+  const k0 = Math.min(avail.w / spanX, avail.h / spanY);
+  const equal = Math.max(spanX, spanY) / Math.min(spanX, spanY) < 4;
+  box.w = equal ? spanX * k0 : avail.w;
+  box.h = equal ? spanY * k0 : avail.h;
+  const { canvas, g } = makeCanvas(el, W, H);
+  canvas.classList.add("bpv-boundary");
+  const sx = scale(px[0], px[1], box.x, box.x + box.w);
+  const sy = scale(py[0], py[1], box.y + box.h, box.y);
+  const pts = gridPoints(px, py, N, N);
+  const img = document.createElement("canvas");
+  img.width = N; img.height = N;
+  const ig = img.getContext("2d");
+  const pixels = ig.createImageData(N, N);
+  const note = document.createElement("p");
+  note.className = "bpv-note";
+  const legend = document.createElement("div");
+  legend.className = "bpv-legend";
+  el.append(note, legend);
+  legend.innerHTML = "";
+  for (const [text, c] of [[ctx.t("boundary_contour"), "#111"], [ctx.t("boundary_train"), "#555"]].concat(Xt ? [[ctx.t("boundary_test"), "#999"]] : [])) {
+    const s = document.createElement("span"); s.style.setProperty("--c", c); s.textContent = text; legend.append(s);
+  }
+  const thumbs = document.createElement("div");
+  thumbs.className = "bpv-thumbs";
+  let thumbCanvases = [];
+  const isNet = model.kind !== "perceptron" && model.layers.length > 1;
+  if (isNet) {
+    const title = document.createElement("p");
+    title.className = "bpv-note";
+    const units = model.layers.slice(0, -1).reduce((s, L) => s + L.weight.length, 0);
+    title.textContent = ctx.t("hidden_title", { act: model.activation }) + (units > MAX_THUMBS ? " " + ctx.t("hidden_more", { shown: MAX_THUMBS, total: units }) : "");
+    el.append(title, thumbs);
+    let count = 0;
+    model.layers.slice(0, -1).forEach((L, li) => {
+      for (let u = 0; u < L.weight.length && count < MAX_THUMBS; u++, count++) {
+        const fig = document.createElement("figure");
+        const c = makeCanvas(fig, THUMB, THUMB);
+        const cap = document.createElement("figcaption");
+        cap.textContent = ctx.t("hidden_unit", { layer: li + 1, unit: u + 1 });
+        fig.append(cap);
+        thumbs.append(fig);
+        const im = document.createElement("canvas"); im.width = N; im.height = N;
+        thumbCanvases.push({ layer: li, unit: u, c, im, ig: im.getContext("2d"), px: null });
+      }
+    });
+  }
+
+  let probs = null, current = 0;
+
+  function classColour(v) { return CLASS_COLOURS[Math.round(v) % CLASS_COLOURS.length]; }
+
+  function drawPoints(Xa, Ya, square) {
+    const n = Ya.length / Math.max(1, Ya.shape ? Ya.shape[1] : 1);
+    const width = Ya.shape ? Ya.shape[1] : 1;
+    for (let i = 0; i < n; i++) {
+      const cls = width > 1 ? Ya.subarray(i * width, (i + 1) * width).indexOf(Math.max(...Ya.subarray(i * width, (i + 1) * width))) : Ya[i];
+      const x = sx(Xa[2 * i]), y = sy(Xa[2 * i + 1]);
+      g.fillStyle = classColour(cls);
+      g.strokeStyle = "#fff";
+      g.lineWidth = 1.5;
+      g.beginPath();
+      if (square) g.rect(x - 4, y - 4, 8, 8); else g.arc(x, y, 4.5, 0, 2 * Math.PI);
+      g.fill(); g.stroke();
+      g.strokeStyle = "#111"; g.lineWidth = 0.8; g.stroke();
+    }
+  }
+
+  function update(k) {
+    current = k;
+    const p = rec.params(k);
+    const res = forward(model, p, pts, N * N);
+    probs = res;
+    let lo = Infinity, hi = -Infinity;
+    const d = pixels.data;
+    for (let i = 0; i < N * N; i++) {
+      let c;
+      if (res.K === 1) {
+        const v = res.out[i];
+        lo = Math.min(lo, v); hi = Math.max(hi, v);
+        c = colour("prob", v);
+      } else {
+        let best = 0, m = -1;
+        for (let o = 0; o < res.K; o++) if (res.out[i * res.K + o] > m) { m = res.out[i * res.K + o]; best = o; }
+        lo = Math.min(lo, m); hi = Math.max(hi, m);
+        const base = CLASS_COLOURS[best % CLASS_COLOURS.length];
+        const r = parseInt(base.slice(1, 3), 16), gg = parseInt(base.slice(3, 5), 16), b = parseInt(base.slice(5, 7), 16);
+        const a = 0.25 + 0.6 * (m - 1 / res.K) / (1 - 1 / res.K);
+        c = [255 + (r - 255) * a, 255 + (gg - 255) * a, 255 + (b - 255) * a].map(Math.round);
+      }
+      d[4 * i] = c[0]; d[4 * i + 1] = c[1]; d[4 * i + 2] = c[2]; d[4 * i + 3] = 255;
+    }
+    ig.putImageData(pixels, 0, 0);
+    g.clearRect(0, 0, W, H);
+    g.imageSmoothingEnabled = true;
+    g.drawImage(img, box.x, box.y, box.w, box.h);
+    const flat = hi - lo < FLAT;
+    canvas.dataset.flat = String(flat);
+    g.save();
+    g.beginPath(); g.rect(box.x, box.y, box.w, box.h); g.clip();
+    if (!flat && res.K === 1) {
+      g.strokeStyle = "#111"; g.lineWidth = 2;
+      if (model.kind === "perceptron") {
+        // the exact line w1 x1 + w2 x2 + b = 0
+        const [w1, w2, b] = [p[0], p[1], p[2]];
+        g.beginPath();
+        if (Math.abs(w2) > Math.abs(w1)) {
+          g.moveTo(sx(px[0]), sy(-(b + w1 * px[0]) / w2)); g.lineTo(sx(px[1]), sy(-(b + w1 * px[1]) / w2));
+        } else {
+          g.moveTo(sx(-(b + w2 * py[0]) / w1), sy(py[0])); g.lineTo(sx(-(b + w2 * py[1]) / w1), sy(py[1]));
+        }
+        g.stroke();
+      } else {
+        const cw = box.w / (N - 1), ch = box.h / (N - 1);
+        g.beginPath();
+        for (const [x0, y0, x1, y1] of isoline(res.out, N, N, 0.5)) {
+          g.moveTo(box.x + x0 * cw, box.y + y0 * ch); g.lineTo(box.x + x1 * cw, box.y + y1 * ch);
+        }
+        g.stroke();
+      }
+    }
+    drawPoints(X, Y, false);
+    if (Xt) drawPoints(Xt, Yt, true);
+    g.restore();
+    const names = data.feature_names;
+    axes(g, box, sx, sy, { xlabel: names[0], ylabel: names[1] });
+    note.textContent = flat ? ctx.t("boundary_flat", { p: fmt((lo + hi) / 2, 2) })
+      : (res.K === 1 ? ctx.t("boundary_note", { lo: fmt(lo, 2), hi: fmt(hi, 2) }) : ctx.t("boundary_note_multi"));
+    note.dataset.flat = String(flat);
+    // hidden units
+    for (const th of thumbCanvases) {
+      const hv = res.hidden[th.layer];
+      const [a0, a1] = UNIT_RANGE[model.activation] || [0, null];
+      let top = a1;
+      if (top === null) { top = 0; for (let i = 0; i < N * N; i++) top = Math.max(top, hv.values[i * hv.units + th.unit]); if (!(top > 0)) top = 1; }
+      const id = th.px || (th.px = th.ig.createImageData(N, N));
+      for (let i = 0; i < N * N; i++) {
+        const c = colour("prob", (hv.values[i * hv.units + th.unit] - a0) / (top - a0));
+        id.data[4 * i] = c[0]; id.data[4 * i + 1] = c[1]; id.data[4 * i + 2] = c[2]; id.data[4 * i + 3] = 255;
+      }
+      th.ig.putImageData(id, 0, 0);
+      const tg = th.c.g;
+      tg.clearRect(0, 0, THUMB, THUMB);
+      tg.drawImage(th.im, 0, 0, THUMB, THUMB);
+      // class points in black and white, so they never vanish into the map
+      const n = Y.length / (Y.shape ? Y.shape[1] : 1);
+      for (let i = 0; i < n; i++) {
+        const x = ((X[2 * i] - px[0]) / (px[1] - px[0])) * THUMB, y = (1 - (X[2 * i + 1] - py[0]) / (py[1] - py[0])) * THUMB;
+        tg.fillStyle = Y[i * (Y.shape ? Y.shape[1] : 1)] > 0.5 ? "#000" : "#fff";
+        tg.strokeStyle = Y[i * (Y.shape ? Y.shape[1] : 1)] > 0.5 ? "#fff" : "#000";
+        tg.lineWidth = 0.6;
+        tg.beginPath(); tg.arc(x, y, 1.6, 0, 2 * Math.PI); tg.fill(); tg.stroke();
+      }
+    }
+  }
+
+  tip.attach(canvas, (e) => {
+    const r = canvas.getBoundingClientRect();
+    const x = e.clientX - r.left, y = e.clientY - r.top;
+    if (x < box.x || x > box.x + box.w || y < box.y || y > box.y + box.h) return "";
+    const u = sx.invert(x), v = sy.invert(y);
+    const res = forward(model, rec.params(current), Float64Array.from([u, v]), 1);
+    const p = res.K === 1 ? fmt(res.out[0], 3) : Array.from(res.out).map((q) => fmt(q, 2)).join(", ");
+    return ctx.t("tip_plane", { x: fmt(u, 3), y: fmt(v, 3), p });
+  });
+
+  return { update };
 }

@@ -1,6 +1,71 @@
-// Placeholder: the loss view.
+// Loss curves with a cursor at the current step: each step's loss (the batch it trained on),
+// the whole training set's loss at every step (mini-batch runs), and per epoch the train/test
+// loss and accuracy. The legend says which loss is which: a mini-batch loss is noisy by nature.
+
+import { decode } from "bpv/recording.js";
+import { fmt } from "bpv/format.js";
+import { lineChart, rows } from "bpv/views/chartbase.js";
+
+/** Row of the first step of each epoch 0..E (E+1 values; the last is the final row). */
+function epochRows(rec, count) {
+  const out = new Int32Array(count);
+  let e = 0;
+  for (let k = 0; k < rec.length && e < count; k++) {
+    while (e < count && rec.epoch(k) >= e) out[e++] = k;
+  }
+  while (e < count) out[e++] = rec.length;
+  return out;
+}
+
 export function create(el, rec, ctx) {
-  const p = document.createElement("p");
-  el.append(p);
-  return { update(k) { p.textContent = "loss " + k; } };
+  const full = rec.meta.run.full_batch;
+  const epochs = rec.meta.epochs || {};
+  const holder = document.createElement("div");
+  const note = document.createElement("p");
+  note.className = "bpv-note";
+  note.textContent = full ? ctx.t("loss_note_full") : ctx.t("loss_note_batch", { n: rec.meta.run.config.batch_size });
+  el.append(holder, note);
+
+  function make() {
+    const x = rows(rec);
+    const n = x.length;
+    const stepLoss = new Array(n).fill(null);
+    for (let k = 0; k < rec.length; k++) stepLoss[k] = rec.loss(k);
+    const series = [{ label: ctx.t("axis_step") },
+      { label: full ? ctx.t("loss_step_full") : ctx.t("loss_step_batch"), stroke: full ? "#222" : "rgba(120,120,120,.8)",
+        width: full ? 1.5 : 1, value: (u, v) => fmt(v), scale: "loss" }];
+    const data = [x, stepLoss];
+    let minLoss = Infinity, maxLoss = -Infinity;
+    const seen = (v) => { if (v > 0 && Number.isFinite(v)) { minLoss = Math.min(minLoss, v); maxLoss = Math.max(maxLoss, v); } };
+    stepLoss.forEach(seen);
+    if (!full) {
+      const whole = new Array(n);
+      for (let i = 0; i < n; i++) { whole[i] = rec.wholeLoss(i); seen(whole[i]); }
+      series.push({ label: ctx.t("loss_whole"), stroke: "#222", width: 2, value: (u, v) => fmt(v), scale: "loss" });
+      data.push(whole);
+    }
+    const perEpoch = [["test_loss", "loss_test", "#E69F00", "loss"], ["train_acc", "acc_train", "#0072B2", "acc"],
+      ["test_acc", "acc_test", "#CC79A7", "acc"]];
+    for (const [key, label, colour, scaleKey] of perEpoch) {
+      if (!epochs[key]) continue;
+      const values = decode(epochs[key]);
+      const at = epochRows(rec, values.length);
+      const col = new Array(n).fill(null);
+      for (let e = 0; e < values.length; e++) col[Math.min(at[e], n - 1)] = values[e];
+      if (scaleKey === "loss") col.forEach(seen);
+      series.push({ label: ctx.t(label), stroke: colour, width: 1.5, spanGaps: true, scale: scaleKey,
+        dash: scaleKey === "acc" ? [4, 3] : undefined, value: (u, v) => fmt(v) });
+      data.push(col);
+    }
+    const log = minLoss > 0 && maxLoss / minLoss > 20;
+    const hasAcc = series.some((s) => s.scale === "acc");
+    const axes = [{ label: ctx.t("axis_step") },
+      { scale: "loss", label: log ? ctx.t("axis_loss_log") : ctx.t("axis_loss"), size: 56 }];
+    if (hasAcc) axes.push({ scale: "acc", side: 1, label: ctx.t("axis_accuracy"), grid: { show: false }, size: 48 });
+    return { data, opts: { series, axes, scales: { x: { time: false }, loss: { distr: log ? 3 : 1 },
+      acc: { range: [0, 1] } } } };
+  }
+
+  const chart = lineChart(holder, rec, ctx, make, { height: 240 });
+  return { update(k) { chart.place(k); } };
 }

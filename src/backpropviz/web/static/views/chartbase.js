@@ -1,0 +1,40 @@
+// What the uPlot charts share: the x axis over parameter rows 0..T, a cursor line at the current
+// step that moves without redrawing the chart, click-to-jump, and growth with the recording.
+
+import uPlot from "uplot";
+
+/** The x values: rows 0..T (row k holds the parameters before step k; row T after the last). */
+export function rows(rec) {
+  const n = rec.length + 1;
+  const x = new Float64Array(n);
+  for (let i = 0; i < n; i++) x[i] = rec.stepNumber ? (i < rec.length ? rec.stepNumber(i) : rec.total) : i;
+  return x;
+}
+
+/**
+ * A uPlot chart in `el` with a cursor line at the page's step; clicking jumps the page there.
+ * `make()` returns {opts, data}; it is called again when the recording grows.
+ */
+export function lineChart(el, rec, ctx, make, { height = 220 } = {}) {
+  const width = Math.max(320, Math.min(el.clientWidth || 420, 640));
+  const { opts, data } = make();
+  const u = new uPlot({ width, height, cursor: { drag: { x: false, y: false } }, ...opts }, data, el);
+  const line = document.createElement("div");
+  line.className = "bpv-cursor";
+  line.style.cssText = "position:absolute;top:0;bottom:0;width:0;border-left:2px solid #d62728;pointer-events:none";
+  u.over.appendChild(line);
+  u.over.style.cursor = "pointer";
+  u.over.addEventListener("click", () => {
+    const i = u.cursor.idx;
+    if (i !== null && i !== undefined) ctx.go(Math.min(i, rec.length - 1));
+  });
+  let current = 0;
+  const place = (k) => {
+    current = k;
+    const x = u.data[0][k];
+    line.style.left = `${u.valToPos(x, "x")}px`;
+    line.dataset.step = String(k);
+  };
+  rec.onGrow(() => { u.setData(make().data); place(current); });
+  return { u, place, line };
+}

@@ -1,0 +1,103 @@
+"""Browser fixtures for the page tests: a real headless Chromium (Debian's), network blocked.
+
+Without Chromium or Playwright the page tests skip with one line that says how to get them
+(``.ci/run`` installs both, so CI runs them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("BACKPROPVIZ_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-extensions"]
+HOW_TO_GET = ("browser tests need Chromium and Playwright: apt-get install -y chromium fonts-dejavu-core "
+              "and pip install -c requirements/constraints.txt -e '.[test]' (bash .ci/run does both)")
+
+
+def _playwright():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip(HOW_TO_GET)
+    if not Path(CHROMIUM).exists():
+        pytest.skip(HOW_TO_GET)
+    return sync_playwright
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session."""
+    sync_playwright = _playwright()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class PageSession:
+    """A browser tab on one page file: console errors, page errors and requests collected."""
+
+    def __init__(self, browser, path: Path, *, viewport=(1400, 900), hash_: str = ""):
+        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        # Block everything but the file itself and its data: URLs; count what was asked for.
+        def route(r):
+            url = r.request.url
+            if url.startswith("file://") or url.startswith("data:"):
+                return r.continue_()
+            self.requests.append(url)
+            return r.abort()
+        self.context.route("**/*", route)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}")
+                     if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("request", lambda r: None if r.url.startswith(("file://", "data:")) else self.requests.append(r.url))
+        self.url = Path(path).resolve().as_uri()
+        self.page.goto(self.url + hash_)
+        self.page.wait_for_function("document.documentElement.dataset.ready", timeout=20000)
+        assert self.page.evaluate("document.documentElement.dataset.ready") == "1", self.errors
+
+    def js(self, expr, arg=None):
+        return self.page.evaluate(expr, arg) if arg is not None else self.page.evaluate(expr)
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """``open_page(path, hash_="#step=3")`` -> a PageSession, closed after the test."""
+    sessions = []
+
+    def opener(path, **kw):
+        s = PageSession(browser, path, **kw)
+        sessions.append(s)
+        return s
+
+    yield opener
+    for s in sessions:
+        s.close()
+
+
+def build_page(tmp_path_factory, name: str, history=None, *, lang="en", **run):
+    """Train (or take) a history and write its page; returns (path, history)."""
+    from backpropviz.config import RunConfig
+    from backpropviz.train import train
+    from backpropviz.web.pack import page_data
+    from backpropviz.web.page import write_page
+
+    h = history if history is not None else train(RunConfig(**run))
+    out = tmp_path_factory.mktemp("pages") / f"{name}.html"
+    write_page(page_data(h, lang=lang), out)
+    return out, h
+
+
+MOONS = dict(data="moons", model="mlp:8,8", activation="relu", optimizer="adam", lr=0.05, epochs=300,
+             batch_size=32, test_fraction=0.25, seed=0)
