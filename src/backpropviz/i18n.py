@@ -12,6 +12,7 @@ article recognises every panel.
 from __future__ import annotations
 
 import os
+import re
 
 from .errors import BackpropvizError
 
@@ -55,8 +56,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "boundary_epochs": {"en": "boundaries at epochs {epochs} (darker = later)",
                         "ja": "エポック {epochs} の境界 (濃いほど後のエポック)"},
     "outside_view": {"en": " (outside the view)", "ja": " (表示範囲外)"},
-    "no_boundary": {"en": "epoch {epoch}: no boundary (all weights 0)",
-                    "ja": "エポック {epoch}: 境界なし (重みがすべて 0)"},
+    "no_boundary_flat": {"en": "{when}, no boundary:\nthe output is {p:.2f} everywhere",
+                         "ja": "{when}: 境界なし (出力はどこでも {p:.2f})"},
+    "flat_when_initial": {"en": "initially", "ja": "初期値"},
+    "flat_when_final": {"en": "after training", "ja": "学習後"},
+    "flat_when_epoch": {"en": "at epoch {epoch}", "ja": "エポック {epoch}"},
     "path": {"en": "learning path", "ja": "学習経路"},
     "start": {"en": "start", "ja": "開始点"},
     "end": {"en": "end", "ja": "最終点"},
@@ -620,9 +624,37 @@ def resolve_lang(lang: str | None = None) -> str:
     return key
 
 
+_ZERO_TEXT = re.compile(r"[0.]*0[0.]*(?:e[+-]?\d+)?%?")
+
+
+def unsigned_zero(text: str) -> str:
+    """``text`` (a formatted number) without the sign of a zero: a value that rounds to zero at
+    the digits shown reads ``0.00``, never ``-0.00`` (nor ``−0``, ``-0%``).
+
+    >>> unsigned_zero("-0.00"), unsigned_zero("−0"), unsigned_zero("-0.01"), unsigned_zero("-0e+00")
+    ('0.00', '0', '-0.01', '0e+00')
+    """
+    body = text.strip()
+    if body[:1] in ("-", "−") and _ZERO_TEXT.fullmatch(body[1:]):
+        return text.replace(body[0], "", 1)
+    return text
+
+
+class _Number(float):
+    """A float whose formatted text has no signed zero (see :func:`unsigned_zero`)."""
+
+    def __format__(self, spec: str) -> str:
+        return unsigned_zero(float.__format__(self, spec))
+
+
 def t(key: str, lang: str, **fmt) -> str:
-    """The catalogue's text for ``key`` in ``lang``, with ``{fields}`` filled from ``fmt``."""
-    return CATALOGUE[key][lang].format(**fmt) if fmt else CATALOGUE[key][lang]
+    """The catalogue's text for ``key`` in ``lang``, with ``{fields}`` filled from ``fmt``
+    (numbers never read as a signed zero: ``{v:.2f}`` of -1e-7 is ``0.00``)."""
+    if not fmt:
+        return CATALOGUE[key][lang]
+    fmt = {k: _Number(v) if isinstance(v, float) or type(v).__name__.startswith("float") else v
+           for k, v in fmt.items()}
+    return CATALOGUE[key][lang].format(**fmt)
     "cli_col_grad": {"en": "dL/d(node)", "ja": "dL/d(ノード)"},
     "cli_curv_method_exact": {"en": "exact", "ja": "厳密なヘッセ行列"},
     "cli_curv_method_power": {"en": "power iteration", "ja": "べき乗法"},
