@@ -599,6 +599,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "cli_col_node": {"en": "node", "ja": "ノード"},
     "cli_col_kind": {"en": "kind", "ja": "種類"},
     "cli_col_value": {"en": "value", "ja": "値"},
+    "cli_col_grad": {"en": "dL/d(node)", "ja": "dL/d(ノード)"},
+    "cli_curv_method_exact": {"en": "exact", "ja": "厳密なヘッセ行列"},
+    "cli_curv_method_power": {"en": "power iteration", "ja": "べき乗法"},
+    # -- names of the things a run is made of, shown in titles and labels (see ``name_label``) ----
+    "name_loss_bce": {"en": "BCE", "ja": "2値交差エントロピー"},
+    "name_loss_ce": {"en": "cross-entropy", "ja": "交差エントロピー"},
+    "name_loss_mse": {"en": "MSE", "ja": "平均二乗誤差"},
+    "name_model_perceptron": {"en": "perceptron", "ja": "パーセプトロン"},
 }
 
 
@@ -655,11 +663,3 @@ def t(key: str, lang: str, **fmt) -> str:
     fmt = {k: _Number(v) if isinstance(v, float) or type(v).__name__.startswith("float") else v
            for k, v in fmt.items()}
     return CATALOGUE[key][lang].format(**fmt)
-    "cli_col_grad": {"en": "dL/d(node)", "ja": "dL/d(ノード)"},
-    "cli_curv_method_exact": {"en": "exact", "ja": "厳密なヘッセ行列"},
-    "cli_curv_method_power": {"en": "power iteration", "ja": "べき乗法"},
-    # -- names of the things a run is made of, shown in titles and labels (see ``name_label``) ----
-    "name_loss_bce": {"en": "BCE", "ja": "2値交差エントロピー"},
-    "name_loss_ce": {"en": "cross-entropy", "ja": "交差エントロピー"},
-    "name_loss_mse": {"en": "MSE", "ja": "平均二乗誤差"},
-    "name_model_perceptron": {"en": "perceptron", "ja": "パーセプトロン"},

@@ -186,7 +186,7 @@ def _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, o
     from ..render.figures import figure_bytes, gc_paused
     from ..render.fonts import use_language
     from ..render.gradnorms import GradientNormComparison
-    from ..i18n import t
+    from ..i18n import name_label, t
 
     labels = [label + (t("diverged_suffix", lang) if bad else "") for (label, _), bad in zip(runs, diverged)]
     slice_ = comparison_slice(histories, method=plane, params=param_pair, resolution=resolution,
@@ -197,7 +197,8 @@ def _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, o
         rendered.append((f"compare.{fmt}", figure_bytes(display.figure_, fmt)))
         if len(layers(histories[0].param_names)) > 1:
             config = histories[0].config
-            title = t("compare_grad_title", lang, data=str(config.get("data", "")), model=str(config.get("model", "")))
+            title = t("compare_grad_title", lang, data=str(config.get("data", "")),
+                      model=name_label("model", config.get("model", ""), lang))
             grads = GradientNormComparison.from_histories(histories, labels, title=title, lang=lang)
             rendered.append((f"gradient_norms.{fmt}", figure_bytes(grads.figure_, fmt)))
     written = []

@@ -49,10 +49,10 @@ def _node_text(trace, sample, lang: str = "en") -> str:
     from ..i18n import t
     from ..render.chain import ljust, text_width
 
-    rows = [[t("cli_col_node", lang), t("cli_col_kind", lang), t("cli_col_value", lang), "dL/d(node)"]]
+    rows = [[t("cli_col_node", lang), t("cli_col_kind", lang), t("cli_col_value", lang), t("cli_col_grad", lang)]]
     for node in trace.nodes:
         value, grad = trace.numbers(node, sample)
-        rows.append([node.name, node.kind, format_array(value), format_array(grad)])
+        rows.append([node.name, t(f"kind_{node.kind}", lang), format_array(value), format_array(grad)])
     widths = [max(text_width(r[j]) for r in rows) for j in range(3)]
     return "".join("  ".join(ljust(c, w) for c, w in zip(r[:3], widths)) + "  " + r[3] + "\n" for r in rows)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..i18n import resolve_lang
+from ..i18n import name_label, resolve_lang
 from .graph import GRAD_COLOR, fmt_number, label
 
 def text_width(text: str) -> int:
@@ -97,7 +97,8 @@ def chain_text(table, *, sample: int | None = None, lang: str | None = None, dig
     def line(cells, mark=" "):
         return mark + " " + "  ".join(c.rjust(w) for c, w in zip(cells, widths))
 
-    out = [label("chain_title", lang, step=table.step, loss=table.loss_name.upper(), lr=fmt_number(table.lr)),
+    out = [label("chain_title", lang, step=table.step, loss=name_label("loss", table.loss_name, lang),
+                 lr=fmt_number(table.lr)),
            line(heads), " " + "-" * (len(line(heads)) - 1)]
     for k, cells in enumerate(body):
         out.append(line(cells, ">" if k == sample else " "))
@@ -284,7 +285,7 @@ class ChainRuleDisplay:
                     self.table_[r, c].visible_edges = "TB"
                 first.visible_edges = "LTB"
                 first.get_text().set_clip_on(False)
-            title = label("chain_title", self.lang, step=tb.step, loss=tb.loss_name.upper(),
+            title = label("chain_title", self.lang, step=tb.step, loss=name_label("loss", tb.loss_name, self.lang),
                           lr=fmt_number(tb.lr))
             ax.set_title(title, fontfamily=font_family(self.lang))
             notes = [label("chain_note_fig", self.lang)]

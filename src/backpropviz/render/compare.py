@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..i18n import resolve_lang, t
+from ..i18n import name_label, resolve_lang, t
 from .base import integer_ticks, new_figure, param_label, spacing_formatter, tick_labels
 from .fonts import use_language
 
@@ -46,7 +46,7 @@ class CompareDisplay:
         lang = resolve_lang(lang)
         _, fields = title_fields(histories[0].config)
         title = t("compare_title", lang, data=fields.get("gate", fields.get("data", "")),
-                  model=str(histories[0].config.get("model", "")))
+                  model=name_label("model", histories[0].config.get("model", ""), lang))
         display = cls(slice_, labels, [h.epoch_train_loss for h in histories],
                       [h.epoch_train_acc for h in histories], diverged=diverged,
                       losses=[str(h.config.get("loss", "")) for h in histories], title=title, lang=lang)
@@ -76,7 +76,7 @@ class CompareDisplay:
         if off > 1e-6 * extent:
             lines.append(t("compare_off", self.lang, dist=f"{off:.3g}"))
         if len(set(self.losses)) > 1:
-            lines.append(t("compare_surface_loss", self.lang, loss=self.losses[0]))
+            lines.append(t("compare_surface_loss", self.lang, loss=name_label("loss", self.losses[0], self.lang)))
         return "\n".join(_wrap(line, 62) for line in lines)
 
     def plot(self, figure=None):
@@ -119,10 +119,11 @@ class CompareDisplay:
             colorbar.ax.set_yticks(ticks, tick_labels(ticks, significant=log))
             colorbar.ax.minorticks_off()
             if len(set(self.losses)) > 1:
-                colorbar.set_label(t("compare_surface_loss", self.lang, loss=self.losses[0]))
+                colorbar.set_label(t("compare_surface_loss", self.lang,
+                                     loss=name_label("loss", self.losses[0], self.lang)))
             else:
                 colorbar.set_label(t("compare_surface_same" if log else "compare_surface_same_lin", self.lang,
-                                     loss=self.losses[0]))
+                                     loss=name_label("loss", self.losses[0], self.lang)))
             self.colorbar_ = colorbar
             self.paths_ = []
             for path, color, label, bad in zip(s.paths, self.colors, self.labels, self.diverged):

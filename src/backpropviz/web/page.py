@@ -5,7 +5,7 @@ maps those names to ``data:`` URLs in an import map, so the browser loads them f
 itself: no server, no network, no build step. A host that serves the files (the playground)
 maps the same names to URLs instead (``import_map(base_url)``).
 
-Japanese text needs a font the reader may not have: the page then embeds a subset of IPAexGothic
+Japanese text needs a font the reader may not have: every page embeds a subset of IPAexGothic
 (the font matplotlib-fontja ships, which the figures use) holding only the characters the page
 shows, as a WOFF data URL. The IPA Font License lets a document embed the font to display its
 own text (Article 2.5); the subset is renamed as Article 3.1(4) asks of derived fonts.
@@ -115,6 +115,10 @@ BOOT = """
 import { Recording } from "bpv/recording.js";
 import { mount } from "bpv/app.js";
 const root = document.getElementById("bpv-root");
+// Canvas text cannot wait for a web font: load the embedded one before anything draws.
+if (document.fonts && document.fonts.load) {
+  try { await document.fonts.load("12px bpv-ja", "学習ステップ損失"); } catch (e) { /* fall back to system fonts */ }
+}
 try {
   const page = JSON.parse(document.getElementById("bpv-data").textContent);
   const rec = Recording.fromPage(page);
@@ -136,8 +140,8 @@ def _script_text(text: str) -> str:
 def render_page(page: dict, *, embed_font: bool | None = None) -> str:
     """The whole HTML text of the page for ``page`` (page data from ``pack.page_data``)."""
     lang = page.get("lang", "en")
-    if embed_font is None:
-        embed_font = lang == "ja"
+    if embed_font is None:  # ~80 KB: every page carries it, so a link with #lang=ja works too
+        embed_font = True
     title = page.get("title") or page["labels"][lang].get("page_title", "backpropviz")
     css = styles() + ("\n" + font_css(page) if embed_font else "")
     data = json.dumps(page, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

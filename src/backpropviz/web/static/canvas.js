@@ -3,6 +3,12 @@
 
 import { fmt } from "bpv/format.js";
 
+/** A canvas font string in the page's font (canvas text cannot read CSS variables). */
+export function font(size = 11, weight = "") {
+  const family = getComputedStyle(document.documentElement).getPropertyValue("--bpv-font").trim() || "sans-serif";
+  return `${weight ? weight + " " : ""}${size}px ${family}`;
+}
+
 /** A canvas of `w` x `h` CSS pixels, sharp on HiDPI screens; returns {canvas, g, w, h}. */
 export function makeCanvas(parent, w, h, cls = "") {
   const canvas = document.createElement("canvas");
@@ -66,7 +72,7 @@ export function axes(g, box, sx, sy, { xlabel = "", ylabel = "", nx = 5, ny = 5 
   g.fillStyle = "#333";
   g.lineWidth = 1;
   g.strokeRect(box.x + 0.5, box.y + 0.5, box.w, box.h);
-  g.font = "11px var(--bpv-font, sans-serif)";
+  g.font = font(11);
   g.textAlign = "center";
   g.textBaseline = "top";
   for (const v of ticks(Math.min(...sx.domain), Math.max(...sx.domain), nx)) {

@@ -2,6 +2,7 @@
 // step that moves without redrawing the chart, click-to-jump, and growth with the recording.
 
 import uPlot from "uplot";
+import { font } from "bpv/canvas.js";
 
 /** The x values: rows 0..T (row k holds the parameters before step k; row T after the last). */
 export function rows(rec) {
@@ -18,6 +19,8 @@ export function rows(rec) {
 export function lineChart(el, rec, ctx, make, { height = 220 } = {}) {
   const width = Math.max(320, Math.min(el.clientWidth || 420, 640));
   const { opts, data } = make();
+  // uPlot draws axis texts on its canvas: give it the page's font (Japanese glyphs included).
+  opts.axes = (opts.axes || []).map((a) => ({ font: font(11), labelFont: font(12, "bold"), ...a }));
   const u = new uPlot({ width, height, cursor: { drag: { x: false, y: false } }, ...opts }, data, el);
   const line = document.createElement("div");
   line.className = "bpv-cursor";
