@@ -377,3 +377,52 @@ def test_a_blown_up_run_shows_its_fixed_values_in_short_form():
     texts = [a.get_text() for a in ov.figure_.findobj(matplotlib.text.Text)]
     assert any(f"{b:.3g}" in s for s in texts), texts
     assert not any(re.search(r"\d{8,}", s) for s in texts), [s for s in texts if re.search(r"\d{8,}", s)]
+
+
+# -- a flat output has no boundary; no number reads as a signed zero -------------------------------------
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+@pytest.mark.parametrize("spread, flat", [(0.99e-3, True), (1.01e-3, False)])
+def test_boundary_is_drawn_only_where_the_output_varies_by_a_thousandth(spread, flat):
+    # w = (w1, 0), b = 0 over the view x1 in [-0.2, 1.2]: the output spans about 0.25 * 1.4 * w1
+    w1 = spread / 0.35
+    span = sigmoid(1.2 * w1) - sigmoid(-0.2 * w1)
+    assert span == pytest.approx(spread, rel=1e-4)
+    h = hand_history([[-1.0, 1.0, 0.0], [w1, 0.0, 0.0]])
+    d = BoundaryDisplay.from_history(h)
+    texts = [text.get_text() for text in d.legend_.get_texts()]
+    if flat:
+        assert d.missing_ == [1] and len(d.lines_) == 1
+        assert "after training, no boundary:\nthe output is 0.50 everywhere" in texts
+    else:
+        assert d.missing_ == [] and len(d.lines_) == 2 and "boundary after training" in texts  # at x1 = 0
+
+
+def test_perceptron_on_xor_shows_no_boundary_and_no_signed_zero():
+    history = train(RunConfig(data="xor"))  # the weights fade to ~1e-7: the output is 0.50 everywhere
+    assert np.abs(history.params[-1]).max() < 1e-5
+    for lang, flat in (("en", "after training, no boundary:\nthe output is 0.50 everywhere"),
+                       ("ja", "学習後: 境界なし (出力はどこでも 0.50)")):
+        ov = OverviewFigure.from_history(history, resolution=10, lang=lang)
+        ov.figure_.canvas.draw()
+        assert ov.boundary_.missing_ == [1000] and len(ov.boundary_.lines_) == 1
+        assert flat in [text.get_text() for text in ov.boundary_.legend_.get_texts()]
+        texts = [a.get_text() for a in ov.figure_.findobj(matplotlib.text.Text)]
+        signed = [s for s in texts if re.search(r"(?<![\w.])[-−]0(?:\.0+)?(?![\d.]*[1-9])", s)]
+        assert not signed, signed  # "b went 0.00 -> -0.00" read as if b had moved
+
+
+def test_numbers_that_round_to_zero_have_no_sign():
+    from backpropviz.i18n import unsigned_zero
+    from backpropviz.render.base import fmt_value, tick_labels
+
+    assert fmt_value(-1e-7) == "0.00" and fmt_value(-0.0) == "0.00" and fmt_value(-0.006) == "-0.01"
+    assert [unsigned_zero(s) for s in ("-0", "−0.000", "-0.0%", "-0e+00", "-0.05", "-10")] == [
+        "0", "0.000", "0.0%", "0e+00", "-0.05", "-10"]
+    assert tick_labels([-1e-9, 0.5, 1.0]) == ["0.0", "0.5", "1.0"]
+    # every catalogue text: a float field formatted to fixed decimals loses a zero's sign
+    assert t("no_boundary_flat", "en", when="x", p=-1e-9) == "x, no boundary:\nthe output is 0.00 everywhere"
+    assert t("no_boundary_flat", "ja", when="x", p=-0.0) == "x: 境界なし (出力はどこでも 0.00)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import BackpropvizError
-from ..i18n import t
+from ..i18n import t, unsigned_zero
 
 PERCEPTRON_PARAMS = ["w1", "w2", "b"]
 LOG_RANGE = 10.0  # losses spanning less than this factor are drawn on a linear scale
@@ -50,8 +50,9 @@ def param_label(name: str, lang: str) -> str:
 
 def fmt_value(value: float) -> str:
     """A parameter value as shown on figures: two decimals, like the article's printout; values
-    of 10,000 and beyond (a run that blew up) in three significant figures, e.g. ``-2.5e+29``."""
-    return f"{value:.2f}" if abs(value) < 1e4 or not np.isfinite(value) else f"{value:.3g}"
+    of 10,000 and beyond (a run that blew up) in three significant figures, e.g. ``-2.5e+29``.
+    A value that rounds to zero has no sign: -1e-7 is ``0.00``."""
+    return unsigned_zero(f"{value:.2f}" if abs(value) < 1e4 or not np.isfinite(value) else f"{value:.3g}")
 
 
 def epoch_axis(epoch: np.ndarray) -> np.ndarray:
@@ -116,7 +117,7 @@ def tick_labels(values, *, significant: bool = False) -> list[str]:
                     for text, v in zip(labels, values) if np.isfinite(v))
         if close and len(set(labels)) == len(set(values)):
             break
-    return [text.lstrip("-") if float(text) == 0 else text for text in labels]
+    return [unsigned_zero(text) for text in labels]
 
 
 def log_ticks(low: float, high: float) -> list[float]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..i18n import resolve_lang, t
+from ..i18n import resolve_lang, t, unsigned_zero
 from .base import (LOG_RANGE, axes_or_new, integer_ticks, legend_below, log_ticks, new_figure, param_label,
                    spacing_formatter, tick_labels)
 from .fonts import use_language
@@ -30,7 +30,8 @@ def describe_fixed(bm, lang: str) -> str:
     if not fixed:
         return ""
     if len(fixed) <= 3:
-        return tr("fixed", lang, names=", ".join(fixed), values=", ".join(f"{v:.3g}" for v in fixed.values()))
+        return tr("fixed", lang, names=", ".join(fixed),
+                  values=", ".join(unsigned_zero(f"{v:.3g}") for v in fixed.values()))
     return tr("fixed_many", lang, count=len(fixed))
 
 

@@ -10,6 +10,25 @@ from .base import axes_or_new, require_perceptron, row_after_epochs
 from .fonts import use_language
 
 FIRST_COLOR, LAST_COLOR = "green", "red"  # the article's colours for the first and last line
+# Probabilities over the view that differ by less than this are a flat output: no line is
+# drawn (weights of ~1e-7 still define one, somewhere, but the model predicts nothing there).
+FLAT_TOL = 1e-3
+
+
+def flat_output(w1: float, w2: float, b: float, xlim, ylim) -> float | None:
+    """The perceptron's output probability when it is the same over the whole view (within
+    ``FLAT_TOL``), else None. The output is monotone along any line, so the view's corners
+    hold its extremes.
+
+    >>> flat_output(1e-7, -1e-7, 0.0, (-0.2, 1.2), (-0.2, 1.2))
+    0.5
+    """
+    corners = np.array([[x, y] for x in xlim for y in ylim], dtype=float)
+    with np.errstate(over="ignore"):
+        p = 1.0 / (1.0 + np.exp(-(corners @ np.array([w1, w2], dtype=float) + b)))
+    if not np.isfinite(p).all() or p.max() - p.min() >= FLAT_TOL:
+        return None
+    return float(np.round(p.mean(), 6))
 
 
 def boundary_segment(w1: float, w2: float, b: float, xlim, ylim):
@@ -78,6 +97,14 @@ class BoundaryDisplay:
             return t("boundary_final", self.lang)
         return t("boundary_epoch", self.lang, epoch=epoch)
 
+    def when(self, epoch: int) -> str:
+        """'initially', 'after training' or 'at epoch N', for the legend's notes."""
+        if epoch == 0:
+            return t("flat_when_initial", self.lang)
+        if epoch == self.n_epochs:
+            return t("flat_when_final", self.lang)
+        return t("flat_when_epoch", self.lang, epoch=epoch)
+
     def colors(self) -> list:
         """First line green, last red (as in the article); those between light to dark purple."""
         from matplotlib import colormaps
@@ -113,10 +140,12 @@ class BoundaryDisplay:
             first, between, last, none = [], [], [], []
             for e, (w1, w2, b), color in zip(self.epochs, self.params, self.colors()):
                 seg = boundary_segment(w1, w2, b, self.xlim, self.ylim)
-                if seg is None:  # all weights zero: no line exists; say so in the legend
+                flat = flat_output(w1, w2, b, self.xlim, self.ylim)
+                if flat is not None or seg is None:  # no line where the output does not change
                     self.missing_.append(e)
-                    none.append(Line2D([], [], linestyle="none",
-                                       label=t("no_boundary", self.lang, epoch=e)))
+                    if flat is not None:  # (all weights zero is the flattest case)
+                        none.append(Line2D([], [], linestyle="none",
+                                           label=t("no_boundary_flat", self.lang, when=self.when(e), p=flat)))
                     continue
                 emphasised = e in (0, self.n_epochs)
                 label = self.label_for(e)
