@@ -188,10 +188,15 @@ def test_explain_graph_summary_follows_the_language(cli, tmp_path):
     assert_translated(en_sum[0], ja_sum[0], "cli_explain_step")
     assert_translated(en_sum[1], ja_sum[1])  # the node table's header
     assert ja_sum[1].split()[:3] == [CATALOGUE[k]["ja"] for k in ("cli_col_node", "cli_col_kind", "cli_col_value")]
-    # the node rows are data: the same in both languages, and the value column starts where its header does
-    assert [line.split() for line in ja_sum[2:]] == [line.split() for line in en_sum[2:]]
+    # the node rows are data, the same in both languages, but for the kind column (the catalogue's
+    # word: 入力, パラメータ, 演算); the value column starts where its header does
+    kinds = {CATALOGUE[f"kind_{k}"]["en"]: CATALOGUE[f"kind_{k}"]["ja"] for k in ("input", "target", "param", "op")}
+    en_rows = [line.split() for line in en_sum[2:]]
+    assert [line.split() for line in ja_sum[2:]] == [[r[0], kinds[r[1]], *r[2:]] for r in en_rows]
     start = text_width(ja_sum[1][:ja_sum[1].index(CATALOGUE["cli_col_value"]["ja"])])
-    assert all(line[start - 1] == " " and line[start] != " " for line in ja_sum[2:])  # ASCII rows
+    for line in ja_sum[2:]:
+        at = next(i for i in range(len(line)) if text_width(line[:i]) == start)  # wide kind words
+        assert line[at - 1] == " " and line[at] != " ", line
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
