@@ -19,13 +19,20 @@ HOW_TO_GET = ("browser tests need Chromium and Playwright: apt-get install -y ch
               "and pip install -c requirements/constraints.txt -e '.[test]' (bash .ci/run does both)")
 
 
+def _skip_or_fail(reason: str):
+    """Skip with how to get the browser; in CI (BACKPROPVIZ_REQUIRE_BROWSER=1) fail instead."""
+    if os.environ.get("BACKPROPVIZ_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (BACKPROPVIZ_REQUIRE_BROWSER=1: the browser tests must run)")
+    pytest.skip(reason)
+
+
 def _playwright():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip(HOW_TO_GET)
+        _skip_or_fail(HOW_TO_GET)
     if not Path(CHROMIUM).exists():
-        pytest.skip(HOW_TO_GET)
+        _skip_or_fail(HOW_TO_GET)
     return sync_playwright
 
 

@@ -105,6 +105,8 @@ def font_css(page: dict) -> str:
     """``@font-face`` for the Japanese subset holding every character of ``page``'s texts."""
     chars: set = set()
     _chars_of(page, chars)
+    for source in module_sources().values():  # texts written in the modules themselves (日本語)
+        chars.update(c for c in source if ord(c) > 0x7F)
     woff = font_subset("".join(chars))
     return ("@font-face{font-family:%s;src:url(data:font/woff;base64,%s) format('woff');font-display:block}\n"
             ":root{--bpv-font:%s,system-ui,sans-serif}\n" % (FONT_FAMILY, base64.b64encode(woff).decode("ascii"),

@@ -17,6 +17,9 @@ const THUMB = 58;
 
 const UNIT_RANGE = { sigmoid: [0, 1], tanh: [-1, 1] };
 
+/** The map's colour mixed with white, so that the class markers stand out on it. */
+function pale(c, f = 0.45) { return c.map((v) => Math.round(v + (255 - v) * f)); }
+
 export function create(el, rec, ctx) {
   const model = rec.meta.run.model;
   const data = rec.meta.data;
@@ -107,7 +110,7 @@ export function create(el, rec, ctx) {
       if (res.K === 1) {
         const v = res.out[i];
         lo = Math.min(lo, v); hi = Math.max(hi, v);
-        c = colour("prob", v);
+        c = pale(colour("prob", v));
       } else {
         let best = 0, m = -1;
         for (let o = 0; o < res.K; o++) if (res.out[i * res.K + o] > m) { m = res.out[i * res.K + o]; best = o; }

@@ -60,7 +60,8 @@ export function create(el, rec, ctx) {
     const log = minLoss > 0 && maxLoss / minLoss > 20;
     const hasAcc = series.some((s) => s.scale === "acc");
     const axes = [{ label: ctx.t("axis_step") },
-      { scale: "loss", label: log ? ctx.t("axis_loss_log") : ctx.t("axis_loss"), size: 56 }];
+      { scale: "loss", label: log ? ctx.t("axis_loss_log") : ctx.t("axis_loss"), size: 60,
+        values: (u, vals) => vals.map((v) => fmt(v, 2)) }];
     if (hasAcc) axes.push({ scale: "acc", side: 1, label: ctx.t("axis_accuracy"), grid: { show: false }, size: 48 });
     return { data, opts: { series, axes, scales: { x: { time: false }, loss: { distr: log ? 3 : 1 },
       acc: { range: [0, 1] } } } };

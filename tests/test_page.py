@@ -1,0 +1,263 @@
+"""The interactive page in a real headless Chromium, network blocked: it loads with no error and no
+request, shows exactly the recorded step, every control moves every view, the URL hash round-trips,
+Japanese renders with the embedded font."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from backpropviz.config import RunConfig
+from backpropviz.history import History
+from backpropviz.train import train
+from backpropviz.web.pack import decode, encode, page_data, page_labels
+from backpropviz.web.page import write_page
+from pagehelpers import MOONS, browser, open_page  # noqa: F401  (fixtures)
+
+SMALL_MOONS = {**MOONS, "epochs": 40}  # 240 steps of mini-batches: the same kind of run, quicker
+
+
+@pytest.fixture(scope="module")
+def article(tmp_path_factory):
+    h = train(RunConfig())
+    folder = tmp_path_factory.mktemp("article")
+    en, ja = folder / "article.html", folder / "article_ja.html"
+    write_page(page_data(h, lang="en"), en)
+    write_page(page_data(h, lang="ja"), ja)
+    return h, en, ja
+
+
+@pytest.fixture(scope="module")
+def moons(tmp_path_factory):
+    h = train(RunConfig(**SMALL_MOONS))
+    path = tmp_path_factory.mktemp("moons") / "moons.html"
+    write_page(page_data(h, lang="en"), path)
+    return h, path
+
+
+# -- what a view shows, as a fingerprint: its DOM and the pixels of its canvases --------------------
+
+SNAPSHOT = """() => Object.fromEntries([...document.querySelectorAll('.bpv-card')].map(card => [
+  card.dataset.view,
+  card.innerHTML.length + ':' + [...card.querySelectorAll('canvas')].map(c => c.toDataURL()).join('|')
+    + card.innerHTML]))"""
+
+
+def snapshot(s):
+    return s.js(SNAPSHOT)
+
+
+def assert_every_view_moved(before, after, how):
+    assert set(before) == set(after)
+    still = [v for v in before if before[v] == after[v]]
+    assert not still, f"{how}: these views did not follow the step: {still}"
+
+
+# -- loading ------------------------------------------------------------------------------------------
+
+def test_page_loads_from_disk_with_no_console_error_and_no_request(open_page, article, moons):
+    for path in (article[1], article[2], moons[1]):
+        s = open_page(path)
+        s.page.wait_for_timeout(200)
+        assert s.errors == [], s.errors
+        assert s.requests == [], s.requests
+        views = s.js("[...document.querySelectorAll('.bpv-card')].map(c => c.dataset.view)")
+        assert views[:3] == ["boundary", "params", "loss"]
+        failed = s.js("[...document.querySelectorAll('.bpv-card')].filter(c => /could not be drawn|描けなかった/.test(c.textContent)).length")
+        assert failed == 0
+
+
+@pytest.mark.parametrize("which", ["article", "moons"])
+def test_go_shows_exactly_the_recorded_parameters_gradient_and_loss(open_page, article, moons, which):
+    h, path = (article[0], article[1]) if which == "article" else moons
+    s = open_page(path)
+    assert s.js("window.backpropviz.steps()") == h.n_steps
+    for k in (0, 10, h.n_steps - 1):
+        shown = s.js(f"window.backpropviz.go({k})")
+        assert shown == k
+        cur = s.js("window.backpropviz.current()")
+        assert cur["step"] == k and cur["epoch"] == int(h.epoch[k])
+        assert cur["names"] == list(h.param_names)
+        # float32 numbers, exactly as the history file holds them
+        np.testing.assert_array_equal(np.float32(cur["params"]), h.params[k])
+        np.testing.assert_array_equal(np.float32(cur["grad"]), h.grads[k])
+        assert np.float32(cur["loss"]) == h.loss[k]
+        readout = s.js("document.querySelector('.bpv-readout').textContent")
+        assert f"step {k} / {h.n_steps - 1}" in readout
+        assert f"epoch {int(h.epoch[k])}" in readout
+        assert f"{float(h.loss[k]):.4g}".replace("-", "−") in readout
+
+
+def test_out_of_range_steps_are_clamped_not_an_error(open_page, article):
+    h, path, _ = article
+    s = open_page(path)
+    assert s.js("window.backpropviz.go(99999)") == h.n_steps - 1
+    assert s.js("window.backpropviz.go(-5)") == 0
+    assert s.errors == []
+
+
+def test_slider_buttons_keys_and_a_click_on_the_loss_curve_each_move_every_view(open_page, moons):
+    h, path = moons
+    s = open_page(path)
+    s.js("window.backpropviz.go(20)")
+    p = s.page
+
+    def step():
+        return s.js("window.backpropviz.current().step")
+
+    before = snapshot(s)
+    p.eval_on_selector(".bpv-slider", "el => { el.value = '120'; el.dispatchEvent(new Event('input')); }")
+    assert step() == 120
+    assert_every_view_moved(before, snapshot(s), "slider")
+
+    before = snapshot(s)
+    p.click(".bpv-fwd")
+    assert step() == 121
+    assert_every_view_moved(before, snapshot(s), "step-forward button")
+
+    before = snapshot(s)
+    p.click(".bpv-back")
+    p.click(".bpv-back")
+    assert step() == 119
+    assert_every_view_moved(before, snapshot(s), "step-back button")
+
+    before = snapshot(s)
+    p.focus(".bpv")
+    p.keyboard.press("ArrowRight")
+    assert step() == 120
+    assert_every_view_moved(before, snapshot(s), "arrow key")
+    p.keyboard.press("ArrowLeft")
+    assert step() == 119
+
+    before = snapshot(s)
+    over = p.locator(".bpv-view-loss .u-over")
+    box = over.bounding_box()
+    over.click(position={"x": box["width"] * 0.8, "y": box["height"] / 2})
+    clicked = step()
+    assert clicked > 150, clicked  # 80% of the way along the steps axis
+    assert_every_view_moved(before, snapshot(s), "click on the loss curve")
+
+    # play moves it too, and pause stops it
+    p.click(".bpv-play")
+    p.wait_for_timeout(400)
+    p.click(".bpv-play")
+    played = step()
+    assert played > clicked
+    p.wait_for_timeout(200)
+    assert step() == played
+
+
+def test_url_hash_holds_step_views_and_language(open_page, article):
+    h, path, _ = article
+    s = open_page(path, hash_="#step=37&views=boundary,loss&lang=ja")
+    cur = s.js("window.backpropviz.current()")
+    assert cur["step"] == 37 and cur["lang"] == "ja" and cur["views"] == ["boundary", "loss"]
+    assert s.js("[...document.querySelectorAll('.bpv-card')].map(c => c.dataset.view)") == ["boundary", "loss"]
+    assert "ステップ 37" in s.js("document.querySelector('.bpv-readout').textContent")
+    s.js("window.backpropviz.go(50)")
+    hash_ = s.js("location.hash")
+    assert "step=50" in hash_ and "lang=ja" in hash_ and "views=boundary,loss" in hash_
+    again = open_page(path, hash_=hash_)
+    assert again.js("window.backpropviz.current()")["step"] == 50
+    assert again.js("window.backpropviz.current()")["views"] == ["boundary", "loss"]
+    # garbage in the hash: ignored, the page still opens
+    bad = open_page(path, hash_="#step=abc&views=nothing&lang=xx")
+    assert bad.js("window.backpropviz.current()")["step"] == 0
+    assert bad.errors == []
+
+
+# Strings written here, independent of the catalogue: what a reader of the article expects to see.
+JAPANESE = ["損失", "学習", "ステップ", "勾配"]
+
+GLYPHS = """([text, family]) => {
+  const draw = (t, f) => { const c = document.createElement('canvas'); c.width = 64; c.height = 32;
+    const g = c.getContext('2d'); g.font = '24px ' + f; g.fillText(t, 4, 26); return c.toDataURL(); };
+  return { withFont: draw(text, family), tofu: draw('\\uE000', family), system: draw(text, 'sans-serif'),
+           loaded: document.fonts.check('24px ' + family, text) };
+}"""
+
+
+def test_japanese_renders_with_the_embedded_font_not_boxes(open_page, article):
+    s = open_page(article[2])
+    body = s.js("document.body.innerText")
+    for word in JAPANESE:
+        assert word in body
+    for ch in "損失学習勾配経路": 
+        r = s.js(GLYPHS, [ch, "bpv-ja"])
+        assert r["loaded"], ch
+        assert r["withFont"] != r["tofu"], f"{ch} draws as the missing-glyph box"
+    # the page's texts use that font
+    assert "bpv-ja" in s.js("getComputedStyle(document.querySelector('.bpv-card h2')).fontFamily")
+
+
+def test_views_that_do_not_fit_are_left_out_and_said_once(open_page, moons):
+    h, path = moons
+    s = open_page(path)
+    views = s.js("[...document.querySelectorAll('.bpv-card')].map(c => c.dataset.view)")
+    assert "chain" not in views and "graph" in views
+    notes = s.js("document.querySelector('.bpv-notes').innerText")
+    assert notes.count("chain-rule table") == 1
+
+
+def test_a_thinned_page_keeps_the_first_and_last_steps_and_says_so(open_page, tmp_path):
+    h = train(RunConfig(epochs=300))
+    data = page_data(h, max_step_floats=10 * 50, trace_steps=20)
+    index = decode(data["steps"]["index"])
+    assert index[0] == 0 and index[-1] == h.n_steps - 1 and len(index) < h.n_steps
+    path = write_page(data, tmp_path / "thin.html")
+    s = open_page(path)
+    n = s.js("window.backpropviz.steps()")
+    assert n == len(index)
+    s.js(f"window.backpropviz.go({n - 1})")
+    cur = s.js("window.backpropviz.current()")
+    assert cur["step"] == h.n_steps - 1
+    np.testing.assert_array_equal(np.float32(cur["params"]), h.params[-1 - 1])
+    assert f"{n} of the run's {h.n_steps} steps" in s.js("document.querySelector('.bpv-notes').innerText")
+
+
+# -- the page's data, without a browser -------------------------------------------------------------
+
+def test_arrays_travel_exactly():
+    a = np.array([[1.5, -0.0, np.nan], [np.inf, -np.inf, 3e-39]], dtype=np.float32)
+    back = decode(encode(a))
+    assert back.shape == a.shape and back.dtype == np.float32
+    np.testing.assert_array_equal(back, a)
+    assert np.signbit(back[0, 1])
+    np.testing.assert_array_equal(decode(encode(np.arange(5), "i4")), np.arange(5))
+
+
+def test_whole_set_loss_along_the_path_is_the_plain_torch_loss(moons):
+    h, _ = moons
+    data = page_data(h, trace_steps=0)
+    whole = decode(data["steps"]["whole_loss"])
+    from backpropviz.train import model_at
+
+    for row in (0, 17, h.n_steps):
+        model = model_at(h, row)
+        with torch.no_grad():
+            p = model(torch.from_numpy(h.X.astype(np.float32))).reshape(-1)
+            ref = torch.nn.functional.binary_cross_entropy(p, torch.from_numpy(h.y.astype(np.float32)).reshape(-1))
+        assert whole[row] == pytest.approx(float(ref), rel=1e-5)
+    # a mini-batch run: the batch losses are not the whole set's
+    assert not np.allclose(whole[:-1], h.loss, rtol=1e-3)
+
+
+def test_page_labels_exist_in_both_languages_with_the_same_fields():
+    labels = page_labels()
+    assert set(labels["en"]) == set(labels["ja"])
+    for key, text in labels["en"].items():
+        assert sorted(re.findall(r"\{(\w+)\}", text)) == sorted(re.findall(r"\{(\w+)\}", labels["ja"][key])), key
+
+
+def test_page_data_is_plain_json_with_a_version():
+    h = train(RunConfig(epochs=30))
+    data = page_data(h, trace_steps=5)
+    text = json.dumps(data, allow_nan=False)
+    back = json.loads(text)
+    assert back["format"] == "backpropviz-page" and back["version"] == 1
+    np.testing.assert_array_equal(decode(back["steps"]["params"]), h.params)
+    np.testing.assert_array_equal(decode(back["steps"]["grads"]), h.grads)
