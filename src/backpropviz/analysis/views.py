@@ -263,3 +263,49 @@ def activation_range(activation: str) -> tuple[float | None, float | None]:
     """The output range of a hidden activation (None: unbounded on that side)."""
     key = str(activation).lower().replace("-", "_")
     return {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "relu": (0.0, None)}.get(key, (None, None))
+
+
+# -- the first layer's weights as images -----------------------------------------------------------
+
+_PIXEL = re.compile(r"^pixel_(?P<row>\d+)_(?P<col>\d+)$")
+
+
+def image_shape(feature_names, n_inputs: int) -> tuple[int, int] | None:
+    """(rows, cols) of the image the inputs form, or None when they are not one.
+
+    Inputs named ``pixel_R_C`` (scikit-learn's digits) in row-major order give their grid;
+    otherwise None. ``n_inputs`` must match the names.
+
+    >>> image_shape([f"pixel_{r}_{c}" for r in range(8) for c in range(8)], 64)
+    (8, 8)
+    >>> image_shape(["x1", "x2"], 2) is None
+    True
+    """
+    names = [str(n) for n in (feature_names or [])]
+    if len(names) != n_inputs or n_inputs < 4:
+        return None
+    cells = [_PIXEL.match(n) for n in names]
+    if not all(cells):
+        return None
+    rows = 1 + max(int(m["row"]) for m in cells)
+    cols = 1 + max(int(m["col"]) for m in cells)
+    expected = [f"pixel_{r}_{c}" for r in range(rows) for c in range(cols)]
+    return (rows, cols) if names == expected else None
+
+
+def first_layer_images(history, epochs) -> np.ndarray:
+    """The first layer's weights after each of ``epochs``, one image per unit: shape
+    (E, units, rows, cols) for inputs that form an image (``image_shape``), float64.
+
+    Unit k's image is row k of the first weight matrix (what the unit looks for in the input:
+    its pre-activation is that image's dot product with the input, plus the bias).
+    """
+    first = layers(history.param_names)[0]
+    shape = image_shape(history.feature_names, first.n_in)
+    if shape is None:
+        raise BackpropvizError(
+            f"the first-layer view draws each unit's weights as an image and needs image inputs "
+            f"(named pixel_R_C, e.g. --data digits); this run's {first.n_in} inputs are not one")
+    rows = [epoch_row(history, e) for e in epochs]
+    weights = np.asarray(history.params, dtype=np.float64)[rows][:, first.weight]  # (E, units, n_in)
+    return weights.reshape(len(rows), first.n_out, *shape)

@@ -152,8 +152,8 @@ def demo(
 # -- options of `run` and `plot` --------------------------------------------------------------
 ViewsOpt = Annotated[Optional[str], typer.Option(
     "--views", help="Comma-separated views to draw: overview, loss, probability, hidden, network, trajectories, "
-                    "gradients, metrics; or 'all'. Default: the article's overview and loss curve for a "
-                    "two-input perceptron, the network views otherwise.")]
+                    "gradients, metrics, first-layer (image inputs such as --data digits); or 'all'. Default: "
+                    "the article's overview and loss curve for a two-input perceptron, the network views otherwise.")]
 NetworkEpochsOpt = Annotated[Optional[str], typer.Option(
     "--network-epochs", help="Epochs whose weights the network diagram shows, e.g. 0,1000 (default: first and last).")]
 HiddenEpochOpt = Annotated[Optional[int], typer.Option(
@@ -456,7 +456,7 @@ def run(
     if html_out is not None:
         check_page_options(html_out, 1000, 51)
     dataset, n_train = load_checked(config)
-    shape = RunShape.of_config(config, dataset.n_features, dataset.n_classes)
+    shape = RunShape.of_config(config, dataset.n_features, dataset.n_classes, dataset.feature_names)
     chosen = settings.views(shape, has_test=config.test_fraction > 0)
     with StepProgress(total_steps(config, n_train)) as progress:
         history = _train_or_fail(config, save_history, dataset, progress)

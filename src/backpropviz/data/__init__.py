@@ -56,7 +56,8 @@ class Dataset:
         return self.n_classes <= 2
 
     def __repr__(self) -> str:
-        return f"Dataset({self.name!r}, n={len(self.y)}, features={list(self.feature_names)})"
+        names = list(self.feature_names[:6]) + (["..."] if self.n_features > 6 else [])
+        return f"Dataset({self.name!r}, n={len(self.y)}, features={names} ({self.n_features}))"
 
 
 # A generator takes the options that a data set may use and ignores the rest, so that the CLI,

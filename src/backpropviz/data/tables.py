@@ -1,4 +1,9 @@
-"""Small real tables that scikit-learn ships (no download): iris, breast cancer and wine.
+"""Small real tables that scikit-learn ships (no download): iris, breast cancer, wine and digits.
+
+``digits`` is scikit-learn's 1,797 handwritten digits, 8 x 8 images of 10 classes: its 64
+pixel columns (``pixel_R_C``) are scaled from 0..16 to 0..1 instead of standardised, so that
+an input and a first-layer weight vector still read as an image, and all 64 are the inputs
+unless ``features`` says otherwise (``pca`` gives the plane of the first two components).
 
 Features are standardised (mean 0, standard deviation 1 over all rows) so that one learning
 rate suits every column. ``features`` chooses what the model sees:
@@ -71,3 +76,18 @@ def _table(name: str):
 
 for _name in TABLES:
     register(_name, takes_features=True)(_table(_name))
+
+
+@register("digits", takes_features=True)
+def digits(*, features=None, **_options) -> Dataset:
+    """scikit-learn's 8 x 8 digit images (10 classes), pixels scaled to 0..1; all 64 pixels
+    unless ``features`` says otherwise."""
+    import sklearn.datasets
+
+    bunch = sklearn.datasets.load_digits()
+    X = (bunch.data / 16.0).astype(np.float32)
+    names = [str(f) for f in bunch.feature_names]  # pixel_R_C, row-major
+    X, feature_names, how = select_features(X, names, features if features is not None else ("all",), "digits")
+    return Dataset("digits", np.ascontiguousarray(X, dtype=np.float32), bunch.target.astype(np.float32),
+                   feature_names=tuple(feature_names), class_names=tuple(str(c) for c in bunch.target_names),
+                   meta={"kind": "table", "features": how, "standardized": False, "image_shape": (8, 8)})

@@ -21,6 +21,7 @@ VIEWS = {
     "trajectories": "trajectories",  # parameters layer by layer
     "gradients": "gradient_norms",   # per-layer gradient norms
     "metrics": "metrics",            # train/test loss and accuracy per epoch
+    "first-layer": "first_layer",    # the first layer's weights as images (image inputs: digits)
 }
 
 
@@ -31,6 +32,7 @@ class RunShape:
     perceptron: bool  # the article's kind: parameters w1, ..., b (one sigmoid output)
     hidden_layers: int
     n_features: int
+    image_inputs: bool = False  # the inputs form an image (pixel_R_C: digits)
 
     @property
     def article_like(self) -> bool:
@@ -46,14 +48,19 @@ class RunShape:
             hidden = len(layers(names)) - 1
         except BackpropvizError:
             hidden = 0
-        return cls(perceptron, hidden, int(history.X.shape[1]))
+        from ..analysis.views import image_shape
+
+        n = int(history.X.shape[1])
+        return cls(perceptron, hidden, n, image_shape(history.feature_names, n) is not None)
 
     @classmethod
-    def of_config(cls, config, n_features: int, n_classes: int) -> "RunShape":
+    def of_config(cls, config, n_features: int, n_classes: int, feature_names=None) -> "RunShape":
+        from ..analysis.views import image_shape
         from ..models import parse_spec
 
         name, hidden = parse_spec(config.model)
-        return cls(name == "perceptron" and n_classes <= 2, len(hidden), int(n_features))
+        return cls(name == "perceptron" and n_classes <= 2, len(hidden), int(n_features),
+                   image_shape(feature_names, int(n_features)) is not None)
 
 
 def default_views(shape: RunShape, has_test: bool = False) -> list[str]:
@@ -65,6 +72,8 @@ def default_views(shape: RunShape, has_test: bool = False) -> list[str]:
         views.append("probability")
         if shape.hidden_layers:
             views.append("hidden")
+    if shape.image_inputs:
+        views.append("first-layer")
     return views + ["network", "trajectories", "gradients", "metrics"]
 
 
@@ -103,6 +112,9 @@ def _why_not(view: str, shape: RunShape) -> str | None:
                 "(use --features pca or two column names)")
     if view == "hidden" and not shape.hidden_layers:
         return "needs a model with hidden layers (e.g. --model mlp:4)"
+    if view == "first-layer" and not shape.image_inputs:
+        return ("draws each first-layer unit's weights as an image and needs image inputs (pixels named "
+                f"pixel_R_C, e.g. --data digits); this run has {shape.n_features} inputs that are not one")
     return None
 
 
@@ -173,6 +185,10 @@ def _render_view(history, view: str, fmt: str, lang: str, options: ViewOptions) 
         from .metrics import MetricsDisplay
 
         fig = MetricsDisplay.from_history(history, lang=lang).figure_
+    elif view == "first-layer":
+        from .firstlayer import FirstLayerDisplay
+
+        fig = FirstLayerDisplay.from_history(history, options.boundary_epochs, lang=lang).figure_
     else:
         raise choice_error("view", view, VIEWS)
     return figure_bytes(fig, fmt)
