@@ -139,10 +139,9 @@ class RunConfig:
             raise BackpropvizError(f"--batch-size must be an integer >= 1 (or omitted for full batch); got {self.batch_size}")
         if not isinstance(self.shuffle, bool):
             raise BackpropvizError(f"shuffle must be true or false; got {self.shuffle!r}")
-        if not number(self.seed, True):
-            raise BackpropvizError(f"--seed must be an integer; got {self.seed!r}")
-        if self.init is not None and not all(math.isfinite(v) for v in self.init):
-            raise BackpropvizError(f"--init values must be finite numbers; got {self.init}")
+        check_seed(self.seed, "--seed")
+        if self.init is not None:
+            check_init_values(self.init)
         if self.init_scheme is not None:
             from .models import parse_init_scheme
 
@@ -222,6 +221,25 @@ def load_config(path) -> RunConfig:
         raise BackpropvizError(f"--config {str(path)!r}: a setting has a value of the wrong kind ({exc})") from None
 
 
+# Every seed seeds numpy, torch and scikit-learn, whose random_state takes 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(value, option: str = "--seed") -> int:
+    """``value`` if it is a whole number that every random generator here takes."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise BackpropvizError(f"{option} must be a whole number from 0 to {MAX_SEED}; got {value!r}")
+    return value
+
+
+def check_init_values(values) -> None:
+    """Initial parameters are float32: finite and within float32's range (else they start as inf)."""
+    bad = [v for v in values if not (math.isfinite(v) and abs(v) <= FLOAT32_MAX)]
+    if bad:
+        raise BackpropvizError(f"--init values must be finite numbers within +-{FLOAT32_MAX:.4g} "
+                               f"(float32's largest, as the parameters are stored); got {bad[0]:g}")
+
+
 def parse_list(text: str | None, option: str) -> tuple[str, ...] | None:
     """``"a, b"`` -> ``("a", "b")``; empty or None -> None (for ``--features``)."""
     if text is None or not str(text).strip():
@@ -255,8 +273,7 @@ def parse_init(text: str, n_params: int | None = None) -> tuple[float, ...]:
             f"--init must be comma-separated numbers such as -1,1,0 (w1,w2,b), or one of random, xavier, "
             f"he, normal:SCALE; got {text!r}"
         ) from None
-    if not all(math.isfinite(v) for v in values):
-        raise BackpropvizError(f"--init values must be finite numbers; got {text!r}")
+    check_init_values(values)
     if n_params is not None and len(values) != n_params:
         raise BackpropvizError(
             f"--init needs {n_params} values (w1,w2,b for the perceptron); got {len(values)} in {text!r}"

@@ -186,14 +186,25 @@ class Recorder:
 MAX_HISTORY_BYTES = 2 << 30
 
 
-def check_history_size(n_steps: int, n_params: int, batch_width: int | None) -> None:
-    """Refuse, before allocating, a run whose recorded history would exceed ``MAX_HISTORY_BYTES``."""
-    size = (2 * n_steps + 1) * n_params * 4 + n_steps * (batch_width or 0) * 8
+def check_history_size(n_steps: int, n_params: int, batch_width: int | None, steps_per_epoch: int = 1) -> None:
+    """Refuse, before allocating, a run whose recorded history would exceed ``MAX_HISTORY_BYTES``,
+    naming the largest --epochs that fits."""
+    per_step = 2 * n_params * 4 + (batch_width or 0) * 8
+    size = n_steps * per_step + n_params * 4
     if size > MAX_HISTORY_BYTES:
+        most = max(0, (MAX_HISTORY_BYTES - n_params * 4) // (per_step * steps_per_epoch))
+        fits = (f"at most --epochs {most} fits" if most >= 1 else "not even one epoch fits") + \
+            ("" if batch_width is None else ", more with a larger --batch-size")
         raise BackpropvizError(
             f"this run would record {n_steps} steps x {n_params} parameters ({size / 2**30:.1f} GiB), "
-            f"more than the {MAX_HISTORY_BYTES / 2**30:.0f} GiB limit; use fewer --epochs, a larger "
-            "--batch-size or a smaller model")
+            f"more than the {MAX_HISTORY_BYTES / 2**30:.0f} GiB limit; {fits} (or use a smaller model)")
+
+
+def check_run_fits(config: RunConfig, n_train: int, n_params: int) -> None:
+    """``check_history_size`` for ``config`` on ``n_train`` training rows and ``n_params`` parameters:
+    cheap, so that a run too long to record is refused before anything is built for it."""
+    full_batch, width, steps_per_epoch = batch_layout(config, n_train)
+    check_history_size(config.epochs * steps_per_epoch, n_params, None if full_batch else width, steps_per_epoch)
 
 
 def batch_layout(config: RunConfig, n_rows: int) -> tuple[bool, int, int]:
@@ -367,6 +378,7 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
     # update rules are element-wise, so this is the per-parameter update of torch.optim bit for
     # bit (tested against the torch.optim classes), with one call per step instead of one per
     # parameter tensor.
+    check_run_fits(config, len(train_set.y), flat.numel())  # before the per-epoch list of rates
     optimizer = make_optimizer(config.optimizer, [flat], lr=config.lr, **config.optimizer_options())
     rates = lr_schedule(config.schedule, config.lr, config.epochs, step_size=config.step_size,
                         gamma=config.gamma, lr_min=config.lr_min)
@@ -381,7 +393,6 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
     N = len(y)
     full_batch, width, steps_per_epoch = batch_layout(config, N)
     n_steps = config.epochs * steps_per_epoch
-    check_history_size(n_steps, flat.numel(), None if full_batch else width)
     rec = Recorder(flat.detach().clone(), n_steps, batch_width=None if full_batch else width)
     shuffler = np.random.default_rng(config.seed)
     metrics = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
@@ -396,62 +407,70 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
             metrics["test_acc"].append(acc)
 
     status = "completed"
-    for epoch in range(config.epochs):
-        epoch_start = rec.t
-        optimizer.lr = lr = rates[epoch]
-        if full_batch:
-            batches = [None]
-        else:
-            # The whole training set's metrics at this epoch's start (full batch reads them
-            # off the step's own forward pass below).
-            loss_value, acc = evaluate_train()
-            metrics["train_loss"].append(loss_value)
-            metrics["train_acc"].append(acc)
-            order = shuffler.permutation(N) if config.shuffle else np.arange(N)
-            batches = torch.from_numpy(order).split(width)
-        rec.start_epoch(epoch, lr, steps_per_epoch, None if full_batch else order)
-        record_test()
-        for batch in batches:
-            output = None
-            try:
+    interrupted = None
+    try:
+        for epoch in range(config.epochs):
+            epoch_start = rec.t
+            optimizer.lr = lr = rates[epoch]
+            if full_batch:
+                batches = [None]
+            else:
+                # The whole training set's metrics at this epoch's start (full batch reads them
+                # off the step's own forward pass below).
+                loss_value, acc = evaluate_train()
+                metrics["train_loss"].append(loss_value)
+                metrics["train_acc"].append(acc)
+                order = shuffler.permutation(N) if config.shuffle else np.arange(N)
+                batches = torch.from_numpy(order).split(width)
+            rec.start_epoch(epoch, lr, steps_per_epoch, None if full_batch else order)
+            record_test()
+            for batch in batches:
+                output = None
+                try:
+                    if batch is None:
+                        output = model(X)
+                        data_loss = loss_fn(output, y)
+                    else:
+                        output = model(X[batch])
+                        data_loss = loss_fn(output, y[batch])
+                except RuntimeError as exc:
+                    # BCE refuses NaN probabilities (it raises instead of returning NaN).
+                    if output is None or not torch.isnan(output).any():
+                        raise
+                    status = f"diverged at step {rec.t}: the model's output is NaN ({exc})"
+                    break
+                loss = data_loss if penalty is None else data_loss + penalty()
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    status = f"diverged at step {rec.t}: loss is {loss_value}"
+                    break
                 if batch is None:
-                    output = model(X)
-                    data_loss = loss_fn(output, y)
-                else:
-                    output = model(X[batch])
-                    data_loss = loss_fn(output, y[batch])
-            except RuntimeError as exc:
-                # BCE refuses NaN probabilities (it raises instead of returning NaN).
-                if output is None or not torch.isnan(output).any():
-                    raise
-                status = f"diverged at step {rec.t}: the model's output is NaN ({exc})"
+                    metrics["train_loss"].append(data_loss.item())
+                    metrics["train_acc"].append(accuracy(output.detach(), y))
+                grads = torch.autograd.grad(loss, params)
+                optimizer.step(rec.record(loss_value, grads))
+                rec.record_params(flat)
+                if on_step is not None:
+                    on_step(rec.t)
+            if status == "completed" and not bool(torch.isfinite(flat).all()):
+                # A saturating output (sigmoid, clamped BCE) can keep the loss finite while the
+                # parameters overflow: stop before the first update of this epoch that did it.
+                first = epoch_start
+                while first < rec.t and bool(torch.isfinite(rec.params[first + 1]).all()):
+                    first += 1
+                rec.t = first
+                status = f"diverged at step {first}: the update made a parameter infinite or NaN"
+                if full_batch:  # that step's whole-set metrics were read off its forward pass
+                    metrics["train_loss"].pop()
+                    metrics["train_acc"].pop()
+            if status != "completed":
                 break
-            loss = data_loss if penalty is None else data_loss + penalty()
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                status = f"diverged at step {rec.t}: loss is {loss_value}"
-                break
-            if batch is None:
-                metrics["train_loss"].append(data_loss.item())
-                metrics["train_acc"].append(accuracy(output.detach(), y))
-            grads = torch.autograd.grad(loss, params)
-            optimizer.step(rec.record(loss_value, grads))
-            rec.record_params(flat)
-            if on_step is not None:
-                on_step(rec.t)
-        if status == "completed" and not bool(torch.isfinite(flat).all()):
-            # A saturating output (sigmoid, clamped BCE) can keep the loss finite while the
-            # parameters overflow: stop before the first update of this epoch that did it.
-            first = epoch_start
-            while first < rec.t and bool(torch.isfinite(rec.params[first + 1]).all()):
-                first += 1
-            rec.t = first
-            status = f"diverged at step {first}: the update made a parameter infinite or NaN"
-            if full_batch:  # that step's whole-set metrics were read off its forward pass
-                metrics["train_loss"].pop()
-                metrics["train_acc"].pop()
-        if status != "completed":
-            break
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep the steps done, as for a divergence
+        interrupted = exc
+        status = f"interrupted at step {rec.t} ({exc or 'Ctrl-C'})"
+        started = int(rec.epoch[rec.t - 1]) + 1 if rec.t else 0  # epochs with a recorded step
+        for values in metrics.values():
+            del values[started:]
     if status == "completed":
         loss_value, acc = evaluate_train()
         metrics["train_loss"].append(loss_value)
@@ -470,10 +489,17 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
         X_test=test_set.X if test_set is not None else None,
         y_test=test_set.y if test_set is not None else None,
         feature_names=list(train_set.feature_names), class_names=list(train_set.class_names))
+    if interrupted is not None:
+        interrupted.history = history  # the caller saves it where asked (see cli.core)
+        raise interrupted
     if status != "completed":
+        advice = "try a smaller --lr"
+        if rec.t == 0 and "update" not in status:  # no update was made yet: the lr is not the cause
+            advice = ("the loss is not finite at the start, before any update, so the lr is not the cause: "
+                      "check --init, --l1/--l2 and the data's values")
         raise TrainingDiverged(
             f"training stopped, {status.split(':', 1)[0]}: {status.split(': ', 1)[1]} "
-            f"(lr={config.lr}, loss={config.loss}); try a smaller --lr", history)
+            f"(lr={config.lr}, loss={config.loss}); {advice}", history)
     return history
 
 

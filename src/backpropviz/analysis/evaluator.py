@@ -17,6 +17,7 @@ computed per point with vectorised operations; any other goes through ``vmap``.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -111,7 +112,19 @@ def parse_memory(text) -> int:
         raise BackpropvizError(f"--memory-budget must be a size such as 1GiB, 512MiB or 2e9; got {text!r}") from None
     if not value > 0:
         raise BackpropvizError(f"--memory-budget must be > 0; got {text!r}")
+    most = physical_memory()
+    if not value <= most:  # inf (1e400) included
+        raise BackpropvizError(f"--memory-budget can be at most this machine's memory, {format_bytes(most)}; "
+                               f"got {text!r}")
     return int(value)
+
+
+def physical_memory() -> int:
+    """Bytes of memory this machine has (1 TiB where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return 1 << 40
 
 
 def format_bytes(n: float) -> str:

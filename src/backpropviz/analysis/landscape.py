@@ -288,11 +288,12 @@ def history_bytes(n_rows: int, n_params: int, x_nbytes: int) -> int:
 
 def planned_history_bytes(config: RunConfig, dataset=None) -> int:
     """``history_bytes`` of the run ``config`` would record, known before training it."""
-    from ..train import batch_layout, prepare
+    from ..train import batch_layout, check_run_fits, prepare
 
     train_set, _, model = prepare(config, dataset)
     _, _, steps_per_epoch = batch_layout(config, len(train_set.y))
     n_params = sum(p.numel() for p in model.parameters())
+    check_run_fits(config, len(train_set.y), n_params)  # a run too long to record is refused as such
     x_nbytes = np.asarray(train_set.X, dtype=np.float32).nbytes
     return history_bytes(config.epochs * steps_per_epoch + 1, n_params, x_nbytes)
 

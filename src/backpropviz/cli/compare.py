@@ -71,13 +71,14 @@ def compare(
     if save_histories is not None:
         check_writable_dir(save_histories, "--save-histories")
 
-    from ..train import load_data, prepare
+    from ..train import check_run_fits, load_data, prepare
 
     dataset = load_data(base)
     n_train = None
     for label, config in runs:  # every run's loss must fit the data, before anything trains
         try:
-            train_set, _, _ = prepare(config, dataset)
+            train_set, _, model = prepare(config, dataset)
+            check_run_fits(config, len(train_set.y), sum(p.numel() for p in model.parameters()))
         except Exception as exc:
             from ..errors import BackpropvizError
 

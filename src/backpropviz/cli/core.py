@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from .app import (EpochsListOpt, FormatOpt, LangOpt, OutOpt, RangeOpt, ResolutionOpt, SpanOpt, app,
-                  check_format, check_writable_dir, check_writable_file, fail, parse_floats, parse_ints)
+                  check_format, check_window, check_writable_dir, check_writable_file, fail, parse_floats,
+                  parse_ints)
 from .html import HtmlOpt, check_page_options, write_html
 from .options import RunOptions, takes_run_options
 
@@ -38,12 +39,14 @@ class FigureOptions:
         if not span > 0:
             fail(f"--surface-span must be > 0; got {span}")
         if not 2 <= resolution <= 1000:
+        check_window([span], "--surface-span")
             fail(f"--surface-resolution must be between 2 and 1000; got {resolution}")
         self.span, self.resolution = span, resolution
         self.x_range = self.y_range = None
         if surface_range:
             x0, x1, y0, y1 = parse_floats(surface_range, "--surface-range", 4)
             if not (x0 < x1 and y0 < y1):
+            check_window((x0, x1, y0, y1), "--surface-range")
                 fail(f"--surface-range needs XMIN<XMAX and YMIN<YMAX; got {surface_range!r}")
             self.x_range, self.y_range = (x0, x1), (y0, y1)
         self.boundary_epochs = parse_ints(boundary_epochs, "--boundary-epochs") if boundary_epochs else None
@@ -84,10 +87,28 @@ def _train_or_fail(config, save_history: Path | None, dataset=None, on_step=None
     except TrainingDiverged as exc:
         kept = ""
         if save_history is not None:
-            exc.history.save(save_history)
+            exc.history.save(save_history, now=True)  # kept although the command fails
             kept = f"; the {exc.history.n_steps} finite steps before it are saved in {save_history}"
         fail(f"{exc}{kept}")
 
+    except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM: train() attached the steps done so far
+        exc.kept = _keep_interrupted(getattr(exc, "history", None), config, save_history)
+        raise
+
+
+def _keep_interrupted(history, config, save_history: Path | None) -> str:
+    """Save an interrupted run's steps to --save-history (whole, atomically, signals held while it
+    is written); say what was kept."""
+    from ..interrupts import deferred
+
+    if history is None:
+        return "nothing was written"
+    done = f"during training, after {history.n_steps} of {total_steps(config, len(history.y))} steps"
+    if save_history is None or history.n_steps == 0:
+        return f"{done}; nothing was written" + ("" if save_history is None else " (no step was done)")
+    with deferred():
+        history.save(save_history, now=True)
+    return f"{done}; those steps are saved in {save_history} (marked as interrupted); no figures were written"
 
 def _report(history, written: list[Path], lang: str = "en") -> None:
     """The article's truth table (gates), the last step's loss and the files written."""
@@ -162,13 +183,16 @@ PlaneResolutionOpt = Annotated[int, typer.Option(
     "--plane-resolution", help="Grid points per axis of the input-plane views (probability, hidden).")]
 
 
-def load_checked(config):
+def load_checked(config, record: bool = True):
     """``(data set, rows in its training part)`` of ``config``, after the checks training makes
-    (the loss fits the classes, the split leaves rows on both sides, ``--init`` fits the model)."""
-    from ..train import load_data, prepare
+    (the loss fits the classes, the split leaves rows on both sides, ``--init`` fits the model,
+    and with ``record`` the history fits in memory: a run too long is refused before it starts)."""
+    from ..train import check_run_fits, load_data, prepare
 
     dataset = load_data(config)
-    train_set, _, _ = prepare(config, dataset)
+    train_set, _, model = prepare(config, dataset)
+    if record:
+        check_run_fits(config, len(train_set.y), sum(p.numel() for p in model.parameters()))
     return dataset, len(train_set.y)
 
 

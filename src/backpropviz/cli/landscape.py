@@ -9,7 +9,9 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from .app import FormatOpt, LangOpt, OutOpt, app, check_format, check_writable_dir, fail, parse_floats
+from .app import (FormatOpt, LangOpt, OutOpt, app, check_format, check_window, check_writable_dir, fail,
+                  parse_floats)
+from ..config import check_seed
 from .options import RunOptions, takes_run_options
 
 VIEWS = ("contour", "filled", "heatmap", "3d")
@@ -46,6 +48,7 @@ def _parse_range(text: str | None):
         return None, None, None
     values = parse_floats(text, "--range")
     if len(values) == 1:
+    check_window(values, "--range")
         if not values[0] > 0:
             fail(f"--range as one number is a half-width and must be > 0; got {text!r}")
         return values[0], None, None
@@ -179,6 +182,7 @@ def landscape(
     if line is not None:
         from .app import parse_ints
 
+    check_seed(direction_seed, "--direction-seed")
         line_steps = parse_ints(line, "--line")
         if len(line_steps) != 2:
             fail(f"--line takes two parameter rows such as 0,-1; got {line!r}")
@@ -305,7 +309,7 @@ def basins(
     from .core import load_checked
 
     config = run_options.config(lang=lang)
-    load_checked(config)
+    load_checked(config, record=False)  # basins records no history; basin_map checks its own memory
     started = time.perf_counter()
     bm = basin_map(config, x_name=x_param, y_name=y_param, resolution=resolution, span=span, x_range=x_range,
                    y_range=y_range, threshold=threshold, solved_accuracy=solved_accuracy, method=method.lower(),
@@ -317,6 +321,7 @@ def basins(
     n = bm.solved.size
     reached = int((bm.steps_to_threshold >= 0).sum())
     print(t("cli_basins", lang, k=resolution, steps=bm.config["steps"], secs=f"{elapsed:.2f}"))
+    check_seed(direction_seed, "--direction-seed")
     clusters = len(bm.cluster_centers)
     many = t("cli_basins_many", lang, limit=MAX_DRAWN_CLUSTERS) if clusters > MAX_DRAWN_CLUSTERS else ""
     print(t("cli_basins_counts", lang, solved=int(bm.solved.sum()), n=n, threshold=f"{threshold:g}",

@@ -97,7 +97,7 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
         views[name] = { el: card, view: VIEW_MODULES[name].create(body, rec, ctx) };
       } catch (err) {
         body.textContent = t("view_failed", { error: String(err && err.message || err) });
-        console.warn(`view ${name}:`, err);
+        console.error(`view ${name}:`, err);
       }
     }
   }
@@ -144,8 +144,20 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     const ep = rec.epoch(k);
     readout.textContent = t("readout", { step: rec.stepNumber(k), last: rec.total - 1, epoch: ep,
       loss: fmt(rec.loss(k)) });
-    for (const { view } of Object.values(views)) view.update(k);
+    const each = {};
+    for (const [name, entry] of Object.entries(views)) {
+      const v0 = performance.now();
+      try {
+        entry.view.update(k);
+      } catch (err) {  // one broken view must not stop the others: it says so in its card
+        console.error(`view ${name}:`, err);
+        entry.el.querySelector(".bpv-body").textContent = t("view_failed", { error: String(err && err.message || err) });
+        entry.view = { update() {} };
+      }
+      each[name] = performance.now() - v0;
+    }
     lastRender.ms = performance.now() - t0;
+    lastRender.views = each;
   }
 
   function set(changes) {
@@ -221,6 +233,7 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     views: (list) => { if (list) set({ views: list.filter((v) => available.includes(v)) }); return state.views.slice(); },
     play: (on = true) => set({ playing: !!on }),
     lastRenderMs: () => lastRender.ms,
+    lastRenderViews: () => ({ ...lastRender.views }),
     renderAll: () => { const t0 = performance.now(); renderStep(); return performance.now() - t0; },
   };
 }

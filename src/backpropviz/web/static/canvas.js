@@ -63,6 +63,17 @@ export function colour(name, t) {
   return [0, 1, 2].map((c) => Math.round(a[i][c] + (a[i + 1][c] - a[i][c]) * f));
 }
 
+/** Map `name` as a lookup table of `n` RGB triples (optionally mixed with white by `pale`):
+ * per-pixel loops index it instead of calling colour(), which allocates. */
+export function lut(name, n = 256, pale = 0) {
+  const out = new Uint8ClampedArray(3 * n);
+  for (let i = 0; i < n; i++) {
+    const c = colour(name, i / (n - 1));
+    for (let j = 0; j < 3; j++) out[3 * i + j] = c[j] + (255 - c[j]) * pale;
+  }
+  return out;
+}
+
 export const CLASS_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000", "#999999", "#882255"];
 
 /** Draw axes around `box` ({x, y, w, h} in CSS pixels) for scales sx, sy. */

@@ -13,19 +13,23 @@ const ACT = {
  * Forward `points` (Float64Array of n*d) through the layers at parameters `params`.
  * Returns {out: Float64Array n*K (probabilities), hidden: [Float64Array n*units per hidden layer]}.
  */
-export function forward(model, params, points, n) {
+export function forward(model, params, points, n, scratch = null) {
   const layers = model.layers;
   const act = ACT[model.activation] || Math.tanh;
   let h = points, width = layers[0].weight[0].length;
   const hidden = [];
+  // `scratch` (an object kept by the caller) holds the layers' buffers from one call to the
+  // next: a view that redraws every frame then allocates nothing (no GC pauses while scrubbing).
+  const bufs = scratch ? (scratch.bufs = scratch.bufs || []) : [];
   for (let l = 0; l < layers.length; l++) {
     const W = layers[l].weight, B = layers[l].bias;
     const nOut = W.length;
-    const next = new Float64Array(n * nOut);
+    let next = bufs[l];
+    if (!next || next.length !== n * nOut) next = bufs[l] = new Float64Array(n * nOut);
+    const w = new Float64Array(width);
     for (let o = 0; o < nOut; o++) {
       const row = W[o];
       const b = B ? params[B[o]] : 0;
-      const w = new Float64Array(width);
       for (let i = 0; i < width; i++) w[i] = params[row[i]];
       for (let p = 0; p < n; p++) {
         let s = b;

@@ -6,7 +6,7 @@
 
 import { decode } from "bpv/recording.js";
 import { fmt } from "bpv/format.js";
-import { makeCanvas, scale, axes, colour, isoline, CLASS_COLOURS } from "bpv/canvas.js";
+import { makeCanvas, scale, axes, lut, isoline, CLASS_COLOURS } from "bpv/canvas.js";
 import { forward, gridPoints } from "bpv/model.js";
 import * as tip from "bpv/tooltip.js";
 
@@ -17,8 +17,11 @@ const THUMB = 58;
 
 const UNIT_RANGE = { sigmoid: [0, 1], tanh: [-1, 1] };
 
-/** The map's colour mixed with white, so that the class markers stand out on it. */
-function pale(c, f = 0.45) { return c.map((v) => Math.round(v + (255 - v) * f)); }
+// The probability map mixed with white, so that the class markers stand out on it; the hidden
+// units' maps at full strength (their dots are black and white).
+const MAP = lut("prob", 256, 0.45);
+const UNIT_MAP = lut("prob", 256, 0);
+const level = (t) => 3 * Math.max(0, Math.min(255, Math.round(t * 255)));
 
 export function create(el, rec, ctx) {
   const model = rec.meta.run.model;
@@ -35,7 +38,9 @@ export function create(el, rec, ctx) {
   const equal = Math.max(spanX, spanY) / Math.min(spanX, spanY) < 4;
   box.w = equal ? spanX * k0 : avail.w;
   box.h = equal ? spanY * k0 : avail.h;
-  const { canvas, g } = makeCanvas(el, W, H);
+  const made = makeCanvas(el, W, H);
+  const canvas = made.canvas;
+  let g = made.g;
   canvas.classList.add("bpv-boundary");
   const sx = scale(px[0], px[1], box.x, box.x + box.w);
   const sy = scale(py[0], py[1], box.y + box.h, box.y);
@@ -79,8 +84,44 @@ export function create(el, rec, ctx) {
   }
 
   let probs = null, current = 0;
+  const scratch = {};
+  // Class points in black and white, so they never vanish into a unit's map: one layer for all.
+  let dots = null;
+  function thumbDots(like) {
+    if (dots) return dots;
+    dots = document.createElement("canvas");
+    dots.width = like.width; dots.height = like.height;
+    const dg = dots.getContext("2d");
+    dg.setTransform(like.width / THUMB, 0, 0, like.height / THUMB, 0, 0);
+    const width = Y.shape ? Y.shape[1] : 1;
+    for (let i = 0; i < Y.length / width; i++) {
+      const x = ((X[2 * i] - px[0]) / (px[1] - px[0])) * THUMB, y = (1 - (X[2 * i + 1] - py[0]) / (py[1] - py[0])) * THUMB;
+      const one = Y[i * width] > 0.5;
+      dg.fillStyle = one ? "#000" : "#fff";
+      dg.strokeStyle = one ? "#fff" : "#000";
+      dg.lineWidth = 0.6;
+      dg.beginPath(); dg.arc(x, y, 1.6, 0, 2 * Math.PI); dg.fill(); dg.stroke();
+    }
+    return dots;
+  }
 
   function classColour(v) { return CLASS_COLOURS[Math.round(v) % CLASS_COLOURS.length]; }
+
+  // The data points do not move: drawn once on a layer of their own, stamped on every frame.
+  let points = null;
+  function pointsLayer() {
+    if (points) return points;
+    points = document.createElement("canvas");
+    points.width = canvas.width; points.height = canvas.height;
+    const main = g;
+    g = points.getContext("2d");
+    g.setTransform(canvas.width / W, 0, 0, canvas.height / H, 0, 0);
+    g.beginPath(); g.rect(box.x - 5, box.y - 5, box.w + 10, box.h + 10); g.clip();
+    drawPoints(X, Y, false);
+    if (Xt) drawPoints(Xt, Yt, true);
+    g = main;
+    return points;
+  }
 
   function drawPoints(Xa, Ya, square) {
     const n = Ya.length / Math.max(1, Ya.shape ? Ya.shape[1] : 1);
@@ -101,17 +142,21 @@ export function create(el, rec, ctx) {
   function update(k) {
     current = k;
     const p = rec.params(k);
-    const res = forward(model, p, pts, N * N);
+    const res = forward(model, p, pts, N * N, scratch);
     probs = res;
     let lo = Infinity, hi = -Infinity;
     const d = pixels.data;
     for (let i = 0; i < N * N; i++) {
-      let c;
       if (res.K === 1) {
         const v = res.out[i];
-        lo = Math.min(lo, v); hi = Math.max(hi, v);
-        c = pale(colour("prob", v));
-      } else {
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+        const j = level(v);
+        d[4 * i] = MAP[j]; d[4 * i + 1] = MAP[j + 1]; d[4 * i + 2] = MAP[j + 2]; d[4 * i + 3] = 255;
+        continue;
+      }
+      let c;
+      {
         let best = 0, m = -1;
         for (let o = 0; o < res.K; o++) if (res.out[i * res.K + o] > m) { m = res.out[i * res.K + o]; best = o; }
         lo = Math.min(lo, m); hi = Math.max(hi, m);
@@ -151,9 +196,8 @@ export function create(el, rec, ctx) {
         g.stroke();
       }
     }
-    drawPoints(X, Y, false);
-    if (Xt) drawPoints(Xt, Yt, true);
     g.restore();
+    g.drawImage(pointsLayer(), 0, 0, W, H);
     const names = data.feature_names;
     axes(g, box, sx, sy, { xlabel: names[0], ylabel: names[1] });
     note.textContent = flat ? ctx.t("boundary_flat", { p: fmt((lo + hi) / 2, 2) })
@@ -167,22 +211,15 @@ export function create(el, rec, ctx) {
       if (top === null) { top = 0; for (let i = 0; i < N * N; i++) top = Math.max(top, hv.values[i * hv.units + th.unit]); if (!(top > 0)) top = 1; }
       const id = th.px || (th.px = th.ig.createImageData(N, N));
       for (let i = 0; i < N * N; i++) {
-        const c = colour("prob", (hv.values[i * hv.units + th.unit] - a0) / (top - a0));
-        id.data[4 * i] = c[0]; id.data[4 * i + 1] = c[1]; id.data[4 * i + 2] = c[2]; id.data[4 * i + 3] = 255;
+        const j = level((hv.values[i * hv.units + th.unit] - a0) / (top - a0));
+        id.data[4 * i] = UNIT_MAP[j]; id.data[4 * i + 1] = UNIT_MAP[j + 1]; id.data[4 * i + 2] = UNIT_MAP[j + 2];
+        id.data[4 * i + 3] = 255;
       }
       th.ig.putImageData(id, 0, 0);
       const tg = th.c.g;
       tg.clearRect(0, 0, THUMB, THUMB);
       tg.drawImage(th.im, 0, 0, THUMB, THUMB);
-      // class points in black and white, so they never vanish into the map
-      const n = Y.length / (Y.shape ? Y.shape[1] : 1);
-      for (let i = 0; i < n; i++) {
-        const x = ((X[2 * i] - px[0]) / (px[1] - px[0])) * THUMB, y = (1 - (X[2 * i + 1] - py[0]) / (py[1] - py[0])) * THUMB;
-        tg.fillStyle = Y[i * (Y.shape ? Y.shape[1] : 1)] > 0.5 ? "#000" : "#fff";
-        tg.strokeStyle = Y[i * (Y.shape ? Y.shape[1] : 1)] > 0.5 ? "#fff" : "#000";
-        tg.lineWidth = 0.6;
-        tg.beginPath(); tg.arc(x, y, 1.6, 0, 2 * Math.PI); tg.fill(); tg.stroke();
-      }
+      tg.drawImage(thumbDots(th.c.canvas), 0, 0, THUMB, THUMB);
     }
   }
 

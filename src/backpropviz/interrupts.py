@@ -1,0 +1,98 @@
+"""Ctrl-C and SIGTERM: exit 130 / 143 with one line saying what was kept, never a traceback.
+
+Three phases, one handler each:
+
+- start-up (``at_start``, installed before anything heavy is imported): nothing has been
+  written yet, so the process says so and exits at once;
+- a command running (``while_running``): the signal raises ``Interrupted`` where the program
+  is, so that training can stop between two steps and keep what it did (``--save-history``),
+  and every temporary file is removed on the way out;
+- ``deferred()``: around the few renames that put finished files in place, and around saving
+  the steps kept, a signal waits until they are done (a file is only ever replaced by a whole,
+  valid one).
+
+Only the standard library is imported here, so that ``at_start`` can run first.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from contextlib import contextmanager
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def signal_name(signum: int) -> str:
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+class Interrupted(KeyboardInterrupt):
+    """The user stopped the program (Ctrl-C: SIGINT, or SIGTERM). Exit code 128 + signal.
+
+    ``kept`` says what was kept (set by the code that saved something on the way out).
+    """
+
+    def __init__(self, signum: int = signal.SIGINT, kept: str | None = None):
+        super().__init__(signal_name(signum))
+        self.signum, self.kept = signum, kept
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def __repr__(self) -> str:
+        return f"Interrupted({signal_name(self.signum)}, kept={self.kept!r})"
+
+
+def _handled():
+    """The signals whose handler we may replace: not those the parent told us to ignore."""
+    return [s for s in SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
+
+
+def _exit_at_once(signum, frame):  # noqa: ARG001
+    os.write(2, f"backpropviz: interrupted ({signal_name(signum)}) while starting; nothing was written\n".encode())
+    os._exit(128 + signum)
+
+
+def _raise(signum, frame):  # noqa: ARG001
+    raise Interrupted(signum)
+
+
+def at_start() -> None:
+    """Start-up (imports): a signal ends the process at once with its one line."""
+    for s in _handled():
+        signal.signal(s, _exit_at_once)
+
+
+def while_running() -> None:
+    """A command runs: a signal raises ``Interrupted`` (a KeyboardInterrupt) where the program is."""
+    for s in _handled():
+        signal.signal(s, _raise)
+
+
+def quietly() -> None:
+    """Everything is done and reported: a late signal changes nothing, so it is ignored."""
+    for s in _handled():
+        signal.signal(s, signal.SIG_IGN)
+
+
+@contextmanager
+def deferred():
+    """Hold SIGINT and SIGTERM until the block is done; one that came meanwhile is raised after it.
+
+    (The handler is swapped rather than the signals masked: a mask holds only in its own
+    thread, and torch's worker threads would take the signal instead.)
+    """
+    pending: list[int] = []
+    handled = _handled()
+    previous = {s: signal.getsignal(s) for s in handled}
+    for s in handled:
+        signal.signal(s, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if pending:
+        signal.raise_signal(pending[0])
