@@ -171,3 +171,49 @@ def legend_below(ax, handles, *, ncol: int, title: str | None = None, fontsize=8
                        bbox_to_anchor=(0.5, 0.0), bbox_transform=below, frameon=False, handlelength=1.8,
                        columnspacing=1.2, title=title, title_fontsize=fontsize, alignment="left")
     return legend
+
+
+def epoch_xaxis(ax, last: float) -> None:
+    """An epoch axis: whole-number ticks, from 0 to exactly the last epoch (no margin beyond it,
+    no negative epochs; 0 to 1 when nothing was trained)."""
+    integer_ticks(ax.xaxis)
+    ax.set_xlim(0, last if last > 0 else 1)
+
+
+def diverged_step(history) -> int | None:
+    """The step at which ``history``'s run diverged (its status ``diverged at step N: ...``), else None."""
+    import re
+
+    match = re.match(r"diverged at step (\d+)", str(getattr(history, "status", "")))
+    return int(match.group(1)) if match else None
+
+
+DIVERGED_COLOR = "#b91c1c"
+DIVERGED_INCH = 0.32  # the strip under a fixed-layout figure that holds the note
+
+
+def note_diverged(fig, history, lang: str):
+    """Say on ``fig`` that ``history``'s run diverged at step N and that it shows the N steps before
+    (what was kept). Returns the text artist, or None when the run did not diverge.
+
+    Under a constrained layout the note is the suptitle's last line (the layout makes room for
+    it); a figure with fixed margins is squeezed upwards to free a strip at its bottom.
+    """
+    step = diverged_step(history)
+    if step is None:
+        return None
+    text = t("diverged_note", lang, step=step) if step else t("diverged_note_first", lang)
+    style = dict(color=DIVERGED_COLOR, fontsize=10, fontweight="bold")
+    if fig.get_layout_engine() is not None and "Constrained" in type(fig.get_layout_engine()).__name__:
+        # the layout makes room for the suptitle, and for nothing else added to the figure
+        # itself without colliding with legends under the panels: the note is its last line
+        title = fig._suptitle
+        if title is None or not title.get_text():
+            return fig.suptitle(text, **style)
+        title.set_text(title.get_text() + "\n" + text)
+        return title
+    strip = DIVERGED_INCH / fig.get_figheight()
+    for ax in fig.axes:
+        x, y, w, h = ax.get_position().bounds
+        ax.set_position([x, strip + y * (1 - strip), w, h * (1 - strip)])
+    return fig.text(0.5, 0.25 * strip, text, ha="center", va="bottom", **style)

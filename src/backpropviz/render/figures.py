@@ -65,7 +65,7 @@ def write_run_figures(history, out_dir, *, fmt="png", lang=None, span=8.0, resol
     Every figure is rendered in memory first and each file is then moved into place
     atomically, so a failure leaves no half-written file.
     """
-    from .base import new_figure, require_perceptron
+    from .base import new_figure, note_diverged, require_perceptron
     from .loss import LossCurveDisplay
     from .overview import OverviewFigure
 
@@ -78,10 +78,12 @@ def write_run_figures(history, out_dir, *, fmt="png", lang=None, span=8.0, resol
         overview = OverviewFigure.from_history(
             history, boundary_epochs=boundary_epochs, x_param=x_param, y_param=y_param, span=span,
             resolution=resolution, x_range=x_range, y_range=y_range, lang=lang)
+        note_diverged(overview.figure_, history, lang)
         rendered.append((f"overview.{fmt}", figure_bytes(overview.figure_, fmt)))
         fig = new_figure(LOSS_CURVE_FIGSIZE)
         fig.subplots_adjust(**LOSS_CURVE_MARGINS)  # fixed: a layout engine would measure all text twice
         LossCurveDisplay.from_history(history, lang=lang, ax=fig.add_subplot())
+        note_diverged(fig, history, lang)
         rendered.append((f"loss_curve.{fmt}", figure_bytes(fig, fmt)))
     paths = []
     for name, data in rendered:

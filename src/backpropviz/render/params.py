@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import BackpropvizError
 from ..i18n import resolve_lang, t
-from .base import axes_or_new, epoch_axis, integer_ticks, param_label
+from .base import axes_or_new, epoch_axis, epoch_xaxis, param_label
 from .fonts import use_language
 
 MAX_LINES = 12  # beyond this a legend of lines stops being readable
@@ -40,11 +40,13 @@ class ParamTrajectoryDisplay:
         """Draw on ``ax`` (or a new figure); keeps ``ax_``, ``figure_``, ``lines_``."""
         with use_language(self.lang):
             ax = axes_or_new(ax)
-            self.lines_ = [ax.plot(self.epochs, self.values[:, k], label=param_label(n, self.lang))[0]
+            # one row only (a run that diverged at its first step) would be an invisible line: mark it
+            marker = "o" if len(self.epochs) == 1 else None
+            self.lines_ = [ax.plot(self.epochs, self.values[:, k], marker=marker, label=param_label(n, self.lang))[0]
                            for k, n in enumerate(self.names)]
             if not ax.get_xlabel():
                 ax.set_xlabel(t("epochs", self.lang))
-            integer_ticks(ax.xaxis)
+            epoch_xaxis(ax, float(self.epochs.max(initial=0.0)))
             if not ax.get_ylabel():
                 ax.set_ylabel(t("param_value", self.lang))
             self.legend_ = ax.legend()
