@@ -71,34 +71,6 @@ def reflow_command_help() -> None:
         info.help = flowing_help(info.help if info.help is not None else inspect.getdoc(info.callback))
 
 
-def fail(message: str) -> None:
-    """Raise the error that ``main`` prints as one line on stderr with exit code 2."""
-    raise BackpropvizError(message)
-
-
-def check_format(fmt: str) -> str:
-    """``--format`` in lower case, after checking it is one we write."""
-    from ..render.figures import FORMATS
-
-    key = fmt.lower()
-    if key not in FORMATS:
-        fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
-    return key
-
-
-def check_writable_dir(path: Path, what: str = "--out") -> Path:
-    """Make sure ``path`` is (or can become) a folder we can write into, before any work is done."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        fail(f"{what} {str(path)!r} is a file; give a folder to write into")
-    try:
-        make_dirs(path)  # removed again if the command fails and nothing was written there
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as exc:
-        fail(f"{what} {str(path)!r} is not writable ({exc.strerror or exc}); give a folder you can write to")
-    return path
-
 def option_name(name: str, annotation) -> str:
     """How the user types the parameter ``name`` (``--surface-span``), from its typer declaration."""
     for info in getattr(annotation, "__metadata__", ()):
@@ -154,6 +126,36 @@ def check_window(values, option: str) -> None:
              f"parameters); got {big[0]:g}")
 
 
+def fail(message: str) -> None:
+    """Raise the error that ``main`` prints as one line on stderr with exit code 2."""
+    raise BackpropvizError(message)
+
+
+def check_format(fmt: str) -> str:
+    """``--format`` in lower case, after checking it is one we write."""
+    from ..render.figures import FORMATS
+
+    key = fmt.lower()
+    if key not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    return key
+
+
+def check_writable_dir(path: Path, what: str = "--out") -> Path:
+    """Make sure ``path`` is (or can become) a folder we can write into, before any work is done."""
+    from ..history import make_dirs
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        fail(f"{what} {str(path)!r} is a file; give a folder to write into")
+    try:
+        make_dirs(path)  # removed again if the command fails and nothing was written there
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        fail(f"{what} {str(path)!r} is not writable ({exc.strerror or exc}); give a folder you can write to")
+    return path
+
 
 def check_writable_file(path: Path, what: str, suffixes: tuple[str, ...] = ()) -> Path:
     """Check the folder of an output file is writable, the suffix is one we write, and the file is
@@ -165,6 +167,8 @@ def check_writable_file(path: Path, what: str, suffixes: tuple[str, ...] = ()) -
         fail(f"{what} must end in {' or '.join(suffixes)}; got {str(path)!r}")
     if path.is_dir():
         fail(f"{what} {str(path)!r} is a folder; give a file name")
+    if is_input(path):
+        fail(f"{what} {str(path)!r} is a file this command reads; give another name (it would be overwritten)")
     check_writable_dir(path.parent if str(path.parent) else Path("."), what=f"the folder of {what}")
     return path
 
@@ -174,10 +178,10 @@ def parse_floats(text: str, option: str, count: int | None = None) -> tuple[floa
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         fail(f"{option} takes comma-separated numbers; got {text!r}")
-    from ..history import make_dirs
-
     if count is not None and len(values) != count:
         fail(f"{option} takes {count} comma-separated numbers; got {len(values)} in {text!r}")
+    if not all(math.isfinite(v) for v in values):
+        fail(f"{option} takes finite numbers; got {text!r}")
     return values
 
 
@@ -195,8 +199,6 @@ def error_line(message: str) -> None:
 def _given_value(exc, args: list[str]) -> str | None:
     """The text the user gave for the option a BadParameter is about (typer's message omits it)."""
     param = getattr(exc, "param", None)
-    if is_input(path):
-        fail(f"{what} {str(path)!r} is a file this command reads; give another name (it would be overwritten)")
     if param is None or not isinstance(exc, typer.BadParameter) or not getattr(param, "opts", None):
         return None
     for i, arg in enumerate(args):
@@ -208,61 +210,6 @@ def _given_value(exc, args: list[str]) -> str | None:
     return None
 
 
-    if not all(math.isfinite(v) for v in values):
-        fail(f"{option} takes finite numbers; got {text!r}")
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI, turning every user error into one stderr line and exit code 2.
-
-    Every command runs inside one ``Outputs`` (its files are put in place together when it
-    succeeds; see history.Outputs), with its ``note:`` lines held until its input is
-    validated, Python's warnings kept off the terminal, and Ctrl-C / SIGTERM turned into one
-    line saying what was kept (exit 130 / 143).
-    """
-    from .. import interrupts
-    from ..history import Outputs
-
-    command = typer.main.get_command(app)
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        with outputs, Warnings() as warned:
-            try:
-                if not args:
-                    print(command.get_help(typer.Context(command, info_name="backpropviz")))
-                    fail(f"no command given; choose one of: {', '.join(command.list_commands(None))} "
-                         "(backpropviz COMMAND --help says more)")
-                check_terminal(args)
-                cache = matplotlib_cache()
-                result = command.main(args=args, prog_name="backpropviz", standalone_mode=False)
-                code = result if isinstance(result, int) else 0
-            except typer.Exit as exc:  # a command's own exit code (gradcheck's 1): its files stand
-                code = exc.exit_code
-            if code == 0 or outputs.staged or outputs.committed:
-                outputs.commit()
-            notes.release()
-            if code == 0:
-                warned.report()
-        return code
-    except typer.Abort:
-        error_line("aborted")
-        return 1
-    except BackpropvizError as exc:
-        error_line(str(exc))
-        return 2
-    except typer.TyperException as exc:  # click-style usage errors: bad option, bad value
-        notes.discard()
-        message = " ".join(exc.format_message().split()) or "this command line is not one backpropviz takes; " \
-            "backpropviz --help lists the commands"
-        given = _given_value(exc, args)
-        error_line(message + (f"; got {given!r}" if given is not None else ""))
-        return getattr(exc, "exit_code", 2) or 2
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (interrupts.Interrupted)
-        notes.discard()
-        print(_interrupted_line(exc, outputs), file=real_stderr)
-        return getattr(exc, "exit_code", 130)
-    except BrokenPipeError:
-        os._exit(0)
-    except Exception as exc:  # a bug, not bad input: say so in one line; the traceback is opt-in
-        if os.environ.get("BACKPROPVIZ_DEBUG"):
 class HeldNotes:
     """stderr, holding back ``note:`` lines until the command's input is validated.
 
@@ -412,11 +359,72 @@ def _interrupted_line(exc, outputs) -> str:
     return f"backpropviz: interrupted ({signal_name(signum)}); {kept}"
 
 
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning every user error into one stderr line and exit code 2.
+
+    Every command runs inside one ``Outputs`` (its files are put in place together when it
+    succeeds; see history.Outputs), with its ``note:`` lines held until its input is
+    validated, Python's warnings kept off the terminal, and Ctrl-C / SIGTERM turned into one
+    line saying what was kept (exit 130 / 143).
+    """
+    from .. import interrupts
+    from ..history import Outputs
+
+    interrupts.while_running()
+    command = typer.main.get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
+    real_stderr = sys.stderr
+    sys.stderr = notes = HeldNotes(real_stderr)
+    cache = None
+    outputs = Outputs()
+    code = 2
+    try:
+        with outputs, Warnings() as warned:
+            try:
+                if not args:
+                    print(command.get_help(typer.Context(command, info_name="backpropviz")))
+                    fail(f"no command given; choose one of: {', '.join(command.list_commands(None))} "
+                         "(backpropviz COMMAND --help says more)")
+                check_terminal(args)
+                cache = matplotlib_cache()
+                result = command.main(args=args, prog_name="backpropviz", standalone_mode=False)
+                code = result if isinstance(result, int) else 0
+            except typer.Exit as exc:  # a command's own exit code (gradcheck's 1): its files stand
+                code = exc.exit_code
+            if code == 0 or outputs.staged or outputs.committed:
+                outputs.commit()
+            notes.release()
+            if code == 0:
+                warned.report()
+        return code
+    except typer.Abort:
+        notes.discard()
+        error_line("aborted")
+        return 1
+    except BackpropvizError as exc:
+        notes.discard()
+        error_line(str(exc))
+        return 2
+    except typer.TyperException as exc:  # click-style usage errors: bad option, bad value
+        notes.discard()
+        message = " ".join(exc.format_message().split()) or "this command line is not one backpropviz takes; " \
+            "backpropviz --help lists the commands"
+        given = _given_value(exc, args)
+        error_line(message + (f"; got {given!r}" if given is not None else ""))
+        return getattr(exc, "exit_code", 2) or 2
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (interrupts.Interrupted)
+        notes.discard()
+        print(_interrupted_line(exc, outputs), file=real_stderr)
+        return getattr(exc, "exit_code", 130)
+    except BrokenPipeError:
+        os._exit(0)
+    except Exception as exc:  # a bug, not bad input: say so in one line; the traceback is opt-in
+        notes.discard()
+        if os.environ.get("BACKPROPVIZ_DEBUG"):
             raise
         error_line(f"internal error ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); "
                    "rerun with BACKPROPVIZ_DEBUG=1 for the traceback and please report it")
         return 1
-    interrupts.while_running()
     finally:
         with interrupts.deferred():
             notes.release()
@@ -425,28 +433,20 @@ def _interrupted_line(exc, outputs) -> str:
                 shutil.rmtree(cache, ignore_errors=True)
                 os.environ.pop("MPLCONFIGDIR", None)
 
-    real_stderr = sys.stderr
-    sys.stderr = notes = HeldNotes(real_stderr)
-    cache = None
-    outputs = Outputs()
-    code = 2
 
 def console_entry() -> None:
     """The ``backpropviz`` console script: ``main`` and then a fast exit.
 
     Tearing down an interpreter that has loaded torch takes longer than training the article's
-        notes.discard()
     model (0.3-0.8 s here). Every file we write is complete and closed before ``main`` returns
     (atomic renames), so once the streams are flushed there is nothing left to clean up.
     """
-        notes.discard()
+    from .. import interrupts
+
     code = main()
+    interrupts.quietly()  # all is written and said: a late Ctrl-C changes nothing
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
         os._exit(code)
-        notes.discard()
-    from .. import interrupts
-
-    interrupts.quietly()  # all is written and said: a late Ctrl-C changes nothing

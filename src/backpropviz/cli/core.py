@@ -38,15 +38,15 @@ class FigureOptions:
         self.lang = resolve_lang(lang)
         if not span > 0:
             fail(f"--surface-span must be > 0; got {span}")
-        if not 2 <= resolution <= 1000:
         check_window([span], "--surface-span")
+        if not 2 <= resolution <= 1000:
             fail(f"--surface-resolution must be between 2 and 1000; got {resolution}")
         self.span, self.resolution = span, resolution
         self.x_range = self.y_range = None
         if surface_range:
             x0, x1, y0, y1 = parse_floats(surface_range, "--surface-range", 4)
-            if not (x0 < x1 and y0 < y1):
             check_window((x0, x1, y0, y1), "--surface-range")
+            if not (x0 < x1 and y0 < y1):
                 fail(f"--surface-range needs XMIN<XMAX and YMIN<YMAX; got {surface_range!r}")
             self.x_range, self.y_range = (x0, x1), (y0, y1)
         self.boundary_epochs = parse_ints(boundary_epochs, "--boundary-epochs") if boundary_epochs else None
@@ -90,7 +90,6 @@ def _train_or_fail(config, save_history: Path | None, dataset=None, on_step=None
             exc.history.save(save_history, now=True)  # kept although the command fails
             kept = f"; the {exc.history.n_steps} finite steps before it are saved in {save_history}"
         fail(f"{exc}{kept}")
-
     except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM: train() attached the steps done so far
         exc.kept = _keep_interrupted(getattr(exc, "history", None), config, save_history)
         raise
@@ -109,6 +108,7 @@ def _keep_interrupted(history, config, save_history: Path | None) -> str:
     with deferred():
         history.save(save_history, now=True)
     return f"{done}; those steps are saved in {save_history} (marked as interrupted); no figures were written"
+
 
 def _report(history, written: list[Path], lang: str = "en") -> None:
     """The article's truth table (gates), the last step's loss and the files written."""

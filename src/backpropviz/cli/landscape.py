@@ -47,8 +47,8 @@ def _parse_range(text: str | None):
     if text is None:
         return None, None, None
     values = parse_floats(text, "--range")
-    if len(values) == 1:
     check_window(values, "--range")
+    if len(values) == 1:
         if not values[0] > 0:
             fail(f"--range as one number is a half-width and must be > 0; got {text!r}")
         return values[0], None, None
@@ -174,6 +174,7 @@ def landscape(
         fail(f"--x-param, --y-param and --follow-path need --method params; got --method {key}")
     if directions_file is not None and key != "custom":
         fail(f"--directions needs --method custom; got --method {key}")
+    check_seed(direction_seed, "--direction-seed")
     budget = L.parse_memory(memory_budget)
     span, x_range, y_range = _parse_range(range_)
     view_list = _parse_views(views)
@@ -182,7 +183,6 @@ def landscape(
     if line is not None:
         from .app import parse_ints
 
-    check_seed(direction_seed, "--direction-seed")
         line_steps = parse_ints(line, "--line")
         if len(line_steps) != 2:
             fail(f"--line takes two parameter rows such as 0,-1; got {line!r}")
@@ -303,6 +303,7 @@ def basins(
     lang = resolve_lang(lang)
     if not 2 <= resolution <= 1024:
         fail(f"--resolution must be an integer between 2 and 1024; got {resolution}")
+    check_seed(direction_seed, "--direction-seed")
     span, x_range, y_range = _parse_range(range_)
     budget = parse_memory(memory_budget)
     out = check_writable_dir(out)
@@ -321,7 +322,6 @@ def basins(
     n = bm.solved.size
     reached = int((bm.steps_to_threshold >= 0).sum())
     print(t("cli_basins", lang, k=resolution, steps=bm.config["steps"], secs=f"{elapsed:.2f}"))
-    check_seed(direction_seed, "--direction-seed")
     clusters = len(bm.cluster_centers)
     many = t("cli_basins_many", lang, limit=MAX_DRAWN_CLUSTERS) if clusters > MAX_DRAWN_CLUSTERS else ""
     print(t("cli_basins_counts", lang, solved=int(bm.solved.sum()), n=n, threshold=f"{threshold:g}",
