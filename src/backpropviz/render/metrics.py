@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import BackpropvizError
 from ..i18n import resolve_lang, t
-from .base import integer_ticks, legend_below, new_figure
+from .base import epoch_xaxis, legend_below, new_figure
 from .fonts import use_language
 
 TRAIN_COLOR, TEST_COLOR = "#1d4ed8", "#c2410c"
@@ -73,7 +73,7 @@ class MetricsDisplay:
                     lines.append(ax.plot(x, test, color=TEST_COLOR, linewidth=1.8, linestyle="--",
                                          label=t("metrics_test", self.lang))[0])
                 ax.set_xlabel(t("epochs", self.lang))
-                integer_ticks(ax.xaxis)
+                epoch_xaxis(ax, float(x[-1]) if len(x) else 0.0)
                 ax.set_ylabel(t(ylabel, self.lang))
                 ax.grid(True, alpha=0.5)
                 self.legends_.append(legend_below(ax, lines, ncol=len(lines), fontsize=9))

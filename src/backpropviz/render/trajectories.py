@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
-from .base import epoch_axis, integer_ticks, legend_below, new_figure
+from .base import epoch_axis, epoch_xaxis, legend_below, new_figure
 from .fonts import use_language
 
 NAMED_LINES = 10  # a layer with at most this many parameters names every line
@@ -134,11 +134,10 @@ class GroupedTrajectoryDisplay:
                         handles.append(Line2D([], [], color="#6b7280", linestyle="--", linewidth=1.0,
                                               label=t("traj_bias", self.lang)))
                     self.legends_.append(legend_below(ax, handles, ncol=len(handles)))
-                    ax.margins(x=0.02)  # the names sit right of the axes, close to the lines' ends
                     self.end_labels_.append(_label_ends(ax, end_labels))
                 ax.set_title(panel_title, fontsize=10)
                 ax.set_xlabel(t("epochs", self.lang))
-                integer_ticks(ax.xaxis)
+                epoch_xaxis(ax, float(self.epochs.max(initial=0.0)))  # the names sit just right of the lines' ends
                 ax.set_ylabel(t("param_value", self.lang))
                 ax.grid(True, alpha=0.4)
                 self.lines_.append(lines)

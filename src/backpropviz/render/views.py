@@ -143,8 +143,8 @@ def render_view(history, view: str, fmt: str, lang: str, options: ViewOptions) -
 
 
 def _render_view(history, view: str, fmt: str, lang: str, options: ViewOptions) -> bytes:
+    from .base import new_figure, note_diverged
     from .figures import LOSS_CURVE_FIGSIZE, LOSS_CURVE_MARGINS, figure_bytes
-    from .base import new_figure
 
     if view == "overview":
         from .overview import OverviewFigure
@@ -191,6 +191,7 @@ def _render_view(history, view: str, fmt: str, lang: str, options: ViewOptions) 
         fig = FirstLayerDisplay.from_history(history, options.boundary_epochs, lang=lang).figure_
     else:
         raise choice_error("view", view, VIEWS)
+    note_diverged(fig, history, lang)
     return figure_bytes(fig, fmt)
 
 
