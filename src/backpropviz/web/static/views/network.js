@@ -1,6 +1,175 @@
-// Placeholder: the network view.
+// The network diagram with a step's weights: units in columns (inputs, hidden layers, output),
+// one line per weight (colour: its sign, blue positive, orange negative; width: |w| on one scale
+// for the whole run, so widths compare across steps), each unit filled by its bias. Built once;
+// a step only sets the lines' and units' attributes.
+
+import { fmt } from "bpv/format.js";
+import { attach } from "bpv/tooltip.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const POS = [33, 102, 172];    // blue: positive
+const NEG = [230, 97, 1];      // orange: negative
+const MAX_WIDTH = 6;           // px of the largest |w| of the run
+const MIN_WIDTH = 0.4;
+// ŷ: the page's Japanese font has no precomposed ŷ and draws y + ̂ apart; Latin fonts first
+const LATIN = '"DejaVu Sans", Arial, Helvetica, var(--bpv-font)';
+
+function s(tag, attrs = {}, parent = null) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (parent) parent.appendChild(el);
+  return el;
+}
+
+const rgb = (c) => `rgb(${c[0]},${c[1]},${c[2]})`;
+const POS_CSS = rgb(POS), NEG_CSS = rgb(NEG), ZERO_CSS = "#999";
+
+/** Blue (positive) through white to orange (negative), for t in [-1, 1]. */
+export function biasColour(t) {
+  if (!(t === t)) return "#ddd";
+  const a = Math.min(1, Math.abs(t));
+  const c = t >= 0 ? POS : NEG;
+  return rgb(c.map((v) => Math.round(255 + (v - 255) * a)));
+}
+
 export function create(el, rec, ctx) {
-  const p = document.createElement("p");
-  el.append(p);
-  return { update(k) { p.textContent = "network " + k; } };
+  const t = ctx.t;
+  const model = rec.run.model;
+  const note = document.createElement("p");
+  note.className = "bpv-note bpv-network-head";
+  el.append(note);
+  const layers = model.layers;
+  if (!layers || !layers.length) {
+    note.textContent = t("omit_network");
+    return { update() {} };
+  }
+  const names = rec.names;
+  const featureNames = rec.meta.data.feature_names || [];
+  const classNames = rec.meta.data.class_names || [];
+
+  // Fixed scales over every recorded row: the widest |w| and the largest |b| of the run.
+  const weightCols = [], biasCols = [];
+  for (const L of layers) {
+    for (const row of L.weight) weightCols.push(...row);
+    if (L.bias) biasCols.push(...L.bias);
+  }
+  let wMax = 0, bMax = 0;
+  for (let r = 0; r <= rec.length; r++) {
+    const p = rec.params(r);
+    for (const j of weightCols) { const a = Math.abs(p[j]); if (a > wMax) wMax = a; }
+    for (const j of biasCols) { const a = Math.abs(p[j]); if (a > bMax) bMax = a; }
+  }
+  if (!(wMax > 0)) wMax = 1;
+  if (!(bMax > 0)) bMax = 1;
+
+  // -- layout: one column per layer of units -------------------------------------------------
+  const sizes = [layers[0].weight[0].length, ...layers.map((L) => L.weight.length)];
+  const most = Math.max(...sizes);
+  const avail = Math.max(380, Math.min(900, (el.clientWidth || 520) - 8));
+  const labelW = 70;
+  const colGap = (avail - 2 * labelW) / Math.max(1, sizes.length - 1);
+  const unitGap = Math.max(14, Math.min(44, 340 / most));
+  const radius = Math.max(4, Math.min(12, unitGap * 0.34));
+  const top = 12, bottomPad = 44;
+  const H = Math.ceil(top + (most - 1) * unitGap + 2 * radius + bottomPad);
+  const W = Math.ceil(avail);
+  const centre = top + radius + ((most - 1) * unitGap) / 2;
+  const unitPos = sizes.map((n, c) => Array.from({ length: n }, (_, u) => ({
+    x: labelW + c * colGap, y: centre + (u - (n - 1) / 2) * unitGap })));
+
+  const svg = s("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "bpv-network-svg", role: "img" });
+  const edgeLayer = s("g", { class: "bpv-network-edges" }, svg);
+  const hitLayer = s("g", { class: "bpv-network-hits", stroke: "transparent" }, svg);
+  const unitLayer = s("g", { class: "bpv-network-units" }, svg);
+  const edges = [];   // {el, j}
+  const units = [];   // {el, j}
+  layers.forEach((L, l) => {
+    L.weight.forEach((row, o) => {
+      row.forEach((j, i) => {
+        const a = unitPos[l][i], b = unitPos[l + 1][o];
+        const line = s("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, "stroke-linecap": "round", class: "bpv-network-edge",
+          "data-param": String(j), "data-name": names[j] }, edgeLayer);
+        s("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, "stroke-width": 7, "data-param": String(j) }, hitLayer);
+        edges.push({ el: line, j });
+      });
+    });
+  });
+  unitPos[0].forEach((p, i) => {
+    s("circle", { cx: p.x, cy: p.y, r: radius, fill: "#f2f2f2", stroke: "#555", "stroke-width": 1 }, unitLayer);
+    const lab = s("text", { x: p.x - radius - 5, y: p.y + 4, "text-anchor": "end", "font-size": 11, fill: "#333" }, unitLayer);
+    lab.textContent = featureNames[i] || `x${i + 1}`;
+  });
+  layers.forEach((L, l) => {
+    const last = l === layers.length - 1;
+    unitPos[l + 1].forEach((p, o) => {
+      const j = L.bias ? L.bias[o] : -1;
+      const c = s("circle", { cx: p.x, cy: p.y, r: radius, fill: "#fff", stroke: "#333", "stroke-width": 1.2,
+        class: "bpv-network-unit", "data-param": String(j), "data-name": j >= 0 ? names[j] : "" }, unitLayer);
+      if (j >= 0) units.push({ el: c, j });
+      if (last) {
+        const lab = s("text", { x: p.x + radius + 5, y: p.y + 4, "font-size": 11, fill: "#333", style: `font-family: ${LATIN}` },
+          unitLayer);
+        lab.textContent = layers[l].weight.length === 1 ? "ŷ" : (classNames[o] ?? String(o));
+      }
+    });
+  });
+  // column captions under the units: what the column is, then its size (and function)
+  sizes.forEach((n, c) => {
+    const cap = s("text", { x: labelW + c * colGap, y: H - 20, "text-anchor": "middle", "font-size": 11, fill: "#555",
+      class: "bpv-network-caption" }, svg);
+    const first = c === 0 ? t("net_inputs") : c === sizes.length - 1 ? t("net_output") : t("net_hidden", { i: c });
+    const second = c === 0 ? String(n) : `${n} × ${c === sizes.length - 1 ? model.output : model.activation}`;
+    s("tspan", { x: labelW + c * colGap }, cap).textContent = first;
+    s("tspan", { x: labelW + c * colGap, dy: 13 }, cap).textContent = second;
+  });
+  el.append(svg);
+
+  const legend = document.createElement("div");
+  legend.className = "bpv-legend bpv-network-legend";
+  const item = (colour, text) => {
+    const span = document.createElement("span");
+    span.style.setProperty("--c", colour);
+    span.textContent = text;
+    legend.append(span);
+  };
+  item(POS_CSS, t("net_positive"));
+  item(NEG_CSS, t("net_negative"));
+  item("#555", t("net_width", { px: MAX_WIDTH, max: fmt(wMax, 3) }));
+  const biasKey = document.createElement("em");  // not a span: no line swatch before it
+  biasKey.className = "bpv-network-bias-key";
+  biasKey.style.fontStyle = "normal";
+  const swatch = document.createElement("i");
+  swatch.style.cssText = "display:inline-block;width:40px;height:9px;margin-right:4px;vertical-align:middle;" +
+    `border:1px solid #999;background:linear-gradient(90deg, ${NEG_CSS}, #fff, ${POS_CSS})`;
+  biasKey.append(swatch, t("net_bias", { max: fmt(bMax, 3) }));
+  legend.append(biasKey);
+  el.append(legend);
+
+  let current = 0;
+  attach(svg, (e) => {
+    const j = e.target && e.target.getAttribute ? Number(e.target.getAttribute("data-param")) : NaN;
+    if (!(j >= 0)) return "";
+    const p = rec.params(current);
+    return t("net_hover", { name: names[j], value: fmt(p[j], 6), step: rec.stepNumber(current) });
+  });
+
+  return {
+    update(k) {
+      current = k;
+      const p = rec.params(k);
+      note.textContent = t("net_head", { step: rec.stepNumber(k) });
+      for (let e = 0; e < edges.length; e++) {
+        const { el: line, j } = edges[e];
+        const w = p[j];
+        line.setAttribute("stroke", w > 0 ? POS_CSS : w < 0 ? NEG_CSS : ZERO_CSS);
+        line.setAttribute("stroke-width", (MIN_WIDTH + (MAX_WIDTH - MIN_WIDTH) * Math.min(1, Math.abs(w) / wMax)).toFixed(2));
+        line.setAttribute("data-value", String(w));
+      }
+      for (let u = 0; u < units.length; u++) {
+        const { el: c, j } = units[u];
+        c.setAttribute("fill", biasColour(p[j] / bMax));
+        c.setAttribute("data-value", String(p[j]));
+      }
+    },
+  };
 }
