@@ -261,3 +261,94 @@ def test_page_data_is_plain_json_with_a_version():
     assert back["format"] == "backpropviz-page" and back["version"] == 1
     np.testing.assert_array_equal(decode(back["steps"]["params"]), h.params)
     np.testing.assert_array_equal(decode(back["steps"]["grads"]), h.grads)
+
+
+GROW = """async ([first, extra]) => {
+  const { Recording, decode } = await import("bpv/recording.js");
+  const { mount } = await import("bpv/app.js");
+  const page = JSON.parse(document.getElementById("bpv-data").textContent);
+  const P = page.run.param_names.length;
+  const params = decode(page.steps.params), grads = decode(page.steps.grads);
+  const loss = decode(page.steps.loss), epoch = decode(page.steps.epoch), whole = decode(page.steps.whole_loss);
+  // A recording that starts empty and grows as a live server would send steps.
+  const rec = new Recording(page, P);
+  const send = (a, b) => rec.append({ initial: a === 0 ? params.slice(0, P) : undefined,
+    initial_whole_loss: a === 0 ? whole[0] : undefined,
+    params: params.slice((a + 1) * P, (b + 1) * P), grads: grads.slice(a * P, b * P),
+    loss: loss.slice(a, b), epoch: epoch.slice(a, b), whole_loss: whole.slice(a + 1, b + 1) });
+  send(0, first);
+  const el = document.createElement("div");
+  document.body.append(el);
+  const api = mount(el, rec, { hash: false });
+  const before = api.steps();
+  send(first, first + extra);
+  const after = api.steps();
+  api.go(first + extra - 1);
+  return { before, after, current: api.current(),
+           slider: el.querySelector(".bpv-slider").max };
+}"""
+
+
+def test_the_viewer_draws_a_recording_that_grows_step_by_step(open_page, article):
+    h, path, _ = article
+    s = open_page(path)
+    r = s.page.evaluate(GROW, [10, 5])
+    assert r["before"] == 10 and r["after"] == 15 and r["slider"] == "14"
+    np.testing.assert_array_equal(np.float32(r["current"]["params"]), h.params[14])
+    np.testing.assert_array_equal(np.float32(r["current"]["grad"]), h.grads[14])
+    assert s.errors == []
+
+
+def test_the_page_works_inside_an_iframe(open_page, article, tmp_path):
+    h, path, _ = article
+    host = tmp_path / "post.html"
+    host.write_text(f'<!DOCTYPE html><html><body><p>A blog post.</p>'
+                    f'<iframe id="f" src="{path.resolve().as_uri()}#step=7" width="1100" height="800"></iframe>'
+                    f'</body></html>', encoding="utf-8")
+    sess = open_page(path)  # a tab with the network blocked; its context opens the host page too
+    p = sess.context.new_page()
+    p.goto(host.resolve().as_uri())
+    p.frame_locator("#f").locator("html[data-ready='1']").wait_for(timeout=20000)
+    f = [fr for fr in p.frames if fr.url.startswith(path.resolve().as_uri())][0]
+    assert f.evaluate("window.backpropviz.current().step") == 7
+    np.testing.assert_array_equal(np.float32(f.evaluate("window.backpropviz.current().params")), h.params[7])
+
+
+def test_html_command_writes_a_page_and_refuses_bad_input(cli, tmp_path):
+    from clihelpers import one_line_error  # the CLI tests' own check: one stderr line, exit 2
+
+    out = tmp_path / "p.html"
+    r = cli("html", "--epochs", "20", "--trace-steps", "5", "--out", out)
+    assert r.code == 0, r.err
+    assert out.is_file() and out.stat().st_size > 50_000
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and 'id="bpv-data"' in text
+    for args, words in [
+        (("--out", tmp_path / "p.txt"), "--out must end in .html"),
+        (("--out", out, "--trace-steps", "-1"), "--trace-steps"),
+        (("--out", out, "--surface-resolution", "3"), "--surface-resolution"),
+    ]:
+        before = out.read_bytes()
+        r = cli("html", "--epochs", "5", *args)
+        one_line_error(r, words)
+        assert out.read_bytes() == before  # nothing replaced
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    one_line_error(cli("html", bad, "--out", tmp_path / "q.html"), "bad.npz")
+    assert not (tmp_path / "q.html").exists()
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_a_diverged_history_gets_a_page_that_says_where_it_stopped(open_page, tmp_path):
+    h = train(RunConfig(epochs=50))
+    diverged = History(h.params[:31], h.grads[:30], h.loss[:30], h.epoch[:30], h.param_names, h.X, h.y,
+                       h.config, status="diverged")
+    path = write_page(page_data(diverged), tmp_path / "d.html")
+    s = open_page(path)
+    assert "diverged at step 30" in s.js("document.querySelector('.bpv-notes').innerText")
+    broken = History(h.params.copy(), h.grads, h.loss, h.epoch, h.param_names, h.X, h.y, h.config)
+    broken.params[20:] = np.nan
+    from backpropviz.errors import BackpropvizError
+
+    with pytest.raises(BackpropvizError, match="not finite from row 20"):
+        page_data(broken)
