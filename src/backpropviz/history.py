@@ -251,6 +251,12 @@ def check_history_arrays(arrays: dict[str, np.ndarray], where: str) -> dict:
             numeric(name, 1, finite=False)
     if "lr" in arrays and arrays["lr"].shape != (T,):
         bad(f"lr has shape {arrays['lr'].shape}; expected ({T},), one rate per step")
+    rows = (len(np.unique(epoch)) if T else 0) + 1  # each epoch's start, and the end
+    for loss_name, acc_name in (("epoch_train_loss", "epoch_train_acc"), ("epoch_test_loss", "epoch_test_acc")):
+        lengths = {arrays[n].shape[0] for n in (loss_name, acc_name) if n in arrays}
+        if len(lengths) > 1 or (lengths and max(lengths) > rows):
+            bad(f"{loss_name} and {acc_name} must have one value per epoch start and the end, at most {rows}; "
+                f"got {sorted(lengths)}")
     if "X_test" in arrays or "y_test" in arrays:
         if not ("X_test" in arrays and "y_test" in arrays):
             bad("X_test and y_test come together")
@@ -327,8 +333,11 @@ def read_npz(path, kind: str, required=(), *, missing_hint: str = "") -> dict[st
                 from None
         raise BackpropvizError(f"{not_ours}: it is damaged ({_entry_text(entry)}{_short(exc)})") from None
     except Exception as exc:  # zipfile, zlib, the .npy header parser: all say the bytes are wrong
-        raise BackpropvizError(f"{not_ours}: it is damaged or truncated ({_entry_text(entry)}{_short(exc)})") \
-            from None
+        import zlib
+
+        why = _short(exc) if isinstance(exc, (zipfile.BadZipFile, zlib.error, EOFError, OSError)) \
+            else "its contents cannot be parsed"
+        raise BackpropvizError(f"{not_ours}: it is damaged or truncated ({_entry_text(entry)}{why})") from None
     missing = [k for k in required if k not in arrays]
     if missing:
         raise BackpropvizError(f"{not_ours}: missing {', '.join(missing)}")

@@ -226,6 +226,10 @@ def n_outputs(n_classes: int) -> int:
 
 def load_data(config: RunConfig) -> Dataset:
     """The whole data set that ``config`` names (before the train/test split)."""
+    if config.csv:
+        from .history import note_input
+
+        note_input(config.csv)  # the running command must not write over the user's data
     return make_dataset(config.data, n=config.n_samples, noise=config.noise, seed=config.seed,
                         features=config.features, path=config.csv, target=config.target)
 

@@ -70,6 +70,11 @@ class GraphNode:
     first axis of both is the batch axis. ``param_names`` are the History's flat names of a
     parameter node's elements, row-major. A collapsed layer keeps its parameters in
     ``layer_params`` as ``{torch_name: (value, grad)}``.
+
+    An operation names its autograd node (``autograd_node``, e.g. ``AddmmBackward0``) and numbers
+    it (``autograd_index``: the nodes split from one fused kernel share it; -1 for leaves and
+    layers). A custom ``torch.autograd.Function`` is one node named after its class; its
+    ``input_grads`` are what its ``backward`` returned, one per input (None where it gave none).
     """
 
     id: str
@@ -84,6 +89,8 @@ class GraphNode:
     module: str = ""
     autograd_node: str = ""
     layer_params: dict = field(default_factory=dict)
+    autograd_index: int = -1
+    input_grads: tuple = ()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -226,12 +233,26 @@ class _OpRecord:
     op: str                # aten op name without overload, e.g. "addmm"
     args: tuple
     kwargs: dict
-    outputs: tuple         # output tensors
+    outputs: tuple         # output tensors (for an in-place op on a view, the view's base last)
     module: str            # innermost module running when the op was dispatched
+    edges: tuple = ()      # each output's autograd node and output number (None: no grad_fn)
+    grad_enabled: bool = True  # False inside a custom autograd.Function's forward (and no_grad)
+    values: dict = field(default_factory=dict)  # output index -> value before an in-place op changed it
+
+    def value(self, i: int = 0) -> torch.Tensor:
+        """Output ``i`` as this op produced it (a later in-place op may have changed the tensor)."""
+        return self.values.get(i, self.outputs[i])
 
 
 def _recorder():
-    """A TorchDispatchMode that records every aten op with its arguments, outputs and module."""
+    """A TorchDispatchMode that records every aten op with its arguments, outputs and module.
+
+    Autograd attaches an output's ``grad_fn`` only after the dispatch returns, so each record's
+    autograd nodes are read when the next op is dispatched (``settle``), before an in-place op
+    can replace them: ``h.relu_()`` gives ``h`` a new ``grad_fn`` and a new value, and both
+    the op that made ``h`` and ``relu_`` keep their own.
+    """
+    from torch.autograd.graph import get_gradient_edge
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Recorder(TorchDispatchMode):
@@ -239,16 +260,42 @@ def _recorder():
             super().__init__()
             self.records: list[_OpRecord] = []
             self.module_stack: list[str] = [""]
+            self.pending: list[_OpRecord] = []
+            self.producer: dict[int, tuple[_OpRecord, int]] = {}  # id(tensor) -> its latest record
+
+        def settle(self):
+            for r in self.pending:
+                r.edges = tuple(get_gradient_edge(o) if o.grad_fn is not None else None for o in r.outputs)
+            self.pending.clear()
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
+            self.settle()
+            in_place = func._schema.is_mutable
+            if in_place:
+                self._keep_values_before(func, args, kwargs)
             out = func(*args, **kwargs)
-            outs = out if isinstance(out, (tuple, list)) else (out,)
+            outs = [o for o in (out if isinstance(out, (tuple, list)) else (out,)) if isinstance(o, torch.Tensor)]
+            if in_place:  # writing into a view changes its base too (autograd: CopySlices)
+                outs += [o._base for o in outs if o._is_view() and all(o._base is not p for p in outs)]
             name = func.overloadpacket.__name__.rstrip("_")
-            self.records.append(_OpRecord(name, tuple(args), dict(kwargs),
-                                          tuple(o for o in outs if isinstance(o, torch.Tensor)),
-                                          self.module_stack[-1]))
+            r = _OpRecord(name, tuple(args), dict(kwargs), tuple(outs), self.module_stack[-1],
+                          grad_enabled=torch.is_grad_enabled())
+            self.records.append(r)
+            self.pending.append(r)
+            for i, o in enumerate(r.outputs):
+                self.producer[id(o)] = (r, i)
             return out
+
+        def _keep_values_before(self, func, args, kwargs):
+            """Copy the tensors an in-place op is about to write, for the records that made them."""
+            for i, arg in enumerate(func._schema.arguments):
+                a = args[i] if i < len(args) else kwargs.get(arg.name)
+                if isinstance(a, torch.Tensor) and arg.alias_info is not None and arg.alias_info.is_write:
+                    for t in (a, a._base) if a._is_view() else (a,):
+                        made = self.producer.get(id(t))
+                        if made is not None and made[1] not in made[0].values:
+                            made[0].values[made[1]] = t.detach().clone()
 
     return Recorder()
 
@@ -274,6 +321,18 @@ def _module_scopes(model: nn.Module, recorder):
     finally:
         for h in handles:
             h.remove()
+
+
+def _is_custom(fn) -> bool:
+    """Whether autograd node ``fn`` is the backward of a custom ``torch.autograd.Function``."""
+    return isinstance(fn, torch.autograd.function.BackwardCFunction)
+
+
+def _edge_of(r: _OpRecord, i: int):
+    """The autograd edge (node, output number) of output ``i`` of ``r``: its gradient is dL/d(output)."""
+    from torch.autograd.graph import get_gradient_edge
+
+    return r.edges[i] if r.edges and r.edges[i] is not None else get_gradient_edge(r.outputs[i])
 
 
 def _target_family(records, target: torch.Tensor) -> set[int]:
@@ -322,12 +381,22 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
     if loss.numel() != 1 or loss.grad_fn is None:
         raise BackpropvizError("the loss must be a scalar that depends on the model's parameters")
 
-    # Walk the autograd graph from the loss to its leaves.
+    rec.settle()
+
+    # Each autograd node -> the record (and output) that made it. A tensor whose grad_fn came
+    # after its op was settled (a custom autograd.Function's output: the Function attaches it
+    # when forward returns) is joined by the grad_fn it holds now.
     by_fn: dict = {}
     for r in rec.records:
-        for o in r.outputs:
-            if o.grad_fn is not None:
-                by_fn.setdefault(o.grad_fn, (r, o))
+        for i, edge in enumerate(r.edges):
+            if edge is not None:
+                by_fn.setdefault(edge.node, (r, i))
+    for r in rec.records:
+        for i, (o, edge) in enumerate(zip(r.outputs, r.edges)):
+            if edge is None and o.grad_fn is not None and o.grad_fn not in by_fn:
+                by_fn[o.grad_fn] = (r, i)
+
+    # Walk the autograd graph from the loss to its leaves.
     reached, stack = [], [loss.grad_fn]
     seen = set()
     while stack:
@@ -344,17 +413,34 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
     if missing:
         raise RuntimeError(f"autograd nodes without a recorded forward op: {missing}")
 
-    # Gradients of every traced tensor, in one backward pass.
-    tensors = [by_fn[fn][1] for fn in op_fns] + list(leaves.values())
-    grads = torch.autograd.grad(loss, tensors, allow_unused=True, retain_graph=per_sample)
-    grad_of = {id(t): g for t, g in zip(tensors, grads)}
+    # Gradients of every node's output and every leaf, in one backward pass; a custom Function's
+    # hook keeps what its backward returned.
+    edges = [_edge_of(*by_fn[fn]) for fn in op_fns]
+    returned, hooks = {}, []
+    for fn in op_fns:
+        if _is_custom(fn):
+            hooks.append(fn.register_hook(lambda g_in, g_out, fn=fn: returned.__setitem__(fn, g_in)))
+    try:
+        grads = torch.autograd.grad(loss, edges + list(leaves.values()), allow_unused=True,
+                                    retain_graph=per_sample)
+    finally:
+        for h in hooks:
+            h.remove()
+    grad_of_fn = dict(zip(op_fns, grads[:len(op_fns)]))
+    grad_of = {key: g for key, g in zip(leaves, grads[len(op_fns):])}
 
     builder = _Builder(model, n, x_leaf, _target_family(rec.records, target), grad_of, fold_views)
     position = {id(r): i for i, r in enumerate(rec.records)}
-    ordered = sorted(op_fns, key=lambda fn: position[id(by_fn[fn][0])])
-    for fn in ordered:
-        r, o = by_fn[fn]
-        builder.add_op(r, o, fn, split_fused)
+    for index, fn in sorted(enumerate(op_fns), key=lambda item: position[id(by_fn[item[1]][0])]):
+        r, i = by_fn[fn]
+        if _is_custom(fn):
+            start = position[id(r)]
+            while start > 0 and not rec.records[start - 1].grad_enabled:
+                start -= 1
+            builder.add_custom(r, i, fn, grad_of_fn[fn], returned.get(fn), index,
+                               inside=rec.records[start:position[id(r)] + 1])
+        else:
+            builder.add_op(r, i, fn, grad_of_fn[fn], split_fused, index)
 
     contributions = {}
     if per_sample:
@@ -389,6 +475,8 @@ class _Builder:
         self.param_info = _param_info(model)
         self.per_sample_ids: set[str] = set()
         self.param_tensors: dict[str, torch.Tensor] = {}
+        self.node_of_fn: dict = {}  # autograd node -> (node id, edge label)
+        self.index = -1             # the autograd node being added (see GraphNode.autograd_index)
 
     def _new_id(self) -> str:
         return f"n{len(self.nodes)}"
@@ -398,7 +486,7 @@ class _Builder:
         self.nodes.append(node)
         return node
 
-    def _grad(self, t):
+    def _grad(self, t):  # a leaf's gradient
         g = self.grad_of.get(id(t))
         return None if g is None else _np(g)
 
@@ -430,26 +518,61 @@ class _Builder:
         per = any(i in self.per_sample_ids for i, _ in inputs) and value.ndim >= 1 \
             and value.shape[0] == self.n
         node = self._add(name=name, kind="op", value=value, grad=grad, op=op, per_sample=per,
-                         module=r.module, autograd_node=fn.name())
+                         module=r.module, autograd_node=fn.name(), autograd_index=self.index)
         if per:
             self.per_sample_ids.add(node.id)
         for src, label in inputs:
             self.edges.append(GraphEdge(src, node.id, label))
         return node
 
-    def add_op(self, r: _OpRecord, out: torch.Tensor, fn, split_fused: bool) -> None:
+    def _produced(self, r: _OpRecord, fn, node_id: str, label: str = "") -> None:
+        """``node_id`` stands for the outputs of ``r`` (and for autograd node ``fn``) from now on."""
+        for o in r.outputs:
+            self.node_of[id(o)] = (node_id, label)
+        self.node_of_fn[fn] = (node_id, label)
+
+    def add_op(self, r: _OpRecord, i: int, fn, grad, split_fused: bool, index: int) -> None:
+        """The node(s) of autograd node ``fn``, made by output ``i`` of the op recorded in ``r``."""
+        self.index = index
         if self.fold_views and r.op in VIEW_OPS:
             src = next(a for a in r.args if isinstance(a, torch.Tensor))
             src_id, label = self.source(src)
-            self.node_of[id(out)] = (src_id, label + VIEW_OPS[r.op])
+            self._produced(r, fn, src_id, label + VIEW_OPS[r.op])
             return
-        value, grad = _np(out), self._grad(out)
+        out, value, grad = r.outputs[i], _np(r.value(i)), None if grad is None else _np(grad)
         if split_fused:
             split = getattr(self, f"_split_{r.op}", None)
             if split is not None and split(r, out, fn, value, grad):
                 return
-        node = self._op_node(OP_NAMES.get(r.op, r.op), value, grad, self._inputs(r.args), r, fn, r.op)
-        self.node_of[id(out)] = (node.id, "")
+        args = r.args
+        if any(o._is_view() and o._base is out for o in r.outputs[:i]):
+            # an in-place op on a view of ``out`` (h[:, 0] = 0, h[:, :2].relu_()): autograd's
+            # CopySlices, drawn as the op applied to the whole of ``out`` as it was before
+            args = (out,) + tuple(a for a in args if not (isinstance(a, torch.Tensor) and a._is_view()
+                                                          and a._base is out))
+        node = self._op_node(OP_NAMES.get(r.op, r.op), value, grad, self._inputs(args), r, fn, r.op)
+        self._produced(r, fn, node.id)
+
+    def add_custom(self, r: _OpRecord, i: int, fn, grad, returned, index: int, inside=()) -> None:
+        """A custom ``torch.autograd.Function``: one node named after its class, its inputs read
+        from the autograd graph (the ops inside its forward are not autograd's, so not shown),
+        and the targets its forward read (``inside``: the ops run there, without gradient)."""
+        self.index = index
+        inputs = []
+        for child, _ in fn.next_functions:
+            if child is None:
+                continue
+            inputs.append(self.source(child.variable) if hasattr(child, "variable") else self.node_of_fn[child])
+        made_inside = {id(o) for q in inside for o in q.outputs}
+        for a in dict.fromkeys(a for q in inside for a in q.args if isinstance(a, torch.Tensor)
+                               and id(a) in self.target and id(a) not in made_inside):
+            if self.source(a) not in inputs:
+                inputs.append(self.source(a))
+        cls = getattr(fn, "_forward_cls", None)
+        name = cls.__name__ if cls is not None else fn.name().removesuffix("Backward")
+        node = self._op_node(name, _np(r.value(i)), None if grad is None else _np(grad), inputs, r, fn, name)
+        node.input_grads = tuple(None if g is None else _np(g) for g in (returned or ()))
+        self._produced(r, fn, node.id)
 
     # Each split rule sits beside the numbers it derives (micrograd style).
     def _split_addmm(self, r, out, fn, value, grad) -> bool:
@@ -459,7 +582,7 @@ class _Builder:
         bias, mat1, mat2 = r.args[:3]
         mm = self._op_node("matmul", _np(mat1) @ _np(mat2), grad, self._inputs((mat1, mat2)), r, fn, "mm")
         add = self._op_node("add", value, grad, [(mm.id, "")] + self._inputs((bias,)), r, fn, "add")
-        self.node_of[id(out)] = (add.id, "")
+        self._produced(r, fn, add.id)
         return True
 
     def _split_loss(self, name, elementwise, reduction, r, out, fn, value, grad) -> bool:
@@ -472,7 +595,7 @@ class _Builder:
         per = self._op_node(name, elementwise, per_grad, self._inputs(r.args[:2]), r, fn, r.op)
         reducer = "mean" if reduction == _REDUCTION_MEAN else "sum"
         red = self._op_node(reducer, value, grad, [(per.id, "")], r, fn, reducer)
-        self.node_of[id(out)] = (red.id, "")
+        self._produced(r, fn, red.id)
         return True
 
     def _split_binary_cross_entropy(self, r, out, fn, value, grad) -> bool:

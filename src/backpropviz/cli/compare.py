@@ -160,6 +160,9 @@ def _train_all(runs, dataset, n_train):
     from ..errors import TrainingDiverged
     from ..train import train
 
+    from .app import release_notes
+
+    release_notes()  # every run's input is validated: the notes about them may be read now
     histories, diverged = [], []
     total = sum(total_steps(config, n_train) for _, config in runs)
     done = 0

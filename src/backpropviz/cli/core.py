@@ -79,6 +79,9 @@ def _train_or_fail(config, save_history: Path | None, dataset=None, on_step=None
     """Train; on a NaN/inf loss keep the history so far (if asked to save it) and stop with exit 2."""
     from ..errors import TrainingDiverged
     from ..train import train
+    from .app import release_notes
+
+    release_notes()  # the input is validated: the notes about it may be read now
 
     try:
         if dataset is None and on_step is None:

@@ -246,6 +246,10 @@ class RunOptions:
         would ignore (see ``ignored_setting_note``); with ``data_notes`` (default: ``notes``), for
         what ``fit_to_data`` changed or found ignored."""
         config = engine_config(**self.values)
+        if config.csv:
+            from ..history import note_input
+
+            note_input(config.csv)  # so that an output named like it is refused before any work
         config, fitted = fit_to_data(config, loss_given=self.values["loss"] is not None, lang=lang)
         note = ignored_setting_note(config, lang=lang) if notes else None
         shown = ([note] if note else []) + (fitted if (notes if data_notes is None else data_notes) else [])
