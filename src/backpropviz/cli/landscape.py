@@ -10,7 +10,7 @@ import numpy as np
 import typer
 
 from .app import (FormatOpt, LangOpt, OutOpt, app, check_format, check_window, check_writable_dir, fail,
-                  parse_floats)
+                  parse_floats, release_notes)
 from ..config import check_seed
 from .options import RunOptions, takes_run_options
 
@@ -69,16 +69,39 @@ def _parse_views(text: str) -> list[str]:
 
 
 def _load_directions(path: Path | None):
+    """The ``--directions`` array: a numeric .npy file (np.save), anything else refused by name."""
     import numpy as np
+
+    from ..history import note_input
 
     if path is None:
         return None
+    expected = "expected a .npy array of shape (2, P), as np.save writes"
+    if Path(path).is_dir():
+        fail(f"--directions {str(path)!r} is a folder; {expected}")
     if not Path(path).is_file():
-        fail(f"--directions file {str(path)!r} does not exist (expected a .npy of shape (2, P))")
+        fail(f"--directions file {str(path)!r} does not exist ({expected})")
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        fail(f"--directions {str(path)!r} is not a readable .npy array: {exc}")
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        fail(f"cannot read --directions {str(path)!r} ({exc.strerror or exc})")
+    if magic.startswith(b"PK\x03\x04"):
+        fail(f"--directions {str(path)!r} is an .npz archive (a history or landscape file?); {expected}")
+    if magic != b"\x93NUMPY":
+        fail(f"--directions {str(path)!r} is not a .npy file; {expected}")
+    note_input(path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc) or "bject" in str(exc):
+            fail(f"--directions {str(path)!r} holds Python objects, not numbers; {expected}")
+        fail(f"--directions {str(path)!r} is damaged; {expected}")
+    except Exception:  # a truncated or garbled .npy: numpy's reader raises several kinds
+        fail(f"--directions {str(path)!r} is damaged or truncated; {expected}")
+    if array.dtype.kind not in "fiu":
+        fail(f"--directions {str(path)!r} holds {array.dtype} values, not numbers; {expected}")
+    return array
 
 
 def _write_figure(fig, path: Path, fmt: str) -> Path:
@@ -201,6 +224,7 @@ def landscape(
         from ..history import History
 
         other = History.load(line_to)
+    release_notes()  # the input is validated: the notes about it may be read now
     started = time.perf_counter()
     land = L.plane(history, key, x_name=x_param, y_name=y_param, center_step=center_step, span=span,
                    resolution=resolution, x_range=x_range, y_range=y_range, seed=direction_seed, directions=directions,
@@ -311,6 +335,7 @@ def basins(
 
     config = run_options.config(lang=lang)
     load_checked(config, record=False)  # basins records no history; basin_map checks its own memory
+    release_notes()  # the input is validated: the notes about it may be read now
     started = time.perf_counter()
     bm = basin_map(config, x_name=x_param, y_name=y_param, resolution=resolution, span=span, x_range=x_range,
                    y_range=y_range, threshold=threshold, solved_accuracy=solved_accuracy, method=method.lower(),
