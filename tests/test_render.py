@@ -426,3 +426,27 @@ def test_numbers_that_round_to_zero_have_no_sign():
     # every catalogue text: a float field formatted to fixed decimals loses a zero's sign
     assert t("no_boundary_flat", "en", when="x", p=-1e-9) == "x, no boundary:\nthe output is 0.00 everywhere"
     assert t("no_boundary_flat", "ja", when="x", p=-0.0) == "x: 境界なし (出力はどこでも 0.00)"
+
+
+# -- the overview's window holds the whole path; its legend hides neither end ----------------------------
+
+@pytest.mark.parametrize("gate", ["nand", "nor", "and"])
+def test_overview_window_holds_the_path_and_the_legend_hides_neither_marker(gate):
+    history = train(RunConfig(data=gate))
+    ov = OverviewFigure.from_history(history, resolution=12, lang="en")
+    ov.figure_.canvas.draw()
+    c, land = ov.contour_, ov.landscape
+    path = history.params[:, :2].astype(float)
+    final = path[-1]
+    width = land.alpha[-1] - land.alpha[0]
+    for values, axis, k in ((path[:, 0], land.alpha, 0), (path[:, 1], land.beta, 1)):
+        # never narrower than the article's final +- 8, and the path 5% of the width inside
+        assert axis[0] <= final[k] - 8 + 1e-9 and axis[-1] >= final[k] + 8 - 1e-9
+        assert values.min() - axis[0] >= 0.05 * width and axis[-1] - values.max() >= 0.05 * width
+    if gate == "and":  # the article's own window, where the path stays well inside it
+        np.testing.assert_allclose([land.alpha[0], land.alpha[-1]], [final[0] - 8, final[0] + 8], rtol=1e-6)
+    box = c.legend_.get_window_extent(ov.figure_.canvas.get_renderer())
+    for marker in (c.start_, c.end_):
+        x, y = c.ax_.transData.transform(marker.get_xydata()[0])
+        r = marker.get_markersize() / 2 * ov.figure_.dpi / 72
+        assert x + r < box.x0 or x - r > box.x1 or y + r < box.y0 or y - r > box.y1, (gate, marker.get_label())

@@ -40,7 +40,7 @@ LangOpt = Annotated[
                                 "(error messages stay English). Default: from the locale (LANG=ja_JP... gives ja)."),
 ]
 SpanOpt = Annotated[float, typer.Option("--surface-span", help="Half-width of the loss surface around the final "
-                                        "(w1, w2), as in the article (+-8).")]
+                                        "(w1, w2), as in the article (+-8), widened where the path leaves it.")]
 ResolutionOpt = Annotated[int, typer.Option("--surface-resolution", help="Grid points per surface axis (article: 50).")]
 RangeOpt = Annotated[Optional[str], typer.Option(
     "--surface-range", help="Explicit surface window XMIN,XMAX,YMIN,YMAX (overrides --surface-span).")]

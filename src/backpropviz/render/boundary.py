@@ -178,29 +178,33 @@ LEGEND_PLACES = ("upper right", "upper left", "lower left", "lower right", "cent
                  "center left", "upper center", "lower center", "center")
 
 
-def place_legend(ax, handles, points, lines):
+def place_legend(ax, handles, points, lines, *, pad_points: float = 0.0, **kwargs):
     """A legend that covers no data point, and as few boundary lines as it can.
 
     matplotlib's "best" counts a crossed line as much as a hidden point; with several
-    boundaries crossing the view it can settle on top of a data point.
+    boundaries crossing the view it can settle on top of a data point. ``pad_points``: how far
+    (in points) the legend must also stay from each point (a marker's radius); ``kwargs`` go to
+    ``ax.legend``.
     """
     renderer = getattr(ax.figure.canvas, "get_renderer", lambda: None)()
     if renderer is None:
-        return ax.legend(handles=handles, loc="best")
+        return ax.legend(handles=handles, loc="best", **kwargs)
     xy = np.concatenate([p.get_xydata() for p in points]) if points else np.empty((0, 2))
     pts = ax.transData.transform(xy)
     paths = [line.get_transform().transform_path(line.get_path()) for line in lines]
+    pad = pad_points * ax.figure.dpi / 72
     best, best_score = None, None
     for loc in LEGEND_PLACES:
-        legend = ax.legend(handles=handles, loc=loc)
+        legend = ax.legend(handles=handles, loc=loc, **kwargs)
         box = legend.get_window_extent(renderer)
+        box = type(box).from_extents(box.x0 - pad, box.y0 - pad, box.x1 + pad, box.y1 + pad)
         score = (int(box.count_contains(pts)) if len(pts) else 0,
                  sum(path.intersects_bbox(box, filled=False) for path in paths))
         if best_score is None or score < best_score:
             best, best_score = loc, score
         if score == (0, 0):
             break
-    return ax.legend(handles=handles, loc=best)
+    return ax.legend(handles=handles, loc=best, **kwargs)
 
 
 def crosses_view(w1: float, w2: float, b: float, xlim, ylim) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..i18n import resolve_lang, t
 from .base import new_figure, require_perceptron, title_fields
 from .boundary import BoundaryDisplay
@@ -11,6 +13,25 @@ from .surface import (LossContourDisplay, LossSurface3DDisplay, actual_path_loss
                       fixed_path_from_history)
 
 FIGSIZE = (14, 12)  # inches, the article's size
+# Room left beyond the path's extreme points, as a fraction of the window's width: the start's
+# star and the end's cross are drawn whole.
+MARKER_ROOM = 0.06
+
+
+def window_holding(center: float, span: float, values) -> tuple[float, float]:
+    """``center +- span``, widened (never narrowed) so that every finite value of ``values``
+    lies inside with ``MARKER_ROOM`` to spare.
+
+    >>> window_holding(-7.2, 8.0, [1.0, -7.2])   # NOR: the start w2 = 1 beyond -7.2 + 8
+    (-15.2, 2.0)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    lo, hi = center - span, center + span
+    if values.size == 0:
+        return lo, hi
+    room = MARKER_ROOM * (max(hi, values.max()) - min(lo, values.min()))
+    return min(lo, float(values.min()) - room), max(hi, float(values.max()) + room)
 # Margins (figure fractions) that leave room for the suptitle, the axis labels and the notes
 # under the two loss panels, in both languages.
 GRID = dict(left=0.06, right=0.975, top=0.925, bottom=0.115, wspace=0.2, hspace=0.32)
@@ -41,6 +62,12 @@ class OverviewFigure:
 
         require_perceptron(history, "overview")
         if landscape is None:
+            # the article's window (final values +- span), widened where the path leaves it
+            final = history.params[-1].astype(np.float64)
+            path = history.params.astype(np.float64)
+            ix, iy = history.index(x_param), history.index(y_param)
+            x_range = x_range or window_holding(final[ix], span, path[:, ix])
+            y_range = y_range or window_holding(final[iy], span, path[:, iy])
             landscape = param_plane(history, x_param, y_param, span=span, resolution=resolution,
                                     x_range=x_range, y_range=y_range)
         actual, label_key = actual_path_loss(history, landscape)
@@ -68,9 +95,24 @@ class OverviewFigure:
             self.params_ = ParamTrajectoryDisplay.from_history(h, lang=lang, ax=axes[1])
             self.contour_ = LossContourDisplay.from_landscape(
                 self.landscape, fixed_path=fixed_path, lang=lang, ax=axes[2])
+            self._legend_off_the_path(self.contour_)
             label = t(self.actual_label_key, lang)
             self.surface_ = LossSurface3DDisplay.from_landscape(
                 self.landscape, actual_loss=self.actual_loss, actual_label=label,
                 fixed_path=fixed_path, lang=lang, ax=axes[3])
         self.axes_, self.figure_ = axes, fig
         return self
+
+    @staticmethod
+    def _legend_off_the_path(contour) -> None:
+        """Move the contour's legend where it hides neither the start nor the end marker, and
+        as little of the path as it can."""
+        from .boundary import place_legend
+
+        ax = contour.ax_
+        ax.apply_aspect()  # the final box, as drawn
+        handles = contour.legend_.legend_handles
+        contour.legend_.remove()
+        radius = max(contour.start_.get_markersize(), contour.end_.get_markersize()) / 2
+        contour.legend_ = place_legend(ax, handles, [contour.start_, contour.end_], [contour.path_],
+                                       pad_points=radius, fontsize="small")
