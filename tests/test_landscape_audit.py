@@ -214,7 +214,8 @@ def test_curvature_figure_has_no_literal_lambda_and_basins_say_100(saved_run):
         try:
             texts = [d.ax_.get_ylabel(), d.note_.get_text()] + [x.get_text() for x in d.ax_.get_legend().get_texts()]
             assert not any("λ_max" in x for x in texts)
-            assert "$\\lambda_{max}$" in d.ax_.get_ylabel()
+            assert "$\\lambda_{max}$" in d.lambda_line_.get_label()
+            assert "$\\lambda_{min}$" in d.min_line_.get_label()
             d.figure_.canvas.draw()  # mathtext parses in both languages
         finally:
             plt.close(d.figure_)

@@ -21,7 +21,8 @@ from backpropviz.errors import BackpropvizError  # noqa: E402
 from backpropviz.render.gradnorms import GradientNormComparison, GradientNormDisplay  # noqa: E402
 from backpropviz.render.hidden import MAX_UNITS, HiddenUnitsDisplay  # noqa: E402
 from backpropviz.render.metrics import MetricsDisplay  # noqa: E402
-from backpropviz.render.network import NEGATIVE, POSITIVE, NetworkDiagramDisplay  # noqa: E402
+from backpropviz.render.network import NetworkDiagramDisplay  # noqa: E402
+from backpropviz.render.palette import color  # noqa: E402
 from backpropviz.render.probability import ProbabilityMapDisplay  # noqa: E402
 from backpropviz.render.trajectories import HIGHLIGHT, GroupedTrajectoryDisplay  # noqa: E402
 from backpropviz.render.views import (VIEWS, RunShape, ViewOptions, check_views, default_views,  # noqa: E402
@@ -160,7 +161,7 @@ def test_multiclass_map_colours_the_predicted_class(iris_run):
     np.testing.assert_allclose(d.maps.sum(axis=-1), 1.0, atol=1e-5)
     from matplotlib.colors import to_rgb
 
-    from backpropviz.render.probability import CLASS_COLORS
+    from backpropviz.render.probability import class_color
 
     image = d.images_[-1].get_array()
     winner = d.maps[-1].argmax(-1)
@@ -169,7 +170,7 @@ def test_multiclass_map_colours_the_predicted_class(iris_run):
         mask = winner == k
         if mask.any():
             shade = 1 - image[mask]
-            direction = 1 - np.array(to_rgb(CLASS_COLORS[k]))
+            direction = 1 - np.array(to_rgb(class_color(k)))
             cos = shade @ direction / (np.linalg.norm(shade, axis=1) * np.linalg.norm(direction))
             assert cos.min() > 0.999
     assert all(isinstance(c, list) and c for c in d.contours_)
@@ -224,7 +225,7 @@ def test_edge_width_grows_with_the_weights_size_and_colour_shows_its_sign(xor_ru
         strictly = np.diff(np.abs(weights)[order]) > 1e-9
         assert np.all(np.diff(widths[order])[strictly] > 0)
         colors = lines.get_colors()
-        expected = [matplotlib.colors.to_rgba(POSITIVE if w >= 0 else NEGATIVE, 0.8) for w in weights]
+        expected = [matplotlib.colors.to_rgba(color("positive" if w >= 0 else "negative"), 0.8) for w in weights]
         np.testing.assert_allclose(colors, expected)
         # The weights drawn are that epoch's weight matrices.
         row = xor_run.params[V.epoch_row(xor_run, e)]

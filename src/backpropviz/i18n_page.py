@@ -107,6 +107,9 @@ PAGE = {
                                       "final values (at this step they are up to {moved} away from those).",
                                 "ja": "{count} 個のパラメータ ({names}) は両方向の成分が 0 で、平面では最終値に固定"
                                       " (このステップでは最終値から最大 {moved} 離れている)。"},
+    "page_surface_fixed_many_same": {"en": "{count} parameters ({names}) have no component in either direction: the plane holds them at their "
+                                           "final values, which they also have at this step.",
+                                     "ja": "{count} 個のパラメータ ({names}) は両方向の成分が 0 で、平面では最終値に固定 (このステップでも最終値と同じ)。"},
     "page_surface_losses": {"en": "Loss on the plane under this point: {plane} · whole training set's loss at this step: {whole}",
                             "ja": "この点の下の平面上の損失: {plane} · このステップでの訓練データ全体の損失: {whole}"},
     "page_surface_batch_loss": {"en": " · batch loss: {batch} (this step's mini-batch)",
@@ -222,6 +225,8 @@ PAGE = {
                       "ja": "ステップ {step}: {n} サンプル、このステップのバッチの損失 {loss} (損失の列の平均)、学習率 {lr}。∂ はすべてバッチの損失の微分なので、平均の 1/N を含む。∂ŷ/∂z = ŷ(1 − ŷ)。数は autograd のトレースから読んだもの。"},
     "page_chain_head_untraced": {"en": "Step {step}: {n} samples, the step's batch loss {loss} (the mean of the loss column), lr {lr}. Every ∂ is of the batch loss, so it carries the mean's 1/N; ∂ŷ/∂z = ŷ(1 − ŷ). This step was not traced: the page computes the columns from its parameters (closed form).",
                                "ja": "ステップ {step}: {n} サンプル、このステップのバッチの損失 {loss} (損失の列の平均)、学習率 {lr}。∂ はすべてバッチの損失の微分なので、平均の 1/N を含む。∂ŷ/∂z = ŷ(1 − ŷ)。このステップはトレースしていないため、列はページがパラメータから計算した (閉じた式)。"},
+    "page_chain_head_summarised": {"en": "Step {step}: {n} samples, the step's batch loss {loss} (the mean of the loss column), lr {lr}. Every ∂ is of the batch loss, so it carries the mean's 1/N; ∂ŷ/∂z = ŷ(1 − ŷ). The trace keeps only summaries of a batch this big: the page computes the columns from the step's parameters (closed form).",
+                                   "ja": "ステップ {step}: {n} サンプル、このステップのバッチの損失 {loss} (損失の列の平均)、学習率 {lr}。∂ はすべてバッチの損失の微分なので、平均の 1/N を含む。∂ŷ/∂z = ŷ(1 − ŷ)。これほど大きなバッチのトレースは要約しか持たないため、列はページがこのステップのパラメータから計算した (閉じた式)。"},
     "page_chain_left_out": {"en": "The table shows {shown} of the batch's {n} samples ({left} left out); the sum row adds all {n}.",
                           "ja": "表にはバッチの {n} サンプルのうち {shown} サンプルを示す ({left} サンプルは省略)。和の行は {n} サンプルすべてを足している。"},
     "page_chain_adds_up": {"en": "The samples' shares add up to the recorded gradient (largest difference {diff}).",

@@ -5,11 +5,15 @@ component only when ``|1 - lr * lambda| < 1`` for every eigenvalue: ``lr < 2 / l
 Near a minimum the loss is close to its quadratic, so ``2 / lambda_max`` is the largest learning
 rate that gradient descent can use there without being thrown out.
 
+The smallest eigenvalue matters too: a negative one (common at the start of training) means
+the loss curves *down* along its eigenvector, a saddle or a ridge rather than a bowl.
+
 Small models (up to ``EXACT_MAX_PARAMS``; the perceptron's is 3 x 3) get the exact Hessian
 (one double backward per parameter, float64) and all eigenvalues; larger ones the top
 eigenvalue by power iteration on Hessian-vector products (double backward, never forming the
-matrix). Plain autograd rather than ``torch.func``: the latter imports torch._dynamo on first
-use, a second of start-up for a command that needs a fraction of that.
+matrix) and the smallest by Lanczos (ARPACK's ``eigsh``) on the same products. Plain autograd
+rather than ``torch.func``: the latter imports torch._dynamo on first use, a second of
+start-up for a command that needs a fraction of that.
 """
 
 from __future__ import annotations
@@ -25,20 +29,35 @@ from ..history import History
 from ..models import unflatten
 
 EXACT_MAX_PARAMS = 400
+TOP_K = 5  # eigenvalues reported from the top of the spectrum (small models)
 
 
 @dataclass
 class Curvature:
-    """Curvature at one step: ``lambda_max`` and ``lr_max = 2 / lambda_max`` beside ``lr_used``."""
+    """Curvature at one step: ``lambda_max`` and ``lr_max = 2 / lambda_max`` beside ``lr_used``,
+    the smallest eigenvalue ``lambda_min`` and (exact only) the whole spectrum."""
 
     step: int
     lambda_max: float
     lr_max: float
     lr_used: float | None
-    method: str  # "exact" or "power"
+    method: str  # "exact" or "power" (lambda_max by power iteration, lambda_min by Lanczos)
     eigenvalues: np.ndarray | None = None  # all of them, ascending (exact only)
     hessian: np.ndarray | None = None
     param_names: list[str] = field(default_factory=list)
+    lambda_min: float = float("nan")
+
+    @property
+    def top(self) -> np.ndarray:
+        """The largest eigenvalues, largest first (up to ``TOP_K``; exact only, else just lambda_max)."""
+        if self.eigenvalues is None:
+            return np.array([self.lambda_max])
+        return np.asarray(self.eigenvalues)[::-1][:TOP_K]
+
+    @property
+    def negative_curvature(self) -> bool:
+        """Whether the loss curves down along some direction here (``lambda_min < 0``)."""
+        return bool(np.isfinite(self.lambda_min) and self.lambda_min < 0)
 
     @property
     def stable(self) -> bool | None:
@@ -54,8 +73,8 @@ class Curvature:
         return bool(np.isfinite(self.lambda_max) and self.lambda_max > 0)
 
     def __repr__(self) -> str:
-        return (f"Curvature(step={self.step}, lambda_max={self.lambda_max:.6g}, lr_max={self.lr_max:.6g}, "
-                f"lr_used={self.lr_used}, method={self.method!r})")
+        return (f"Curvature(step={self.step}, lambda_max={self.lambda_max:.6g}, lambda_min={self.lambda_min:.6g}, "
+                f"lr_max={self.lr_max:.6g}, lr_used={self.lr_used}, method={self.method!r})")
 
 
 def stable_lr(lambda_max: float) -> float:
@@ -159,6 +178,54 @@ def top_eigenvalue(model, loss_fn, X, y, flat, *, iters: int = 200, tol: float =
     return lam
 
 
+def smallest_eigenvalue(model, loss_fn, X, y, flat, *, tol: float = 1e-10, penalty=None) -> float:
+    """The smallest (most negative) eigenvalue of the Hessian, by Lanczos iteration (ARPACK's
+    ``eigsh``, which="SA") on Hessian-vector products; the matrix is never formed."""
+    from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
+
+    hvp = hvp_fn(model, loss_fn, X, y, flat, penalty=penalty)
+    P = int(np.asarray(flat).size)
+    if P == 1:
+        return float(hvp(torch.ones(1, dtype=torch.float64))[0])
+    op = LinearOperator((P, P), dtype=np.float64,
+                        matvec=lambda v: hvp(torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64).ravel())).numpy())
+    v0 = np.random.default_rng(0).standard_normal(P)
+    try:
+        vals = eigsh(op, k=1, which="SA", tol=tol, v0=v0, maxiter=max(1000, 20 * P), return_eigenvectors=False)
+    except ArpackNoConvergence as exc:  # the best estimate found, if any
+        vals = exc.eigenvalues
+        if len(vals) == 0:
+            return float("nan")
+    return float(np.min(vals))
+
+
+def top_eigenvectors(history: History, step: int = -1, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """``(values (k,), vectors (k, P))``: the ``k`` largest eigenvalues of the training objective's
+    Hessian at ``params[step]``, largest first, and their unit eigenvectors (exact for small
+    models, Lanczos on Hessian-vector products for larger ones)."""
+    from .landscape import _step_index, history_penalty, model_and_loss
+
+    row = _step_index(history, step)
+    model, loss_fn = model_and_loss(history)
+    penalty = history_penalty(history, model)
+    flat = history.params[row].astype(np.float64)
+    P = flat.size
+    if P < k:
+        raise BackpropvizError(f"the Hessian of a model with {P} parameter(s) has fewer than {k} eigenvectors")
+    if P <= EXACT_MAX_PARAMS:
+        H = hessian_matrix(model, loss_fn, history.X, history.y, flat, penalty=penalty)
+        vals, vecs = np.linalg.eigh(0.5 * (H + H.T))
+        return vals[::-1][:k].copy(), vecs[:, ::-1][:, :k].T.copy()
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    hvp = hvp_fn(model, loss_fn, history.X, history.y, flat, penalty=penalty)
+    op = LinearOperator((P, P), dtype=np.float64,
+                        matvec=lambda v: hvp(torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64).ravel())).numpy())
+    vals, vecs = eigsh(op, k=k, which="LA", tol=1e-10, v0=np.random.default_rng(0).standard_normal(P))
+    order = np.argsort(vals)[::-1]
+    return vals[order], vecs[:, order].T.copy()
+
+
 def curvature_at(history: History, step: int = -1, *, method: str = "auto", iters: int = 200) -> Curvature:
     """Curvature of the training objective (data loss plus L1/L2 terms) at ``params[step]``."""
     from .landscape import _step_index, history_penalty, model_and_loss
@@ -178,10 +245,12 @@ def curvature_at(history: History, step: int = -1, *, method: str = "auto", iter
         eig = np.linalg.eigvalsh(H)
         lam = float(eig[-1])
         return Curvature(step=row, lambda_max=lam, lr_max=stable_lr(lam), lr_used=lr_used, method="exact",
-                         eigenvalues=eig, hessian=H, param_names=list(history.param_names))
+                         eigenvalues=eig, hessian=H, param_names=list(history.param_names),
+                         lambda_min=float(eig[0]))
     lam = top_eigenvalue(model, loss_fn, history.X, history.y, flat, iters=iters, penalty=penalty)
+    low = smallest_eigenvalue(model, loss_fn, history.X, history.y, flat, penalty=penalty)
     return Curvature(step=row, lambda_max=lam, lr_max=stable_lr(lam), lr_used=lr_used, method="power",
-                     param_names=list(history.param_names))
+                     param_names=list(history.param_names), lambda_min=low)
 
 
 def _lr_at(history: History, row: int) -> float | None:
@@ -195,6 +264,14 @@ def _lr_at(history: History, row: int) -> float | None:
 def lambda_max_along_path(history: History, steps=None, *, max_points: int = 120) -> tuple[np.ndarray, np.ndarray]:
     """``(steps, lambda_max)`` along the recorded path: exact Hessians at every step or (default)
     at most ``max_points`` evenly spaced ones, the first and last included. Small models only."""
+    steps, eig = eigenvalues_along_path(history, steps, max_points=max_points)
+    return steps, eig[:, -1] if len(steps) else np.zeros(0)
+
+
+def eigenvalues_along_path(history: History, steps=None, *, max_points: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps, eigenvalues (S, P) ascending)`` of the exact Hessian along the recorded path, at
+    every step or (default) at most ``max_points`` evenly spaced ones, the first and last
+    included: column 0 is lambda_min, column -1 lambda_max. Small models only."""
     from .landscape import history_penalty, model_and_loss
 
     model, loss_fn = model_and_loss(history)
@@ -208,6 +285,6 @@ def lambda_max_along_path(history: History, steps=None, *, max_points: int = 120
     steps = np.asarray(steps)
     f = _objective(model, loss_fn, history.X, history.y, history_penalty(history, model))
     if len(steps) == 0:
-        return steps, np.zeros(0)
+        return steps, np.zeros((0, history.params.shape[1]))
     H = hessians(f, torch.from_numpy(history.params[steps].astype(np.float64)))
-    return steps, np.linalg.eigvalsh(0.5 * (H + np.swapaxes(H, 1, 2)))[:, -1]
+    return steps, np.linalg.eigvalsh(0.5 * (H + np.swapaxes(H, 1, 2)))

@@ -1,7 +1,7 @@
 """Directions that span a slice of parameter space, and projections onto such a slice.
 
 A plane is ``origin + a * d[0] + b * d[1]`` with ``d`` of shape (2, P) in the flat parameter
-order of ``models.get_flat``. Four ways to choose ``d``:
+order of ``models.get_flat``. Five ways to choose ``d``:
 
 * ``param_directions``: two unit vectors along named parameters (the article's slice);
 * ``random_directions``: Gaussian directions, filter-normalised (Li et al. 2018, "Visualizing
@@ -10,6 +10,8 @@ order of ``models.get_flat``. Four ways to choose ``d``:
   a step of 1 along the direction changes every filter by as much as its own size;
 * ``pca_directions``: the top two principal directions of the recorded path (its differences
   from the centre), with the fraction of the path's variance each explains;
+* the top two eigenvectors of the Hessian at the centre (``curvature.top_eigenvectors``, signed
+  by ``oriented``): the plane of the sharpest curvature there;
 * ``custom_directions``: two vectors the user gives, checked.
 
 ``project`` gives each point's coordinates on a plane (least squares, so non-orthogonal
@@ -127,11 +129,18 @@ def pca_directions(params: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, 
         e -= dirs[0] * (dirs[0] @ e)
         dirs[1] = e / np.linalg.norm(e)
         explained[1] = 0.0
-    # A deterministic sign: the path's start lies on the negative side of each axis.
-    for j in range(2):
-        if dirs[j] @ offsets[0] > 0:
-            dirs[j] = -dirs[j]
-    return dirs, explained
+    return oriented(dirs, offsets[0]), explained
+
+
+def oriented(directions: np.ndarray, start_offset: np.ndarray) -> np.ndarray:
+    """``directions`` with a deterministic sign: each flipped so that the path's start (its offset
+    from the centre, ``start_offset``) lies on the negative side of each axis (eigenvectors and
+    principal directions have no sign of their own)."""
+    d = np.array(directions, dtype=np.float64)
+    for j in range(len(d)):
+        if d[j] @ np.asarray(start_offset, dtype=np.float64) > 0:
+            d[j] = -d[j]
+    return d
 
 
 def custom_directions(directions, n_params: int) -> np.ndarray:

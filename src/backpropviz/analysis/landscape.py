@@ -3,8 +3,8 @@
 A plane is ``origin + a * directions[0] + b * directions[1]``. Ways to choose it (see
 ``directions.py``): two named parameters (``param_plane``, the article's slice: every other
 parameter fixed at the centre step's value), two filter-normalised random directions, the top
-two principal directions of the recorded path, or two directions the user gives (all through
-``plane``). ``interpolation`` gives the loss along the straight line between two parameter
+two principal directions of the recorded path, the top two eigenvectors of the Hessian at the
+centre step, or two directions the user gives (all through ``plane``). ``interpolation`` gives the loss along the straight line between two parameter
 vectors (two steps, or two runs).
 
 The recorded path is projected onto the plane. A ``Landscape`` keeps, for every path row, the
@@ -439,11 +439,13 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
           x_range=None, y_range=None, seed: int = 0, normalization: str = "filter", bias: str = "zero",
           directions=None, follow_path: bool = False, dtype=torch.float32,
           memory_budget: int = DEFAULT_MEMORY_BUDGET, progress: bool | None = None) -> Landscape:
-    """A landscape of ``history`` by ``method`` (params, random, pca or custom).
+    """A landscape of ``history`` by ``method`` (params, random, pca, hessian or custom).
 
     Coordinates: for ``params`` the parameters' own values (default: centre +-8); otherwise
     multiples of the directions from the centre step's parameters (default range: +-1 for
-    ``random``, the projected path plus a margin for ``pca`` and ``custom``).
+    ``random``, the projected path plus a margin for ``pca``, ``hessian`` and ``custom``; for
+    ``hessian`` at least a tenth of the path's extent either way, so that a path that barely
+    moves along the sharpest directions still gets a window that shows their curvature).
     """
     key = str(method).lower()
     if key not in METHODS:
@@ -476,6 +478,13 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
         d, explained = dirs.pca_directions(params, center)
         axis_names = ("PC1", "PC2")
         extra = {"explained_variance": [float(v) for v in explained]}
+    elif key == "hessian":
+        from .curvature import top_eigenvectors
+
+        values, d = top_eigenvectors(history, step, k=2)
+        d = dirs.oriented(d, params[0] - center)
+        axis_names = ("Hessian eigenvector 1", "Hessian eigenvector 2")
+        extra = {"hessian_eigenvalues": [float(v) for v in values]}
     else:
         if directions is None:
             raise BackpropvizError("--method custom needs two directions (--directions FILE.npy with shape (2, P))")
@@ -493,10 +502,14 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
             auto = [(-half, half), (-half, half)]
         else:
             lo, hi = coords.min(axis=0), coords.max(axis=0)
-            # A margin around the path; the narrower axis spans at least a fifth of the wider
-            # one, so that a thin path is not stretched into a picture of large moves.
+            if key == "hessian":
+                floor = 0.1 * float(np.max(np.linalg.norm(params - center, axis=1)))
+                lo, hi = np.minimum(lo, -floor), np.maximum(hi, floor)
+            # A margin around the path; the narrower axis spans at least half the wider one:
+            # drawn to equal scale (the default), the window then fills a panel that is at most
+            # twice as wide as tall, and shows the loss on both sides of a thin path.
             width = max(float(np.max(hi - lo)), 1e-3)
-            pad = np.maximum(0.25 * (hi - lo), 0.5 * (0.2 * width - (hi - lo)))
+            pad = np.maximum(0.25 * (hi - lo), 0.5 * (0.5 * width - (hi - lo)))
             pad = np.maximum(pad, 1e-3 * width)
             auto = [(float(lo[k] - pad[k]), float(hi[k] + pad[k])) for k in range(2)]
         x_range = x_range or auto[0]

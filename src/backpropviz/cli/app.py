@@ -39,6 +39,34 @@ LangOpt = Annotated[
     typer.Option("--lang", help="Language of the figure labels and of the terminal summary and notes: en or ja "
                                 "(error messages stay English). Default: from the locale (LANG=ja_JP... gives ja)."),
 ]
+PaletteOpt = Annotated[str, typer.Option(
+    "--palette", help="Figure colours: default, or cvd (colour-blind safe: Okabe-Ito colours for categories, "
+                      "cividis for continuous maps).")]
+
+
+def takes_palette(command):
+    """Decorate a command that draws figures: it gets a ``--palette`` option (last in its --help)
+    and runs with that palette in use (``render.palette.use_palette``), so every figure it writes
+    has those colours. Apply it right below ``@app.command()``."""
+    import functools
+
+    signature = inspect.signature(command, eval_str=True)
+    parameters = [*signature.parameters.values(),
+                  inspect.Parameter("palette", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=PaletteOpt,
+                                    default="default")]
+
+    @functools.wraps(command)
+    def with_palette(palette: str = "default", **kwargs):
+        from ..render.palette import get_palette, use_palette
+
+        with use_palette(get_palette(palette).name):  # an unknown name fails here, before any work
+            return command(**kwargs)
+
+    with_palette.__signature__ = signature.replace(parameters=parameters)
+    with_palette.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_palette
+
+
 SpanOpt = Annotated[float, typer.Option("--surface-span", help="Half-width of the loss surface around the final "
                                         "(w1, w2), as in the article (+-8), widened where the path leaves it.")]
 ResolutionOpt = Annotated[int, typer.Option("--surface-resolution", help="Grid points per surface axis (article: 50).")]

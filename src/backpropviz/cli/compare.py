@@ -8,6 +8,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from .app import FormatOpt, LangOpt, OutOpt, app, check_writable_dir, fail
+from .app import takes_palette
 from .core import StepProgress, total_steps
 from .options import RunOptions, takes_run_options
 
@@ -18,6 +19,7 @@ VaryOpt = Annotated[List[str], typer.Option(
 
 
 @app.command()
+@takes_palette
 @takes_run_options()
 def compare(
     vary: VaryOpt = [],  # noqa: B006  (typer reads the default; it is never mutated)

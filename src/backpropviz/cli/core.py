@@ -12,6 +12,7 @@ import typer
 from .app import (EpochsListOpt, FormatOpt, LangOpt, OutOpt, RangeOpt, ResolutionOpt, SpanOpt, app,
                   check_format, check_window, check_writable_dir, check_writable_file, fail, parse_floats,
                   parse_ints)
+from .app import takes_palette
 from .html import HtmlOpt, check_page_options, write_html
 from .options import RunOptions, takes_run_options
 
@@ -147,6 +148,7 @@ def last_step_line(history, lang: str = "en") -> str:
 
 
 @app.command()
+@takes_palette
 def demo(
     out: OutOpt = Path("out/demo"),
     fmt: FormatOpt = "png",
@@ -435,6 +437,7 @@ def _pinned_rows_note(history, accuracy: float, lang: str) -> str | None:
 
 
 @app.command()
+@takes_palette
 @takes_run_options()
 def run(
     run_options: RunOptions,
@@ -547,6 +550,7 @@ def _plot_map(path: Path, kind: str, views: str | None, out: Path, fmt: str, lan
 
 
 @app.command()
+@takes_palette
 def plot(
     history_file: Annotated[Path, typer.Argument(
         help="A .npz history written by --save-history, a landscape file (landscape.npz, from `landscape`) "

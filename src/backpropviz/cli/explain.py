@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from .app import FormatOpt, LangOpt, app, check_format, check_writable_dir, check_writable_file, fail
+from .app import takes_palette
 from .options import RunOptions, takes_run_options
 
 HistoryArg = Annotated[Optional[Path], typer.Argument(
@@ -58,6 +59,7 @@ def _node_text(trace, sample, lang: str = "en") -> str:
 
 
 @app.command()
+@takes_palette
 @takes_run_options()
 def explain(
     history_file: HistoryArg = None,
@@ -163,6 +165,7 @@ def _write(draw, path, figsize, lang, fmt):
 
 
 @app.command()
+@takes_palette
 @takes_run_options(exclude=("eps",))  # --eps is the finite-difference step here
 def gradcheck(
     history_file: HistoryArg = None,

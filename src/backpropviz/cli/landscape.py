@@ -11,6 +11,7 @@ import typer
 
 from .app import (FormatOpt, LangOpt, OutOpt, app, check_format, check_window, check_writable_dir, fail,
                   parse_floats, release_notes)
+from .app import takes_palette
 from ..config import check_seed
 from .options import RunOptions, takes_run_options
 
@@ -127,6 +128,7 @@ def _verdict_text(land, tolerance: float = 0.05, lang: str = "en") -> str:
 
 
 @app.command()
+@takes_palette
 @takes_run_options()
 def landscape(
     history_file: Annotated[Optional[Path], typer.Argument(
@@ -135,11 +137,12 @@ def landscape(
     method: Annotated[str, typer.Option(
         "--method", help="Plane: params (two named parameters, the others fixed), random (two "
                                "filter-normalised random directions), pca (top two principal directions of the "
-                               "path) or custom (--directions).")] = "params",
+                               "path), hessian (top two eigenvectors of the Hessian at --center-step) or custom "
+                               "(--directions).")] = "params",
     range_: Annotated[Optional[str], typer.Option(
         "--range", help="Half-width H around the centre, or XMIN,XMAX,YMIN,YMAX. Default: +-8 (params), +-1 "
                         "widened to hold the path's projection (random), the path plus a margin (pca, "
-                        "custom). A path that leaves the window is noted on the figure.")] = None,
+                        "hessian, custom). A path that leaves the window is noted on the figure.")] = None,
     resolution: Annotated[int, typer.Option("--resolution", "-r", help="Grid points per axis.")] = 51,
     center_step: Annotated[int, typer.Option(
         "--center-step", help="Parameter row at the centre of the plane (0..T; negative: from the end, -1 is "
@@ -159,6 +162,11 @@ def landscape(
         = "contour,filled,heatmap,3d",
     line: Annotated[Optional[str], typer.Option(
         "--line", help="Also the loss along the straight line between two parameter rows, e.g. 0,-1. Rows "
+    aspect: Annotated[str, typer.Option(
+        "--aspect", help="equal: planes whose axes share a unit (params, random, pca, hessian) are drawn to "
+                         "the same scale on both axes (unless the window is over 10 times longer one way, which "
+                         "the figure then says); auto: fill the panel whatever the window's proportions.")]
+        = "equal",
                        "are the T+1 recorded states: row 0 the start, row t the state after step t; negative "
                        "counts from the end, so -1 is row T, the final parameters (not step T-1 as in "
                        "explain --step).")] = None,
@@ -203,6 +211,8 @@ def landscape(
     view_list = _parse_views(views)
     directions = _load_directions(directions_file)
     line_steps = None
+    if aspect not in ("equal", "auto"):
+        fail(f"--aspect takes equal or auto; got {aspect!r}")
     if line is not None:
         from .app import parse_ints
 
@@ -235,7 +245,7 @@ def landscape(
     from ..render.landscape import CurvatureDisplay, LossLineDisplay, landscape_figure
 
     for view in view_list:
-        fig, _, _ = landscape_figure(land, view, lang=lang)
+        fig, _, _ = landscape_figure(land, view, lang=lang, aspect=aspect)
         written.append(_write_figure(fig, out / f"landscape_{view}.{fmt}", fmt))
     lines = []
     if line_steps is not None:
@@ -258,6 +268,9 @@ def landscape(
         print(t("cli_explained", lang, pc1=f"{ev[0]:.1%}", pc2=f"{ev[1]:.1%}"))
     print(t("cli_path", lang, verdict=_verdict_text(land, lang=lang)))
     from ..render.landscape import collapsed_scale, path_outside
+    if land.method == "hessian":
+        l1, l2 = land.config["hessian_eigenvalues"]
+        print(t("cli_hessian_plane", lang, step=land.config["center_step"], l1=f"{l1:.6g}", l2=f"{l2:.6g}"))
 
     outside, start_out = path_outside(land)
     if outside:
@@ -283,12 +296,17 @@ def landscape(
                 lam=f"{cur.lambda_max:.6g}", lrmax=f"{cur.lr_max:.6g}", lr=cur.lr_used, stable=stable))
         if history.params.shape[1] <= EXACT_MAX_PARAMS:
             display = CurvatureDisplay.from_history(history, step=land.config["center_step"], lang=lang)
+        top = (t("cli_curv_top", lang, k=len(cur.top), values=", ".join(f"{v:.6g}" for v in cur.top))
+               if len(cur.top) > 1 else "")
+        print(t("cli_curv_spectrum", lang, step=cur.step, lam=f"{cur.lambda_min:.6g}", top=top,
+                negative=t("cli_curv_negative", lang) if cur.negative_curvature else ""))
             written.append(_write_figure(display.figure_, out / f"curvature.{fmt}", fmt))
     for path in written:
         print(f"wrote {path}")
 
 
 @app.command()
+@takes_palette
 @takes_run_options()
 def basins(
     method: Annotated[str, typer.Option(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t, unsigned_zero
+from . import palette
 from .base import (LOG_RANGE, axes_or_new, integer_ticks, legend_below, log_ticks, new_figure, param_label,
                    spacing_formatter, tick_labels)
 from .fonts import use_language
@@ -77,7 +78,7 @@ class BasinsDisplay:
                 else:
                     pad = 0.5 * (hi - lo) if hi > lo else max(abs(hi) * 1e-6, 1e-12)
                     norm = Normalize(lo if hi > lo else lo - pad, hi if hi > lo else hi + pad)
-                cmap = _with_bad("viridis")
+                cmap = _with_bad("sequential")
                 self.image_ = ax.pcolormesh(A, B, np.ma.masked_invalid(np.clip(Z, lo, None)), cmap=cmap,
                                             norm=norm, shading="auto", rasterized=True)
                 self.colorbar_ = fig.colorbar(self.image_, ax=ax)
@@ -93,11 +94,12 @@ class BasinsDisplay:
             elif self.kind == "steps":
                 S = np.asarray(bm.steps_to_threshold, dtype=float)
                 S[S < 0] = np.nan
-                cmap = _with_bad("plasma")
+                cmap = _with_bad("steps")
                 self.image_ = ax.pcolormesh(A, B, np.ma.masked_invalid(S), cmap=cmap, shading="auto",
                                             rasterized=True)
                 if np.isfinite(S).any():
-                    self.colorbar_ = fig.colorbar(self.image_, ax=ax, label=tr("steps_cbar", lang))
+                    self.colorbar_ = fig.colorbar(self.image_, ax=ax, label=tr("steps_cbar", lang,
+                                                                               missing=t(palette.missing_name(), lang)))
                     integer_ticks(self.colorbar_.ax.yaxis)  # steps are counts
                 else:  # no colour bar of made-up steps: say what happened, away from the run's start
                     start = bm.config.get("run_start")
@@ -108,7 +110,7 @@ class BasinsDisplay:
                 ax.set_title(tr("steps", lang, threshold=bm.threshold), fontsize="medium")
             elif self.kind == "outcome":
                 code = np.where(bm.diverged, 2, np.where(bm.solved, 0, 1))
-                colors = ["#2ca02c", "#d62728", "#7f7f7f"]
+                colors = [palette.color(k) for k in ("solved", "stuck", "diverged")]  # never red vs green
                 self.image_ = ax.pcolormesh(A, B, code, cmap=ListedColormap(colors),
                                             norm=BoundaryNorm([-0.5, 0.5, 1.5, 2.5], 3), shading="auto",
                                             rasterized=True)
@@ -126,11 +128,10 @@ class BasinsDisplay:
             else:
                 labels = np.asarray(bm.cluster)
                 n = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
-                shown = min(n, 10)  # the ten largest clusters get colours, the rest share grey
+                palette_colors = palette.colors("clusters")
+                shown = min(n, len(palette_colors))  # the largest clusters get colours, the rest share grey
                 code = np.where(labels < 0, shown + 1, np.minimum(labels, shown))
-                import matplotlib
-
-                base = [matplotlib.colormaps["tab10"](k) for k in range(shown)]
+                base = palette_colors[:shown]
                 colors = base + ["#bbbbbb", "#000000"]
                 self.image_ = ax.pcolormesh(A, B, code, cmap=ListedColormap(colors),
                                             norm=BoundaryNorm(np.arange(-0.5, shown + 2.5), len(colors)),
@@ -159,10 +160,9 @@ class BasinsDisplay:
         return self
 
 
-def _with_bad(name: str):
-    import matplotlib
-
-    return matplotlib.colormaps[name].with_extremes(bad="#9e9e9e")
+def _with_bad(role: str):
+    """The palette's colour map for ``role``, with grey where there is no value."""
+    return palette.cmap(role).with_extremes(bad=palette.color("missing"))
 
 
 def basins_figure(basin_map, *, lang=None, kinds=None):

@@ -6,10 +6,13 @@ import numpy as np
 
 from ..errors import BackpropvizError
 from ..i18n import resolve_lang, t
+from . import palette
 from .base import axes_or_new, require_perceptron, row_after_epochs
 from .fonts import use_language
 
-FIRST_COLOR, LAST_COLOR = "green", "red"  # the article's colours for the first and last line
+# The first line is dash-dotted, the last solid, those between dashed: the first and last are
+# told apart without their colours (the article's green and red, which many readers cannot).
+FIRST_STYLE, LAST_STYLE, BETWEEN_STYLE = "-.", "-", "--"
 # Probabilities over the view that differ by less than this are a flat output: no line is
 # drawn (weights of ~1e-7 still define one, somewhere, but the model predicts nothing there).
 FLAT_TOL = 1e-3
@@ -106,14 +109,13 @@ class BoundaryDisplay:
         return t("flat_when_epoch", self.lang, epoch=epoch)
 
     def colors(self) -> list:
-        """First line green, last red (as in the article); those between light to dark purple."""
-        from matplotlib import colormaps
-
-        ramp = colormaps["Purples"]
+        """First line green, last red (as in the article; the palette's ``boundary_first`` and
+        ``boundary_last``); those between light to dark along the palette's ``between`` map."""
+        ramp = palette.cmap("between")
         between = [e for e in self.epochs if e not in (0, self.n_epochs)]
         shade = {e: ramp(0.4 + 0.55 * k / max(len(between) - 1, 1)) for k, e in enumerate(between)}
-        return [FIRST_COLOR if e == 0 else LAST_COLOR if e == self.n_epochs else shade[e]
-                for e in self.epochs]
+        return [palette.color("boundary_first") if e == 0 else palette.color("boundary_last")
+                if e == self.n_epochs else shade[e] for e in self.epochs]
 
     def plot(self, ax=None):
         """Draw on ``ax`` (or a new figure); keeps ``ax_``, ``figure_``, ``points_``, ``lines_``
@@ -126,8 +128,8 @@ class BoundaryDisplay:
             self.points_ = []
             classes = np.unique(self.y)
             binary = set(classes.tolist()) <= {0.0, 1.0}
-            styles = {0: dict(marker="o", color="royalblue", markersize=8),
-                      1: dict(marker="x", color="orange", markersize=10, mew=2)}
+            styles = {0: dict(marker="o", color=palette.color("class0"), markersize=8),
+                      1: dict(marker="x", color=palette.color("class1"), markersize=10, mew=2)}
             for k, c in enumerate(classes):
                 mask = self.y == c
                 label = (t("class_true" if c == 1 else "class_false", self.lang)
@@ -152,14 +154,15 @@ class BoundaryDisplay:
                 if not crosses_view(w1, w2, b, self.xlim, self.ylim):
                     label += t("outside_view", self.lang)
                 (line,) = ax.plot(*seg, color=color, linewidth=2.2 if emphasised else 1.3,
-                                  linestyle="-" if emphasised else "--", label=label,
+                                  linestyle=FIRST_STYLE if e == 0 else LAST_STYLE if emphasised
+                                  else BETWEEN_STYLE, label=label,
                                   zorder=3 if emphasised else 2)
                 self.lines_.append(line)
                 (first if e == 0 else last if e == self.n_epochs else between).append(line)
             if len(between) > 2:  # one legend entry names them all, so the legend stays small
                 epochs = ", ".join(str(e) for e in self.epochs if e not in (0, self.n_epochs)
                                    and e not in self.missing_)
-                between = [Line2D([], [], color=between[-1].get_color(), linestyle="--",
+                between = [Line2D([], [], color=between[-1].get_color(), linestyle=BETWEEN_STYLE,
                                   linewidth=1.3, label=t("boundary_epochs", self.lang, epochs=epochs))]
             handles = [*self.points_, *first, *between, *last, *none]
             ax.set_xlim(*self.xlim)

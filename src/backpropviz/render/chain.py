@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import name_label, resolve_lang
-from .graph import GRAD_COLOR, fmt_number, label
+from . import palette
+from .graph import fmt_number, label
 
 def text_width(text: str) -> int:
     """Columns ``text`` takes in a terminal: East Asian wide characters take two."""
@@ -270,11 +271,11 @@ class ChainRuleDisplay:
                 elif r - 1 >= n_body:
                     cell.set_facecolor("#f7f7f7")
                 if r >= 1 and c >= n_front - 3 and c < n_front:
-                    cell.get_text().set_color(GRAD_COLOR)
+                    cell.get_text().set_color(palette.color("gradient"))
                 if r - 1 >= n_body and c >= n_front:
-                    cell.get_text().set_color(GRAD_COLOR if r - 1 - n_body < len(summary) - 2 else "black")
+                    cell.get_text().set_color(palette.color("gradient") if r - 1 - n_body < len(summary) - 2 else "black")
                 if r - 1 < n_body and c >= n_front:
-                    cell.get_text().set_color(GRAD_COLOR)
+                    cell.get_text().set_color(palette.color("gradient"))
             # the summary label spans the per-sample columns: draw it once, left-aligned
             for i in range(len(summary)):
                 r = n_body + 1 + i
@@ -328,9 +329,9 @@ class GradCheckDisplay:
         with use_language(self.lang):
             ax = axes_or_new(ax, figsize=(max(6.4, 0.55 * len(idx) + 3), 4.6))
             width = 0.38
-            bp = ax.bar(pos - width / 2, c.backprop[idx], width, color=GRAD_COLOR,
+            bp = ax.bar(pos - width / 2, c.backprop[idx], width, color=palette.color("gradient"),
                         label=label("backprop", self.lang))
-            fd = ax.bar(pos + width / 2, c.finite_diff[idx], width, color="#4c78a8",
+            fd = ax.bar(pos + width / 2, c.finite_diff[idx], width, color=palette.color("finite_diff"),
                         label=label("finite_diff", self.lang, eps=f"{c.eps:g}"))
             self.bars_ = (bp, fd)
             if c.recorded is not None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import name_label, resolve_lang, t
+from . import palette
 from .base import integer_ticks, new_figure, param_label, spacing_formatter, tick_labels
 from .fonts import use_language
 
-RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-              "#7f7f7f", "#bcbd22", "#393b79", "#637939"]
 LOG_RANGE = 10.0  # losses spanning less than this factor are drawn on a linear scale
 
 
@@ -54,7 +53,8 @@ class CompareDisplay:
 
     @property
     def colors(self) -> list[str]:
-        return [RUN_COLORS[k % len(RUN_COLORS)] for k in range(len(self.labels))]
+        run_colors = palette.colors("runs")
+        return [run_colors[k % len(run_colors)] for k in range(len(self.labels))]
 
     def _note(self) -> str:
         s = self.slice

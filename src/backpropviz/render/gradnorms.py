@@ -13,15 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
+from . import palette
 from .base import axes_or_new, epoch_axis, integer_ticks, legend_below, new_figure
 from .fonts import use_language
 
 
 def layer_colors(n: int) -> list:
-    """Light (input side) to dark (output side)."""
-    from matplotlib import colormaps
-
-    ramp = colormaps["viridis_r"]
+    """Light (input side) to dark (output side), along the palette's ``layers`` map."""
+    ramp = palette.cmap("layers")
     return [ramp(0.15 + 0.8 * k / max(n - 1, 1)) for k in range(n)]
 
 

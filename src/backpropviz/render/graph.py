@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import CATALOGUE, resolve_lang, t
+from . import palette
 from .base import axes_or_new
 from .fonts import font_family, use_language
 
@@ -60,7 +61,6 @@ KIND_STYLE = {
     "op": dict(facecolor="#ffffff", edgecolor="#333333"),
     "layer": dict(facecolor="#eef7ee", edgecolor="#2f7d32"),
 }
-GRAD_COLOR = "#c62828"
 FONT_SIZE = 8.0
 LINE_INCH = FONT_SIZE * 1.45 / 72  # one text line, in inches
 COL_INCH, ROW_INCH = 2.05, 1.25    # spacing of layers and rows, in inches
@@ -242,7 +242,7 @@ class ComputationGraphDisplay:
                 # IPAexGothic has no bold face: keep titles regular in Japanese
                 weight = "bold" if self.lang == "en" else "normal"
                 lines = [(title, "black", weight)] + [(v, "black", "normal") for v in vals] \
-                    + [(g, GRAD_COLOR, "normal") for g in grads]
+                    + [(g, palette.color("gradient"), "normal") for g in grads]
                 for i, (text, color, weight) in enumerate(lines):
                     self.texts_.append(ax.text(x, top - (i + 0.5) * line_h, text, ha="center",
                                                va="center", fontsize=FONT_SIZE, color=color,
@@ -267,7 +267,7 @@ class ComputationGraphDisplay:
             for e in self.trace.backward_edges():
                 arrow = ax.annotate(
                     "", xy=self._anchor(e.dst), xytext=self._anchor(e.src),
-                    arrowprops=dict(arrowstyle="-|>", color=GRAD_COLOR, lw=1.1, linestyle="--",
+                    arrowprops=dict(arrowstyle="-|>", color=palette.color("gradient"), lw=1.1, linestyle="--",
                                     mutation_scale=11, connectionstyle="arc3,rad=0.35",
                                     patchA=self.boxes_[e.src], patchB=self.boxes_[e.dst],
                                     shrinkA=1, shrinkB=1), zorder=1)
@@ -275,7 +275,7 @@ class ComputationGraphDisplay:
 
             handles = [Line2D([], [], color="black", lw=1.3, marker=">", markersize=5,
                               label=t("forward_legend", self.lang)),
-                       Line2D([], [], color=GRAD_COLOR, lw=1.1, linestyle="--", marker="<",
+                       Line2D([], [], color=palette.color("gradient"), lw=1.1, linestyle="--", marker="<",
                               markersize=5, label=t("backward_legend", self.lang))]
             self.legend_ = ax.legend(handles=handles, loc="upper left", fontsize=FONT_SIZE,
                                      frameon=False, ncol=2, bbox_to_anchor=(0.0, 1.0))

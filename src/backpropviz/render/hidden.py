@@ -18,7 +18,8 @@ from ..errors import BackpropvizError
 from ..i18n import resolve_lang, t
 from .base import new_figure
 from .fonts import use_language
-from .probability import CLASS_COLORS, class_label, point_size, probability_cmap
+from . import palette
+from .probability import class_color, class_label, point_size, probability_cmap
 
 MAX_COLS = 8  # thumbnails per row
 MAX_UNITS = 16  # per layer; wider layers show their first units and say so
@@ -87,8 +88,6 @@ class HiddenUnitsDisplay:
 
     def _scale(self, values: np.ndarray):
         """(cmap, vmin, vmax) for one layer's outputs."""
-        from matplotlib import colormaps
-
         from ..analysis.views import activation_range
 
         lo, hi = activation_range(self.activation)
@@ -96,7 +95,7 @@ class HiddenUnitsDisplay:
             return probability_cmap(), lo, hi
         top = float(np.max(values))
         if "relu" in self.activation.lower():  # off is 0 (leaky: slightly below)
-            return colormaps["YlOrBr"], min(0.0, float(np.min(values))), top if top > 0 else 1.0
+            return palette.cmap("positive"), min(0.0, float(np.min(values))), top if top > 0 else 1.0
         top = float(np.max(np.abs(values))) or 1.0
         return probability_cmap(), -top, top
 
@@ -144,7 +143,7 @@ class HiddenUnitsDisplay:
                             self.switches_.append(ax.contour(self.xs, self.ys, pre, levels=[0.0],
                                                              colors="black", linewidths=0.8))
                     if self.X is not None:
-                        colors = [CLASS_COLORS[int(k) % len(CLASS_COLORS)] for k in self.y]
+                        colors = [class_color(int(k)) for k in self.y]
                         ax.scatter(self.X[:, 0], self.X[:, 1], s=size, c=colors, edgecolors="black",
                                    linewidths=0.3, zorder=3)
                     ax.set_xlim(extent[0], extent[1])
@@ -155,7 +154,7 @@ class HiddenUnitsDisplay:
                     if dead:
                         self.dead_.append((layer, unit))
                     ax.set_title(t("hidden_unit_dead" if dead else "hidden_unit", self.lang, unit=unit + 1),
-                                 fontsize=8, pad=2, color="#b91c1c" if dead else "black")
+                                 fontsize=8, pad=2, color=palette.color("warning") if dead else "black")
                     self.axes_[layer].append(ax)
                 if start == 0:
                     label = t("hidden_row", self.lang, layer=layer + 1)
@@ -175,7 +174,7 @@ class HiddenUnitsDisplay:
                               label=t("hidden_switch", self.lang, level=f"{level:g}"))]
             if self.X is not None:
                 handles += [Line2D([], [], linestyle="none", marker="o", markersize=5,
-                                   markerfacecolor=CLASS_COLORS[k % len(CLASS_COLORS)], markeredgecolor="black",
+                                   markerfacecolor=class_color(k), markeredgecolor="black",
                                    markeredgewidth=0.3, label=class_label(name, self.lang))
                             for k, name in enumerate(self.class_names) if (self.y == k).any()]
             if self.dead_:

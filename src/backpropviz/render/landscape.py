@@ -15,6 +15,7 @@ import numpy as np
 from ..i18n import resolve_lang, t
 from .base import axes_or_new, integer_ticks, new_figure, param_label
 from .fonts import use_language
+from .surface import aspect_note, check_aspect, label_contours, set_plane_aspect, tidy_3d_axes
 
 KINDS = ("contour", "filled", "heatmap", "3d")
 
@@ -48,6 +49,8 @@ def describe_plane(land, lang: str) -> tuple[str, str]:
         return tr("title_random", lang, seed=cfg.get("seed", 0)), subtitle
     if land.method == "pca":
         return tr("title_pca", lang), subtitle
+    if land.method == "hessian":
+        return tr("title_hessian", lang), subtitle
     return tr("title_custom", lang), subtitle
 
 
@@ -68,6 +71,9 @@ def axis_labels(land, lang: str) -> tuple[str, str]:
     if land.method == "pca" and land.explained_variance is not None:
         return tuple(tr("pc_axis", lang, name=n, share=float(s))
                      for n, s in zip(land.axis_names, land.explained_variance))
+    if land.method == "hessian" and "hessian_eigenvalues" in land.config:
+        return tuple(tr("hessian_axis", lang, k=k, lam=float(v))
+                     for k, v in enumerate(land.config["hessian_eigenvalues"], start=1))
     key = "random_dir" if land.method == "random" else "given_dir"
     return tuple(tr("dir_axis", lang, name=tr(key, lang, k=k)) for k in (1, 2))
 
@@ -144,27 +150,32 @@ def _limits(grid_axis, path_axis) -> tuple[float, float]:
 
 
 class LandscapeDisplay:
-    """One view of a landscape: ``kind`` is contour, filled, heatmap (log colour scale) or 3d."""
+    """One view of a landscape: ``kind`` is contour, filled, heatmap (log colour scale) or 3d.
 
-    def __init__(self, landscape, *, kind: str = "filled", lang: str = "en", levels: int = 30):
+    ``aspect="equal"`` (default) draws planes whose two axes share a unit (params, random, pca,
+    hessian) to equal scale; ``"auto"`` fills the Axes whatever the window's proportions."""
+
+    def __init__(self, landscape, *, kind: str = "filled", lang: str = "en", levels: int = 30,
+                 aspect: str = "equal"):
         from ..errors import BackpropvizError
 
         if kind not in KINDS:
             raise BackpropvizError(f"unknown landscape view {kind!r}; choose one of: {', '.join(KINDS)}")
         self.landscape, self.kind, self.lang, self.levels = landscape, kind, resolve_lang(lang), levels
+        self.aspect = check_aspect(aspect)
 
     def __repr__(self) -> str:
         return (f"LandscapeDisplay(method={self.landscape.method!r}, kind={self.kind!r}, "
                 f"grid={self.landscape.loss.shape}, lang={self.lang!r})")
 
     @classmethod
-    def from_landscape(cls, landscape, *, kind="filled", lang=None, ax=None, plot=True, levels=30):
-        display = cls(landscape, kind=kind, lang=lang, levels=levels)
+    def from_landscape(cls, landscape, *, kind="filled", lang=None, ax=None, plot=True, levels=30, aspect="equal"):
+        display = cls(landscape, kind=kind, lang=lang, levels=levels, aspect=aspect)
         return display.plot(ax=ax) if plot else display
 
     def plot(self, ax=None):
         """Draw; keeps ``ax_``, ``figure_``, ``surface_`` (the contour set, image or 3D surface),
-        ``colorbar_`` (2D views), ``path_``, ``start_``, ``end_``."""
+        ``colorbar_`` (2D views), ``labels_`` (contour: the level labels), ``path_``, ``start_``, ``end_``."""
         from matplotlib.colors import LogNorm
 
         land, lang = self.landscape, self.lang
@@ -172,6 +183,9 @@ class LandscapeDisplay:
         A, B = np.meshgrid(land.alpha, land.beta)
         path = np.asarray(land.path, dtype=float)
         title, subtitle = describe_plane(land, lang)
+        not_to_scale = aspect_note(land, self.aspect, lang)
+        if not_to_scale:
+            subtitle = f"{subtitle}\n{not_to_scale}"
         xl, yl = axis_labels(land, lang)
         with use_language(lang):
             ax = axes_or_new(ax, projection="3d" if self.kind == "3d" else None, figsize=(7, 5.5))
@@ -197,7 +211,8 @@ class LandscapeDisplay:
                 self.end_ = ax.scatter([path[-1, 0]], [path[-1, 1]], [heights[-1]], color="black", marker="X",
                                        s=120, edgecolor="white", zorder=5, label=tr("end", lang))
                 ax.set_zlabel(tr("loss", lang))
-                ax.set_box_aspect(None, zoom=0.9)
+                set_plane_aspect(ax, land, self.aspect)
+                tidy_3d_axes(ax)
             else:
                 if self.kind == "heatmap":
                     positive = Z[np.isfinite(Z) & (Z > 0)]
@@ -211,9 +226,15 @@ class LandscapeDisplay:
                     label = tr("loss", lang)
                 else:
                     self.surface_ = ax.contour(A, B, Z, levels=self.levels, cmap="viridis", linewidths=1)
-                    ax.clabel(self.surface_, inline=True, fontsize=7, fmt="%.3g")
                     label = tr("loss", lang)
-                self.colorbar_ = fig.colorbar(self.surface_, ax=ax, label=label)
+                # In an inset, so that the bar keeps the height of a plot drawn to equal scale.
+                self.colorbar_ = fig.colorbar(self.surface_, cax=ax.inset_axes([1.03, 0.0, 0.035, 1.0]),
+                                              label=label)
+                if self.kind != "heatmap":  # a short bar holds few labels (the log bar places its own)
+                    from matplotlib.ticker import MaxNLocator
+
+                    self.colorbar_.locator = MaxNLocator(nbins=6)
+                    self.colorbar_.update_ticks()
                 (self.path_,) = ax.plot(path[:, 0], path[:, 1], "r-", lw=1.5, label=tr("path", lang))
                 every = max(1, len(path) // 40)
                 ax.plot(path[::every, 0], path[::every, 1], "r.", ms=4)
@@ -223,13 +244,16 @@ class LandscapeDisplay:
                                        label=tr("end", lang))
                 ax.set_xlim(*_limits(land.alpha, path[:, 0]))
                 ax.set_ylim(*_limits(land.beta, path[:, 1]))
+                set_plane_aspect(ax, land, self.aspect)
+                self.labels_ = label_contours(ax, self.surface_) if self.kind == "contour" else []
             if not ax.get_xlabel():
                 ax.set_xlabel(xl)
             if not ax.get_ylabel():
                 ax.set_ylabel(yl)
             if not ax.get_title():
                 ax.set_title(f"{title}\n{subtitle}", fontsize="medium")
-            self.legend_ = ax.legend(loc="upper right", fontsize="x-small", framealpha=0.85)
+            self.legend_ = ax.legend(loc="upper right" if self.kind == "3d" else "best", fontsize="x-small",
+                                     framealpha=0.85)
         self.ax_, self.figure_ = ax, fig
         return self
 
@@ -274,6 +298,7 @@ class PathFidelityDisplay:
                                               label=tr("plane_loss", lang), zorder=3)
             ax.set_xlabel(tr("step", lang))
             integer_ticks(ax.xaxis)
+            ax.set_xlim(0, max(len(steps) - 1, 1))  # the axis ends at the last row, not at a round tick
             ax.set_ylabel(tr("loss", lang))
             self.residual_ax_ = ax.twinx()
             self.residual_line_ = None
@@ -294,14 +319,14 @@ class PathFidelityDisplay:
         return self
 
 
-def landscape_figure(landscape, kind: str = "filled", *, lang=None):
+def landscape_figure(landscape, kind: str = "filled", *, lang=None, aspect: str = "equal"):
     """A figure with the landscape view (left) and the path-fidelity panel (right)."""
     lang = resolve_lang(lang)
     with use_language(lang):
         fig = new_figure((14, 6), layout="constrained")
         left = fig.add_subplot(1, 2, 1, projection="3d" if kind == "3d" else None)
         right = fig.add_subplot(1, 2, 2)
-        view = LandscapeDisplay.from_landscape(landscape, kind=kind, lang=lang, ax=left)
+        view = LandscapeDisplay.from_landscape(landscape, kind=kind, lang=lang, ax=left, aspect=aspect)
         fidelity = PathFidelityDisplay.from_landscape(landscape, lang=lang, ax=right)
     return fig, view, fidelity
 
@@ -354,10 +379,12 @@ class LossLineDisplay:
 
 
 class CurvatureDisplay:
-    """lambda_max along the path against 2 / lr: plain gradient descent is unstable above that line."""
+    """lambda_max along the path against 2 / lr (plain gradient descent is unstable above that
+    line), and lambda_min: below zero the loss curves down along some direction (a saddle)."""
 
-    def __init__(self, steps, lambda_max, lr, *, point=None, lang: str = "en"):
+    def __init__(self, steps, lambda_max, lr, *, lambda_min=None, point=None, lang: str = "en"):
         self.steps, self.lambda_max = np.asarray(steps), np.asarray(lambda_max, dtype=float)
+        self.lambda_min = None if lambda_min is None else np.asarray(lambda_min, dtype=float)
         self.lr, self.point, self.lang = lr, point, resolve_lang(lang)
 
     def __repr__(self) -> str:
@@ -365,42 +392,70 @@ class CurvatureDisplay:
 
     @classmethod
     def from_history(cls, history, *, step=-1, lang=None, ax=None, plot=True):
-        from ..analysis.curvature import curvature_at, lambda_max_along_path
+        from ..analysis.curvature import curvature_at, eigenvalues_along_path
 
-        steps, lam = lambda_max_along_path(history)
+        steps, eig = eigenvalues_along_path(history)
         point = curvature_at(history, step)
-        display = cls(steps, lam, point.lr_used, point=point, lang=lang)
+        display = cls(steps, eig[:, -1], point.lr_used, lambda_min=eig[:, 0], point=point, lang=lang)
         return display.plot(ax=ax) if plot else display
 
-    def plot(self, ax=None):
-        """Keeps ``ax_``, ``figure_``, ``lambda_line_``, ``edge_line_``, ``note_``."""
+    def note(self) -> str:
+        """The centre step's numbers: lambda_max and the bound, lambda_min, the top eigenvalues."""
+        p, lang = self.point, self.lang
+        flat = not (np.isfinite(p.lambda_max) and p.lambda_max > 0)
+        lines = [tr("fix_curv_note_flat", lang, step=p.step, lam=p.lambda_max, lr=p.lr_used) if flat else
+                 tr("fix_curv_note", lang, step=p.step, lam=p.lambda_max, lrmax=p.lr_max, lr=p.lr_used)]
+        if np.isfinite(p.lambda_min):
+            lines.append(tr("curv_note_min", lang, lam=p.lambda_min,
+                            negative=tr("curv_negative", lang) if p.negative_curvature else ""))
+        if len(p.top) > 1:
+            lines.append(tr("curv_note_top", lang, k=len(p.top), values=", ".join(f"{v:.3g}" for v in p.top)))
+        return "\n".join(lines)
+
+    def plot(self, ax=None, *, min_ax=None):
+        """Draw lambda_max on ``ax`` and lambda_min on ``min_ax`` (a new figure: two panels, one
+        above the other; ``ax`` given alone: both on it). Keeps ``ax_``, ``min_ax_``, ``figure_``,
+        ``lambda_line_`` (lambda_max), ``min_line_`` (lambda_min, or None), ``edge_line_``, ``note_``."""
         lang = self.lang
         with use_language(lang):
-            ax = axes_or_new(ax, figsize=(8, 4.5))
+            if ax is None:
+                fig = new_figure((8, 6.2), layout="constrained")
+                if self.lambda_min is not None:
+                    ax, min_ax = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+                else:
+                    ax = fig.add_subplot()
+            min_ax = min_ax if min_ax is not None else ax
             (self.lambda_line_,) = ax.plot(self.steps, self.lambda_max, color="tab:purple", lw=2,
                                            label=tr("fix_lambda_max", lang))
             self.edge_line_ = None
             if self.lr:
                 self.edge_line_ = ax.axhline(2 / self.lr, color="tab:red", ls="--",
                                              label=tr("edge", lang, edge=2 / self.lr))
-            ax.set_xlabel(tr("step", lang))
-            integer_ticks(ax.xaxis)
-            ax.set_ylabel(tr("fix_lambda_max", lang))
-            finite = self.lambda_max[np.isfinite(self.lambda_max)]
+            self.min_line_ = None
+            if self.lambda_min is not None:
+                (self.min_line_,) = min_ax.plot(self.steps, self.lambda_min, color="tab:green", lw=1.5, ls="-.",
+                                                label=tr("lambda_min", lang))
+                min_ax.axhline(0.0, color="0.5", lw=0.8, zorder=0)
+            values = self.lambda_max if min_ax is not ax or self.lambda_min is None else \
+                np.concatenate([self.lambda_max, self.lambda_min])
+            finite = values[np.isfinite(values)]
             if finite.size and finite.min() > 0:
                 ax.set_yscale("log")
             else:
-                ax.set_yscale("symlog", linthresh=1e-3)
+                big = float(np.max(np.abs(finite))) if finite.size else 1.0
+                ax.set_yscale("symlog", linthresh=max(big * 1e-3, 1e-12))
+            for a in {id(ax): ax, id(min_ax): min_ax}.values():
+                a.set_ylabel(tr("eigenvalue", lang))
+                a.legend(loc="best", fontsize="small", framealpha=0.85)
+            min_ax.set_xlabel(tr("step", lang))
+            integer_ticks(min_ax.xaxis)
             ax.set_title(tr("curv_title", lang), fontsize="medium")
-            ax.legend(loc="center right", fontsize="small")
             self.note_ = None
             if self.point is not None:
-                p = self.point
-                flat = not (np.isfinite(p.lambda_max) and p.lambda_max > 0)
-                text = (tr("fix_curv_note_flat", lang, step=p.step, lam=p.lambda_max, lr=p.lr_used) if flat else
-                        tr("fix_curv_note", lang, step=p.step, lam=p.lambda_max, lrmax=p.lr_max, lr=p.lr_used))
-                self.note_ = ax.text(0.5, -0.18, text,
-                                     transform=ax.transAxes, ha="center", va="top", fontsize="small",
-                                     bbox=dict(boxstyle="round,pad=0.3", facecolor="lightyellow", edgecolor="0.6"))
-        self.ax_, self.figure_ = ax, ax.figure
+                # Below the x label, a fixed distance in points whatever the panel's height.
+                self.note_ = min_ax.annotate(self.note(), xy=(0.5, 0.0), xycoords="axes fraction", xytext=(0, -36),
+                                             textcoords="offset points", ha="center", va="top", fontsize="small",
+                                             bbox=dict(boxstyle="round,pad=0.3", facecolor="lightyellow",
+                                                       edgecolor="0.6"))
+        self.ax_, self.min_ax_, self.figure_ = ax, min_ax, ax.figure
         return self

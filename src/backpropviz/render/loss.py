@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
+from . import palette
 from .base import axes_or_new, epoch_axis, epoch_xaxis, title_fields
 from .fonts import use_language
 
@@ -39,7 +40,7 @@ class LossCurveDisplay:
         there is no step to draw)."""
         with use_language(self.lang):
             ax = axes_or_new(ax, figsize=(8, 5))
-            (self.line_,) = ax.plot(self.epochs, self.loss, color="tab:blue",
+            (self.line_,) = ax.plot(self.epochs, self.loss, color=palette.color("line"),
                                     label=t("loss_curve_label", self.lang))
             if self.log:
                 ax.set_yscale("log")

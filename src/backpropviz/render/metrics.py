@@ -10,10 +10,9 @@ import numpy as np
 
 from ..errors import BackpropvizError
 from ..i18n import resolve_lang, t
+from . import palette
 from .base import epoch_xaxis, legend_below, new_figure
 from .fonts import use_language
-
-TRAIN_COLOR, TEST_COLOR = "#1d4ed8", "#c2410c"
 
 
 class MetricsDisplay:
@@ -67,10 +66,10 @@ class MetricsDisplay:
             panels = [(axes[0], self.train_loss, self.test_loss, "metrics_loss"),
                       (axes[1], self.train_acc, self.test_acc, "metrics_acc")]
             for ax, train, test, ylabel in panels:
-                lines = [ax.plot(x, train, color=TRAIN_COLOR, linewidth=1.8,
+                lines = [ax.plot(x, train, color=palette.color("train"), linewidth=1.8,
                                  label=t("metrics_train", self.lang))[0]]
                 if test is not None:
-                    lines.append(ax.plot(x, test, color=TEST_COLOR, linewidth=1.8, linestyle="--",
+                    lines.append(ax.plot(x, test, color=palette.color("test"), linewidth=1.8, linestyle="--",
                                          label=t("metrics_test", self.lang))[0])
                 ax.set_xlabel(t("epochs", self.lang))
                 epoch_xaxis(ax, float(x[-1]) if len(x) else 0.0)

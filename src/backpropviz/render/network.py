@@ -14,9 +14,9 @@ import numpy as np
 from ..i18n import resolve_lang, t
 from .base import new_figure
 from .fonts import use_language
+from . import palette
 from .probability import class_label, class_phrase, probability_cmap
 
-POSITIVE, NEGATIVE = "#c2410c", "#1d4ed8"
 MAX_NODES = 12  # nodes drawn per column; wider layers show their first ones and a "+N more" note
 MIN_WIDTH, MAX_WIDTH = 0.4, 6.0
 LABEL_EDGES = 16  # print the weight values when the diagram has at most this many lines
@@ -136,7 +136,7 @@ class NetworkDiagramDisplay:
                 segments = [segments[i] for i in order]
                 spots = [spots[i] for i in order]
                 values = values[order]
-                lines = LineCollection(segments, colors=[POSITIVE if v >= 0 else NEGATIVE for v in values],
+                lines = LineCollection(segments, colors=[palette.color("positive" if v >= 0 else "negative") for v in values],
                                        linewidths=edge_width(values, largest), alpha=0.8, zorder=1,
                                        capstyle="round")
                 ax.add_collection(lines)
@@ -172,8 +172,10 @@ class NetworkDiagramDisplay:
                 ax.set_ylim(bottom - 0.45, (tallest - 1) / 2 + 0.6)
                 ax.set_axis_off()
                 ax.set_title(t("network_panel", self.lang, epoch=epoch), fontsize=11)
-            handles = [Line2D([], [], color=POSITIVE, linewidth=3, label=t("network_legend_pos", self.lang)),
-                       Line2D([], [], color=NEGATIVE, linewidth=3, label=t("network_legend_neg", self.lang)),
+            handles = [Line2D([], [], color=palette.color("positive"), linewidth=3,
+                              label=t("network_legend_pos", self.lang)),
+                       Line2D([], [], color=palette.color("negative"), linewidth=3,
+                              label=t("network_legend_neg", self.lang)),
                        Line2D([], [], color="gray", linewidth=MAX_WIDTH,
                               label=t("network_legend_width", self.lang, max=f"{largest:.2f}"))]
             labelled = n_edges <= LABEL_EDGES

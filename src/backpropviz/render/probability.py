@@ -12,22 +12,24 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
+from . import palette
 from .base import new_figure
 from .fonts import use_language
 
-CLASS0, CLASS1 = "#2b6cb0", "#dd6b20"  # blue and orange, as the heat map's two ends
-CLASS_COLORS = ["#2b6cb0", "#dd6b20", "#2f855a", "#c53030", "#6b46c1", "#975a16", "#b83280",
-                "#4a5568", "#718096", "#0987a0"]
 MARKERS = ["o", "^", "s", "D", "v", "P", "X", "*", "h", "<"]
 PANEL_INCH = 3.3
 
 
 def probability_cmap():
-    """Blue (probability 0) - white (0.5) - orange (1)."""
-    from matplotlib.colors import LinearSegmentedColormap
+    """The palette's map for probabilities (and signed values): by default blue (probability 0)
+    - white (0.5) - orange (1); cividis with ``--palette cvd``."""
+    return palette.cmap("probability")
 
-    return LinearSegmentedColormap.from_list("bpv_probability", ["#1e4e8c", "#9cc3e6", "#f7f7f7",
-                                                                 "#f6b98a", "#b34700"])
+
+def class_color(k: int) -> str:
+    """The colour of class ``k`` in the palette in use (the first two: the probability map's ends)."""
+    colors = palette.colors("classes")
+    return colors[k % len(colors)]
 
 
 def class_label(name: str, lang: str) -> str:
@@ -50,7 +52,7 @@ def draw_points(ax, X, y, class_names, *, hollow=False, size=34, lang="en", labe
         mask = np.asarray(y) == k
         if not mask.any():
             continue
-        color = CLASS_COLORS[k % len(CLASS_COLORS)]
+        color = class_color(k)
         text = class_label(name, lang)
         if suffix:
             text = t("test_suffix" if hollow else "train_suffix", lang, name=text)
@@ -83,7 +85,7 @@ def class_colors_image(probs: np.ndarray) -> np.ndarray:
     from matplotlib.colors import to_rgb
 
     K = probs.shape[-1]
-    colors = np.array([to_rgb(CLASS_COLORS[k % len(CLASS_COLORS)]) for k in range(K)])
+    colors = np.array([to_rgb(class_color(k)) for k in range(K)])
     winner = probs.argmax(axis=-1)
     top = probs.max(axis=-1)
     sure = np.clip((top - 1.0 / K) / (1.0 - 1.0 / K), 0, 1)[..., None]

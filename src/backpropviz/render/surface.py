@@ -16,6 +16,122 @@ from .base import axes_or_new, fmt_value, param_label
 from .fonts import use_language
 
 MAX_NAMED = 3  # name at most this many fixed parameters in a label, then count them
+ASPECTS = ("equal", "auto")
+# Planes whose two axes share a unit (parameter values, or multiples of unit or filter-normalised
+# directions): drawn to equal scale by default, so that a path's bends are not exaggerated.
+SHARED_UNIT = ("params", "pca", "random", "hessian")
+MAX_EQUAL_RATIO = 10.0  # beyond this, equal scale would draw a sliver: not to scale, and said so
+
+
+def check_aspect(aspect: str) -> str:
+    from ..errors import BackpropvizError
+
+    if aspect not in ASPECTS:
+        raise BackpropvizError(f"aspect must be one of: {', '.join(ASPECTS)}; got {aspect!r}")
+    return aspect
+
+
+def window_ratio(landscape) -> float:
+    """The longer side of the plotted window over the shorter (inf when one side is empty)."""
+    dx = abs(float(landscape.alpha[-1]) - float(landscape.alpha[0]))
+    dy = abs(float(landscape.beta[-1]) - float(landscape.beta[0]))
+    small, big = sorted((dx, dy))
+    return big / small if small > 0 else float("inf")
+
+
+def equal_scale(landscape, aspect: str = "equal") -> bool:
+    """Whether ``landscape`` is drawn with one unit as long on both axes: by default for planes
+    whose axes share a unit (``SHARED_UNIT``), unless the window is more than
+    ``MAX_EQUAL_RATIO`` times longer one way than the other; never with ``aspect="auto"``."""
+    return (check_aspect(aspect) == "equal" and landscape.method in SHARED_UNIT
+            and window_ratio(landscape) <= MAX_EQUAL_RATIO)
+
+
+def aspect_note(landscape, aspect: str, lang: str) -> str | None:
+    """The words owed when a plane that shares a unit is *not* drawn to scale by default."""
+    if aspect == "equal" and landscape.method in SHARED_UNIT and not equal_scale(landscape, aspect):
+        ratio = window_ratio(landscape)
+        if np.isfinite(ratio):
+            return t("aspect_not_to_scale", lang, ratio=f"{ratio:.0f}")
+    return None
+
+
+def set_plane_aspect(ax, landscape, aspect: str = "equal", *, zoom: float = 0.9) -> None:
+    """Equal scale on a 2D ``ax`` (the box shrinks to fit), or for a 3D ``ax`` a box whose base
+    has the window's proportions (matplotlib's default 4:4:3 box otherwise)."""
+    equal = equal_scale(landscape, aspect)
+    if getattr(ax, "name", "") == "3d":
+        if equal:
+            dx = abs(float(landscape.alpha[-1]) - float(landscape.alpha[0]))
+            dy = abs(float(landscape.beta[-1]) - float(landscape.beta[0]))
+            m = max(dx, dy)
+            ax.set_box_aspect((4 * dx / m, 4 * dy / m, 3), zoom=zoom)
+        else:
+            ax.set_box_aspect(None, zoom=zoom)
+    elif equal:
+        ax.set_aspect("equal", adjustable="box")
+
+
+def distinct_format(values, *, min_digits: int = 2, max_digits: int = 12):
+    """A formatter with as few significant digits as tell ``values`` apart (at least
+    ``min_digits``): on a nearly flat surface the labels differ in the 6th digit, and ``%.3g``
+    would print the same number on every one."""
+    values = [float(v) for v in values]
+    for digits in range(min_digits, max_digits + 1):
+        if len({f"{v:.{digits}g}" for v in values}) == len(set(values)):
+            break
+    return lambda v: f"{v:.{digits}g}"
+
+
+def label_contours(ax, contours, *, max_labels: int = 6, fontsize: float = 7, margin: float = 0.07):
+    """Label at most ``max_labels`` of the drawn levels (evenly spread through them), one label
+    each, placed where it is furthest from the axes' edges (at least ``margin`` of the axes away,
+    so that it is not clipped) and from the labels already placed. Returns the label texts.
+
+    Call it after the limits are set: positions are chosen in axes coordinates.
+    """
+    paths = contours.get_paths()
+    levels = np.asarray(contours.levels, dtype=float)
+    present = [k for k, p in enumerate(paths) if k < len(levels) and len(p.vertices)]
+    if not present:
+        return []
+    pick = [present[i] for i in np.unique(np.linspace(0, len(present) - 1, min(len(present), max_labels))
+                                             .round().astype(int))]
+    to_axes = ax.transData + ax.transAxes.inverted()
+    placed, positions, chosen = [], [], []
+    for k in pick:
+        vertices = paths[k].vertices
+        where = to_axes.transform(vertices)
+        edge = np.min(np.stack([where[:, 0], 1 - where[:, 0], where[:, 1], 1 - where[:, 1]]), axis=0)
+        score = edge.copy()
+        if placed:
+            apart = np.min(np.linalg.norm(where[:, None, :] - np.asarray(placed)[None], axis=2), axis=1)
+            score = np.minimum(score, 0.5 * apart)
+        score[~(edge >= margin)] = -np.inf
+        j = int(np.argmax(score))
+        if not np.isfinite(score[j]):
+            continue
+        placed.append(where[j])
+        positions.append(tuple(vertices[j]))
+        chosen.append(levels[k])
+    if not chosen:
+        return []
+    return ax.clabel(contours, levels=chosen, manual=positions, inline=True, fontsize=fontsize,
+                     fmt=distinct_format(chosen))
+
+
+def tidy_3d_axes(ax, *, nbins: int = 4) -> None:
+    """Few ticks on a 3D Axes' three axes, and axis labels clear of the tick labels: mplot3d's
+    defaults crowd 8-10 tick labels into a foreshortened axis and set the label on top of them."""
+    from matplotlib.ticker import MaxNLocator
+
+    box = np.asarray(ax.get_box_aspect(), dtype=float)[:2]  # a short side (equal scale) gets fewer ticks
+    sides = list(box / box.max()) + [1.0]
+    for axis, side in zip((ax.xaxis, ax.yaxis, ax.zaxis), sides):
+        axis.set_major_locator(MaxNLocator(nbins=max(2, int(round(nbins * side))), steps=[1, 2, 2.5, 5, 10]))
+    ax.tick_params(axis="both", labelsize="small", pad=1)
+    ax.xaxis.labelpad = ax.yaxis.labelpad = 14
+    ax.zaxis.labelpad = 10
 
 
 def describe_fixed(fixed: dict[str, float], center_step: int, final_step: int | None, lang: str) -> str:
@@ -64,9 +180,10 @@ def actual_path_loss(history, landscape) -> tuple[np.ndarray, str]:
 class _PlaneDisplay:
     """What the 2D and 3D views share: the grid, the path and the words about the slice."""
 
-    def __init__(self, landscape, *, fixed_path=None, lang="en"):
+    def __init__(self, landscape, *, fixed_path=None, lang="en", aspect="equal"):
         self.landscape = landscape
         self.lang = resolve_lang(lang)
+        self.aspect = check_aspect(aspect)  # "equal": to scale on both axes (see ``equal_scale``)
         self.fixed_path = fixed_path
         self.x_name, self.y_name = landscape.axis_names
         center = int(landscape.config.get("center_step", -1))
@@ -119,8 +236,8 @@ class _PlaneDisplay:
 class LossContourDisplay(_PlaneDisplay):
     """Filled contours of the slice, a colourbar saying what is fixed, the path and its ends."""
 
-    def __init__(self, landscape, *, fixed_path=None, levels=30, lang="en"):
-        super().__init__(landscape, fixed_path=fixed_path, lang=lang)
+    def __init__(self, landscape, *, fixed_path=None, levels=30, lang="en", aspect="equal"):
+        super().__init__(landscape, fixed_path=fixed_path, lang=lang, aspect=aspect)
         self.levels = levels
 
     def __repr__(self) -> str:
@@ -128,10 +245,11 @@ class LossContourDisplay(_PlaneDisplay):
                 f"fixed={self.landscape.fixed}, lang={self.lang!r})")
 
     @classmethod
-    def from_landscape(cls, landscape, *, fixed_path=None, levels=30, lang=None, ax=None, plot=True):
+    def from_landscape(cls, landscape, *, fixed_path=None, levels=30, lang=None, ax=None, plot=True,
+                       aspect="equal"):
         """Draw ``landscape``; ``fixed_path`` (name -> values per row) lets the note say how far
         the fixed parameters moved during training."""
-        display = cls(landscape, fixed_path=fixed_path, levels=levels, lang=lang)
+        display = cls(landscape, fixed_path=fixed_path, levels=levels, lang=lang, aspect=aspect)
         return display.plot(ax=ax) if plot else display
 
     @classmethod
@@ -187,6 +305,7 @@ class LossContourDisplay(_PlaneDisplay):
                 ax.set_xlim(land.alpha[0], land.alpha[-1])
             if land.beta[-1] > land.beta[0]:
                 ax.set_ylim(land.beta[0], land.beta[-1])
+            set_plane_aspect(ax, land, self.aspect)
             self._label_axes(ax)
             self.legend_ = ax.legend(loc="upper right", fontsize="small")
             self.note_ = None
@@ -214,8 +333,8 @@ class LossSurface3DDisplay(_PlaneDisplay):
     """
 
     def __init__(self, landscape, *, actual_loss=None, actual_label=None, fixed_path=None,
-                 lang="en", elev=35.0, azim=130.0):
-        super().__init__(landscape, fixed_path=fixed_path, lang=lang)
+                 lang="en", elev=35.0, azim=130.0, aspect="equal"):
+        super().__init__(landscape, fixed_path=fixed_path, lang=lang, aspect=aspect)
         self.actual_loss = None if actual_loss is None else np.asarray(actual_loss, dtype=float)
         self.actual_label = actual_label or t("path_actual", self.lang)
         self.elev, self.azim = elev, azim
@@ -226,10 +345,10 @@ class LossSurface3DDisplay(_PlaneDisplay):
 
     @classmethod
     def from_landscape(cls, landscape, *, actual_loss=None, actual_label=None, fixed_path=None,
-                       lang=None, ax=None, plot=True):
+                       lang=None, ax=None, plot=True, aspect="equal"):
         """``actual_loss`` (one value per path row) is the loss to draw along the path as trained."""
         display = cls(landscape, actual_loss=actual_loss, actual_label=actual_label,
-                      fixed_path=fixed_path, lang=lang)
+                      fixed_path=fixed_path, lang=lang, aspect=aspect)
         return display.plot(ax=ax) if plot else display
 
     @classmethod
@@ -295,7 +414,8 @@ class LossSurface3DDisplay(_PlaneDisplay):
             ax.set_zlabel(t("loss_value", self.lang), rotation=90, labelpad=8)
             ax.view_init(elev=self.elev, azim=self.azim)
             # A little smaller than the Axes, so the z label is not cut at the figure's edge.
-            ax.set_box_aspect(None, zoom=0.95)
+            set_plane_aspect(ax, land, self.aspect, zoom=0.95)
+            tidy_3d_axes(ax)
             self.legend_ = ax.legend(loc="upper left", fontsize="small")
             self.note_ = None
             if note:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
+from . import palette
 from .base import epoch_axis, epoch_xaxis, legend_below, new_figure
 from .fonts import use_language
 
@@ -77,8 +78,6 @@ class GroupedTrajectoryDisplay:
         ``highlighted_`` (per panel, the names coloured), ``legends_`` (per panel, below its
         axes so that it covers no line) and ``end_labels_`` (per big-layer panel, the names
         right of the axes)."""
-        from matplotlib import colormaps
-
         n = len(self.groups)
         ncols = 1 if n == 1 else 2
         nrows = -(-n // ncols)
@@ -90,7 +89,7 @@ class GroupedTrajectoryDisplay:
                 ax.set_visible(False)
             self.axes_ = list(grid.ravel()[:n])
             self.lines_, self.highlighted_, self.legends_, self.end_labels_ = [], [], [], []
-            palette = colormaps["tab10"]
+            param_colors = palette.colors("params")
             for ax, (names, cols), panel_title in zip(self.axes_, self.groups, self.titles):
                 values = self.values[:, cols]
                 moved = np.abs(values[-1] - values[0])
@@ -109,7 +108,7 @@ class GroupedTrajectoryDisplay:
                     dashed = ".bias" in names[k] or names[k] == "b"
                     style = "--" if dashed else "-"
                     if named or k in top:
-                        color = palette(colour_index % 10)
+                        color = param_colors[colour_index % len(param_colors)]
                         colour_index += 1
                         (line,) = ax.plot(self.epochs, values[:, k], color=color, linestyle=style,
                                           linewidth=1.6, label=short_name(names[k]), zorder=3)

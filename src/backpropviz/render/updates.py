@@ -18,14 +18,19 @@ import numpy as np
 
 from ..errors import BackpropvizError
 from ..i18n import resolve_lang
+from . import palette
 from .fonts import font_family, use_language
 from .graph import fmt_number, label
 
-SAMPLE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
-UPDATE_COLOR = "#c62828"
 # Per-sample shares are drawn (and listed) only for batches up to this size: beyond it the
-# colours repeat and the arrows are too short and too many to tell apart.
-MAX_SHARE_SAMPLES = len(SAMPLE_COLORS)
+# colours (eight in either palette) repeat and the arrows are too short and too many to tell apart.
+MAX_SHARE_SAMPLES = 8
+
+
+def sample_color(k: int) -> str:
+    """The colour of sample ``k``'s share in the palette in use."""
+    colors = palette.colors("samples")
+    return colors[k % len(colors)]
 
 
 def nice_scale(target: float) -> float:
@@ -201,7 +206,7 @@ class UpdateArrowsDisplay:
                     d = share[[self.ix, self.iy]] * s
                     if _drawable(tail, d):
                         q = ax.quiver(tail[0], tail[1], d[0], d[1], angles="xy", scale_units="xy", scale=1,
-                                      color=SAMPLE_COLORS[k % len(SAMPLE_COLORS)], width=0.004, zorder=5)
+                                      color=sample_color(k), width=0.004, zorder=5)
                         self.share_arrows_.append(q)
                     tail = tail + d
             self.update_arrows_ = []
@@ -210,7 +215,7 @@ class UpdateArrowsDisplay:
                 dx, dy = u.update[i, [self.ix, self.iy]] * s
                 if not _drawable((x0, y0), (dx, dy)):  # a diverged step
                     continue
-                q = ax.quiver(x0, y0, dx, dy, angles="xy", scale_units="xy", scale=1, color=UPDATE_COLOR,
+                q = ax.quiver(x0, y0, dx, dy, angles="xy", scale_units="xy", scale=1, color=palette.color("update"),
                               edgecolor="white", linewidth=0.6, width=0.007, zorder=6)
                 self.update_arrows_.append(q)
             self._include_arrows(ax)
@@ -227,7 +232,7 @@ class UpdateArrowsDisplay:
             if self.field_ is not None:  # the white field arrows would vanish on the legend's face
                 i = handles.index(self.field_)
                 handles[i] = Line2D([], [], color="0.55", lw=0, marker=r"$\rightarrow$", markersize=10)
-            handles.append(Line2D([], [], color=UPDATE_COLOR, lw=2.5, marker=">", markersize=6))
+            handles.append(Line2D([], [], color=palette.color("update"), lw=2.5, marker=">", markersize=6))
             if len(u.steps) == 1:
                 labels_.append(label("update_arrow_one", self.lang, step=int(u.steps[0]), scale=_fmt_scale(s)))
             else:
@@ -239,10 +244,10 @@ class UpdateArrowsDisplay:
                     n = len(u.shares[0])
                     rows = u.share_samples[0] if u.share_samples else np.arange(n)
                     for k in range(n):
-                        handles.append(Line2D([], [], color=SAMPLE_COLORS[k], lw=2))
+                        handles.append(Line2D([], [], color=sample_color(k), lw=2))
                         labels_.append(label("sample_arrow", self.lang, k=int(rows[k]), scale=_fmt_scale(s)))
                 elif drawn:
-                    handles.append(Line2D([], [], color=SAMPLE_COLORS[0], lw=2))
+                    handles.append(Line2D([], [], color=sample_color(0), lw=2))
                     labels_.append(label("sample_arrows", self.lang, scale=_fmt_scale(s)))
                 if len(drawn) < len(u.steps):
                     handles.append(Line2D([], [], lw=0))
@@ -371,11 +376,11 @@ class BoundaryPushDisplay:
 
             self.before_ = draw(self.params, color="0.35", lw=2.2,
                                 label=label("boundary_before", self.lang, step=self.step))
-            self.after_ = draw(self.params + s * self.update, color=UPDATE_COLOR, lw=2.2,
+            self.after_ = draw(self.params + s * self.update, color=palette.color("update"), lw=2.2,
                                label=label("boundary_after", self.lang, scale=_fmt_scale(s)))
             self.sample_lines_, self.push_arrows_ = [], []
             for k, share in enumerate(self.shares):
-                color = SAMPLE_COLORS[k % len(SAMPLE_COLORS)]
+                color = sample_color(k)
                 theta = self.params + s * share
                 line = draw(theta, color=color, lw=1.2, ls="--",
                             label=label("boundary_sample", self.lang, k=int(self.samples[k]), scale=_fmt_scale(s)))

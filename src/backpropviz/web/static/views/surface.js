@@ -70,6 +70,7 @@ function arrow(g, x0, y0, x1, y1, c, dashed = false) {
 
 export function create(el, rec, ctx) {
   const { t } = ctx;
+  const sep = ctx.lang === "ja" ? "" : " ";  // between sentences
   const surf = surfaceOf(rec);
   const root = h("div", "bpv-surface");
   el.append(root);
@@ -354,12 +355,12 @@ export function create(el, rec, ctx) {
       kSgd.span.firstChild.style.borderTopStyle = "dashed";
       arrowsNote.textContent = t("surface_arrows_differ", { optimizer: rec.run.optimizer });
     }
-    if (!(longest * f > 1)) arrowsNote.textContent += " " + t("surface_arrows_tiny");
+    if (!(longest * f > 1)) arrowsNote.textContent += sep + t("surface_arrows_tiny");
     else if (!same) {
       const ls = Math.hypot(ps[0], ps[1]) * f, lu = Math.hypot(pu[0], pu[1]) * f;
       if (Math.min(ls, lu) < 3) {
         const small = ls < lu ? "sgd" : "update";
-        arrowsNote.textContent += " " + t(`surface_${small}_invisible`, { ratio: fmt(Math.max(ls, lu) / Math.max(Math.min(ls, lu), 1e-300), 2) });
+        arrowsNote.textContent += sep + t(`surface_${small}_invisible`, { ratio: fmt(Math.max(ls, lu) / Math.max(Math.min(ls, lu), 1e-300), 2) });
       }
     }
 
@@ -374,7 +375,8 @@ export function create(el, rec, ctx) {
         if (j >= 0) moved = Math.max(moved, Math.abs(params[j] - fixedEntries[q][1]));
       }
       const shown = fixedEntries.slice(0, 3).map(([nm]) => nm).join(", ") + (fixedEntries.length > 3 ? ", …" : "");
-      fixedNote.textContent = t("surface_fixed_many", { count: fixedEntries.length, names: shown, moved: fmt(moved, 3) });
+      fixedNote.textContent = t(moved === 0 ? "surface_fixed_many_same" : "surface_fixed_many",
+        { count: fixedEntries.length, names: shown, moved: fmt(moved, 3) });
     }
     let text = t("surface_losses", { plane: fmt(surf.pathLoss[r]), whole: fmt(surf.wholeLoss[r]) });
     if (!fullBatch) text += t("surface_batch_loss", { batch: fmt(rec.loss(k)) });

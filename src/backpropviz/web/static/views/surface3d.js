@@ -204,6 +204,7 @@ export function create(el, rec, ctx) {
       const [d0, d1] = axis === "x" ? [x0, x1] : [y0, y1];
       const a = P3(...at(d0), 0), b = P3(...at(d1), 0);
       const pixels = Math.hypot(b[0] - a[0], b[1] - a[1]);
+      if (pixels < 50) return;  // the edge points at the viewer: its labels would pile up
       const count = Math.max(2, Math.min(4, Math.round(pixels / 70)));
       const mid = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
       let ox = mid[0] - centre[0], oy = mid[1] - centre[1];
@@ -230,6 +231,7 @@ export function create(el, rec, ctx) {
     const [lx, ly] = corners[left];
     const bottom = P3(lx, ly, 0), top = P3(lx, ly, ZH);
     line(g, bottom, top);
+    if (Math.hypot(top[0] - bottom[0], top[1] - bottom[1]) < 50) { g.restore(); return; }  // seen from above
     g.font = fontOf(root, 11);
     g.textAlign = "right"; g.textBaseline = "middle";
     let lastY = Infinity;
