@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
+from . import palette
 from .base import axes_or_new, integer_ticks, new_figure, param_label
 from .fonts import use_language
 from .surface import aspect_note, check_aspect, label_contours, set_plane_aspect, tidy_3d_axes
@@ -193,12 +194,12 @@ class LandscapeDisplay:
             self.colorbar_ = None
             if self.kind == "3d":
                 ax.computed_zorder = False
-                self.surface_ = ax.plot_surface(A, B, Z, cmap="viridis", alpha=0.55, linewidth=0,
+                self.surface_ = ax.plot_surface(A, B, Z, cmap=palette.cmap("sequential"), alpha=0.55, linewidth=0,
                                                 antialiased=False, rasterized=True, zorder=1)
                 heights = land.path_loss if land.path_loss is not None else np.full(len(path), np.nan)
                 # The same styles as the fidelity panel beside it and the overview's Graph 4: the
                 # loss on the plane under the path dashed red, the loss training saw solid black.
-                (self.path_,) = ax.plot(path[:, 0], path[:, 1], heights, color="tab:red", lw=2, ls="--",
+                (self.path_,) = ax.plot(path[:, 0], path[:, 1], heights, color=palette.color("path"), lw=2, ls="--",
                                         zorder=3, label=tr("plane_loss", lang))
                 self.train_line_ = None
                 reference = land.reference_loss
@@ -218,14 +219,14 @@ class LandscapeDisplay:
                     positive = Z[np.isfinite(Z) & (Z > 0)]
                     lo = float(positive.min()) if positive.size else 1e-12
                     hi = float(positive.max()) if positive.size and positive.max() > lo else lo * 10
-                    self.surface_ = ax.pcolormesh(A, B, np.clip(Z, lo, None), cmap="magma",
+                    self.surface_ = ax.pcolormesh(A, B, np.clip(Z, lo, None), cmap=palette.cmap("heatmap"),
                                                   norm=LogNorm(vmin=lo, vmax=hi), shading="auto", rasterized=True)
                     label = tr("log_loss", lang)
                 elif self.kind == "filled":
-                    self.surface_ = ax.contourf(A, B, Z, levels=self.levels, cmap="viridis")
+                    self.surface_ = ax.contourf(A, B, Z, levels=self.levels, cmap=palette.cmap("sequential"))
                     label = tr("loss", lang)
                 else:
-                    self.surface_ = ax.contour(A, B, Z, levels=self.levels, cmap="viridis", linewidths=1)
+                    self.surface_ = ax.contour(A, B, Z, levels=self.levels, cmap=palette.cmap("sequential"), linewidths=1)
                     label = tr("loss", lang)
                 # In an inset, so that the bar keeps the height of a plot drawn to equal scale.
                 self.colorbar_ = fig.colorbar(self.surface_, cax=ax.inset_axes([1.03, 0.0, 0.035, 1.0]),
@@ -235,9 +236,9 @@ class LandscapeDisplay:
 
                     self.colorbar_.locator = MaxNLocator(nbins=6)
                     self.colorbar_.update_ticks()
-                (self.path_,) = ax.plot(path[:, 0], path[:, 1], "r-", lw=1.5, label=tr("path", lang))
+                (self.path_,) = ax.plot(path[:, 0], path[:, 1], "-", color=palette.color("path_2d"), lw=1.5, label=tr("path", lang))
                 every = max(1, len(path) // 40)
-                ax.plot(path[::every, 0], path[::every, 1], "r.", ms=4)
+                ax.plot(path[::every, 0], path[::every, 1], ".", color=palette.color("path_2d"), ms=4)
                 (self.start_,) = ax.plot(path[0, 0], path[0, 1], "w*", ms=15, mec="black", ls="none",
                                          label=tr("start", lang))
                 (self.end_,) = ax.plot(path[-1, 0], path[-1, 1], "kX", ms=12, mec="white", ls="none",
@@ -286,7 +287,7 @@ class PathFidelityDisplay:
             ax = axes_or_new(ax, figsize=(7, 4.5))
             self.train_line_ = self.plane_line_ = self.batch_line_ = None
             if self.batch_losses and land.train_loss is not None and land.set_loss is not None:
-                (self.batch_line_,) = ax.plot(steps, land.train_loss, color="tab:blue", lw=0.8, alpha=0.45,
+                (self.batch_line_,) = ax.plot(steps, land.train_loss, color=palette.color("batch_loss"), lw=0.8, alpha=0.45,
                                               label=tr("batch_loss", lang), zorder=1)
             reference = land.reference_loss
             if reference is not None:
@@ -294,7 +295,7 @@ class PathFidelityDisplay:
                     else "train_loss"
                 (self.train_line_,) = ax.plot(steps, reference, color="black", lw=2, label=tr(key, lang), zorder=2)
             if land.path_loss is not None:
-                (self.plane_line_,) = ax.plot(steps, land.path_loss, color="tab:red", lw=1.5, ls="--",
+                (self.plane_line_,) = ax.plot(steps, land.path_loss, color=palette.color("path"), lw=1.5, ls="--",
                                               label=tr("plane_loss", lang), zorder=3)
             ax.set_xlabel(tr("step", lang))
             integer_ticks(ax.xaxis)
@@ -303,11 +304,11 @@ class PathFidelityDisplay:
             self.residual_ax_ = ax.twinx()
             self.residual_line_ = None
             if land.path_residual is not None:
-                (self.residual_line_,) = self.residual_ax_.plot(steps, land.path_residual, color="tab:gray",
+                (self.residual_line_,) = self.residual_ax_.plot(steps, land.path_residual, color=palette.color("residual"),
                                                                 lw=1, alpha=0.8, label=tr("residual", lang))
                 top = float(np.max(land.path_residual)) if len(land.path_residual) else 0.0
                 self.residual_ax_.set_ylim(0, top * 1.1 if top > 0 else 1.0)
-            self.residual_ax_.set_ylabel(tr("residual", lang), color="tab:gray")
+            self.residual_ax_.set_ylabel(tr("residual", lang), color=palette.color("residual"))
             handles = [h for h in (self.train_line_, self.batch_line_, self.plane_line_, self.residual_line_)
                        if h is not None]
             self.legend_ = ax.legend(handles=handles, loc="upper right", fontsize="x-small", framealpha=0.85)
@@ -363,7 +364,7 @@ class LossLineDisplay:
         a, b = self.end_labels()
         with use_language(lang):
             ax = axes_or_new(ax, figsize=(7, 4.5))
-            (self.line_,) = ax.plot(line.t, line.loss, color="tab:blue", lw=2)
+            (self.line_,) = ax.plot(line.t, line.loss, color=palette.color("line"), lw=2)
             ends = [np.argmin(np.abs(line.t - v)) for v in (0.0, 1.0)]
             self.ends_ = ax.scatter(line.t[ends], line.loss[ends], color=["white", "black"], edgecolor="black",
                                     s=80, zorder=3)
@@ -425,15 +426,15 @@ class CurvatureDisplay:
                 else:
                     ax = fig.add_subplot()
             min_ax = min_ax if min_ax is not None else ax
-            (self.lambda_line_,) = ax.plot(self.steps, self.lambda_max, color="tab:purple", lw=2,
+            (self.lambda_line_,) = ax.plot(self.steps, self.lambda_max, color=palette.color("lambda_max"), lw=2,
                                            label=tr("fix_lambda_max", lang))
             self.edge_line_ = None
             if self.lr:
-                self.edge_line_ = ax.axhline(2 / self.lr, color="tab:red", ls="--",
+                self.edge_line_ = ax.axhline(2 / self.lr, color=palette.color("edge"), ls="--",
                                              label=tr("edge", lang, edge=2 / self.lr))
             self.min_line_ = None
             if self.lambda_min is not None:
-                (self.min_line_,) = min_ax.plot(self.steps, self.lambda_min, color="tab:green", lw=1.5, ls="-.",
+                (self.min_line_,) = min_ax.plot(self.steps, self.lambda_min, color=palette.color("lambda_min"), lw=1.5, ls="-.",
                                                 label=tr("lambda_min", lang))
                 min_ax.axhline(0.0, color="0.5", lw=0.8, zorder=0)
             values = self.lambda_max if min_ax is not ax or self.lambda_min is None else \
