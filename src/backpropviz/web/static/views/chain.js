@@ -123,13 +123,16 @@ export function create(el, rec, ctx) {
 
   /** Step k's per-sample columns: from the trace when k was traced, else from params(k) (float64). */
   function columnsOf(k) {
-    const j = nodes ? tr.exact(k) : -1;
+    let j = nodes ? tr.exact(k) : -1;
+    // a node of many numbers travels as a summary (mean, min, max, norm): no per-sample rows then
+    const summarised = j >= 0 && Object.values(nodes).some((n) => n.summary);
+    if (summarised) j = -1;
     const batch = rec.batch(k);
     const N = batch ? batch.length : Y.length;
     const rows = batch || Array.from({ length: N }, (_, i) => i);
     const out = { N, rows, x: new Float64Array(N * D), z: new Float64Array(N), yhat: new Float64Array(N),
       y: new Float64Array(N), loss: new Float64Array(N), dL_dyhat: new Float64Array(N), dL_dz: new Float64Array(N),
-      traced: j >= 0 };
+      traced: j >= 0, summarised };
     if (j >= 0) {
       out.x.set(tr.value(nodes.x, j));
       out.z.set(tr.value(nodes.z, j));
@@ -200,7 +203,7 @@ export function create(el, rec, ctx) {
       }
       sumRow.cells[0].textContent = t("chain_sum_row", { n: N });
       const loss = rec.loss(k);
-      head.textContent = t(c.traced ? "chain_head" : "chain_head_untraced", { step: rec.stepNumber(k), n: N,
+      head.textContent = t(c.traced ? "chain_head" : c.summarised ? "chain_head_summarised" : "chain_head_untraced", { step: rec.stepNumber(k), n: N,
         loss: fmt(loss, 5), lr: fmt(lr) });
       left.textContent = N > MAX_ROWS ? t("chain_left_out", { shown: MAX_ROWS, n: N, left: N - MAX_ROWS }) : "";
       left.style.display = N > MAX_ROWS ? "" : "none";
