@@ -160,13 +160,13 @@ def landscape(
     views: Annotated[str, typer.Option(
         "--views", help="Comma-separated figures to write: contour, filled, heatmap (log colour scale), 3d.")]
         = "contour,filled,heatmap,3d",
-    line: Annotated[Optional[str], typer.Option(
-        "--line", help="Also the loss along the straight line between two parameter rows, e.g. 0,-1. Rows "
     aspect: Annotated[str, typer.Option(
         "--aspect", help="equal: planes whose axes share a unit (params, random, pca, hessian) are drawn to "
                          "the same scale on both axes (unless the window is over 10 times longer one way, which "
                          "the figure then says); auto: fill the panel whatever the window's proportions.")]
         = "equal",
+    line: Annotated[Optional[str], typer.Option(
+        "--line", help="Also the loss along the straight line between two parameter rows, e.g. 0,-1. Rows "
                        "are the T+1 recorded states: row 0 the start, row t the state after step t; negative "
                        "counts from the end, so -1 is row T, the final parameters (not step T-1 as in "
                        "explain --step).")] = None,
@@ -209,10 +209,10 @@ def landscape(
     budget = L.parse_memory(memory_budget)
     span, x_range, y_range = _parse_range(range_)
     view_list = _parse_views(views)
-    directions = _load_directions(directions_file)
-    line_steps = None
     if aspect not in ("equal", "auto"):
         fail(f"--aspect takes equal or auto; got {aspect!r}")
+    directions = _load_directions(directions_file)
+    line_steps = None
     if line is not None:
         from .app import parse_ints
 
@@ -266,11 +266,11 @@ def landscape(
     if land.explained_variance is not None:
         ev = land.explained_variance
         print(t("cli_explained", lang, pc1=f"{ev[0]:.1%}", pc2=f"{ev[1]:.1%}"))
-    print(t("cli_path", lang, verdict=_verdict_text(land, lang=lang)))
-    from ..render.landscape import collapsed_scale, path_outside
     if land.method == "hessian":
         l1, l2 = land.config["hessian_eigenvalues"]
         print(t("cli_hessian_plane", lang, step=land.config["center_step"], l1=f"{l1:.6g}", l2=f"{l2:.6g}"))
+    print(t("cli_path", lang, verdict=_verdict_text(land, lang=lang)))
+    from ..render.landscape import collapsed_scale, path_outside
 
     outside, start_out = path_outside(land)
     if outside:
@@ -294,12 +294,12 @@ def landscape(
             stable = t("cli_curv_stable" if cur.stable else "cli_curv_unstable", lang)
         print(t("cli_curvature", lang, step=cur.step, method=t(f"cli_curv_method_{cur.method}", lang),
                 lam=f"{cur.lambda_max:.6g}", lrmax=f"{cur.lr_max:.6g}", lr=cur.lr_used, stable=stable))
-        if history.params.shape[1] <= EXACT_MAX_PARAMS:
-            display = CurvatureDisplay.from_history(history, step=land.config["center_step"], lang=lang)
         top = (t("cli_curv_top", lang, k=len(cur.top), values=", ".join(f"{v:.6g}" for v in cur.top))
                if len(cur.top) > 1 else "")
         print(t("cli_curv_spectrum", lang, step=cur.step, lam=f"{cur.lambda_min:.6g}", top=top,
                 negative=t("cli_curv_negative", lang) if cur.negative_curvature else ""))
+        if history.params.shape[1] <= EXACT_MAX_PARAMS:
+            display = CurvatureDisplay.from_history(history, step=land.config["center_step"], lang=lang)
             written.append(_write_figure(display.figure_, out / f"curvature.{fmt}", fmt))
     for path in written:
         print(f"wrote {path}")
