@@ -24,6 +24,11 @@ function h(tag, cls, text) {
   return el;
 }
 
+/** Set an element's text only when it changes (no DOM work on a step that leaves it alone). */
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
 function swatch(kind, c) {
   const s = h("i");
   s.style.cssText = "display:inline-block;vertical-align:middle;margin-right:4px;";
@@ -86,7 +91,7 @@ export function create(el, rec, ctx) {
 
   // -- geometry -------------------------------------------------------------------------------
   const avail = Math.max(300, Math.min(620, el.clientWidth || 440));
-  const margin = { left: 52, right: 66, top: 10, bottom: 42 };
+  const margin = { left: 52, right: 80, top: 10, bottom: 42 };
   const x0 = alpha[0], x1 = alpha[n - 1], y0 = beta[0], y1 = beta[m - 1];
   const equal = surf.method === "params" || surf.method === "pca" || surf.method === "random";
   const shape = planeShape(x1 - x0, y1 - y0, avail - margin.left - margin.right, { equal, minRatio: 0.5 });
@@ -207,15 +212,23 @@ export function create(el, rec, ctx) {
     g.fillStyle = "#333";
     g.font = fontOf(root, 10);
     g.textAlign = "left"; g.textBaseline = "middle";
-    let lastY = Infinity;
+    let lastY = Infinity, widest = 0;
     const tk = cs.ticks(Math.max(2, Math.min(6, Math.round(bh / 40))));
     for (const v of tk.slice().sort((a, b) => a - b)) {
       const py = by0 + bh - cs.t(v) * bh;
       if (Math.abs(py - lastY) < 12) continue;  // keep labels apart
       lastY = py;
       g.beginPath(); g.moveTo(bx + bw, py); g.lineTo(bx + bw + 3, py); g.stroke();
-      g.fillText(fmt(v, 2), bx + bw + 5, py);
+      const label = fmt(v, 2);
+      widest = Math.max(widest, g.measureText(label).width);
+      g.fillText(label, bx + bw + 5, py);
     }
+    // the bar's title as text of the page (its font, its language), written vertically
+    const title = h("span", "bpv-surface-bar-title", t(cs.log ? "surface3d_axis_loss_log" : "surface3d_axis_loss"));
+    title.style.cssText = `position:absolute;left:${bx + bw + 8 + widest}px;top:${by0 + bh / 2}px;font-size:11px;`
+      + `color:#333;white-space:nowrap;writing-mode:vertical-rl;line-height:1;`
+      + `transform:translateY(-50%)${ctx.lang === "ja" ? "" : " rotate(180deg)"};pointer-events:none;`;
+    stack.append(title);
   }
 
   // -- legend and notes -------------------------------------------------------------------------
@@ -343,31 +356,33 @@ export function create(el, rec, ctx) {
     root.dataset.arrowScale = String(f);
     root.dataset.arrowsCoincide = String(same);
 
+    let arrowsText;
     if (same) {
-      kSgd.label.textContent = t("surface_key_same", { scale: f === 1 ? "" : t("surface_arrow_scale", { n: fmt(f) }) });
+      setText(kSgd.label, t("surface_key_same", { scale: f === 1 ? "" : t("surface_arrow_scale", { n: fmt(f) }) }));
       kUpd.span.style.display = "none";
       kSgd.span.firstChild.style.borderTopStyle = "solid";
-      arrowsNote.textContent = t(rec.run.optimizer === "sgd" ? "surface_arrows_same_sgd" : "surface_arrows_same");
+      arrowsText = t(rec.run.optimizer === "sgd" ? "surface_arrows_same_sgd" : "surface_arrows_same");
     } else {
-      kSgd.label.textContent = sgdText(f);
-      kUpd.label.textContent = updText(f);
+      setText(kSgd.label, sgdText(f));
+      setText(kUpd.label, updText(f));
       kUpd.span.style.display = "";
       kSgd.span.firstChild.style.borderTopStyle = "dashed";
-      arrowsNote.textContent = t("surface_arrows_differ", { optimizer: rec.run.optimizer });
+      arrowsText = t("surface_arrows_differ", { optimizer: rec.run.optimizer });
     }
-    if (!(longest * f > 1)) arrowsNote.textContent += sep + t("surface_arrows_tiny");
+    if (!(longest * f > 1)) arrowsText += sep + t("surface_arrows_tiny");
     else if (!same) {
       const ls = Math.hypot(ps[0], ps[1]) * f, lu = Math.hypot(pu[0], pu[1]) * f;
       if (Math.min(ls, lu) < 3) {
         const small = ls < lu ? "sgd" : "update";
-        arrowsNote.textContent += sep + t(`surface_${small}_invisible`, { ratio: fmt(Math.max(ls, lu) / Math.max(Math.min(ls, lu), 1e-300), 2) });
+        arrowsText += sep + t(`surface_${small}_invisible`, { ratio: fmt(Math.max(ls, lu) / Math.max(Math.min(ls, lu), 1e-300), 2) });
       }
     }
+    setText(arrowsNote, arrowsText);
 
-    if (fixedEntries.length === 0) fixedNote.textContent = t("surface_fixed_none");
+    if (fixedEntries.length === 0) setText(fixedNote, t("surface_fixed_none"));
     else if (fixedEntries.length === 1) {
       const [name, value] = fixedEntries[0];
-      fixedNote.textContent = t("surface_fixed_one", { name, value: fmt(value), now: fmt(params[fixedIdx[0]]) });
+      setText(fixedNote, t("surface_fixed_one", { name, value: fmt(value), now: fmt(params[fixedIdx[0]]) }));
     } else {
       let moved = 0;
       for (let q = 0; q < fixedEntries.length; q++) {
@@ -375,13 +390,13 @@ export function create(el, rec, ctx) {
         if (j >= 0) moved = Math.max(moved, Math.abs(params[j] - fixedEntries[q][1]));
       }
       const shown = fixedEntries.slice(0, 3).map(([nm]) => nm).join(", ") + (fixedEntries.length > 3 ? ", …" : "");
-      fixedNote.textContent = t(moved === 0 ? "surface_fixed_many_same" : "surface_fixed_many",
-        { count: fixedEntries.length, names: shown, moved: fmt(moved, 3) });
+      setText(fixedNote, t(moved === 0 ? "surface_fixed_many_same" : "surface_fixed_many",
+        { count: fixedEntries.length, names: shown, moved: fmt(moved, 3) }));
     }
     let text = t("surface_losses", { plane: fmt(surf.pathLoss[r]), whole: fmt(surf.wholeLoss[r]) });
     if (!fullBatch) text += t("surface_batch_loss", { batch: fmt(rec.loss(k)) });
-    lossNote.textContent = text;
-    distNote.textContent = t("surface_distance", { d: fmt(surf.residual[r], 3), max: fmt(maxResidual, 3) });
+    setText(lossNote, text);
+    setText(distNote, t("surface_distance", { d: fmt(surf.residual[r], 3), max: fmt(maxResidual, 3) }));
   }
 
   return { update };
