@@ -125,3 +125,23 @@ def test_compare_display_draws_one_colour_per_run(perceptron_runs):
     texts = [t.get_text() for t in d.legend_.get_texts()]
     assert texts[:2] == ["lr=0.5", "lr=3"] and len(texts) == 4
     assert "b fixed" in d.note_.get_text()
+
+
+def test_a_curve_lying_exactly_on_another_stays_visible(perceptron_runs):
+    # the same run twice, as momentum and Nesterov nearly are: identical curves and paths
+    same = [perceptron_runs[0], perceptron_runs[0]]
+    d = CompareDisplay.from_histories(same, ["momentum", "nesterov"], comparison_slice(same, resolution=9), lang="en")
+    for lines in (d.paths_, d.curves_, d.acc_curves_):
+        under, over = lines
+        np.testing.assert_array_equal(under.get_xydata(), over.get_xydata())
+        assert (under.get_linestyle(), under.get_marker()) != (over.get_linestyle(), over.get_marker())
+        assert over.get_linestyle() != "-"  # the upper line is broken, so the lower shows between its dashes
+        # markers placed at different points: none of one run's covers one of the other's
+        marked = [set(np.arange(line.get_markevery()[0], len(line.get_xdata()), line.get_markevery()[1]))
+                  for line in lines]
+        assert marked[0] and marked[1] and not marked[0] & marked[1]
+
+
+def test_compare_epoch_axes_stop_at_the_last_epoch(perceptron_runs):
+    d = CompareDisplay.from_histories(perceptron_runs, ["a", "b"], comparison_slice(perceptron_runs, resolution=9))
+    assert d.axes_[1].get_xlim() == d.axes_[2].get_xlim() == (0.0, 40.0)

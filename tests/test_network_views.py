@@ -197,6 +197,38 @@ def test_one_thumbnail_per_hidden_unit_with_the_units_output(xor_run):
     assert len(d.colorbars_) == 2
 
 
+@pytest.mark.parametrize("palette_name", ["default", "cvd"])
+def test_hidden_thumbnails_class_points_stand_out_from_the_map_under_them(moons_run, palette_name):
+    from matplotlib.colors import to_rgba
+
+    from backpropviz.render import palette
+
+    def luminance(rgba):
+        r, g, b = rgba[:3]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    with palette.use_palette(palette_name):
+        d = HiddenUnitsDisplay.from_history(moons_run, resolution=31, lang="en")
+    for image in d.thumbnails_:
+        ax = image.axes
+        values = image.get_array()
+        for points in ax.collections:
+            if not hasattr(points, "get_offsets") or not len(points.get_offsets()) or points.get_array() is not None:
+                continue
+            faces, edges = points.get_facecolor(), points.get_edgecolor()
+            ring = float(np.max(points.get_linewidths()))
+            for k, (x, y) in enumerate(points.get_offsets()):
+                face, edge = to_rgba(faces[k % len(faces)]), to_rgba(edges[k % len(edges)])
+                i = np.abs(d.xs - x).argmin()
+                j = np.abs(d.ys - y).argmin()
+                under = luminance(image.cmap(image.norm(values[j, i])))
+                # the marker's fill differs from the map under it by a third of the black-white range,
+                # or a ring of visible width does by half (the map's own colours did not: blue on blue
+                # with a hairline edge)
+                assert (abs(luminance(face) - under) > 0.33
+                        or ring >= 0.8 and abs(luminance(edge) - under) > 0.5), (x, y, face, under)
+
+
 def test_wide_layers_show_their_first_units_and_say_so():
     h = train(RunConfig(data="xor", model="mlp:20", epochs=2))
     d = HiddenUnitsDisplay.from_history(h, resolution=8)

@@ -10,10 +10,17 @@ import numpy as np
 
 from ..i18n import name_label, resolve_lang, t
 from . import palette
-from .base import integer_ticks, new_figure, param_label, spacing_formatter, tick_labels
+from .base import epoch_xaxis, fmt_value, new_figure, param_label, spacing_formatter, tick_labels
 from .fonts import use_language
 
 LOG_RANGE = 10.0  # losses spanning less than this factor are drawn on a linear scale
+
+
+# One dash pattern and marker per run besides its colour: a curve hidden exactly under another
+# stays visible, also to a reader who cannot tell the colours apart.
+RUN_LINESTYLES = ["-", "--", "-.", ":"]
+RUN_MARKERS = ["o", "s", "^", "D", "v", "P", "h", "*"]
+MARKS_PER_CURVE = 8
 
 
 class CompareDisplay:
@@ -56,6 +63,15 @@ class CompareDisplay:
         run_colors = palette.colors("runs")
         return [run_colors[k % len(run_colors)] for k in range(len(self.labels))]
 
+    def style(self, k: int, n_points: int) -> dict:
+        """Run ``k``'s line: its colour, its own dash pattern and marker, the markers spaced along
+        the curve and shifted run by run, so that a curve lying exactly on another (momentum under
+        Nesterov) still shows its dashes and markers between the other's."""
+        every = max(1, n_points // MARKS_PER_CURVE)
+        return dict(color=self.colors[k], linestyle=RUN_LINESTYLES[k % len(RUN_LINESTYLES)],
+                    marker=RUN_MARKERS[k % len(RUN_MARKERS)], markevery=(k * every // len(self.labels), every),
+                    markersize=5, markeredgecolor="white", markeredgewidth=0.6, linewidth=1.7)
+
     def _note(self) -> str:
         s = self.slice
         lines = []
@@ -63,7 +79,7 @@ class CompareDisplay:
             if s.fixed:
                 names = list(s.fixed)
                 shown = ", ".join(names) if len(names) <= 3 else t("traj_others", self.lang, count=len(names))
-                values = ", ".join(f"{v:.2f}" for v in list(s.fixed.values())[:3]) + (" ..." if len(names) > 3 else "")
+                values = ", ".join(fmt_value(v) for v in list(s.fixed.values())[:3]) + (" ..." if len(names) > 3 else "")
                 lines.append(t("compare_fixed", self.lang, names=shown, values=values))
         else:
             lines.append(t("compare_pca", self.lang, share=f"{(s.explained or 0):.0%}"))
@@ -126,9 +142,8 @@ class CompareDisplay:
                                      loss=name_label("loss", self.losses[0], self.lang)))
             self.colorbar_ = colorbar
             self.paths_ = []
-            for path, color, label, bad in zip(s.paths, self.colors, self.labels, self.diverged):
-                (line,) = ax_slice.plot(path[:, 0], path[:, 1], color=color, linewidth=1.7,
-                                        linestyle="--" if bad else "-", label=label, zorder=3)
+            for k, (path, color, label) in enumerate(zip(s.paths, self.colors, self.labels)):
+                (line,) = ax_slice.plot(path[:, 0], path[:, 1], label=label, zorder=3, **self.style(k, len(path)))
                 finite = path[np.all(np.isfinite(path), axis=1)]
                 if len(finite):
                     ax_slice.plot(*finite[-1], marker="X", markersize=10, color=color, markeredgecolor="black",
@@ -150,14 +165,12 @@ class CompareDisplay:
                                        ha="left", zorder=7,
                                        bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="#999999", alpha=0.9))
             self.curves_, self.acc_curves_ = [], []
-            for values, accs, color, label, bad in zip(self.train_loss, self.train_acc, self.colors, self.labels,
-                                                       self.diverged):
+            for k, (values, accs, label) in enumerate(zip(self.train_loss, self.train_acc, self.labels)):
                 x = np.arange(len(values))
-                style = "--" if bad else "-"
-                self.curves_.append(ax_loss.plot(x, np.where(values > 0, values, np.nan), color=color,
-                                                 linewidth=1.7, linestyle=style, label=label)[0])
-                self.acc_curves_.append(ax_acc.plot(np.arange(len(accs)), accs, color=color, linewidth=1.7,
-                                                    linestyle=style, label=label)[0])
+                self.curves_.append(ax_loss.plot(x, np.where(values > 0, values, np.nan), label=label,
+                                                 **self.style(k, len(values)))[0])
+                self.acc_curves_.append(ax_acc.plot(np.arange(len(accs)), accs, label=label,
+                                                    **self.style(k, len(accs)))[0])
             kept = [v[(v > 0) & np.isfinite(v)] for v, bad in zip(self.train_loss, self.diverged) if not bad]
             kept = [v for v in kept if len(v)]
             every = [v[(v > 0) & np.isfinite(v)] for v in self.train_loss]
@@ -181,9 +194,10 @@ class CompareDisplay:
             ax_acc.set_ylabel(t("metrics_acc", self.lang))
             ax_acc.set_ylim(-0.03, 1.03)
             ax_acc.yaxis.set_major_formatter("{x:.0%}")
+            last_epoch = max((len(v) - 1 for v in self.train_loss + self.train_acc), default=0)
             for ax in (ax_loss, ax_acc):
                 ax.set_xlabel(t("epochs", self.lang))
-                integer_ticks(ax.xaxis)
+                epoch_xaxis(ax, last_epoch)
                 ax.grid(True, which="major", alpha=0.5)
             handles = list(self.paths_) + [
                 Line2D([], [], linestyle="none", marker="o", markersize=9, color="white", markeredgecolor="black",

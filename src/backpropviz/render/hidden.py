@@ -19,12 +19,29 @@ from ..i18n import resolve_lang, t
 from .base import new_figure
 from .fonts import use_language
 from . import palette
-from .probability import class_color, class_label, point_size, probability_cmap
+from .probability import MARKERS, class_label, point_size, probability_cmap
 
 MAX_COLS = 8  # thumbnails per row
 MAX_UNITS = 16  # per layer; wider layers show their first units and say so
 THUMB_INCH = 1.5
 DEAD_TOL = 1e-6  # output range over the plane, relative to its size, below which a unit is dead
+
+
+def class_point_style(k: int) -> dict:
+    """How class ``k``'s points are drawn on a thumbnail: its marker, in black and white (white
+    inside black, or black inside white, by class), so that they stand out on every colour of
+    the map, whose own colours (the probability map's, the classes' colours) would vanish in it."""
+    face, edge = ("white", "black") if k % 2 == 0 else ("black", "white")
+    return dict(marker=MARKERS[k % len(MARKERS)], facecolors=face, edgecolors=edge, linewidths=0.9)
+
+
+def point_handle(k: int, label: str):
+    """The key's entry for class ``k``: the thumbnails' marker."""
+    from matplotlib.lines import Line2D
+
+    style = class_point_style(k)
+    return Line2D([], [], linestyle="none", marker=style["marker"], markersize=6, markerfacecolor=style["facecolors"],
+                  markeredgecolor=style["edgecolors"] if k % 2 == 0 else "black", markeredgewidth=0.9, label=label)
 
 
 def switch_level(activation: str) -> float:
@@ -143,9 +160,10 @@ class HiddenUnitsDisplay:
                             self.switches_.append(ax.contour(self.xs, self.ys, pre, levels=[0.0],
                                                              colors="black", linewidths=0.8))
                     if self.X is not None:
-                        colors = [class_color(int(k)) for k in self.y]
-                        ax.scatter(self.X[:, 0], self.X[:, 1], s=size, c=colors, edgecolors="black",
-                                   linewidths=0.3, zorder=3)
+                        for k in np.unique(self.y).astype(int):
+                            mask = self.y == k
+                            ax.scatter(self.X[mask, 0], self.X[mask, 1], s=size, zorder=3,
+                                       **class_point_style(k))
                     ax.set_xlim(extent[0], extent[1])
                     ax.set_ylim(extent[2], extent[3])
                     ax.set_xticks([])
@@ -173,9 +191,7 @@ class HiddenUnitsDisplay:
             handles = [Line2D([], [], color="black", linewidth=0.8,
                               label=t("hidden_switch", self.lang, level=f"{level:g}"))]
             if self.X is not None:
-                handles += [Line2D([], [], linestyle="none", marker="o", markersize=5,
-                                   markerfacecolor=class_color(k), markeredgecolor="black",
-                                   markeredgewidth=0.3, label=class_label(name, self.lang))
+                handles += [point_handle(k, class_label(name, self.lang))
                             for k, name in enumerate(self.class_names) if (self.y == k).any()]
             if self.dead_:
                 handles.append(Line2D([], [], linestyle="none", label=t("hidden_dead_key", self.lang)))
