@@ -277,13 +277,16 @@ def gradient_field(history, landscape, *, resolution: int = 15) -> GradientField
 
 # -- the chain rule layer by layer (any stack of layers, e.g. an MLP) ---------------------------------
 
-# Local derivative f'(z) of an elementwise activation, from its input z and output a:
-# (LaTeX template with {z} and {a}, function).
+# Local derivative f'(z) of an elementwise activation, from its input z, its output a and the
+# layer's settings (GraphNode.attrs): (LaTeX template with {z} and {a}, function).
 ACTIVATION_DERIVATIVES = {
-    "Tanh": ("1 - {a}^2", lambda z, a: 1.0 - a ** 2),
-    "Sigmoid": ("{a}(1 - {a})", lambda z, a: a * (1.0 - a)),
-    "ReLU": ("\\mathbb{{1}}[{z} > 0]", lambda z, a: (z > 0).astype(float)),
-    "Identity": ("1", lambda z, a: np.ones_like(a)),
+    "Tanh": ("1 - {a}^2", lambda z, a, **_: 1.0 - a ** 2),
+    "Sigmoid": ("{a}(1 - {a})", lambda z, a, **_: a * (1.0 - a)),
+    "ReLU": ("\\mathbb{{1}}[{z} > 0]", lambda z, a, **_: (z > 0).astype(float)),
+    # torch's rule: slope alpha (the layer's negative_slope) for z <= 0, z = 0 included
+    "LeakyReLU": ("\\mathbb{{1}}[{z} > 0] + \\alpha\\,\\mathbb{{1}}[{z} \\le 0]",
+                  lambda z, a, negative_slope=0.01, **_: np.where(z > 0, 1.0, negative_slope)),
+    "Identity": ("1", lambda z, a, **_: np.ones_like(a)),
 }
 
 
@@ -354,7 +357,7 @@ def layer_backward(trace, sample: int | None = None) -> list[LayerBackward]:
             d_in = (d2 @ W).reshape(a_in.shape)
         elif node.op in ACTIVATION_DERIVATIVES and not names:
             kind = "activation"
-            local = ACTIVATION_DERIVATIVES[node.op][1](a_in, out)
+            local = ACTIVATION_DERIVATIVES[node.op][1](a_in, out, **node.attrs)
             d_in = d_out * local
         else:
             kind = "other"

@@ -60,6 +60,9 @@ _REDUCTION_NONE, _REDUCTION_MEAN, _REDUCTION_SUM = 0, 1, 2
 
 KINDS = ("input", "target", "param", "const", "op", "layer")
 
+# Settings of a layer that its backward rule needs (analysis.chain_rule), kept on its node.
+LAYER_ATTRS = ("negative_slope",)
+
 
 @dataclass
 class GraphNode:
@@ -75,6 +78,7 @@ class GraphNode:
     it (``autograd_index``: the nodes split from one fused kernel share it; -1 for leaves and
     layers). A custom ``torch.autograd.Function`` is one node named after its class; its
     ``input_grads`` are what its ``backward`` returned, one per input (None where it gave none).
+    A collapsed layer keeps the settings its backward rule needs in ``attrs`` (``LAYER_ATTRS``).
     """
 
     id: str
@@ -91,6 +95,7 @@ class GraphNode:
     layer_params: dict = field(default_factory=dict)
     autograd_index: int = -1
     input_grads: tuple = ()
+    attrs: dict = field(default_factory=dict)  # a layer's settings its rule needs (negative_slope)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -724,8 +729,9 @@ def collapse_layers(trace: GraphTrace, model: nn.Module | None = None) -> GraphT
             continue
         if mod not in layer_nodes:
             cls = type(modules[mod]).__name__ if mod in modules else "layer"
+            attrs = {a: float(getattr(modules[mod], a)) for a in LAYER_ATTRS if hasattr(modules.get(mod), a)}
             layer = GraphNode(id=f"L{mod.replace('.', '_')}", name=f"{cls} {mod}", kind="layer",
-                              value=np.zeros(0), grad=None, module=mod, op=cls)
+                              value=np.zeros(0), grad=None, module=mod, op=cls, attrs=attrs)
             layer_nodes[mod] = layer
             new_nodes.append(layer)
         layer = layer_nodes[mod]
