@@ -636,7 +636,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "name_loss_ce": {"en": "cross-entropy", "ja": "交差エントロピー"},
     "name_loss_mse": {"en": "MSE", "ja": "平均二乗誤差"},
     "name_model_perceptron": {"en": "perceptron", "ja": "パーセプトロン"},
-}
     "cli_curv_spectrum": {"en": "smallest Hessian eigenvalue at step {step}: lambda_min {lam}{negative}{top}",
         "ja": "ステップ {step} のヘッセ行列の最小固有値: lambda_min {lam}{negative}{top}"},
     "cli_curv_negative": {"en": " (negative: the loss curves down along its eigenvector here, a saddle rather than "
@@ -646,6 +645,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "cli_hessian_plane": {"en": "the plane's directions: the Hessian's top two eigenvectors at step {step} "
                                 "(eigenvalues {l1}, {l2})",
         "ja": "平面の方向: ステップ {step} のヘッセ行列の上位 2 つの固有ベクトル (固有値 {l1}、{l2})"},
+}
 
 
 from .i18n_page import PAGE as _PAGE  # noqa: E402  (the page's texts, same catalogue)
