@@ -6,10 +6,15 @@ gradient of the loss with respect to it, as ``torch.autograd.grad`` computed it.
 is drawn by hand per model: a perceptron, an MLP or any ``nn.Module`` gives its own graph.
 
 Forward values come from a ``TorchDispatchMode`` that sees every aten op of the forward pass;
-its outputs are the very tensors whose ``grad_fn`` the walk meets, so the two are joined by
-identity. Three presentation rules keep the picture readable (each can be switched off):
+each op's outputs and the autograd nodes autograd attached to them are joined by identity.
+A custom ``torch.autograd.Function`` is one node named after its class (its forward value,
+dL/d(output), and in ``input_grads`` what its ``backward`` returned); the ops inside its
+forward are not autograd's and are not shown. In-place ops (``h.relu_()``, ``h += b``,
+``h[:, 0] = 0``) are nodes of their own: the op that made ``h`` keeps its value from before.
+Three presentation rules keep the picture readable (each can be switched off):
 
-* views (``t``, ``view``, ``expand``, ...) are folded into the edge they sit on;
+* views and copies (``t``, ``view``, ``expand``, ``clone``, ... : ``VIEW_OPS``) are folded into
+  the edge they sit on;
 * fused kernels are split into the operations a reader expects: ``addmm`` -> matmul + add,
   a mean-reduced loss -> per-sample loss + mean (the split nodes' numbers follow from the
   fused node's: ``add`` passes its gradient through, ``mean`` scales it by ``1/N``);
