@@ -37,6 +37,9 @@ class RunConfig:
     features: tuple[str, ...] | None = None  # tables/CSV: column names or indices, ("pca",), ("all",)
     csv: str | None = None  # data="csv": the file, and the column that holds the classes
     target: str | None = None
+    # classification or regression; "auto": what the data set is (a CSV file's target decides). A
+    # trained run's History stores the task it had.
+    task: str = "auto"
     # model
     model: str = "perceptron"
     activation: str = "tanh"
@@ -108,6 +111,10 @@ class RunConfig:
         if self.csv and str(self.data).lower() != "csv":
             raise BackpropvizError(f"--csv reads a file, so the data set must be 'csv'; got data {self.data!r}")
         check_features_apply(self.data, self.features)
+        from .data import TASKS
+
+        if str(self.task).lower() not in TASKS:
+            raise choice_error("task", self.task, TASKS)
         if not (number(self.n_samples, True) and 2 <= self.n_samples <= MAX_SAMPLES):
             raise BackpropvizError(f"--n-samples must be an integer in [2, {MAX_SAMPLES}]; got {self.n_samples}")
         if self.noise is not None and not (number(self.noise) and self.noise >= 0):

@@ -9,7 +9,8 @@ which case it is in, so the same name works for training, landscapes and ``vmap`
 
 - ``bce``: binary cross-entropy (two classes only);
 - ``ce``: cross-entropy: BCE for two classes, softmax cross-entropy for more;
-- ``mse``: mean squared error between probabilities and targets (one-hot for K classes).
+- ``mse``: mean squared error between probabilities and targets (one-hot for K classes); for a
+  regression model (one output, no sigmoid) between its values and the targets.
 """
 
 from __future__ import annotations
@@ -54,8 +55,14 @@ def get_loss(name: str):
     return LOSSES[key]
 
 
-def check_loss_for_task(name: str, n_classes: int) -> None:
-    """Raise a clear error when a loss cannot serve the task (BCE with three classes)."""
+def check_loss_for_task(name: str, n_classes: int, task: str = "classification") -> None:
+    """Raise a clear error when a loss cannot serve the task (BCE with three classes, a
+    cross-entropy for a regression target)."""
     get_loss(name)
+    if task == "regression":
+        if str(name).lower() != "mse":
+            raise BackpropvizError(f"--loss {name} is for classes; a regression target (a number to predict) "
+                                   "needs --loss mse")
+        return
     if str(name).lower() == "bce" and n_classes > 2:
         raise BackpropvizError(f"--loss bce needs two classes; this data has {n_classes}: use --loss ce")

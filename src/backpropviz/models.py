@@ -31,25 +31,27 @@ MAX_LAYERS = 16
 INIT_SCHEMES = ("xavier", "he", "normal:SCALE")
 
 
-def perceptron(n_inputs: int = 2, n_outputs: int = 1) -> nn.Sequential:
+def perceptron(n_inputs: int = 2, n_outputs: int = 1, regression: bool = False) -> nn.Sequential:
     """The article's model: one linear layer and a sigmoid, output a probability of class 1.
 
     With ``n_outputs > 1`` (a multi-class task) the layer outputs one logit per class instead,
-    and the loss applies the softmax (see ``losses``).
+    and the loss applies the softmax (see ``losses``). With ``regression`` the output is the
+    linear layer's value itself (linear regression).
     """
     layers = [nn.Linear(n_inputs, n_outputs)]
-    if n_outputs == 1:
+    if n_outputs == 1 and not regression:
         layers.append(nn.Sigmoid())
     model = nn.Sequential(*layers)
     model.is_perceptron = n_outputs == 1
     return model
 
 
-def mlp(n_inputs: int, hidden: tuple[int, ...], activation: str = "tanh", n_outputs: int = 1) -> nn.Sequential:
+def mlp(n_inputs: int, hidden: tuple[int, ...], activation: str = "tanh", n_outputs: int = 1,
+        regression: bool = False) -> nn.Sequential:
     """Linear layers of widths ``hidden`` with ``activation`` between them.
 
     Binary tasks (``n_outputs == 1``) end in a sigmoid (a probability, as the perceptron);
-    multi-class tasks end in one logit per class. Layers are numbered as ``nn.Sequential``
+    multi-class tasks end in one logit per class; regression in the last layer's value. Layers are numbered as ``nn.Sequential``
     numbers them, so ``mlp:4`` has parameters ``0.weight``, ``0.bias``, ``2.weight``, ``2.bias``.
     """
     make_activation = get_activation(activation)
@@ -58,7 +60,7 @@ def mlp(n_inputs: int, hidden: tuple[int, ...], activation: str = "tanh", n_outp
         layers += [nn.Linear(width, h), make_activation()]
         width = h
     layers.append(nn.Linear(width, n_outputs))
-    if n_outputs == 1:
+    if n_outputs == 1 and not regression:
         layers.append(nn.Sigmoid())
     return nn.Sequential(*layers)
 
@@ -93,11 +95,12 @@ def parse_spec(spec: str) -> tuple[str, tuple[int, ...]]:
 
 
 def build_model(spec: str, n_inputs: int, *, seed: int, activation: str = "tanh",
-                n_outputs: int = 1) -> nn.Module:
+                n_outputs: int = 1, regression: bool = False) -> nn.Module:
     """Build the model named by ``spec`` with a seeded initialisation (torch's default init).
 
     ``n_outputs`` is 1 for binary tasks (a sigmoid probability) and the number of classes for
-    multi-class tasks (logits). The global torch random state is left as it was.
+    multi-class tasks (logits); with ``regression``, one output without a sigmoid. The global
+    torch random state is left as it was.
 
     >>> sum(p.numel() for p in build_model("mlp:4", 2, seed=0).parameters())  # 2*4 + 4 + 4*1 + 1
     17
@@ -106,8 +109,8 @@ def build_model(spec: str, n_inputs: int, *, seed: int, activation: str = "tanh"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if name == "perceptron":
-            return perceptron(n_inputs, n_outputs)
-        return mlp(n_inputs, hidden, activation, n_outputs)
+            return perceptron(n_inputs, n_outputs, regression)
+        return mlp(n_inputs, hidden, activation, n_outputs, regression)
 
 
 def parse_init_scheme(scheme: str) -> tuple[str, float | None]:

@@ -231,17 +231,17 @@ def load_data(config: RunConfig) -> Dataset:
 
         note_input(config.csv)  # the running command must not write over the user's data
     return make_dataset(config.data, n=config.n_samples, noise=config.noise, seed=config.seed,
-                        features=config.features, path=config.csv, target=config.target)
+                        features=config.features, path=config.csv, target=config.target, task=config.task)
 
 
 def prepare(config: RunConfig, dataset: Dataset | None = None):
     """Validated (train set, test set or None, initialised model) for ``config``."""
     config.validate()
     dataset = dataset if dataset is not None else load_data(config)
-    check_loss_for_task(config.loss, dataset.n_classes)
+    check_loss_for_task(config.loss, dataset.n_classes, dataset.task)
     train_set, test_set = train_test_split(dataset, config.test_fraction, config.seed)
-    model = build_model(config.model, dataset.n_features, seed=config.seed,
-                        activation=config.activation, n_outputs=n_outputs(dataset.n_classes))
+    model = build_model(config.model, dataset.n_features, seed=config.seed, activation=config.activation,
+                        n_outputs=n_outputs(dataset.n_classes), regression=dataset.is_regression)
     if config.init_scheme is not None:
         initialise(model, config.init_scheme, config.seed)
     if config.init is not None:
@@ -268,13 +268,27 @@ def accuracy(output: torch.Tensor, y: torch.Tensor) -> float:
     return (output.argmax(dim=-1) == y.reshape(-1).long()).float().mean().item()
 
 
+def r_squared(output: torch.Tensor, y: torch.Tensor) -> float:
+    """A regression's score: 1 - (squared error) / (squared deviation of y from its mean); 1 is a
+    perfect fit, 0 no better than predicting the mean (NaN when y is constant)."""
+    target = y.reshape(-1).double()
+    residual = ((output.reshape(-1).double() - target) ** 2).sum()
+    spread = ((target - target.mean()) ** 2).sum()
+    return (1.0 - residual / spread).item() if spread > 0 else float("nan")
+
+
+def score_fn(regression: bool):
+    """What the per-epoch ``*_acc`` metrics hold: accuracy for classes, R^2 for regression."""
+    return r_squared if regression else accuracy
+
+
 @torch.inference_mode()
-def evaluate(model, loss_fn, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(data loss, accuracy) of ``model`` on the whole of ``(X, y)``."""
+def evaluate(model, loss_fn, X: torch.Tensor, y: torch.Tensor, score=accuracy) -> tuple[float, float]:
+    """(data loss, ``score``: accuracy by default) of ``model`` on the whole of ``(X, y)``."""
     output = model(X)
     if torch.isnan(output).any():  # BCE would raise; the step's own check reports the divergence
-        return float("nan"), accuracy(output, y)
-    return loss_fn(output, y).item(), accuracy(output, y)
+        return float("nan"), score(output, y)
+    return loss_fn(output, y).item(), score(output, y)
 
 
 class WholeSetEvaluator:
@@ -290,8 +304,8 @@ class WholeSetEvaluator:
     ``evaluate``.
     """
 
-    def __init__(self, model, loss_fn, X: torch.Tensor, y: torch.Tensor):
-        self.model, self.loss_fn, self.X, self.y = model, loss_fn, X, y
+    def __init__(self, model, loss_fn, X: torch.Tensor, y: torch.Tensor, score=accuracy):
+        self.model, self.loss_fn, self.X, self.y, self.score = model, loss_fn, X, y, score
         self.layers = _replayable_layers(model)
         self.buffers: list[torch.Tensor] | None = None
 
@@ -299,7 +313,7 @@ class WholeSetEvaluator:
     def __call__(self) -> tuple[float, float]:
         """(data loss, accuracy) of the model's current parameters on the whole set."""
         if self.layers is None:
-            return evaluate(self.model, self.loss_fn, self.X, self.y)
+            return evaluate(self.model, self.loss_fn, self.X, self.y, self.score)
         if self.buffers is None:
             self.buffers = [torch.empty(len(self.X), layer.out_features, dtype=self.X.dtype)
                             for layer in self.layers if isinstance(layer, torch.nn.Linear)]
@@ -311,8 +325,8 @@ class WholeSetEvaluator:
             else:
                 _IN_PLACE_ACTIVATIONS[type(layer)](output, layer)
         if torch.isnan(output).any():  # as in ``evaluate``
-            return float("nan"), accuracy(output, self.y)
-        return self.loss_fn(output, self.y).item(), accuracy(output, self.y)
+            return float("nan"), self.score(output, self.y)
+        return self.loss_fn(output, self.y).item(), self.score(output, self.y)
 
     def __repr__(self) -> str:
         kind = "replayed" if self.layers is not None else "model(X)"
@@ -401,8 +415,9 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
     shuffler = np.random.default_rng(config.seed)
     metrics = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
 
-    evaluate_train = WholeSetEvaluator(model, loss_fn, X, y)
-    evaluate_test = WholeSetEvaluator(model, loss_fn, X_test, y_test) if X_test is not None else None
+    score = score_fn(train_set.is_regression)
+    evaluate_train = WholeSetEvaluator(model, loss_fn, X, y, score)
+    evaluate_test = WholeSetEvaluator(model, loss_fn, X_test, y_test, score) if X_test is not None else None
 
     def record_test():
         if evaluate_test is not None:
@@ -450,7 +465,7 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
                     break
                 if batch is None:
                     metrics["train_loss"].append(data_loss.item())
-                    metrics["train_acc"].append(accuracy(output.detach(), y))
+                    metrics["train_acc"].append(score(output.detach(), y))
                 grads = torch.autograd.grad(loss, params)
                 optimizer.step(rec.record(loss_value, grads))
                 rec.record_params(flat)
@@ -485,7 +500,7 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
     as_array = {k: np.array(v, dtype=np.float64) for k, v in metrics.items()}
     history = History(
         params=p, grads=g, loss=l, epoch=e, param_names=param_names(model),
-        X=train_set.X, y=train_set.y, config=config.to_dict(), status=status,
+        X=train_set.X, y=train_set.y, config={**config.to_dict(), "task": train_set.task}, status=status,
         batches=rec.batch_array(), lr=rec.lr_array(),
         epoch_train_loss=as_array["train_loss"], epoch_train_acc=as_array["train_acc"],
         epoch_test_loss=as_array["test_loss"] if test_set is not None else None,
@@ -510,10 +525,15 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
 def model_at(history: History, step: int = -1) -> torch.nn.Module:
     """A fresh model of the history's kind holding ``params[step]``."""
     config = RunConfig.from_dict(history.config)
-    model = build_model(config.model, history.X.shape[1], seed=config.seed,
-                        activation=config.activation, n_outputs=n_outputs(history.n_classes))
+    model = build_model(config.model, history.X.shape[1], seed=config.seed, activation=config.activation,
+                        n_outputs=n_outputs(history.n_classes), regression=is_regression(history))
     set_flat(model, torch.from_numpy(np.ascontiguousarray(history.params[step])))
     return model
+
+
+def is_regression(history) -> bool:
+    """Whether ``history`` is a regression run (its config's task; older files are classification)."""
+    return str(history.config.get("task", "classification")) == "regression"
 
 
 @torch.no_grad()
@@ -521,7 +541,7 @@ def predict(history: History, step: int = -1, X: np.ndarray | None = None) -> np
     """The model's output probabilities at ``params[step]`` on ``X`` (default: the training data).
 
     Binary tasks give the probability of class 1, shape (N,); multi-class tasks the softmax
-    probabilities, shape (N, K).
+    probabilities, shape (N, K); regression the predicted values, shape (N,).
     """
     model = model_at(history, step)
     X = history.X if X is None else X

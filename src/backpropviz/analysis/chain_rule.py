@@ -115,9 +115,13 @@ def is_plain_sgd(config: dict) -> bool:
 
 
 def is_perceptron_history(history) -> bool:
+    """The article's perceptron (a sigmoid after w.x + b); a linear regression has the same
+    parameters but no sigmoid, so its step is explained by the graph instead."""
+    from ..train import is_regression
+
     names = list(history.param_names)
     D = history.X.shape[1]
-    return names == [f"w{i + 1}" for i in range(D)] + ["b"]
+    return names == [f"w{i + 1}" for i in range(D)] + ["b"] and not is_regression(history)
 
 
 def chain_rule_table(history, step: int) -> ChainRuleTable:

@@ -178,7 +178,8 @@ def demo(
 # -- options of `run` and `plot` --------------------------------------------------------------
 ViewsOpt = Annotated[Optional[str], typer.Option(
     "--views", help="Comma-separated views to draw: overview, loss, probability, hidden, network, trajectories, "
-                    "gradients, metrics, first-layer (image inputs such as --data digits); or 'all'. Default: "
+                    "gradients, metrics, first-layer (image inputs such as --data digits), prediction "
+                    "(regression); or 'all'. Default: "
                     "the article's overview and loss curve for a two-input perceptron, the network views otherwise.")]
 NetworkEpochsOpt = Annotated[Optional[str], typer.Option(
     "--network-epochs", help="Epochs whose weights the network diagram shows, e.g. 0,1000 (default: first and last).")]
@@ -305,7 +306,7 @@ class ViewSettings:
 
         chosen = check_views(self.requested, shape, has_test=has_test)
         if self.requested is None and shape.n_features != 2:
-            plane_views = ("overview", "probability", "hidden")
+            plane_views = ("overview", "probability", "hidden", "prediction")
             skipped = [v for v in default_views(replace(shape, n_features=2), has_test)
                        if v in plane_views and v not in chosen]
             if skipped:
@@ -334,13 +335,18 @@ def _report_run(history, written: list[Path], lang: str = "en") -> None:
         print("X1 X2 RESULT")
         print("\n".join(truth_table(history)))
     print(last_step_line(history, lang))
-    # The per-epoch metrics are the data loss (no L1/L2 term) at the final parameters.
+    # The per-epoch metrics are the data loss (no L1/L2 term) at the final parameters, and the
+    # accuracy (classes) or R^2 (regression).
+    from ..train import is_regression
+
+    r2 = "_r2" if is_regression(history) else ""
+    score = (lambda v: f"{v:.4f}") if r2 else (lambda v: f"{v:.2%}")
     if history.epoch_train_loss is not None and len(history.epoch_train_loss):
-        print(t("cli_train_after", lang, loss=f"{float(history.epoch_train_loss[-1]):.6f}",
-                acc=f"{float(history.epoch_train_acc[-1]):.2%}", n=len(history.y)))
+        print(t("cli_train_after" + r2, lang, loss=f"{float(history.epoch_train_loss[-1]):.6f}",
+                acc=score(float(history.epoch_train_acc[-1])), n=len(history.y)))
     if history.has_test and history.epoch_test_loss is not None:
-        print(t("cli_test_after", lang, loss=f"{float(history.epoch_test_loss[-1]):.6f}",
-                acc=f"{float(history.epoch_test_acc[-1]):.2%}", n=len(history.y_test)))
+        print(t("cli_test_after" + r2, lang, loss=f"{float(history.epoch_test_loss[-1]):.6f}",
+                acc=score(float(history.epoch_test_acc[-1])), n=len(history.y_test)))
     for path in written:
         print(f"wrote {path}")
     note = stall_note(history, lang)
@@ -388,9 +394,10 @@ def stall_note(history, lang: str = "en") -> str | None:
 
     from ..data import linearly_separable
     from ..i18n import t
-    from ..train import predict
+    from ..train import is_regression, predict
 
-    if not history.n_steps or history.epoch_train_acc is None or not len(history.epoch_train_acc):
+    if not history.n_steps or history.epoch_train_acc is None or not len(history.epoch_train_acc) \
+            or is_regression(history):  # the hints are about classes: saturated outputs, a line
         return None
     accuracy = float(history.epoch_train_acc[-1])
     grad_norm = float(np.linalg.norm(history.grads[-1]))
@@ -486,7 +493,8 @@ def run(
     if html_out is not None:
         check_page_options(html_out, 1000, 51)
     dataset, n_train = load_checked(config)
-    shape = RunShape.of_config(config, dataset.n_features, dataset.n_classes, dataset.feature_names)
+    shape = RunShape.of_config(config, dataset.n_features, dataset.n_classes, dataset.feature_names,
+                               dataset.is_regression)
     chosen = settings.views(shape, has_test=config.test_fraction > 0)
     with StepProgress(total_steps(config, n_train)) as progress:
         history = _train_or_fail(config, save_history, dataset, progress)
@@ -494,7 +502,7 @@ def run(
     if save_config is not None:
         from ..history import atomic_write
 
-        atomic_write(save_config, lambda f: f.write((json.dumps(config.to_dict(), indent=2, sort_keys=True)
+        atomic_write(save_config, lambda f: f.write((json.dumps(history.config, indent=2, sort_keys=True)
                                                      + "\n").encode()))
         written.append(save_config)
     if html_out is not None:

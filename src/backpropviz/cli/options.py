@@ -23,7 +23,12 @@ from .app import fail
 
 DataOpt = Annotated[str, typer.Option(
     "--data", "-d", help="Data set: gates and, or, nand, nor, xor, xnor; 2-D toy sets circle, moons, blobs, "
-                         "xor-blobs, spirals, linear; tables iris, breast-cancer, wine; or csv (with --csv).")]
+                         "xor-blobs, spirals, linear; 2-D regression sets reg-plane, reg-gauss; tables iris, "
+                         "breast-cancer, wine, digits; or csv (with --csv).")]
+TaskOpt = Annotated[str, typer.Option(
+    "--task", help="classification, regression (a number to predict: MSE, R^2, the predicted value over the "
+                   "plane) or auto: what the data set is; a CSV target of non-whole numbers, or of more than 20 "
+                   "distinct ones, is regression.")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="perceptron, or mlp:H1,H2,... (e.g. mlp:4 or mlp:8,8).")]
 ActivationOpt = Annotated[str, typer.Option("--activation", help="Hidden activation: tanh, relu, sigmoid, leaky_relu.")]
 LossOpt = Annotated[Optional[str], typer.Option(
@@ -90,6 +95,7 @@ RUN_OPTIONS = (
     ("features", FeaturesOpt, None),
     ("csv", CsvOpt, None),
     ("target", TargetOpt, None),
+    ("task", TaskOpt, "auto"),
     ("betas", BetasOpt, None),
     ("beta1", Beta1Opt, None),
     ("beta2", Beta2Opt, None),
@@ -108,7 +114,7 @@ RUN_DEFAULTS = {name: default for name, _, default in RUN_OPTIONS}
 
 
 def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epochs, seed, init, batch_size,
-                  no_shuffle, n_samples, noise, test_fraction, features, csv, target, betas, beta1, beta2, eps,
+                  no_shuffle, n_samples, noise, test_fraction, features, csv, target, task, betas, beta1, beta2, eps,
                   weight_decay, alpha, nesterov, schedule, step_size, gamma, lr_min, l1, l2):
     """The validated RunConfig that the command-line options describe (nothing is trained)."""
     from ..config import ARTICLE_INIT, RunConfig, parse_betas, parse_init, parse_list
@@ -137,6 +143,7 @@ def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epo
     config = RunConfig(
         data=data, n_samples=n_samples, noise=noise, test_fraction=test_fraction,
         features=parse_list(features, "features"), csv=str(csv) if csv is not None else None, target=target,
+        task=task,
         model=model, activation=activation, init=init_values, init_scheme=init_scheme, loss=loss or "bce", l1=l1, l2=l2,
         optimizer=optimizer, lr=lr, momentum=momentum, betas=betas_values, eps=eps, weight_decay=weight_decay,
         alpha=alpha, schedule=schedule, step_size=step_size, gamma=gamma, lr_min=lr_min,
@@ -200,7 +207,8 @@ def _ignored_run_options(config, lang: str) -> list[str]:
 def fit_to_data(config, *, loss_given: bool, lang: str = "en"):
     """``(config, notes)``: ``config`` adjusted to its data, and what was adjusted or is ignored.
 
-    - Without --loss, data of more than two classes train with cross-entropy (bce needs two);
+    - Without --loss, data of more than two classes train with cross-entropy (bce needs two), and a
+      regression target with MSE (a CSV target taken as regression, and standardised, is noted);
     - a --batch-size above the training rows is the full batch (every step takes all rows).
     The data set is loaded to count its classes and rows (its errors are reported here).
     """
@@ -212,7 +220,17 @@ def fit_to_data(config, *, loss_given: bool, lang: str = "en"):
 
     dataset = load_data(config)
     notes = []
-    if not loss_given and config.loss == "bce" and dataset.n_classes > 2:
+    if dataset.is_regression:
+        if dataset.meta.get("task_detected"):
+            notes.append(t("cli_task_detected", lang, column=dataset.meta.get("target", "?"),
+                           n=len(set(dataset.y.tolist()))))
+        if "target_std" in dataset.meta:
+            notes.append(t("cli_target_standardized", lang, column=dataset.meta.get("target", "?"),
+                           mean=f"{dataset.meta['target_mean']:.4g}", std=f"{dataset.meta['target_std']:.4g}"))
+        if not loss_given and config.loss == "bce":
+            config = replace(config, loss="mse")
+            notes.append(t("cli_loss_mse", lang))
+    elif not loss_given and config.loss == "bce" and dataset.n_classes > 2:
         config = replace(config, loss="ce")
         notes.append(t("cli_loss_ce", lang, k=dataset.n_classes))
     n_train = len(train_test_split(dataset, config.test_fraction, config.seed)[0].y)

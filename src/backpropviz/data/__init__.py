@@ -6,7 +6,9 @@ A generator is called as ``fn(n=..., noise=..., seed=..., **options)`` and retur
 CSV: the sets in ``FEATURE_DATASETS``; refused for the others, which have two fixed inputs),
 ``path`` and ``target`` (CSV), ``max_rows`` (CSV).
 
-Targets ``y`` are float32 class indices 0..K-1: 0/1 for binary tasks, as the article's BCE wants.
+Targets ``y`` are float32 class indices 0..K-1: 0/1 for binary tasks, as the article's BCE wants;
+for a regression set (``task == "regression"``: ``reg-plane``, ``reg-gauss``, a CSV file with a
+numeric target) they are the continuous values to predict, and there are no classes.
 
 >>> from backpropviz.data import make_dataset
 >>> make_dataset("and").y.tolist()
@@ -29,7 +31,8 @@ MAX_SAMPLES = 100_000
 
 @dataclass(frozen=True)
 class Dataset:
-    """Inputs ``X`` (N, D) float32 and targets ``y`` (N,) float32 class indices (0/1 for binary tasks)."""
+    """Inputs ``X`` (N, D) float32 and targets ``y`` (N,) float32: class indices (0/1 for binary
+    tasks), or the values to predict when ``task`` is ``"regression"`` (then ``class_names`` is empty)."""
 
     name: str
     X: np.ndarray
@@ -37,6 +40,7 @@ class Dataset:
     feature_names: tuple[str, ...] = ("x1", "x2")
     class_names: tuple[str, ...] = ("0", "1")
     meta: dict = field(default_factory=dict)
+    task: str = "classification"
 
     def __post_init__(self):
         if self.X.ndim != 2 or self.y.shape != (self.X.shape[0],):
@@ -49,6 +53,10 @@ class Dataset:
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
 
     @property
     def is_binary(self) -> bool:
@@ -67,14 +75,19 @@ DATASETS: dict[str, Generator] = {}
 # The data sets whose columns ``features`` chooses (tables and CSV); the gates and toy sets have
 # exactly two inputs, x1 and x2.
 FEATURE_DATASETS: list[str] = []
+# The data sets whose targets are continuous values (regression); CSV files may be either.
+REGRESSION_DATASETS: list[str] = []
+TASKS = ("auto", "classification", "regression")
 # The data sets that are drawn afresh (the toy sets): ``n`` and ``noise`` apply to them only;
 # the gates, tables and CSV files have fixed rows.
 GENERATED_DATASETS: list[str] = []
 
 
-def register(name: str, *, takes_features: bool = False, generated: bool = False):
+def register(name: str, *, takes_features: bool = False, generated: bool = False, regression: bool = False):
     def deco(fn: Generator) -> Generator:
         DATASETS[name] = fn
+        if regression:
+            REGRESSION_DATASETS.append(name)
         if takes_features:
             FEATURE_DATASETS.append(name)
         if generated:
@@ -108,13 +121,23 @@ def make_dataset(name: str, *, n: int = 200, noise: float | None = None, seed: i
     if noise is not None and not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
         raise BackpropvizError(f"--noise must be a number >= 0; got {noise!r}")
     check_features_apply(key, options.get("features"))
-    return DATASETS[key](n=n, noise=noise, seed=seed, **options)
+    task = str(options.get("task") or "auto").lower()
+    if task not in TASKS:
+        raise choice_error("task", task, TASKS)
+    dataset = DATASETS[key](n=n, noise=noise, seed=seed, **options)
+    if task != "auto" and dataset.task != task:
+        raise BackpropvizError(
+            f"data set {name!r} is a {dataset.task} set; --task {task} applies to "
+            + ("the regression sets (" + ", ".join(REGRESSION_DATASETS) + ") and CSV files with a numeric target"
+               if task == "regression" else "the classification sets and CSV files"))
+    return dataset
 
 
 def train_test_split(dataset: Dataset, test_fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
     """Split ``dataset`` into (train, test), stratified by class, shuffled with ``seed``.
 
-    Each class sends ``round(test_fraction * its size)`` rows to the test set; rows keep their
+    Each class (for regression: the whole set) sends ``round(test_fraction * its size)`` rows to
+    the test set; rows keep their
     original order inside each part. ``test_fraction=0`` returns ``(dataset, None)``.
     """
     if not 0 <= test_fraction < 1:
@@ -123,8 +146,10 @@ def train_test_split(dataset: Dataset, test_fraction: float, seed: int) -> tuple
         return dataset, None
     rng = np.random.default_rng(seed)
     test_rows = []
-    for c in np.unique(dataset.y):
-        rows = np.flatnonzero(dataset.y == c)
+    # A regression target has no classes to stratify by: the rows are drawn from all of them.
+    groups = [np.zeros(len(dataset.y))] if dataset.is_regression else [dataset.y]
+    for c in np.unique(groups[0]):
+        rows = np.flatnonzero(groups[0] == c)
         k = int(round(test_fraction * len(rows)))
         test_rows.append(rng.permutation(rows)[:k])
     is_test = np.zeros(len(dataset.y), dtype=bool)

@@ -6,7 +6,9 @@
 Every problem is reported with the data row (1 = the first row under the header), the line of
 the file and the column, so that it can be fixed in a spreadsheet. Features are standardised
 like the bundled tables; the target may hold numbers or text (each distinct value is a class,
-classes sorted by value).
+classes sorted by value). With ``task="regression"`` the target is a number to predict
+(standardised like the features); ``task="auto"`` (the default) takes a numeric target of
+non-integer values or of more than ``MAX_CLASSES`` distinct values as regression, any other as classes.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def _number(text: str):
 
 
 @register("csv", takes_features=True)
-def from_csv(*, path=None, target=None, features=None, max_rows: int = CSV_MAX_ROWS,
+def from_csv(*, path=None, target=None, features=None, max_rows: int = CSV_MAX_ROWS, task="auto",
              **_options) -> Dataset:
     """Read ``path``: classes from the column ``target``, inputs from ``features`` (default: all other columns)."""
     if not path:
@@ -94,7 +96,14 @@ def from_csv(*, path=None, target=None, features=None, max_rows: int = CSV_MAX_R
                     + ("" if features else "; pick numeric columns with --features a,b"))
             X[r, j] = value
 
-    y, class_names = _classes(labels, header[t], path.name)
+    task, detected = _task(labels, str(task or "auto").lower(), header[t], path.name, lines)
+    meta = {}
+    if task == "regression":
+        values, mean, std = standardize(np.array([float(v) for v in labels])[:, None])
+        y, class_names = values.reshape(-1), ()
+        meta = {"target_mean": float(mean[0]), "target_std": float(std[0]), "task_detected": detected}
+    else:
+        y, class_names = _classes(labels, header[t], path.name)
     Xs, _, _ = standardize(X)
     names, how = [header[c] for c in columns], "all" if features is None else "columns"
     if special:
@@ -102,7 +111,25 @@ def from_csv(*, path=None, target=None, features=None, max_rows: int = CSV_MAX_R
     return Dataset(path.stem, np.ascontiguousarray(Xs, dtype=np.float32), y,
                    feature_names=tuple(names), class_names=class_names,
                    meta={"kind": "csv", "path": str(path), "target": header[t], "features": how,
-                         "standardized": True})
+                         "standardized": True, **meta}, task=task)
+
+
+def _task(labels: list[str], task: str, column: str, name: str, lines: list[int]) -> tuple[str, bool]:
+    """``(task, detected)`` for the target column: ``task`` itself (a regression target must be
+    numeric), or for ``auto`` regression when the numbers are not whole or too many to be classes."""
+    numbers = [_number(v) for v in labels]
+    if task == "regression":
+        bad = next((r for r, v in enumerate(numbers) if v is None), None)
+        if bad is not None:
+            raise BackpropvizError(
+                f"{name}: row {bad + 1} (line {lines[bad]}), column {column!r}: a regression target must be a "
+                f"finite number, got {labels[bad]!r}")
+        return task, False
+    if task == "auto" and all(v is not None for v in numbers):
+        distinct = set(numbers)
+        if len(distinct) > MAX_CLASSES or any(v != int(v) for v in distinct):
+            return "regression", True
+    return "classification", False
 
 
 def _read(f, name: str, max_rows: int):

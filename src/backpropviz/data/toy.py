@@ -1,4 +1,5 @@
-"""Two-dimensional toy sets for binary classification, the kind the TensorFlow playground shows.
+"""Two-dimensional toy sets, the kind the TensorFlow playground shows: binary classification, and
+two regression sets (``reg-plane``, ``reg-gauss``: a continuous target over the plane).
 
 Every generator takes ``n`` (points), ``noise`` (``None`` = the set's default) and ``seed``;
 the same three give the same points, bit for bit. ``noise`` is the standard deviation of the
@@ -16,7 +17,7 @@ from . import Dataset, register
 # spirals: neighbouring arms lie 1/3 apart along a radius, so a jitter of 0.025 (3 sigma = 0.075,
 # well under half the gap) keeps two visible interleaved arms; 0.1 blurs them into one cloud.
 DEFAULT_NOISE = {"circle": 0.05, "moons": 0.1, "xor-blobs": 0.3, "spirals": 0.025, "blobs": 1.0,
-                 "linear": 0.1}
+                 "linear": 0.1, "reg-plane": 0.05, "reg-gauss": 0.05}
 
 
 def _toy(name: str, X: np.ndarray, y: np.ndarray, noise: float, seed: int) -> Dataset:
@@ -97,3 +98,37 @@ def linear(*, n: int = 200, noise: float | None = None, seed: int = 0, **_option
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
     X += rng.normal(scale=noise, size=X.shape)
     return _toy("linear", X, y, noise, seed)
+
+
+def _regression(name: str, X: np.ndarray, y: np.ndarray, noise: float, seed: int) -> Dataset:
+    return Dataset(name, np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.float32), class_names=(),
+                   meta={"kind": "toy", "noise": float(noise), "seed": int(seed)}, task="regression")
+
+
+# reg-gauss: two bumps up and two down, at the corners of a square of side 1 (TensorFlow playground's
+# "Gaussian" regression set).
+GAUSS_BUMPS = ((-0.5, -0.5, 1.0), (0.5, 0.5, 1.0), (-0.5, 0.5, -1.0), (0.5, -0.5, -1.0))
+GAUSS_WIDTH = 0.35
+
+
+@register("reg-plane", generated=True, regression=True)
+def reg_plane(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options) -> Dataset:
+    """Regression: points uniform in [-1, 1]^2, target (x1 + x2) / 2 plus Gaussian noise (a tilted plane)."""
+    noise = _noise("reg-plane", noise)
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1.0, 1.0, size=(n, 2))
+    y = (X[:, 0] + X[:, 1]) / 2 + rng.normal(scale=noise, size=n)
+    return _regression("reg-plane", X, y, noise, seed)
+
+
+@register("reg-gauss", generated=True, regression=True)
+def reg_gauss(*, n: int = 200, noise: float | None = None, seed: int = 0, **_options) -> Dataset:
+    """Regression: points uniform in [-1, 1]^2, target the sum of four Gaussian bumps (two up, two
+    down, width 0.35, see ``GAUSS_BUMPS``) plus Gaussian noise; a line cannot fit it."""
+    noise = _noise("reg-gauss", noise)
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1.0, 1.0, size=(n, 2))
+    y = sum(sign * np.exp(-((X[:, 0] - cx) ** 2 + (X[:, 1] - cy) ** 2) / (2 * GAUSS_WIDTH ** 2))
+            for cx, cy, sign in GAUSS_BUMPS)
+    y = y + rng.normal(scale=noise, size=n)
+    return _regression("reg-gauss", X, y, noise, seed)

@@ -67,8 +67,12 @@ class NetworkDiagramDisplay:
             row = history.params[epoch_row(history, e)].astype(np.float64)
             weights.append([row[layer.weight] for layer in ls])
             biases.append([None if layer.bias is None else row[layer.bias] for layer in ls])
+        from ..train import is_regression
+
         classes = history.class_names or ["0", "1"]
-        if layer_sizes(history.param_names)[-1] == 1:
+        if is_regression(history):
+            outputs = [t("pred_output", lang)]
+        elif layer_sizes(history.param_names)[-1] == 1:
             outputs = [t("prob_colorbar", lang, cls=class_phrase(classes[-1], lang))] if len(classes) <= 2 else [""]
         else:
             outputs = [class_label(c, lang) for c in classes]

@@ -22,6 +22,7 @@ VIEWS = {
     "gradients": "gradient_norms",   # per-layer gradient norms
     "metrics": "metrics",            # train/test loss and accuracy per epoch
     "first-layer": "first_layer",    # the first layer's weights as images (image inputs: digits)
+    "prediction": "prediction",      # a regression's predicted value over the input plane
 }
 
 
@@ -33,6 +34,11 @@ class RunShape:
     hidden_layers: int
     n_features: int
     image_inputs: bool = False  # the inputs form an image (pixel_R_C: digits)
+    regression: bool = False  # a number to predict, not classes
+
+    def __post_init__(self):
+        if self.regression:  # the article's kind classifies: its figures draw a boundary
+            object.__setattr__(self, "perceptron", False)
 
     @property
     def article_like(self) -> bool:
@@ -49,18 +55,20 @@ class RunShape:
         except BackpropvizError:
             hidden = 0
         from ..analysis.views import image_shape
+        from ..train import is_regression
 
         n = int(history.X.shape[1])
-        return cls(perceptron, hidden, n, image_shape(history.feature_names, n) is not None)
+        return cls(perceptron, hidden, n, image_shape(history.feature_names, n) is not None, is_regression(history))
 
     @classmethod
-    def of_config(cls, config, n_features: int, n_classes: int, feature_names=None) -> "RunShape":
+    def of_config(cls, config, n_features: int, n_classes: int, feature_names=None,
+                  regression: bool = False) -> "RunShape":
         from ..analysis.views import image_shape
         from ..models import parse_spec
 
         name, hidden = parse_spec(config.model)
         return cls(name == "perceptron" and n_classes <= 2, len(hidden), int(n_features),
-                   image_shape(feature_names, int(n_features)) is not None)
+                   image_shape(feature_names, int(n_features)) is not None, regression)
 
 
 def default_views(shape: RunShape, has_test: bool = False) -> list[str]:
@@ -69,8 +77,8 @@ def default_views(shape: RunShape, has_test: bool = False) -> list[str]:
         return ["overview", "loss"] + (["metrics"] if has_test else [])
     views = []
     if shape.n_features == 2:
-        views.append("probability")
-        if shape.hidden_layers:
+        views.append("prediction" if shape.regression else "probability")
+        if shape.hidden_layers and not shape.regression:
             views.append("hidden")
     if shape.image_inputs:
         views.append("first-layer")
@@ -107,7 +115,11 @@ def check_views(views, shape: RunShape, *, has_test: bool = False) -> list[str]:
 def _why_not(view: str, shape: RunShape) -> str | None:
     if view == "overview" and not shape.article_like:
         return "the article's overview needs a two-input perceptron on two-class data (--model perceptron)"
-    if view in ("probability", "hidden") and shape.n_features != 2:
+    if view in ("probability", "hidden") and shape.regression:
+        return "draws classes and their probabilities; a regression run has the prediction view (--views prediction)"
+    if view == "prediction" and not shape.regression:
+        return "draws a regression's predicted value; a classification run has the probability view"
+    if view in ("probability", "hidden", "prediction") and shape.n_features != 2:
         return (f"draws the input plane and needs 2 input features; this run has {shape.n_features} "
                 "(use --features pca or two column names)")
     if view == "hidden" and not shape.hidden_layers:
@@ -185,6 +197,11 @@ def _render_view(history, view: str, fmt: str, lang: str, options: ViewOptions) 
         from .metrics import MetricsDisplay
 
         fig = MetricsDisplay.from_history(history, lang=lang).figure_
+    elif view == "prediction":
+        from .regression import PredictionMapDisplay
+
+        fig = PredictionMapDisplay.from_history(history, options.boundary_epochs, resolution=options.resolution,
+                                                lang=lang).figure_
     elif view == "first-layer":
         from .firstlayer import FirstLayerDisplay
 
