@@ -148,6 +148,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
                      "ja": "入力平面上での各隠れニューロンの出力 (エポック {epoch}、{activation})"},
     "hidden_row": {"en": "hidden layer {layer}", "ja": "隠れ層 {layer}"},
     "hidden_unit": {"en": "unit {unit}", "ja": "ユニット {unit}"},
+    "pred_title": {"en": "Predicted value over the input plane ({data})", "ja": "入力平面上の予測値 ({data})"},
+    "pred_epoch_stats": {"en": "epoch {epoch}: loss {loss}, R² {r2}", "ja": "エポック {epoch}: 損失 {loss}、R² {r2}"},
+    "pred_colorbar": {"en": "predicted value (points: their target)", "ja": "予測値 (点: その目的変数の値)"},
+    "pred_points": {"en": "training points, filled with their target", "ja": "訓練データ (色は目的変数の値)"},
+    "pred_points_test": {"en": "test points, filled with their target", "ja": "テストデータ (色は目的変数の値)"},
+    "pred_output": {"en": "predicted value", "ja": "予測値"},
+    "metrics_r2": {"en": "R² (1: perfect fit, 0: the mean's)", "ja": "決定係数 R² (1: 完全に一致、0: 平均値と同じ)"},
     "firstlayer_title_units": {"en": "First layer's weights as {rows} x {cols} images, one per hidden unit ({data}, {model})",
         "ja": "第1層の重みを {rows} x {cols} の画像で表示、隠れユニットごと ({data}、{model})"},
     "firstlayer_title_classes": {"en": "Weights as {rows} x {cols} images, one per class ({data}, {model})",
@@ -195,6 +202,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "grad_ratio": {"en": "first / last layer: {start} at the start, {median} over the run (median)",
                    "ja": "最初の層 / 最後の層の比: 開始時 {start}、学習全体の中央値 {median}"},
     "metrics_title": {"en": "Loss and accuracy per epoch ({data})", "ja": "エポックごとの損失と正解率 ({data})"},
+    "metrics_title_r2": {"en": "Loss and R² per epoch ({data})", "ja": "エポックごとの損失と決定係数 R² ({data})"},
     "metrics_loss": {"en": "loss (data term)", "ja": "損失 (データ項)"},
     "metrics_acc": {"en": "accuracy", "ja": "正解率"},
     "metrics_train": {"en": "train", "ja": "訓練データ"},
@@ -507,6 +515,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ja": "学習後の訓練データ全体: 損失 {loss} (データ項)、正解率 {acc} ({n} サンプル)"},
     "cli_test_after": {"en": "test set after training: loss {loss} (data loss), accuracy {acc} ({n} rows)",
         "ja": "学習後のテストデータ: 損失 {loss} (データ項)、正解率 {acc} ({n} サンプル)"},
+    "cli_train_after_r2": {"en": "whole training set after training: loss {loss} (data loss), R² {acc} ({n} rows)",
+        "ja": "学習後の訓練データ全体: 損失 {loss} (データ項)、決定係数 R² {acc} ({n} サンプル)"},
+    "cli_test_after_r2": {"en": "test set after training: loss {loss} (data loss), R² {acc} ({n} rows)",
+        "ja": "学習後のテストデータ: 損失 {loss} (データ項)、決定係数 R² {acc} ({n} サンプル)"},
     "cli_stall_head": {"en": "the gradient has vanished (|grad| = {grad}) at training accuracy {acc}: more epochs will not help.",
         "ja": "勾配が消失した (|grad| = {grad}、訓練データの正解率 {acc}): エポックを増やしても改善しない。"},
     "cli_stall_lr": {"en": " The updates saturated the outputs (every misclassified row gets probability 0 or 1, loss {loss}): "
@@ -568,6 +580,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
               "(--model mlp:4 を試すとよい)"},
     "cli_loss_ce": {"en": "the data have {k} classes and bce needs two: using --loss ce (softmax cross-entropy)",
         "ja": "データのクラスは {k} 個で bce は 2 クラス用のため、--loss ce (ソフトマックス交差エントロピー) を使う"},
+    "cli_loss_mse": {"en": "a regression target (a number to predict): using --loss mse",
+        "ja": "回帰の目的変数 (予測する数値) なので --loss mse を使う"},
+    "cli_task_detected": {"en": "the target column {column!r} holds {n} distinct numbers: treated as regression "
+                                "(--task classification to take them as classes)",
+        "ja": "目的変数の列 {column!r} は {n} 種類の数値を含むため回帰として扱う (クラスとして扱うには --task "
+              "classification)"},
+    "cli_target_standardized": {"en": "the target {column!r} is standardised like the features (mean {mean}, "
+                                      "standard deviation {std}): losses and predictions are in those units",
+        "ja": "目的変数 {column!r} は特徴量と同じく標準化している (平均 {mean}、標準偏差 {std}): 損失と予測値はその単位"},
     "cli_batch_full": {"en": "--batch-size {batch} is above the {n} training rows, so every step takes them all "
                              "(the full batch, the same run as without --batch-size)",
         "ja": "--batch-size {batch} は訓練データの {n} サンプルより大きいので、各ステップは全サンプルを使う "
