@@ -237,7 +237,7 @@ export function create(el, rec, ctx) {
     let lastY = Infinity;
     for (const v of cs.ticks(3)) {
       const p = P3(lx, ly, Z(v));
-      if (Math.abs(p[1] - lastY) < 16) continue;
+      if (Math.abs(p[1] - lastY) < 20) continue;
       lastY = p[1];
       g.beginPath(); g.moveTo(p[0], p[1]); g.lineTo(p[0] - 4, p[1]); g.stroke();
       g.fillText(fmt(v, 2), p[0] - 7, p[1]);

@@ -95,7 +95,8 @@ function logTicks(lo, hi, count) {
       const v = m * Math.pow(10, d);
       if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) more.push(v);
     }
-    out = more.length > count + 2 ? more.filter((v, i) => i % 2 === 0) : more;
+    out = more;
+    while (out.length > count + 1) out = out.filter((v, i) => i % 2 === 0);
   }
   return out;
 }
