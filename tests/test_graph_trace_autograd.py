@@ -287,8 +287,11 @@ def test_custom_function_draws_as_one_node(tmp_path):
     model.forward = lambda x: MySigmoid.apply(model[0](x))
     trace = trace_step(model, F.binary_cross_entropy, X[:4], Y[:4])
     assert trace.names() == ["x", "w", "matmul", "b", "add", "MySigmoid", "y", "bce", "mean"]
+    titles = {"en": "Computation graph, sample 1 (x = (0, 1), y = 1)",  # no step: not from a history
+              "ja": "計算グラフ: サンプル 1 (x = (0, 1), y = 1)"}
     for lang in ("en", "ja"):
         display = write_graph_figure(trace, tmp_path / f"graph_{lang}.png", sample=1, lang=lang)
         assert len(display.boxes_) == 9 and len(display.forward_arrows_) == 8
         assert any(t.get_text() == "MySigmoid" for t in display.texts_)
+        assert display.ax_.get_title() == titles[lang]
         assert (tmp_path / f"graph_{lang}.png").stat().st_size > 0

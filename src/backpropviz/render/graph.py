@@ -171,9 +171,10 @@ class ComputationGraphDisplay:
 
     def title(self) -> str:
         tr = self.trace
-        step = tr.step if tr.step is not None else "-"
+        step = tr.step  # None: a trace_step of a model outside any history
         if self.sample is None:
-            text = t("graph_title_batch", self.lang, step=step, n=tr.n_samples)
+            key = "graph_title_batch" if step is not None else "graph_title_batch_nostep"
+            text = t(key, self.lang, step=step, n=tr.n_samples)
         else:
             x_node = next((n for n in tr.nodes if n.kind == "input"), None)
             y_node = next((n for n in tr.nodes if n.kind == "target"), None)
@@ -181,7 +182,8 @@ class ComputationGraphDisplay:
             x = "(" + ", ".join(fmt_number(v, 3) for v in np.ravel(x_node.value[self.sample])) + ")" \
                 if x_node is not None else "?"
             y = fmt_number(np.ravel(y_node.value[self.sample])[0], 3) if y_node is not None else "?"
-            text = t("graph_title_sample", self.lang, step=step, sample=row, x=x, y=y)
+            key = "graph_title_sample" if step is not None else "graph_title_sample_nostep"
+            text = t(key, self.lang, step=step, sample=row, x=x, y=y)
         if tr.collapsed:
             text = t("graph_title_collapsed", self.lang, title=text)
         return text
