@@ -98,10 +98,14 @@ def test_overview_curve_of_a_minibatch_perceptron_is_the_whole_set_loss_and_says
     np.testing.assert_allclose(heights[rows], [whole_set_loss(history, k) for k in rows], rtol=1e-5)
     assert display.actual_line_.get_label() == t("path_actual_full", "en")
     assert "whole training set" in display.actual_line_.get_label()
+    assert "whole training set's loss at each step's parameters" in display.note_.get_text()
+    assert "only its batch" in display.note_.get_text()
     ja = LossSurface3DDisplay.from_history(history, resolution=8, lang="ja")
     assert "訓練データ全体の損失" in ja.actual_line_.get_label()
+    assert "バッチの損失だけ" in ja.note_.get_text()
     full = LossSurface3DDisplay.from_history(train(RunConfig(epochs=40)), resolution=8, lang="en")
     assert full.actual_line_.get_label() == "loss training actually saw"
+    assert "batch" not in full.note_.get_text()
     plt.close("all")
 
 

@@ -111,6 +111,19 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ja": "{fixed} は学習中に変化しないため、\n"
               "経路の高さは学習時の損失と一致する。",
     },
+    "surface_note_moved_batch": {
+        "en": "Dashed: heights on the slice, not the whole training set's loss\n({moved}).\n"
+              "Solid: the whole training set's loss at each step's parameters\n(each step itself saw only its batch).",
+        "ja": "破線: 断面上の高さで、訓練データ全体の損失とは異なる\n"
+              "({moved})。\n"
+              "実線: 各ステップのパラメータでの訓練データ全体の損失\n(各ステップ自体はバッチの損失だけを見た)。",
+    },
+    "surface_note_still_batch": {
+        "en": "{fixed} did not change during training:\nthe path's heights are the whole training set's losses\n"
+              "(each step itself saw only its batch).",
+        "ja": "{fixed} は学習中に変化しないため、\n"
+              "経路の高さは訓練データ全体の損失と一致する\n(各ステップ自体はバッチの損失だけを見た)。",
+    },
     "off_plane": {"en": "the path lies up to {dist} away from the plane",
                   "ja": "実際の経路は平面から最大 {dist} 離れている"},
     "plane_note_projected": {

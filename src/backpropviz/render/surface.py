@@ -375,12 +375,14 @@ class LossSurface3DDisplay(_PlaneDisplay):
         return None if land.path_loss is None else np.asarray(land.path_loss, dtype=float)
 
     def note(self) -> str:
+        # A mini-batch run's solid curve is the whole set's loss, not what each step saw: say so.
+        batch = "_batch" if getattr(self.landscape, "minibatch", False) else ""
         if self.moved_text is not None:
-            return t("surface_note_moved", self.lang, moved=self.moved_text)
+            return t("surface_note_moved" + batch, self.lang, moved=self.moved_text)
         plane_note = self._plane_note()
         if plane_note is not None:
             return plane_note
-        return t("surface_note_still", self.lang, fixed=self.fixed_names())
+        return t("surface_note_still" + batch, self.lang, fixed=self.fixed_names())
 
     def plot(self, ax=None, *, note=True):
         """Draw on a 3D ``ax`` (or a new one); keeps ``ax_``, ``figure_``, ``surface_``,
