@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
+from . import palette
 from .base import axes_or_new, fmt_value, param_label
 from .fonts import use_language
 
@@ -285,13 +286,14 @@ class LossContourDisplay(_PlaneDisplay):
                 pad = max(abs(flat_value) * 1e-3, 1e-6)
                 levels = [flat_value - pad, flat_value + pad]
             self.contour_ = ax.contourf(land.alpha, land.beta, land.loss, levels=levels,
-                                        cmap="viridis", alpha=0.8)
+                                        cmap=palette.cmap("sequential"), alpha=0.8)
             self.colorbar_ = fig.colorbar(
                 self.contour_, ax=ax, label=self.colorbar_label())
             if flat_value is not None:
                 self.colorbar_.set_ticks([flat_value], labels=[f"{flat_value:.4g}"])
             path = land.path
-            (self.path_,) = ax.plot(path[:, 0], path[:, 1], "r-o", markersize=3, linewidth=1,
+            (self.path_,) = ax.plot(path[:, 0], path[:, 1], "-o", color=palette.color("path_2d"), markersize=3,
+                                    linewidth=1,
                                     markevery=_markevery(len(path)), label=t("path", self.lang))
             (self.start_,) = ax.plot(path[0, 0], path[0, 1], color="white", marker="*",
                                      markersize=15, markeredgecolor="black", linestyle="none",
@@ -396,14 +398,14 @@ class LossSurface3DDisplay(_PlaneDisplay):
             ax.computed_zorder = False
             A, B = np.meshgrid(land.alpha, land.beta)
             # Rasterised: thousands of little polygons make vector files large and slow.
-            self.surface_ = ax.plot_surface(A, B, land.loss, cmap="viridis", alpha=0.5,
+            self.surface_ = ax.plot_surface(A, B, land.loss, cmap=palette.cmap("sequential"), alpha=0.5,
                                             rstride=1, cstride=1, linewidth=0, antialiased=False,
                                             rasterized=True, zorder=1)
             path = land.path
             self.projected_line_ = None
             if self.projected_loss() is not None:
                 (self.projected_line_,) = ax.plot(
-                    path[:, 0], path[:, 1], self.projected_loss(), color="tab:red", linestyle="--",
+                    path[:, 0], path[:, 1], self.projected_loss(), color=palette.color("path"), linestyle="--",
                     linewidth=2, zorder=3,
                     label=(t("path_projected", self.lang, fixed=self.fixed_names()) if land.fixed
                            else t("path_projected_plane", self.lang)))
