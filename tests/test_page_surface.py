@@ -13,7 +13,7 @@ from backpropviz.analysis import landscape as ls
 from backpropviz.i18n import CATALOGUE
 from backpropviz.config import RunConfig
 from backpropviz.train import train
-from backpropviz.web.pack import page_data
+from backpropviz.web.pack import decode, page_data
 from backpropviz.web.page import write_page
 from pagehelpers import MOONS, browser, build_page, open_page  # noqa: F401  (fixtures)
 
@@ -98,6 +98,10 @@ def test_article_point_arrows_and_notes_are_the_histories(article, open_page):
         assert got["verdictText"].startswith(prefix(f"page_surface_verdict_{verdict}", "en"))
         assert "batch loss" not in got["losses"]  # full batch: the batch loss is the whole set's
         assert js_fmt(land.set_loss[k]) in got["losses"]
+        heights = s.js(f"Object.assign({{}}, document.querySelector('{ROOT3D}').dataset)")
+        assert heights["step"] == str(k)
+        np.testing.assert_allclose(float(heights["planeLoss"]), land.path_loss[k], rtol=1e-4)
+        np.testing.assert_allclose(float(heights["wholeLoss"]), land.set_loss[k], rtol=1e-4)
         points.append(got["point"])
     assert len({tuple(p) for p in points}) == len(points), "the point moves with the step"
     # the same notes in Japanese
@@ -199,6 +203,11 @@ def test_click_on_the_2d_path_jumps_the_page(article, open_page):
     px = bx + (rows[:, 0] - x0) / (x1 - x0) * bw
     py = by + bh - (rows[:, 1] - y0) / (y1 - y0) * bh
     canvas = s.page.locator(f"{ROOT} canvas.bpv-surface-overlay").bounding_box()
+    s.js("window.backpropviz.go(200)")
+    rgba = s.js(f"""() => {{ const c = document.querySelector('{ROOT} canvas.bpv-surface-overlay');
+      const r = c.width / c.getBoundingClientRect().width;
+      return Array.from(c.getContext('2d').getImageData(Math.round({px[200]} * r), Math.round({py[200]} * r), 1, 1).data); }}""")
+    assert rgba[3] > 200 and rgba[0] > 180 and rgba[1] < 100 and rgba[2] < 100, rgba  # the red point
     for k in (3, 60):
         cx, cy = round(px[k]), round(py[k])
         expected = int(np.argmin((px - cx) ** 2 + (py - cy) ** 2))
@@ -209,4 +218,24 @@ def test_click_on_the_2d_path_jumps_the_page(article, open_page):
     s.page.mouse.move(canvas["x"] + px[60], canvas["y"] + py[60])
     tip = s.js("document.querySelector('.bpv-tip').textContent")
     assert "w1" in tip and "step" in tip, tip
+    assert not s.errors, s.errors
+
+
+def test_a_thinned_page_projects_its_kept_steps(article, open_page, tmp_path):
+    _, h = article
+    path = tmp_path / "thinned.html"
+    page = page_data(h, trace_steps=0, max_step_floats=2000)  # 10 floats a step: 200 of 1000 kept
+    index = page["steps"]["index"]
+    write_page(page, path)
+    s = open_page(path, hash_=VIEWS)
+    kept = decode(index)
+    assert s.js("window.backpropviz.steps()") == len(kept) < h.n_steps
+    for j in (1, len(kept) // 2, len(kept) - 1):
+        got = shown(s, j)
+        step = int(kept[j])
+        np.testing.assert_allclose(got["point"], h.params[step][:2], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(got["update"], h.params[step + 1][:2].astype(np.float64) - h.params[step][:2],
+                                   rtol=1e-4, atol=1e-8)
+        np.testing.assert_allclose(got["sgd"], -step_lr(h, step) * h.grads[step][:2].astype(np.float64),
+                                   rtol=1e-5, atol=1e-9)
     assert not s.errors, s.errors

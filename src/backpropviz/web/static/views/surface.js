@@ -109,6 +109,8 @@ export function create(el, rec, ctx) {
   const over = makeCanvas(stack, W, H, "bpv-surface-overlay");
   over.canvas.style.cssText += ";position:absolute;left:0;top:0;cursor:crosshair;";
   base.canvas.style.position = "absolute";
+  over.canvas.setAttribute("role", "img");
+  over.canvas.setAttribute("aria-label", t("view_surface"));
 
   // -- static layer: heat map, contours, path, axes, colour bar ---------------------------------
   const [lo, hi] = finiteRange(loss);

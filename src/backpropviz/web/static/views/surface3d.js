@@ -6,7 +6,8 @@
 //
 // The surface, box and both curves are rendered once per rotation into the base canvas;
 // update(k) only redraws the overlay (this step's two points and the gap between them).
-// The root carries data-rotation="azimuth,elevation" (degrees) and data-step.
+// The root carries data-rotation="azimuth,elevation" (degrees), data-step and this step's two
+// heights: data-plane-loss and data-whole-loss.
 
 import { makeCanvas, ticks } from "bpv/canvas.js";
 import { fmt } from "bpv/format.js";
@@ -95,6 +96,8 @@ export function create(el, rec, ctx) {
   const over = makeCanvas(stack, W, H, "bpv-surface3d-overlay");
   base.canvas.style.position = "absolute";
   over.canvas.style.cssText += ";position:absolute;left:0;top:0;cursor:grab;";
+  over.canvas.setAttribute("role", "img");
+  over.canvas.setAttribute("aria-label", t("view_surface3d"));
   // one zoom for every rotation: the box's widest possible extent fits (labels outside it)
   const S = Math.min((W - 2 * 62) / (2 * Math.hypot(hx, hy)), (H - 2 * 34) / (2 * Math.hypot(hx, hy, ZH / 2)));
   const CX = W / 2, CY = H / 2 + 6;
@@ -288,6 +291,8 @@ export function create(el, rec, ctx) {
     drawPoint();
     const r = Math.min(k, rows - 1);
     root.dataset.step = String(k);
+    root.dataset.planeLoss = String(surf.pathLoss[r]);
+    root.dataset.wholeLoss = String(surf.wholeLoss[r]);
     stepNote.textContent = t("surface3d_step", { plane: fmt(surf.pathLoss[r]), whole: fmt(surf.wholeLoss[r]) });
   }
 
