@@ -163,3 +163,16 @@ def test_metrics_and_network_views_name_r_squared_and_the_predicted_value():
     assert m.axes_[1].get_ylim()[0] <= min(h.epoch_train_acc.min(), 0.0)  # R^2 below 0 stays in view
     assert NetworkDiagramDisplay.from_history(h, lang="en").output_names == ["predicted value"]
     assert NetworkDiagramDisplay.from_history(h, lang="ja").output_names == ["予測値"]
+
+
+def test_compare_of_regression_runs_reports_r_squared(cli, tmp_path):
+    r = cli("compare", "--data", "reg-plane", "--vary", "lr=0.1,0.5", "--epochs", "20", "--out", tmp_path)
+    assert r.code == 0, r
+    header = r.out.splitlines()[0]
+    assert "R²" in header and "accuracy" not in header and "%" not in r.out
+
+
+def test_basins_refuses_a_regression_run(cli, tmp_path):
+    one_line_error(cli("basins", "--data", "reg-plane", "--loss", "mse", "--resolution", "4", "--epochs", "5",
+                       "--out", tmp_path),
+                   "regression run")

@@ -355,7 +355,11 @@ def basin_map(config: RunConfig, *, x_name: str | None = None, y_name: str | Non
         raise BackpropvizError(f"unknown basin method {method!r}; choose one of: params, random")
     if span is not None and not (math.isfinite(span) and span > 0):
         raise BackpropvizError(f"--range as one number is a half-width and must be > 0; got {span}")
-    _, model = _prepare(config, dataset)
+    train_set, model = _prepare(config, dataset)
+    if train_set.is_regression:
+        raise BackpropvizError(
+            "basins tells solved starts from stuck ones by their final accuracy, and a regression run has "
+            "none; compare runs with `compare`, or map the loss around one with `landscape`")
     names = param_names(model)
     init = get_flat(model).double().numpy()
     if method == "params":

@@ -128,13 +128,16 @@ def results_table(labels, histories, lang: str = "en") -> list[str]:
     """
     from ..i18n import t
     from ..render.chain import ljust, rjust, text_width
+    from ..train import is_regression
 
+    regression = is_regression(histories[0])  # R^2 instead of accuracy
     rows = []
     for label, history in zip(labels, histories):
         loss = float(history.epoch_train_loss[-1]) if len(history.epoch_train_loss) else float("nan")
         acc = float(history.epoch_train_acc[-1]) if len(history.epoch_train_acc) else float("nan")
-        rows.append([label, f"{loss:.6f}", f"{acc:.2%}", str(history.n_steps)])
-    header = [t(key, lang) for key in ("cli_col_run", "cli_col_loss", "cli_col_acc", "cli_col_steps")]
+        rows.append([label, f"{loss:.6f}", f"{acc:.4f}" if regression else f"{acc:.2%}", str(history.n_steps)])
+    header = [t(key, lang) for key in ("cli_col_run", "cli_col_loss", "cli_col_r2" if regression else "cli_col_acc",
+                                       "cli_col_steps")]
     widths = [max(text_width(row[k]) for row in [header, *rows]) for k in range(len(header))]
 
     def line(cells):  # the label left-aligned, the numbers right-aligned

@@ -32,7 +32,7 @@ class CompareDisplay:
     """
 
     def __init__(self, slice_, labels, train_loss, train_acc, *, diverged=None, losses=None,
-                 title="", lang="en"):
+                 title="", lang="en", regression=False):
         self.slice = slice_
         self.labels = list(labels)
         self.train_loss = [np.asarray(v, dtype=float) for v in train_loss]
@@ -41,6 +41,7 @@ class CompareDisplay:
         self.losses = list(losses or [slice_.loss_name] * len(self.labels))
         self.title = title
         self.lang = resolve_lang(lang)
+        self.regression = regression  # the right panel is R^2 instead of accuracy
 
     def __repr__(self) -> str:
         return f"CompareDisplay(runs={self.labels}, plane={self.slice.method!r}, lang={self.lang!r})"
@@ -49,13 +50,16 @@ class CompareDisplay:
     def from_histories(cls, histories, labels, slice_, *, diverged=None, lang=None, plot=True):
         from .base import title_fields
 
+        from ..train import is_regression
+
         lang = resolve_lang(lang)
         _, fields = title_fields(histories[0].config)
         title = t("compare_title", lang, data=fields.get("gate", fields.get("data", "")),
                   model=name_label("model", histories[0].config.get("model", ""), lang))
         display = cls(slice_, labels, [h.epoch_train_loss for h in histories],
                       [h.epoch_train_acc for h in histories], diverged=diverged,
-                      losses=[str(h.config.get("loss", "")) for h in histories], title=title, lang=lang)
+                      losses=[str(h.config.get("loss", "")) for h in histories], title=title, lang=lang,
+                      regression=is_regression(histories[0]))
         return display.plot() if plot else display
 
     @property
@@ -190,10 +194,16 @@ class CompareDisplay:
             ax_loss.set_title(t("compare_curves", self.lang), fontsize=11)
             ax_loss.set_ylabel(t("compare_loss_own", self.lang) if len(set(self.losses)) > 1
                                else t("loss_value_log" if loss_log else "loss_value", self.lang))
-            ax_acc.set_title(t("compare_acc", self.lang), fontsize=11)
-            ax_acc.set_ylabel(t("metrics_acc", self.lang))
-            ax_acc.set_ylim(-0.03, 1.03)
-            ax_acc.yaxis.set_major_formatter("{x:.0%}")
+            if self.regression:  # R^2: at most 1, below 0 for a fit worse than the mean
+                ax_acc.set_title(t("compare_r2", self.lang), fontsize=11)
+                ax_acc.set_ylabel(t("metrics_r2", self.lang))
+                lowest = np.nanmin(np.concatenate([*self.train_acc, [0.0]]))
+                ax_acc.set_ylim(max(lowest, -10.0) - 0.05, 1.05)
+            else:
+                ax_acc.set_title(t("compare_acc", self.lang), fontsize=11)
+                ax_acc.set_ylabel(t("metrics_acc", self.lang))
+                ax_acc.set_ylim(-0.03, 1.03)
+                ax_acc.yaxis.set_major_formatter("{x:.0%}")
             last_epoch = max((len(v) - 1 for v in self.train_loss + self.train_acc), default=0)
             for ax in (ax_loss, ax_acc):
                 ax.set_xlabel(t("epochs", self.lang))
