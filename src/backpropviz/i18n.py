@@ -47,8 +47,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "loss_value": {"en": "loss", "ja": "損失の値"},
     "loss_value_log": {"en": "loss (log scale)", "ja": "損失の値 (対数目盛)"},
     # -- legends --------------------------------------------------------------------------------
-    "class_false": {"en": "0 (False)", "ja": "0 (False)"},
-    "class_true": {"en": "1 (True)", "ja": "1 (True)"},
+    "class_false": {"en": "0 (False)", "ja": "0 (偽)"},
+    "class_true": {"en": "1 (True)", "ja": "1 (真)"},
     "class_n": {"en": "class {name}", "ja": "クラス {name}"},
     "boundary_initial": {"en": "initial boundary", "ja": "初期値の境界"},
     "boundary_final": {"en": "boundary after training", "ja": "学習後の境界"},
@@ -708,6 +708,18 @@ def resolve_lang(lang: str | None = None) -> str:
     if key not in LANGS:
         raise BackpropvizError(f"unknown language {lang!r}; choose one of: {', '.join(LANGS)}")
     return key
+
+
+def name_label(kind: str, name, lang: str) -> str:
+    """How a figure or summary line names a run's ``kind`` ("loss", "model") called ``name``: the
+    catalogue's word where it has one (``name_<kind>_<name>``), else ``name`` as the user typed it
+    (an MLP spec such as ``mlp:4``).
+
+    >>> name_label("loss", "bce", "ja"), name_label("model", "mlp:4", "ja")
+    ('2値交差エントロピー', 'mlp:4')
+    """
+    key = f"name_{kind}_{str(name).lower()}"
+    return t(key, lang) if key in CATALOGUE else str(name)
 
 
 _ZERO_TEXT = re.compile(r"[0.]*0[0.]*(?:e[+-]?\d+)?%?")
