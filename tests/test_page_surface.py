@@ -104,6 +104,8 @@ def test_article_point_arrows_and_notes_are_the_histories(article, open_page):
         np.testing.assert_allclose(float(heights["wholeLoss"]), land.set_loss[k], rtol=1e-4)
         points.append(got["point"])
     assert len({tuple(p) for p in points}) == len(points), "the point moves with the step"
+    text = s.js(f"document.querySelector('{ROOT}').textContent + document.querySelector('{ROOT3D}').textContent")
+    assert "surface_" not in text and "surface3d_" not in text, "a text key shown bare"
     # the same notes in Japanese
     s.js("window.backpropviz.lang('ja')")
     got = shown(s, 12)
@@ -239,3 +241,27 @@ def test_a_thinned_page_projects_its_kept_steps(article, open_page, tmp_path):
         np.testing.assert_allclose(got["sgd"], -step_lr(h, step) * h.grads[step][:2].astype(np.float64),
                                    rtol=1e-5, atol=1e-9)
     assert not s.errors, s.errors
+
+
+def test_every_text_the_surface_views_ask_for_is_in_the_catalogue():
+    """Keys written out in the two views (and the ones they build from a verdict or an arrow's
+    name) exist in English and Japanese, so no view ever shows a bare key."""
+    import re
+    from pathlib import Path
+
+    from backpropviz.web import page
+
+    keys = set()
+    for name in ("surface.js", "surface3d.js"):
+        source = (Path(page.STATIC) / "views" / name).read_text(encoding="utf-8")
+        keys |= set(re.findall(r'["`](surface3?d?_[a-z0-9_]+)["`]', source))
+        keys |= {f"surface_{w}_invisible" for w in ("sgd", "update")} if "_invisible`" in source else set()
+        keys |= {f"surface_verdict_{v}" for v in ("faithful", "mostly", "misleading", "construction")} \
+            if "surface_verdict_${" in source else set()
+    assert len(keys) > 40
+    missing = sorted(k for k in keys if f"page_{k}" not in CATALOGUE)
+    assert not missing, missing
+    for k in keys:
+        entry = CATALOGUE[f"page_{k}"]
+        assert entry["en"].strip() and entry["ja"].strip(), k
+        assert set(re.findall(r"\{(\w+)\}", entry["en"])) == set(re.findall(r"\{(\w+)\}", entry["ja"])), k

@@ -163,6 +163,8 @@ PAGE = {
     "page_surface3d_key_plane": {"en": "loss on the plane under the path (what the surface shows)",
                                  "ja": "経路下の平面上の損失 (曲面が示す値)"},
     "page_surface3d_key_point": {"en": "this step (on both curves)", "ja": "このステップ (両方の曲線上)"},
+    "page_surface3d_tip_path": {"en": "step {step} (click to go there): loss on the plane {plane}, loss training saw (whole training set) {whole}",
+                                "ja": "ステップ {step} (クリックで移動): 平面上の損失 {plane}、学習時の実際の損失 (訓練データ全体) {whole}"},
     "page_surface3d_reset": {"en": "reset view", "ja": "視点を戻す"},
     "page_surface3d_hint": {"en": "drag to rotate · hover for values · click the path to jump",
                             "ja": "ドラッグで回転 · マウスを重ねると値を表示 · 経路をクリックで移動"},
