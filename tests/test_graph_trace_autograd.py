@@ -58,7 +58,8 @@ def autograd_structure(model, loss):
 
 def trace_structure(trace):
     """The same (node names, edges) read from a trace: one entry per autograd node (the two
-    nodes split from a fused kernel share one), targets and constants left out (no gradient)."""
+    nodes split from a fused kernel, or the nodes of a multi-output op's outputs, share one),
+    targets and constants left out (no gradient)."""
     by_id = {n.id: n for n in trace.nodes}
     ops = [n for n in trace.nodes if n.kind == "op"]
     assert all(n.autograd_index >= 0 and n.autograd_node for n in ops)
@@ -67,12 +68,18 @@ def trace_structure(trace):
     def label(n):
         return f"param:{n.torch_name}" if n.kind == "param" else "input" if n.kind == "input" else n.autograd_node
 
-    edges = Counter()
+    inputs = {n.id: Counter() for n in ops}  # each trace node's inputs from outside its autograd node
     for e in trace.edges:
         s, d = by_id[e.src], by_id[e.dst]
         if s.kind in ("target", "const") or (s.kind == "op" and s.autograd_index == d.autograd_index):
             continue
-        edges[(label(s), d.autograd_node)] += 1
+        inputs[d.id][label(s)] += 1
+    groups = {}
+    for n in ops:  # an autograd node's inputs: what any of its trace nodes takes
+        groups[n.autograd_index] = groups.get(n.autograd_index, Counter()) | inputs[n.id]
+    edges = Counter()
+    for n in {n.autograd_index: n for n in ops}.values():
+        edges.update({(src, n.autograd_node): k for src, k in groups[n.autograd_index].items()})
     return nodes, edges
 
 
@@ -167,6 +174,8 @@ MODELS = {
     "h[:, :2].relu_()": lambda m, x: _then(m.l1(x), lambda h: h[:, :2].relu_(), lambda h: torch.sigmoid(m.l2(h))),
     "h[:, 0] = 0": lambda m, x: _then(m.l1(x), lambda h: h.__setitem__((slice(None), 0), 0.0),
                                       lambda h: torch.sigmoid(m.l2(h))),
+    "split and cat": lambda m, x: torch.sigmoid(m.l2(torch.cat(
+        (lambda a, b: [a * a, torch.tanh(b)])(*m.l1(x).split([1, 2], dim=1)), dim=1))),
 }
 
 
@@ -277,6 +286,23 @@ def test_in_place_op_on_a_slice_is_the_whole_tensor_after_it():
     for node, ref in [(next(n for n in trace.nodes if n.name == "add"), a1), (relu, h)]:
         np.testing.assert_allclose(node.value, ref.detach().numpy(), rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(node.grad, ref.grad.numpy(), rtol=1e-5, atol=1e-8)
+
+
+def test_multi_output_op_has_a_node_per_output_and_cat_its_inputs():
+    torch.manual_seed(0)
+    model = Net(MODELS["split and cat"])
+    trace = trace_step(model, F.binary_cross_entropy, X, Y, collapse=False)
+    x = torch.as_tensor(X)
+    h = x @ model.l1.weight.T + model.l1.bias
+    a, b = (part.detach().clone().requires_grad_(True) for part in (h[:, :1], h[:, 1:]))  # leaves of their own
+    p = torch.sigmoid(torch.cat([a * a, torch.tanh(b)], 1) @ model.l2.weight.T + model.l2.bias)
+    F.binary_cross_entropy(p, torch.as_tensor(Y)[:, None]).backward()
+    for k, ref in enumerate((a, b)):
+        node = trace.node(f"split_with_sizes[{k}]")
+        np.testing.assert_allclose(node.value, ref.detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(node.grad, ref.grad.numpy(), rtol=1e-5, atol=1e-8)
+    assert ("multiply", "cat") in trace.name_edges() and ("tanh", "cat") in trace.name_edges()
+    assert trace.name_edges().count(("split_with_sizes[0]", "multiply")) == 2  # a * a
 
 
 def test_custom_function_draws_as_one_node(tmp_path):

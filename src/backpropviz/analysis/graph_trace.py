@@ -333,6 +333,17 @@ def _module_scopes(model: nn.Module, recorder):
             h.remove()
 
 
+def _tensors(args) -> list[torch.Tensor]:
+    """The tensors among an op's arguments, those inside a list included (``cat``, ``stack``)."""
+    out = []
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            out.append(a)
+        elif isinstance(a, (list, tuple)):
+            out.extend(t for t in a if isinstance(t, torch.Tensor))
+    return out
+
+
 def _is_custom(fn) -> bool:
     """Whether autograd node ``fn`` is the backward of a custom ``torch.autograd.Function``."""
     return isinstance(fn, torch.autograd.function.BackwardCFunction)
@@ -349,7 +360,7 @@ def _target_family(records, target: torch.Tensor) -> set[int]:
     """ids of the target and of every tensor made from it without gradient (reshape, .long())."""
     family = {id(target)}
     for r in records:
-        if any(isinstance(a, torch.Tensor) and id(a) in family for a in r.args):
+        if any(id(a) in family for a in _tensors(r.args)):
             family.update(id(o) for o in r.outputs if o.grad_fn is None and not o.requires_grad)
     return family
 
@@ -425,7 +436,10 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
 
     # Gradients of every node's output and every leaf, in one backward pass; a custom Function's
     # hook keeps what its backward returned.
-    edges = [_edge_of(*by_fn[fn]) for fn in op_fns]
+    # (an op whose autograd node has several outputs, e.g. split, gets a node per output)
+    outputs_of = {fn: [k for k, e in enumerate(by_fn[fn][0].edges) if e is not None and e.node is fn]
+                  or [by_fn[fn][1]] for fn in op_fns}
+    edges = [_edge_of(by_fn[fn][0], k) for fn in op_fns for k in outputs_of[fn]]
     returned, hooks = {}, []
     for fn in op_fns:
         if _is_custom(fn):
@@ -436,21 +450,22 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
     finally:
         for h in hooks:
             h.remove()
-    grad_of_fn = dict(zip(op_fns, grads[:len(op_fns)]))
-    grad_of = {key: g for key, g in zip(leaves, grads[len(op_fns):])}
+    it = iter(grads[:len(edges)])
+    grad_of_fn = {fn: [next(it) for _ in outputs_of[fn]] for fn in op_fns}
+    grad_of = {key: g for key, g in zip(leaves, grads[len(edges):])}
 
     builder = _Builder(model, n, x_leaf, _target_family(rec.records, target), grad_of, fold_views)
     position = {id(r): i for i, r in enumerate(rec.records)}
     for index, fn in sorted(enumerate(op_fns), key=lambda item: position[id(by_fn[item[1]][0])]):
-        r, i = by_fn[fn]
+        r = by_fn[fn][0]
         if _is_custom(fn):
             start = position[id(r)]
             while start > 0 and not rec.records[start - 1].grad_enabled:
                 start -= 1
-            builder.add_custom(r, i, fn, grad_of_fn[fn], returned.get(fn), index,
+            builder.add_custom(r, outputs_of[fn][0], fn, grad_of_fn[fn][0], returned.get(fn), index,
                                inside=rec.records[start:position[id(r)] + 1])
         else:
-            builder.add_op(r, i, fn, grad_of_fn[fn], split_fused, index)
+            builder.add_op(r, outputs_of[fn], fn, grad_of_fn[fn], split_fused, index)
 
     contributions = {}
     if per_sample:
@@ -485,7 +500,7 @@ class _Builder:
         self.param_info = _param_info(model)
         self.per_sample_ids: set[str] = set()
         self.param_tensors: dict[str, torch.Tensor] = {}
-        self.node_of_fn: dict = {}  # autograd node -> (node id, edge label)
+        self.node_of_fn: dict = {}  # (autograd node, output number) -> (node id, edge label)
         self.index = -1             # the autograd node being added (see GraphNode.autograd_index)
 
     def _new_id(self) -> str:
@@ -522,7 +537,7 @@ class _Builder:
         return self.node_of[id(t)]
 
     def _inputs(self, args) -> list[tuple[str, str]]:
-        return [self.source(a) for a in args if isinstance(a, torch.Tensor)]
+        return [self.source(a) for a in _tensors(args)]
 
     def _op_node(self, name, value, grad, inputs, r, fn, op) -> GraphNode:
         per = any(i in self.per_sample_ids for i, _ in inputs) and value.ndim >= 1 \
@@ -535,20 +550,34 @@ class _Builder:
             self.edges.append(GraphEdge(src, node.id, label))
         return node
 
-    def _produced(self, r: _OpRecord, fn, node_id: str, label: str = "") -> None:
-        """``node_id`` stands for the outputs of ``r`` (and for autograd node ``fn``) from now on."""
-        for o in r.outputs:
+    def _produced(self, r: _OpRecord, node_id: str, label: str = "", outputs=None) -> None:
+        """``node_id`` stands for these outputs of ``r`` (default: all) from now on, and for their
+        autograd edges (what a custom Function's ``next_functions`` name)."""
+        for k, o in enumerate(r.outputs):
+            if outputs is not None and k not in outputs:
+                continue
             self.node_of[id(o)] = (node_id, label)
-        self.node_of_fn[fn] = (node_id, label)
+            if o.grad_fn is not None or (r.edges and r.edges[k] is not None):
+                edge = _edge_of(r, k)
+                self.node_of_fn[(edge.node, edge.output_nr)] = (node_id, label)
 
-    def add_op(self, r: _OpRecord, i: int, fn, grad, split_fused: bool, index: int) -> None:
-        """The node(s) of autograd node ``fn``, made by output ``i`` of the op recorded in ``r``."""
+    def add_op(self, r: _OpRecord, outputs: list[int], fn, grads, split_fused: bool, index: int) -> None:
+        """The node(s) of autograd node ``fn``, made by ``outputs`` of the op recorded in ``r``
+        (one node per output when there are several)."""
         self.index = index
         if self.fold_views and r.op in VIEW_OPS:
-            src = next(a for a in r.args if isinstance(a, torch.Tensor))
+            src = _tensors(r.args)[0]
             src_id, label = self.source(src)
-            self._produced(r, fn, src_id, label + VIEW_OPS[r.op])
+            self._produced(r, src_id, label + VIEW_OPS[r.op])
             return
+        if len(outputs) > 1:
+            inputs = self._inputs(r.args)
+            for k, g in zip(outputs, grads):
+                node = self._op_node(f"{OP_NAMES.get(r.op, r.op)}[{k}]", _np(r.value(k)),
+                                     None if g is None else _np(g), inputs, r, fn, r.op)
+                self._produced(r, node.id, outputs=(k,))
+            return
+        i, grad = outputs[0], grads[0]
         out, value, grad = r.outputs[i], _np(r.value(i)), None if grad is None else _np(grad)
         if split_fused:
             split = getattr(self, f"_split_{r.op}", None)
@@ -558,10 +587,9 @@ class _Builder:
         if any(o._is_view() and o._base is out for o in r.outputs[:i]):
             # an in-place op on a view of ``out`` (h[:, 0] = 0, h[:, :2].relu_()): autograd's
             # CopySlices, drawn as the op applied to the whole of ``out`` as it was before
-            args = (out,) + tuple(a for a in args if not (isinstance(a, torch.Tensor) and a._is_view()
-                                                          and a._base is out))
+            args = (out,) + tuple(a for a in _tensors(args) if not (a._is_view() and a._base is out))
         node = self._op_node(OP_NAMES.get(r.op, r.op), value, grad, self._inputs(args), r, fn, r.op)
-        self._produced(r, fn, node.id)
+        self._produced(r, node.id)
 
     def add_custom(self, r: _OpRecord, i: int, fn, grad, returned, index: int, inside=()) -> None:
         """A custom ``torch.autograd.Function``: one node named after its class, its inputs read
@@ -569,20 +597,20 @@ class _Builder:
         and the targets its forward read (``inside``: the ops run there, without gradient)."""
         self.index = index
         inputs = []
-        for child, _ in fn.next_functions:
+        for child, nr in fn.next_functions:
             if child is None:
                 continue
-            inputs.append(self.source(child.variable) if hasattr(child, "variable") else self.node_of_fn[child])
+            inputs.append(self.source(child.variable) if hasattr(child, "variable") else self.node_of_fn[(child, nr)])
         made_inside = {id(o) for q in inside for o in q.outputs}
-        for a in dict.fromkeys(a for q in inside for a in q.args if isinstance(a, torch.Tensor)
-                               and id(a) in self.target and id(a) not in made_inside):
+        for a in dict.fromkeys(a for q in inside for a in _tensors(q.args)
+                               if id(a) in self.target and id(a) not in made_inside):
             if self.source(a) not in inputs:
                 inputs.append(self.source(a))
         cls = getattr(fn, "_forward_cls", None)
         name = cls.__name__ if cls is not None else fn.name().removesuffix("Backward")
         node = self._op_node(name, _np(r.value(i)), None if grad is None else _np(grad), inputs, r, fn, name)
         node.input_grads = tuple(None if g is None else _np(g) for g in (returned or ()))
-        self._produced(r, fn, node.id)
+        self._produced(r, node.id)
 
     # Each split rule sits beside the numbers it derives (micrograd style).
     def _split_addmm(self, r, out, fn, value, grad) -> bool:
@@ -592,7 +620,7 @@ class _Builder:
         bias, mat1, mat2 = r.args[:3]
         mm = self._op_node("matmul", _np(mat1) @ _np(mat2), grad, self._inputs((mat1, mat2)), r, fn, "mm")
         add = self._op_node("add", value, grad, [(mm.id, "")] + self._inputs((bias,)), r, fn, "add")
-        self._produced(r, fn, add.id)
+        self._produced(r, add.id)
         return True
 
     def _split_loss(self, name, elementwise, reduction, r, out, fn, value, grad) -> bool:
@@ -605,7 +633,7 @@ class _Builder:
         per = self._op_node(name, elementwise, per_grad, self._inputs(r.args[:2]), r, fn, r.op)
         reducer = "mean" if reduction == _REDUCTION_MEAN else "sum"
         red = self._op_node(reducer, value, grad, [(per.id, "")], r, fn, reducer)
-        self._produced(r, fn, red.id)
+        self._produced(r, red.id)
         return True
 
     def _split_binary_cross_entropy(self, r, out, fn, value, grad) -> bool:
