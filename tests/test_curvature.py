@@ -207,3 +207,11 @@ def test_hessian_plane_spans_the_top_two_eigenvectors(xor_mlp, cli, tmp_path):
     assert f"top two eigenvectors at step {centre} (eigenvalues {ref[-1]:.6g}, {ref[-2]:.6g})" in r.out
     assert f"lambda_min {ref[0]:.6g} (negative" in r.out
     assert L.Landscape.load(tmp_path / "o" / "landscape.npz").method == "hessian"
+
+
+def test_hessian_plane_of_a_large_model_by_lanczos_matches_the_exact_one(xor_mlp, monkeypatch):
+    exact_values, exact_vectors = C.top_eigenvectors(xor_mlp, 150)
+    monkeypatch.setattr(C, "EXACT_MAX_PARAMS", 0)  # as for a model too large for the matrix
+    values, vectors = C.top_eigenvectors(xor_mlp, 150)
+    np.testing.assert_allclose(values, exact_values, rtol=1e-7)
+    np.testing.assert_allclose(np.abs(np.sum(vectors * exact_vectors, axis=1)), [1.0, 1.0], atol=1e-6)
