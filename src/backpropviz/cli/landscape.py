@@ -174,8 +174,9 @@ def landscape(
         "--line-to", help="Also the loss along the line from this run's final parameters to another saved "
                           "run's (same model).")] = None,
     curvature: Annotated[bool, typer.Option(
-        "--curvature/--no-curvature", help="Also the Hessian's top eigenvalue at the centre and 2/lambda_max "
-                                           "beside the lr used.")] = True,
+        "--curvature/--no-curvature", help="Also the Hessian's largest eigenvalue at the centre and 2/lambda_max "
+                                           "beside the lr used, its smallest (negative: a saddle) and, for "
+                                           "small models, the top five.")] = True,
     out: OutOpt = Path("out/landscape"),
     fmt: FormatOpt = "png",
     lang: LangOpt = None,
@@ -296,8 +297,9 @@ def landscape(
                 lam=f"{cur.lambda_max:.6g}", lrmax=f"{cur.lr_max:.6g}", lr=cur.lr_used, stable=stable))
         top = (t("cli_curv_top", lang, k=len(cur.top), values=", ".join(f"{v:.6g}" for v in cur.top))
                if len(cur.top) > 1 else "")
-        print(t("cli_curv_spectrum", lang, step=cur.step, lam=f"{cur.lambda_min:.6g}", top=top,
-                negative=t("cli_curv_negative", lang) if cur.negative_curvature else ""))
+        if np.isfinite(cur.lambda_min):  # NaN: Lanczos did not converge within its bound
+            print(t("cli_curv_spectrum", lang, step=cur.step, lam=f"{cur.lambda_min:.6g}", top=top,
+                    negative=t("cli_curv_negative", lang) if cur.negative_curvature else ""))
         if history.params.shape[1] <= EXACT_MAX_PARAMS:
             display = CurvatureDisplay.from_history(history, step=land.config["center_step"], lang=lang)
             written.append(_write_figure(display.figure_, out / f"curvature.{fmt}", fmt))
