@@ -381,7 +381,7 @@ class Outputs:
 
     def __exit__(self, kind, exc, tb):
         _ACTIVE.remove(self)
-        if self.staged:
+        if kind is not None or self.staged:  # failed, or ended without commit: nothing stays
             self.rollback()
         return False
 

@@ -45,6 +45,15 @@ class Interrupted(KeyboardInterrupt):
         return f"Interrupted({signal_name(self.signum)}, kept={self.kept!r})"
 
 
+class Stopped(Exception):
+    """Carries an ``Interrupted`` out of a command past typer, which would turn it into a bare
+    exit code 130 (see ``cli.app.check_numbers``); ``main`` unwraps it."""
+
+    def __init__(self, interrupt: KeyboardInterrupt):
+        super().__init__(str(interrupt))
+        self.interrupt = interrupt
+
+
 def _handled():
     """The signals whose handler we may replace: not those the parent told us to ignore."""
     return [s for s in SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]

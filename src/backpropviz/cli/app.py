@@ -114,19 +114,25 @@ def option_name(name: str, annotation) -> str:
 def check_numbers(callback):
     """``callback`` with every float it is given checked first, once, at the edge: it must be
     finite (the option parser takes inf, nan and 1e400, which is inf). Each option's own range
-    is checked where the option is used; whole numbers are compared exactly there."""
+    is checked where the option is used; whole numbers are compared exactly there. A Ctrl-C or
+    SIGTERM inside the command leaves it as ``interrupts.Stopped`` (typer would swallow it)."""
     # The annotations evaluated in the command's own module (typer reads them off this wrapper).
     signature = inspect.signature(callback, eval_str=True)
     names = {n: option_name(n, p.annotation) for n, p in signature.parameters.items()}
 
     @functools.wraps(callback)
     def checked(**kwargs):
+        from ..interrupts import Stopped
+
         for name, value in kwargs.items():
             if isinstance(value, bool):
                 continue
             if isinstance(value, float) and not math.isfinite(value):
                 fail(f"{names.get(name, name)} must be a finite number; got {value}")
-        return callback(**kwargs)
+        try:
+            return callback(**kwargs)
+        except KeyboardInterrupt as exc:  # past typer as an exception: see interrupts.Stopped
+            raise Stopped(exc) from None
 
     checked.__signature__ = signature
     checked.__annotations__ = {n: p.annotation for n, p in signature.parameters.items()}
@@ -384,7 +390,7 @@ def _interrupted_line(exc, outputs) -> str:
     if kept is None:
         kept = ("every file was already written" if outputs.committed and not outputs.staged
                 else "nothing was written")
-    return f"backpropviz: interrupted ({signal_name(signum)}); {kept}"
+    return f"backpropviz: interrupted ({signal_name(signum)}){' ' if kept.startswith('during') else '; '}{kept}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -419,6 +425,10 @@ def main(argv: list[str] | None = None) -> int:
                 code = result if isinstance(result, int) else 0
             except typer.Exit as exc:  # a command's own exit code (gradcheck's 1): its files stand
                 code = exc.exit_code
+            except interrupts.Stopped as exc:
+                raise exc.interrupt from None
+            if code == 130:  # typer's answer to a Ctrl-C outside the command itself (parsing options)
+                raise KeyboardInterrupt
             if code == 0 or outputs.staged or outputs.committed:
                 outputs.commit()
             notes.release()

@@ -108,10 +108,10 @@ def _keep_interrupted(history, config, save_history: Path | None) -> str:
         return "nothing was written"
     done = f"during training, after {history.n_steps} of {total_steps(config, len(history.y))} steps"
     if save_history is None or history.n_steps == 0:
-        return f"{done}; nothing was written" + ("" if save_history is None else " (no step was done)")
+        return f"{done}: nothing was written" + ("" if save_history is None else " (no step was done)")
     with deferred():
         history.save(save_history, now=True)
-    return f"{done}; those steps are saved in {save_history} (marked as interrupted); no figures were written"
+    return f"{done}: those steps are saved in {save_history} (marked as interrupted), no figures were written"
 
 
 def _report(history, written: list[Path], lang: str = "en") -> None:
