@@ -191,3 +191,59 @@ def test_every_label_has_both_languages_with_the_same_fields():
         assert set(texts) == {"en", "ja"}, key
         fields = [{f for _, f, _, _ in string.Formatter().parse(texts[lang]) if f} for lang in ("en", "ja")]
         assert fields[0] == fields[1], key
+
+
+# -- the path view: which slice each arrow was taken on, labels clear of the arrows, batch vs whole set ---
+
+@pytest.fixture(scope="module")
+def article():
+    return train(RunConfig())
+
+
+def path_view(history, tmp_path, lang="en", **kwargs):
+    return write_figure(lambda ax: UpdateArrowsDisplay.from_history(history, lang=lang, ax=ax, **kwargs),
+                        tmp_path / "path.png", (7.5, 6), lang=lang)
+
+
+@pytest.mark.parametrize("lang, expected", [
+    ("en", "Each arrow was computed at its step's b (step 0: {b0} … step 856: {b856}); the contours and the "
+           "field are at b = {b}, so an arrow can seem to climb."),
+    ("ja", "各矢印は各ステップの b (ステップ 0: {b0} … ステップ 856: {b856}) で計算したもの。等高線と場は b = {b} のため、"
+           "矢印が登っているように見えることがある。")])
+def test_path_view_says_the_arrows_were_taken_at_other_b_than_the_slice(article, tmp_path, lang, expected):
+    d = path_view(article, tmp_path, lang=lang, field=True)
+    b = article.params[:, 2].astype(float)
+    assert d.updates.steps.tolist() == [0, 143, 285, 428, 571, 714, 856, 999]
+    note = expected.format(b0=f"{b[0]:.2f}", b856=f"{b[856]:.2f}", b=f"{b[-1]:.2f}")  # b = 0 at step 0, -9.20 at the end
+    assert d.slice_note() == note
+    assert d.batch_note() is None  # the article's steps are full-batch
+    # a single step is drawn on the slice at its own parameters: nothing to say
+    assert path_view(article, tmp_path, steps=[0], lang=lang).slice_note() is None
+
+
+def test_step_labels_are_not_covered_by_arrows(article, tmp_path):
+    from matplotlib.path import Path
+
+    d = path_view(article, tmp_path, field=True)
+    fig = drawn(d.figure_)
+    renderer = fig.canvas.get_renderer()
+    ax = d.ax_
+    heads = article.params[d.updates.steps + 1, :2].astype(float)
+    tails = article.params[d.updates.steps, :2].astype(float)
+    segments = [ax.transData.transform(np.array([t, t + d.scale * (h - t)])) for t, h in zip(tails, heads)]
+    assert len(d.step_labels_) >= 5
+    for text in d.step_labels_:
+        box = text.get_window_extent(renderer)
+        assert ax.get_window_extent(renderer).contains(box.x0, box.y0)
+        for seg in segments:
+            assert not Path(seg).intersects_bbox(box, filled=False), text.get_text()
+
+
+@pytest.mark.parametrize("lang, expected", [
+    ("en", "The contours and the field −∇L are the whole training set's (4 samples); each step used a batch of 2."),
+    ("ja", "等高線と場 −∇L は訓練データ全体 (4 サンプル) のもの。各ステップは 2 サンプルのバッチを使った。")])
+def test_path_view_says_the_field_is_the_whole_sets_when_the_steps_used_batches(tmp_path, lang, expected):
+    h = train(RunConfig(epochs=30, batch_size=2))
+    d = path_view(h, tmp_path, lang=lang, field=True)
+    assert d.batch_note() == expected
+    assert expected[:20] in all_text(d.figure_).replace("\n", " ")

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import BackpropvizError
 from ..i18n import resolve_lang
 from . import palette
+from .base import fmt_value
 from .fonts import font_family, use_language
 from .graph import fmt_number, label
 
@@ -93,8 +94,12 @@ class UpdateArrowsDisplay:
     3
     """
 
-    def __init__(self, landscape, updates, *, field=None, fixed_path=None, scale=None, lang="en"):
+    def __init__(self, landscape, updates, *, field=None, fixed_path=None, scale=None, batch_sizes=None,
+                 n_samples=None, lang="en"):
         self.landscape, self.updates, self.field = landscape, updates, field
+        # samples in each drawn step's batch (None: every step saw the whole training set)
+        self.batch_sizes = None if batch_sizes is None else np.asarray(batch_sizes, dtype=int)
+        self.n_samples = n_samples
         self.fixed_path = fixed_path
         self.lang = resolve_lang(lang)
         names = list(updates.param_names)
@@ -168,8 +173,11 @@ class UpdateArrowsDisplay:
             from ..analysis.chain_rule import gradient_field
 
             grad_field = gradient_field(history, land, resolution=15)
+        sizes = None
+        if history.batches is not None:
+            sizes = (np.asarray(history.batches)[updates.steps] >= 0).sum(axis=1)
         display = cls(land, updates, field=grad_field, fixed_path=fixed_path_from_history(history, land),
-                      scale=scale, lang=lang)
+                      scale=scale, batch_sizes=sizes, n_samples=len(history.X), lang=lang)
         return display.plot(ax=ax) if plot else display
 
     def plot(self, ax=None):
@@ -219,15 +227,6 @@ class UpdateArrowsDisplay:
                               edgecolor="white", linewidth=0.6, width=0.007, zorder=6)
                 self.update_arrows_.append(q)
             self._include_arrows(ax)
-            # name the steps whose arrows are far enough apart to read
-            width = float(self.landscape.alpha[-1] - self.landscape.alpha[0])
-            last = None
-            for i in range(len(u.steps)):
-                p0 = u.start[i, [self.ix, self.iy]]
-                if last is None or np.linalg.norm(p0 - last) > 0.06 * width:
-                    ax.annotate(f"t={int(u.steps[i])}", p0, textcoords="offset points", xytext=(-4, -11),
-                                fontsize=7, color="white", ha="right", zorder=6)
-                    last = p0
             handles, labels_ = ax.get_legend_handles_labels()
             if self.field_ is not None:  # the white field arrows would vanish on the legend's face
                 i = handles.index(self.field_)
@@ -255,13 +254,111 @@ class UpdateArrowsDisplay:
                                          n=max(len(sh) for sh in u.shares)))
             self.legend_ = ax.legend(handles, labels_, loc="best", fontsize="x-small", framealpha=0.85)
             x_name, y_name = self.landscape.axis_names
-            ax.set_title(label("updates_title", self.lang), fontfamily=font_family(self.lang), pad=16)
-            self.note_ = ax.text(0.5, 1.0, label("updates_note", self.lang, x=x_name, y=y_name,
-                                                 scale=_fmt_scale(s)),
-                                 transform=ax.transAxes, fontsize=7, color="0.25", ha="center", va="bottom")
+            lines = [label("updates_note", self.lang, x=x_name, y=y_name, scale=_fmt_scale(s))]
+            lines += [text for text in (self.slice_note(), self.batch_note()) if text]
+            lines = [wrapped for line in lines for wrapped in _wrap(line, self.lang)]
+            ax.set_title(label("updates_title", self.lang), fontfamily=font_family(self.lang),
+                         pad=8 + 9 * len(lines))
+            self.note_ = ax.text(0.5, 1.0, "\n".join(lines), transform=ax.transAxes, fontsize=7, color="0.25",
+                                 ha="center", va="bottom", linespacing=1.3)
+            # last, once the layout is settled: name the steps whose arrows are far enough apart to
+            # read, where no arrow covers the name
+            if ax.figure.get_layout_engine() is not None:
+                ax.figure.get_layout_engine().execute(ax.figure)
+            width = float(self.landscape.alpha[-1] - self.landscape.alpha[0])
+            last = None
+            self.step_labels_ = []
+            for i in range(len(u.steps)):
+                p0 = u.start[i, [self.ix, self.iy]]
+                if last is None or np.linalg.norm(p0 - last) > 0.06 * width:
+                    self.step_labels_.append(self._step_label(ax, f"t={int(u.steps[i])}", p0))
+                    last = p0
         self.ax_, self.figure_ = ax, ax.figure
         return self
 
+
+    def slice_note(self) -> str | None:
+        """What the figure must say when some arrow was computed where the parameters held fixed on
+        this slice had other values (the article's slice fixes b at its final value, while step 0
+        ran at b = 0): there, the contours and the field are not those the step descended."""
+        names = list(self.updates.param_names)
+        others = [k for k in range(len(names)) if k not in (self.ix, self.iy)]
+        if not others:
+            return None
+        fixed = np.asarray(self.landscape.origin, dtype=float)[others]
+        starts = self.updates.start[:, others]
+        differ = [i for i in range(len(self.updates.steps))
+                  if any(fmt_value(a) != fmt_value(b) for a, b in zip(starts[i], fixed))]
+        if not differ:
+            return None
+        if len(others) > 3:
+            return label("updates_fix_slice_many", self.lang, count=len(others))
+        shown = ", ".join(names[k] for k in others)
+
+        def values(row):
+            return ", ".join(fmt_value(v) for v in row)
+
+        first, last = differ[0], differ[-1]
+        steps = label("updates_fix_slice_step", self.lang, step=int(self.updates.steps[first]), values=values(starts[first]))
+        if last != first:
+            steps += " … " + label("updates_fix_slice_step", self.lang, step=int(self.updates.steps[last]),
+                                   values=values(starts[last]))
+        return label("updates_fix_slice", self.lang, names=shown, steps=steps, values=values(fixed))
+
+    def batch_note(self) -> str | None:
+        """Say that the field (and the contours) are the whole training set's when a drawn step
+        used only a batch of it."""
+        sizes = self.batch_sizes
+        if sizes is None or self.n_samples is None or not (sizes < self.n_samples).any():
+            return None
+        shown = ", ".join(str(int(b)) for b in sorted(set(sizes.tolist())))
+        key = "updates_fix_batch_field" if self.field is not None else "updates_fix_batch"
+        return label(key, self.lang, batch=shown, n=int(self.n_samples))
+
+    def _step_label(self, ax, text, point):
+        """A step's name beside its arrow's tail, at the first of a few places around it where
+        no update arrow (nor the path's start or end) covers it."""
+        from matplotlib import patheffects
+
+        fig = ax.figure
+        renderer = fig.canvas.get_renderer()
+        ax.apply_aspect()
+        segments = []
+        for i in range(len(self.updates.steps)):
+            tail = self.updates.start[i, [self.ix, self.iy]]
+            head = tail + self.scale * self.updates.update[i, [self.ix, self.iy]]
+            if np.isfinite(tail).all() and np.isfinite(head).all():
+                segments.append(ax.transData.transform(np.array([tail, head])))
+        pad = 3.0 * fig.dpi / 72  # the arrows' half width, and a little air
+        # the path and its start and end markers too, where a place clear of them exists
+        contour = self.contour_display_
+        path = ax.transData.transform(contour.path_.get_xydata())
+        markers = [ax.transData.transform(m.get_xydata()[:1])[0] for m in (contour.start_, contour.end_)]
+        radius = max(contour.start_.get_markersize(), contour.end_.get_markersize()) / 2 * fig.dpi / 72
+        inside = ax.get_window_extent(renderer)
+        style = dict(textcoords="offset points", fontsize=7, color="white", zorder=7,
+                     path_effects=[patheffects.withStroke(linewidth=2, foreground="0.15")])
+
+        def clear(box, strict):
+            if any(_segment_hits_box(seg, box) for seg in segments):
+                return False
+            if not strict:
+                return True
+            near = any(box.x0 - radius < x < box.x1 + radius and box.y0 - radius < y < box.y1 + radius
+                       for x, y in markers)
+            return not near and not (len(path) > 1 and _segment_hits_box(path, box))
+
+        for strict in (True, False):
+            for dx, dy, ha, va in LABEL_PLACES:
+                note = ax.annotate(text, point, xytext=(dx, dy), ha=ha, va=va, **style)
+                box = note.get_window_extent(renderer)
+                within = inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
+                box = type(box).from_extents(box.x0 - pad, box.y0 - pad, box.x1 + pad, box.y1 + pad)
+                if within and clear(box, strict):
+                    return note
+                note.remove()
+        dx, dy, ha, va = LABEL_PLACES[0]
+        return ax.annotate(text, point, xytext=(dx, dy), ha=ha, va=va, **style)
 
     def _include_arrows(self, ax) -> None:
         """Widen the limits (never narrow them) so that every arrow head drawn is inside the axes."""
@@ -273,6 +370,39 @@ class UpdateArrowsDisplay:
             new_lo, new_hi = min(lo, v.min() - pad), max(hi, v.max() + pad)
             if (new_lo, new_hi) != (lo, hi):
                 setter(new_lo, new_hi)
+
+
+# Where a step's name may go around its arrow's tail (offset in points, alignment), in order.
+LABEL_PLACES = [(dx * r, dy * r, ha, va) for r in (1, 2)
+                for dx, dy, ha, va in ((-5, -5, "right", "top"), (5, -5, "left", "top"), (-5, 5, "right", "bottom"),
+                                       (5, 5, "left", "bottom"), (-8, 0, "right", "center"), (8, 0, "left", "center"),
+                                       (0, -9, "center", "top"), (0, 9, "center", "bottom"))]
+
+
+def _wrap(text: str, lang: str, width: int = 118) -> list[str]:
+    """A note's lines, at most ``width`` columns wide (a Japanese character takes two): English
+    breaks at spaces; Japanese after 、 or 。 where it can, else between any two characters."""
+    import textwrap
+
+    from .chain import text_width
+
+    if lang != "ja":
+        return textwrap.wrap(text, width) or [text]
+    lines, line = [], ""
+    for ch in text:
+        if text_width(line + ch) > width:
+            cut = max(line.rfind("、"), line.rfind("。"), line.rfind(" "))
+            head, line = (line[:cut + 1], line[cut + 1:]) if cut > len(line) // 2 else (line, "")
+            lines.append(head.rstrip())
+        line += ch
+    return lines + ([line] if line.strip() else [])
+
+
+def _segment_hits_box(segment, box) -> bool:
+    """Whether the straight segment (two display points) passes through ``box`` (a Bbox)."""
+    from matplotlib.path import Path
+
+    return Path(segment).intersects_bbox(box, filled=False) or box.contains(*segment[0]) or box.contains(*segment[1])
 
 
 def _drawable(tail, d) -> bool:
