@@ -19,26 +19,28 @@ from backpropviz.web.pack import page_data
 from backpropviz.web.page import write_page
 from pagehelpers import MOONS, browser, open_page  # noqa: F401  (fixtures)
 
-SMALL_MOONS = {**MOONS, "epochs": 40}  # 200 steps of mini-batches of 32 (the last of each epoch 22)
+SMALL_MOONS = {**MOONS, "epochs": 24}  # 120 steps of mini-batches of 32 (the last of each epoch 22)
 F32 = dict(rtol=2e-6, atol=1e-7)      # what survives a float32 round trip
 
 
-def _page(tmp_path_factory, name, config, **pack):
+def _page(tmp_path_factory, name, config, *, embed_font=False, **pack):
+    """A page of a fresh run; a coarse loss surface and (but for the article) no embedded font, which
+    these views do not depend on (the font costs seconds per page)."""
     h = train(RunConfig(**config))
     path = tmp_path_factory.mktemp(name) / f"{name}.html"
-    write_page(page_data(h, **pack), path)
+    write_page(page_data(h, surface_resolution=11, **pack), path, embed_font=embed_font)
     return h, path
 
 
 @pytest.fixture(scope="module")
 def article(tmp_path_factory):
-    return _page(tmp_path_factory, "article", {})
+    return _page(tmp_path_factory, "article", {}, embed_font=True)
 
 
 @pytest.fixture(scope="module")
 def moons(tmp_path_factory):
-    # 60 of the 200 steps traced: the graph view must say when it shows the nearest traced one
-    return _page(tmp_path_factory, "moons", SMALL_MOONS, trace_steps=60)
+    # 40 of the 120 steps traced: the graph view must say when it shows the nearest traced one
+    return _page(tmp_path_factory, "moons", SMALL_MOONS, trace_steps=40)
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +133,7 @@ def test_graph_shows_the_autograd_trace_of_the_step(open_page, article):
 def test_graph_of_a_mini_batch_run_says_when_it_shows_the_nearest_traced_step(open_page, moons):
     h, path = moons
     s = open_page(path)
-    traced = np.unique(np.round(np.linspace(0, h.n_steps - 1, 60)).astype(int))
+    traced = np.unique(np.round(np.linspace(0, h.n_steps - 1, 40)).astype(int))
     untraced = next(k for k in range(h.n_steps) if k not in traced and k - 1 in traced)
     for k in (int(traced[7]), h.n_steps - 1):
         go(s, k)
@@ -314,4 +316,33 @@ def test_network_edges_and_units_carry_the_steps_weights_and_biases(open_page, a
         if before is not None:
             assert [e["value"] for e in shown["edges"]] != before
         before = [e["value"] for e in shown["edges"]]
+    assert s.errors == []
+
+
+# -- hovering --------------------------------------------------------------------------------------------
+
+def tip(s, selector):
+    s.page.hover(selector)
+    return s.js("document.querySelector('.bpv-tip').textContent")
+
+
+def test_hover_shows_every_number_at_full_precision(open_page, article):
+    h, path = article
+    s = open_page(path, viewport=(1400, 2600))  # every card in view: nothing scrolls under the sticky controls
+    k = 10
+    go(s, k)
+    trace = trace_history_step(h, k, per_sample=False)
+    sigmoid = next(n for n in trace.nodes if n.op == "sigmoid")
+    text = tip(s, f"[data-view=graph] g[data-node={sigmoid.id}]")
+    assert "4×1" in text
+    for v in list(sigmoid.value.ravel()) + list(sigmoid.grad.ravel()):  # every row, 7 significant digits
+        assert f"{float(v):.7g}".replace("-", "−") in text, (v, text)
+    cell = "[data-view=chain] tr[data-row=sample][data-sample='3'] td[data-col=dL_dz]"
+    value = s.js(f"document.querySelector(\"{cell}\").dataset.value")
+    assert tip(s, cell) == f"∂L/∂z = {value}"
+    assert float(value) == pytest.approx(chain_rule_table(h, k).dL_dz[3], rel=1e-5)
+    text = tip(s, "[data-view=network] .bpv-network-hits line[data-param='1']")  # w2's line
+    assert text.startswith("w2 = ") and f"{float(h.params[k, 1]):.6g}".replace("-", "−") in text
+    text = tip(s, "[data-view=update] tbody tr[data-name=b] td[data-col=after]")
+    assert text.startswith("b · after = ") and float(text.split("= ")[1]) == pytest.approx(float(h.params[k + 1, 2]), rel=1e-7)
     assert s.errors == []

@@ -66,10 +66,21 @@ export function create(el, rec, ctx) {
   const sizes = [layers[0].weight[0].length, ...layers.map((L) => L.weight.length)];
   const most = Math.max(...sizes);
   const avail = Math.max(380, Math.min(900, (el.clientWidth || 520) - 8));
-  const labelW = 70;
-  const colGap = (avail - 2 * labelW) / Math.max(1, sizes.length - 1);
-  const unitGap = Math.max(14, Math.min(44, 340 / most));
-  const radius = Math.max(4, Math.min(12, unitGap * 0.34));
+  const unitGap = Math.max(7, Math.min(44, 360 / most));
+  const radius = Math.max(3, Math.min(12, unitGap * 0.34));
+  // unit labels: every one when there is room, else the first and the last of a column
+  const labelEvery = unitGap >= 12;
+  const inLabels = Array.from({ length: sizes[0] }, (_, i) => featureNames[i] || `x${i + 1}`);
+  const K = sizes[sizes.length - 1];
+  const outLabels = Array.from({ length: K }, (_, o) => (K === 1 ? "ŷ" : String(classNames[o] ?? o)));
+  const pen = document.createElement("canvas").getContext("2d");
+  pen.font = `11px ${getComputedStyle(el).fontFamily || "sans-serif"}`;
+  const widest = (labels) => Math.max(0, ...labels.map((l) => pen.measureText(l).width));
+  const leftW = Math.max(30, Math.min(160, widest(inLabels) + radius + 12));
+  const rightW = Math.max(30, Math.min(160, widest(outLabels) + radius + 12));
+  const captionW = 40;  // half a caption under the first and last column
+  const labelW = Math.max(leftW, captionW);
+  const colGap = (avail - labelW - Math.max(rightW, captionW)) / Math.max(1, sizes.length - 1);
   const top = 12, bottomPad = 44;
   const H = Math.ceil(top + (most - 1) * unitGap + 2 * radius + bottomPad);
   const W = Math.ceil(avail);
@@ -78,7 +89,9 @@ export function create(el, rec, ctx) {
     x: labelW + c * colGap, y: centre + (u - (n - 1) / 2) * unitGap })));
 
   const svg = s("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "bpv-network-svg", role: "img" });
-  const edgeLayer = s("g", { class: "bpv-network-edges" }, svg);
+  const nEdges = layers.reduce((sum, L) => sum + L.weight.length * L.weight[0].length, 0);
+  // a dense diagram: lines see-through, so that the crossings stay readable
+  const edgeLayer = s("g", { class: "bpv-network-edges", "stroke-opacity": nEdges > 300 ? 0.45 : nEdges > 60 ? 0.8 : 1 }, svg);
   const hitLayer = s("g", { class: "bpv-network-hits", stroke: "transparent" }, svg);
   const unitLayer = s("g", { class: "bpv-network-units" }, svg);
   const edges = [];   // {el, j}
@@ -96,8 +109,10 @@ export function create(el, rec, ctx) {
   });
   unitPos[0].forEach((p, i) => {
     s("circle", { cx: p.x, cy: p.y, r: radius, fill: "#f2f2f2", stroke: "#555", "stroke-width": 1 }, unitLayer);
-    const lab = s("text", { x: p.x - radius - 5, y: p.y + 4, "text-anchor": "end", "font-size": 11, fill: "#333" }, unitLayer);
-    lab.textContent = featureNames[i] || `x${i + 1}`;
+    if (labelEvery || i === 0 || i === sizes[0] - 1) {
+      const lab = s("text", { x: p.x - radius - 5, y: p.y + 4, "text-anchor": "end", "font-size": 11, fill: "#333" }, unitLayer);
+      lab.textContent = inLabels[i];
+    }
   });
   layers.forEach((L, l) => {
     const last = l === layers.length - 1;
@@ -106,10 +121,10 @@ export function create(el, rec, ctx) {
       const c = s("circle", { cx: p.x, cy: p.y, r: radius, fill: "#fff", stroke: "#333", "stroke-width": 1.2,
         class: "bpv-network-unit", "data-param": String(j), "data-name": j >= 0 ? names[j] : "" }, unitLayer);
       if (j >= 0) units.push({ el: c, j });
-      if (last) {
+      if (last && (labelEvery || o === 0 || o === K - 1)) {
         const lab = s("text", { x: p.x + radius + 5, y: p.y + 4, "font-size": 11, fill: "#333", style: `font-family: ${LATIN}` },
           unitLayer);
-        lab.textContent = layers[l].weight.length === 1 ? "ŷ" : (classNames[o] ?? String(o));
+        lab.textContent = outLabels[o];
       }
     });
   });
