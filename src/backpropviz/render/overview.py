@@ -16,6 +16,7 @@ FIGSIZE = (14, 12)  # inches, the article's size
 # Room left beyond the path's extreme points, as a fraction of the window's width: the start's
 # star and the end's cross are drawn whole.
 MARKER_ROOM = 0.06
+WINDOW_LIMIT = 1e38  # a widened window stays inside float32's range, as --surface-range must
 
 
 def window_holding(center: float, span: float, values) -> tuple[float, float]:
@@ -31,7 +32,9 @@ def window_holding(center: float, span: float, values) -> tuple[float, float]:
     if values.size == 0:
         return lo, hi
     room = MARKER_ROOM * (max(hi, values.max()) - min(lo, values.min()))
-    return min(lo, float(values.min()) - room), max(hi, float(values.max()) + room)
+    # a path that blew up to float32's limits: the grid's points must stay float32 numbers
+    lo, hi = min(lo, float(values.min()) - room), max(hi, float(values.max()) + room)
+    return max(lo, -WINDOW_LIMIT), min(hi, WINDOW_LIMIT)
 # Margins (figure fractions) that leave room for the suptitle, the axis labels and the notes
 # under the two loss panels, in both languages.
 GRID = dict(left=0.06, right=0.975, top=0.925, bottom=0.115, wspace=0.2, hspace=0.32)
