@@ -606,7 +606,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ja": "--activation {activation} は隠れ層の活性化関数を決めるが、パーセプトロンには隠れ層がないので無視される "
               "(--model mlp:4 を試すとよい)"},
     "cli_loss_ce": {"en": "the data have {k} classes and bce needs two: using --loss ce (softmax cross-entropy)",
-        "ja": "データのクラスは {k} 個で bce は 2 クラス用のため、--loss ce (ソフトマックス交差エントロピー) を使う"},
+        "ja": "データのクラスは {k} 個で、既定の --loss bce (2値交差エントロピー) は 2 クラス用のため、--loss ce "
+              "(ソフトマックス交差エントロピー) を使う"},
     "cli_loss_mse": {"en": "a regression target (a number to predict): using --loss mse",
         "ja": "回帰の目的変数 (予測する数値) なので --loss mse を使う"},
     "cli_task_detected": {"en": "the target column {column!r} holds {n} distinct numbers: treated as regression "
