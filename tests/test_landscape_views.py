@@ -181,3 +181,17 @@ def test_3d_tick_labels_do_not_run_together_and_axis_labels_clear_them(article, 
             b = t.get_window_extent(renderer)
             assert not (b.x0 - half < cx < b.x1 + half and b.y0 - half < cy < b.y1 + half), \
                 (axis.label.get_text(), t.get_text())
+
+
+def test_contour_labels_keep_clear_of_the_path_and_its_markers(article):
+    land = L.param_plane(article, resolution=31)
+    view = LandscapeDisplay.from_landscape(land, kind="contour")
+    ax = view.ax_
+    to_axes = ax.transData + ax.transAxes.inverted()
+    along = np.linspace(0, len(land.path) - 1, 400)
+    line = np.stack([np.interp(along, np.arange(len(land.path)), land.path[:, k]) for k in range(2)], axis=1)
+    line = to_axes.transform(line)
+    assert view.labels_
+    for text in view.labels_:
+        at = to_axes.transform([text.get_position()])[0]
+        assert np.min(np.linalg.norm(line - at, axis=1)) >= 0.07 - 1e-9, text.get_text()

@@ -246,7 +246,10 @@ class LandscapeDisplay:
                 ax.set_xlim(*_limits(land.alpha, path[:, 0]))
                 ax.set_ylim(*_limits(land.beta, path[:, 1]))
                 set_plane_aspect(ax, land, self.aspect)
-                self.labels_ = label_contours(ax, self.surface_) if self.kind == "contour" else []
+                # Labels clear of the path and its markers: 200 points along the drawn polyline.
+                along = np.linspace(0, len(path) - 1, 200)
+                line = np.stack([np.interp(along, np.arange(len(path)), path[:, k]) for k in range(2)], axis=1)
+                self.labels_ = label_contours(ax, self.surface_, avoid=line) if self.kind == "contour" else []
             if not ax.get_xlabel():
                 ax.set_xlabel(xl)
             if not ax.get_ylabel():

@@ -84,10 +84,13 @@ def distinct_format(values, *, min_digits: int = 2, max_digits: int = 12):
     return lambda v: f"{v:.{digits}g}"
 
 
-def label_contours(ax, contours, *, max_labels: int = 6, fontsize: float = 7, margin: float = 0.07):
+def label_contours(ax, contours, *, max_labels: int = 6, fontsize: float = 7, margin: float = 0.07,
+                   avoid=None):
     """Label at most ``max_labels`` of the drawn levels (evenly spread through them), one label
     each, placed where it is furthest from the axes' edges (at least ``margin`` of the axes away,
-    so that it is not clipped) and from the labels already placed. Returns the label texts.
+    so that it is not clipped), from the labels already placed and from the points ``avoid``
+    (data coordinates, (K, 2): the path and its markers, at least ``margin`` away). Returns the
+    label texts.
 
     Call it after the limits are set: positions are chosen in axes coordinates.
     """
@@ -99,12 +102,17 @@ def label_contours(ax, contours, *, max_labels: int = 6, fontsize: float = 7, ma
     pick = [present[i] for i in np.unique(np.linspace(0, len(present) - 1, min(len(present), max_labels))
                                              .round().astype(int))]
     to_axes = ax.transData + ax.transAxes.inverted()
+    avoid = np.empty((0, 2)) if avoid is None else np.asarray(avoid, dtype=float).reshape(-1, 2)
+    avoid = to_axes.transform(avoid[np.all(np.isfinite(avoid), axis=1)]) if len(avoid) else avoid
     placed, positions, chosen = [], [], []
     for k in pick:
         vertices = paths[k].vertices
         where = to_axes.transform(vertices)
         edge = np.min(np.stack([where[:, 0], 1 - where[:, 0], where[:, 1], 1 - where[:, 1]]), axis=0)
         score = edge.copy()
+        if len(avoid):
+            clear = np.min(np.linalg.norm(where[:, None, :] - avoid[None], axis=2), axis=1)
+            score = np.where(clear >= margin, np.minimum(score, clear), -np.inf)
         if placed:
             apart = np.min(np.linalg.norm(where[:, None, :] - np.asarray(placed)[None], axis=2), axis=1)
             score = np.minimum(score, 0.5 * apart)
