@@ -13,7 +13,7 @@ from backpropviz.analysis import landscape as ls
 from backpropviz.i18n import CATALOGUE
 from backpropviz.config import RunConfig
 from backpropviz.train import train
-from backpropviz.web.pack import decode, page_data
+from backpropviz.web.pack import decode, encode, page_data
 from backpropviz.web.page import write_page
 from pagehelpers import MOONS, browser, build_page, open_page  # noqa: F401  (fixtures)
 
@@ -265,3 +265,30 @@ def test_every_text_the_surface_views_ask_for_is_in_the_catalogue():
         entry = CATALOGUE[f"page_{k}"]
         assert entry["en"].strip() and entry["ja"].strip(), k
         assert set(re.findall(r"\{(\w+)\}", entry["en"])) == set(re.findall(r"\{(\w+)\}", entry["ja"])), k
+
+
+def test_steps_recorded_after_the_surface_are_projected_here(article, open_page, tmp_path):
+    """A recording that grew past its surface (a live run): later steps are projected by the page
+    itself, with their distance from the plane, and no made-up loss on the plane."""
+    _, h = article
+    page = page_data(h, trace_steps=0)
+    surface = page["surface"]
+    for name in ("path", "path_loss", "path_residual", "whole_loss"):
+        surface[name] = encode(decode(surface[name])[:11])
+    path = tmp_path / "short_surface.html"
+    write_page(page, path)
+    s = open_page(path, hash_=VIEWS)
+    b_final = h.params[-1][2]
+    for k in (5, 500):
+        got = shown(s, k)
+        np.testing.assert_allclose(got["point"], h.params[k][:2], rtol=1e-6, atol=1e-7)
+        distance = s.js(f"document.querySelector('{ROOT} .bpv-surface-distance').textContent")
+        assert js_fmt(abs(h.params[k][2] - b_final), 3) in distance, distance
+        heights = s.js(f"Object.assign({{}}, document.querySelector('{ROOT3D}').dataset)")
+        if k < 11:
+            assert "came after" not in got["losses"]
+        else:
+            assert got["losses"].startswith(prefix("page_surface_beyond", "en")), got["losses"]
+            assert heights["planeLoss"] == "NaN"
+            np.testing.assert_allclose(float(heights["wholeLoss"]), decode(page["steps"]["whole_loss"])[k], rtol=1e-6)
+    assert not s.errors, s.errors

@@ -114,6 +114,10 @@ PAGE = {
                             "ja": "この点の下の平面上の損失: {plane} · このステップでの訓練データ全体の損失: {whole}"},
     "page_surface_batch_loss": {"en": " · batch loss: {batch} (this step's mini-batch)",
                                 "ja": " · バッチの損失: {batch} (このステップのミニバッチ)"},
+    "page_surface_beyond": {"en": "This step came after the surface was computed (it covers the first {n} steps): its point is projected "
+                                  "here, the loss on the plane under it was not computed · whole training set's loss at this step: {whole}",
+                            "ja": "このステップは曲面の計算より後に記録された (曲面は最初の {n} ステップ分): 点はここで投影したもので、"
+                                  "その下の平面上の損失は計算していない · このステップでの訓練データ全体の損失: {whole}"},
     "page_surface_distance": {"en": "Distance of this step from the plane: {d} (largest along the path: {max}).",
                               "ja": "このステップと平面の距離: {d} (経路全体での最大: {max})。"},
     "page_surface_verdict_faithful": {"en": "Faithfulness: faithful. The path stays near the plane (within {rel} of its extent) and the loss under "

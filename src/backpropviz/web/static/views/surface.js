@@ -11,7 +11,7 @@
 import { makeCanvas, scale, ticks } from "bpv/canvas.js";
 import { fmt } from "bpv/format.js";
 import { attach, hide } from "bpv/tooltip.js";
-import { surfaceOf, project, finiteRange, lossScale, planeShape, arrowFactor, pct, fontOf, afterFonts } from "bpv/views/surfacelib.js";
+import { surfaceOf, project, finiteRange, lossScale, planeShape, arrowFactor, pct, fontOf, stepOnPlane } from "bpv/views/surfacelib.js";
 
 const SGD_COLOUR = "#c62828";
 const UPDATE_COLOUR = "#1565c0";
@@ -319,8 +319,8 @@ export function create(el, rec, ctx) {
   const updText = (f) => t("surface_key_update", { scale: f === 1 ? "" : t("surface_arrow_scale", { n: fmt(f) }) });
 
   function update(k) {
-    const r = Math.min(k, rows - 1);
-    const p = [path[2 * r], path[2 * r + 1]];
+    const at = stepOnPlane(surf, rec, k);
+    const p = [at.x, at.y];
     const params = rec.params(k), after = rec.after(k), grad = rec.grad(k), lr = rec.lr(k);
     const vs = project(surf, grad, null, -lr);
     const vu = project(surf, after, params);
@@ -395,10 +395,11 @@ export function create(el, rec, ctx) {
       setText(fixedNote, t(moved === 0 ? "surface_fixed_many_same" : "surface_fixed_many",
         { count: fixedEntries.length, names: shown, moved: fmt(moved, 3) }));
     }
-    let text = t("surface_losses", { plane: fmt(surf.pathLoss[r]), whole: fmt(surf.wholeLoss[r]) });
+    let text = at.onPath ? t("surface_losses", { plane: fmt(at.planeLoss), whole: fmt(at.wholeLoss) })
+                         : t("surface_beyond", { n: rows - 1, whole: fmt(at.wholeLoss) });
     if (!fullBatch) text += t("surface_batch_loss", { batch: fmt(rec.loss(k)) });
     setText(lossNote, text);
-    setText(distNote, t("surface_distance", { d: fmt(surf.residual[r], 3), max: fmt(maxResidual, 3) }));
+    setText(distNote, t("surface_distance", { d: fmt(at.residual, 3), max: fmt(maxResidual, 3) }));
   }
 
   return { update };

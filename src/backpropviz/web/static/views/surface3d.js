@@ -12,7 +12,7 @@
 import { makeCanvas, ticks } from "bpv/canvas.js";
 import { fmt } from "bpv/format.js";
 import { attach, hide } from "bpv/tooltip.js";
-import { surfaceOf, finiteRange, lossScale, planeShape, fontOf, afterFonts } from "bpv/views/surfacelib.js";
+import { surfaceOf, finiteRange, lossScale, planeShape, fontOf, afterFonts, stepOnPlane } from "bpv/views/surfacelib.js";
 
 const PLANE_COLOUR = "#d32f2f";
 const WHOLE_COLOUR = "#111";
@@ -274,9 +274,10 @@ export function create(el, rec, ctx) {
   let current = 0;
   const og = over.g;
   function drawPoint() {
-    const r = Math.min(current, rows - 1);
+    const at = stepOnPlane(surf, rec, current);
     og.clearRect(0, 0, W, H);
-    const x = psx[r], yp = psy[r], yw = wsy[r];
+    const mx = X(at.x), my = Y(at.y);
+    const x = sxOf(mx, my), yp = syOf(mx, my, Z(at.planeLoss)), yw = syOf(mx, my, Z(at.wholeLoss));
     if (Number.isFinite(yp) && Number.isFinite(yw)) {
       og.strokeStyle = "rgba(0,0,0,0.55)"; og.lineWidth = 1; og.setLineDash([2, 2]);
       og.beginPath(); og.moveTo(x, yp); og.lineTo(x, yw); og.stroke();
@@ -285,15 +286,17 @@ export function create(el, rec, ctx) {
     og.lineWidth = 2; og.strokeStyle = "#fff";
     if (Number.isFinite(yw)) { og.fillStyle = WHOLE_COLOUR; og.beginPath(); og.arc(x, yw, 5, 0, 2 * Math.PI); og.fill(); og.stroke(); }
     if (Number.isFinite(yp)) { og.fillStyle = PLANE_COLOUR; og.beginPath(); og.arc(x, yp, 5.5, 0, 2 * Math.PI); og.fill(); og.stroke(); }
+    return at;
   }
   function update(k) {
     current = k;
-    drawPoint();
-    const r = Math.min(k, rows - 1);
+    const at = drawPoint();
     root.dataset.step = String(k);
-    root.dataset.planeLoss = String(surf.pathLoss[r]);
-    root.dataset.wholeLoss = String(surf.wholeLoss[r]);
-    stepNote.textContent = t("surface3d_step", { plane: fmt(surf.pathLoss[r]), whole: fmt(surf.wholeLoss[r]) });
+    root.dataset.planeLoss = String(at.planeLoss);
+    root.dataset.wholeLoss = String(at.wholeLoss);
+    const text = at.onPath ? t("surface3d_step", { plane: fmt(at.planeLoss), whole: fmt(at.wholeLoss) })
+                           : t("surface_beyond", { n: rows - 1, whole: fmt(at.wholeLoss) });
+    if (stepNote.textContent !== text) stepNote.textContent = text;
   }
 
   // -- rotation by pointer drag; hover values; click on the path jumps -----------------------------

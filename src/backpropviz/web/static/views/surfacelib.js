@@ -146,3 +146,23 @@ export function fontOf(el, px) {
 export function afterFonts(fn) {
   if (document.fonts && document.fonts.status !== "loaded") document.fonts.ready.then(fn);
 }
+
+/**
+ * Step k on the plane: {x, y, planeLoss, wholeLoss, residual, onPath}. Rows the surface was
+ * computed for come from its arrays; a step recorded after it (a recording that grew) is
+ * projected here, with its distance from the plane, and no loss on the plane (never computed).
+ */
+export function stepOnPlane(surf, rec, k) {
+  if (k < surf.rows) {
+    return { x: surf.path[2 * k], y: surf.path[2 * k + 1], planeLoss: surf.pathLoss[k], wholeLoss: surf.wholeLoss[k],
+             residual: surf.residual[k], onPath: true };
+  }
+  const params = rec.params(k), D = surf.directions, P = surf.P;
+  const [x, y] = project(surf, params, surf.origin);
+  let d2 = 0;
+  for (let j = 0; j < P; j++) {
+    const off = params[j] - surf.origin[j] - x * D[j] - y * D[P + j];
+    d2 += off * off;
+  }
+  return { x, y, planeLoss: NaN, wholeLoss: rec.wholeLoss(k), residual: Math.sqrt(d2), onPath: false };
+}
