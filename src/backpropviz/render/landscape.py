@@ -16,7 +16,7 @@ from ..i18n import resolve_lang, t
 from . import palette
 from .base import axes_or_new, integer_ticks, new_figure, param_label
 from .fonts import use_language
-from .surface import aspect_note, check_aspect, label_contours, set_plane_aspect, tidy_3d_axes
+from .surface import aspect_note, check_aspect, equal_scale, label_contours, set_plane_aspect, tidy_3d_axes
 
 KINDS = ("contour", "filled", "heatmap", "3d")
 
@@ -133,6 +133,13 @@ def collapsed_scale(land) -> float | None:
         if axis.size > 1 and float(axis.max()) <= float(axis.min()):
             return float(np.max(np.abs(axis)))
     return None
+
+
+def _wide(land, ratio: float = 1.6) -> bool:
+    """Whether the window is more than ``ratio`` times wider than tall."""
+    dx = abs(float(land.alpha[-1]) - float(land.alpha[0]))
+    dy = abs(float(land.beta[-1]) - float(land.beta[0]))
+    return dy > 0 and dx / dy > ratio
 
 
 def _limits(grid_axis, path_axis) -> tuple[float, float]:
@@ -253,6 +260,8 @@ class LandscapeDisplay:
             if not ax.get_xlabel():
                 ax.set_xlabel(xl)
             if not ax.get_ylabel():
+                if self.kind != "3d" and equal_scale(land, self.aspect) and _wide(land) and " (" in yl:
+                    yl = yl.replace(" (", "\n(", 1)  # a flat panel drawn to scale: the label in two lines
                 ax.set_ylabel(yl)
             if not ax.get_title():
                 ax.set_title(f"{title}\n{subtitle}", fontsize="medium")
