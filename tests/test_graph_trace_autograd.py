@@ -196,6 +196,9 @@ def test_custom_loss_function_takes_the_target():
     assert trace_structure(trace) == autograd_structure(model, reference_loss(model, BCEFn.apply, X, Y))
     assert trace.names()[-3:] == ["sigmoid", "y", "BCEFn"]
     assert ("y", "BCEFn") in trace.name_edges()
+    p = trace.node("sigmoid").value
+    np.testing.assert_allclose(trace.node("BCEFn").input_grads[0], (p - Y[:, None]) / (p * (1 - p)) / len(Y), rtol=1e-5)
+    assert trace.node("BCEFn").input_grads[1] is None  # nothing for the target
     np.testing.assert_allclose(trace.loss, reference_loss(model, F.binary_cross_entropy, X, Y).item(), rtol=1e-6)
 
 
@@ -306,7 +309,7 @@ def test_multi_output_op_has_a_node_per_output_and_cat_its_inputs():
 
 
 def test_custom_function_draws_as_one_node(tmp_path):
-    from backpropviz.render.graph import write_graph_figure
+    from backpropviz.render.graph import fmt_number, write_graph_figure
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 1))
@@ -320,4 +323,8 @@ def test_custom_function_draws_as_one_node(tmp_path):
         assert len(display.boxes_) == 9 and len(display.forward_arrows_) == 8
         assert any(t.get_text() == "MySigmoid" for t in display.texts_)
         assert display.ax_.get_title() == titles[lang]
+        # the Function's box says what its backward returned, for this sample
+        returned = {"en": "backward returned", "ja": "backward の戻り値"}[lang]
+        g = trace.node("MySigmoid").input_grads[0][1, 0]
+        assert f"{returned} ∂L/∂add = {fmt_number(g)}" in display.lines[trace.node("MySigmoid").id][2]
         assert (tmp_path / f"graph_{lang}.png").stat().st_size > 0

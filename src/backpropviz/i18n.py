@@ -259,6 +259,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "transpose": {"en": "transpose", "ja": "転置"},
     "grad": {"en": "∂L/∂", "ja": "∂L/∂"},
     "no_grad": {"en": "(no gradient)", "ja": "(勾配なし)"},
+    "backward_returned": {"en": "backward returned", "ja": "backward の戻り値"},
     "graph_note_sample": {
         "en": "L = {loss} is the batch loss (mean over {n} samples). Rows are sample {sample}'s; "
               "a parameter's ∂L/∂ is this sample's share: the shares add up to the recorded gradient.",

@@ -82,7 +82,8 @@ class GraphNode:
     An operation names its autograd node (``autograd_node``, e.g. ``AddmmBackward0``) and numbers
     it (``autograd_index``: the nodes split from one fused kernel share it; -1 for leaves and
     layers). A custom ``torch.autograd.Function`` is one node named after its class; its
-    ``input_grads`` are what its ``backward`` returned, one per input (None where it gave none).
+    ``input_grads`` are what its ``backward`` returned, one per input edge in the order of
+    ``GraphTrace.edges`` (None where it gave none, e.g. for a target).
     A collapsed layer keeps the settings its backward rule needs in ``attrs`` (``LAYER_ATTRS``).
     """
 
@@ -596,20 +597,23 @@ class _Builder:
         from the autograd graph (the ops inside its forward are not autograd's, so not shown),
         and the targets its forward read (``inside``: the ops run there, without gradient)."""
         self.index = index
-        inputs = []
-        for child, nr in fn.next_functions:
+        inputs, input_grads = [], []
+        returned = returned or (None,) * len(fn.next_functions)
+        for (child, nr), g in zip(fn.next_functions, returned):
             if child is None:
                 continue
             inputs.append(self.source(child.variable) if hasattr(child, "variable") else self.node_of_fn[(child, nr)])
+            input_grads.append(None if g is None else _np(g))
         made_inside = {id(o) for q in inside for o in q.outputs}
         for a in dict.fromkeys(a for q in inside for a in _tensors(q.args)
                                if id(a) in self.target and id(a) not in made_inside):
             if self.source(a) not in inputs:
                 inputs.append(self.source(a))
+                input_grads.append(None)
         cls = getattr(fn, "_forward_cls", None)
         name = cls.__name__ if cls is not None else fn.name().removesuffix("Backward")
         node = self._op_node(name, _np(r.value(i)), None if grad is None else _np(grad), inputs, r, fn, name)
-        node.input_grads = tuple(None if g is None else _np(g) for g in (returned or ()))
+        node.input_grads = tuple(input_grads)
         self._produced(r, node.id)
 
     # Each split rule sits beside the numbers it derives (micrograd style).

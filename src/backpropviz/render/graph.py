@@ -120,10 +120,13 @@ class ComputationGraphDisplay:
         self.lang = resolve_lang(lang)
         self.digits = digits
         self.positions = layered_layout(trace)
+        from .chain import text_width  # (render.chain imports this module)
+
         self.lines = {node.id: self.node_lines(node) for node in trace.nodes}
-        longest = max(len(text) for title, vals, grads in self.lines.values()
+        longest = max(text_width(text) for title, vals, grads in self.lines.values()
                       for text in [title, *vals, *grads])
-        # a column must hold the longest line (about 0.55 em per character) plus a margin
+        # a column must hold the longest line (about 0.55 em per character, a Japanese one two)
+        # plus a margin
         self.col_inch = max(COL_INCH, longest * 0.56 * FONT_SIZE / 72 / BOX_WIDTH + 0.1)
         most = max(2 + len(vals) + len(grads) for _, vals, grads in self.lines.values())
         self.row_inch = max(ROW_INCH, (most + 1) * LINE_INCH + 0.45)
@@ -163,11 +166,20 @@ class ComputationGraphDisplay:
         if grad is None:
             grads = [t("no_grad", self.lang)] if node.kind in ("target", "const") else []
         else:
-            glines = value_lines(grad, self.digits)
-            head = f"{t('grad', self.lang)}{node.name}"
-            grads = [f"{head} = {glines[0]}"] if len(glines) == 1 and len(glines[0]) <= 9 \
-                else [head + " ="] + glines
+            grads = self._grad_lines(f"{t('grad', self.lang)}{node.name}", grad)
+        # a custom autograd.Function: what its backward returned for each input
+        by_id = {n.id: n for n in self.trace.nodes}
+        for edge, g in zip([e for e in self.trace.edges if e.dst == node.id], node.input_grads):
+            if g is not None:
+                src = by_id[edge.src]
+                if self.sample is not None and src.per_sample:
+                    g = g[self.sample]
+                grads += self._grad_lines(f"{t('backward_returned', self.lang)} {t('grad', self.lang)}{src.name}", g)
         return title, vals, grads
+
+    def _grad_lines(self, head: str, grad) -> list[str]:
+        glines = value_lines(grad, self.digits)
+        return [f"{head} = {glines[0]}"] if len(glines) == 1 and len(glines[0]) <= 9 else [head + " ="] + glines
 
     def title(self) -> str:
         tr = self.trace
