@@ -265,5 +265,22 @@ def test_basins_cli_reports_one_minimum_in_the_summary_and_the_figure(cli, tmp_p
         assert r.out.splitlines()[1].endswith(summary), r.out
         texts = figure_texts(drawn[-1])
         assert cluster_text in texts and steps_text in texts, texts
+        assert ("solved (25)" if lang == "en" else "解けた (25)") in texts  # AND: every start solved
         # loss with its colour bar, steps without one, outcome, and no cluster map for one cluster
         assert len(drawn[-1].axes) == 4
+
+
+def test_basins_cli_counts_stuck_starts_in_the_summary_and_the_legend(cli, tmp_path, monkeypatch):
+    import backpropviz.render.basins as render_basins
+
+    drawn = []
+    real = render_basins.basins_figure
+    monkeypatch.setattr(render_basins, "basins_figure",
+                        lambda *a, **k: (drawn.append(real(*a, **k)[0]) or drawn[-1], []))
+    # a perceptron cannot learn XOR: every start is stuck (at most 3 of the 4 rows right)
+    for lang, stuck, summary in (("en", "stuck (9)", "solved 0/9"), ("ja", "停滞 (9)", "解けた 0/9")):
+        r = cli("basins", "--data", "xor", "--epochs", "50", "--resolution", "3", "--lang", lang,
+                "--out", tmp_path / lang)
+        assert r.code == 0, r
+        assert r.out.splitlines()[1].startswith(summary), r.out
+        assert stuck in figure_texts(drawn[-1])
