@@ -131,7 +131,7 @@ def outside_palette(colours):
     odd = set()
     for rgba in colours:
         rgb = np.array(rgba[:3])
-        if rgba[3] == 0 or np.ptp(rgb) <= 0.02:
+        if rgba[3] == 0 or np.ptp(rgb) <= 0.1:  # greys, including slightly bluish ones (#9ca3af)
             continue
         if np.abs(allowed - rgb).max(axis=1).min() > 0.01:
             odd.add(tuple(np.round(rgb, 3)))
@@ -143,6 +143,8 @@ CASES = [
     ["run", "--data", "moons", "--n-samples", "40", "--model", "mlp:3", "--epochs", "4", "--batch-size", "8",
      "--test-fraction", "0.25", "--views", "all"],
     ["run", "--data", "iris", "--model", "mlp:3", "--loss", "ce", "--epochs", "3", "--views", "probability,network"],
+    ["run", "--data", "digits", "--model", "mlp:4", "--epochs", "2", "--views", "first-layer"],
+    ["run", "--data", "reg-gauss", "--n-samples", "60", "--model", "mlp:4", "--epochs", "5", "--views", "all"],
     ["compare", "--vary", "optimizer=sgd,adam,rmsprop", "--epochs", "20"],
     ["compare", "--data", "xor", "--model", "mlp:2", "--vary", "lr=0.1,0.5", "--epochs", "10"],
     ["landscape", "--epochs", "60", "--resolution", "9", "--line", "0,-1"],
