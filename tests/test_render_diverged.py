@@ -103,5 +103,8 @@ def test_epoch_axes_stop_at_the_last_epoch():
     assert ParamTrajectoryDisplay.from_history(h).ax_.get_xlim() == (0.0, 1000.0)
     assert LossCurveDisplay.from_history(h).ax_.get_xlim() == (0.0, 1000.0)
     mlp = train(RunConfig(data="xor", model="mlp:2", epochs=40, batch_size=2))
-    for ax in MetricsDisplay.from_history(mlp).axes_ + GroupedTrajectoryDisplay.from_history(mlp).axes_:
+    from backpropviz.render.gradnorms import GradientNormDisplay
+
+    for ax in (MetricsDisplay.from_history(mlp).axes_ + GroupedTrajectoryDisplay.from_history(mlp).axes_
+               + [GradientNormDisplay.from_history(mlp).ax_]):
         assert ax.get_xlim() == (0.0, 40.0)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..i18n import resolve_lang, t
 from . import palette
-from .base import axes_or_new, epoch_axis, integer_ticks, legend_below, new_figure
+from .base import axes_or_new, epoch_axis, epoch_xaxis, legend_below, new_figure
 from .fonts import use_language
 
 
@@ -113,7 +113,7 @@ class GradientNormDisplay:
             ax.set_yscale("log")
             if not ax.get_xlabel():
                 ax.set_xlabel(t("epochs", self.lang))
-            integer_ticks(ax.xaxis)
+            epoch_xaxis(ax, float(np.max(self.epoch)) + 1 if len(self.epoch) else 0.0)
             if not ax.get_ylabel():
                 ax.set_ylabel(t("grad_ylabel", self.lang))
             if self.title and not ax.get_title():
