@@ -227,7 +227,14 @@ def parse_ints(text: str, option: str) -> list[int]:
 
 
 def error_line(message: str) -> None:
-    print(f"backpropviz: error: {message}", file=sys.stderr)
+    """``backpropviz: error: MESSAGE`` on stderr, on one line, in any terminal encoding."""
+    line = "backpropviz: error: " + " ".join(str(message).split())
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    try:
+        line.encode(encoding)
+    except (UnicodeEncodeError, LookupError):  # a path or name the terminal cannot show
+        line = line.encode("ascii", "backslashreplace").decode("ascii")
+    print(line, file=sys.stderr)
 
 
 def _given_value(exc, args: list[str]) -> str | None:
