@@ -71,7 +71,7 @@ def test_cli_regression_run_notes_mse_and_draws_the_prediction_view(cli, tmp_pat
             "--epochs", "30", "--out", tmp_path, "--save-history", tmp_path / "h.npz", "--lang", lang)
     assert r.code == 0, r
     assert sorted(p.name for p in tmp_path.glob("*.png")) == \
-        ["gradient_norms.png", "metrics.png", "network.png", "prediction.png", "trajectories.png"]
+        ["gradient_norms.png", "hidden_units.png", "metrics.png", "network.png", "prediction.png", "trajectories.png"]
     assert any(w in r.out for w in words), r.out
     assert ("--loss mse" in r.err) and "accuracy" not in r.out
     h = History.load(tmp_path / "h.npz")
@@ -89,7 +89,6 @@ def test_regression_history_reproduces_from_its_config(cli, tmp_path):
 @pytest.mark.parametrize("args,fragments", [
     (("--data", "reg-plane", "--loss", "bce"), ["--loss bce is for classes", "--loss mse"]),
     (("--data", "reg-plane", "--views", "probability"), ["--views probability", "prediction"]),
-    (("--data", "reg-plane", "--model", "mlp:3", "--views", "hidden"), ["--views hidden", "prediction"]),
     (("--data", "moons", "--model", "mlp:3", "--views", "prediction"), ["--views prediction"]),
     (("--data", "moons", "--task", "regression"), ["moons", "classification set", "--task regression"]),
     (("--data", "reg-gauss", "--task", "classification"), ["regression set"]),
@@ -176,3 +175,13 @@ def test_basins_refuses_a_regression_run(cli, tmp_path):
     one_line_error(cli("basins", "--data", "reg-plane", "--loss", "mse", "--resolution", "4", "--epochs", "5",
                        "--out", tmp_path),
                    "regression run")
+
+
+def test_hidden_view_of_a_regression_draws_the_units_without_class_points():
+    from backpropviz.render.hidden import HiddenUnitsDisplay
+
+    h = train(RunConfig(data="reg-gauss", model="mlp:3", loss="mse", epochs=5, seed=0))
+    d = HiddenUnitsDisplay.from_history(h, resolution=12, lang="en")
+    assert len(d.thumbnails_) == 3 and d.X is None
+    assert not any(ax.collections and any(type(c).__name__ == "PathCollection" for c in ax.collections)
+                   for ax in d.axes_[0])  # no scatter of points coloured by a class they do not have

@@ -96,11 +96,15 @@ class HiddenUnitsDisplay:
             raise BackpropvizError(
                 f"the hidden view needs a model with hidden layers (e.g. --model mlp:4); "
                 f"got model {history.config.get('model', '?')!r}")
+        from ..train import is_regression
+
         activation = str(history.config.get("activation", "tanh"))
         title = t("hidden_title", lang, epoch=epoch, activation=activation)
+        points = not is_regression(history)  # the points are drawn by class; a regression has none
         display = cls(plane.xs, plane.ys, [post for _, post in pairs],
                       pre_activations=[pre for pre, _ in pairs], activation=activation, epoch=epoch,
-                      X=history.X, y=history.y, class_names=history.class_names, title=title, lang=lang)
+                      X=history.X if points else None, y=history.y if points else None,
+                      class_names=history.class_names, title=title, lang=lang)
         return display.plot(figure=figure) if plot else display
 
     def _scale(self, values: np.ndarray):

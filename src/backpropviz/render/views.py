@@ -78,7 +78,7 @@ def default_views(shape: RunShape, has_test: bool = False) -> list[str]:
     views = []
     if shape.n_features == 2:
         views.append("prediction" if shape.regression else "probability")
-        if shape.hidden_layers and not shape.regression:
+        if shape.hidden_layers:
             views.append("hidden")
     if shape.image_inputs:
         views.append("first-layer")
@@ -115,7 +115,7 @@ def check_views(views, shape: RunShape, *, has_test: bool = False) -> list[str]:
 def _why_not(view: str, shape: RunShape) -> str | None:
     if view == "overview" and not shape.article_like:
         return "the article's overview needs a two-input perceptron on two-class data (--model perceptron)"
-    if view in ("probability", "hidden") and shape.regression:
+    if view == "probability" and shape.regression:
         return "draws classes and their probabilities; a regression run has the prediction view (--views prediction)"
     if view == "prediction" and not shape.regression:
         return "draws a regression's predicted value; a classification run has the probability view"
