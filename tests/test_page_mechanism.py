@@ -45,8 +45,8 @@ def moons(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def penalised(tmp_path_factory):
-    # a perceptron on mini-batches of 2 with an L2 term, 10 of its 100 steps traced
-    return _page(tmp_path_factory, "penalised", dict(batch_size=2, epochs=50, l2=0.01), trace_steps=10)
+    # a perceptron on mini-batches of 2 with an L2 term and the squared error, 10 of its 100 steps traced
+    return _page(tmp_path_factory, "penalised", dict(batch_size=2, epochs=50, l2=0.01, loss="mse"), trace_steps=10)
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +205,7 @@ def test_chain_table_is_the_closed_form_chain_rule_and_adds_up_to_the_gradient(o
     assert s.errors == []
 
 
-def test_chain_table_of_untraced_mini_batch_steps_with_an_l2_term(open_page, penalised):
+def test_chain_table_of_untraced_mini_batch_steps_with_an_l2_term_and_mse(open_page, penalised):
     h, path = penalised
     s = open_page(path)
     for k in (0, 5, h.n_steps - 1):  # 5: not traced; the page computes it from params[5]
