@@ -360,3 +360,11 @@ def test_deep_narrow_sigmoid_net_starts_with_vanishing_gradients_relu_does_not()
         assert d.start_ratio == pytest.approx(norms[0] / norms[-1])
         ratios[activation] = d.start_ratio
     assert ratios["sigmoid"] < 1e-2 < ratios["relu"]
+
+
+def test_network_weight_labels_have_no_signed_zero():
+    h = train(RunConfig(data="xor", model="mlp:2", epochs=3))
+    h.params[-1, 0] = -1e-4  # a weight that rounds to zero at two decimals
+    d = NetworkDiagramDisplay.from_history(h)
+    texts = [a.get_text() for a in d.figure_.findobj(matplotlib.text.Text)]
+    assert "0.00" in texts and not [s for s in texts if s in ("-0.00", "−0.00")]

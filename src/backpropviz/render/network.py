@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
-from .base import new_figure
+from .base import fmt_value, new_figure
 from .fonts import use_language
 from . import palette
 from .probability import class_label, class_phrase, probability_cmap
@@ -218,7 +218,7 @@ class NetworkDiagramDisplay:
                 (p, q), v, spot = segments[index], values[index], spots[index]
                 for f in (spot, 0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78):
                     x, y = p[0] + f * (q[0] - p[0]), p[1] + f * (q[1] - p[1])
-                    text = ax.text(x, y, f"{v:.2f}", fontsize=8, ha="center", va="center", zorder=3,
+                    text = ax.text(x, y, fmt_value(v), fontsize=8, ha="center", va="center", zorder=3,
                                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
                     box = text.get_window_extent(renderer).padded(LABEL_GAP_PX)
                     near_node = any(box.x0 - radius < cx < box.x1 + radius and box.y0 - radius < cy < box.y1 + radius
