@@ -6,12 +6,14 @@ the 3D view without redrawing it per step, and a click on the 2D path jumps the 
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
 from backpropviz.analysis import landscape as ls
-from backpropviz.i18n import CATALOGUE
 from backpropviz.config import RunConfig
+from backpropviz.i18n import CATALOGUE
 from backpropviz.train import train
 from backpropviz.web.pack import decode, encode, page_data
 from backpropviz.web.page import write_page
@@ -27,8 +29,13 @@ def surface_page(tmp_path_factory, name, **run):
     would take most of this file's time)."""
     h = train(RunConfig(**run))
     out = tmp_path_factory.mktemp("pages") / f"{name}.html"
-    write_page(page_data(h, trace_steps=0), out)
+    page = page_data(h, trace_steps=0)
+    write_page(page, out)
+    PAGES[name] = page
     return out, h
+
+
+PAGES: dict = {}  # the page data of each page built here, for tests that change it
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +278,7 @@ def test_steps_recorded_after_the_surface_are_projected_here(article, open_page,
     """A recording that grew past its surface (a live run): later steps are projected by the page
     itself, with their distance from the plane, and no made-up loss on the plane."""
     _, h = article
-    page = page_data(h, trace_steps=0)
+    page = copy.deepcopy(PAGES["article"])
     surface = page["surface"]
     for name in ("path", "path_loss", "path_residual", "whole_loss"):
         surface[name] = encode(decode(surface[name])[:11])
