@@ -308,6 +308,27 @@ def test_multi_output_op_has_a_node_per_output_and_cat_its_inputs():
     assert trace.name_edges().count(("split_with_sizes[0]", "multiply")) == 2  # a * a
 
 
+def test_tensor_made_before_the_forward_pass_is_a_constant_with_its_gradient():
+    class Doubled(nn.Module):  # a weight derived once, outside forward: no op of this step made it
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 1)
+            self.w = self.lin.weight * 2
+
+        def forward(self, x):
+            return torch.sigmoid(x @ self.w.T + self.lin.bias)
+
+    torch.manual_seed(0)
+    model = Doubled()
+    trace = trace_step(model, F.binary_cross_entropy, X, Y)
+    assert trace.names() == ["x", "const", "matmul", "b", "add", "sigmoid", "y", "bce", "mean"]
+    w = model.w.detach().clone().requires_grad_(True)
+    F.binary_cross_entropy(torch.sigmoid(torch.as_tensor(X) @ w.T + model.lin.bias),
+                           torch.as_tensor(Y)[:, None]).backward()
+    np.testing.assert_allclose(trace.node("const").value, w.detach().numpy())
+    np.testing.assert_allclose(trace.node("const").grad, w.grad.numpy(), rtol=1e-5, atol=1e-8)
+
+
 def test_custom_function_draws_as_one_node(tmp_path):
     from backpropviz.render.graph import fmt_number, write_graph_figure
 

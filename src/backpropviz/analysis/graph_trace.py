@@ -11,6 +11,7 @@ A custom ``torch.autograd.Function`` is one node named after its class (its forw
 dL/d(output), and in ``input_grads`` what its ``backward`` returned); the ops inside its
 forward are not autograd's and are not shown. In-place ops (``h.relu_()``, ``h += b``,
 ``h[:, 0] = 0``) are nodes of their own: the op that made ``h`` keeps its value from before.
+A tensor computed before the forward pass (in ``__init__``, say) is a constant with its gradient.
 Three presentation rules keep the picture readable (each can be switched off):
 
 * views and copies (``t``, ``view``, ``expand``, ``clone``, ... : ``VIEW_OPS``) are folded into
@@ -418,6 +419,14 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
             if edge is None and o.grad_fn is not None and o.grad_fn not in by_fn:
                 by_fn[o.grad_fn] = (r, i)
 
+    # A tensor the forward pass used but did not make (computed before it, e.g. in __init__) is
+    # a leaf of this step's graph, a constant with a gradient: the walk stops there.
+    made_before = {}
+    for r in rec.records:
+        for a in _tensors(r.args):
+            if a.grad_fn is not None and a.grad_fn not in by_fn:
+                made_before.setdefault(a.grad_fn, a)
+
     # Walk the autograd graph from the loss to its leaves.
     reached, stack = [], [loss.grad_fn]
     seen = set()
@@ -427,10 +436,12 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
             continue
         seen.add(fn)
         reached.append(fn)
-        stack.extend(child for child, _ in fn.next_functions)
+        if fn not in made_before:
+            stack.extend(child for child, _ in fn.next_functions)
 
     leaves = {id(fn.variable): fn.variable for fn in reached if hasattr(fn, "variable")}
-    op_fns = [fn for fn in reached if not hasattr(fn, "variable")]
+    leaves.update((id(made_before[fn]), made_before[fn]) for fn in reached if fn in made_before)
+    op_fns = [fn for fn in reached if not hasattr(fn, "variable") and fn not in made_before]
     missing = [fn.name() for fn in op_fns if fn not in by_fn]
     if missing:
         raise RuntimeError(f"autograd nodes without a recorded forward op: {missing}")
