@@ -183,13 +183,19 @@ export function create(el, rec, ctx) {
     }
     const src = tr.byId[e.src];
     if (!src._grad) continue;
-    // the gradient flows back dst -> src: an arc bowed off the forward arrow
-    const bx0 = sameCol ? b.cx + 12 : b.x, by0 = sameCol ? y1 : b.cy + 9;
-    const bx1 = sameCol ? a.cx + 12 : a.x + a.w, by1 = sameCol ? y0 : a.cy + 9;
+    // the gradient flows back dst -> src: an arc bowed off the forward arrow; from a box on
+    // another row (a parameter above its operation) it leaves the top and reaches the bottom
+    const above = !sameCol && a.y + a.h < b.y, below = !sameCol && a.y > b.y + b.h;
+    let bx0, by0, bx1, by1;
+    if (sameCol) { bx0 = b.cx + 12; by0 = y1; bx1 = a.cx + 12; by1 = y0; }
+    else if (above) { bx0 = b.x + 16; by0 = b.y; bx1 = a.x + a.w - 22; by1 = a.y + a.h; }
+    else if (below) { bx0 = b.x + 16; by0 = b.y + b.h; bx1 = a.x + a.w - 22; by1 = a.y; }
+    else { bx0 = b.x; by0 = b.cy + 9; bx1 = a.x + a.w; by1 = a.cy + 9; }
     const dx = bx1 - bx0, dy = by1 - by0, len = Math.hypot(dx, dy) || 1;
     const bow = Math.min(16, 0.18 * len);
-    const mx = (bx0 + bx1) / 2 - (dy / len) * bow * (sameCol ? -1 : 1), my = (by0 + by1) / 2 + (Math.abs(dx) / len) * bow;
-    s("path", { d: `M${bx0},${by0} Q${mx},${my} ${bx1 + (sameCol ? 0 : 1)},${by1}`, fill: "none", stroke: GRAD,
+    let mx = (bx0 + bx1) / 2 - (dy / len) * bow * (sameCol ? -1 : 1), my = (by0 + by1) / 2 + (Math.abs(dx) / len) * bow;
+    if (above || below) { mx = bx1; my = by0; }  // leave the box level, arrive upright
+    s("path", { d: `M${bx0},${by0} Q${mx},${my} ${bx1 + (sameCol || above || below ? 0 : 1)},${by1}`, fill: "none", stroke: GRAD,
       "stroke-width": 1.2, "stroke-dasharray": "4 3", opacity: 0.85, "marker-end": `url(#${id}-bwd)`,
       class: "bpv-graph-bwd", "data-src": e.dst, "data-dst": e.src }, edgeLayer);
   }
