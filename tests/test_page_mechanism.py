@@ -346,3 +346,44 @@ def test_hover_shows_every_number_at_full_precision(open_page, article):
     text = tip(s, "[data-view=update] tbody tr[data-name=b] td[data-col=after]")
     assert text.startswith("b · after = ") and float(text.split("= ")[1]) == pytest.approx(float(h.params[k + 1, 2]), rel=1e-7)
     assert s.errors == []
+
+
+GROW = """async ([first, last]) => {
+  const { Recording, decode } = await import("bpv/recording.js");
+  const { mount } = await import("bpv/app.js");
+  const page = JSON.parse(document.getElementById("bpv-data").textContent);
+  const P = page.run.param_names.length;
+  const params = decode(page.steps.params), grads = decode(page.steps.grads);
+  const loss = decode(page.steps.loss), epoch = decode(page.steps.epoch);
+  const rec = new Recording(page, P);  // empty, then filled as a live server would send steps
+  const send = (a, b) => rec.append({ initial: a === 0 ? params.slice(0, P) : undefined,
+    params: params.slice((a + 1) * P, (b + 1) * P), grads: grads.slice(a * P, b * P),
+    loss: loss.slice(a, b), epoch: epoch.slice(a, b) });
+  send(0, first);
+  const el = document.createElement("div");
+  document.body.append(el);
+  const api = mount(el, rec, { hash: false });
+  api.views(["network", "update"]);
+  const key = () => el.querySelector(".bpv-network-legend").textContent;
+  api.go(first - 1);
+  const before = key();
+  send(first, last);
+  api.go(last - 1);
+  return { before, after: key(),
+    edges: [...el.querySelectorAll("line.bpv-network-edge")].map(e => [Number(e.dataset.param), Number(e.dataset.value)]),
+    after_row: [...el.querySelectorAll("[data-view=update] tbody tr")].map(tr =>
+      Number(tr.querySelector("td[data-col=after]").dataset.value)) };
+}"""
+
+
+def test_network_scale_follows_a_recording_that_grows(open_page, article):
+    h, path = article
+    s = open_page(path)
+    r = s.page.evaluate(GROW, [5, 600])
+    widest = lambda rows: float(np.abs(h.params[:rows, :2]).max())  # noqa: E731  (w1, w2)
+    assert f"= {widest(6):.3g} " in r["before"] and f"= {widest(601):.3g} " in r["after"], (r["before"], r["after"])
+    assert widest(601) > 2 * widest(6)
+    for j, v in r["edges"]:
+        assert v == pytest.approx(float(h.params[599, j]), rel=1e-7)
+    np.testing.assert_allclose(r["after_row"], h.params[600], rtol=1e-7)
+    assert s.errors == []

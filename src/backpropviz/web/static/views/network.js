@@ -47,20 +47,28 @@ export function create(el, rec, ctx) {
   const featureNames = rec.meta.data.feature_names || [];
   const classNames = rec.meta.data.class_names || [];
 
-  // Fixed scales over every recorded row: the widest |w| and the largest |b| of the run.
+  // Fixed scales over every recorded row: the widest |w| and the largest |b| of the run (a
+  // recording that grows live widens them as its rows come; the legend says the scale in use).
   const weightCols = [], biasCols = [];
   for (const L of layers) {
     for (const row of L.weight) weightCols.push(...row);
     if (L.bias) biasCols.push(...L.bias);
   }
-  let wMax = 0, bMax = 0;
-  for (let r = 0; r <= rec.length; r++) {
-    const p = rec.params(r);
-    for (const j of weightCols) { const a = Math.abs(p[j]); if (a > wMax) wMax = a; }
-    for (const j of biasCols) { const a = Math.abs(p[j]); if (a > bMax) bMax = a; }
+  let wTop = 0, bTop = 0, scanned = 0;
+  function scan() {
+    const rows = rec.length + 1;
+    if (scanned >= rows) return false;
+    for (let r = scanned; r < rows; r++) {
+      const p = rec.params(r);
+      for (const j of weightCols) { const a = Math.abs(p[j]); if (a > wTop) wTop = a; }
+      for (const j of biasCols) { const a = Math.abs(p[j]); if (a > bTop) bTop = a; }
+    }
+    scanned = rows;
+    return true;
   }
-  if (!(wMax > 0)) wMax = 1;
-  if (!(bMax > 0)) bMax = 1;
+  scan();
+  const scaleOf = (top) => (top > 0 && Number.isFinite(top) ? top : 1);
+  let wMax = scaleOf(wTop), bMax = scaleOf(bTop);
 
   // -- layout: one column per layer of units -------------------------------------------------
   const sizes = [layers[0].weight[0].length, ...layers.map((L) => L.weight.length)];
@@ -150,13 +158,15 @@ export function create(el, rec, ctx) {
   item(POS_CSS, t("net_positive"));
   item(NEG_CSS, t("net_negative"));
   item("#555", t("net_width", { px: MAX_WIDTH, max: fmt(wMax, 3) }));
+  const widthKey = legend.lastChild;
   const biasKey = document.createElement("em");  // not a span: no line swatch before it
   biasKey.className = "bpv-network-bias-key";
   biasKey.style.fontStyle = "normal";
   const swatch = document.createElement("i");
   swatch.style.cssText = "display:inline-block;width:40px;height:9px;margin-right:4px;vertical-align:middle;" +
     `border:1px solid #999;background:linear-gradient(90deg, ${NEG_CSS}, #fff, ${POS_CSS})`;
-  biasKey.append(swatch, t("net_bias", { max: fmt(bMax, 3) }));
+  const biasText = document.createTextNode(t("net_bias", { max: fmt(bMax, 3) }));
+  biasKey.append(swatch, biasText);
   legend.append(biasKey);
   el.append(legend);
 
@@ -171,6 +181,11 @@ export function create(el, rec, ctx) {
   return {
     update(k) {
       current = k;
+      if (scan()) {  // new rows since the last step shown
+        wMax = scaleOf(wTop); bMax = scaleOf(bTop);
+        widthKey.textContent = t("net_width", { px: MAX_WIDTH, max: fmt(wMax, 3) });
+        biasText.textContent = t("net_bias", { max: fmt(bMax, 3) });
+      }
       const p = rec.params(k);
       note.textContent = t("net_head", { step: rec.stepNumber(k) });
       for (let e = 0; e < edges.length; e++) {
