@@ -198,7 +198,7 @@ class LandscapeDisplay:
         with use_language(lang):
             ax = axes_or_new(ax, projection="3d" if self.kind == "3d" else None, figsize=(7, 5.5))
             fig = ax.figure
-            self.colorbar_ = None
+            self.colorbar_, self.labels_ = None, []
             if self.kind == "3d":
                 ax.computed_zorder = False
                 self.surface_ = ax.plot_surface(A, B, Z, cmap=palette.cmap("sequential"), alpha=0.55, linewidth=0,
