@@ -21,7 +21,8 @@ from backpropviz.config import RunConfig
 from backpropviz.train import model_at, penalty_fn, train
 
 # autograd nodes of ops that only re-index memory (or copy): the trace folds them into an edge
-FOLDED = {"T", "View", "Expand", "Unsqueeze", "Squeeze", "Permute", "Transpose", "Alias", "Clone",
+# (AsStrided: the view autograd makes anew after an in-place op wrote into it)
+FOLDED = {"T", "View", "Expand", "Unsqueeze", "Squeeze", "Permute", "Transpose", "Alias", "Clone", "AsStrided",
           "ToCopy", "UnsafeView", "ReshapeAlias"}
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [0.5, -1.5]], dtype=np.float32)
@@ -174,6 +175,10 @@ MODELS = {
     "h[:, :2].relu_()": lambda m, x: _then(m.l1(x), lambda h: h[:, :2].relu_(), lambda h: torch.sigmoid(m.l2(h))),
     "h[:, 0] = 0": lambda m, x: _then(m.l1(x), lambda h: h.__setitem__((slice(None), 0), 0.0),
                                       lambda h: torch.sigmoid(m.l2(h))),
+    "h.view(...).relu_()": lambda m, x: _then(m.l1(x).view(-1, 3), lambda h: h.relu_(),
+                                              lambda h: torch.sigmoid(m.l2(h))),
+    "the slice written in place, used again": lambda m, x: (lambda h: (lambda v: (
+        v.relu_(), torch.sigmoid(m.l2(h) + v.sum(1, keepdim=True)))[1])(h[:, :2]))(m.l1(x)),
     "split and cat": lambda m, x: torch.sigmoid(m.l2(torch.cat(
         (lambda a, b: [a * a, torch.tanh(b)])(*m.l1(x).split([1, 2], dim=1)), dim=1))),
 }

@@ -468,7 +468,9 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
 
     builder = _Builder(model, n, x_leaf, _target_family(rec.records, target), grad_of, fold_views)
     position = {id(r): i for i, r in enumerate(rec.records)}
-    for index, fn in sorted(enumerate(op_fns), key=lambda item: position[id(by_fn[item[1]][0])]):
+    # in forward order; for an in-place op on a view, the base's node (CopySlices) before the view's
+    order = sorted(enumerate(op_fns), key=lambda item: (position[id(by_fn[item[1]][0])], -outputs_of[item[1]][0]))
+    for index, fn in order:
         r = by_fn[fn][0]
         if _is_custom(fn):
             start = position[id(r)]
@@ -581,6 +583,12 @@ class _Builder:
             src = _tensors(r.args)[0]
             src_id, label = self.source(src)
             self._produced(r, src_id, label + VIEW_OPS[r.op])
+            return
+        base = r.outputs[outputs[0]]._base
+        if any(o is base for o in r.outputs[outputs[0] + 1:]) and id(base) in self.node_of:
+            # the view an in-place op wrote into, used again: autograd regenerates its grad_fn from
+            # the base's CopySlices, a view of the base's node
+            self._produced(r, self.node_of[id(base)][0], outputs=outputs)
             return
         if len(outputs) > 1:
             inputs = self._inputs(r.args)
