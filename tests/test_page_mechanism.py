@@ -341,6 +341,7 @@ def test_hover_shows_every_number_at_full_precision(open_page, article):
     value = s.js(f"document.querySelector(\"{cell}\").dataset.value")
     assert tip(s, cell) == f"∂L/∂z = {value}"
     assert float(value) == pytest.approx(chain_rule_table(h, k).dL_dz[3], rel=1e-5)
+    assert tip(s, "[data-view=chain] th[data-col=dL_dw1]") == "∂L/∂w1 = x1 · ∂L/∂z"
     text = tip(s, "[data-view=network] .bpv-network-hits line[data-param='1']")  # w2's line
     assert text.startswith("w2 = ") and f"{float(h.params[k, 1]):.6g}".replace("-", "−") in text
     text = tip(s, "[data-view=update] tbody tr[data-name=b] td[data-col=after]")

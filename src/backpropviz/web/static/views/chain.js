@@ -108,7 +108,14 @@ export function create(el, rec, ctx) {
   const updateNote = h("p", { class: "bpv-note bpv-chain-update" });
   el.append(table, left, check, updateNote);
 
+  // what each column is, shown over its header
+  const formula = { z: "z = w·x + b", y_hat: "ŷ = sigmoid(z)", y: t("chain_tip_y"),
+    loss: t(lossName === "mse" ? "chain_tip_loss_mse" : "chain_tip_loss_bce"), dL_dyhat: "∂L/∂ŷ = (1/N) ∂ℓ/∂ŷ",
+    dyhat_dz: "∂ŷ/∂z = ŷ(1 − ŷ)", dL_dz: "∂L/∂z = ∂L/∂ŷ · ∂ŷ/∂z", [`dL_d${names[D]}`]: `∂L/∂${names[D]} = ∂L/∂z` };
+  for (let i = 0; i < D; i++) formula[`dL_d${names[i]}`] = `∂L/∂${names[i]} = x${i + 1} · ∂L/∂z`;
   attach(table, (e) => {
+    const th = e.target.closest && e.target.closest("th[data-col]");
+    if (th) return formula[th.dataset.col] || "";
     const td = e.target.closest && e.target.closest("td[data-value]");
     if (!td) return "";
     const col = columns.find(([key]) => key === td.dataset.col);
