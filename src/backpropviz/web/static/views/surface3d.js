@@ -18,12 +18,22 @@ const PLANE_COLOUR = "#d32f2f";
 const WHOLE_COLOUR = "#111";
 const DEFAULT_VIEW = { az: -35, el: 32 };
 const DEG = Math.PI / 180;
+const LIGHT = [-0.35, -0.25, 0.9].map((v, i, a) => v / Math.hypot(...a));
 
 function h(tag, cls, text) {
   const el = document.createElement(tag);
   if (cls) el.className = cls;
   if (text !== undefined) el.textContent = text;
   return el;
+}
+
+/** Text with a white halo, readable over the surface and the box's lines. */
+function haloText(g, text, x, y) {
+  g.save();
+  g.lineWidth = 3; g.lineJoin = "round"; g.strokeStyle = "rgba(255,255,255,0.9)";
+  g.strokeText(text, x, y);
+  g.restore();
+  g.fillText(text, x, y);
 }
 
 function key(style, text) {
@@ -65,20 +75,22 @@ export function create(el, rec, ctx) {
     vx[q] = X(alpha[i]); vy[q] = Y(beta[j]); vz[q] = Z(loss[q]);
   }
   const nq = (n - 1) * (m - 1);
-  const quadRGB = new Uint8Array(nq * 3), quadN = new Float32Array(nq * 3), quadOK = new Uint8Array(nq);
+  const quadFill = new Array(nq), quadOK = new Uint8Array(nq);
   for (let j = 0; j < m - 1; j++) for (let i = 0; i < n - 1; i++) {
     const q = j * (n - 1) + i, a = j * n + i, b = a + 1, c = a + n + 1, d = a + n;
     const vals = [loss[a], loss[b], loss[c], loss[d]];
     quadOK[q] = vals.every(Number.isFinite) ? 1 : 0;
     const [r, g, bb] = colours.rgb((vals[0] + vals[1] + vals[2] + vals[3]) / 4);
-    quadRGB.set([r, g, bb], 3 * q);
     // the quad's normal from its diagonals
     const ux = vx[c] - vx[a], uy = vy[c] - vy[a], uz = vz[c] - vz[a];
     const wx = vx[d] - vx[b], wy = vy[d] - vy[b], wz = vz[d] - vz[b];
     let nx = uy * wz - uz * wy, ny = uz * wx - ux * wz, nz = ux * wy - uy * wx;
     const len = Math.hypot(nx, ny, nz) || 1;
     if (nz < 0) { nx = -nx; ny = -ny; nz = -nz; }
-    quadN.set([nx / len, ny / len, nz / len], 3 * q);
+    // shaded by a fixed light from above and one side (the same on every rotation), so each
+    // quad's colour is computed once
+    const shade = 0.78 + 0.22 * Math.max(0, (nx * LIGHT[0] + ny * LIGHT[1] + nz * LIGHT[2]) / len);
+    quadFill[q] = `rgb(${Math.round(r * shade)},${Math.round(g * shade)},${Math.round(bb * shade)})`;
   }
   const pz = new Float32Array(rows), wz = new Float32Array(rows), pxm = new Float32Array(rows), pym = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
@@ -133,10 +145,6 @@ export function create(el, rec, ctx) {
       qdepth[q] = (gd[a] + gd[a + 1] + gd[a + n] + gd[a + n + 1]) / 4;
     }
     order.sort((p, q) => qdepth[p] - qdepth[q]);
-    // light from above, a little towards the viewer
-    const lx = 0.3 * sa * -ce, ly = 0.3 * ca * -ce, lz = 0.9;
-    const ll = Math.hypot(lx, ly, lz);
-
     // the floor and the back walls' edges first, so the surface covers what it hides
     const corners = [[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]];
     const cd = corners.map(([x, y]) => depthOf(x, y, 0));
@@ -153,13 +161,18 @@ export function create(el, rec, ctx) {
       const q = order[o];
       if (!quadOK[q]) continue;
       const j = Math.floor(q / (n - 1)), i = q - j * (n - 1), a = j * n + i;
-      const shade = 0.78 + 0.22 * Math.max(0, (quadN[3 * q] * lx + quadN[3 * q + 1] * ly + quadN[3 * q + 2] * lz) / ll);
-      const c = `rgb(${Math.round(quadRGB[3 * q] * shade)},${Math.round(quadRGB[3 * q + 1] * shade)},${Math.round(quadRGB[3 * q + 2] * shade)})`;
-      g.fillStyle = c; g.strokeStyle = c; g.lineWidth = 0.6;
+      g.fillStyle = quadFill[q];
+      // each corner pushed half a pixel out from the quad's centre: neighbours overlap, so no
+      // seam shows between them (stroking every edge would cost four times as much)
+      const v = [a, a + 1, a + n + 1, a + n];
+      const cx = (gsx[v[0]] + gsx[v[1]] + gsx[v[2]] + gsx[v[3]]) / 4, cy = (gsy[v[0]] + gsy[v[1]] + gsy[v[2]] + gsy[v[3]]) / 4;
       g.beginPath();
-      g.moveTo(gsx[a], gsy[a]); g.lineTo(gsx[a + 1], gsy[a + 1]);
-      g.lineTo(gsx[a + n + 1], gsy[a + n + 1]); g.lineTo(gsx[a + n], gsy[a + n]);
-      g.closePath(); g.fill(); g.stroke();
+      for (let c = 0; c < 4; c++) {
+        const dx = gsx[v[c]] - cx, dy = gsy[v[c]] - cy, d = Math.hypot(dx, dy) || 1;
+        const x = gsx[v[c]] + (0.5 * dx) / d, y = gsy[v[c]] + (0.5 * dy) / d;
+        if (c === 0) g.moveTo(x, y); else g.lineTo(x, y);
+      }
+      g.closePath(); g.fill();
     }
 
     // the two curves over the surface
@@ -221,10 +234,10 @@ export function create(el, rec, ctx) {
         if (last && Math.hypot(p[0] - last[0], p[1] - last[1]) < 34) continue;
         last = p;
         g.beginPath(); g.moveTo(p[0], p[1]); g.lineTo(p[0] + 4 * ox, p[1] + 4 * oy); g.stroke();
-        g.fillText(fmt(v, 3), p[0] + 15 * ox, p[1] + 13 * oy);
+        haloText(g, fmt(v, 3), p[0] + 15 * ox, p[1] + 13 * oy);
       }
       g.font = fontOf(root, 12);
-      g.fillText(axis === "x" ? xName : yName, mid[0] + 34 * ox, mid[1] + 30 * oy);
+      haloText(g, axis === "x" ? xName : yName, mid[0] + 34 * ox, mid[1] + 30 * oy);
     };
     edgeLabels("x");
     edgeLabels("y");
@@ -243,11 +256,11 @@ export function create(el, rec, ctx) {
       if (Math.abs(p[1] - lastY) < 20) continue;
       lastY = p[1];
       g.beginPath(); g.moveTo(p[0], p[1]); g.lineTo(p[0] - 4, p[1]); g.stroke();
-      g.fillText(fmt(v, 2), p[0] - 7, p[1]);
+      haloText(g, fmt(v, 2), p[0] - 7, p[1]);
     }
     g.font = fontOf(root, 12);
     g.textAlign = "center"; g.textBaseline = "bottom";
-    g.fillText(t(cs.log ? "surface3d_axis_loss_log" : "surface3d_axis_loss"), Math.max(46, Math.min(W - 46, top[0])), Math.max(14, top[1] - 8));
+    haloText(g, t(cs.log ? "surface3d_axis_loss_log" : "surface3d_axis_loss"), Math.max(46, Math.min(W - 46, top[0])), Math.max(14, top[1] - 8));
     g.restore();
   }
 
