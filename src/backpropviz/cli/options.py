@@ -59,7 +59,8 @@ FeaturesOpt = Annotated[Optional[str], typer.Option(
                        "or comma-separated column names or 0-based indices.")]
 CsvOpt = Annotated[Optional[Path], typer.Option(
     "--csv", help="A CSV file to train on (header row, numeric features); name its class column with --target.")]
-TargetOpt = Annotated[Optional[str], typer.Option("--target", help="The CSV column that holds the classes.")]
+TargetOpt = Annotated[Optional[str], typer.Option(
+    "--target", help="The CSV column that holds the classes (or, for regression, the number to predict).")]
 BetasOpt = Annotated[Optional[str], typer.Option("--betas", help="Adam's betas, e.g. 0.9,0.999.")]
 Beta1Opt = Annotated[Optional[float], typer.Option("--beta1", help="Adam's first beta (the second stays at its default).")]
 Beta2Opt = Annotated[Optional[float], typer.Option("--beta2", help="Adam's second beta.")]
