@@ -405,50 +405,19 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
         raise BackpropvizError("the loss must be a scalar that depends on the model's parameters")
 
     rec.settle()
-
-    # Each autograd node -> the record (and output) that made it. A tensor whose grad_fn came
-    # after its op was settled (a custom autograd.Function's output: the Function attaches it
-    # when forward returns) is joined by the grad_fn it holds now.
-    by_fn: dict = {}
-    for r in rec.records:
-        for i, edge in enumerate(r.edges):
-            if edge is not None:
-                by_fn.setdefault(edge.node, (r, i))
-    for r in rec.records:
-        for i, (o, edge) in enumerate(zip(r.outputs, r.edges)):
-            if edge is None and o.grad_fn is not None and o.grad_fn not in by_fn:
-                by_fn[o.grad_fn] = (r, i)
-
-    # A tensor the forward pass used but did not make (computed before it, e.g. in __init__) is
-    # a leaf of this step's graph, a constant with a gradient: the walk stops there.
-    made_before = {}
-    for r in rec.records:
-        for a in _tensors(r.args):
-            if a.grad_fn is not None and a.grad_fn not in by_fn:
-                made_before.setdefault(a.grad_fn, a)
-
-    # Walk the autograd graph from the loss to its leaves.
-    reached, stack = [], [loss.grad_fn]
-    seen = set()
-    while stack:
-        fn = stack.pop()
-        if fn is None or fn in seen:
-            continue
-        seen.add(fn)
-        reached.append(fn)
-        if fn not in made_before:
-            stack.extend(child for child, _ in fn.next_functions)
-
+    by_fn, made_before = _join_autograd(rec.records)
+    reached = _walk(loss.grad_fn, stop=made_before)
     leaves = {id(fn.variable): fn.variable for fn in reached if hasattr(fn, "variable")}
     leaves.update((id(made_before[fn]), made_before[fn]) for fn in reached if fn in made_before)
     op_fns = [fn for fn in reached if not hasattr(fn, "variable") and fn not in made_before]
     missing = [fn.name() for fn in op_fns if fn not in by_fn]
     if missing:
-        raise RuntimeError(f"autograd nodes without a recorded forward op: {missing}")
+        raise BackpropvizError(f"cannot trace this model: no operation of its forward pass made the "
+                               f"autograd nodes {missing}")
 
     # Gradients of every node's output and every leaf, in one backward pass; a custom Function's
-    # hook keeps what its backward returned.
-    # (an op whose autograd node has several outputs, e.g. split, gets a node per output)
+    # hook keeps what its backward returned. (An op whose autograd node has several outputs,
+    # e.g. split, gets a node per output.)
     outputs_of = {fn: [k for k, e in enumerate(by_fn[fn][0].edges) if e is not None and e.node is fn]
                   or [by_fn[fn][1]] for fn in op_fns}
     edges = [_edge_of(by_fn[fn][0], k) for fn in op_fns for k in outputs_of[fn]]
@@ -469,7 +438,8 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
     builder = _Builder(model, n, x_leaf, _target_family(rec.records, target), grad_of, fold_views)
     position = {id(r): i for i, r in enumerate(rec.records)}
     # in forward order; for an in-place op on a view, the base's node (CopySlices) before the view's
-    order = sorted(enumerate(op_fns), key=lambda item: (position[id(by_fn[item[1]][0])], -outputs_of[item[1]][0]))
+    order = sorted(enumerate(op_fns),
+                   key=lambda item: (position[id(by_fn[item[1]][0])], -outputs_of[item[1]][0]))
     for index, fn in order:
         r = by_fn[fn][0]
         if _is_custom(fn):
@@ -500,6 +470,45 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
     if collapse is True or (collapse == "auto" and (n_ops > 16 or biggest > 32)):
         trace = collapse_layers(trace, model)
     return trace
+
+
+def _join_autograd(records) -> tuple[dict, dict]:
+    """``(by_fn, made_before)``: each autograd node -> ``(record, output index)`` of the op that
+    made it, and the autograd nodes of tensors the forward pass used but did not make (computed
+    before it, e.g. in ``__init__``) -> that tensor (a leaf of this step's graph).
+
+    A tensor whose grad_fn came after its op was settled (a custom autograd.Function's output:
+    the Function attaches it when forward returns) is joined by the grad_fn it holds now.
+    """
+    by_fn: dict = {}
+    for r in records:
+        for i, edge in enumerate(r.edges):
+            if edge is not None:
+                by_fn.setdefault(edge.node, (r, i))
+    for r in records:
+        for i, (o, edge) in enumerate(zip(r.outputs, r.edges)):
+            if edge is None and o.grad_fn is not None and o.grad_fn not in by_fn:
+                by_fn[o.grad_fn] = (r, i)
+    made_before: dict = {}
+    for r in records:
+        for a in _tensors(r.args):
+            if a.grad_fn is not None and a.grad_fn not in by_fn:
+                made_before.setdefault(a.grad_fn, a)
+    return by_fn, made_before
+
+
+def _walk(root, stop) -> list:
+    """The autograd nodes reached from ``root`` (depth first), not going past those in ``stop``."""
+    reached, stack, seen = [], [root], set()
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        reached.append(fn)
+        if fn not in stop:
+            stack.extend(child for child, _ in fn.next_functions)
+    return reached
 
 
 class _Builder:
