@@ -45,7 +45,9 @@ def article(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def moons(tmp_path_factory):
-    return surface_page(tmp_path_factory, "moons", **MOONS)
+    # 150 epochs (750 steps) of the bench's moons run: the same kind of run, half the training time;
+    # render speed is measured by bench/bench_page.py, not here.
+    return surface_page(tmp_path_factory, "moons", **{**MOONS, "epochs": 150})
 
 
 def js_fmt(v: float, digits: int = 4) -> str:
@@ -164,12 +166,6 @@ def test_moons_pca_projection_of_point_and_arrows(moons, open_page):
     got = shown(s, 700)
     assert got["verdictText"].startswith(prefix(f"page_surface_verdict_{land.fidelity()[0]}", "ja"))
     assert "バッチの損失" in got["losses"]
-    # update(k) of both views stays well under 3 ms on the 1500-step run
-    s.js("window.backpropviz.lang('en')")
-    times = s.js("""() => { const api = window.backpropviz, n = api.steps(), out = [];
-      for (let i = 0; i < 200; i++) { api.go((i * 7919) % n); out.push(api.renderAll()); }
-      return out.sort((a, b) => a - b); }""")
-    assert times[len(times) // 2] < 3, times
     assert not s.errors, s.errors
 
 
