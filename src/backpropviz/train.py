@@ -500,7 +500,7 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
     as_array = {k: np.array(v, dtype=np.float64) for k, v in metrics.items()}
     history = History(
         params=p, grads=g, loss=l, epoch=e, param_names=param_names(model),
-        X=train_set.X, y=train_set.y, config={**config.to_dict(), "task": train_set.task}, status=status,
+        X=train_set.X, y=train_set.y, config=history_config(config, train_set), status=status,
         batches=rec.batch_array(), lr=rec.lr_array(),
         epoch_train_loss=as_array["train_loss"], epoch_train_acc=as_array["train_acc"],
         epoch_test_loss=as_array["test_loss"] if test_set is not None else None,
@@ -531,9 +531,19 @@ def model_at(history: History, step: int = -1) -> torch.nn.Module:
     return model
 
 
+def history_config(config: RunConfig, train_set: Dataset) -> dict:
+    """The config a History keeps: ``config``'s, with a task of ``auto`` that the data made a
+    regression stored as ``regression`` (so that the file says what it is; ``auto`` otherwise
+    stays, and means classification)."""
+    d = config.to_dict()
+    if train_set.is_regression:
+        d["task"] = "regression"
+    return d
+
+
 def is_regression(history) -> bool:
     """Whether ``history`` is a regression run (its config's task; older files are classification)."""
-    return str(history.config.get("task", "classification")) == "regression"
+    return str(history.config.get("task", "auto")) == "regression"
 
 
 @torch.no_grad()
