@@ -388,3 +388,24 @@ def test_network_scale_follows_a_recording_that_grows(open_page, article):
         assert v == pytest.approx(float(h.params[599, j]), rel=1e-7)
     np.testing.assert_allclose(r["after_row"], h.params[600], rtol=1e-7)
     assert s.errors == []
+
+
+def test_the_views_speak_japanese_after_switching(open_page, article):
+    from backpropviz.i18n import CATALOGUE
+
+    h, path = article
+    s = open_page(path)
+    s.js("window.backpropviz.lang('ja')")
+    go(s, 10)
+    mine = {k: v for k, v in CATALOGUE.items() if k.startswith(("page_graph_", "page_chain_", "page_net_", "page_upd_"))}
+    text = s.js("""[...document.querySelectorAll('[data-view=graph],[data-view=chain],[data-view=network],[data-view=update]')]
+                   .map(c => c.innerText).join('\\n')""")
+    for ja in ("順伝播の値", "記録された勾配", "全 4 サンプルの和", "正の重み", "更新前", "素の SGD"):
+        assert ja in text, ja
+    # no English sentence of these views is left: the words of their English texts do not appear
+    english = {w for v in mine.values() for w in re.findall(r"[A-Za-z]{4,}", re.sub(r"\{\w+\}", "", v["en"]))}
+    # names, not prose: optimisers, autograd, dtypes and the graph's node names (mean, sigmoid: torch ops)
+    english -= {"autograd", "Adam", "AdamW", "RMSprop", "Adagrad", "float32", "sigmoid", "mean"}
+    left = sorted(w for w in english if re.search(rf"\b{w}\b", text))
+    assert left == [], left
+    assert s.errors == []
