@@ -17,7 +17,7 @@ from backpropviz.config import RunConfig
 from backpropviz.train import train
 from backpropviz.web.pack import page_data
 from backpropviz.web.page import write_page
-from pagehelpers import MOONS, browser, open_page  # noqa: F401  (fixtures)
+from pagehelpers import MOONS, PageSession, browser, open_page  # noqa: F401  (fixtures)
 
 SMALL_MOONS = {**MOONS, "epochs": 24}  # 120 steps of mini-batches of 32 (the last of each epoch 22)
 F32 = dict(rtol=2e-6, atol=1e-7)      # what survives a float32 round trip
@@ -53,6 +53,25 @@ def penalised(tmp_path_factory):
 def wide(tmp_path_factory):
     # a perceptron on 200 rows: one batch far over the table's 16 rows
     return _page(tmp_path_factory, "wide", dict(data="moons", model="perceptron", epochs=20))
+
+
+@pytest.fixture(scope="module")
+def tab(browser):  # noqa: F811
+    """``tab(path)``: one browser tab per page for the whole module (opening one costs seconds),
+    tall enough that no card hides under the sticky controls; back in English, errors cleared."""
+    tabs = {}
+
+    def opener(path):
+        if path not in tabs:
+            tabs[path] = PageSession(browser, path, viewport=(1400, 2600))
+        s = tabs[path]
+        s.js("window.backpropviz.lang('en')")
+        s.errors.clear()
+        return s
+
+    yield opener
+    for s in tabs.values():
+        s.close()
 
 
 def floats(text):
@@ -117,9 +136,9 @@ def assert_graph_is_the_trace(s, h, step):
     return shown
 
 
-def test_graph_shows_the_autograd_trace_of_the_step(open_page, article):
+def test_graph_shows_the_autograd_trace_of_the_step(tab, article):
     h, path = article
-    s = open_page(path)
+    s = tab(path)
     values = []
     for k in (0, 10, h.n_steps - 1):
         go(s, k)
@@ -130,9 +149,9 @@ def test_graph_shows_the_autograd_trace_of_the_step(open_page, article):
     assert s.errors == []
 
 
-def test_graph_of_a_mini_batch_run_says_when_it_shows_the_nearest_traced_step(open_page, moons):
+def test_graph_of_a_mini_batch_run_says_when_it_shows_the_nearest_traced_step(tab, moons):
     h, path = moons
-    s = open_page(path)
+    s = tab(path)
     traced = np.unique(np.round(np.linspace(0, h.n_steps - 1, 40)).astype(int))
     untraced = next(k for k in range(h.n_steps) if k not in traced and k - 1 in traced)
     for k in (int(traced[7]), h.n_steps - 1):
@@ -191,9 +210,9 @@ def assert_chain_is_the_closed_form(s, h, k, *, shown_rows=None):
     return shown, ref
 
 
-def test_chain_table_is_the_closed_form_chain_rule_and_adds_up_to_the_gradient(open_page, article):
+def test_chain_table_is_the_closed_form_chain_rule_and_adds_up_to_the_gradient(tab, article):
     h, path = article
-    s = open_page(path)
+    s = tab(path)
     seen = []
     for k in (0, 10, h.n_steps - 1):
         go(s, k)
@@ -205,9 +224,9 @@ def test_chain_table_is_the_closed_form_chain_rule_and_adds_up_to_the_gradient(o
     assert s.errors == []
 
 
-def test_chain_table_of_untraced_mini_batch_steps_with_an_l2_term_and_mse(open_page, penalised):
+def test_chain_table_of_untraced_mini_batch_steps_with_an_l2_term_and_mse(tab, penalised):
     h, path = penalised
-    s = open_page(path)
+    s = tab(path)
     for k in (0, 5, h.n_steps - 1):  # 5: not traced; the page computes it from params[5]
         go(s, k)
         shown, ref = assert_chain_is_the_closed_form(s, h, k)
@@ -218,9 +237,9 @@ def test_chain_table_of_untraced_mini_batch_steps_with_an_l2_term_and_mse(open_p
     assert s.errors == []
 
 
-def test_chain_table_shows_16_rows_of_a_big_batch_and_sums_them_all(open_page, wide):
+def test_chain_table_shows_16_rows_of_a_big_batch_and_sums_them_all(tab, wide):
     h, path = wide
-    s = open_page(path)
+    s = tab(path)
     go(s, 3)
     shown, ref = assert_chain_is_the_closed_form(s, h, 3, shown_rows=16)
     assert len(ref.z) == 200 and "200" in shown["left"] and "184" in shown["left"]
@@ -247,9 +266,9 @@ def assert_update_rows(rows, h, k):
         assert r["change"] == pytest.approx(float(h.params[k + 1, j]) - float(h.params[k, j]), rel=1e-6, abs=1e-12)
 
 
-def test_update_table_is_the_recorded_before_gradient_and_after(open_page, article, moons):
+def test_update_table_is_the_recorded_before_gradient_and_after(tab, article, moons):
     h, path = article
-    s = open_page(path)
+    s = tab(path)
     for k in (0, 10, h.n_steps - 1):
         go(s, k)
         rows = s.js(READ_UPDATE)
@@ -258,7 +277,7 @@ def test_update_table_is_the_recorded_before_gradient_and_after(open_page, artic
     assert s.js("document.querySelector('[data-view=update] .bpv-update-optimiser').dataset.optimiser") == "upd_opt_sgd"
 
     h, path = moons
-    s = open_page(path)
+    s = tab(path)
     first = None
     for k in (0, 77, h.n_steps - 1):
         go(s, k)
@@ -291,13 +310,13 @@ READ_NETWORK = """() => { const svg = document.querySelector('[data-view=network
 
 
 @pytest.mark.parametrize("which", ["article", "moons"])
-def test_network_edges_and_units_carry_the_steps_weights_and_biases(open_page, article, moons, which):
+def test_network_edges_and_units_carry_the_steps_weights_and_biases(tab, article, moons, which):
     h, path = article if which == "article" else moons
     from backpropviz.analysis.views import layers
 
     weight_cols = sorted(int(j) for L in layers(h.param_names) for j in np.ravel(L.weight))
     bias_cols = sorted(int(j) for L in layers(h.param_names) if L.bias is not None for j in np.ravel(L.bias))
-    s = open_page(path)
+    s = tab(path)
     before = None
     for k in (0, 10, h.n_steps - 1):
         go(s, k)
@@ -326,9 +345,9 @@ def tip(s, selector):
     return s.js("document.querySelector('.bpv-tip').textContent")
 
 
-def test_hover_shows_every_number_at_full_precision(open_page, article):
+def test_hover_shows_every_number_at_full_precision(tab, article):
     h, path = article
-    s = open_page(path, viewport=(1400, 2600))  # every card in view: nothing scrolls under the sticky controls
+    s = tab(path)
     k = 10
     go(s, k)
     trace = trace_history_step(h, k, per_sample=False)
@@ -390,11 +409,11 @@ def test_network_scale_follows_a_recording_that_grows(open_page, article):
     assert s.errors == []
 
 
-def test_the_views_speak_japanese_after_switching(open_page, article):
+def test_the_views_speak_japanese_after_switching(tab, article):
     from backpropviz.i18n import CATALOGUE
 
     h, path = article
-    s = open_page(path)
+    s = tab(path)
     s.js("window.backpropviz.lang('ja')")
     go(s, 10)
     mine = {k: v for k, v in CATALOGUE.items() if k.startswith(("page_graph_", "page_chain_", "page_net_", "page_upd_"))}
