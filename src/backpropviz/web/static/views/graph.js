@@ -234,7 +234,7 @@ export function create(el, rec, ctx) {
   const legend = document.createElement("div");
   legend.className = "bpv-legend";
   for (const [key, colour] of [["graph_legend_value", "#111"], ["graph_legend_grad", GRAD], ["graph_legend_fwd", "#222"],
-    ["graph_legend_bwd", GRAD]]) {
+    ["graph_legend_bwd", `repeating-linear-gradient(90deg, ${GRAD} 0 4px, transparent 4px 7px)`]]) {
     const span = document.createElement("span");
     span.style.setProperty("--c", colour);
     span.textContent = t(key);
