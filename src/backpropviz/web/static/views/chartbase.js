@@ -19,9 +19,15 @@ export function rows(rec) {
 export function lineChart(el, rec, ctx, make, { height = 220 } = {}) {
   const width = Math.max(320, Math.min(el.clientWidth || 420, 640));
   const { opts, data } = make();
+  let current = 0;
   // uPlot draws axis texts on its canvas: give it the page's font (Japanese glyphs included).
   opts.axes = (opts.axes || []).map((a) => ({ font: font(11), labelFont: font(12, "bold"), ...a }));
-  const u = new uPlot({ width, height, cursor: { drag: { x: false, y: false } }, ...opts }, data, el);
+  // Away from the pointer, the legend shows the current step's values.
+  const restLegend = (u) => { if (u.cursor.idx == null && u.legend.show !== false) u.setLegend({ idx: current }, false); };
+  const hooks = { ...(opts.hooks || {}) };
+  hooks.setCursor = [...(hooks.setCursor || []), restLegend];
+  hooks.ready = [...(hooks.ready || []), restLegend];
+  const u = new uPlot({ width, height, cursor: { drag: { x: false, y: false } }, ...opts, hooks }, data, el);
   const line = document.createElement("div");
   line.className = "bpv-cursor";
   line.style.cssText = "position:absolute;top:0;bottom:0;width:0;border-left:2px solid #d62728;pointer-events:none";
@@ -31,12 +37,12 @@ export function lineChart(el, rec, ctx, make, { height = 220 } = {}) {
     const i = u.cursor.idx;
     if (i !== null && i !== undefined) ctx.go(Math.min(i, rec.length - 1));
   });
-  let current = 0;
   const place = (k) => {
     current = k;
     const x = u.data[0][k];
     line.style.left = `${u.valToPos(x, "x")}px`;
     line.dataset.step = String(k);
+    restLegend(u);
   };
   rec.onGrow(() => { u.setData(make().data); place(current); });
   return { u, place, line };
