@@ -30,14 +30,15 @@ export function create(el, rec, ctx) {
   const Xt = data.X_test ? decode(data.X_test) : null, Yt = data.y_test ? decode(data.y_test) : null;
   const K = data.n_classes;
   const px = data.plane.x, py = data.plane.y;
-  const W = 420, H = 360, box = { x: 52, y: 10, w: 0, h: 0 };
+  const W = 420, box = { x: 52, y: 10, w: 0, h: 0 };
   // Equal aspect: both axes are input features (often standardised to one unit).
   const spanX = px[1] - px[0], spanY = py[1] - py[0];
-  const avail = { w: W - 62, h: H - 56 };
+  const avail = { w: W - 62, h: 360 - 56 };
   const k0 = Math.min(avail.w / spanX, avail.h / spanY);
   const equal = Math.max(spanX, spanY) / Math.min(spanX, spanY) < 4;
   box.w = equal ? spanX * k0 : avail.w;
   box.h = equal ? spanY * k0 : avail.h;
+  const H = Math.ceil(box.y + box.h + 46);  // the canvas ends under the x axis: no blank band
   const made = makeCanvas(el, W, H);
   const canvas = made.canvas;
   let g = made.g;
