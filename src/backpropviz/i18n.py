@@ -703,6 +703,10 @@ from .i18n_page import PAGE as _PAGE  # noqa: E402  (the page's texts, same cata
 
 CATALOGUE.update(_PAGE)
 
+from .i18n_animate import ANIMATE as _ANIMATE  # noqa: E402  (the animations' texts, same catalogue)
+
+CATALOGUE.update(_ANIMATE)
+
 def resolve_lang(lang: str | None = None) -> str:
     """``"en"`` or ``"ja"``: ``lang`` itself, or (when None) the locale's language.
 

@@ -10,6 +10,7 @@ from . import explain  # noqa: F401,E402  (registers explain, gradcheck)
 from . import compare  # noqa: F401,E402  (registers compare)
 from . import landscape  # noqa: F401,E402  (registers landscape, basins)
 from . import html  # noqa: F401,E402  (registers html)
+from . import animate  # noqa: F401,E402  (registers animate)
 
 from .app import guard_numbers, reflow_command_help  # noqa: E402
 

@@ -69,6 +69,17 @@ def epoch_axis(epoch: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], epoch + (within + 1) / per_step_count])
 
 
+def fmt_epoch(value: float) -> str:
+    """Epochs completed as shown beside a frame: whole epochs as integers, a mini-batch run's
+    fraction of an epoch with two decimals.
+
+    >>> fmt_epoch(12.0), fmt_epoch(3.25)
+    ('12', '3.25')
+    """
+    value = float(value)
+    return f"{value:.0f}" if value == round(value) else f"{value:.2f}"
+
+
 def row_after_epochs(epoch: np.ndarray, k: int) -> int:
     """The params row holding the state after ``k`` completed epochs."""
     return int(np.searchsorted(np.asarray(epoch), k, side="left"))

@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import BackpropvizError
 from ..i18n import resolve_lang, t
 from . import palette
-from .base import axes_or_new, require_perceptron, row_after_epochs
+from .base import axes_or_new, epoch_axis, fmt_epoch, require_perceptron, row_after_epochs
 from .fonts import use_language
 
 # The first line is dash-dotted, the last solid, those between dashed: the first and last are
@@ -68,6 +68,8 @@ class BoundaryDisplay:
         self.xlim, self.ylim = xlim or _limits(self.X[:, 0]), ylim or _limits(self.X[:, 1])
         self.feature_names = feature_names
         self.truth_labels = truth_labels  # a logic gate's classes read "0 (False)", "1 (True)"
+        # every params row and its epochs completed, for ``update`` (set by ``from_history``)
+        self.path, self.path_epochs = None, None
 
     def __repr__(self) -> str:
         return f"BoundaryDisplay(epochs={self.epochs}, n_points={len(self.y)}, lang={self.lang!r})"
@@ -91,6 +93,7 @@ class BoundaryDisplay:
         is_gate = str(history.config.get("data", "")).lower() in GATES
         display = cls(history.X, history.y, epochs, history.params[rows], n_epochs=n_epochs,
                       lang=lang, truth_labels=is_gate)
+        display.path, display.path_epochs = np.asarray(history.params, dtype=float), epoch_axis(history.epoch)
         return display.plot(ax=ax) if plot else display
 
     def label_for(self, epoch: int) -> str:
@@ -165,6 +168,7 @@ class BoundaryDisplay:
                 between = [Line2D([], [], color=between[-1].get_color(), linestyle=BETWEEN_STYLE,
                                   linewidth=1.3, label=t("boundary_epochs", self.lang, epochs=epochs))]
             handles = [*self.points_, *first, *between, *last, *none]
+            self.handles_ = handles
             ax.set_xlim(*self.xlim)
             ax.set_ylim(*self.ylim)
             if not ax.get_xlabel():
@@ -175,6 +179,37 @@ class BoundaryDisplay:
             ax.grid(True)
         self.ax_, self.figure_ = ax, ax.figure
         return self
+
+    def moving_line(self):
+        """The line that ``update`` moves: the last epoch's (the state after training), if drawn."""
+        if self.n_epochs not in self.epochs or self.n_epochs in self.missing_ or not self.lines_:
+            return None
+        return self.lines_[-1]
+
+    def update(self, row: int):
+        """Move the last boundary to params row ``row`` of the run (0: initial state), its legend
+        entry saying when; at the last row it is the line ``plot`` drew. Needs ``from_history``.
+        Returns the artists changed (for blitting)."""
+        if self.path is None:
+            raise BackpropvizError("BoundaryDisplay.update needs the run's rows: build it with from_history")
+        line = self.moving_line()
+        if line is None:
+            return []
+        w1, w2, b = self.path[row]
+        seg = boundary_segment(w1, w2, b, self.xlim, self.ylim)
+        shown = seg is not None and flat_output(w1, w2, b, self.xlim, self.ylim) is None
+        if shown:
+            line.set_data(*seg)
+        line.set_visible(shown)
+        last = row == len(self.path) - 1
+        label = (self.label_for(self.n_epochs) if last
+                 else t("boundary_epoch", self.lang, epoch=fmt_epoch(self.path_epochs[row])))
+        if shown and not crosses_view(w1, w2, b, self.xlim, self.ylim):
+            label += t("outside_view", self.lang)
+        line.set_label(label)
+        if line in self.handles_:
+            self.legend_.get_texts()[self.handles_.index(line)].set_text(label)
+        return [line, self.legend_]
 
 
 LEGEND_PLACES = ("upper right", "upper left", "lower left", "lower right", "center right",

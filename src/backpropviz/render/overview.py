@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..i18n import resolve_lang, t
-from .base import new_figure, require_perceptron, title_fields
+from .base import epoch_axis, fmt_epoch, new_figure, require_perceptron, title_fields
 from .boundary import BoundaryDisplay
 from .fonts import use_language
 from .params import ParamTrajectoryDisplay
@@ -59,8 +59,12 @@ class OverviewFigure:
     @classmethod
     def from_history(cls, history, *, landscape=None, boundary_epochs=None, x_param="w1",
                      y_param="w2", span=8.0, resolution=50, x_range=None, y_range=None,
-                     lang=None, plot=True):
-        """Compute the slice (unless ``landscape`` is given) and the loss along the path."""
+                     lang=None, plot=True, step=None):
+        """Compute the slice (unless ``landscape`` is given) and the loss along the path.
+
+        ``step``: draw the run as it stood after that many steps (the frame an animation shows
+        there: the whole run's window and legends, the curves and the path up to that row, the
+        step and epoch in the top left corner); None draws the finished run."""
         from ..analysis.landscape import param_plane
 
         require_perceptron(history, "overview")
@@ -76,7 +80,12 @@ class OverviewFigure:
         actual, label_key = actual_path_loss(history, landscape)
         display = cls(history, landscape, actual, actual_label_key=label_key,
                       boundary_epochs=boundary_epochs, lang=lang)
-        return display.plot() if plot else display
+        if not plot:
+            return display
+        display.plot()
+        if step is not None:
+            display.update(int(step))
+        return display
 
     def plot(self, fig=None):
         """Draw the four panels; keeps ``figure_`` and the four displays
@@ -104,7 +113,27 @@ class OverviewFigure:
                 self.landscape, actual_loss=self.actual_loss, actual_label=label,
                 fixed_path=fixed_path, lang=lang, ax=axes[3])
         self.axes_, self.figure_ = axes, fig
+        self.frame_label_ = None
         return self
+
+    def update(self, row: int):
+        """Show the run at params row ``row`` (0: the start; the last: the figure ``plot`` drew,
+        plus the corner label): each panel's display moves its own artists. Returns the artists
+        changed, for blitting."""
+        h = self.history
+        if not 0 <= row <= h.n_steps:
+            raise ValueError(f"row must be in 0..{h.n_steps}; got {row}")
+        changed = [*self.boundary_.update(row), *self.params_.update(row), *self.contour_.update(row),
+                   *self.surface_.update(row)]
+        text = t("anim_frame_label", self.lang, step=row, steps=h.n_steps,
+                 epoch=fmt_epoch(epoch_axis(h.epoch)[row]))
+        if self.frame_label_ is None:  # made once, on the first update
+            with use_language(self.lang):
+                self.frame_label_ = self.figure_.text(0.01, 0.99, text, ha="left", va="top", fontsize=13,
+                                                      color="0.15", bbox=dict(boxstyle="round,pad=0.3",
+                                                                              facecolor="white", edgecolor="0.7"))
+        self.frame_label_.set_text(text)
+        return [*changed, self.frame_label_]
 
     @staticmethod
     def _legend_off_the_path(contour) -> None:

@@ -52,4 +52,36 @@ class ParamTrajectoryDisplay:
             self.legend_ = ax.legend()
             ax.grid(True)
         self.ax_, self.figure_ = ax, ax.figure
+        self.cursor_, self.current_ = None, []
         return self
+
+    def update(self, row: int):
+        """Draw the curves up to params row ``row`` only, with a cursor and a dot on each curve
+        there; at the last row the figure is the one ``plot`` drew (no cursor, no dots). Returns
+        the artists changed (for blitting)."""
+        ax, last = self.ax_, row == len(self.epochs) - 1
+        if self.cursor_ is None:  # made once, on the first update
+            self._freeze_legend()
+            self.cursor_ = ax.axvline(self.epochs[0], color="0.35", linewidth=1, linestyle=":", zorder=1.5)
+            self.current_ = [ax.plot([], [], "o", color=line.get_color(), markersize=5, zorder=2.6)[0]
+                             for line in self.lines_]
+        x = self.epochs[:row + 1]
+        for k, (line, dot) in enumerate(zip(self.lines_, self.current_)):
+            line.set_data(x, self.values[:row + 1, k])
+            dot.set_data([self.epochs[row]], [self.values[row, k]])
+            dot.set_visible(not last)
+        self.cursor_.set_xdata([self.epochs[row]] * 2)
+        self.cursor_.set_visible(not last)
+        return [self.cursor_, *self.lines_, *self.current_, self.legend_]
+
+    def _freeze_legend(self) -> None:
+        """Keep the legend where ``plot`` put it: "best" follows the lines at every draw, and the
+        curves about to be cut short must not move it."""
+        legend, renderer = self.legend_, self.figure_.canvas.get_renderer()
+        self.ax_.get_ylim()  # the limits the whole curves give, before anything is cut
+        best = legend.get_window_extent(renderer).bounds
+        for code in range(1, 11):
+            legend.set_loc(code)
+            if np.allclose(legend.get_window_extent(renderer).bounds, best):
+                return
+        legend.set_loc("best")

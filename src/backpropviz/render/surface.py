@@ -324,6 +324,14 @@ class LossContourDisplay(_PlaneDisplay):
         self.ax_, self.figure_ = ax, fig
         return self
 
+    def update(self, row: int):
+        """Draw the path up to row ``row`` only, the end marker there (the moving point); at the
+        last row the figure is the one ``plot`` drew. Returns the artists changed (for blitting)."""
+        path = self.landscape.path
+        self.path_.set_data(path[:row + 1, 0], path[:row + 1, 1])
+        self.end_.set_data([path[row, 0]], [path[row, 1]])
+        return [self.path_, self.start_, self.end_, self.legend_]
+
 
 def _flat_value(loss: np.ndarray) -> float | None:
     """The loss's value when it is the same everywhere on the grid (up to float32 noise), else None."""
@@ -433,7 +441,27 @@ class LossSurface3DDisplay(_PlaneDisplay):
             if note:
                 self.note_ = _note(ax, self.note(), y=-0.03)
         self.ax_, self.figure_ = ax, ax.figure
+        self.current_ = None
         return self
+
+    def update(self, row: int):
+        """Draw both curves up to row ``row`` only, with a dot where the run is on the loss it saw
+        (or, without that curve, on the slice); at the last row the figure is the one ``plot``
+        drew (no dot). Returns the artists changed (for blitting)."""
+        path, n = self.landscape.path, row + 1
+        changed = []
+        for line, z in ((self.projected_line_, self.projected_loss()), (self.actual_line_, self.actual_loss)):
+            if line is not None:
+                line.set_data_3d(path[:n, 0], path[:n, 1], z[:n])
+                changed.append(line)
+        z = self.actual_loss if self.actual_loss is not None else self.projected_loss()
+        if z is None:
+            return changed
+        if self.current_ is None:  # made once, on the first update
+            (self.current_,) = self.ax_.plot([], [], [], "o", color="black", markersize=6, zorder=5)
+        self.current_.set_data_3d([path[row, 0]], [path[row, 1]], [z[row]])
+        self.current_.set_visible(row < len(path) - 1)
+        return [*changed, self.current_, self.legend_]
 
 
 def _markevery(n: int) -> int:

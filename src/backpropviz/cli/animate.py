@@ -1,0 +1,130 @@
+"""``animate``: a run's training in motion, as GIF or MP4 files to put in a slide.
+
+Each view is the static figure's own display, built once and moved frame by frame; the frames
+are chosen where the parameters moved (``analysis.frames``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .app import LangOpt, OutOpt, ResolutionOpt, SpanOpt, app, check_writable_dir, fail, takes_palette
+from .options import RunOptions, takes_run_options
+
+AnimViewsOpt = Annotated[Optional[str], typer.Option(
+    "--views", help="Comma-separated views to animate, one file each: overview (the article's 2x2 figure; "
+                    "perceptron), probability, hidden, network (networks), landscape. Default: overview for a "
+                    "perceptron, probability for a network.")]
+AnimFormatOpt = Annotated[str, typer.Option(
+    "--format", "-f", help="gif (Pillow) or mp4 (H.264; needs pip install 'backpropviz[video]').")]
+FramesOpt = Annotated[int, typer.Option(
+    "--frames", help="Number of frames (at least 2; the first and the last step are always among them). "
+                     "More than the run's steps gives every step, once.")]
+FpsOpt = Annotated[float, typer.Option("--fps", help="Frames per second (up to 50).")]
+SpacingOpt = Annotated[str, typer.Option(
+    "--spacing", help="Where the frames fall: movement (evenly along how far the parameters moved: many "
+                      "frames early, where learning is fast), log (log-spaced steps) or linear.")]
+DpiOpt = Annotated[float, typer.Option(
+    "--dpi", help="Pixels per inch of the frames (100: the size of the static figures, 1400 x 1200 for the "
+                  "overview).")]
+
+ANIMATED_VIEWS = ("overview",)
+
+
+def check_animation_options(views: str | None, fmt: str, frames: int, fps: float, spacing: str, dpi: float,
+                            out: Path) -> tuple[list[str] | None, str]:
+    """Validate everything that needs no run, before any training or file is touched."""
+    from ..analysis.frames import SPACINGS, check_frames
+    from ..render.animate import check_animation_format, check_fps, require_video
+
+    fmt = check_animation_format(fmt)
+    check_frames(frames)
+    check_fps(fps)
+    if spacing not in SPACINGS:
+        fail(f"--spacing must be one of {', '.join(SPACINGS)}; got {spacing!r}")
+    if not 20 <= dpi <= 400:
+        fail(f"--dpi must be a number in 20..400; got {dpi:g}")
+    chosen = None
+    if views is not None:
+        chosen = [v.strip() for v in views.split(",") if v.strip()]
+        unknown = [v for v in chosen if v not in ANIMATED_VIEWS]
+        if unknown or not chosen:
+            fail(f"--views takes views to animate, from: {', '.join(ANIMATED_VIEWS)}; got {views!r}")
+    if fmt == "mp4":
+        require_video()
+    check_writable_dir(out)
+    return chosen, fmt
+
+
+def scene_for(history, view: str, lang: str, *, span: float, resolution: int):
+    """The display that ``view`` animates, drawn at the finished run (the static figure)."""
+    from ..render.overview import OverviewFigure
+
+    if view == "overview":
+        return OverviewFigure.from_history(history, span=span, resolution=resolution, lang=lang)
+    fail(f"unknown view {view!r} to animate; choose from: {', '.join(ANIMATED_VIEWS)}")
+
+
+def default_animated_views(history) -> list[str]:
+    from ..render.base import PERCEPTRON_PARAMS
+
+    return ["overview"] if list(history.param_names) == PERCEPTRON_PARAMS else ["probability"]
+
+
+@app.command()
+@takes_palette
+@takes_run_options()
+def animate(
+    history_file: Annotated[Optional[Path], typer.Argument(
+        help="A .npz history written by --save-history. Without it, a run is trained from the run options.",
+        metavar="[HISTORY.npz]")] = None,
+    views: AnimViewsOpt = None,
+    fmt: AnimFormatOpt = "gif",
+    frames: FramesOpt = 100,
+    fps: FpsOpt = 20.0,
+    spacing: SpacingOpt = "movement",
+    out: OutOpt = Path("out/animate"),
+    lang: LangOpt = None,
+    dpi: DpiOpt = 100.0,
+    surface_span: SpanOpt = 8.0,
+    surface_resolution: ResolutionOpt = 50,
+    run_options: RunOptions = None,
+) -> None:
+    """Animate a run's training as GIF or MP4 (one file per view): the boundary turning, the
+    parameters growing, the point rolling down the loss surface, with the step and epoch of
+    each frame in its corner. Frames fall where the parameters moved; the first and last step
+    are always shown, and the last frame is the static figure."""
+    from ..analysis.frames import choose_frames
+    from ..i18n import resolve_lang, t
+    from ..render.animate import Animation, gif_delay_cs
+    from .explain import _history
+
+    lang = resolve_lang(lang)
+    chosen, fmt = check_animation_options(views, fmt, frames, fps, spacing, dpi, out)
+    if not 2 <= surface_resolution <= 1000:
+        fail(f"--surface-resolution must be between 2 and 1000; got {surface_resolution}")
+    if not surface_span > 0:
+        fail(f"--surface-span must be > 0; got {surface_span}")
+    history = _history(history_file, run_options, lang)
+    chosen = chosen or default_animated_views(history)
+    choice = choose_frames(history.params, frames, spacing=spacing)
+    if choice.every_row:
+        print("note: " + t("anim_every_row", lang, asked=frames, rows=history.n_steps + 1,
+                           steps=history.n_steps), file=sys.stderr)
+    written = []
+    for view in chosen:
+        scene = scene_for(history, view, lang, span=surface_span, resolution=surface_resolution)
+        animation = Animation(scene, choice.rows, fps=fps, dpi=dpi)
+        path = animation.save(out / f"{view}.{fmt}", fmt)
+        shown_fps = 100 / gif_delay_cs(fps) if fmt == "gif" else fps
+        print(t("anim_summary", lang, view=view, frames=len(choice.rows), fps=f"{shown_fps:g}",
+                secs=f"{len(choice.rows) / shown_fps:.1f}", first=int(choice.rows[0]), last=int(choice.rows[-1]),
+                spacing=t(f"anim_spacing_{spacing}", lang), draw=f"{animation.draw_seconds_:.1f}",
+                encode=f"{animation.encode_seconds_:.1f}"))
+        written.append(path)
+    for path in written:
+        print(f"wrote {path}")

@@ -1,0 +1,279 @@
+"""Animations of training: one display built once, moved frame by frame, written as GIF or MP4.
+
+A *scene* is any figure display with an ``update(row)`` method that moves its artists to params
+row ``row`` and returns the artists it changed (``OverviewFigure`` and the single views). An
+``Animation`` draws everything that stays the same once, keeps those pixels, and per frame only
+restores them and draws the changed artists on top (blitting), in the order a full draw uses.
+The same display draws the static figure, so the last frame is the static figure of the run and
+every frame is the static figure at its step.
+
+>>> anim = Animation(OverviewFigure.from_history(history), rows=[0, 10, 1000], fps=20)  # doctest: +SKIP
+>>> anim.save("out/overview.gif")                                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from matplotlib.legend import Legend
+
+from ..errors import BackpropvizError
+
+FORMATS = ("gif", "mp4")
+MAX_FPS = 50  # GIF delays are whole hundredths of a second, and browsers slow anything below 2
+VIDEO_HINT = ("MP4 needs the optional imageio-ffmpeg package (it brings its own ffmpeg): "
+              "pip install 'backpropviz[video]', or use --format gif")
+MP4_OPTIONS = ["-crf", "20", "-preset", "medium", "-movflags", "+faststart"]  # H.264 that browsers play
+
+
+def check_fps(fps) -> float:
+    """Frames per second as a float in (0, MAX_FPS], or a BackpropvizError."""
+    try:
+        value = float(fps)
+    except (TypeError, ValueError):
+        raise BackpropvizError(f"--fps must be a number in (0, {MAX_FPS}]; got {fps!r} instead") from None
+    if not 0 < value <= MAX_FPS:
+        raise BackpropvizError(f"--fps must be a number in (0, {MAX_FPS}]; got {fps!r} instead")
+    return value
+
+
+def check_animation_format(fmt: str) -> str:
+    key = str(fmt).lower().lstrip(".")
+    if key not in FORMATS:
+        raise BackpropvizError(f"--format must be one of {', '.join(FORMATS)} for an animation; got {fmt!r}")
+    return key
+
+
+def require_video():
+    """The imageio_ffmpeg module, or the one line saying how to install it."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise BackpropvizError(VIDEO_HINT) from None
+    return imageio_ffmpeg
+
+
+def gif_delay_cs(fps: float) -> int:
+    """A GIF frame's delay in hundredths of a second (the format's unit) closest to 1/fps."""
+    return max(2, int(round(100.0 / fps)))
+
+
+class Animation:
+    """Frames of ``scene`` at params ``rows`` (increasing), ``fps`` frames a second.
+
+    ``draw_seconds_`` and ``encode_seconds_`` say where the time of the last ``save`` went.
+    """
+
+    def __init__(self, scene, rows, *, fps: float = 20.0, dpi: float | None = None):
+        self.scene = scene
+        self.rows = [int(r) for r in rows]
+        if not self.rows:
+            raise BackpropvizError("an animation needs at least one frame")
+        self.fps = check_fps(fps)
+        self.dpi = dpi
+        self.draw_seconds_ = self.encode_seconds_ = 0.0
+        self._background = None
+
+    def __repr__(self) -> str:
+        return f"Animation({type(self.scene).__name__}, frames={len(self.rows)}, fps={self.fps:g})"
+
+    @property
+    def figure(self):
+        return self.scene.figure_
+
+    # -- drawing -----------------------------------------------------------------------------
+
+    def _prepare(self):
+        """Draw what never changes once and keep it; returns the changing artists in draw order.
+
+        A legend whose words stay the same is drawn with the background unless a changing line
+        ever crosses it (the paths only grow, so the last row's paths are checked)."""
+        fig = self.figure
+        if self.dpi is not None:
+            fig.set_dpi(self.dpi)
+        first_words = {}
+        moving = list(dict.fromkeys(self.scene.update(self.rows[0])))  # made on the first update
+        for artist in moving:
+            if isinstance(artist, Legend):
+                first_words[artist] = [t.get_text() for t in artist.get_texts()]
+        moving = list(dict.fromkeys([*moving, *self.scene.update(self.rows[-1])]))
+        for artist in moving:
+            artist.set_animated(True)
+        legends = [a for a in moving if isinstance(a, Legend)
+                   and first_words.get(a) == [t.get_text() for t in a.get_texts()]]
+        if legends:
+            fig.canvas.draw()
+            renderer = fig.canvas.get_renderer()
+            for artist in moving:  # 3D lines learn their projected 2D path when drawn
+                if not isinstance(artist, Legend) and artist.get_visible():
+                    artist.draw(renderer)
+            for legend in legends:
+                if not _crossed(legend, [a for a in moving if a.axes is legend.axes and a is not legend],
+                                renderer):
+                    legend.set_animated(False)
+                    moving.remove(legend)
+        self.scene.update(self.rows[0])
+        fig.canvas.draw()
+        self._background = fig.canvas.copy_from_bbox(fig.bbox)
+        axes = list(fig.axes)
+
+        def order(artist):
+            ax = getattr(artist, "axes", None)
+            return (axes.index(ax) if ax in axes else len(axes), artist.get_zorder())
+
+        return sorted(moving, key=order)  # stable: within one zorder, the order they were made
+
+    def _draw(self, row: int, moving) -> np.ndarray:
+        """Frame ``row`` as RGBA pixels (height, width, 4)."""
+        fig = self.figure
+        self.scene.update(row)
+        fig.canvas.restore_region(self._background)
+        for artist in moving:
+            if artist.get_visible():
+                fig.draw_artist(artist)
+        return np.array(fig.canvas.buffer_rgba())
+
+    def frames(self):
+        """The frames as RGBA arrays (height, width, 4), one per row, drawn as they are asked for."""
+        from .figures import gc_paused
+
+        with gc_paused():
+            moving = self._prepare()
+            for row in self.rows:
+                yield self._draw(row, moving)
+
+    def frame(self, k: int) -> np.ndarray:
+        """Frame ``k`` alone (it draws the background first)."""
+        return self._draw(self.rows[k], self._prepare())
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def _timed(self, frames):
+        """Pass ``frames`` through, adding the time spent making each one to ``draw_seconds_``."""
+        it = iter(frames)
+        while True:
+            start = time.perf_counter()
+            try:
+                frame = next(it)
+            except StopIteration:
+                return
+            self.draw_seconds_ += time.perf_counter() - start
+            yield frame
+
+    def write(self, f, fmt: str) -> None:
+        """Encode every frame as ``fmt`` (gif or mp4) into the open binary file ``f``."""
+        fmt = check_animation_format(fmt)
+        self.draw_seconds_ = self.encode_seconds_ = 0.0
+        start = time.perf_counter()
+        if fmt == "gif":
+            self._write_gif(f)
+        else:
+            self._write_mp4(f)
+        self.encode_seconds_ = time.perf_counter() - start - self.draw_seconds_
+
+    def save(self, path, fmt: str | None = None) -> Path:
+        """Write the animation to ``path`` (format from its suffix unless given), atomically."""
+        from ..history import atomic_write
+
+        path = Path(path)
+        fmt = check_animation_format(fmt or path.suffix)
+        if fmt == "mp4":
+            require_video()
+        atomic_write(path, lambda f: self.write(f, fmt))
+        return path
+
+    def to_bytes(self, fmt: str = "gif") -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        self.write(buf, fmt)
+        return buf.getvalue()
+
+    def _write_gif(self, f) -> None:
+        """One palette for all frames (median cut over the first and last frames, which hold every
+        colour the run uses), each frame mapped onto it; Pillow stores only what changed."""
+        from PIL import Image
+
+        from .figures import gc_paused
+
+        def rgb(rgba):
+            return Image.fromarray(rgba, "RGBA").convert("RGB")
+
+        with gc_paused():
+            start = time.perf_counter()
+            moving = self._prepare()
+            sample = np.concatenate([self._draw(self.rows[0], moving), self._draw(self.rows[-1], moving)])
+            self.draw_seconds_ += time.perf_counter() - start
+            palette = rgb(sample).quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+            images = [rgb(frame).quantize(palette=palette, dither=Image.Dither.NONE)
+                      for frame in self._timed(self._draw(row, moving) for row in self.rows)]
+        images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
+                       duration=gif_delay_cs(self.fps) * 10, loop=0,
+                       optimize=True)  # pixels unchanged since the last frame become transparent
+
+    def _write_mp4(self, f) -> None:
+        ffmpeg = require_video()
+        frames = self._timed(self.frames())
+        first = next(frames)
+        height, width = first.shape[:2]
+        even = (height + height % 2, width + width % 2)  # yuv420p halves both sides
+
+        def padded(a):
+            if a.shape[:2] == even:
+                return a
+            out = np.full((*even, 4), 255, np.uint8)
+            out[:height, :width] = a
+            return out
+
+        with tempfile.TemporaryDirectory() as folder:
+            target = str(Path(folder) / "animation.mp4")
+            writer = ffmpeg.write_frames(target, (even[1], even[0]), fps=self.fps, codec="libx264",
+                                         pix_fmt_in="rgba", quality=None, macro_block_size=1, output_params=MP4_OPTIONS,
+                                         ffmpeg_log_level="error")
+            writer.send(None)
+            try:
+                writer.send(np.ascontiguousarray(padded(first)).tobytes())
+                for frame in frames:
+                    writer.send(np.ascontiguousarray(padded(frame)).tobytes())
+            finally:
+                writer.close()
+            with open(target, "rb") as src:
+                shutil.copyfileobj(src, f)
+
+    # -- notebooks -----------------------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        """Shown inline when the animation is a cell's last expression: an HTML5 video when
+        imageio-ffmpeg is installed, else the GIF as an image."""
+        try:
+            require_video()
+        except BackpropvizError:
+            data = base64.b64encode(self.to_bytes("gif")).decode("ascii")
+            return f'<img src="data:image/gif;base64,{data}" alt="animation, {len(self.rows)} frames">'
+        data = base64.b64encode(self.to_bytes("mp4")).decode("ascii")
+        return (f'<video controls autoplay loop muted playsinline>'
+                f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>')
+
+
+CROSS_PAD = 8  # pixels around a legend that a moving marker must also keep clear of
+
+
+def _crossed(legend, artists, renderer) -> bool:
+    """Whether any of ``artists`` (lines, as last drawn) passes through ``legend``'s box."""
+    from matplotlib.lines import Line2D
+
+    box = legend.get_window_extent(renderer)
+    box = type(box).from_extents(box.x0 - CROSS_PAD, box.y0 - CROSS_PAD, box.x1 + CROSS_PAD, box.y1 + CROSS_PAD)
+    for artist in artists:
+        if not isinstance(artist, Line2D):
+            return True  # not a line: be safe, redraw the legend over it
+        path = artist.get_transform().transform_path(artist.get_path())
+        if len(path.vertices) and (path.intersects_bbox(box, filled=False)
+                                   or box.count_contains(path.vertices)):
+            return True
+    return False

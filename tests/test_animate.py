@@ -1,0 +1,251 @@
+"""Animations: the frames chosen, the files (decoded with Pillow and imageio-ffmpeg), the frames
+against the static figures, Japanese frames, bad input, the notebook object."""
+
+import sys
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from backpropviz.analysis.frames import check_frames, choose_frames, path_length  # noqa: E402
+from backpropviz.config import RunConfig  # noqa: E402
+from backpropviz.errors import BackpropvizError  # noqa: E402
+from backpropviz.render.animate import Animation  # noqa: E402
+from backpropviz.render.overview import OverviewFigure  # noqa: E402
+from backpropviz.train import train  # noqa: E402
+from clihelpers import one_line_error  # noqa: E402
+from test_render import glyph_warnings  # noqa: E402
+
+RES = 12  # a coarse loss surface: the frames are what is tested here, not the surface
+
+
+@pytest.fixture(scope="module")
+def article():
+    return train(RunConfig())
+
+
+@pytest.fixture(scope="module")
+def short():
+    return train(RunConfig(epochs=40))
+
+
+@pytest.fixture(scope="module")
+def short_file(short, tmp_path_factory):
+    path = tmp_path_factory.mktemp("history") / "short.npz"
+    short.save(path)
+    return path
+
+
+def pixels(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.array(fig.canvas.buffer_rgba())[..., :3].astype(np.int16)
+
+
+def differing(a, b, *, threshold=40, skip=None) -> float:
+    """Fraction of pixels whose colour differs by more than ``threshold`` in some channel,
+    outside the box ``skip`` (x0, y0, x1, y1 in image rows/columns from the top left)."""
+    d = np.abs(np.asarray(a)[..., :3].astype(np.int16) - np.asarray(b)[..., :3].astype(np.int16)).max(axis=2) > threshold
+    if skip is not None:
+        x0, y0, x1, y1 = skip
+        d[y0:y1, x0:x1] = False
+    return float(d.mean())
+
+
+def label_box(overview, pad=4):
+    """The corner label's box in image coordinates (top-left origin)."""
+    fig = overview.figure_
+    box = overview.frame_label_.get_bbox_patch().get_window_extent(fig.canvas.get_renderer())
+    height = int(fig.bbox.height)
+    return (int(box.x0) - pad, height - int(box.y1) - pad, int(box.x1) + pad, height - int(box.y0) + pad)
+
+
+# -- choosing frames -------------------------------------------------------------------------------
+
+def test_frames_follow_the_parameter_movement(article):
+    choice = choose_frames(article.params, 30)
+    rows = choice.rows
+    assert len(rows) == 30 and rows[0] == 0 and rows[-1] == article.n_steps
+    assert np.all(np.diff(rows) > 0)
+    # the article's run moves fast early: the frames crowd there
+    assert np.diff(rows)[:5].max() < np.diff(rows)[-5:].min()
+    # independent reference: each frame is the first row whose cumulative movement reaches an even share
+    length = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(article.params.astype(np.float64), axis=0),
+                                                               axis=1))])
+    expected = [int(np.argmax(length >= share * length[-1] - 1e-12)) for share in np.linspace(0, 1, 30)]
+    assert rows.tolist() == expected
+    np.testing.assert_allclose(path_length(article.params), length)
+
+
+def test_log_and_linear_spacing_and_clashing_rows():
+    params = np.cumsum(np.r_[0.0, 100.0, np.full(20, 1e-3)])[:, None]  # one huge first step
+    rows = choose_frames(params, 6).rows  # movement: 5 targets fall on row 1; pushed apart, still 6
+    assert rows.tolist() == [0, 1, 2, 3, 4, 21]
+    assert choose_frames(params, 5, spacing="linear").rows.tolist() == [0, 5, 10, 16, 21]
+    log = choose_frames(params, 5, spacing="log").rows.tolist()
+    assert log[0] == 0 and log[-1] == 21 and log[1] == 1 and np.all(np.diff(log) > 0)
+    still = np.zeros((11, 3))  # a run that never moves: evenly spaced
+    assert choose_frames(still, 3).rows.tolist() == [0, 5, 10]
+
+
+def test_more_frames_than_rows_gives_every_row_once():
+    choice = choose_frames(np.zeros((4, 2)), 10)
+    assert choice.rows.tolist() == [0, 1, 2, 3] and choice.every_row
+    assert not choose_frames(np.zeros((4, 2)), 4).every_row
+
+
+@pytest.mark.parametrize("bad", [0, 1, -3, 2.5, "x"])
+def test_bad_frame_counts(bad):
+    with pytest.raises(BackpropvizError, match="at least 2"):
+        check_frames(bad)
+
+
+# -- the overview in motion ------------------------------------------------------------------------
+
+def test_frames_equal_the_static_figure_at_their_steps(short):
+    rows = [0, 3, 17, short.n_steps]
+    scene = OverviewFigure.from_history(short, resolution=RES)
+    frames = list(Animation(scene, rows).frames())
+    static = OverviewFigure.from_history(short, resolution=RES)
+    skip = label_box(scene)
+    # the last frame is the run's static figure (only the corner label is added)
+    assert differing(frames[-1], pixels(static.figure_), skip=skip) < 2e-4
+    assert differing(frames[-1], pixels(static.figure_)) > 1e-4  # the label is there, and the check can fail
+    # every frame, reached by moving the figure from other steps, is the static figure at its step
+    for row, frame in zip(rows, frames):
+        at = OverviewFigure.from_history(short, resolution=RES, step=row)
+        assert differing(frame, pixels(at.figure_)) < 2e-4, row
+    # and different steps are different pictures
+    assert differing(frames[0], frames[1], skip=skip) > 1e-3
+
+
+def test_the_overview_moves_its_artists(short):
+    o = OverviewFigure.from_history(short, resolution=RES, step=5)
+    assert len(o.contour_.path_.get_xdata()) == 6
+    np.testing.assert_allclose(o.contour_.end_.get_xdata(), [short.params[5, 0]])
+    assert [len(line.get_xdata()) for line in o.params_.lines_] == [6, 6, 6]
+    assert o.params_.cursor_.get_visible() and o.surface_.current_.get_visible()
+    assert "5 / 40" in o.frame_label_.get_text()
+    w1, w2, b = short.params[5].astype(float)
+    x, y = o.boundary_.lines_[-1].get_data()
+    np.testing.assert_allclose(w1 * np.asarray(x) + w2 * np.asarray(y) + b, 0, atol=1e-9)
+    assert o.boundary_.legend_.get_texts()[-1].get_text() == "boundary at epoch 5"
+    o.update(short.n_steps)
+    assert not o.params_.cursor_.get_visible() and not o.surface_.current_.get_visible()
+    assert o.boundary_.legend_.get_texts()[-1].get_text() == "boundary after training"
+
+
+def test_gif_file_decodes_with_its_frames_and_duration(short, tmp_path):
+    rows = choose_frames(short.params, 7).rows
+    scene = OverviewFigure.from_history(short, resolution=RES)
+    path = Animation(scene, rows, fps=20).save(tmp_path / "overview.gif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["overview.gif"]  # no temporary left
+    with Image.open(path) as im:
+        assert im.n_frames == 7
+        durations, decoded = [], []
+        for k in range(im.n_frames):
+            im.seek(k)
+            durations.append(im.info["duration"])
+            decoded.append(np.asarray(im.convert("RGB")))
+    assert durations == [50] * 7  # 1/20 s each
+    static = pixels(OverviewFigure.from_history(short, resolution=RES).figure_)
+    # palette-reduced colours: close to the static figure, not equal
+    assert np.abs(decoded[-1].astype(np.int16) - static).mean() < 3
+    assert differing(decoded[-1], static, threshold=60, skip=label_box(scene)) < 2e-3
+
+
+def test_japanese_frames_have_every_glyph(short):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        scene = OverviewFigure.from_history(short, resolution=RES, lang="ja")
+        frames = list(Animation(scene, [0, 10, short.n_steps]).frames())
+    assert not glyph_warnings(record)
+    assert "ステップ" in scene.frame_label_.get_text() and "エポック" in scene.frame_label_.get_text()
+    from backpropviz.i18n import t
+
+    assert scene.boundary_.legend_.get_texts()[-1].get_text() == t("boundary_final", "ja")
+    assert len(frames) == 3
+
+
+def test_mp4_decodes_with_its_frames_and_duration(short, tmp_path):
+    ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    scene = OverviewFigure.from_history(short, resolution=RES, lang="en")
+    path = Animation(scene, [0, 1, 2, 5, 10, 20, 40], fps=10, dpi=50).save(tmp_path / "overview.mp4")
+    reader = ffmpeg.read_frames(str(path))
+    meta = reader.__next__()
+    frames = [np.frombuffer(f, np.uint8).reshape(meta["size"][1], meta["size"][0], 3) for f in reader]
+    assert len(frames) == 7 and meta["fps"] == 10
+    assert meta["size"] == (700, 600)  # 14 x 12 inches at 50 dpi
+    assert abs(meta["duration"] - 0.7) < 0.05
+    assert meta["codec"].startswith("h264")
+
+
+def test_notebook_object_shows_inline(short):
+    anim = Animation(OverviewFigure.from_history(short, resolution=RES), [0, short.n_steps], dpi=30)
+    html = anim._repr_html_()
+    assert html.startswith("<video") or html.startswith("<img")
+    assert "base64," in html
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+def test_animate_command_writes_one_file_per_view(cli, short_file, tmp_path):
+    out = tmp_path / "anim"
+    r = cli("animate", short_file, "--frames", 6, "--fps", 12.5, "--out", out, "--dpi", 40,
+            "--surface-resolution", RES)
+    assert r.code == 0, r
+    assert r.out.splitlines()[-1] == f"wrote {out / 'overview.gif'}"
+    assert "6 frames" in r.out and "steps 0 to 40" in r.out
+    with Image.open(out / "overview.gif") as im:
+        assert im.n_frames == 6 and im.size == (560, 480) and im.info["duration"] == 80
+
+
+def test_more_frames_than_steps_says_so_and_uses_every_step(cli, tmp_path):
+    out = tmp_path / "anim"
+    r = cli("animate", "--epochs", 5, "--frames", 50, "--out", out, "--dpi", 30, "--lang", "en",
+            "--surface-resolution", RES)
+    assert r.code == 0, r
+    assert "note: asked for 50 frames, but the run has 6 rows" in r.err
+    with Image.open(out / "overview.gif") as im:
+        assert im.n_frames == 6
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--frames", "0"], "--frames must be"),
+    (["--views", "overview,nope"], "--views"),
+    (["--fps", "0"], "--fps"),
+    (["--format", "webm"], "--format"),
+    (["--spacing", "cubic"], "--spacing"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(cli, short_file, tmp_path, args, fragment):
+    out = tmp_path / "anim"
+    r = cli("animate", short_file, "--out", out, *args)
+    one_line_error(r, fragment)
+    assert not out.exists()
+
+
+def test_unwritable_out_is_one_line(cli, short_file, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    one_line_error(cli("animate", short_file, "--out", blocker), "is a file")
+    assert blocker.read_text() == "x"
+
+
+def test_mp4_without_imageio_ffmpeg_says_how_to_install_it(cli, short_file, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # import fails as if not installed
+    out = tmp_path / "anim"
+    r = cli("animate", short_file, "--format", "mp4", "--out", out)
+    one_line_error(r, "pip install 'backpropviz[video]'")
+    assert not out.exists()
+
+
+def test_a_failed_encoding_leaves_nothing_half_written(short, tmp_path, monkeypatch):
+    anim = Animation(OverviewFigure.from_history(short, resolution=RES), [0, 5, short.n_steps], dpi=30)
+    monkeypatch.setattr(Image.Image, "save", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left")))
+    with pytest.raises(BackpropvizError, match="cannot write"):
+        anim.save(tmp_path / "overview.gif")
+    assert list(tmp_path.iterdir()) == []
