@@ -118,10 +118,11 @@ class BasinsDisplay:
                            for i, (c, k) in enumerate(zip(colors, ("solved", "stuck", "diverged")))
                            if (code == i).any()]
                 clusters = len(bm.cluster_centers)
-                if clusters == 1 or clusters > MAX_DRAWN_CLUSTERS:  # no cluster map: say it here
-                    handles.append(Patch(color="none", label=tr("one_cluster", lang) if clusters == 1 else
-                                         tr("many_clusters", lang, n=clusters)))
-                self.legend_ = ax.legend(handles=handles, loc="upper right", fontsize="small", framealpha=0.9)
+                note = None  # without a cluster map, the legend says what the clusters are
+                if clusters == 1 or clusters > MAX_DRAWN_CLUSTERS:
+                    note = tr("one_cluster", lang) if clusters == 1 else tr("many_clusters", lang, n=clusters)
+                # under the map, where it hides no start
+                self.legend_ = legend_below(ax, handles, ncol=len(handles), title=note, fontsize="small")
                 acc = float(bm.config.get("solved_accuracy", 1.0))
                 ax.set_title(tr("fix_outcome_full", lang) if acc >= 1.0 else tr("outcome", lang, acc=acc),
                              fontsize="medium")
