@@ -49,7 +49,7 @@ def test_explain_trains_from_run_options_in_japanese(cli, tmp_path):
     r = cli("explain", "--epochs", "5", "--lr", "0.3", "--loss", "mse", "--step", "-1", "--out", tmp_path,
             "--lang", "ja", "--format", "svg", "--no-field")
     assert r.code == 0, r
-    assert r.out.splitlines()[0] == t("chain_title", "ja", step=4, loss="MSE", lr=0.3)
+    assert r.out.splitlines()[0] == t("chain_title", "ja", step=4, loss="平均二乗誤差", lr=0.3)  # the loss named in Japanese
     assert (tmp_path / "graph.svg").read_text().lstrip().startswith("<?xml")
 
 
