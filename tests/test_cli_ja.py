@@ -16,7 +16,7 @@ from backpropviz.render.chain import text_width
 TIMING = re.compile(r"\d+\.\d+ (?:s|秒)")  # seconds differ from run to run
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?%?")
 OPTION = re.compile(r"--[a-z][a-z0-9-]*(?: [^\s,;:()]+)?")  # --lr 0.5, --schedule step: kept as typed
-KEPT = re.compile(r"dL/d\(node\)|lambda_max|\|grad\||\(exact\)|method params|method pca|手法 params|手法 pca")
+KEPT = re.compile(r"dL/d\(node\)|lambda_max|lambda_min|\|grad\||\(exact\)|method params|method pca|手法 params|手法 pca")
 
 
 def numbers(line):
@@ -148,7 +148,7 @@ def test_landscape_summary_and_notes_follow_the_language(cli, tmp_path):
     en, ja = both(cli, "landscape", "--epochs", "30", "--resolution", "9", "--range", "0.5", "--views", "filled",
                   "--out", tmp_path)
     (en_sum, _, en_notes), (ja_sum, _, ja_notes) = split(en), split(ja)
-    keys = ["cli_landscape", "cli_fixed", "cli_path", "cli_curvature"]
+    keys = ["cli_landscape", "cli_fixed", "cli_path", "cli_curvature", "cli_curv_spectrum"]
     assert len(en_sum) == len(ja_sum) == len(keys)
     for e, j, key in zip(en_sum, ja_sum, keys):
         assert_translated(e, j, key)
