@@ -180,3 +180,16 @@ def test_default_palette_draws_no_cividis(cli, drawn, tmp_path):
     maps = {m for fig in drawn for m in colours_of(fig)[1]}
     assert maps and not any(m.startswith("cividis") for m in maps)
     assert palette.get_palette() is palette.DEFAULT
+
+
+def test_plot_redraws_a_saved_history_in_the_palette_asked(cli, drawn, tmp_path):
+    history = tmp_path / "h.npz"
+    assert cli("run", "--epochs", "30", "--save-history", history, "--out", tmp_path / "run").code == 0
+    drawn.clear()
+    assert cli("plot", history, "--palette", "cvd", "--out", tmp_path / "cvd").code == 0
+    assert drawn
+    for fig in drawn:
+        colours, maps = colours_of(fig)
+        assert not outside_palette(colours) and {m.removesuffix("_r") for m in maps} <= {"cividis"}, maps
+    first, last = boundary_lines(drawn[0])
+    assert first.get_color().lower() == "#009e73" and last.get_color().lower() == "#d55e00"
