@@ -249,3 +249,52 @@ def test_a_failed_encoding_leaves_nothing_half_written(short, tmp_path, monkeypa
     with pytest.raises(BackpropvizError, match="cannot write"):
         anim.save(tmp_path / "overview.gif")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- networks --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def xor_mlp():
+    return train(RunConfig(data="xor", model="mlp:4", activation="tanh", epochs=150))
+
+
+def corner_box(scene, pad=3):
+    fig = scene.figure_
+    box = scene.label_.get_window_extent(fig.canvas.get_renderer())
+    height = int(fig.bbox.height)
+    return (int(box.x0) - pad, height - int(box.y1) - pad, int(box.x1) + pad, height - int(box.y0) + pad)
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_probability_frames_equal_the_static_view(xor_mlp, lang):
+    from backpropviz.render.animate import CornerLabel
+    from backpropviz.render.probability import ProbabilityMapDisplay
+
+    rows = choose_frames(xor_mlp.params, 5).rows
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        display = ProbabilityMapDisplay.for_animation(xor_mlp, rows, resolution=40, lang=lang)
+        scene = CornerLabel(display, xor_mlp, lang, ax=display.axes_[0])
+        frames = list(Animation(scene, rows).frames())
+        static = ProbabilityMapDisplay.for_animation(xor_mlp, rows[-1:], resolution=40, lang=lang)
+        still = pixels(static.figure_)
+    assert not glyph_warnings(record)
+    assert differing(frames[-1], still, skip=corner_box(scene)) < 5e-4
+    assert differing(frames[0], still, skip=corner_box(scene)) > 0.05  # the start is another picture
+    # the map shown is the model's at that row: the image holds the start's probabilities
+    scene.update(0)
+    from backpropviz.analysis.views import input_plane, probability_maps_at_rows
+
+    np.testing.assert_allclose(display.images_[0].get_array(),
+                               probability_maps_at_rows(xor_mlp, [0], input_plane(xor_mlp, 40))[0])
+
+
+def test_animate_command_for_a_network(cli, xor_mlp, tmp_path):
+    path = tmp_path / "xor.npz"
+    xor_mlp.save(path)
+    r = cli("animate", path, "--frames", 4, "--out", tmp_path / "anim", "--plane-resolution", 30, "--dpi", 50)
+    assert r.code == 0, r
+    with Image.open(tmp_path / "anim" / "probability.gif") as im:
+        assert im.n_frames == 4 and im.size == (400, 320)
+    one_line_error(cli("animate", path, "--views", "overview", "--out", tmp_path / "other"), "perceptron")
+    assert not (tmp_path / "other").exists()

@@ -221,12 +221,18 @@ def probability_maps(history, epochs, plane: InputPlane) -> np.ndarray:
     Binary runs: probability of class 1, shape (E, ny, nx). Multi-class runs: softmax
     probabilities, shape (E, ny, nx, K).
     """
+    return probability_maps_at_rows(history, [epoch_row(history, e) for e in epochs], plane)
+
+
+def probability_maps_at_rows(history, rows, plane: InputPlane) -> np.ndarray:
+    """As ``probability_maps``, at params rows (0: the start, row t + 1: after step t): the
+    frames of an animation, which need not fall at the end of an epoch."""
     from ..train import predict
 
     points = plane.points
     maps = []
-    for e in epochs:
-        p = predict(history, epoch_row(history, e), points)
+    for row in rows:
+        p = predict(history, int(row), points)
         maps.append(p.reshape(*plane.shape, *p.shape[1:]))
     return np.stack(maps).astype(np.float64)
 

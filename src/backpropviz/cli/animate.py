@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from .app import LangOpt, OutOpt, ResolutionOpt, SpanOpt, app, check_writable_dir, fail, takes_palette
+from .core import PlaneResolutionOpt
 from .options import RunOptions, takes_run_options
 
 AnimViewsOpt = Annotated[Optional[str], typer.Option(
@@ -32,7 +33,7 @@ DpiOpt = Annotated[float, typer.Option(
     "--dpi", help="Pixels per inch of the frames (100: the size of the static figures, 1400 x 1200 for the "
                   "overview).")]
 
-ANIMATED_VIEWS = ("overview",)
+ANIMATED_VIEWS = ("overview", "probability")
 
 
 def check_animation_options(views: str | None, fmt: str, frames: int, fps: float, spacing: str, dpi: float,
@@ -60,12 +61,22 @@ def check_animation_options(views: str | None, fmt: str, frames: int, fps: float
     return chosen, fmt
 
 
-def scene_for(history, view: str, lang: str, *, span: float, resolution: int):
+def scene_for(history, view: str, lang: str, rows, *, span: float, resolution: int, plane_resolution: int):
     """The display that ``view`` animates, drawn at the finished run (the static figure)."""
+    from ..render.animate import CornerLabel
+    from ..render.base import require_perceptron
     from ..render.overview import OverviewFigure
+    from ..render.probability import ProbabilityMapDisplay
 
     if view == "overview":
+        require_perceptron(history, "overview")
         return OverviewFigure.from_history(history, span=span, resolution=resolution, lang=lang)
+    if view == "probability":
+        from ..analysis.views import require_plane
+
+        require_plane(history, "probability")
+        display = ProbabilityMapDisplay.for_animation(history, rows, resolution=plane_resolution, lang=lang)
+        return CornerLabel(display, history, lang, ax=display.axes_[0])
     fail(f"unknown view {view!r} to animate; choose from: {', '.join(ANIMATED_VIEWS)}")
 
 
@@ -92,6 +103,7 @@ def animate(
     dpi: DpiOpt = 100.0,
     surface_span: SpanOpt = 8.0,
     surface_resolution: ResolutionOpt = 50,
+    plane_resolution: PlaneResolutionOpt = 120,
     run_options: RunOptions = None,
 ) -> None:
     """Animate a run's training as GIF or MP4 (one file per view): the boundary turning, the
@@ -107,6 +119,8 @@ def animate(
     chosen, fmt = check_animation_options(views, fmt, frames, fps, spacing, dpi, out)
     if not 2 <= surface_resolution <= 1000:
         fail(f"--surface-resolution must be between 2 and 1000; got {surface_resolution}")
+    if not 10 <= plane_resolution <= 400:
+        fail(f"--plane-resolution must be between 10 and 400; got {plane_resolution}")
     if not surface_span > 0:
         fail(f"--surface-span must be > 0; got {surface_span}")
     history = _history(history_file, run_options, lang)
@@ -117,7 +131,8 @@ def animate(
                            steps=history.n_steps), file=sys.stderr)
     written = []
     for view in chosen:
-        scene = scene_for(history, view, lang, span=surface_span, resolution=surface_resolution)
+        scene = scene_for(history, view, lang, choice.rows, span=surface_span, resolution=surface_resolution,
+                          plane_resolution=plane_resolution)
         animation = Animation(scene, choice.rows, fps=fps, dpi=dpi)
         path = animation.save(out / f"{view}.{fmt}", fmt)
         shown_fps = 100 / gif_delay_cs(fps) if fmt == "gif" else fps

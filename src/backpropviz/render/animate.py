@@ -63,6 +63,41 @@ def gif_delay_cs(fps: float) -> int:
     return max(2, int(round(100.0 / fps)))
 
 
+class CornerLabel:
+    """A scene that wraps a display with ``update(row)`` and says in the figure's top left
+    corner which step and epoch each frame shows (the overview says it itself)."""
+
+    def __init__(self, display, history, lang: str, *, ax=None):
+        from .base import epoch_axis
+
+        self.display, self.figure_ = display, display.figure_
+        self.n_steps, self.epochs = history.n_steps, epoch_axis(history.epoch)
+        self.lang = lang
+        self.ax = ax  # given: on the line of its title, at its left end (the title is centred)
+        self.label_ = None
+
+    def __repr__(self) -> str:
+        return f"CornerLabel({self.display!r})"
+
+    def update(self, row: int):
+        from ..i18n import t
+        from .base import fmt_epoch
+        from .fonts import use_language
+
+        text = t("anim_frame_label", self.lang, step=row, steps=self.n_steps, epoch=fmt_epoch(self.epochs[row]))
+        if self.label_ is None:
+            with use_language(self.lang):
+                if self.ax is None:
+                    self.label_ = self.figure_.text(0.01, 0.99, text, ha="left", va="top", fontsize=9,
+                                                    color="0.15")
+                else:
+                    self.label_ = self.ax.text(0.0, 1.0, text, transform=self.ax.transAxes, ha="left",
+                                               va="bottom", fontsize=8, color="0.25")
+                    self.label_.set_in_layout(False)
+        self.label_.set_text(text)
+        return [*self.display.update(row), self.label_]
+
+
 class Animation:
     """Frames of ``scene`` at params ``rows`` (increasing), ``fps`` frames a second.
 
@@ -77,7 +112,7 @@ class Animation:
         self.fps = check_fps(fps)
         self.dpi = dpi
         self.draw_seconds_ = self.encode_seconds_ = 0.0
-        self._background = None
+        self._background, self._still = None, set()
 
     def __repr__(self) -> str:
         return f"Animation({type(self.scene).__name__}, frames={len(self.rows)}, fps={self.fps:g})"
@@ -88,24 +123,33 @@ class Animation:
 
     # -- drawing -----------------------------------------------------------------------------
 
-    def _prepare(self):
-        """Draw what never changes once and keep it; returns the changing artists in draw order.
+    def _moving(self, artists):
+        """The artists an update returned, animated (left out of full draws), in draw order:
+        axes by axes, by zorder, the order they were made within one zorder."""
+        axes = list(self.figure.axes)
+        moving = [a for a in dict.fromkeys(artists) if a not in self._still]
+        for artist in moving:
+            artist.set_animated(True)
+
+        def order(artist):
+            ax = getattr(artist, "axes", None)
+            return (axes.index(ax) if ax in axes else len(axes), artist.get_zorder())
+
+        return sorted(moving, key=order)
+
+    def _prepare(self) -> None:
+        """Draw what never changes once and keep it.
 
         A legend whose words stay the same is drawn with the background unless a changing line
         ever crosses it (the paths only grow, so the last row's paths are checked)."""
         fig = self.figure
         if self.dpi is not None:
             fig.set_dpi(self.dpi)
-        first_words = {}
-        moving = list(dict.fromkeys(self.scene.update(self.rows[0])))  # made on the first update
-        for artist in moving:
-            if isinstance(artist, Legend):
-                first_words[artist] = [t.get_text() for t in artist.get_texts()]
-        moving = list(dict.fromkeys([*moving, *self.scene.update(self.rows[-1])]))
-        for artist in moving:
-            artist.set_animated(True)
-        legends = [a for a in moving if isinstance(a, Legend)
-                   and first_words.get(a) == [t.get_text() for t in a.get_texts()]]
+        self._still = set()
+        first = self.scene.update(self.rows[0])  # what the first update makes is made once
+        words = {a: [t.get_text() for t in a.get_texts()] for a in first if isinstance(a, Legend)}
+        moving = self._moving(self.scene.update(self.rows[-1]))
+        legends = [a for a in moving if isinstance(a, Legend) and words.get(a) == [t.get_text() for t in a.get_texts()]]
         if legends:
             fig.canvas.draw()
             renderer = fig.canvas.get_renderer()
@@ -116,22 +160,15 @@ class Animation:
                 if not _crossed(legend, [a for a in moving if a.axes is legend.axes and a is not legend],
                                 renderer):
                     legend.set_animated(False)
-                    moving.remove(legend)
-        self.scene.update(self.rows[0])
+                    self._still.add(legend)
+        self._moving(self.scene.update(self.rows[0]))
         fig.canvas.draw()
         self._background = fig.canvas.copy_from_bbox(fig.bbox)
-        axes = list(fig.axes)
 
-        def order(artist):
-            ax = getattr(artist, "axes", None)
-            return (axes.index(ax) if ax in axes else len(axes), artist.get_zorder())
-
-        return sorted(moving, key=order)  # stable: within one zorder, the order they were made
-
-    def _draw(self, row: int, moving) -> np.ndarray:
+    def _draw(self, row: int) -> np.ndarray:
         """Frame ``row`` as RGBA pixels (height, width, 4)."""
         fig = self.figure
-        self.scene.update(row)
+        moving = self._moving(self.scene.update(row))
         fig.canvas.restore_region(self._background)
         for artist in moving:
             if artist.get_visible():
@@ -143,13 +180,14 @@ class Animation:
         from .figures import gc_paused
 
         with gc_paused():
-            moving = self._prepare()
+            self._prepare()
             for row in self.rows:
-                yield self._draw(row, moving)
+                yield self._draw(row)
 
     def frame(self, k: int) -> np.ndarray:
         """Frame ``k`` alone (it draws the background first)."""
-        return self._draw(self.rows[k], self._prepare())
+        self._prepare()
+        return self._draw(self.rows[k])
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -206,12 +244,12 @@ class Animation:
 
         with gc_paused():
             start = time.perf_counter()
-            moving = self._prepare()
-            sample = np.concatenate([self._draw(self.rows[0], moving), self._draw(self.rows[-1], moving)])
+            self._prepare()
+            sample = np.concatenate([self._draw(self.rows[0]), self._draw(self.rows[-1])])
             self.draw_seconds_ += time.perf_counter() - start
             palette = rgb(sample).quantize(colors=255, method=Image.Quantize.MEDIANCUT)
             images = [rgb(frame).quantize(palette=palette, dither=Image.Dither.NONE)
-                      for frame in self._timed(self._draw(row, moving) for row in self.rows)]
+                      for frame in self._timed(self._draw(row) for row in self.rows)]
         images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
                        duration=gif_delay_cs(self.fps) * 10, loop=0,
                        optimize=True)  # pixels unchanged since the last frame become transparent

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import BackpropvizError
 from ..i18n import resolve_lang, t
 from . import palette
 from .base import new_figure
@@ -18,6 +19,7 @@ from .fonts import use_language
 
 MARKERS = ["o", "^", "s", "D", "v", "P", "X", "*", "h", "<"]
 PANEL_INCH = 3.3
+ANIMATION_FIGSIZE = (8.0, 6.4)  # one panel, animated
 
 
 def probability_cmap():
@@ -239,3 +241,54 @@ class ProbabilityMapDisplay:
                 self.suptitle_ = fig.suptitle(self.title, fontsize=13)
         self.axes_, self.figure_ = axes, fig
         return self
+
+    @classmethod
+    def for_animation(cls, history, rows, *, resolution=120, lang=None):
+        """One panel on a figure of ``ANIMATION_FIGSIZE``, drawn at the finished run (the view
+        at its last epoch), holding the maps at ``rows`` for ``update``."""
+        from ..analysis.views import final_epoch, input_plane, probability_maps_at_rows
+        from .base import epoch_axis
+
+        with use_language(lang):  # an Axes' title takes its font when the Axes is made
+            fig = new_figure(ANIMATION_FIGSIZE, layout="constrained")  # wide enough for the title and key
+            ax = fig.add_subplot()
+        display = cls.from_history(history, [final_epoch(history)], resolution=resolution, lang=lang,
+                                   axes=[ax])
+        plane = input_plane(history, resolution)
+        display.row_maps = dict(zip((int(r) for r in rows), probability_maps_at_rows(history, rows, plane)))
+        display.row_epochs = epoch_axis(history.epoch)
+        display.epoch_stats = (None if display.stats is None else
+                               list(zip(history.epoch_train_loss.tolist(), history.epoch_train_acc.tolist())))
+        return display
+
+    def update(self, row: int):
+        """Show the single panel at params row ``row`` (one of ``for_animation``'s rows): the map,
+        its boundary and its title move; at the last row it is the static view. Returns the
+        artists changed (for blitting)."""
+        from .base import fmt_epoch
+
+        if len(self.axes_) != 1 or not hasattr(self, "row_maps"):
+            raise BackpropvizError("ProbabilityMapDisplay.update needs one panel: build it with for_animation")
+        ax, m = self.axes_[0], self.row_maps[int(row)]
+        image = self.images_[0]
+        for old in (self.contours_[0] if isinstance(self.contours_[0], list) else [self.contours_[0]]):
+            old.remove()
+        with use_language(self.lang):
+            if self.is_binary:
+                image.set_data(m)
+                contour = ax.contour(self.xs, self.ys, m, levels=[0.5], colors="black", linewidths=1.6)
+                drawn = [contour]
+            else:
+                image.set_data(class_colors_image(m))
+                contour = [ax.contour(self.xs, self.ys, margin, levels=[0.0], colors="black", linewidths=1.3)
+                           for margin in class_margins(m) if margin.min() < 0 < margin.max()]
+                drawn = contour
+        self.contours_[0] = contour
+        epoch = float(self.row_epochs[row])
+        title = t("net_epoch", self.lang, epoch=fmt_epoch(epoch))
+        if self.epoch_stats is not None and epoch == round(epoch) and int(epoch) < len(self.epoch_stats):
+            loss, acc = self.epoch_stats[int(epoch)]
+            title = t("net_epoch_stats", self.lang, epoch=fmt_epoch(epoch), loss=f"{loss:.3g}", acc=f"{acc:.0%}")
+        ax.title.set_text(title)
+        # the frame lies under the map: drawn again over it, as a full draw has them
+        return [image, *drawn, *self.points_[0], *ax.spines.values(), ax.title]
