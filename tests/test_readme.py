@@ -53,6 +53,16 @@ def options(text):
     return set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text))
 
 
+def inline_code(text):
+    """Every `inline code` span of the prose, as a multiset (names, options, values, file names):
+    a sentence added to one README with something in it to type shows here."""
+    return sorted(" ".join(span.split()) for span in re.findall(r"`([^`]+)`", prose(text)))
+
+
+def paragraphs(text):
+    return len([p for p in re.split(r"\n\s*\n", prose(text)) if p.strip()])
+
+
 def tables(text):
     """Each table's first cell per row (commands, benchmarks), as inline code where it has any."""
     rows = [line for line in prose(text).splitlines() if line.startswith("|") and not line.startswith("|---")]
@@ -65,7 +75,7 @@ def test_each_readme_links_to_the_other_at_the_top():
     assert "[English](README.md)" in JA.splitlines()[2]
 
 
-@pytest.mark.parametrize("part", [headings, code_blocks, images, options, tables])
+@pytest.mark.parametrize("part", [headings, code_blocks, images, options, tables, inline_code, paragraphs])
 def test_the_japanese_readme_is_in_step(part):
     assert part(JA) == part(EN), part.__name__
 
@@ -86,6 +96,7 @@ def test_the_check_would_see_a_command_missing_from_one_of_them():
     broken = JA.replace("backpropviz gradcheck --step 500", "backpropviz gradcheck --step 50", 1)
     assert code_blocks(broken) != code_blocks(EN)
     assert headings(JA.replace("### ファイル", "ファイル", 1)) != headings(EN)
+    assert inline_code(JA.replace("`--l2` を付けた", "L2 正則化を付けた", 1)) != inline_code(EN)
 
 
 def pinned(package):
