@@ -48,8 +48,6 @@ def takes_palette(command):
     """Decorate a command that draws figures: it gets a ``--palette`` option (last in its --help)
     and runs with that palette in use (``render.palette.use_palette``), so every figure it writes
     has those colours. Apply it right below ``@app.command()``."""
-    import functools
-
     signature = inspect.signature(command, eval_str=True)
     parameters = [*signature.parameters.values(),
                   inspect.Parameter("palette", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=PaletteOpt,
