@@ -5,6 +5,7 @@ inputs is refused instead of overwriting the user's data.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -52,22 +53,24 @@ def test_a_command_failing_midway_leaves_the_out_folder_as_it_was(cli, tmp_path,
 
 
 def test_a_failed_command_removes_the_folders_it_made(cli, tmp_path):
+    # --boundary-epochs is checked against the run's length once it is known, after --out was made.
     out = tmp_path / "new" / "deeper"
-    r = cli("run", "--surface-span", "-1", "--out", out)
-    one_line_error(r, "--surface-span")
+    r = cli("run", "--epochs", "5", "--boundary-epochs", "0,50", "--out", out)
+    one_line_error(r, "--boundary-epochs", "0..5")
     assert not (tmp_path / "new").exists()
 
 
-def test_bad_input_found_after_training_replaces_nothing(cli, tmp_path):
-    # --boundary-epochs is checked against the run's length, once it is known.
+def test_bad_input_found_late_replaces_nothing(cli, tmp_path, history_file):
+    # --line-to names a run of another model: found only once the plane and its figures are done.
+    other = tmp_path / "other.npz"
+    train(RunConfig(data="xor", model="mlp:2", epochs=5)).save(other)
     out = tmp_path / "out"
     out.mkdir()
-    (out / "overview.png").write_bytes(b"an earlier figure")
-    r = cli("run", "--epochs", "5", "--boundary-epochs", "0,50", "--out", out, "--save-history", tmp_path / "h.npz")
-    one_line_error(r, "--boundary-epochs", "0..5")
-    assert (out / "overview.png").read_bytes() == b"an earlier figure"
-    assert not (tmp_path / "h.npz").exists()
-    assert sorted(p.name for p in out.iterdir()) == ["overview.png"]
+    (out / "landscape.npz").write_bytes(b"an earlier landscape")
+    r = cli("landscape", history_file, "--line-to", other, "--out", out, "--views", "contour", "--no-curvature",
+            "--resolution", "11")
+    one_line_error(r, "same parameters")
+    assert _snapshot(out) == {Path("landscape.npz"): b"an earlier landscape"}
 
 
 def test_a_successful_command_puts_every_file_in_place(cli, tmp_path):
