@@ -42,7 +42,8 @@ class ParamTrajectoryDisplay:
             ax = axes_or_new(ax)
             # one row only (a run that diverged at its first step) would be an invisible line: mark it
             marker = "o" if len(self.epochs) == 1 else None
-            self.lines_ = [ax.plot(self.epochs, self.values[:, k], marker=marker, label=param_label(n, self.lang))[0]
+            self.lines_ = [ax.plot(self.epochs, self.values[:, k], marker=marker, clip_on=marker is None,
+                                   label=param_label(n, self.lang))[0]  # the lone point sits on the axis' edge
                            for k, n in enumerate(self.names)]
             if not ax.get_xlabel():
                 ax.set_xlabel(t("epochs", self.lang))
