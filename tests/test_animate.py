@@ -298,3 +298,30 @@ def test_animate_command_for_a_network(cli, xor_mlp, tmp_path):
         assert im.n_frames == 4 and im.size == (400, 320)
     one_line_error(cli("animate", path, "--views", "overview", "--out", tmp_path / "other"), "perceptron")
     assert not (tmp_path / "other").exists()
+
+
+def test_network_frames_equal_the_static_view_and_follow_the_weights(xor_mlp):
+    from backpropviz.analysis.views import layers
+    from backpropviz.render.animate import CornerLabel
+    from backpropviz.render.network import NetworkDiagramDisplay
+
+    rows = [0, 20, xor_mlp.n_steps]
+    display = NetworkDiagramDisplay.for_animation(xor_mlp)
+    scene = CornerLabel(display, xor_mlp, "en", ax=display.axes_[0])
+    frames = list(Animation(scene, rows).frames())
+    still = pixels(NetworkDiagramDisplay.for_animation(xor_mlp).figure_)
+    assert differing(frames[-1], still, skip=corner_box(scene)) < 5e-4
+    assert differing(frames[0], still, skip=corner_box(scene)) > 1e-3
+    # at row 20 the printed values and the line widths are that row's weights
+    scene.update(20)
+    first = layers(xor_mlp.param_names)[0]
+    w = xor_mlp.params[20][first.weight].astype(float)
+    for (layer, i, j), (_, text) in zip(display.weight_label_keys_[0], display.weight_labels_[0]):
+        if layer == 0:
+            assert text.get_text() == f"{w[i, j]:.2f}".replace("-0.00", "0.00")
+    widths = sorted(np.atleast_1d(display.edges_[0].get_linewidth()))
+    from backpropviz.render.network import edge_width
+
+    weights = np.concatenate([xor_mlp.params[20][layer.weight].ravel() for layer in layers(xor_mlp.param_names)])
+    np.testing.assert_allclose(widths, np.sort(edge_width(weights, display.largest_weight)))
+    assert display.axes_[0].title.get_text() == "epoch 20"

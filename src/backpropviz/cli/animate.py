@@ -33,7 +33,7 @@ DpiOpt = Annotated[float, typer.Option(
     "--dpi", help="Pixels per inch of the frames (100: the size of the static figures, 1400 x 1200 for the "
                   "overview).")]
 
-ANIMATED_VIEWS = ("overview", "probability")
+ANIMATED_VIEWS = ("overview", "probability", "network")
 
 
 def check_animation_options(views: str | None, fmt: str, frames: int, fps: float, spacing: str, dpi: float,
@@ -76,6 +76,11 @@ def scene_for(history, view: str, lang: str, rows, *, span: float, resolution: i
 
         require_plane(history, "probability")
         display = ProbabilityMapDisplay.for_animation(history, rows, resolution=plane_resolution, lang=lang)
+        return CornerLabel(display, history, lang, ax=display.axes_[0])
+    if view == "network":
+        from ..render.network import NetworkDiagramDisplay
+
+        display = NetworkDiagramDisplay.for_animation(history, lang=lang)
         return CornerLabel(display, history, lang, ax=display.axes_[0])
     fail(f"unknown view {view!r} to animate; choose from: {', '.join(ANIMATED_VIEWS)}")
 

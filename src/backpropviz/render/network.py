@@ -125,13 +125,14 @@ class NetworkDiagramDisplay:
                 fig = axes[0].figure
             self.edges_, self.edge_weights_, self.nodes_, requests = [], [], [], []
             for ax, epoch, ws, bs in zip(axes, self.epochs, self.weights, self.biases):
-                segments, values, spots = [], [], []
+                segments, values, spots, keys = [], [], [], []
                 for k, w in enumerate(ws):
                     src, dst = columns[k], columns[k + 1]
                     for i in range(len(dst)):
                         for j in range(len(src)):
                             segments.append([src[j], dst[i]])
                             values.append(w[i, j])
+                            keys.append((k, i, j))
                             # Labels of lines leaving different nodes sit at different distances
                             # along them, so that they do not pile up where the lines cross.
                             spots.append(0.32 + 0.4 * j / max(len(src) - 1, 1))
@@ -139,6 +140,7 @@ class NetworkDiagramDisplay:
                 order = np.argsort(np.abs(values), kind="stable")  # the strongest lines on top
                 segments = [segments[i] for i in order]
                 spots = [spots[i] for i in order]
+                keys = [keys[i] for i in order]
                 values = values[order]
                 lines = LineCollection(segments, colors=[palette.color("positive" if v >= 0 else "negative") for v in values],
                                        linewidths=edge_width(values, largest), alpha=0.8, zorder=1,
@@ -146,7 +148,7 @@ class NetworkDiagramDisplay:
                 ax.add_collection(lines)
                 self.edges_.append(lines)
                 self.edge_weights_.append(values)
-                requests.append((segments, values, spots))
+                requests.append((segments, values, spots, keys))
                 panel_nodes = []
                 for k, xy in enumerate(columns):
                     if k == 0:
@@ -198,6 +200,7 @@ class NetworkDiagramDisplay:
             if self.title:
                 self.suptitle_ = fig.suptitle(self.title, fontsize=13)
             self.weight_labels_ = [[] for _ in axes]
+            self.weight_label_keys_ = [[] for _ in axes]  # (layer, to, from) of each printed weight
             if labelled:
                 self._place_labels(fig, axes, requests)
         self.axes_, self.figure_ = axes, fig
@@ -210,10 +213,10 @@ class NetworkDiagramDisplay:
         fig.draw_without_rendering()  # settle the layout, so that the text extents are final
         renderer = fig.canvas.get_renderer()
         radius = np.sqrt(NODE_AREA / np.pi) * fig.dpi / 72 + 2  # a node's radius in pixels
-        for ax, panel, (segments, values, spots) in zip(axes, self.nodes_, requests):
+        for ax, panel, (segments, values, spots, keys) in zip(axes, self.nodes_, requests):
             taken = [text.get_window_extent(renderer) for text in ax.texts]
             centres = np.concatenate([ax.transData.transform(nodes.get_offsets()) for nodes in panel])
-            placed = []
+            placed, placed_keys = [], []
             for index in np.argsort(-np.abs(values), kind="stable"):
                 (p, q), v, spot = segments[index], values[index], spots[index]
                 for f in (spot, 0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78):
@@ -226,7 +229,70 @@ class NetworkDiagramDisplay:
                     if not near_node and not any(box.overlaps(other) for other in taken):
                         taken.append(box)
                         placed.append((float(v), text))
+                        placed_keys.append(keys[index])
                         break
                     text.remove()
             self.weight_labels_[axes.index(ax)] = placed
+            self.weight_label_keys_[axes.index(ax)] = placed_keys
+
+    @classmethod
+    def for_animation(cls, history, *, lang=None):
+        """One diagram, drawn at the finished run (the view at its last epoch), on that epoch's
+        scales, holding every row's weights for ``update``."""
+        from ..analysis.views import final_epoch, layers
+        from .base import epoch_axis
+
+        from ..analysis.views import layer_sizes
+
+        sizes = layer_sizes(history.param_names)
+        with use_language(lang):  # an Axes' title takes its font when the Axes is made
+            # wide enough for the key under it, which a single panel's own width is not
+            fig = new_figure((max(1.9 * len(sizes) + 1.6, 10.5), 0.6 * min(max(sizes), MAX_NODES) + 2.6),
+                             layout="constrained")
+            ax = fig.add_subplot()
+        display = cls.from_history(history, [final_epoch(history)], lang=lang, axes=[ax])
+        display.row_params = np.asarray(history.params, dtype=np.float64)
+        display.row_layers = layers(history.param_names)
+        display.row_epochs = epoch_axis(history.epoch)
+        return display
+
+    def update(self, row: int):
+        """Show the single diagram at params row ``row``: the lines' colours and widths (the
+        strongest on top), the nodes' bias colours, the printed values and the title move, on the
+        last epoch's scales; at the last row it is the static view. Returns the artists changed."""
+        from ..errors import BackpropvizError
+        from .base import fmt_epoch
+
+        if len(self.axes_) != 1 or not hasattr(self, "row_params"):
+            raise BackpropvizError("NetworkDiagramDisplay.update needs one panel: build it with for_animation")
+        params, ax = self.row_params[row], self.axes_[0]
+        ws = [params[layer.weight] for layer in self.row_layers]
+        bs = [None if layer.bias is None else params[layer.bias] for layer in self.row_layers]
+        columns, _ = self._positions()
+        segments, values = [], []
+        for k, w in enumerate(ws):  # the order plot uses, then the strongest on top
+            src, dst = columns[k], columns[k + 1]
+            for i in range(len(dst)):
+                for j in range(len(src)):
+                    segments.append([src[j], dst[i]])
+                    values.append(w[i, j])
+        values = np.asarray(values)
+        order = np.argsort(np.abs(values), kind="stable")
+        values = values[order]
+        edges = self.edges_[0]
+        edges.set_segments([segments[i] for i in order])
+        edges.set_color([palette.color("positive" if v >= 0 else "negative") for v in values])
+        edges.set_linewidth(edge_width(values, self.largest_weight))
+        cmap, bias_scale = probability_cmap(), self.largest_bias or 1.0
+        nodes = self.nodes_[0]
+        for k in range(1, len(columns)):
+            b = bs[k - 1]
+            if b is not None:
+                nodes[k].set_facecolor([cmap(0.5 + 0.5 * v / bias_scale) for v in b[: len(columns[k])]])
+        texts = []
+        for (layer, i, j), (_, text) in zip(self.weight_label_keys_[0], self.weight_labels_[0]):
+            text.set_text(fmt_value(ws[layer][i, j]))
+            texts.append(text)
+        ax.title.set_text(t("network_panel", self.lang, epoch=fmt_epoch(self.row_epochs[row])))
+        return [edges, *nodes, *texts, ax.title]
 
