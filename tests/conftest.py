@@ -29,3 +29,8 @@ def cli(capsys):
         return CliResult(code, out, err)
 
     return run
+
+
+# The browser fixtures (one headless Chromium for the whole session): defined once, here, so that
+# every page test module shares the same browser.
+from pagehelpers import browser, open_page  # noqa: E402,F401

@@ -1,5 +1,8 @@
 """Browser fixtures for the page tests: a real headless Chromium (Debian's), network blocked.
 
+The fixtures ``browser`` and ``open_page`` are registered in conftest.py (one browser for the
+session); test modules import only the helpers (``build_page``, ``MOONS``, ``PageSession``).
+
 Without Chromium or Playwright the page tests skip with one line that says how to get them
 (``.ci/run`` installs both, so CI runs them).
 """

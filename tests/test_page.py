@@ -16,7 +16,7 @@ from backpropviz.history import History
 from backpropviz.train import train
 from backpropviz.web.pack import decode, encode, page_data, page_labels
 from backpropviz.web.page import write_page
-from pagehelpers import MOONS, browser, open_page  # noqa: F401  (fixtures)
+from pagehelpers import MOONS  # the browser fixtures live in conftest.py
 
 SMALL_MOONS = {**MOONS, "epochs": 40}  # 240 steps of mini-batches: the same kind of run, quicker
 

@@ -17,7 +17,7 @@ from backpropviz.config import RunConfig
 from backpropviz.train import train
 from backpropviz.web.pack import page_data
 from backpropviz.web.page import write_page
-from pagehelpers import MOONS, PageSession, browser, open_page  # noqa: F401  (fixtures)
+from pagehelpers import MOONS, PageSession  # noqa: F401  (the browser fixtures live in conftest.py)
 
 SMALL_MOONS = {**MOONS, "epochs": 24}  # 120 steps of mini-batches of 32 (the last of each epoch 22)
 F32 = dict(rtol=2e-6, atol=1e-7)      # what survives a float32 round trip

@@ -17,7 +17,7 @@ from backpropviz.i18n import CATALOGUE
 from backpropviz.train import train
 from backpropviz.web.pack import decode, encode, page_data
 from backpropviz.web.page import write_page
-from pagehelpers import MOONS, browser, build_page, open_page  # noqa: F401  (fixtures)
+from pagehelpers import MOONS, build_page  # the browser fixtures live in conftest.py
 
 VIEWS = "#views=surface,surface3d"
 ROOT = ".bpv-view-surface .bpv-surface"
