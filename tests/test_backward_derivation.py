@@ -168,3 +168,13 @@ def test_every_row_of_the_mlp_backward_derivation_equals_autograd(activation, lo
                 np.testing.assert_allclose(got, expect_w, **tol)
             for got in (b_rule, b_autograd):
                 np.testing.assert_allclose(got, expect_b, **tol)
+
+
+def test_markdown_of_a_leaky_relu_mlp_derives_its_activation(cli, tmp_path):
+    r = cli("explain", "--data", "xor", "--model", "mlp:3", "--activation", "leaky_relu", "--epochs", "3",
+            "--out", tmp_path, "--markdown", tmp_path / "a.md", "--lang", "en")
+    assert r.code == 0, r
+    text = (tmp_path / "a.md").read_text()
+    section = text[text.index("**LeakyReLU 1**"):text.index("**Linear 0**")]
+    assert "f'(z) = \\mathbb{1}[z > 0] + \\alpha\\,\\mathbb{1}[z \\le 0]" in section
+    assert "\\delta_{1}" in section  # the rule with its numbers, not autograd's numbers alone
