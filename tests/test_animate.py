@@ -325,3 +325,41 @@ def test_network_frames_equal_the_static_view_and_follow_the_weights(xor_mlp):
     weights = np.concatenate([xor_mlp.params[20][layer.weight].ravel() for layer in layers(xor_mlp.param_names)])
     np.testing.assert_allclose(widths, np.sort(edge_width(weights, display.largest_weight)))
     assert display.axes_[0].title.get_text() == "epoch 20"
+
+
+# -- the race --------------------------------------------------------------------------------------
+
+def test_compare_animate_races_the_runs_and_ends_on_the_static_figure(cli, tmp_path):
+    out = tmp_path / "race"
+    r = cli("compare", "--data", "xor", "--model", "mlp:3", "--vary", "optimizer=sgd,adam", "--lr", "0.1",
+            "--epochs", 30, "--resolution", 15, "--out", out, "--animate", "gif", "--frames", 6, "--fps", 10,
+            "--lang", "en")
+    assert r.code == 0, r
+    assert f"wrote {out / 'compare.gif'}" in r.out.splitlines()
+    with Image.open(out / "compare.gif") as im:
+        assert im.n_frames == 6 and im.info["duration"] == 100
+        im.seek(5)
+        last = np.asarray(im.convert("RGB"))
+        im.seek(0)
+        first = np.asarray(im.convert("RGB"))
+    with Image.open(out / "compare.png") as png:
+        static = np.asarray(png.convert("RGB"))
+    corner = (0, 0, 160, 28)  # "epoch 30 / 30"
+    assert np.abs(last.astype(np.int16) - static).mean() < 3
+    assert differing(last, static, threshold=60, skip=corner) < 2e-3
+    assert differing(first, static, threshold=60, skip=corner) > 2e-3  # the paths and curves had not grown yet
+
+
+def test_race_frames_are_epochs_spaced_by_every_runs_movement():
+    from backpropviz.analysis.frames import choose_race_frames
+
+    runs = [train(RunConfig(data="xor", model="mlp:3", epochs=40, optimizer=o, lr=0.1)) for o in ("sgd", "adam")]
+    choice = choose_race_frames(runs, 8)
+    assert choice.rows[0] == 0 and choice.rows[-1] == 40 and len(choice.rows) == 8
+    assert choose_race_frames(runs, 100).every_row
+
+
+def test_compare_animate_bad_format_is_one_line(cli, tmp_path):
+    one_line_error(cli("compare", "--vary", "lr=0.1,0.5", "--epochs", 5, "--out", tmp_path / "x",
+                       "--animate", "avi"), "--animate")
+    assert not (tmp_path / "x").exists()

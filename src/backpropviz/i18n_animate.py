@@ -8,6 +8,10 @@ ANIMATE = {
                              "every step is a frame",
                        "ja": "{asked} フレームが指定されたが、この実行は {rows} 行 (初期状態と {steps} ステップ) しかない: "
                              "すべてのステップを 1 フレームずつ使う"},
+    "anim_every_epoch": {"en": "asked for {asked} frames, but the runs have {rows} epoch ends (the start and "
+                               "{epochs} epochs): every epoch is a frame",
+                         "ja": "{asked} フレームが指定されたが、エポックの区切りは {rows} 個 (初期状態と {epochs} エポック) "
+                               "しかない: すべてのエポックを 1 フレームずつ使う"},
     "anim_summary": {"en": "{view}: {frames} frames at {fps} fps ({secs} s), steps {first} to {last}, "
                            "spaced by {spacing}; drawn in {draw} s, encoded in {encode} s",
                      "ja": "{view}: {frames} フレーム、{fps} fps ({secs} 秒)、ステップ {first} から {last}、"
@@ -15,5 +19,6 @@ ANIMATE = {
     "anim_spacing_movement": {"en": "parameter movement", "ja": "パラメータの移動量"},
     "anim_spacing_log": {"en": "log steps", "ja": "ステップの対数"},
     "anim_spacing_linear": {"en": "even steps", "ja": "等間隔"},
+    "anim_epoch_label": {"en": "epoch {epoch} / {epochs}", "ja": "エポック {epoch} / {epochs}"},
     "anim_race_title": {"en": "{n} runs from the same start", "ja": "同じ初期値からの {n} 通りの学習"},
 }

@@ -102,3 +102,13 @@ def choose_frames(params, n_frames: int, *, spacing: str = "movement") -> FrameC
     candidates = np.clip(candidates, 0, last)
     candidates[0], candidates[-1] = 0, last
     return FrameChoice(_distinct(np.sort(candidates), last), spacing, n)
+
+
+def choose_race_frames(histories, n_frames: int, *, spacing: str = "movement") -> FrameChoice:
+    """Frames for several runs racing on one clock, epochs: ``rows`` are epochs (0 to the longest
+    run's), spaced by all runs' movement together (each run's parameters at the end of each
+    epoch, side by side; a shorter run stays at its end)."""
+    per_run = [np.asarray(h.params, dtype=np.float64)[h.epoch_param_rows] for h in histories]
+    longest = max(len(p) for p in per_run)
+    padded = [np.concatenate([p, np.repeat(p[-1:], longest - len(p), axis=0)]) for p in per_run]
+    return choose_frames(np.concatenate(padded, axis=1), n_frames, spacing=spacing)

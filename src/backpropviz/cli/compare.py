@@ -35,6 +35,12 @@ def compare(
     lang: LangOpt = None,
     save_histories: Annotated[Optional[Path], typer.Option(
         "--save-histories", help="Also save each run's history as DIR/run<k>.npz (redraw with `plot`).")] = None,
+    animate: Annotated[Optional[str], typer.Option(
+        "--animate", help="Also write the race as compare.gif or compare.mp4: every run's path growing on the "
+                          "one slice, with its loss and accuracy curves, epoch by epoch.")] = None,
+    frames: Annotated[int, typer.Option("--frames", help="Frames of --animate (at least 2; first and last epoch "
+                                                        "always).")] = 100,
+    fps: Annotated[float, typer.Option("--fps", help="Frames per second of --animate (up to 50).")] = 20.0,
 ) -> None:
     """Train several settings from one start and draw their paths and curves together.
 
@@ -69,6 +75,15 @@ def compare(
     if not 2 <= resolution <= 1000:
         fail(f"--resolution must be between 2 and 1000; got {resolution}")
     fmt = check_format(fmt)
+    if animate is not None:
+        from ..analysis.frames import check_frames
+        from ..render.animate import check_animation_format, check_fps, require_video
+
+        animate = check_animation_format(animate, "--animate")
+        check_frames(frames)
+        check_fps(fps)
+        if animate == "mp4":
+            require_video()
     out = check_writable_dir(out)
     if save_histories is not None:
         check_writable_dir(save_histories, "--save-histories")
@@ -100,7 +115,8 @@ def compare(
                      + (" ..." if len(names) > 12 else ""))
 
     histories, diverged = _train_all(runs, dataset, n_train)
-    _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, out, fmt, lang, save_histories)
+    _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, out, fmt, lang, save_histories,
+                     animation=None if animate is None else (animate, frames, fps))
 
 
 def _note_ignored_settings(runs, *, schedule_varied: bool = False, lang: str = "en") -> None:
@@ -187,7 +203,8 @@ def _train_all(runs, dataset, n_train):
     return histories, diverged
 
 
-def _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, out, fmt, lang, save_histories):
+def _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, out, fmt, lang, save_histories,
+                     animation=None):
     from ..analysis.compare import comparison_slice
     from ..analysis.views import layers
     from ..history import atomic_write
@@ -215,6 +232,8 @@ def _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, o
         path = out / name
         atomic_write(path, lambda f, data=data: f.write(data))
         written.append(path)
+    if animation is not None:
+        written.append(_write_race(histories, labels, slice_, diverged, out, lang, *animation))
     if save_histories is not None:
         for k, history in enumerate(histories, start=1):
             written.append(history.save(save_histories / f"run{k}.npz"))
@@ -222,3 +241,20 @@ def _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, o
     print("\n".join(results_table(table_labels, histories, lang)))
     for path in written:
         print(f"wrote {path}")
+
+
+def _write_race(histories, labels, slice_, diverged, out, lang, fmt, n_frames, fps):
+    """compare.<gif|mp4>: the runs' paths and curves growing together, epoch by epoch."""
+    import sys
+
+    from ..analysis.frames import choose_race_frames
+    from ..i18n import t
+    from ..render.animate import Animation
+    from ..render.compare import CompareDisplay
+
+    choice = choose_race_frames(histories, n_frames)
+    if choice.every_row:
+        epochs = len(choice.rows) - 1
+        print("note: " + t("anim_every_epoch", lang, asked=n_frames, rows=epochs + 1, epochs=epochs), file=sys.stderr)
+    scene = CompareDisplay.for_animation(histories, labels, slice_, diverged=diverged, lang=lang)
+    return Animation(scene, choice.rows, fps=fps).save(out / f"compare.{fmt}", fmt)

@@ -42,10 +42,10 @@ def check_fps(fps) -> float:
     return value
 
 
-def check_animation_format(fmt: str) -> str:
+def check_animation_format(fmt: str, option: str = "--format") -> str:
     key = str(fmt).lower().lstrip(".")
     if key not in FORMATS:
-        raise BackpropvizError(f"--format must be one of {', '.join(FORMATS)} for an animation; got {fmt!r}")
+        raise BackpropvizError(f"{option} must be one of {', '.join(FORMATS)} for an animation; got {fmt!r}")
     return key
 
 

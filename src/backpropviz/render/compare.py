@@ -145,14 +145,16 @@ class CompareDisplay:
                 colorbar.set_label(t("compare_surface_same" if log else "compare_surface_same_lin", self.lang,
                                      loss=name_label("loss", self.losses[0], self.lang)))
             self.colorbar_ = colorbar
-            self.paths_ = []
+            self.paths_, self.ends_ = [], []
             for k, (path, color, label) in enumerate(zip(s.paths, self.colors, self.labels)):
                 (line,) = ax_slice.plot(path[:, 0], path[:, 1], label=label, zorder=3, **self.style(k, len(path)))
                 finite = path[np.all(np.isfinite(path), axis=1)]
+                end = None
                 if len(finite):
-                    ax_slice.plot(*finite[-1], marker="X", markersize=10, color=color, markeredgecolor="black",
-                                  zorder=5)
+                    (end,) = ax_slice.plot(*finite[-1], marker="X", markersize=10, color=color,
+                                           markeredgecolor="black", zorder=5)
                 self.paths_.append(line)
+                self.ends_.append(end)
             ax_slice.plot(*s.paths[0][0], marker="o", markersize=10, color="white", markeredgecolor="black",
                           zorder=6)
             ax_slice.set_xlim(s.alpha[0], s.alpha[-1])
@@ -219,7 +221,53 @@ class CompareDisplay:
             if self.title:
                 self.suptitle_ = fig.suptitle(self.title, fontsize=13)
         self.axes_, self.figure_ = [ax_slice, ax_loss, ax_acc], fig
+        self.epoch_label_ = None
         return self
+
+    @classmethod
+    def for_animation(cls, histories, labels, slice_, *, diverged=None, lang=None):
+        """The comparison drawn at the end of training, holding each run's rows per epoch for
+        ``update`` (the runs race on one clock: epochs)."""
+        display = cls.from_histories(histories, labels, slice_, diverged=diverged, lang=lang)
+        display.epoch_rows = [h.epoch_param_rows for h in histories]
+        return display
+
+    @property
+    def n_epochs(self) -> int:
+        return max(len(rows) - 1 for rows in self.epoch_rows)
+
+    def update(self, epoch: int):
+        """Show every run after ``epoch`` epochs (a shorter run stays at its end): the paths and
+        the curves grow, each run's end marker moves with it, the epoch in the top left corner; at
+        the last epoch it is the static figure. Returns the artists changed (for blitting)."""
+        changed = []
+        for k, rows in enumerate(self.epoch_rows):
+            e = min(int(epoch), len(rows) - 1)
+            path = self.slice.paths[k][: rows[e] + 1]
+            self.paths_[k].set_data(path[:, 0], path[:, 1])
+            changed.append(self.paths_[k])
+            finite = path[np.all(np.isfinite(path), axis=1)]
+            if self.ends_[k] is not None:
+                self.ends_[k].set_visible(len(finite) > 0)
+                if len(finite):
+                    self.ends_[k].set_data([finite[-1, 0]], [finite[-1, 1]])
+                changed.append(self.ends_[k])
+            for curve, values in ((self.curves_[k], self.train_loss[k]), (self.acc_curves_[k], self.train_acc[k])):
+                n = min(e + 1, len(values))
+                x, y = np.arange(len(values))[:n], values[:n]
+                curve.set_data(x, np.where(y > 0, y, np.nan) if curve in self.curves_ else y)
+                changed.append(curve)
+        text = t("anim_epoch_label", self.lang, epoch=int(epoch), epochs=self.n_epochs)
+        if self.epoch_label_ is None:  # made once, on the first update
+            with use_language(self.lang):
+                self.epoch_label_ = self.figure_.text(0.005, 0.995, text, ha="left", va="top", fontsize=10,
+                                                      color="0.15")
+                self.epoch_label_.set_in_layout(False)
+        self.epoch_label_.set_text(text)
+        # the start's marker and the note lie over the paths: drawn again over them
+        ax = self.axes_[0]
+        over = [a for a in ax.lines if a.get_zorder() > 5] + [self.note_]
+        return [*changed, *over, self.epoch_label_]
 
 
 def _wrap(text: str, width: int) -> str:
