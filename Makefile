@@ -30,6 +30,7 @@ bench: $(STAMP)
 	-$(BIN)/python bench/bench_recording.py
 	-$(BIN)/python bench/bench_landscape.py
 	-$(BIN)/python bench/bench_basins.py
+	-$(BIN)/python bench/bench_animate.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
