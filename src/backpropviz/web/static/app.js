@@ -4,6 +4,7 @@
 
 import { fill, fmt } from "bpv/format.js";
 import { readHash, writeHash } from "bpv/state.js";
+import { h } from "bpv/dom.js";
 import * as boundary from "bpv/views/boundary.js";
 import * as params from "bpv/views/params.js";
 import * as losses from "bpv/views/loss.js";
@@ -16,17 +17,6 @@ import * as update from "bpv/views/update.js";
 
 const VIEW_MODULES = { boundary, params, loss: losses, surface, surface3d, network, graph, chain, update };
 const SPEEDS = [1, 2, 5, 10, 25, 50];
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") el.className = v;
-    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v);
-  }
-  for (const c of children) el.append(c);
-  return el;
-}
 
 /**
  * Mount the viewer in `root` for `rec` (a Recording). Returns the API that window.backpropviz

@@ -7,17 +7,10 @@ import { decode } from "bpv/recording.js";
 import { fmt } from "bpv/format.js";
 import { attach } from "bpv/tooltip.js";
 import { traceOf } from "bpv/trace.js";
+import { h } from "bpv/dom.js";
 
 const MAX_ROWS = 16;
 
-function h(tag, attrs = {}, text = "") {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") el.className = v; else el.setAttribute(k, v);
-  }
-  if (text) el.textContent = text;
-  return el;
-}
 
 /** The trace's nodes the table reads: x, z (into the sigmoid), ŷ, y and the per-sample loss. */
 function findNodes(tr) {

@@ -3,7 +3,7 @@
 // a parameter-space vector onto the plane, and the plane's on-screen shape.
 
 import { decode } from "bpv/recording.js";
-import { colour } from "bpv/canvas.js";
+import { colour, ticks } from "bpv/canvas.js";
 
 const cache = new WeakMap();
 
@@ -72,17 +72,9 @@ export function lossScale(lo, hi) {
   const a = f(lo), b = f(hi);
   const t = (v) => (Number.isFinite(v) ? Math.min(1, Math.max(0, (f(v) - a) / (b - a))) : NaN);
   return { log, lo, hi, t, rgb: (v) => (Number.isFinite(v) ? colour("viridis", t(v)) : [200, 200, 200]),
-           ticks: (count) => (log ? logTicks(lo, hi, count) : linearTicks(lo, hi, count)) };
+           ticks: (count) => (log ? logTicks(lo, hi, count) : ticks(lo, hi, count)) };
 }
 
-function linearTicks(lo, hi, count) {
-  const raw = (hi - lo) / count;
-  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) || 10 * mag;
-  const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
-  return out;
-}
 
 function logTicks(lo, hi, count) {
   const d0 = Math.ceil(Math.log10(lo) - 1e-9), d1 = Math.floor(Math.log10(hi) + 1e-9);

@@ -5,18 +5,11 @@
 
 import { fmt } from "bpv/format.js";
 import { attach } from "bpv/tooltip.js";
+import { h } from "bpv/dom.js";
 
 const TOP = 12;
 const COLS = ["before", "grad", "sgd", "after", "change"];
 
-function h(tag, attrs = {}, text = "") {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") el.className = v; else el.setAttribute(k, v);
-  }
-  if (text) el.textContent = text;
-  return el;
-}
 
 /** The catalogue key of the note on how this run's optimiser turns the gradient into a change. */
 export function optimiserNote(config) {
