@@ -543,7 +543,8 @@ def history_config(config: RunConfig, train_set: Dataset) -> dict:
 
 def is_regression(history) -> bool:
     """Whether ``history`` is a regression run (its config's task; older files are classification)."""
-    return str(history.config.get("task", "auto")) == "regression"
+    config = getattr(history, "config", None) or {}
+    return str(config.get("task", "auto")) == "regression"
 
 
 @torch.no_grad()
