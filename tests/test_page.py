@@ -352,3 +352,10 @@ def test_a_diverged_history_gets_a_page_that_says_where_it_stopped(open_page, tm
 
     with pytest.raises(BackpropvizError, match="not finite from row 20"):
         page_data(broken)
+
+
+def test_the_articles_page_fits_its_size_budget(article):
+    # issue #10: at most 1 MB in English, 1.5 MB with the Japanese font (every page carries the font)
+    h, en, ja = article
+    assert en.stat().st_size <= 1_000_000, en.stat().st_size
+    assert ja.stat().st_size <= 1_500_000, ja.stat().st_size
