@@ -363,3 +363,24 @@ def test_compare_animate_bad_format_is_one_line(cli, tmp_path):
     one_line_error(cli("compare", "--vary", "lr=0.1,0.5", "--epochs", 5, "--out", tmp_path / "x",
                        "--animate", "avi"), "--animate")
     assert not (tmp_path / "x").exists()
+
+
+def test_hidden_frames_equal_the_static_view_and_follow_the_units(xor_mlp):
+    from backpropviz.analysis.views import hidden_activations, input_plane
+    from backpropviz.render.animate import CornerLabel
+    from backpropviz.render.hidden import HiddenUnitsDisplay
+
+    display = HiddenUnitsDisplay.for_animation(xor_mlp, resolution=30, lang="ja")
+    scene = CornerLabel(display, xor_mlp, "ja")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        frames = list(Animation(scene, [0, 30, xor_mlp.n_steps]).frames())
+    assert not glyph_warnings(record)
+    still = pixels(HiddenUnitsDisplay.for_animation(xor_mlp, resolution=30, lang="ja").figure_)
+    assert differing(frames[-1], still, skip=corner_box(scene)) < 5e-4
+    assert differing(frames[0], still, skip=corner_box(scene)) > 1e-2
+    scene.update(30)
+    outputs = hidden_activations(xor_mlp, 30, input_plane(xor_mlp, 30))[0]
+    for unit, image in enumerate(display.thumbnails_):
+        np.testing.assert_allclose(image.get_array(), outputs[unit])
+    assert "30" in display.suptitle_.get_text()

@@ -265,6 +265,25 @@ def hidden_activations(history, step: int, plane: InputPlane, *, pre: bool = Fal
     return out
 
 
+class HiddenFrames:
+    """Each hidden layer's (pre-activation, output) over ``plane`` at any params row, computed
+    when a row is asked for (an animation's frames, one at a time, not every row held at once).
+
+    >>> frames = HiddenFrames(history, input_plane(history, 40))   # doctest: +SKIP
+    >>> [post.shape for _, post in frames[0]]                      # doctest: +SKIP
+    [(4, 40, 40)]
+    """
+
+    def __init__(self, history, plane: InputPlane):
+        self.history, self.plane = history, plane
+
+    def __repr__(self) -> str:
+        return f"HiddenFrames(rows={self.history.n_steps + 1}, {self.plane!r})"
+
+    def __getitem__(self, row: int):
+        return hidden_activations(self.history, int(row), self.plane, pre=True)
+
+
 def activation_range(activation: str) -> tuple[float | None, float | None]:
     """The output range of a hidden activation (None: unbounded on that side)."""
     key = str(activation).lower().replace("-", "_")

@@ -33,7 +33,7 @@ DpiOpt = Annotated[float, typer.Option(
     "--dpi", help="Pixels per inch of the frames (100: the size of the static figures, 1400 x 1200 for the "
                   "overview).")]
 
-ANIMATED_VIEWS = ("overview", "probability", "network")
+ANIMATED_VIEWS = ("overview", "probability", "hidden", "network")
 
 
 def check_animation_options(views: str | None, fmt: str, frames: int, fps: float, spacing: str, dpi: float,
@@ -77,6 +77,13 @@ def scene_for(history, view: str, lang: str, rows, *, span: float, resolution: i
         require_plane(history, "probability")
         display = ProbabilityMapDisplay.for_animation(history, rows, resolution=plane_resolution, lang=lang)
         return CornerLabel(display, history, lang, ax=display.axes_[0])
+    if view == "hidden":
+        from ..analysis.views import require_plane
+        from ..render.hidden import HiddenUnitsDisplay
+
+        require_plane(history, "hidden")
+        display = HiddenUnitsDisplay.for_animation(history, resolution=min(plane_resolution, 80), lang=lang)
+        return CornerLabel(display, history, lang)
     if view == "network":
         from ..render.network import NetworkDiagramDisplay
 

@@ -205,3 +205,62 @@ class HiddenUnitsDisplay:
                 self.suptitle_ = fig.suptitle(self.title, fontsize=12)
         self.figure_ = fig
         return self
+
+    @classmethod
+    def for_animation(cls, history, *, resolution=80, lang=None):
+        """The thumbnails drawn at the finished run (the view at its last epoch), on a figure wide
+        enough for a corner label beside the title, with every row's outputs at hand for ``update``
+        (computed per frame, by ``analysis.views.HiddenFrames``)."""
+        from ..analysis.views import HiddenFrames, input_plane
+        from .base import epoch_axis
+
+        display = cls.from_history(history, resolution=resolution, lang=lang, plot=False)
+        cols = max(n for _, _, n in display._rows())
+        with use_language(display.lang):
+            fig = new_figure((THUMB_INCH * cols + 2.4 + 3.0, THUMB_INCH * len(display._rows()) + 1.1),
+                             layout="constrained")
+        display.plot(figure=fig)
+        display.row_outputs = HiddenFrames(history, input_plane(history, resolution))
+        display.row_epochs = epoch_axis(history.epoch)
+        return display
+
+    def update(self, row: int):
+        """Show every thumbnail at params row ``row``: the outputs, where each unit switches, the
+        dead flags and the title's epoch move, on the last epoch's colour scales; at the last row
+        it is the static view. Returns the artists changed (for blitting)."""
+        from .base import fmt_epoch
+
+        if not hasattr(self, "row_outputs"):
+            raise BackpropvizError("HiddenUnitsDisplay.update needs the run's rows: build it with for_animation")
+        pairs = self.row_outputs[row]
+        if not hasattr(self, "_switch_at"):  # the first update: one switch line per thumbnail from now on
+            for contour in self.switches_:
+                contour.remove()
+            self.switches_, self._switch_at = [], {}
+        changed = []
+        images = iter(self.thumbnails_)
+        with use_language(self.lang):
+            for layer, (pre_all, post_all) in enumerate(pairs):
+                for unit, ax in enumerate(self.axes_[layer]):
+                    image = next(images)
+                    image.set_data(post_all[unit])
+                    old = self._switch_at.pop((layer, unit), None)
+                    if old is not None:
+                        old.remove()
+                    pre = pre_all[unit]
+                    if pre.min() < 0 < pre.max():
+                        self._switch_at[(layer, unit)] = ax.contour(self.xs, self.ys, pre, levels=[0.0],
+                                                                    colors="black", linewidths=0.8)
+                        changed.append(self._switch_at[(layer, unit)])
+                    dead = is_dead(post_all[unit])
+                    ax.title.set_text(t("hidden_unit_dead" if dead else "hidden_unit", self.lang, unit=unit + 1))
+                    ax.title.set_color(palette.color("warning") if dead else "black")
+                    # the points and the frame lie over the image: drawn again over it
+                    points = [c for c in ax.collections if c not in self._switch_at.values()]
+                    changed += [image, *points, *ax.spines.values(), ax.title]
+            self.switches_ = list(self._switch_at.values())
+            if self.title:
+                epoch = fmt_epoch(self.row_epochs[row])
+                self.suptitle_.set_text(t("hidden_title", self.lang, epoch=epoch, activation=self.activation))
+                changed.append(self.suptitle_)
+        return changed
