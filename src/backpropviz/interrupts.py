@@ -74,10 +74,31 @@ def at_start() -> None:
         signal.signal(s, _exit_at_once)
 
 
-def while_running() -> None:
-    """A command runs: a signal raises ``Interrupted`` (a KeyboardInterrupt) where the program is."""
+def while_running() -> dict:
+    """A command runs: a signal raises ``Interrupted`` (a KeyboardInterrupt) where the program is.
+    Returns the handlers it replaced (for ``restore``)."""
+    previous = {}
     for s in _handled():
-        signal.signal(s, _raise)
+        previous[s] = signal.signal(s, _raise)
+    return previous
+
+
+def restore(previous: dict) -> None:
+    """Put back the handlers ``while_running`` replaced (``main`` called from a program or a test)."""
+    for s, handler in previous.items():
+        signal.signal(s, handler)
+
+
+def started_as_program() -> bool:
+    """Is this process the ``backpropviz`` program (console script or ``python -m backpropviz``),
+    rather than a program that imports the CLI (a test, a notebook)?"""
+    import sys
+
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name == "backpropviz.__main__":
+        return True
+    name = os.path.basename(sys.argv[0] if sys.argv and sys.argv[0] else "")
+    return name in ("backpropviz", "backpropviz.exe", "backpropviz-script.py")
 
 
 def quietly() -> None:

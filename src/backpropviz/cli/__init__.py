@@ -2,7 +2,8 @@
 
 from .. import interrupts
 
-interrupts.at_start()  # first: Ctrl-C during the imports below ends with one line, not a traceback
+if interrupts.started_as_program():
+    interrupts.at_start()  # first: Ctrl-C during the imports below ends with one line, not a traceback
 
 from .app import app, console_entry, main  # noqa: F401,E402
 from . import core  # noqa: F401,E402  (registers demo, run, plot)

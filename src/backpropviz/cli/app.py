@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     from .. import interrupts
     from ..history import Outputs
 
-    interrupts.while_running()
+    handlers = interrupts.while_running()
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
     real_stderr = sys.stderr
@@ -475,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             if cache is not None:
                 shutil.rmtree(cache, ignore_errors=True)
                 os.environ.pop("MPLCONFIGDIR", None)
+        interrupts.restore(handlers)  # as they were before main (a program or test that called it)
 
 
 def console_entry() -> None:
