@@ -384,3 +384,21 @@ def test_hidden_frames_equal_the_static_view_and_follow_the_units(xor_mlp):
     for unit, image in enumerate(display.thumbnails_):
         np.testing.assert_allclose(image.get_array(), outputs[unit])
     assert "30" in display.suptitle_.get_text()
+
+
+def test_landscape_frames_equal_the_static_figure(short):
+    from backpropviz.analysis.landscape import plane
+    from backpropviz.render.animate import CornerLabel
+    from backpropviz.render.landscape import LandscapeFigure
+
+    land = plane(short, method="pca", resolution=15)
+    scene = CornerLabel(LandscapeFigure(land, lang="en"), short, "en")
+    frames = list(Animation(scene, [0, 12, short.n_steps]).frames())
+    still = pixels(LandscapeFigure(land, lang="en").figure_)
+    assert differing(frames[-1], still, skip=corner_box(scene)) < 5e-4
+    assert differing(frames[0], still, skip=corner_box(scene)) > 2e-4
+    scene.update(12)
+    view, fidelity = scene.display.view_, scene.display.fidelity_
+    assert len(view.path_.get_xdata()) == 13
+    np.testing.assert_allclose(view.end_.get_xdata(), [land.path[12, 0]])
+    assert fidelity.cursor_.get_visible() and fidelity.cursor_.get_xdata()[0] == 12

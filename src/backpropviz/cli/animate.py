@@ -33,7 +33,7 @@ DpiOpt = Annotated[float, typer.Option(
     "--dpi", help="Pixels per inch of the frames (100: the size of the static figures, 1400 x 1200 for the "
                   "overview).")]
 
-ANIMATED_VIEWS = ("overview", "probability", "hidden", "network")
+ANIMATED_VIEWS = ("overview", "probability", "hidden", "network", "landscape")
 
 
 def check_animation_options(views: str | None, fmt: str, frames: int, fps: float, spacing: str, dpi: float,
@@ -61,7 +61,8 @@ def check_animation_options(views: str | None, fmt: str, frames: int, fps: float
     return chosen, fmt
 
 
-def scene_for(history, view: str, lang: str, rows, *, span: float, resolution: int, plane_resolution: int):
+def scene_for(history, view: str, lang: str, rows, *, span: float, resolution: int, plane_resolution: int,
+              landscape_method: str = "pca"):
     """The display that ``view`` animates, drawn at the finished run (the static figure)."""
     from ..render.animate import CornerLabel
     from ..render.base import require_perceptron
@@ -84,6 +85,12 @@ def scene_for(history, view: str, lang: str, rows, *, span: float, resolution: i
         require_plane(history, "hidden")
         display = HiddenUnitsDisplay.for_animation(history, resolution=min(plane_resolution, 80), lang=lang)
         return CornerLabel(display, history, lang)
+    if view == "landscape":
+        from ..analysis.landscape import plane
+        from ..render.landscape import LandscapeFigure
+
+        land = plane(history, method=landscape_method, resolution=resolution)
+        return CornerLabel(LandscapeFigure(land, "filled", lang=lang), history, lang)
     if view == "network":
         from ..render.network import NetworkDiagramDisplay
 
@@ -116,6 +123,9 @@ def animate(
     surface_span: SpanOpt = 8.0,
     surface_resolution: ResolutionOpt = 50,
     plane_resolution: PlaneResolutionOpt = 120,
+    landscape_method: Annotated[str, typer.Option(
+        "--landscape-method", help="The plane of the landscape view, as the landscape command's --method: pca "
+                                   "(the path's top two principal directions), params, random or hessian.")] = "pca",
     run_options: RunOptions = None,
 ) -> None:
     """Animate a run's training as GIF or MP4 (one file per view): the boundary turning, the
@@ -131,6 +141,8 @@ def animate(
     chosen, fmt = check_animation_options(views, fmt, frames, fps, spacing, dpi, out)
     if not 2 <= surface_resolution <= 1000:
         fail(f"--surface-resolution must be between 2 and 1000; got {surface_resolution}")
+    if landscape_method not in ("pca", "params", "random", "hessian"):
+        fail(f"--landscape-method must be one of pca, params, random, hessian; got {landscape_method!r}")
     if not 10 <= plane_resolution <= 400:
         fail(f"--plane-resolution must be between 10 and 400; got {plane_resolution}")
     if not surface_span > 0:
@@ -144,7 +156,7 @@ def animate(
     written = []
     for view in chosen:
         scene = scene_for(history, view, lang, choice.rows, span=surface_span, resolution=surface_resolution,
-                          plane_resolution=plane_resolution)
+                          plane_resolution=plane_resolution, landscape_method=landscape_method)
         animation = Animation(scene, choice.rows, fps=fps, dpi=dpi)
         path = animation.save(out / f"{view}.{fmt}", fmt)
         shown_fps = 100 / gif_delay_cs(fps) if fmt == "gif" else fps

@@ -93,7 +93,7 @@ class CornerLabel:
                 else:
                     self.label_ = self.ax.text(0.0, 1.0, text, transform=self.ax.transAxes, ha="left",
                                                va="bottom", fontsize=8, color="0.25")
-                    self.label_.set_in_layout(False)
+                self.label_.set_in_layout(False)  # the layout of the static figure, unchanged
         self.label_.set_text(text)
         return [*self.display.update(row), self.label_]
 
@@ -150,8 +150,12 @@ class Animation:
         words = {a: [t.get_text() for t in a.get_texts()] for a in first if isinstance(a, Legend)}
         moving = self._moving(self.scene.update(self.rows[-1]))
         legends = [a for a in moving if isinstance(a, Legend) and words.get(a) == [t.get_text() for t in a.get_texts()]]
+        # A layout engine moves things a little at every draw: keep the places of the first draw,
+        # the one that saving the static figure makes.
+        fig.canvas.draw()
+        if fig.get_layout_engine() is not None:
+            fig.set_layout_engine("none")
         if legends:
-            fig.canvas.draw()
             renderer = fig.canvas.get_renderer()
             for artist in moving:  # 3D lines learn their projected 2D path when drawn
                 if not isinstance(artist, Legend) and artist.get_visible():

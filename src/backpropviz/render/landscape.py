@@ -245,7 +245,7 @@ class LandscapeDisplay:
                     self.colorbar_.update_ticks()
                 (self.path_,) = ax.plot(path[:, 0], path[:, 1], "-", color=palette.color("path_2d"), lw=1.5, label=tr("path", lang))
                 every = max(1, len(path) // 40)
-                ax.plot(path[::every, 0], path[::every, 1], ".", color=palette.color("path_2d"), ms=4)
+                (self.dots_,) = ax.plot(path[::every, 0], path[::every, 1], ".", color=palette.color("path_2d"), ms=4)
                 (self.start_,) = ax.plot(path[0, 0], path[0, 1], "w*", ms=15, mec="black", ls="none",
                                          label=tr("start", lang))
                 (self.end_,) = ax.plot(path[-1, 0], path[-1, 1], "kX", ms=12, mec="white", ls="none",
@@ -268,7 +268,25 @@ class LandscapeDisplay:
             self.legend_ = ax.legend(loc="upper right" if self.kind == "3d" else "best", fontsize="x-small",
                                      framealpha=0.85)
         self.ax_, self.figure_ = ax, fig
+        self._frozen = False
         return self
+
+    def update(self, row: int):
+        """Draw the path up to row ``row`` only, the end marker there (the moving point); at the
+        last row it is the figure ``plot`` drew. 2D views only. Returns the artists changed."""
+        from ..errors import BackpropvizError
+
+        if self.kind == "3d":
+            raise BackpropvizError("the landscape animates in its 2D views (filled, contour, heatmap); got 3d")
+        if not self._frozen:  # "best" follows the lines at every draw: keep it where plot put it
+            freeze_legend(self.legend_, self.ax_)
+            self._frozen = True
+        path = np.asarray(self.landscape.path, dtype=float)
+        every = max(1, len(path) // 40)
+        self.path_.set_data(path[: row + 1, 0], path[: row + 1, 1])
+        self.dots_.set_data(path[: row + 1 : every, 0], path[: row + 1 : every, 1])
+        self.end_.set_data([path[row, 0]], [path[row, 1]])
+        return [self.path_, self.dots_, self.start_, self.end_, self.legend_]
 
 
 class PathFidelityDisplay:
@@ -329,7 +347,41 @@ class PathFidelityDisplay:
                                  va="top", fontsize="small",
                                  bbox=dict(boxstyle="round,pad=0.3", facecolor="lightyellow", edgecolor="0.6"))
         self.ax_, self.figure_ = ax, ax.figure
+        self.cursor_ = None
         return self
+
+    def update(self, row: int):
+        """A cursor at step ``row`` across the panel (none at the last row: the static figure)."""
+        if self.cursor_ is None:  # made once, on the first update
+            self.cursor_ = self.ax_.axvline(0, color="0.35", lw=1, ls=":", zorder=1.5)
+        self.cursor_.set_xdata([row, row])
+        self.cursor_.set_visible(row < len(self.landscape.path) - 1)
+        return [self.cursor_]
+
+
+def freeze_legend(legend, ax) -> None:
+    """Pin a ``loc="best"`` legend where it is now (before the lines it avoids are cut short)."""
+    renderer = ax.figure.canvas.get_renderer()
+    ax.get_ylim()  # the limits of the whole lines
+    best = legend.get_window_extent(renderer).bounds
+    for code in range(1, 11):
+        legend.set_loc(code)
+        if np.allclose(legend.get_window_extent(renderer).bounds, best):
+            return
+    legend.set_loc("best")
+
+
+class LandscapeFigure:
+    """``landscape_figure`` as one scene: the plane and the fidelity panel move together."""
+
+    def __init__(self, landscape, kind: str = "filled", *, lang=None, aspect: str = "equal"):
+        self.figure_, self.view_, self.fidelity_ = landscape_figure(landscape, kind, lang=lang, aspect=aspect)
+
+    def __repr__(self) -> str:
+        return f"LandscapeFigure({self.view_!r})"
+
+    def update(self, row: int):
+        return [*self.view_.update(row), *self.fidelity_.update(row)]
 
 
 def landscape_figure(landscape, kind: str = "filled", *, lang=None, aspect: str = "equal"):
