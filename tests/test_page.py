@@ -359,3 +359,42 @@ def test_the_articles_page_fits_its_size_budget(article):
     h, en, ja = article
     assert en.stat().st_size <= 1_000_000, en.stat().st_size
     assert ja.stat().st_size <= 1_500_000, ja.stat().st_size
+
+
+FORWARD = """async ([k, X]) => {
+  const { forward } = await import("bpv/model.js");
+  const api = window.backpropviz;
+  api.go(k);
+  const page = JSON.parse(document.getElementById("bpv-data").textContent);
+  const pts = Float64Array.from(X.flat());
+  const { Recording } = await import("bpv/recording.js");
+  const rec = Recording.fromPage(page);
+  return Array.from(forward(page.run.model, rec.params(k), pts, X.length).out);
+}"""
+
+
+@pytest.mark.parametrize("which", ["article", "moons", "regression", "iris"])
+def test_the_browsers_forward_pass_is_the_models(open_page, article, moons, tmp_path, which):
+    """The boundary view recomputes the model in the browser: it must be the model PyTorch ran."""
+    from backpropviz.train import predict
+
+    if which == "article":
+        h, path = article[0], article[1]
+    elif which == "moons":
+        h, path = moons
+    else:
+        run = (dict(data="reg-gauss", model="mlp:8", loss="mse", optimizer="adam", lr=0.02, epochs=30) if which == "regression"
+               else dict(data="iris", model="mlp:6", loss="ce", optimizer="adam", lr=0.05, epochs=30))
+        h = train(RunConfig(**run))
+        path = write_page(page_data(h, trace_steps=3), tmp_path / f"{which}.html")
+    s = open_page(path)
+    grid = np.stack(np.meshgrid(np.linspace(-2, 2, 7), np.linspace(-1.5, 1.5, 5)), -1).reshape(-1, 2)
+    for k in (0, h.n_steps // 2, h.n_steps - 1):
+        got = np.array(s.page.evaluate(FORWARD, [k, grid.tolist()]))
+        ref = predict(h, k, grid.astype(np.float32)).reshape(len(grid), -1)
+        np.testing.assert_allclose(got.reshape(ref.shape), ref, rtol=2e-5, atol=2e-6)
+    if which == "regression":
+        note = s.js("document.querySelector('.bpv-view-boundary .bpv-note').textContent")
+        assert "predicted value" in note
+        assert s.js("document.querySelector('.bpv-view-boundary h2').textContent") == "Data and prediction"
+    assert s.errors == []

@@ -82,10 +82,12 @@ def _model_info(history: History) -> dict:
     from ..analysis.chain_rule import is_perceptron_history
     from ..analysis.views import layers
 
+    from ..train import is_regression
+
     config = history.config
+    output = "identity" if is_regression(history) else ("sigmoid" if history.is_binary else "softmax")
     info = {"kind": "perceptron" if is_perceptron_history(history) else str(config.get("model", "mlp")),
-            "activation": str(config.get("activation", "tanh")),
-            "output": "sigmoid" if history.is_binary else "softmax", "layers": None}
+            "activation": str(config.get("activation", "tanh")), "output": output, "layers": None}
     try:
         info["layers"] = [{"weight": layer.weight.tolist(),
                            "bias": None if layer.bias is None else layer.bias.tolist()}
@@ -348,7 +350,7 @@ def page_data(history: History, *, lang: str = "en", title: str | None = None, t
         views.append("graph")
     else:
         omit("graph", "omit_graph")
-    if model["kind"] == "perceptron" and trace is not None:
+    if model["kind"] == "perceptron" and model["output"] == "sigmoid" and trace is not None:
         views.append("chain")  # read from the trace: per-sample values and gradients
     else:
         omit("chain", "omit_chain")

@@ -46,6 +46,8 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     return Math.max(0, Math.min(n - 1, k));
   }
   const L = () => page.labels[state.lang];
+  // A regression run has no decision boundary: its first view is the prediction over the plane.
+  const viewTitle = (name) => t(name === "boundary" && page.run.model.output === "identity" ? "view_prediction" : `view_${name}`);
   const t = (key, fields) => fill(L()[key] ?? page.labels.en[key] ?? key, fields);
 
   // -- the frame: title, controls, views ------------------------------------------------------
@@ -81,7 +83,7 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
       if (!state.views.includes(name)) continue;
       const body = h("div", { class: "bpv-body" });
       const card = h("section", { class: `bpv-card bpv-view-${name}`, "data-view": name },
-        h("h2", {}, t(`view_${name}`)), body);
+        h("h2", {}, viewTitle(name)), body);
       grid.append(card);
       try {
         views[name] = { el: card, view: VIEW_MODULES[name].create(body, rec, ctx) };
@@ -109,7 +111,7 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
         const chosen = available.filter((v) => (v === name ? box.checked : state.views.includes(v)));
         set({ views: chosen.length ? chosen : [name] });
       });
-      picker.append(h("label", {}, box, " " + t(`view_${name}`)));
+      picker.append(h("label", {}, box, " " + viewTitle(name)));
     }
     notes.textContent = "";
     const lines = [];

@@ -1,6 +1,7 @@
 // The recorded network's forward pass over many points: cheap enough to redo at every step in
 // the browser instead of shipping a probability map per frame. Mirrors models.py: linear
-// layers with the run's activation between them, a sigmoid (binary) or softmax output.
+// layers with the run's activation between them, a sigmoid (binary), softmax (classes) or
+// identity (regression) output.
 
 const ACT = {
   sigmoid: (v) => 1 / (1 + Math.exp(-v)),
@@ -42,6 +43,8 @@ export function forward(model, params, points, n, scratch = null) {
     if (!last) {
       for (let i = 0; i < next.length; i++) next[i] = act(next[i]);
       hidden.push({ values: next, units: nOut });
+    } else if (model.output === "identity") {
+      // regression: the output is the predicted value itself
     } else if (nOut === 1) {
       for (let i = 0; i < next.length; i++) next[i] = ACT.sigmoid(next[i]);
     } else {

@@ -56,7 +56,9 @@ export function create(el, rec, ctx) {
   legend.className = "bpv-legend";
   el.append(note, legend);
   legend.innerHTML = "";
-  for (const [text, c] of [[ctx.t("boundary_contour"), "#111"], [ctx.t("boundary_train"), "#555"]].concat(Xt ? [[ctx.t("boundary_test"), "#999"]] : [])) {
+  const regressionRun = model.output === "identity";
+  const keys = (regressionRun ? [] : [[ctx.t("boundary_contour"), "#111"]]).concat([[ctx.t("boundary_train"), "#555"]]);
+  for (const [text, c] of keys.concat(Xt ? [[ctx.t("boundary_test"), "#999"]] : [])) {
     const s = document.createElement("span"); s.style.setProperty("--c", c); s.textContent = text; legend.append(s);
   }
   const thumbs = document.createElement("div");
@@ -67,7 +69,7 @@ export function create(el, rec, ctx) {
     const title = document.createElement("p");
     title.className = "bpv-note";
     const units = model.layers.slice(0, -1).reduce((s, L) => s + L.weight.length, 0);
-    title.textContent = ctx.t("hidden_title", { act: model.activation }) + (units > MAX_THUMBS ? " " + ctx.t("hidden_more", { shown: MAX_THUMBS, total: units }) : "");
+    title.textContent = ctx.t(regressionRun ? "hidden_title_value" : "hidden_title", { act: model.activation }) + (units > MAX_THUMBS ? " " + ctx.t("hidden_more", { shown: MAX_THUMBS, total: units }) : "");
     el.append(title, thumbs);
     let count = 0;
     model.layers.slice(0, -1).forEach((L, li) => {
@@ -84,6 +86,11 @@ export function create(el, rec, ctx) {
     });
   }
 
+  // Regression: the predicted value, coloured over the targets' range (no 0.5 contour).
+  const regression = model.output === "identity";
+  let yLo = Infinity, yHi = -Infinity;
+  for (const v of Y) { if (v < yLo) yLo = v; if (v > yHi) yHi = v; }
+  if (!(yHi > yLo)) { yLo -= 1; yHi += 1; }
   let probs = null, current = 0;
   const scratch = {};
   // Class points in black and white, so they never vanish into a unit's map: one layer for all.
@@ -130,7 +137,10 @@ export function create(el, rec, ctx) {
     for (let i = 0; i < n; i++) {
       const cls = width > 1 ? Ya.subarray(i * width, (i + 1) * width).indexOf(Math.max(...Ya.subarray(i * width, (i + 1) * width))) : Ya[i];
       const x = sx(Xa[2 * i]), y = sy(Xa[2 * i + 1]);
-      g.fillStyle = classColour(cls);
+      if (regression) {
+        const j = level((Ya[i] - yLo) / (yHi - yLo));
+        g.fillStyle = `rgb(${UNIT_MAP[j]},${UNIT_MAP[j + 1]},${UNIT_MAP[j + 2]})`;
+      } else g.fillStyle = classColour(cls);
       g.strokeStyle = "#fff";
       g.lineWidth = 1.5;
       g.beginPath();
@@ -152,7 +162,7 @@ export function create(el, rec, ctx) {
         const v = res.out[i];
         if (v < lo) lo = v;
         if (v > hi) hi = v;
-        const j = level(v);
+        const j = level(regression ? (v - yLo) / (yHi - yLo) : v);
         d[4 * i] = MAP[j]; d[4 * i + 1] = MAP[j + 1]; d[4 * i + 2] = MAP[j + 2]; d[4 * i + 3] = 255;
         continue;
       }
@@ -172,11 +182,11 @@ export function create(el, rec, ctx) {
     g.clearRect(0, 0, W, H);
     g.imageSmoothingEnabled = true;
     g.drawImage(img, box.x, box.y, box.w, box.h);
-    const flat = hi - lo < FLAT;
+    const flat = hi - lo < FLAT * (regression ? yHi - yLo : 1);
     canvas.dataset.flat = String(flat);
     g.save();
     g.beginPath(); g.rect(box.x, box.y, box.w, box.h); g.clip();
-    if (!flat && res.K === 1) {
+    if (!flat && res.K === 1 && !regression) {
       g.strokeStyle = "#111"; g.lineWidth = 2;
       if (model.kind === "perceptron") {
         // the exact line w1 x1 + w2 x2 + b = 0
@@ -201,7 +211,9 @@ export function create(el, rec, ctx) {
     g.drawImage(pointsLayer(), 0, 0, W, H);
     const names = data.feature_names;
     axes(g, box, sx, sy, { xlabel: names[0], ylabel: names[1] });
-    note.textContent = flat ? ctx.t("boundary_flat", { p: fmt((lo + hi) / 2, 2) })
+    note.textContent = regression ? ctx.t(flat ? "boundary_flat_value" : "boundary_note_value",
+                                          { p: fmt((lo + hi) / 2, 3), lo: fmt(lo, 3), hi: fmt(hi, 3) })
+      : flat ? ctx.t("boundary_flat", { p: fmt((lo + hi) / 2, 2) })
       : (res.K === 1 ? ctx.t("boundary_note", { lo: fmt(lo, 2), hi: fmt(hi, 2) }) : ctx.t("boundary_note_multi"));
     note.dataset.flat = String(flat);
     // hidden units
@@ -231,7 +243,7 @@ export function create(el, rec, ctx) {
     const u = sx.invert(x), v = sy.invert(y);
     const res = forward(model, rec.params(current), Float64Array.from([u, v]), 1);
     const p = res.K === 1 ? fmt(res.out[0], 3) : Array.from(res.out).map((q) => fmt(q, 2)).join(", ");
-    return ctx.t("tip_plane", { x: fmt(u, 3), y: fmt(v, 3), p });
+    return ctx.t(regression ? "tip_plane_value" : "tip_plane", { x: fmt(u, 3), y: fmt(v, 3), p });
   });
 
   return { update };

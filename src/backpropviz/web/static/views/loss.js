@@ -44,8 +44,10 @@ export function create(el, rec, ctx) {
       series.push({ label: ctx.t("loss_whole"), stroke: "#222", width: 2, value: (u, v) => fmt(v), scale: "loss" });
       data.push(whole);
     }
-    const perEpoch = [["test_loss", "loss_test", "#E69F00", "loss"], ["train_acc", "acc_train", "#0072B2", "acc"],
-      ["test_acc", "acc_test", "#CC79A7", "acc"]];
+    // Regression runs record R² where classification runs record the accuracy.
+    const r2 = rec.meta.run.model.output === "identity";
+    const perEpoch = [["test_loss", "loss_test", "#E69F00", "loss"], ["train_acc", r2 ? "r2_train" : "acc_train", "#0072B2", "acc"],
+      ["test_acc", r2 ? "r2_test" : "acc_test", "#CC79A7", "acc"]];
     for (const [key, label, colour, scaleKey] of perEpoch) {
       if (!epochs[key]) continue;
       const values = decode(epochs[key]);
@@ -62,9 +64,9 @@ export function create(el, rec, ctx) {
     const axes = [{ label: ctx.t("axis_step") },
       { scale: "loss", label: log ? ctx.t("axis_loss_log") : ctx.t("axis_loss"), size: 60,
         values: (u, vals) => vals.map((v) => fmt(v, 2)) }];
-    if (hasAcc) axes.push({ scale: "acc", side: 1, label: ctx.t("axis_accuracy"), grid: { show: false }, size: 48 });
+    if (hasAcc) axes.push({ scale: "acc", side: 1, label: ctx.t(r2 ? "axis_r2" : "axis_accuracy"), grid: { show: false }, size: 48 });
     return { data, opts: { series, axes, scales: { x: { time: false }, loss: { distr: log ? 3 : 1 },
-      acc: { range: [0, 1] } } } };
+      acc: { range: r2 ? (u, lo, hi) => [Math.min(0, lo), 1] : [0, 1] } } } };
   }
 
   const chart = lineChart(holder, rec, ctx, make, { height: 240 });
