@@ -184,11 +184,28 @@ def test_mp4_decodes_with_its_frames_and_duration(short, tmp_path):
     assert meta["codec"].startswith("h264")
 
 
-def test_notebook_object_shows_inline(short):
-    anim = Animation(OverviewFigure.from_history(short, resolution=RES), [0, short.n_steps], dpi=30)
+def test_notebook_object_shows_inline(short, monkeypatch):
+    from backpropviz.render.animate import animation
+
+    anim = animation(short, frames=3, dpi=30, resolution=RES)
+    assert len(anim.rows) == 3 and anim.rows[0] == 0 and anim.rows[-1] == short.n_steps
+    try:
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError:
+        pass
+    else:  # with the video extra: an HTML5 video
+        html = anim._repr_html_()
+        assert html.startswith("<video") and 'type="video/mp4"' in html and "base64," in html
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # without the video extra: the GIF
     html = anim._repr_html_()
-    assert html.startswith("<video") or html.startswith("<img")
-    assert "base64," in html
+    assert html.startswith('<img src="data:image/gif;base64,')
+    import base64
+
+    import io
+
+    gif = base64.b64decode(html.split("base64,")[1].split('"')[0])
+    with Image.open(io.BytesIO(gif)) as im:
+        assert im.n_frames == 3
 
 
 # -- the command -----------------------------------------------------------------------------------

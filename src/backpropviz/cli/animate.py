@@ -33,7 +33,7 @@ DpiOpt = Annotated[float, typer.Option(
     "--dpi", help="Pixels per inch of the frames (100: the size of the static figures, 1400 x 1200 for the "
                   "overview).")]
 
-ANIMATED_VIEWS = ("overview", "probability", "hidden", "network", "landscape")
+from ..render.animate import ANIMATED_VIEWS  # noqa: E402  (no matplotlib at import: names only)
 
 
 def check_animation_options(views: str | None, fmt: str, frames: int, fps: float, spacing: str, dpi: float,
@@ -61,48 +61,15 @@ def check_animation_options(views: str | None, fmt: str, frames: int, fps: float
     return chosen, fmt
 
 
-def scene_for(history, view: str, lang: str, rows, *, span: float, resolution: int, plane_resolution: int,
-              landscape_method: str = "pca"):
-    """The display that ``view`` animates, drawn at the finished run (the static figure)."""
-    from ..render.animate import CornerLabel
-    from ..render.base import require_perceptron
-    from ..render.overview import OverviewFigure
-    from ..render.probability import ProbabilityMapDisplay
-
-    if view == "overview":
-        require_perceptron(history, "overview")
-        return OverviewFigure.from_history(history, span=span, resolution=resolution, lang=lang)
-    if view == "probability":
-        from ..analysis.views import require_plane
-
-        require_plane(history, "probability")
-        display = ProbabilityMapDisplay.for_animation(history, rows, resolution=plane_resolution, lang=lang)
-        return CornerLabel(display, history, lang, ax=display.axes_[0])
-    if view == "hidden":
-        from ..analysis.views import require_plane
-        from ..render.hidden import HiddenUnitsDisplay
-
-        require_plane(history, "hidden")
-        display = HiddenUnitsDisplay.for_animation(history, resolution=min(plane_resolution, 80), lang=lang)
-        return CornerLabel(display, history, lang)
-    if view == "landscape":
-        from ..analysis.landscape import plane
-        from ..render.landscape import LandscapeFigure
-
-        land = plane(history, method=landscape_method, resolution=resolution)
-        return CornerLabel(LandscapeFigure(land, "filled", lang=lang), history, lang)
-    if view == "network":
-        from ..render.network import NetworkDiagramDisplay
-
-        display = NetworkDiagramDisplay.for_animation(history, lang=lang)
-        return CornerLabel(display, history, lang, ax=display.axes_[0])
-    fail(f"unknown view {view!r} to animate; choose from: {', '.join(ANIMATED_VIEWS)}")
-
-
 def default_animated_views(history) -> list[str]:
+    """overview for a two-input perceptron, probability for a network classifying points of a
+    plane, else the network diagram."""
     from ..render.base import PERCEPTRON_PARAMS
+    from ..train import is_regression
 
-    return ["overview"] if list(history.param_names) == PERCEPTRON_PARAMS else ["probability"]
+    if list(history.param_names) == PERCEPTRON_PARAMS and history.X.shape[1] == 2:
+        return ["overview"]
+    return ["probability"] if history.X.shape[1] == 2 and not is_regression(history) else ["network"]
 
 
 @app.command()
@@ -134,7 +101,7 @@ def animate(
     are always shown, and the last frame is the static figure."""
     from ..analysis.frames import choose_frames
     from ..i18n import resolve_lang, t
-    from ..render.animate import Animation, gif_delay_cs
+    from ..render.animate import Animation, build_scene, gif_delay_cs
     from .explain import _history
 
     lang = resolve_lang(lang)
@@ -155,7 +122,7 @@ def animate(
                            steps=history.n_steps), file=sys.stderr)
     written = []
     for view in chosen:
-        scene = scene_for(history, view, lang, choice.rows, span=surface_span, resolution=surface_resolution,
+        scene = build_scene(history, view, lang, choice.rows, span=surface_span, resolution=surface_resolution,
                           plane_resolution=plane_resolution, landscape_method=landscape_method)
         animation = Animation(scene, choice.rows, fps=fps, dpi=dpi)
         path = animation.save(out / f"{view}.{fmt}", fmt)

@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from matplotlib.legend import Legend
 
 from ..errors import BackpropvizError
 
 FORMATS = ("gif", "mp4")
+ANIMATED_VIEWS = ("overview", "probability", "hidden", "network", "landscape")
 MAX_FPS = 50  # GIF delays are whole hundredths of a second, and browsers slow anything below 2
 VIDEO_HINT = ("MP4 needs the optional imageio-ffmpeg package (it brings its own ffmpeg): "
               "pip install 'backpropviz[video]', or use --format gif")
@@ -61,6 +61,63 @@ def require_video():
 def gif_delay_cs(fps: float) -> int:
     """A GIF frame's delay in hundredths of a second (the format's unit) closest to 1/fps."""
     return max(2, int(round(100.0 / fps)))
+
+
+def build_scene(history, view: str, lang: str, rows, *, span: float, resolution: int, plane_resolution: int,
+              landscape_method: str = "pca"):
+    """The display that ``view`` animates, drawn at the finished run (the static figure)."""
+    from .base import require_perceptron
+    from .overview import OverviewFigure
+    from .probability import ProbabilityMapDisplay
+
+    if view == "overview":
+        require_perceptron(history, "overview")
+        return OverviewFigure.from_history(history, span=span, resolution=resolution, lang=lang)
+    if view == "probability":
+        from ..analysis.views import require_plane
+
+        require_plane(history, "probability")
+        display = ProbabilityMapDisplay.for_animation(history, rows, resolution=plane_resolution, lang=lang)
+        return CornerLabel(display, history, lang, ax=display.axes_[0])
+    if view == "hidden":
+        from ..analysis.views import require_plane
+        from .hidden import HiddenUnitsDisplay
+
+        require_plane(history, "hidden")
+        display = HiddenUnitsDisplay.for_animation(history, resolution=min(plane_resolution, 80), lang=lang)
+        return CornerLabel(display, history, lang)
+    if view == "landscape":
+        from ..analysis.landscape import plane
+        from .landscape import LandscapeFigure
+
+        land = plane(history, method=landscape_method, resolution=resolution)
+        return CornerLabel(LandscapeFigure(land, "filled", lang=lang), history, lang)
+    if view == "network":
+        from .network import NetworkDiagramDisplay
+
+        display = NetworkDiagramDisplay.for_animation(history, lang=lang)
+        return CornerLabel(display, history, lang, ax=display.axes_[0])
+    raise BackpropvizError(f"unknown view {view!r} to animate; choose from: {', '.join(ANIMATED_VIEWS)}")
+
+
+def animation(history, view: str = "overview", *, frames: int = 100, fps: float = 20.0, spacing: str = "movement",
+              lang=None, dpi=None, span: float = 8.0, resolution: int = 50, plane_resolution: int = 120,
+              landscape_method: str = "pca") -> "Animation":
+    """An animation of ``history``'s ``view``; as a notebook cell's last expression it plays inline.
+
+    >>> from backpropviz.train import train; from backpropviz.config import RunConfig   # doctest: +SKIP
+    >>> anim = animation(train(RunConfig()), frames=60)                                  # doctest: +SKIP
+    >>> anim                     # in Jupyter: an HTML5 video (or the GIF without imageio-ffmpeg)
+    >>> anim.save("overview.gif")                                                        # doctest: +SKIP
+    """
+    from ..analysis.frames import choose_frames
+    from ..i18n import resolve_lang
+
+    lang = resolve_lang(lang)
+    rows = choose_frames(history.params, frames, spacing=spacing).rows
+    scene = build_scene(history, view, lang, rows, span=span, resolution=resolution,
+                        plane_resolution=plane_resolution, landscape_method=landscape_method)
+    return Animation(scene, rows, fps=fps, dpi=dpi)
 
 
 class CornerLabel:
@@ -142,6 +199,8 @@ class Animation:
 
         A legend whose words stay the same is drawn with the background unless a changing line
         ever crosses it (the paths only grow, so the last row's paths are checked)."""
+        from matplotlib.legend import Legend
+
         fig = self.figure
         if self.dpi is not None:
             fig.set_dpi(self.dpi)
