@@ -20,5 +20,4 @@ ANIMATE = {
     "anim_spacing_log": {"en": "log steps", "ja": "ステップの対数"},
     "anim_spacing_linear": {"en": "even steps", "ja": "等間隔"},
     "anim_epoch_label": {"en": "epoch {epoch} / {epochs}", "ja": "エポック {epoch} / {epochs}"},
-    "anim_race_title": {"en": "{n} runs from the same start", "ja": "同じ初期値からの {n} 通りの学習"},
 }

@@ -19,9 +19,9 @@ from .options import RunOptions, takes_run_options
 AnimViewsOpt = Annotated[Optional[str], typer.Option(
     "--views", help="Comma-separated views to animate, one file each: overview (the article's 2x2 figure; "
                     "perceptron), probability, hidden, network (networks), landscape. Default: overview for a "
-                    "perceptron, probability for a network.")]
+                    "two-input perceptron, probability for a network on a plane, else network.")]
 AnimFormatOpt = Annotated[str, typer.Option(
-    "--format", "-f", help="gif (Pillow) or mp4 (H.264; needs pip install 'backpropviz[video]').")]
+    "--format", "-f", help="gif (Pillow) or mp4 (H.264; needs the video extra, imageio-ffmpeg).")]
 FramesOpt = Annotated[int, typer.Option(
     "--frames", help="Number of frames (at least 2; the first and the last step are always among them). "
                      "More than the run's steps gives every step, once.")]
