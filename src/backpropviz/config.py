@@ -208,24 +208,31 @@ def load_config(path) -> RunConfig:
         except json.JSONDecodeError as exc:
             raise BackpropvizError(f"--config {str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno})") \
                 from None
+    return config_from_dict(data, f"--config {str(path)!r}")
+
+
+def config_from_dict(data, where: str = "config") -> RunConfig:
+    """The validated RunConfig of ``data`` (a JSON object's settings), with the checks of
+    ``--config``: fields left out take their defaults; an unknown field, a value of the wrong kind
+    or out of range is refused naming ``where`` (the file, or the live page's message)."""
     if not isinstance(data, dict):
-        raise BackpropvizError(f"--config {str(path)!r} must hold a JSON object of run settings; "
+        raise BackpropvizError(f"{where} must hold a JSON object of run settings; "
                                f"got a {type(data).__name__}")
     known = {f.name for f in fields(RunConfig)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - known, key=str)
     if unknown:
-        raise BackpropvizError(f"--config {str(path)!r}: unknown setting {unknown[0]!r}; settings are "
+        raise BackpropvizError(f"{where}: unknown setting {unknown[0]!r}; settings are "
                                f"{', '.join(sorted(known))}")
     try:
         config = RunConfig.from_dict(data)
     except (TypeError, ValueError) as exc:
-        raise BackpropvizError(f"--config {str(path)!r}: a setting has a value of the wrong kind ({exc})") from None
+        raise BackpropvizError(f"{where}: a setting has a value of the wrong kind ({exc})") from None
     try:
         return config.validate()
     except BackpropvizError as exc:
-        raise BackpropvizError(f"--config {str(path)!r}: {exc}") from None
+        raise BackpropvizError(f"{where}: {exc}") from None
     except (TypeError, ValueError, AttributeError) as exc:
-        raise BackpropvizError(f"--config {str(path)!r}: a setting has a value of the wrong kind ({exc})") from None
+        raise BackpropvizError(f"{where}: a setting has a value of the wrong kind ({exc})") from None
 
 
 # Every seed seeds numpy, torch and scikit-learn, whose random_state takes 0 .. 2**32 - 1.

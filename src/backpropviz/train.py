@@ -375,7 +375,7 @@ def penalty_fn(model, l1: float, l2: float):
     return penalty
 
 
-def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) -> History:
+def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on_record=None) -> History:
     """Train the model of ``config`` and return the full history.
 
     Each step is the article's loop (forward, loss, backward, update) on one batch:
@@ -384,6 +384,11 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
     with a generator seeded by ``config.seed``. The loss optimised, recorded and
     differentiated is the data loss plus the L1/L2 terms. Once per epoch the data loss and
     accuracy on the whole training set (and the test set, if any) are recorded too.
+
+    ``on_step(t)`` is called after every step with the number of steps done; ``on_record(rec)``
+    with the ``Recorder`` itself (``rec.params[:rec.t + 1]``, ``rec.grads[:rec.t]``, ``rec.loss``,
+    ``rec.epoch``, ``rec.lr`` filled so far), which is what a live viewer streams (web.server).
+    Either may raise to stop the run.
 
     Raises ``TrainingDiverged`` (carrying the history so far) when the loss becomes NaN or
     infinite.
@@ -471,6 +476,8 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None) ->
                 rec.record_params(flat)
                 if on_step is not None:
                     on_step(rec.t)
+                if on_record is not None:
+                    on_record(rec)
             if status == "completed" and not bool(torch.isfinite(flat).all()):
                 # A saturating output (sigmoid, clamped BCE) can keep the loss finite while the
                 # parameters overflow: stop before the first update of this epoch that did it.
