@@ -65,6 +65,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
                       "ja": "この学習はステップ {step} で発散した。図はその前の有限な {step} ステップを示す。"},
     "diverged_note_first": {"en": "This run diverged at its first step (step 0): no step completed.",
                             "ja": "この学習は最初のステップ (ステップ 0) で発散した。完了したステップはない。"},
+    "diverged_note_run": {"en": "Run {run} diverged at step {step}: shown are the {step} steps before it, the last finite ones.",
+                          "ja": "{run} の学習はステップ {step} で発散した。図はその前の有限な {step} ステップを示す。"},
+    "diverged_note_first_run": {"en": "Run {run} diverged at its first step (step 0): no step completed.",
+                                "ja": "{run} の学習は最初のステップ (ステップ 0) で発散した。完了したステップはない。"},
     "loss_none": {"en": "no step completed before the run diverged",
                   "ja": "発散する前に完了したステップはない"},
     "path": {"en": "learning path", "ja": "学習経路"},
@@ -666,6 +670,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "cli_curv_stable": {"en": " (below the bound: stable)", "ja": " (上限未満: 安定)"},
     "cli_curv_unstable": {"en": " (above the bound: unstable for plain GD)",
         "ja": " (上限超: 素の勾配降下法では不安定)"},
+    "cli_curv_spectrum": {"en": "smallest Hessian eigenvalue at step {step}: lambda_min {lam}{negative}{top}",
+        "ja": "ステップ {step} のヘッセ行列の最小固有値: lambda_min {lam}{negative}{top}"},
+    "cli_curv_negative": {"en": " (negative: the loss curves down along its eigenvector here, a saddle rather than "
+                                "a minimum)",
+        "ja": " (負: この点ではその固有ベクトルの方向に損失が下に曲がる。極小ではなく鞍点)"},
+    "cli_curv_top": {"en": "; top {k} eigenvalues {values}", "ja": "、上位 {k} 個の固有値 {values}"},
+    "cli_hessian_plane": {"en": "the plane's directions: the Hessian's top two eigenvectors at step {step} "
+                                "(eigenvalues {l1}, {l2})",
+        "ja": "平面の方向: ステップ {step} のヘッセ行列の上位 2 つの固有ベクトル (固有値 {l1}、{l2})"},
     "cli_basins": {"en": "basins: {k} x {k} starts x {steps} steps in {secs} s",
         "ja": "収束マップ: 開始点 {k} x {k} 個 × 各 {steps} ステップ、{secs} 秒"},
     "cli_basins_counts": {"en": "solved {solved}/{n}, reached loss < {threshold}: {reached}/{n}, diverged {diverged}, "
@@ -687,15 +700,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "name_loss_ce": {"en": "cross-entropy", "ja": "交差エントロピー"},
     "name_loss_mse": {"en": "MSE", "ja": "平均二乗誤差"},
     "name_model_perceptron": {"en": "perceptron", "ja": "パーセプトロン"},
-    "cli_curv_spectrum": {"en": "smallest Hessian eigenvalue at step {step}: lambda_min {lam}{negative}{top}",
-        "ja": "ステップ {step} のヘッセ行列の最小固有値: lambda_min {lam}{negative}{top}"},
-    "cli_curv_negative": {"en": " (negative: the loss curves down along its eigenvector here, a saddle rather than "
-                                "a minimum)",
-        "ja": " (負: この点ではその固有ベクトルの方向に損失が下に曲がる。極小ではなく鞍点)"},
-    "cli_curv_top": {"en": "; top {k} eigenvalues {values}", "ja": "、上位 {k} 個の固有値 {values}"},
-    "cli_hessian_plane": {"en": "the plane's directions: the Hessian's top two eigenvectors at step {step} "
-                                "(eigenvalues {l1}, {l2})",
-        "ja": "平面の方向: ステップ {step} のヘッセ行列の上位 2 つの固有ベクトル (固有値 {l1}、{l2})"},
 }
 
 

@@ -208,6 +208,7 @@ def _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, o
     from ..analysis.compare import comparison_slice
     from ..analysis.views import layers
     from ..history import atomic_write
+    from ..render.base import note_diverged
     from ..render.compare import CompareDisplay
     from ..render.figures import figure_bytes, gc_paused
     from ..render.fonts import use_language
@@ -218,14 +219,21 @@ def _draw_and_report(runs, histories, diverged, plane, param_pair, resolution, o
     slice_ = comparison_slice(histories, method=plane, params=param_pair, resolution=resolution,
                               finished=[not bad for bad in diverged])
     rendered = []
+
+    def note(fig):  # each diverged run says at which step, on every figure
+        for (label, _), history in zip(runs, histories):
+            note_diverged(fig, history, lang, label=label)
+
     with gc_paused(), use_language(lang):
         display = CompareDisplay.from_histories(histories, labels, slice_, diverged=diverged, lang=lang)
+        note(display.figure_)
         rendered.append((f"compare.{fmt}", figure_bytes(display.figure_, fmt)))
         if len(layers(histories[0].param_names)) > 1:
             config = histories[0].config
             title = t("compare_grad_title", lang, data=str(config.get("data", "")),
                       model=name_label("model", config.get("model", ""), lang))
             grads = GradientNormComparison.from_histories(histories, labels, title=title, lang=lang)
+            note(grads.figure_)
             rendered.append((f"gradient_norms.{fmt}", figure_bytes(grads.figure_, fmt)))
     written = []
     for name, data in rendered:

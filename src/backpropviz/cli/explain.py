@@ -115,7 +115,7 @@ def explain(
     trace = trace_history_step(history, step, collapse=collapse_value)
     trace.check_sample(sample)
     perceptron = is_perceptron_history(history) and history.X.shape[1] == 2
-    write_graph_figure(trace, out / f"graph.{fmt}", sample=sample, lang=lang, fmt=fmt)
+    write_graph_figure(trace, out / f"graph.{fmt}", sample=sample, lang=lang, fmt=fmt, history=history)
     written = [out / f"graph.{fmt}"]
     if dot:
         text = trace.to_dot(sample)
@@ -126,9 +126,9 @@ def explain(
         table = chain_rule_table(history, step)
         print(chain_text(table, sample=sample, lang=lang), end="")
         written.append(_write(lambda ax: ChainRuleDisplay.from_table(table, sample=sample, lang=lang, ax=ax),
-                              out / f"chain_rule.{fmt}", ChainRuleDisplay(table).figsize(), lang, fmt))
+                              out / f"chain_rule.{fmt}", ChainRuleDisplay(table).figsize(), lang, fmt, history))
         written.append(_write(lambda ax: BoundaryPushDisplay.from_history(history, step, lang=lang, ax=ax),
-                              out / f"boundary_push.{fmt}", (8.5, 5.5), lang, fmt))
+                              out / f"boundary_push.{fmt}", (8.5, 5.5), lang, fmt, history))
         if markdown is not None:
             md = chain_markdown(table, sample=sample, lang=lang)
             atomic_write(markdown, lambda f: f.write(md.encode()))
@@ -149,18 +149,19 @@ def explain(
             written.append(markdown)
     written.append(_write(
         lambda ax: UpdateArrowsDisplay.from_history(history, [step], per_sample=True, field=field, lang=lang,
-                                                    ax=ax), out / f"updates.{fmt}", (7.5, 6), lang, fmt))
+                                                    ax=ax), out / f"updates.{fmt}", (7.5, 6), lang, fmt, history))
     written.append(_write(
         lambda ax: UpdateArrowsDisplay.from_history(history, n_steps=arrow_steps, field=field, lang=lang, ax=ax),
-        out / f"updates_path.{fmt}", (7.5, 6), lang, fmt))
+        out / f"updates_path.{fmt}", (7.5, 6), lang, fmt, history))
     for path in written:
         print(f"wrote {path}")
 
 
-def _write(draw, path, figsize, lang, fmt):
+def _write(draw, path, figsize, lang, fmt, history):
+    """Draw and write one figure of ``history`` (which then says where the run diverged, if it did)."""
     from ..render.updates import write_figure
 
-    write_figure(draw, path, figsize, lang=lang, fmt=fmt)
+    write_figure(draw, path, figsize, lang=lang, fmt=fmt, history=history)
     return path
 
 
@@ -199,7 +200,7 @@ def gradcheck(
     print(gradcheck_text(check, lang=lang), end="")
     if out is not None:
         path = _write(lambda ax: GradCheckDisplay.from_check(check, lang=lang, ax=ax), out / f"gradcheck.{fmt}",
-                      (max(6.4, 0.55 * min(len(check.param_names), 40) + 3), 4.6), lang, fmt)
+                      (max(6.4, 0.55 * min(len(check.param_names), 40) + 3), 4.6), lang, fmt, history)
         print(f"wrote {path}")
     if not check.passed(tol):
         from ..i18n import t

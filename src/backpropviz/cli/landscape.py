@@ -105,10 +105,14 @@ def _load_directions(path: Path | None):
     return array
 
 
-def _write_figure(fig, path: Path, fmt: str) -> Path:
+def _write_figure(fig, path: Path, fmt: str, history=None, lang: str = "en") -> Path:
+    """Write ``fig`` atomically; a figure of ``history`` says where its run diverged, if it did."""
     from ..history import atomic_write
+    from ..render.base import note_diverged
     from ..render.figures import figure_bytes
 
+    if history is not None:
+        note_diverged(fig, history, lang)
     data = figure_bytes(fig, fmt)
     atomic_write(path, lambda f: f.write(data))
     return path
@@ -247,7 +251,7 @@ def landscape(
 
     for view in view_list:
         fig, _, _ = landscape_figure(land, view, lang=lang, aspect=aspect)
-        written.append(_write_figure(fig, out / f"landscape_{view}.{fmt}", fmt))
+        written.append(_write_figure(fig, out / f"landscape_{view}.{fmt}", fmt, history, lang))
     lines = []
     if line_steps is not None:
         lines.append(("line", L.line_between_steps(history, *line_steps)))
@@ -255,7 +259,8 @@ def landscape(
         lines.append(("line_runs", L.line_between_runs(history, other)))
     for name, ln in lines:
         written.append(ln.save(out / f"{name}.npz"))
-        written.append(_write_figure(LossLineDisplay.from_line(ln, lang=lang).figure_, out / f"{name}.{fmt}", fmt))
+        written.append(_write_figure(LossLineDisplay.from_line(ln, lang=lang).figure_, out / f"{name}.{fmt}", fmt,
+                                     history, lang))
 
     print(t("cli_landscape", lang, method=land.method, k=resolution, secs=f"{elapsed:.2f}",
             step=land.config["center_step"]))
@@ -302,7 +307,7 @@ def landscape(
                     negative=t("cli_curv_negative", lang) if cur.negative_curvature else ""))
         if history.params.shape[1] <= EXACT_MAX_PARAMS:
             display = CurvatureDisplay.from_history(history, step=land.config["center_step"], lang=lang)
-            written.append(_write_figure(display.figure_, out / f"curvature.{fmt}", fmt))
+            written.append(_write_figure(display.figure_, out / f"curvature.{fmt}", fmt, history, lang))
     for path in written:
         print(f"wrote {path}")
 

@@ -203,18 +203,28 @@ DIVERGED_COLOR = "#b91c1c"
 DIVERGED_INCH = 0.32  # the strip under a fixed-layout figure that holds the note
 
 
-def note_diverged(fig, history, lang: str):
+def note_diverged(fig, history, lang: str, label: str | None = None):
     """Say on ``fig`` that ``history``'s run diverged at step N and that it shows the N steps before
     (what was kept). Returns the text artist, or None when the run did not diverge.
+    ``label``: the run's name, for a figure of several runs (each diverged one gets its line).
 
     Under a constrained layout the note is the suptitle's last line (the layout makes room for
     it); a figure with fixed margins is squeezed upwards to free a strip at its bottom.
+    Safe to call outside ``use_language``: the note is made in ``lang``'s font.
     """
+    from .fonts import use_language
+
     step = diverged_step(history)
     if step is None:
         return None
-    text = t("diverged_note", lang, step=step) if step else t("diverged_note_first", lang)
-    style = dict(color=DIVERGED_COLOR, fontsize=10, fontweight="bold")
+    key = "diverged_note" if step else "diverged_note_first"
+    text = t(key, lang, step=step) if label is None else t(key + "_run", lang, step=step, run=label)
+    with use_language(lang):  # IPAexGothic has no bold face: regular in Japanese
+        return _add_diverged_note(fig, text, "bold" if lang == "en" else "normal")
+
+
+def _add_diverged_note(fig, text: str, weight: str):
+    style = dict(color=DIVERGED_COLOR, fontsize=10, fontweight=weight)
     if fig.get_layout_engine() is not None and "Constrained" in type(fig.get_layout_engine()).__name__:
         # the layout makes room for the suptitle, and for nothing else added to the figure
         # itself without colliding with legends under the panels: the note is its last line

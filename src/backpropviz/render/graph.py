@@ -304,18 +304,21 @@ class ComputationGraphDisplay:
         return self.positions[node_id]
 
 
-def write_graph_figure(trace, path, *, sample=None, lang=None, fmt="png"):
-    """Render the graph into ``path`` (atomically); returns the Display."""
+def write_graph_figure(trace, path, *, sample=None, lang=None, fmt="png", history=None):
+    """Render the graph into ``path`` (atomically); returns the Display. ``history``: the run
+    traced, whose figure then says where it diverged, if it did."""
     from pathlib import Path
 
     from ..history import atomic_write
-    from .base import new_figure
+    from .base import new_figure, note_diverged
     from .figures import check_format, figure_bytes
 
     display = ComputationGraphDisplay(trace, sample=sample, lang=lang)
     with use_language(display.lang):  # axis artists keep the font they are created with
         fig = new_figure(display.figsize(), layout="constrained")
         display.plot(ax=fig.add_subplot())
+        if history is not None:
+            note_diverged(fig, history, display.lang)
         data = figure_bytes(fig, check_format(fmt))
     atomic_write(Path(path), lambda f: f.write(data))
     return display

@@ -549,22 +549,25 @@ class BoundaryPushDisplay:
         return self
 
 
-def write_figure(display_plot, path, figsize, *, lang=None, fmt="png"):
+def write_figure(display_plot, path, figsize, *, lang=None, fmt="png", history=None):
     """Draw with ``display_plot(ax)`` on a new figure and write it to ``path`` atomically.
 
     The figure and its Axes are made inside ``use_language(lang)``: axis-label artists are
-    created with the Axes and keep the font they were born with.
+    created with the Axes and keep the font they were born with. ``history``: the run drawn,
+    whose figure then says where it diverged, if it did.
     """
     from pathlib import Path
 
     from ..history import atomic_write
-    from .base import new_figure
+    from .base import new_figure, note_diverged
     from .figures import check_format, figure_bytes
 
     fmt = check_format(fmt)
     with use_language(lang):
         fig = new_figure(figsize, layout="constrained")
         display = display_plot(fig.add_subplot())
+        if history is not None:
+            note_diverged(fig, history, resolve_lang(lang))
         data = figure_bytes(fig, fmt)
     atomic_write(Path(path), lambda f: f.write(data))
     return display
