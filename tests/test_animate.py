@@ -419,3 +419,9 @@ def test_landscape_frames_equal_the_static_figure(short):
     assert len(view.path_.get_xdata()) == 13
     np.testing.assert_allclose(view.end_.get_xdata(), [land.path[12, 0]])
     assert fidelity.cursor_.get_visible() and fidelity.cursor_.get_xdata()[0] == 12
+
+
+def test_a_view_the_run_cannot_show_is_refused_before_any_frame(cli, short_file, tmp_path):
+    out = tmp_path / "anim"
+    one_line_error(cli("animate", short_file, "--views", "overview,hidden", "--out", out), "hidden layers")
+    assert not out.exists()

@@ -101,7 +101,7 @@ def animate(
     are always shown, and the last frame is the static figure."""
     from ..analysis.frames import choose_frames
     from ..i18n import resolve_lang, t
-    from ..render.animate import Animation, build_scene, gif_delay_cs
+    from ..render.animate import Animation, build_scene, check_view_fits, gif_delay_cs
     from .explain import _history
 
     lang = resolve_lang(lang)
@@ -116,6 +116,8 @@ def animate(
         fail(f"--surface-span must be > 0; got {surface_span}")
     history = _history(history_file, run_options, lang)
     chosen = chosen or default_animated_views(history)
+    for view in chosen:  # every view must fit the run before any note, frame or file
+        check_view_fits(history, view)
     choice = choose_frames(history.params, frames, spacing=spacing)
     if choice.every_row:
         print("note: " + t("anim_every_row", lang, asked=frames, rows=history.n_steps + 1,

@@ -63,6 +63,22 @@ def gif_delay_cs(fps: float) -> int:
     return max(2, int(round(100.0 / fps)))
 
 
+def check_view_fits(history, view: str) -> None:
+    """Refuse, in one line and before any drawing, a view that ``history`` cannot show."""
+    from ..analysis.views import layers, require_plane
+    from .base import require_perceptron
+
+    if view not in ANIMATED_VIEWS:
+        raise BackpropvizError(f"unknown view {view!r} to animate; choose from: {', '.join(ANIMATED_VIEWS)}")
+    if view == "overview":
+        require_perceptron(history, "overview")
+    elif view in ("probability", "hidden"):
+        require_plane(history, view)
+        if view == "hidden" and len(layers(history.param_names)) < 2:
+            raise BackpropvizError(f"the hidden view needs a model with hidden layers (e.g. --model mlp:4); "
+                                   f"got model {history.config.get('model', '?')!r}")
+
+
 def build_scene(history, view: str, lang: str, rows, *, span: float, resolution: int, plane_resolution: int,
               landscape_method: str = "pca"):
     """The display that ``view`` animates, drawn at the finished run (the static figure)."""
