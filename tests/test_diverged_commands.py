@@ -128,6 +128,12 @@ def test_landscape_of_a_run_that_diverged_at_its_first_step(first_step_file, dra
     for fig in drawn[:4]:
         for m in loss_mappables(fig):
             assert np.isfinite([m.norm.vmin, m.norm.vmax]).all() and 0 <= m.norm.vmin < m.norm.vmax
+    # the lone row is a visible point (a line of one point draws nothing), on no made-up negative step
+    panels = [ax for fig in drawn[:4] for ax in fig.axes[1:]] + drawn[4].axes  # faithfulness, curvature
+    lone = [line for ax in panels for line in ax.get_lines() if len(line.get_xdata()) == 1]
+    assert len(lone) >= 10  # the losses and the distance (each view), lambda_max and lambda_min
+    assert all(line.get_marker() not in ("None", "", None) and not line.get_clip_on() for line in lone)
+    assert all(ax.get_xlim()[0] >= 0 for ax in drawn[4].axes)
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])

@@ -313,20 +313,24 @@ class PathFidelityDisplay:
         None), ``plane_line_``, ``residual_line_``, ``note_``."""
         land, lang = self.landscape, self.lang
         steps = np.arange(len(land.path))
+        # one row only (a run that diverged at its first step) would be invisible lines: mark it,
+        # whole on the axis' edge
+        lone = dict(marker="o", clip_on=False) if len(steps) == 1 else {}
         with use_language(lang):
             ax = axes_or_new(ax, figsize=(7, 4.5))
             self.train_line_ = self.plane_line_ = self.batch_line_ = None
             if self.batch_losses and land.train_loss is not None and land.set_loss is not None:
                 (self.batch_line_,) = ax.plot(steps, land.train_loss, color=palette.color("batch_loss"), lw=0.8, alpha=0.45,
-                                              label=tr("batch_loss", lang), zorder=1)
+                                              label=tr("batch_loss", lang), zorder=1, **lone)
             reference = land.reference_loss
             if reference is not None:
                 key = ("set_loss" if land.set_loss is not None else "train_loss_batch") if self.batch_losses \
                     else "train_loss"
-                (self.train_line_,) = ax.plot(steps, reference, color="black", lw=2, label=tr(key, lang), zorder=2)
+                (self.train_line_,) = ax.plot(steps, reference, color="black", lw=2, label=tr(key, lang), zorder=2,
+                                              **lone)
             if land.path_loss is not None:
                 (self.plane_line_,) = ax.plot(steps, land.path_loss, color=palette.color("path"), lw=1.5, ls="--",
-                                              label=tr("plane_loss", lang), zorder=3)
+                                              label=tr("plane_loss", lang), zorder=3, **lone)
             ax.set_xlabel(tr("step", lang))
             integer_ticks(ax.xaxis)
             ax.set_xlim(0, max(len(steps) - 1, 1))  # the axis ends at the last row, not at a round tick
@@ -335,7 +339,8 @@ class PathFidelityDisplay:
             self.residual_line_ = None
             if land.path_residual is not None:
                 (self.residual_line_,) = self.residual_ax_.plot(steps, land.path_residual, color=palette.color("residual"),
-                                                                lw=1, alpha=0.8, label=tr("residual", lang))
+                                                                lw=1, alpha=0.8, label=tr("residual", lang),
+                                                                **lone)
                 top = float(np.max(land.path_residual)) if len(land.path_residual) else 0.0
                 self.residual_ax_.set_ylim(0, top * 1.1 if top > 0 else 1.0)
             self.residual_ax_.set_ylabel(tr("residual", lang), color=palette.color("residual"))
@@ -482,6 +487,8 @@ class CurvatureDisplay:
         above the other; ``ax`` given alone: both on it). Keeps ``ax_``, ``min_ax_``, ``figure_``,
         ``lambda_line_`` (lambda_max), ``min_line_`` (lambda_min, or None), ``edge_line_``, ``note_``."""
         lang = self.lang
+        # one step only (a run that diverged at its first step): a marker, whole on the axis' edge
+        lone = dict(marker="o", clip_on=False) if len(self.steps) == 1 else {}
         with use_language(lang):
             if ax is None:
                 fig = new_figure((8, 6.2), layout="constrained")
@@ -491,7 +498,7 @@ class CurvatureDisplay:
                     ax = fig.add_subplot()
             min_ax = min_ax if min_ax is not None else ax
             (self.lambda_line_,) = ax.plot(self.steps, self.lambda_max, color=palette.color("lambda_max"), lw=2,
-                                           label=tr("fix_lambda_max", lang))
+                                           label=tr("fix_lambda_max", lang), **lone)
             self.edge_line_ = None
             if self.lr:
                 self.edge_line_ = ax.axhline(2 / self.lr, color=palette.color("edge"), ls="--",
@@ -499,7 +506,7 @@ class CurvatureDisplay:
             self.min_line_ = None
             if self.lambda_min is not None:
                 (self.min_line_,) = min_ax.plot(self.steps, self.lambda_min, color=palette.color("lambda_min"), lw=1.5, ls="-.",
-                                                label=tr("lambda_min", lang))
+                                                label=tr("lambda_min", lang), **lone)
                 min_ax.axhline(0.0, color="0.5", lw=0.8, zorder=0)
             values = self.lambda_max if min_ax is not ax or self.lambda_min is None else \
                 np.concatenate([self.lambda_max, self.lambda_min])
@@ -514,6 +521,8 @@ class CurvatureDisplay:
                 a.legend(loc="best", fontsize="small", framealpha=0.85)
             min_ax.set_xlabel(tr("step", lang))
             integer_ticks(min_ax.xaxis)
+            if lone:  # no made-up negative steps around the lone one
+                min_ax.set_xlim(self.steps[0], self.steps[0] + 1)
             ax.set_title(tr("curv_title", lang), fontsize="medium")
             self.note_ = None
             if self.point is not None:
