@@ -12,6 +12,7 @@ from . import compare  # noqa: F401,E402  (registers compare)
 from . import landscape  # noqa: F401,E402  (registers landscape, basins)
 from . import html  # noqa: F401,E402  (registers html)
 from . import animate  # noqa: F401,E402  (registers animate)
+from . import serve  # noqa: F401,E402  (registers serve)
 
 from .app import guard_numbers, reflow_command_help  # noqa: E402
 

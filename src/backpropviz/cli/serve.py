@@ -1,0 +1,62 @@
+"""``serve``: the live playground, a local web server (``backpropviz.web.server``).
+
+The page is the viewer of ``backpropviz html`` with controls beside it; the server trains with the
+one training loop and streams every step to the page. It listens on 127.0.0.1 unless ``--host``
+says otherwise, and every request needs the random token of the URL it prints.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from .app import app, fail
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on (0: any free one).")] = 8765,
+    host: Annotated[str, typer.Option(
+        "--host", help="Address to listen on. The default, 127.0.0.1, is reachable from this machine only; "
+                       "another address (0.0.0.0: every one) lets other machines in, with the token.")] = "127.0.0.1",
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the page in the default web browser.")] = False,
+):
+    """A live playground in the browser: choose the data, the model (add and remove layers and
+    neurons), the loss, the optimiser, the learning rate, and watch real PyTorch training step by
+    step, every view of the html command moving. Prints the URL (with its token) and serves until
+    Ctrl-C."""
+    if not 0 <= port <= 65535:
+        fail(f"--port must be an integer in 0..65535 (0: any free one); got {port}")
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        fail("serve needs Starlette and uvicorn: pip install 'backpropviz[serve]'")
+    from ..web.server import Server
+
+    server = Server(host=host, port=port)
+    if host not in LOOPBACK:
+        print(f"warning: --host {host} lets other machines reach the playground; anyone with the URL's token can "
+              "train on this machine", file=sys.stderr)
+    try:
+        server.start()
+        print(f"backpropviz playground: {server.url}", flush=True)
+        print("Ctrl-C stops the server.", flush=True)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(server.url)
+        while server.thread.is_alive():
+            time.sleep(0.2)
+        fail("the playground server stopped unexpectedly")
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: stop within a second, one line (cli.app.main)
+        server.stop()
+        exc.kept = "the playground server stopped"
+        raise
+    finally:
+        server.stop()

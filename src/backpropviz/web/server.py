@@ -1,0 +1,608 @@
+"""The live playground (``backpropviz serve``): the page's viewer with controls, fed by real training.
+
+The server runs the project's one training loop (``backpropviz.train.train``) in a worker thread
+per page, and streams every step to the page as server-sent events; the page appends them to its
+``Recording`` (static/recording.js), so the views draw what ``backpropviz run`` with the same
+settings records, bit for bit. What a page sends is checked as the CLI checks a ``--config`` file
+(``config.config_from_dict``, then ``RunConfig.validate`` and the model's and data's own checks),
+plus the limits below; a bad message gets a 400 with one clear line, never a crash.
+
+Safe by default, as Jupyter is: it binds 127.0.0.1, and every request must carry the random token
+of the printed URL (``?token=...``, or the cookie the page sets from it); others get 403.
+
+HTTP:
+
+| request | answer |
+|---|---|
+| ``GET /?token=T&data=moons&...`` | the playground page (settings in the query string) |
+| ``GET /static/...``, ``/live/...`` | the viewer's modules and the playground's |
+| ``POST /api/command`` ``{client, action, config?, speed?}`` | ``new`` (check ``config``, stop the page's run, prepare a new one: ``{run, config, meta}``), ``play``, ``pause``, ``step`` (one step, then paused), ``speed`` |
+| ``GET /api/events?client=ID`` | server-sent events: ``steps`` (``{run, from, initial?, params, grads, loss, epoch, lr, whole_loss}``, arrays as page-format records) and ``status`` (``{run, state, steps, message}``) |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BackpropvizError
+
+LIVE = Path(__file__).parent / "live"
+
+# Server-side limits, whatever a page sends.
+MAX_LAYERS = 6           # hidden layers
+MAX_NEURONS = 64         # per hidden layer
+MAX_SAMPLES = 2000       # rows of the data set (before the train/test split)
+MAX_STEPS = 100_000      # steps of one run
+MAX_STEP_FLOATS = 40_000_000  # params + grads recorded over a run (160 MB of float32)
+MAX_RUNS = 4             # runs training at once, all pages together
+MAX_CLIENTS = 32         # pages known at once (the oldest idle one is forgotten)
+MAX_BODY = 64 * 1024     # bytes of one message
+MAX_CHUNK = 4000         # steps in one event
+SPEEDS = (0, 10000)      # steps per second: 0 is as fast as training goes
+DEFAULT_SPEED = 60
+
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ACTIONS = ("new", "play", "pause", "step", "speed")
+# Views that need the whole run (a surface fitted to the path, traced graphs) are left out of a
+# live run for now; `backpropviz html` draws them for a finished one.
+LIVE_VIEWS = ("boundary", "params", "loss", "network", "update")
+OMITTED_LIVE = {
+    "surface": {"en": "Left out while training live: the loss surface and its path (backpropviz html draws them "
+                      "for a finished run).",
+                "ja": "ライブ学習中は省略: 損失曲面と経路 (終わった実行は backpropviz html で描ける)。"},
+    "graph": {"en": "Left out while training live: the computation graph and the chain-rule table.",
+              "ja": "ライブ学習中は省略: 計算グラフと連鎖律の表。"},
+}
+
+
+class MessageError(BackpropvizError):
+    """A page's message that the server refuses (answered with 400 and this line)."""
+
+
+class _Stop(Exception):
+    """Raised inside the training loop's hook to end a run (reset, a new run, shutdown)."""
+
+
+# -- checks ---------------------------------------------------------------------------------------
+
+
+def check_config(data) -> "RunConfig":  # noqa: F821
+    """The validated RunConfig of a page's ``config``, within the playground's limits (cheap checks
+    only: nothing is built yet)."""
+    from ..config import config_from_dict
+    from ..models import parse_spec
+
+    config = config_from_dict(data, "config")
+    if str(config.data).lower() == "csv" or config.csv:
+        raise MessageError("config: the playground trains the built-in data sets; a CSV file is not read here "
+                           "(use backpropviz run --data csv)")
+    _, hidden = parse_spec(config.model)
+    if len(hidden) > MAX_LAYERS:
+        raise MessageError(f"config: the playground takes at most {MAX_LAYERS} hidden layers; got {len(hidden)}")
+    if any(h > MAX_NEURONS for h in hidden):
+        raise MessageError(f"config: the playground takes at most {MAX_NEURONS} neurons a layer; got {max(hidden)}")
+    if config.n_samples > MAX_SAMPLES:
+        raise MessageError(f"config: the playground takes at most {MAX_SAMPLES} samples; got n_samples "
+                           f"{config.n_samples}")
+    if config.epochs > MAX_STEPS:
+        raise MessageError(f"config: a playground run has at most {MAX_STEPS} steps; got epochs {config.epochs}")
+    return config
+
+
+def check_run_size(config, n_rows: int, n_params: int) -> int:
+    """The run's step count, if it fits the playground's limits on rows and steps."""
+    from ..train import batch_layout
+
+    if n_rows > MAX_SAMPLES:
+        raise MessageError(f"config: the playground takes at most {MAX_SAMPLES} samples; data {config.data!r} "
+                           f"has {n_rows} training rows")
+    _, _, per_epoch = batch_layout(config, n_rows)
+    steps = config.epochs * per_epoch
+    most = min(MAX_STEPS, MAX_STEP_FLOATS // (2 * n_params + 4))
+    if steps > most:
+        raise MessageError(f"config: a playground run of this model has at most {most} steps; {config.epochs} "
+                           f"epochs of {per_epoch} steps make {steps} (at most epochs {max(most // per_epoch, 0)})")
+    return steps
+
+
+def check_speed(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not SPEEDS[0] <= value <= SPEEDS[1]:
+        raise MessageError(f"speed must be a number of steps per second in {SPEEDS[0]}..{SPEEDS[1]} "
+                           f"(0: as fast as training goes); got {value!r}")
+    return float(value)
+
+
+# -- a run ----------------------------------------------------------------------------------------
+
+
+def live_meta(config, lang: str = "en"):
+    """(page data without steps, an evaluator of the whole training set's loss, the run's steps)
+    for ``config``: what the page needs to draw a run that has not started yet."""
+    from ..analysis.landscape import history_evaluator
+    from ..errors import TrainingDiverged
+    from ..train import batch_layout, train
+    from .pack import PAGE_FORMAT, PAGE_VERSION, _data, _finite, _model_info, page_labels
+
+    # One full-batch step of the same settings gives the data, the model's layout and the
+    # parameter names without recording the run itself.
+    probe = dataclasses.replace(config, epochs=1, batch_size=None)
+    try:
+        history = train(probe)
+    except TrainingDiverged as exc:
+        history = exc.history
+    n_params = history.params.shape[1]
+    steps = check_run_size(config, len(history.y), n_params)
+    run_config = dict(history.config, epochs=config.epochs, batch_size=config.batch_size)
+    model = _model_info(history)
+    views, omitted = [], []
+    for view in LIVE_VIEWS:
+        if view == "boundary" and not (history.X.shape[1] == 2 and model["layers"]):
+            continue
+        if view == "network" and not model["layers"]:
+            continue
+        views.append(view)
+    omitted = [{"view": v, "reason": r} for v, r in OMITTED_LIVE.items()]
+    meta = {
+        "format": PAGE_FORMAT, "version": PAGE_VERSION, "lang": lang, "title": "", "labels": page_labels(),
+        "run": {"config": run_config, "param_names": list(history.param_names), "status": "completed",
+                "model": model, "full_batch": batch_layout(config, len(history.y))[0], "lr": _finite(config.lr),
+                "optimizer": str(config.optimizer)},
+        "data": _data(history), "epochs": {}, "surface": None, "trace": None, "views": views, "omitted": omitted,
+    }
+    return meta, history_evaluator(history, progress=False), steps
+
+
+class LiveRun:
+    """One run of ``train`` in a worker thread: paused, stepped, paced and stopped from its hook."""
+
+    def __init__(self, run_id: int, config, meta: dict, evaluator, n_steps: int, speed: float):
+        self.id, self.config, self.meta, self.evaluator, self.n_steps = run_id, config, meta, evaluator, n_steps
+        self.speed = speed
+        self.cond = threading.Condition()
+        self.state = "ready"  # ready, running, paused, done, diverged, stopped, error
+        self.message = ""
+        self.budget = None  # steps left before pausing (one step: 1)
+        self.stop = False
+        self.rec = None
+        self.done_steps = 0  # steps whose parameters are finite (train drops the rest)
+        self.whole = np.full(n_steps + 1, np.nan)
+        self.whole_done = 0  # rows of ``whole`` computed
+        self.thread: threading.Thread | None = None
+        self.history = None
+        self._next = 0.0
+        self._last_whole = 0.0
+
+    # control (any thread)
+    def play(self, budget=None) -> None:
+        with self.cond:
+            if self.state in ("done", "diverged", "stopped", "error"):
+                return
+            self.budget = budget
+            self._next = time.perf_counter()
+            if self.thread is None:
+                self.state = "running"
+                self.thread = threading.Thread(target=self._work, name=f"backpropviz-run-{self.id}", daemon=True)
+                self.thread.start()
+            else:
+                self.state = "running"
+                self.cond.notify_all()
+
+    def pause(self) -> None:
+        with self.cond:
+            if self.state == "running":
+                self.state = "paused"
+
+    def halt(self) -> None:
+        with self.cond:
+            self.stop = True
+            self.cond.notify_all()
+
+    @property
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    # the worker
+    def _work(self) -> None:
+        from ..errors import TrainingDiverged
+        from ..train import train
+
+        state, message = "done", ""
+        try:
+            self.history = train(self.config, on_record=self._hook)
+        except _Stop:
+            state = "stopped"
+        except TrainingDiverged as exc:
+            state, message = "diverged", str(exc)
+        except BackpropvizError as exc:
+            state, message = "error", str(exc)
+        except Exception as exc:  # a bug: said on the page, the server goes on
+            state, message = "error", f"internal error ({type(exc).__name__}: {exc})"
+        try:
+            if self.rec is not None:
+                self._whole_losses()
+        except Exception:
+            pass
+        with self.cond:
+            self.state, self.message = state, message
+
+    def _hook(self, rec) -> None:
+        import torch
+
+        self.rec = rec
+        t = rec.t
+        if self.done_steps == t - 1 and bool(torch.isfinite(rec.params[t]).all()):
+            self.done_steps = t
+        now = time.perf_counter()
+        if now - self._last_whole > 0.03:
+            self._whole_losses()
+        with self.cond:
+            if self.budget is not None:
+                self.budget -= 1
+                if self.budget <= 0:
+                    self.budget = None
+                    self.state = "paused"
+            if self.state == "paused":
+                self._whole_losses()
+            while self.state == "paused" and not self.stop:
+                self.cond.wait(0.25)
+            if self.stop:
+                raise _Stop()
+            speed = self.speed
+        if speed > 0:  # pace the steps: step t at its slot, never faster
+            self._next = max(self._next + 1.0 / speed, time.perf_counter() - 0.1)
+            while not self.stop:
+                wait = self._next - time.perf_counter()
+                if wait <= 0:
+                    break
+                time.sleep(min(wait, 0.1))
+            if self.stop:
+                raise _Stop()
+
+    def _whole_losses(self) -> None:
+        """The whole training set's loss at the rows recorded since the last call (worker thread)."""
+        rec, start, stop = self.rec, self.whole_done, self.done_steps + 1
+        if rec is None or stop <= start:
+            return
+        self.whole[start:stop] = self.evaluator.points(rec.params[start:stop].numpy())
+        self.whole_done = stop
+        self._last_whole = time.perf_counter()
+
+    # the stream
+    def chunk(self, start: int) -> dict | None:
+        """Steps ``start`` .. (those ready) as an event's data, or None when none is new."""
+        from .pack import encode
+
+        rec, ready = self.rec, min(self.done_steps, self.whole_done - 1)
+        if rec is None or ready <= start:
+            return None
+        stop = min(ready, start + MAX_CHUNK)
+        params = rec.params.numpy()
+        out = {"run": self.id, "from": start, "params": encode(params[start + 1:stop + 1]),
+               "grads": encode(rec.grads.numpy()[start:stop]), "loss": encode(rec.loss[start:stop]),
+               "epoch": encode(rec.epoch[start:stop], "i4"), "lr": encode(rec.lr[start:stop]),
+               "whole_loss": encode(self.whole[start + 1:stop + 1], "f8"), "to": stop}
+        if start == 0:
+            out["initial"] = encode(params[0])
+            out["initial_whole_loss"] = _json_number(self.whole[0])
+        return out
+
+    def status(self) -> dict:
+        return {"run": self.id, "state": self.state, "steps": self.done_steps, "total": self.n_steps,
+                "message": self.message}
+
+
+def _json_number(v):
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+class Client:
+    """One page: its current run."""
+
+    def __init__(self, cid: str):
+        self.id, self.run, self.seen = cid, None, time.monotonic()
+
+
+class Playground:
+    """The state behind the app: pages, their runs, the limits."""
+
+    def __init__(self, token: str):
+        self.token = token
+        self.clients: dict[str, Client] = {}
+        self.lock = threading.Lock()
+        self.next_id = 1
+        self.closing = threading.Event()
+
+    def client(self, cid) -> Client:
+        if not isinstance(cid, str) or not CLIENT_ID.match(cid):
+            raise MessageError(f"client must be an id of 1 to 64 letters, digits, '-' or '_'; got {cid!r}"[:300])
+        with self.lock:
+            c = self.clients.get(cid)
+            if c is None:
+                if len(self.clients) >= MAX_CLIENTS:
+                    idle = [k for k, v in self.clients.items() if not (v.run and v.run.alive)]
+                    if not idle:
+                        raise MessageError(f"the playground serves at most {MAX_CLIENTS} pages at once")
+                    oldest = min(idle, key=lambda k: self.clients[k].seen)
+                    del self.clients[oldest]
+                c = self.clients[cid] = Client(cid)
+            c.seen = time.monotonic()
+            return c
+
+    def running(self) -> int:
+        with self.lock:
+            return sum(1 for c in self.clients.values() if c.run is not None and c.run.alive)
+
+    def command(self, message) -> dict:
+        """Answer one page message (see the module's table); MessageError for a bad one."""
+        if not isinstance(message, dict):
+            raise MessageError(f"a message must be a JSON object {{client, action, ...}}; got a {type(message).__name__}")
+        unknown = sorted(set(message) - {"client", "action", "config", "speed"}, key=str)
+        if unknown:
+            raise MessageError(f"unknown field {str(unknown[0])[:60]!r} in the message; fields are action, client, "
+                               "config, speed")
+        action = message.get("action")
+        if action not in ACTIONS:
+            raise MessageError(f"action must be one of {', '.join(ACTIONS)}; got {str(action)[:60]!r}")
+        client = self.client(message.get("client"))
+        speed = check_speed(message["speed"]) if "speed" in message else None
+        run = client.run
+        if action == "new":
+            if "config" not in message:
+                raise MessageError("action 'new' needs a config: the run's settings as run --config reads them")
+            config = check_config(message["config"])
+            meta, evaluator, n_steps = live_meta(config)
+            if run is not None:
+                run.halt()
+            with self.lock:
+                run_id, self.next_id = self.next_id, self.next_id + 1
+            client.run = LiveRun(run_id, config, meta, evaluator, n_steps,
+                                 DEFAULT_SPEED if speed is None else speed)
+            return {"ok": True, "run": run_id, "config": meta["run"]["config"], "meta": meta, "steps": n_steps}
+        if run is None:
+            raise MessageError(f"action {action!r} needs a run: send action 'new' with a config first")
+        if speed is not None:
+            run.speed = speed
+        if action in ("play", "step"):
+            if run.thread is None and self.running() >= MAX_RUNS:
+                raise MessageError(f"the playground trains at most {MAX_RUNS} runs at once; pause or close another page")
+            run.play(budget=1 if action == "step" else None)
+        elif action == "pause":
+            run.pause()
+        return {"ok": True, **run.status()}
+
+    def shutdown(self) -> None:
+        self.closing.set()
+        with self.lock:
+            runs = [c.run for c in self.clients.values() if c.run is not None]
+        for run in runs:
+            run.halt()
+
+
+# -- the app --------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _font_css() -> str:
+    """The Japanese font subset for the page's labels (built once; the viewer's 日本語 button)."""
+    from .pack import page_labels
+    from .page import font_css
+
+    try:
+        return font_css({"labels": page_labels()})
+    except Exception:  # no font on this machine: system fonts
+        return ""
+
+
+def page_html(token: str) -> str:
+    """The playground page: the viewer's styles and modules (import map to this server's URLs)."""
+    from ..config import RunConfig
+    from ..data import DATASETS
+    from ..losses import LOSSES
+    from ..models import ACTIVATIONS
+    from ..optim import OPTIMIZERS, SCHEDULES
+    from .page import CLASSIC, STATIC, _script_text, import_map, styles
+
+    imports = import_map("/static")
+    imports["imports"]["bpv-live/"] = "/live/"
+    choices = {"data": [d for d in DATASETS if d != "csv"], "loss": list(LOSSES), "activation": list(ACTIVATIONS),
+               "optimizer": list(OPTIMIZERS), "schedule": list(SCHEDULES), "defaults": RunConfig().to_dict(),
+               "limits": {"layers": MAX_LAYERS, "neurons": MAX_NEURONS, "samples": MAX_SAMPLES, "steps": MAX_STEPS}}
+    css = styles() + "\n" + _font_css() + (LIVE / "playground.css").read_text(encoding="utf-8")
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>backpropviz playground</title>",
+        f"<style>\n{css}\n</style>",
+        *[f"<script>{_script_text((STATIC / rel).read_text(encoding='utf-8'))}</script>" for rel in CLASSIC],
+        f'<script type="importmap">{_script_text(json.dumps(imports))}</script>',
+        "</head>", "<body>",
+        '<div id="bpv-live" class="bpv-live">Loading… (this page needs JavaScript)</div>',
+        f'<script type="application/json" id="bpv-choices">{_script_text(json.dumps(choices))}</script>',
+        '<script type="module">import { start } from "bpv-live/playground.js"; '
+        'start(document.getElementById("bpv-live"), JSON.parse(document.getElementById("bpv-choices").textContent));'
+        "</script>",
+        "</body>", "</html>",
+    ])
+
+
+def make_app(playground: Playground, port: int | None = None):
+    """The Starlette app of ``playground`` (every request checked for its token)."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    from .page import STATIC
+
+    token = playground.token
+    cookie = f"bpv_token_{port}" if port else "bpv_token"
+
+    class TokenGate:
+        """403 for any request without the token (query ``token=`` or the page's cookie)."""
+
+        def __init__(self, app):
+            self.app = app
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] != "http":
+                return await self.app(scope, receive, send)
+            request = Request(scope)
+            given = request.query_params.get("token") or request.cookies.get(cookie) or ""
+            if not secrets.compare_digest(given.encode("utf-8", "replace"), token.encode()):
+                response = PlainTextResponse("403: this backpropviz server needs the token of the URL it printed "
+                                             "(…/?token=…)\n", status_code=403)
+                return await response(scope, receive, send)
+            return await self.app(scope, receive, send)
+
+    async def index(request):
+        response = HTMLResponse(page_html(token), headers={"Cache-Control": "no-store"})
+        response.set_cookie(cookie, token, httponly=True, samesite="strict")
+        return response
+
+    async def command(request):
+        body = b""
+        async for part in request.stream():
+            body += part
+            if len(body) > MAX_BODY:
+                return JSONResponse({"error": f"a message has at most {MAX_BODY} bytes"}, status_code=413)
+        try:
+            message = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return JSONResponse({"error": f"the message is not JSON ({exc})"[:300]}, status_code=400)
+        try:
+            answer = await asyncio.to_thread(playground.command, message)
+        except BackpropvizError as exc:
+            return JSONResponse({"error": str(exc)[:1000]}, status_code=400)
+        except RecursionError:
+            return JSONResponse({"error": "the message is nested too deeply"}, status_code=400)
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+            return JSONResponse({"error": f"a setting has a value of the wrong kind ({exc})"[:1000]}, status_code=400)
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+
+    async def events(request):
+        try:
+            client = playground.client(request.query_params.get("client"))
+        except MessageError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+
+        async def stream():
+            yield "retry: 1000\n\n"
+            run, sent, last = None, 0, None
+            quiet = 0.0
+            while not playground.closing.is_set():
+                if client.run is not run:
+                    run, sent, last = client.run, 0, None
+                if run is not None:
+                    chunk = run.chunk(sent)
+                    if chunk is not None:
+                        sent = chunk.pop("to")
+                        yield f"event: steps\ndata: {json.dumps(chunk, allow_nan=False)}\n\n"
+                        quiet = 0.0
+                        continue
+                    status = run.status()
+                    if status != last and (status["state"] not in ("done", "diverged") or sent >= run.done_steps):
+                        last = status
+                        yield f"event: status\ndata: {json.dumps(status)}\n\n"
+                await asyncio.sleep(0.02)
+                quiet += 0.02
+                if quiet > 15:  # a comment keeps proxies and the browser from closing an idle stream
+                    quiet = 0.0
+                    yield ": idle\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    async def no_icon(request):
+        return Response(status_code=204)
+
+    routes = [Route("/", index), Route("/favicon.ico", no_icon), Route("/api/command", command, methods=["POST"]), Route("/api/events", events),
+              Mount("/static", StaticFiles(directory=STATIC)), Mount("/live", StaticFiles(directory=LIVE))]
+    return Starlette(routes=routes, middleware=[Middleware(TokenGate)])
+
+
+class Server:
+    """A playground server on ``host:port`` in a background thread (port 0: a free one).
+
+    >>> server = Server(port=0).start()       # doctest: +SKIP
+    >>> server.url                             # doctest: +SKIP
+    'http://127.0.0.1:53421/?token=...'
+    >>> server.stop()                          # doctest: +SKIP
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str | None = None):
+        self.host, self.token = host, token or secrets.token_urlsafe(24)
+        self.playground = Playground(self.token)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.sock.bind((host, port))
+        except OSError as exc:
+            self.sock.close()
+            raise BackpropvizError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                                   "choose another --port (0: any free one)") from None
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.thread: threading.Thread | None = None
+        self._uvicorn = None
+
+    @property
+    def base(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/?token={self.token}"
+
+    def start(self) -> "Server":
+        import uvicorn
+
+        config = uvicorn.Config(make_app(self.playground, self.port), log_level="warning", access_log=False,
+                                lifespan="off", timeout_graceful_shutdown=1)
+        self._uvicorn = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [self.sock]},
+                                       name="backpropviz-serve", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self._uvicorn.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise BackpropvizError("the playground server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop the runs and the server (within ``timeout`` seconds, open streams included)."""
+        self.playground.shutdown()
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+            if self.thread is not None:
+                self.thread.join(timeout / 2)
+            self._uvicorn.force_exit = True
+            if self.thread is not None:
+                self.thread.join(timeout / 2)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
