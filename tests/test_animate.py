@@ -425,3 +425,10 @@ def test_a_view_the_run_cannot_show_is_refused_before_any_frame(cli, short_file,
     out = tmp_path / "anim"
     one_line_error(cli("animate", short_file, "--views", "overview,hidden", "--out", out), "hidden layers")
     assert not out.exists()
+
+
+def test_a_view_that_does_not_fit_the_options_stops_before_training_with_one_line(cli, tmp_path):
+    r = cli("animate", "--data", "digits", "--model", "mlp:4", "--epochs", 2, "--views", "probability",
+            "--out", tmp_path / "anim")
+    one_line_error(r, "2 input features")  # no note about the loss before it, nothing trained
+    assert not (tmp_path / "anim").exists()

@@ -61,6 +61,37 @@ def check_animation_options(views: str | None, fmt: str, frames: int, fps: float
     return chosen, fmt
 
 
+def _run_fitting_views(history_file, run_options, views, lang):
+    """The run to animate: loaded, or trained from the run options once the views asked for are
+    known to fit the model and the data (so that a view that cannot be drawn stops before training
+    and before any note)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from ..history import History
+    from ..losses import get_loss
+    from ..models import param_names
+    from ..render.animate import check_view_fits
+    from .core import _train_or_fail, load_checked
+
+    if history_file is not None:
+        run_options.refuse_with_history(history_file)
+        return History.load(history_file)
+    config = run_options.config(lang=lang)
+    get_loss(config.loss)
+    if views:
+        from ..train import prepare
+
+        dataset, _ = load_checked(config)
+        _, _, model = prepare(config, dataset)
+        shape = SimpleNamespace(param_names=param_names(model), X=np.empty((0, dataset.n_features)),
+                                config=config.to_dict())
+        for view in views:
+            check_view_fits(shape, view)
+    return _train_or_fail(config, None)
+
+
 def default_animated_views(history) -> list[str]:
     """overview for a two-input perceptron, probability for a network classifying points of a
     plane, else the network diagram."""
@@ -102,7 +133,6 @@ def animate(
     from ..analysis.frames import choose_frames
     from ..i18n import resolve_lang, t
     from ..render.animate import Animation, build_scene, check_view_fits, gif_delay_cs
-    from .explain import _history
 
     lang = resolve_lang(lang)
     chosen, fmt = check_animation_options(views, fmt, frames, fps, spacing, dpi, out)
@@ -114,7 +144,7 @@ def animate(
         fail(f"--plane-resolution must be between 10 and 400; got {plane_resolution}")
     if not surface_span > 0:
         fail(f"--surface-span must be > 0; got {surface_span}")
-    history = _history(history_file, run_options, lang)
+    history = _run_fitting_views(history_file, run_options, chosen, lang)
     chosen = chosen or default_animated_views(history)
     for view in chosen:  # every view must fit the run before any note, frame or file
         check_view_fits(history, view)
