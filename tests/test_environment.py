@@ -132,7 +132,7 @@ def test_python_warnings_never_reach_the_terminal_raw(cli, tmp_path, monkeypatch
 
     def overflowing(*args, **kwargs):
         np.float32(3e38) * np.float32(10)  # RuntimeWarning: overflow encountered
-        warnings.warn("something deprecated", DeprecationWarning)
+        warnings.warn("something to know", UserWarning)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(backpropviz.train, "train", overflowing)

@@ -317,8 +317,7 @@ class Warnings:
 
         self._context = warnings.catch_warnings()
         self._context.__enter__()
-        if not os.environ.get("BACKPROPVIZ_DEBUG"):
-            warnings.simplefilter("default")
+        if not os.environ.get("BACKPROPVIZ_DEBUG"):  # the usual filters decide what is shown, not how
             warnings.showwarning = self._keep
         return self
 
