@@ -80,6 +80,19 @@ def fmt_epoch(value: float) -> str:
     return f"{value:.0f}" if value == round(value) else f"{value:.2f}"
 
 
+def freeze_legend(legend, ax) -> None:
+    """Pin a ``loc="best"`` legend where it is now: "best" follows the lines at every draw, and an
+    animation is about to cut them short."""
+    renderer = ax.figure.canvas.get_renderer()
+    ax.get_ylim()  # the limits of the whole lines, before anything is cut
+    best = legend.get_window_extent(renderer).bounds
+    for code in range(1, 11):
+        legend.set_loc(code)
+        if np.allclose(legend.get_window_extent(renderer).bounds, best):
+            return
+    legend.set_loc("best")
+
+
 def row_after_epochs(epoch: np.ndarray, k: int) -> int:
     """The params row holding the state after ``k`` completed epochs."""
     return int(np.searchsorted(np.asarray(epoch), k, side="left"))
@@ -192,7 +205,8 @@ def epoch_xaxis(ax, last: float) -> None:
 
 
 def diverged_step(history) -> int | None:
-    """The step at which ``history``'s run diverged (its status ``diverged at step N: ...``), else None."""
+    """The step at which the run of ``history`` (or of anything with its ``status``, such as a
+    landscape) diverged (its status ``diverged at step N: ...``), else None."""
     import re
 
     match = re.match(r"diverged at step (\d+)", str(getattr(history, "status", "")))

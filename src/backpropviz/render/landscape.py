@@ -14,7 +14,7 @@ import numpy as np
 
 from ..i18n import resolve_lang, t
 from . import palette
-from .base import axes_or_new, integer_ticks, new_figure, param_label
+from .base import axes_or_new, freeze_legend, integer_ticks, new_figure, note_diverged, param_label
 from .fonts import use_language
 from .surface import aspect_note, check_aspect, equal_scale, label_contours, set_plane_aspect, tidy_3d_axes
 
@@ -364,18 +364,6 @@ class PathFidelityDisplay:
         return [self.cursor_]
 
 
-def freeze_legend(legend, ax) -> None:
-    """Pin a ``loc="best"`` legend where it is now (before the lines it avoids are cut short)."""
-    renderer = ax.figure.canvas.get_renderer()
-    ax.get_ylim()  # the limits of the whole lines
-    best = legend.get_window_extent(renderer).bounds
-    for code in range(1, 11):
-        legend.set_loc(code)
-        if np.allclose(legend.get_window_extent(renderer).bounds, best):
-            return
-    legend.set_loc("best")
-
-
 class LandscapeFigure:
     """``landscape_figure`` as one scene: the plane and the fidelity panel move together."""
 
@@ -398,6 +386,7 @@ def landscape_figure(landscape, kind: str = "filled", *, lang=None, aspect: str 
         right = fig.add_subplot(1, 2, 2)
         view = LandscapeDisplay.from_landscape(landscape, kind=kind, lang=lang, ax=left, aspect=aspect)
         fidelity = PathFidelityDisplay.from_landscape(landscape, lang=lang, ax=right)
+        note_diverged(fig, landscape, lang)  # the landscape of a run that diverged says at which step
     return fig, view, fidelity
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import BackpropvizError
 from ..i18n import resolve_lang, t
-from .base import axes_or_new, epoch_axis, epoch_xaxis, param_label
+from .base import axes_or_new, epoch_axis, epoch_xaxis, freeze_legend, param_label
 from .fonts import use_language
 
 MAX_LINES = 12  # beyond this a legend of lines stops being readable
@@ -62,7 +62,7 @@ class ParamTrajectoryDisplay:
         the artists changed (for blitting)."""
         ax, last = self.ax_, row == len(self.epochs) - 1
         if self.cursor_ is None:  # made once, on the first update
-            self._freeze_legend()
+            freeze_legend(self.legend_, self.ax_)  # where plot put it, whatever the cut curves
             self.cursor_ = ax.axvline(self.epochs[0], color="0.35", linewidth=1, linestyle=":", zorder=1.5)
             self.current_ = [ax.plot([], [], "o", color=line.get_color(), markersize=5, zorder=2.6)[0]
                              for line in self.lines_]
@@ -74,15 +74,3 @@ class ParamTrajectoryDisplay:
         self.cursor_.set_xdata([self.epochs[row]] * 2)
         self.cursor_.set_visible(not last)
         return [self.cursor_, *self.lines_, *self.current_, self.legend_]
-
-    def _freeze_legend(self) -> None:
-        """Keep the legend where ``plot`` put it: "best" follows the lines at every draw, and the
-        curves about to be cut short must not move it."""
-        legend, renderer = self.legend_, self.figure_.canvas.get_renderer()
-        self.ax_.get_ylim()  # the limits the whole curves give, before anything is cut
-        best = legend.get_window_extent(renderer).bounds
-        for code in range(1, 11):
-            legend.set_loc(code)
-            if np.allclose(legend.get_window_extent(renderer).bounds, best):
-                return
-        legend.set_loc("best")
