@@ -76,6 +76,7 @@ def assert_noted(figs, note, lang, expected):
     for fig in figs:
         found = note_artists(fig, note)
         assert found, [a.get_text() for a in fig.findobj(matplotlib.text.Text) if a.get_text()]
+        assert sum(a.get_text().count(note) for a in found) == 1  # once, not once per drawing step
         # in a font that has the language's glyphs (IPAexGothic for Japanese)
         assert font_family(lang)[0] in found[0].get_fontfamily()
 
@@ -147,3 +148,15 @@ def test_compare_figures_name_the_run_that_diverged_and_its_step(drawn, cli, tmp
     assert_noted(drawn, NOTE_RUN[lang].format(run="lr=10", step=kept.n_steps), lang, expected=2)
     for fig in drawn:  # the run that finished gets no note
         assert not note_artists(fig, "lr=0.05 " if lang == "en" else "lr=0.05 の")
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_plot_of_a_diverged_runs_landscape_file_says_where_it_diverged(network_file, drawn, cli, tmp_path, lang):
+    step = History.load(network_file).n_steps
+    r = cli("landscape", network_file, "--method", "pca", "--resolution", "11", "--views", "contour",
+            "--no-curvature", "--out", tmp_path / "l")
+    assert r.code == 0, r
+    drawn.clear()
+    r = cli("plot", tmp_path / "l" / "landscape.npz", "--out", tmp_path / "p", "--lang", lang)
+    assert r.code == 0, r
+    assert_noted(drawn, NOTE[lang].format(step=step), lang, expected=4)  # contour, filled, heatmap, 3d

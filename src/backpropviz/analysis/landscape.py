@@ -95,6 +95,12 @@ class Landscape:
         return big / extent if extent > 0 else 0.0
 
     @property
+    def status(self) -> str:
+        """How the run drawn ended, as its history says (``completed``, ``diverged at step N: ...``);
+        empty for a file written before it was recorded."""
+        return str(self.config.get("status", ""))
+
+    @property
     def minibatch(self) -> bool:
         """True when the run's steps saw batches smaller than the training set, so that the
         loss each step saw (``train_loss``) is not the loss of the surface (``set_loss``)."""
@@ -400,7 +406,7 @@ def param_plane(history: History, x_name: str = "w1", y_name: str = "w2", *, cen
                 "follow_path": bool(follow_path), "path_extent": extent,
                 "minibatch": history.batches is not None,
                 "x_range": list(xs[[0, -1]]), "y_range": list(ys[[0, -1]]),
-                "dtype": str(dtype).replace("torch.", ""), "run": history.config})
+                "dtype": str(dtype).replace("torch.", ""), "run": history.config, "status": str(history.status)})
 
 
 def _path_following_points(params: np.ndarray, ix: int, iy: int, grid: np.ndarray, block: int = 1024):
@@ -527,7 +533,8 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
         config={"fixed": held_fixed(d, center, history.param_names), "center_step": int(step), "span": span,
                 "resolution": int(resolution), "minibatch": history.batches is not None,
                 "path_extent": extent, "x_range": list(x_range), "y_range": list(y_range),
-                "dtype": str(dtype).replace("torch.", ""), "run": history.config, **extra})
+                "dtype": str(dtype).replace("torch.", ""), "run": history.config, "status": str(history.status),
+                **extra})
 
 
 def held_fixed(directions: np.ndarray, center: np.ndarray, names) -> dict[str, float]:

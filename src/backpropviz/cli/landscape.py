@@ -251,7 +251,7 @@ def landscape(
 
     for view in view_list:
         fig, _, _ = landscape_figure(land, view, lang=lang, aspect=aspect)
-        written.append(_write_figure(fig, out / f"landscape_{view}.{fmt}", fmt, history, lang))
+        written.append(_write_figure(fig, out / f"landscape_{view}.{fmt}", fmt))  # it notes a divergence itself
     lines = []
     if line_steps is not None:
         lines.append(("line", L.line_between_steps(history, *line_steps)))
