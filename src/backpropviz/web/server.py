@@ -483,8 +483,12 @@ def make_app(playground: Playground, port: int | None = None):
             message = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return JSONResponse({"error": f"the message is not JSON ({exc})"[:300]}, status_code=400)
+        except RecursionError:
+            return JSONResponse({"error": "the message is nested too deeply"}, status_code=400)
         try:
             answer = await asyncio.to_thread(playground.command, message)
+        except asyncio.CancelledError:  # the server is stopping
+            return JSONResponse({"error": "the playground server is stopping"}, status_code=503)
         except BackpropvizError as exc:
             return JSONResponse({"error": str(exc)[:1000]}, status_code=400)
         except RecursionError:

@@ -153,7 +153,7 @@ export function start(root, choices) {
     layerBox.append(h("div", { class: "bpv-live-buttons" }, add, remove));
   }
 
-  function renderControls() {
+  function renderControls(layers = true) {
     for (const f of FIELDS) {
       const input = inputs[f.name];
       if (!input) continue;
@@ -161,7 +161,7 @@ export function start(root, choices) {
       if (f.kind === "choice" && ![...input.options].some((o) => o.value === String(v))) input.append(h("option", { value: String(v) }, String(v)));
       input.value = v === null || v === undefined ? "" : String(v);
     }
-    renderLayers();
+    if (layers) renderLayers();  // rebuilt only when they change: a click must find its button
   }
 
   function renderStatus() {
@@ -234,9 +234,11 @@ export function start(root, choices) {
   }
 
   function change(changes) {
+    if (Object.entries(changes).every(([k, v]) => S.settings[k] === v)) return;  // (a blur after a change)
+    const modelChanged = changes.model !== undefined && changes.model !== S.settings.model;
     Object.assign(S.settings, changes);
     writeUrl();
-    renderControls();
+    renderControls(modelChanged);
     const wasRunning = S.state === "running";
     enqueue(async () => {
       if (await newRun() && wasRunning) await command("play");

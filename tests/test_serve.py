@@ -1,0 +1,276 @@
+"""backpropviz serve: the live playground (web/server.py, web/live/playground.js).
+
+The server starts on a free port and stops within a second; a request without the token is
+refused; in headless Chromium the controls choose data and model, set the learning rate, play,
+pause and step, and the numbers the page shows at step k are the numbers
+``backpropviz.train.train`` records at step k for the same settings, bit for bit; the settings
+round-trip through the URL; malformed messages get clear errors and the server goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+from backpropviz.config import RunConfig  # noqa: E402
+from backpropviz.web.server import MAX_BODY, Server  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server(port=0).start()
+    yield s
+    s.stop()
+
+
+def get(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def post(server, body, *, token=True):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    url = server.base + "/api/command" + (f"?token={server.token}" if token else "")
+    req = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw)
+        except ValueError:
+            return e.code, raw
+
+
+def test_server_starts_on_a_free_port_and_stops_within_a_second_with_a_stream_open():
+    s = Server(port=0).start()
+    assert s.host == "127.0.0.1" and s.port > 0
+    status, body = get(s.url)
+    assert status == 200 and b"backpropviz playground" in body
+    # An open event stream (as a page holds) must not keep the server from stopping.
+    stream = urllib.request.urlopen(f"{s.base}/api/events?client=t1&token={s.token}", timeout=10)
+    assert stream.readline().startswith(b"retry:")
+    t0 = time.perf_counter()
+    s.stop()
+    assert time.perf_counter() - t0 < 1.5
+    assert not s.thread.is_alive()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(s.url, timeout=2)
+
+
+def test_every_request_without_the_token_is_refused(server):
+    base = server.base
+    for path in ("/", "/static/app.js", "/live/playground.js", "/api/events?client=x", "/nothing",
+                 "/?token=", "/?token=" + server.token[:-1] + "x", "/static/../server.py"):
+        status, body = get(base + path)
+        assert status == 403, (path, status)
+    assert post(server, {"client": "a", "action": "new", "config": {}}, token=False)[0] == 403
+    # The page's cookie (set with the page) stands for the token; another port's does not.
+    assert get(base + "/static/app.js", {"Cookie": f"bpv_token_{server.port}={server.token}"})[0] == 200
+    assert get(base + "/static/app.js", {"Cookie": f"bpv_token_1={server.token}"})[0] == 403
+    assert get(f"{base}/static/app.js?token={server.token}")[0] == 200
+
+
+def test_serve_command_prints_the_url_and_ctrl_c_stops_it_with_one_line():
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "backpropviz", "serve", "--port", "0"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("backpropviz playground: http://127.0.0.1:"), line
+        url = line.split(": ", 1)[1].strip()
+        assert "token=" in url and get(url)[0] == 200
+        base, token = url.split("/?token=")
+        stream = urllib.request.urlopen(f"{base}/api/events?client=c1&token={token}", timeout=10)
+        stream.readline()
+        t0 = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=5)
+        elapsed = time.perf_counter() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = proc.stderr.read()
+    assert proc.returncode == 130
+    assert elapsed < 1.0, elapsed
+    assert err.strip().splitlines() == ["backpropviz: interrupted (Ctrl-C); the playground server stopped"], err
+
+
+def test_a_host_other_than_loopback_is_warned_about(cli, monkeypatch):
+    import backpropviz.web.server as srv
+
+    class Once(srv.Server):
+        def start(self):
+            raise KeyboardInterrupt  # stop at once: only the warning is tested
+
+    monkeypatch.setattr(srv, "Server", Once)
+    r = cli("serve", "--host", "0.0.0.0", "--port", "0")
+    assert "warning: --host 0.0.0.0 lets other machines reach the playground" in r.err
+    assert cli("serve", "--port", "70000").err.startswith("backpropviz: error: --port must be")
+
+
+MALFORMED = [
+    b"", b"{", b"not json", b"\xff\xfe", b"[]", b"3", b"null", b'"new"',
+    {"action": "new", "config": {}}, {"client": "", "action": "new", "config": {}},
+    {"client": "a b", "action": "new", "config": {}}, {"client": "x" * 65, "action": "new", "config": {}},
+    {"client": 7, "action": "new", "config": {}}, {"client": "f", "action": "fly"}, {"client": "f"},
+    {"client": "f", "action": None}, {"client": "f", "action": "new"}, {"client": "f", "action": "new", "config": []},
+    {"client": "f", "action": "new", "config": "lr=1"}, {"client": "f", "action": "new", "config": {"colour": 1}},
+    {"client": "f", "action": "new", "config": {"lr": "abc"}}, {"client": "f", "action": "new", "config": {"lr": -1}},
+    {"client": "f", "action": "new", "config": {"lr": 0}}, {"client": "f", "action": "new", "config": {"lr": 1e400}},
+    {"client": "f", "action": "new", "config": {"lr": [1]}}, {"client": "f", "action": "new", "config": {"lr": {}}},
+    {"client": "f", "action": "new", "config": {"epochs": 0}}, {"client": "f", "action": "new", "config": {"epochs": 1.5}},
+    {"client": "f", "action": "new", "config": {"epochs": True}},
+    {"client": "f", "action": "new", "config": {"epochs": 10**12}},
+    {"client": "f", "action": "new", "config": {"data": "moons", "batch_size": 1, "epochs": 5000}},
+    {"client": "f", "action": "new", "config": {"data": "nope"}}, {"client": "f", "action": "new", "config": {"data": 3}},
+    {"client": "f", "action": "new", "config": {"data": "csv", "csv": "/etc/passwd", "target": "x"}},
+    {"client": "f", "action": "new", "config": {"model": "mlp:100000"}},
+    {"client": "f", "action": "new", "config": {"model": "mlp:65"}},
+    {"client": "f", "action": "new", "config": {"model": "mlp:" + ",".join(["2"] * 7)}},
+    {"client": "f", "action": "new", "config": {"model": "mlp:"}}, {"client": "f", "action": "new", "config": {"model": None}},
+    {"client": "f", "action": "new", "config": {"data": "moons", "n_samples": 10**6}},
+    {"client": "f", "action": "new", "config": {"n_samples": -3}}, {"client": "f", "action": "new", "config": {"seed": -1}},
+    {"client": "f", "action": "new", "config": {"seed": 2**40}}, {"client": "f", "action": "new", "config": {"noise": "x"}},
+    {"client": "f", "action": "new", "config": {"activation": "swish"}}, {"client": "f", "action": "new", "config": {"loss": "l7"}},
+    {"client": "f", "action": "new", "config": {"optimizer": "lbfgs"}},
+    {"client": "f", "action": "new", "config": {"data": "iris", "loss": "bce"}},
+    {"client": "f", "action": "new", "config": {"init": [1, 2]}}, {"client": "f", "action": "new", "config": {"init": "x"}},
+    {"client": "f", "action": "new", "config": {"test_fraction": 1}}, {"client": "f", "action": "new", "config": {"batch_size": 0}},
+    {"client": "f", "action": "new", "config": {"betas": [2, 3]}}, {"client": "f", "action": "new", "config": {"features": 5}},
+    {"client": "f", "action": "play"}, {"client": "f", "action": "step"}, {"client": "f", "action": "pause"},
+    {"client": "f", "action": "play", "speed": -1}, {"client": "f", "action": "play", "speed": "fast"},
+    {"client": "f", "action": "play", "extra": 1},
+    json.dumps({"client": "f", "action": "new", "config": {"lr": "x" * (MAX_BODY + 10)}}).encode(),
+    b"[" * 5000 + b"]" * 5000,
+]
+
+
+def test_malformed_messages_get_clear_errors_and_the_server_goes_on(server):
+    answers = []
+    for message in MALFORMED:
+        status, answer = post(server, message)
+        answers.append((message if not isinstance(message, bytes) else message[:40], status, answer))
+    for message, status, answer in answers:
+        assert status in (400, 413), (message, status, answer)
+        assert isinstance(answer, dict) and answer.get("error"), (message, answer)
+        assert "Traceback" not in answer["error"] and len(answer["error"]) < 1100
+    by = {json.dumps(m, sort_keys=True): a["error"] for m, _, a in answers if isinstance(m, dict)}
+    assert "--lr must be a number > 0" in by[json.dumps({"client": "f", "action": "new", "config": {"lr": -1}}, sort_keys=True)]
+    assert "unknown setting 'colour'" in by[json.dumps({"client": "f", "action": "new", "config": {"colour": 1}}, sort_keys=True)]
+    assert "at most 64 neurons" in by[json.dumps({"client": "f", "action": "new", "config": {"model": "mlp:65"}}, sort_keys=True)]
+    # Still answering: a good run trains, and the page is served.
+    status, answer = post(server, {"client": "ok", "action": "new", "config": {"data": "or", "epochs": 5}, "speed": 0})
+    assert status == 200 and answer["steps"] == 5
+    assert post(server, {"client": "ok", "action": "play"})[0] == 200
+    run = server.playground.clients["ok"].run
+    run.thread.join(10)
+    assert run.status()["state"] == "done" and run.done_steps == 5
+    assert get(server.url)[0] == 200
+
+
+SETTINGS = dict(data="moons", n_samples=60, model="mlp:5", activation="relu", lr=0.1, batch_size=10, epochs=60, seed=3)
+
+
+def test_the_page_trains_what_train_records_bit_for_bit(server, browser):
+    from backpropviz.train import train
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    errors = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url)
+        page.wait_for_function("document.documentElement.dataset.ready === '1'", timeout=20000)
+        page.evaluate("window.backpropviz.idle()")
+        assert page.evaluate("window.backpropviz.state()")["state"] == "ready"  # the article's run, not started
+
+        # Choose the data and the model with the controls, set the learning rate.
+        page.select_option("select[name=data]", "moons")
+        page.fill("input[name=n_samples]", "60")
+        page.dispatch_event("input[name=n_samples]", "change")
+        page.click(".bpv-live-add-layer")   # perceptron -> mlp:4
+        page.click(".bpv-live-more")        # -> mlp:5
+        page.select_option("select[name=activation]", "relu")
+        for name, value in (("batch_size", "10"), ("epochs", "60"), ("seed", "3"), ("lr", "-1")):
+            page.fill(f"input[name={name}]", value)
+            page.dispatch_event(f"input[name={name}]", "change")
+        page.evaluate("window.backpropviz.idle()")
+        message = page.text_content(".bpv-live-error")
+        assert "--lr must be a number > 0" in message  # said on the page; nothing crashed
+        page.fill("input[name=lr]", "0.1")
+        page.dispatch_event("input[name=lr]", "change")
+        page.select_option("select[name=speed]", "30")
+        state = page.evaluate("window.backpropviz.idle()")
+        assert state["state"] == "ready" and state["error"] == "" and state["total"] == 360
+
+        expected = RunConfig(**SETTINGS)
+        assert RunConfig.from_dict(page.evaluate("window.backpropviz.config()")) == expected
+
+        # Play, then pause: the run stops part way and stays there.
+        page.click(".bpv-live-play")
+        page.wait_for_function("window.backpropviz.steps() >= 8", timeout=20000)
+        page.click(".bpv-live-pause")
+        page.wait_for_function("window.backpropviz.state().state === 'paused'", timeout=10000)
+        time.sleep(0.4)
+        paused = page.evaluate("window.backpropviz.steps()")
+        time.sleep(0.4)
+        assert page.evaluate("window.backpropviz.steps()") == paused < 360
+        # One step: exactly one more.
+        page.click(".bpv-live-step")
+        page.wait_for_function(f"window.backpropviz.steps() === {paused + 1}", timeout=10000)
+        time.sleep(0.3)
+        n = page.evaluate("window.backpropviz.steps()")
+        assert n == paused + 1
+        assert page.evaluate("window.backpropviz.current().index") == n - 1  # the viewer follows the newest
+
+        history = train(expected)
+        for k in sorted({0, 1, n // 2, n - 1}):
+            shown = page.evaluate(f"(window.backpropviz.go({k}), window.backpropviz.current())")
+            assert shown["step"] == k and shown["names"] == list(history.param_names)
+            np.testing.assert_array_equal(np.array(shown["params"], dtype=np.float32), history.params[k])
+            np.testing.assert_array_equal(np.array(shown["grad"], dtype=np.float32), history.grads[k])
+            assert np.float32(shown["loss"]) == history.loss[k]
+            assert shown["epoch"] == history.epoch[k]
+
+        # The URL holds the settings: another tab opened on it has the same ones and the same run.
+        url = page.url
+        assert "data=moons" in url and "model=mlp:5" in url and "lr=0.1" in url and "seed=3" in url
+        other = context.new_page()
+        other.goto(url)
+        other.wait_for_function("document.documentElement.dataset.ready === '1'", timeout=20000)
+        other.evaluate("window.backpropviz.idle()")
+        assert other.evaluate("window.backpropviz.settings()") == page.evaluate("window.backpropviz.settings()")
+        assert RunConfig.from_dict(other.evaluate("window.backpropviz.config()")) == expected
+        other.evaluate("window.backpropviz.step()")
+        other.wait_for_function("window.backpropviz.steps() === 1", timeout=10000)
+        np.testing.assert_array_equal(np.array(other.evaluate("window.backpropviz.current().grad"), dtype=np.float32),
+                                      history.grads[0])
+
+        # reset: back to no steps, the same settings.
+        page.evaluate("window.backpropviz.reset()")
+        assert page.evaluate("window.backpropviz.idle()")["steps"] == 0
+        assert errors == []
+    finally:
+        context.close()
