@@ -199,6 +199,8 @@ export function start(root, choices) {
 
   function clearViewer() {
     S.rec = null;
+    incoming = [];
+    pendingSteps = 0;
     S.viewer = null;
     S.steps = 0;
     viewRoot.textContent = "";
@@ -245,19 +247,41 @@ export function start(root, choices) {
     });
   }
 
-  function append(d) {
-    const rec = S.rec;
-    if (!rec || d.run !== S.runId) return;
-    const n = d.loss.shape[0], P = rec.P;
-    const skip = rec.length - d.from;  // a reconnected stream starts again from step 0
+  // Steps arrive faster than a page draws: they are appended once per frame, all together.
+  let incoming = [], pendingSteps = 0, flushing = false;
+  function receive(d) {
+    if (!S.rec || d.run !== S.runId) return;
+    const n = d.loss.shape[0];
+    const skip = S.rec.length + pendingSteps - d.from;  // a reconnected stream starts again from step 0
     if (skip < 0 || skip >= n) return;
-    const rows = (record, width) => decode(record).subarray(skip * width);
+    incoming.push({ d, skip, run: d.run });
+    pendingSteps += n - skip;
+    if (!flushing) { flushing = true; requestAnimationFrame(flush); }
+  }
+
+  const concat = (arrays) => {
+    if (arrays.length === 1) return arrays[0];
+    const out = new arrays[0].constructor(arrays.reduce((a, b) => a + b.length, 0));
+    let at = 0;
+    for (const a of arrays) { out.set(a, at); at += a.length; }
+    return out;
+  };
+
+  function flush() {
+    flushing = false;
+    const rec = S.rec, parts = incoming.filter((p) => p.run === S.runId);
+    incoming = [];
+    pendingSteps = 0;
+    if (!rec || !parts.length) return;
+    const P = rec.P;
+    const rows = (key, width) => concat(parts.map((p) => decode(p.d[key]).subarray(p.skip * width)));
+    const first = parts[0];
     const atEnd = !S.viewer || S.viewer.current().index >= rec.length - 1;
     rec.append({
-      initial: d.from === 0 && skip === 0 ? decode(d.initial) : undefined,
-      initial_whole_loss: d.initial_whole_loss ?? NaN,
-      params: rows(d.params, P), grads: rows(d.grads, P), loss: rows(d.loss, 1), epoch: rows(d.epoch, 1),
-      whole_loss: rows(d.whole_loss, 1), lr: rows(d.lr, 1),
+      initial: first.d.from === 0 && first.skip === 0 ? decode(first.d.initial) : undefined,
+      initial_whole_loss: first.d.initial_whole_loss ?? NaN,
+      params: rows("params", P), grads: rows("grads", P), loss: rows("loss", 1), epoch: rows("epoch", 1),
+      whole_loss: rows("whole_loss", 1), lr: rows("lr", 1),
     });
     S.steps = rec.length;
     if (!S.viewer) {
@@ -274,7 +298,7 @@ export function start(root, choices) {
 
   const events = new EventSource(`/api/events?client=${client}`);
   events.addEventListener("steps", (ev) => {
-    try { append(JSON.parse(ev.data)); } catch (err) { showError(err); console.error(err); }
+    try { receive(JSON.parse(ev.data)); } catch (err) { showError(err); console.error(err); }
   });
   events.addEventListener("status", (ev) => {
     const d = JSON.parse(ev.data);
