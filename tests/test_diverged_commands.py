@@ -102,6 +102,13 @@ def test_explain_and_gradcheck_of_a_run_that_really_diverged_say_where(network_f
     r = cli("gradcheck", network_file, "--step", "0", "--out", tmp_path, "--lang", lang)
     assert r.code == 0, r
     assert_noted(drawn, NOTE[lang].format(step=step), lang, expected=4)  # graph, updates, updates_path, gradcheck
+    # the path's slice is taken at the last row, where the run's parameters make every loss inf:
+    # no empty contour with a colour bar of made-up (negative) losses, but a word saying so
+    path_figure = drawn[2]
+    contours = [c for ax in path_figure.axes for c in ax.collections if isinstance(c, matplotlib.contour.ContourSet)]
+    assert not contours and len(path_figure.axes) == 1  # no colour bar either
+    empty = {"en": "no finite loss anywhere on this slice", "ja": "この断面には有限な損失がない"}[lang]
+    assert note_artists(path_figure, empty)
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])

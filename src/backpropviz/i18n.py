@@ -69,6 +69,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
                           "ja": "{run} の学習はステップ {step} で発散した。図はその前の有限な {step} ステップを示す。"},
     "diverged_note_first_run": {"en": "Run {run} diverged at its first step (step 0): no step completed.",
                                 "ja": "{run} の学習は最初のステップ (ステップ 0) で発散した。完了したステップはない。"},
+    "slice_no_finite": {"en": "no finite loss anywhere on this slice:\nthe parameters held fixed are too large here",
+                        "ja": "この断面には有限な損失がない。\n固定したパラメータの値がここでは大きすぎる"},
     "loss_none": {"en": "no step completed before the run diverged",
                   "ja": "発散する前に完了したステップはない"},
     "path": {"en": "learning path", "ja": "学習経路"},

@@ -281,8 +281,9 @@ class LossContourDisplay(_PlaneDisplay):
         return t("slice_note_moved", self.lang, fixed=self.fixed_text, moved=self.moved_text)
 
     def plot(self, ax=None, *, note=True):
-        """Draw on ``ax``; keeps ``ax_``, ``figure_``, ``contour_``, ``colorbar_``, ``path_``,
-        ``start_``, ``end_`` and ``note_`` (the text about the slice)."""
+        """Draw on ``ax``; keeps ``ax_``, ``figure_``, ``contour_``, ``colorbar_`` (both None when no
+        loss on the slice is finite, which ``empty_note_`` then says), ``path_``, ``start_``, ``end_``
+        and ``note_`` (the text about the slice)."""
         land = self.landscape
         with use_language(self.lang):
             ax = axes_or_new(ax, figsize=(7, 5.5))
@@ -293,12 +294,20 @@ class LossContourDisplay(_PlaneDisplay):
                 # one tick, instead of 30 levels that differ only in rounding noise.
                 pad = max(abs(flat_value) * 1e-3, 1e-6)
                 levels = [flat_value - pad, flat_value + pad]
-            self.contour_ = ax.contourf(land.alpha, land.beta, land.loss, levels=levels,
-                                        cmap=palette.cmap("sequential"), alpha=0.8)
-            self.colorbar_ = fig.colorbar(
-                self.contour_, ax=ax, label=self.colorbar_label())
-            if flat_value is not None:
-                self.colorbar_.set_ticks([flat_value], labels=[f"{flat_value:.4g}"])
+            self.contour_ = self.colorbar_ = self.empty_note_ = None
+            if not np.isfinite(land.loss).any():
+                # a run that blew up, sliced where its parameters are too large: no contour and
+                # no colour bar of made-up losses, but a word saying why
+                self.empty_note_ = ax.text(0.02, 0.98, t("slice_no_finite", self.lang), transform=ax.transAxes,
+                                           ha="left", va="top", fontsize="small", zorder=10,
+                                           bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="0.6", alpha=0.9))
+            else:
+                self.contour_ = ax.contourf(land.alpha, land.beta, land.loss, levels=levels,
+                                            cmap=palette.cmap("sequential"), alpha=0.8)
+                self.colorbar_ = fig.colorbar(
+                    self.contour_, ax=ax, label=self.colorbar_label())
+                if flat_value is not None:
+                    self.colorbar_.set_ticks([flat_value], labels=[f"{flat_value:.4g}"])
             path = land.path
             (self.path_,) = ax.plot(path[:, 0], path[:, 1], "-o", color=palette.color("path_2d"), markersize=3,
                                     linewidth=1,
