@@ -339,13 +339,17 @@ def test_html_command_writes_a_page_and_refuses_bad_input(cli, tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
 
 
-def test_a_diverged_history_gets_a_page_that_says_where_it_stopped(open_page, tmp_path):
+def test_a_diverged_or_interrupted_history_gets_a_page_that_says_where_it_stopped(open_page, tmp_path):
     h = train(RunConfig(epochs=50))
     diverged = History(h.params[:31], h.grads[:30], h.loss[:30], h.epoch[:30], h.param_names, h.X, h.y,
                        h.config, status="diverged")
     path = write_page(page_data(diverged), tmp_path / "d.html")
     s = open_page(path)
     assert "diverged at step 30" in s.js("document.querySelector('.bpv-notes').innerText")
+    interrupted = History(h.params[:13], h.grads[:12], h.loss[:12], h.epoch[:12], h.param_names, h.X, h.y,
+                          h.config, status="interrupted at step 12")
+    s = open_page(write_page(page_data(interrupted), tmp_path / "i.html"))
+    assert "interrupted after step 11" in s.js("document.querySelector('.bpv-notes').innerText")
     broken = History(h.params.copy(), h.grads, h.loss, h.epoch, h.param_names, h.X, h.y, h.config)
     broken.params[20:] = np.nan
     from backpropviz.errors import BackpropvizError

@@ -17,8 +17,6 @@ import base64
 import html
 import io
 import json
-import os
-import tempfile
 import urllib.parse
 from pathlib import Path
 
@@ -168,26 +166,12 @@ def render_page(page: dict, *, embed_font: bool | None = None) -> str:
     ])
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_page(page: dict, path, *, embed_font: bool | None = None) -> Path:
-    """Write the page atomically: a whole file or nothing (a temporary file, then a rename)."""
+    """Write the page: a whole file or nothing (history.atomic_write: a temporary file, then a
+    rename; inside a command, together with the command's other files when it succeeds)."""
+    from ..history import atomic_write
+
     path = Path(path)
     text = render_page(page, embed_font=embed_font)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return path

@@ -117,8 +117,9 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     const lines = [];
     for (const o of page.omitted || []) lines.push(o.reason[state.lang] || o.reason.en);
     if (rec.thinned) lines.push(t("thinned", { kept: rec.length, total: rec.total }));
-    const status = page.run.status;
-    if (status && status !== "completed" && L()["status_" + status]) lines.push(t("status_" + status, { n: rec.total, last: rec.total - 1 }));
+    // "diverged", "interrupted at step N", ...: the first word names the catalogue's text
+    const status = String(page.run.status || "completed").split(" ")[0];
+    if (status !== "completed" && L()["status_" + status]) lines.push(t("status_" + status, { n: rec.total, last: rec.total - 1 }));
     for (const line of lines) notes.append(h("p", {}, line));
   }
 
