@@ -124,3 +124,13 @@ def test_the_largest_epochs_named_does_fit():
     with pytest.raises(BackpropvizError, match="at most --epochs 89478484"):
         check_history_size(89478485, 3, None)
     assert (2 * 89478484 * 3 + 3) * 4 <= MAX_HISTORY_BYTES
+
+
+@pytest.mark.parametrize("init", ["1e30,1e30,0", "3e38,3e38,0"])
+def test_huge_starting_weights_still_get_an_article_figure(cli, tmp_path, init):
+    # w = 1e30 +- 8 is one float64 number, and 3e38 lies beyond the window limit: the overview's
+    # window used to collapse and fail with a message about an option nobody gave (--x-range).
+    r = cli("run", "--init", init, "--epochs", "5", "--out", tmp_path)
+    assert r.code == 0, r.err
+    assert "--x-range" not in r.err
+    assert (tmp_path / "overview.png").is_file()

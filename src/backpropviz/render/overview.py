@@ -24,17 +24,23 @@ def window_holding(center: float, span: float, values) -> tuple[float, float]:
     lies inside with ``MARKER_ROOM`` to spare.
 
     >>> window_holding(-7.2, 8.0, [1.0, -7.2])   # NOR: the start w2 = 1 beyond -7.2 + 8
-    (-15.2, 2.0)
+    (-15.2, 1.972)
+    >>> window_holding(1e30, 8.0, [1e30])         # a blown-up run: still a window, not a point
+    (9.99e+29, 1.001e+30)
     """
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
+    # A centre at float32's limits stays inside them, and the span stays one that float64 can
+    # tell from the centre (w = 1e30 +- 8 would be an empty window).
+    center = float(np.clip(center, -WINDOW_LIMIT, WINDOW_LIMIT))
+    span = max(float(span), 1e-3 * abs(center))
     lo, hi = center - span, center + span
     if values.size == 0:
         return lo, hi
     room = MARKER_ROOM * (max(hi, values.max()) - min(lo, values.min()))
     # a path that blew up to float32's limits: the grid's points must stay float32 numbers
     lo, hi = min(lo, float(values.min()) - room), max(hi, float(values.max()) + room)
-    return max(lo, -WINDOW_LIMIT), min(hi, WINDOW_LIMIT)
+    return float(max(lo, -WINDOW_LIMIT)), float(min(hi, WINDOW_LIMIT))
 # Margins (figure fractions) that leave room for the suptitle, the axis labels and the notes
 # under the two loss panels, in both languages.
 GRID = dict(left=0.06, right=0.975, top=0.925, bottom=0.115, wspace=0.2, hspace=0.32)
