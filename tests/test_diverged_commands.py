@@ -167,3 +167,16 @@ def test_plot_of_a_diverged_runs_landscape_file_says_where_it_diverged(network_f
     r = cli("plot", tmp_path / "l" / "landscape.npz", "--out", tmp_path / "p", "--lang", lang)
     assert r.code == 0, r
     assert_noted(drawn, NOTE[lang].format(step=step), lang, expected=4)  # contour, filled, heatmap, 3d
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_landscape_at_a_diverged_runs_last_row_draws_no_empty_contour(network_file, drawn, cli, tmp_path, lang):
+    # the params plane is centred on the last row, where every loss of the slice is inf
+    r = cli("landscape", network_file, "--resolution", "11", "--no-curvature", "--out", tmp_path, "--lang", lang)
+    assert r.code == 0, r
+    assert len(drawn) == 4
+    empty = {"en": "no finite loss anywhere on this slice", "ja": "この断面には有限な損失がない"}[lang]
+    for fig in drawn:
+        assert not loss_mappables(fig)  # no empty contour, no image of infinite losses
+        assert len(fig.axes) == 3  # the view, the faithfulness panel and its twin: no colour bar
+        assert note_artists(fig, empty)

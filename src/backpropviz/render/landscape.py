@@ -16,7 +16,8 @@ from ..i18n import resolve_lang, t
 from . import palette
 from .base import axes_or_new, freeze_legend, integer_ticks, new_figure, note_diverged, param_label
 from .fonts import use_language
-from .surface import aspect_note, check_aspect, equal_scale, label_contours, set_plane_aspect, tidy_3d_axes
+from .surface import (aspect_note, check_aspect, equal_scale, label_contours, no_finite_loss_note, set_plane_aspect,
+                      tidy_3d_axes)
 
 KINDS = ("contour", "filled", "heatmap", "3d")
 
@@ -183,7 +184,9 @@ class LandscapeDisplay:
 
     def plot(self, ax=None):
         """Draw; keeps ``ax_``, ``figure_``, ``surface_`` (the contour set, image or 3D surface),
-        ``colorbar_`` (2D views), ``labels_`` (contour: the level labels), ``path_``, ``start_``, ``end_``."""
+        ``colorbar_`` (2D views), ``labels_`` (contour: the level labels), ``path_``, ``start_``, ``end_``.
+        A grid with no finite loss (a diverged run's plane) draws no surface and no colour bar
+        (both None) but says so (``empty_note_``)."""
         from matplotlib.colors import LogNorm
 
         land, lang = self.landscape, self.lang
@@ -198,12 +201,17 @@ class LandscapeDisplay:
         with use_language(lang):
             ax = axes_or_new(ax, projection="3d" if self.kind == "3d" else None, figsize=(7, 5.5))
             fig = ax.figure
-            self.colorbar_, self.labels_ = None, []
+            self.colorbar_, self.labels_, self.surface_, self.empty_note_ = None, [], None, None
+            drawable = bool(np.isfinite(Z).any())
+            if not drawable:
+                self.empty_note_ = no_finite_loss_note(ax, lang)
             if self.kind == "3d":
                 ax.computed_zorder = False
-                self.surface_ = ax.plot_surface(A, B, Z, cmap=palette.cmap("sequential"), alpha=0.55, linewidth=0,
-                                                antialiased=False, rasterized=True, zorder=1)
+                if drawable:
+                    self.surface_ = ax.plot_surface(A, B, Z, cmap=palette.cmap("sequential"), alpha=0.55,
+                                                    linewidth=0, antialiased=False, rasterized=True, zorder=1)
                 heights = land.path_loss if land.path_loss is not None else np.full(len(path), np.nan)
+                heights = np.where(np.isfinite(heights), heights, np.nan)  # no point at an infinite height
                 # The same styles as the fidelity panel beside it and the overview's Graph 4: the
                 # loss on the plane under the path dashed red, the loss training saw solid black.
                 (self.path_,) = ax.plot(path[:, 0], path[:, 1], heights, color=palette.color("path"), lw=2, ls="--",
@@ -222,7 +230,9 @@ class LandscapeDisplay:
                 set_plane_aspect(ax, land, self.aspect)
                 tidy_3d_axes(ax)
             else:
-                if self.kind == "heatmap":
+                if not drawable:
+                    pass
+                elif self.kind == "heatmap":
                     positive = Z[np.isfinite(Z) & (Z > 0)]
                     lo = float(positive.min()) if positive.size else 1e-12
                     hi = float(positive.max()) if positive.size and positive.max() > lo else lo * 10
@@ -236,9 +246,10 @@ class LandscapeDisplay:
                     self.surface_ = ax.contour(A, B, Z, levels=self.levels, cmap=palette.cmap("sequential"), linewidths=1)
                     label = tr("loss", lang)
                 # In an inset, so that the bar keeps the height of a plot drawn to equal scale.
-                self.colorbar_ = fig.colorbar(self.surface_, cax=ax.inset_axes([1.03, 0.0, 0.035, 1.0]),
-                                              label=label)
-                if self.kind != "heatmap":  # a short bar holds few labels (the log bar places its own)
+                if drawable:
+                    self.colorbar_ = fig.colorbar(self.surface_, cax=ax.inset_axes([1.03, 0.0, 0.035, 1.0]),
+                                                  label=label)
+                if drawable and self.kind != "heatmap":  # a short bar holds few labels (the log bar places its own)
                     from matplotlib.ticker import MaxNLocator
 
                     self.colorbar_.locator = MaxNLocator(nbins=6)
@@ -256,7 +267,8 @@ class LandscapeDisplay:
                 # Labels clear of the path and its markers: 200 points along the drawn polyline.
                 along = np.linspace(0, len(path) - 1, 200)
                 line = np.stack([np.interp(along, np.arange(len(path)), path[:, k]) for k in range(2)], axis=1)
-                self.labels_ = label_contours(ax, self.surface_, avoid=line) if self.kind == "contour" else []
+                self.labels_ = label_contours(ax, self.surface_, avoid=line) if drawable and self.kind == "contour" \
+                    else []
             if not ax.get_xlabel():
                 ax.set_xlabel(xl)
             if not ax.get_ylabel():

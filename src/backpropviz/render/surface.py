@@ -298,9 +298,7 @@ class LossContourDisplay(_PlaneDisplay):
             if not np.isfinite(land.loss).any():
                 # a run that blew up, sliced where its parameters are too large: no contour and
                 # no colour bar of made-up losses, but a word saying why
-                self.empty_note_ = ax.text(0.02, 0.98, t("slice_no_finite", self.lang), transform=ax.transAxes,
-                                           ha="left", va="top", fontsize="small", zorder=10,
-                                           bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="0.6", alpha=0.9))
+                self.empty_note_ = no_finite_loss_note(ax, self.lang)
             else:
                 self.contour_ = ax.contourf(land.alpha, land.beta, land.loss, levels=levels,
                                             cmap=palette.cmap("sequential"), alpha=0.8)
@@ -476,6 +474,16 @@ class LossSurface3DDisplay(_PlaneDisplay):
 def _markevery(n: int) -> int:
     """Mark about 60 points of a long path: 1000 dots on top of each other only hide the line."""
     return max(1, n // 60)
+
+
+def no_finite_loss_note(ax, lang: str):
+    """Say, in the top left corner of ``ax`` (under a 3D one, whose legend takes its top), that no
+    loss on its slice is finite (drawn instead of an empty contour and a colour bar of made-up losses)."""
+    style = dict(transform=ax.transAxes, fontsize="small", zorder=10,
+                 bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="0.6", alpha=0.9))
+    if hasattr(ax, "text2D"):
+        return ax.text2D(0.5, -0.03, t("slice_no_finite", lang), ha="center", va="top", **style)
+    return ax.text(0.02, 0.98, t("slice_no_finite", lang), ha="left", va="top", **style)
 
 
 def _note(ax, text: str, *, y: float = -0.13):
