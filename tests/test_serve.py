@@ -168,6 +168,12 @@ MALFORMED = [
 
 
 def test_malformed_messages_get_clear_errors_and_the_server_goes_on(server):
+    from backpropviz.train import train
+
+    # A page trains while another sends garbage: the run goes on and records what train() records.
+    good = {"data": "moons", "n_samples": 60, "model": "mlp:3", "batch_size": 10, "epochs": 40, "seed": 1}
+    assert post(server, {"client": "busy", "action": "new", "config": good, "speed": 400})[0] == 200
+    assert post(server, {"client": "busy", "action": "play"})[0] == 200
     answers = []
     for message in MALFORMED:
         status, answer = post(server, message)
@@ -188,6 +194,32 @@ def test_malformed_messages_get_clear_errors_and_the_server_goes_on(server):
     run.thread.join(10)
     assert run.status()["state"] == "done" and run.done_steps == 5
     assert get(server.url)[0] == 200
+    busy = server.playground.clients["busy"].run
+    busy.thread.join(20)
+    assert busy.status()["state"] == "done"
+    expected = train(RunConfig(**good))
+    np.testing.assert_array_equal(busy.rec.params.numpy(), expected.params)
+    np.testing.assert_array_equal(busy.rec.grads.numpy(), expected.grads)
+
+
+def test_a_run_that_diverges_says_so_and_keeps_the_steps_before(server):
+    from backpropviz.errors import TrainingDiverged
+    from backpropviz.train import train
+
+    config = {"data": "reg-plane", "loss": "mse", "lr": 50.0, "epochs": 200}
+    assert post(server, {"client": "div", "action": "new", "config": config, "speed": 0})[0] == 200
+    assert post(server, {"client": "div", "action": "play"})[0] == 200
+    run = server.playground.clients["div"].run
+    run.thread.join(20)
+    with pytest.raises(TrainingDiverged) as caught:
+        train(RunConfig(**config))
+    status = run.status()
+    assert status["state"] == "diverged" and "try a smaller --lr" in status["message"]
+    assert status["steps"] == len(caught.value.history.loss) == 11
+    chunk = run.chunk(0)
+    from backpropviz.web.pack import decode
+
+    np.testing.assert_array_equal(decode(chunk["params"]), caught.value.history.params[1:])
 
 
 SETTINGS = dict(data="moons", n_samples=60, model="mlp:5", activation="relu", lr=0.1, batch_size=10, epochs=60, seed=3)

@@ -405,6 +405,7 @@ def _font_css() -> str:
         return ""
 
 
+@functools.lru_cache(maxsize=4)
 def page_html(token: str) -> str:
     """The playground page: the viewer's styles and modules (import map to this server's URLs)."""
     from ..config import RunConfig
@@ -469,7 +470,7 @@ def make_app(playground: Playground, port: int | None = None):
             return await self.app(scope, receive, send)
 
     async def index(request):
-        response = HTMLResponse(page_html(token), headers={"Cache-Control": "no-store"})
+        response = HTMLResponse(await asyncio.to_thread(page_html, token), headers={"Cache-Control": "no-store"})
         response.set_cookie(cookie, token, httponly=True, samesite="strict")
         return response
 
@@ -582,6 +583,8 @@ class Server:
         self.thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [self.sock]},
                                        name="backpropviz-serve", daemon=True)
         self.thread.start()
+        # The page (its font subset: a second or two) is built ahead of the first visit.
+        threading.Thread(target=page_html, args=(self.token,), name="backpropviz-page", daemon=True).start()
         deadline = time.monotonic() + 10
         while not self._uvicorn.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
