@@ -55,7 +55,7 @@ def text_only(monkeypatch):
     from backpropviz.cli import landscape
     from backpropviz.render import figures, graph, updates, views
 
-    def skip_write(fig, path, fmt):
+    def skip_write(fig, path, *args, **kwargs):  # (fig, path, fmt, ...): whatever else the writer takes
         plt.close(fig)
         return path
 
