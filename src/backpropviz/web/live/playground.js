@@ -222,6 +222,8 @@ export function start(root, choices) {
     } catch (err) {
       S.state = "none";
       showError(err);
+      viewRoot.textContent = "";
+      viewRoot.append(h("p", { class: "bpv-live-empty" }, "These settings cannot be trained: the message on the left says why."));
     }
     renderStatus();
     return S.runId !== null;
