@@ -402,3 +402,14 @@ def test_the_browsers_forward_pass_is_the_models(open_page, article, moons, tmp_
         assert "predicted value" in note
         assert s.js("document.querySelector('.bpv-view-boundary h2').textContent") == "Data and prediction"
     assert s.errors == []
+
+
+def test_palette_cvd_draws_the_pages_maps_in_cividis(open_page, tmp_path, cli):
+    out = tmp_path / "cvd.html"
+    assert cli("html", "--epochs", "20", "--trace-steps", "3", "--palette", "cvd", "--out", out).code == 0
+    s = open_page(out)
+    got = s.page.evaluate("""async () => { const c = await import("bpv/canvas.js");
+      return [c.colour("prob", 0), c.colour("viridis", 1)]; }""")
+    assert got == [[0, 34, 78], [254, 232, 56]]  # cividis's ends, for the probability and the loss maps
+    plain = open_page(write_page(page_data(train(RunConfig(epochs=20)), trace_steps=3), tmp_path / "plain.html"))
+    assert plain.page.evaluate("""async () => (await import("bpv/canvas.js")).colour("viridis", 0)""") == [68, 1, 84]

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import LangOpt, app, check_writable_file, fail
+from .app import LangOpt, app, check_writable_file, fail, takes_palette
 from .options import RunOptions, takes_run_options
 
 HtmlOpt = Annotated[Optional[Path], typer.Option(
@@ -42,15 +42,17 @@ def check_page_options(out: Path, trace_steps: int, surface_resolution: int, opt
 def write_html(history, out: Path, lang: str, *, trace_steps: int = 1000, surface_resolution: int = 51,
                title: str | None = None) -> Path:
     """Pack ``history`` and write the page to ``out`` (atomically)."""
+    from ..render.palette import get_palette
     from ..web.pack import page_data
     from ..web.page import write_page
 
     data = page_data(history, lang=lang, trace_steps=trace_steps, surface_resolution=surface_resolution,
-                     title=title)
+                     title=title, palette=get_palette().name)  # the --palette of the command
     return write_page(data, out)
 
 
 @app.command()
+@takes_palette
 @takes_run_options()
 def html(
     history_file: Annotated[Optional[Path], typer.Argument(

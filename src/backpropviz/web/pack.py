@@ -313,8 +313,9 @@ def _trace(history: History, kept: np.ndarray, count: int) -> dict:
 
 
 def page_data(history: History, *, lang: str = "en", title: str | None = None, trace_steps: int = DEFAULT_TRACE_STEPS,
-              surface_resolution: int = 51, max_step_floats: int = MAX_STEP_FLOATS) -> dict:
-    """The page's data for ``history`` (see docs/page-format.md)."""
+              surface_resolution: int = 51, max_step_floats: int = MAX_STEP_FLOATS, palette: str = "default") -> dict:
+    """The page's data for ``history`` (see docs/page-format.md); ``palette`` "cvd" draws the
+    continuous maps in cividis (``--palette``)."""
     from ..analysis.landscape import losses_along_path
 
     if history.n_steps == 0:
@@ -356,7 +357,7 @@ def page_data(history: History, *, lang: str = "en", title: str | None = None, t
         omit("chain", "omit_chain")
     views.append("update")
     data = {
-        "format": PAGE_FORMAT, "version": PAGE_VERSION, "lang": lang, "title": title or "",
+        "format": PAGE_FORMAT, "version": PAGE_VERSION, "lang": lang, "title": title or "", "palette": palette,
         "labels": page_labels(),
         "run": {"config": history.config, "param_names": list(history.param_names), "status": history.status,
                 "model": model, "full_batch": history.batches is None, "lr": _finite(history.config.get("lr", 0.5)),

@@ -5,6 +5,7 @@
 import { fill, fmt } from "bpv/format.js";
 import { readHash, writeHash } from "bpv/state.js";
 import { h } from "bpv/dom.js";
+import { usePalette } from "bpv/canvas.js";
 import * as boundary from "bpv/views/boundary.js";
 import * as params from "bpv/views/params.js";
 import * as losses from "bpv/views/loss.js";
@@ -24,6 +25,7 @@ const SPEEDS = [1, 2, 5, 10, 25, 50];
  */
 export function mount(root, rec, { lang = "en", hash = true } = {}) {
   const page = rec.meta;
+  usePalette(page.palette);
   const available = page.views.filter((v) => VIEW_MODULES[v]);
   const fromHash = hash ? readHash(location.hash) : {};
   const state = {

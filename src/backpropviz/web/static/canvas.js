@@ -48,13 +48,19 @@ export function ticks(lo, hi, count = 5) {
 // and a blue-white-orange diverging map for probabilities (no red against green).
 const MAPS = {
   viridis: [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]],
+  cividis: [[0, 34, 78], [62, 77, 108], [124, 123, 120], [188, 175, 111], [254, 232, 56]],
   prob: [[33, 102, 172], [146, 197, 222], [247, 247, 247], [244, 165, 130], [178, 24, 43]],
   diverging: [[33, 102, 172], [247, 247, 247], [178, 24, 43]],
 };
 
+// The page's palette (`--palette`): "cvd" draws every continuous map in cividis, readable with
+// any colour-vision deficiency, as the static figures do. Set once by the app from the page data.
+let palette = "default";
+export function usePalette(name) { palette = name === "cvd" ? "cvd" : "default"; }
+
 /** The colour [r, g, b] of map `name` at t in [0, 1]. */
 export function colour(name, t) {
-  const a = MAPS[name] || MAPS.viridis;
+  const a = (palette === "cvd" ? MAPS.cividis : MAPS[name]) || MAPS.viridis;
   if (!(t >= 0)) t = 0;
   if (t > 1) t = 1;
   const x = t * (a.length - 1);

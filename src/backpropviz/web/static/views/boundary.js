@@ -19,11 +19,12 @@ const UNIT_RANGE = { sigmoid: [0, 1], tanh: [-1, 1] };
 
 // The probability map mixed with white, so that the class markers stand out on it; the hidden
 // units' maps at full strength (their dots are black and white).
-const MAP = lut("prob", 256, 0.45);
-const UNIT_MAP = lut("prob", 256, 0);
+let MAP = null, UNIT_MAP = null;  // made at create(), once the page's palette is known
 const level = (t) => 3 * Math.max(0, Math.min(255, Math.round(t * 255)));
 
 export function create(el, rec, ctx) {
+  MAP = lut("prob", 256, 0.45);
+  UNIT_MAP = lut("prob", 256, 0);
   const model = rec.meta.run.model;
   const data = rec.meta.data;
   const X = decode(data.X), Y = decode(data.y);
