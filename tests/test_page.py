@@ -159,6 +159,7 @@ def test_url_hash_holds_step_views_and_language(open_page, article):
     assert s.js("[...document.querySelectorAll('.bpv-card')].map(c => c.dataset.view)") == ["boundary", "loss"]
     assert "ステップ 37" in s.js("document.querySelector('.bpv-readout').textContent")
     s.js("window.backpropviz.go(50)")
+    s.page.wait_for_function("location.hash.includes('step=50')", timeout=5000)  # written once scrubbing pauses
     hash_ = s.js("location.hash")
     assert "step=50" in hash_ and "lang=ja" in hash_ and "views=boundary,loss" in hash_
     again = open_page(path, hash_=hash_)

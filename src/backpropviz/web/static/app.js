@@ -172,11 +172,19 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     play.setAttribute("aria-pressed", String(state.playing));
     speed.value = String(state.speed);
     renderStep();
-    if (hash) history.replaceState(null, "", writeHash({ step: state.step, views: state.views, lang: state.lang }));
+    if (hash) writeHashSoon();
     if (state.playing && !timer) {
       lastFrame = performance.now();
       timer = requestAnimationFrame(tick);
     }
+  }
+
+  // The URL follows the state, written once the scrubbing pauses: replaceState costs as much as
+  // a view's redraw, and a link needs only where it stopped.
+  let hashTimer = null;
+  function writeHashSoon() {
+    clearTimeout(hashTimer);
+    hashTimer = setTimeout(() => history.replaceState(null, "", writeHash({ step: state.step, views: state.views, lang: state.lang })), 120);
   }
 
   function tick(now) {
