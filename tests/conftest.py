@@ -34,3 +34,20 @@ def cli(capsys):
 # The browser fixtures (one headless Chromium for the whole session): defined once, here, so that
 # every page test module shares the same browser.
 from pagehelpers import browser, open_page  # noqa: E402,F401
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Every figure a command encodes while the test runs, in order (drawn, so their texts can be read)."""
+    from backpropviz.render import figures
+
+    figs = []
+    real = figures.figure_bytes
+
+    def keep(fig, fmt):
+        fig.canvas.draw()
+        figs.append(fig)
+        return real(fig, fmt)
+
+    monkeypatch.setattr(figures, "figure_bytes", keep)
+    return figs

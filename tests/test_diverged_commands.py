@@ -12,7 +12,6 @@ import pytest  # noqa: E402
 from backpropviz.config import RunConfig  # noqa: E402
 from backpropviz.errors import TrainingDiverged  # noqa: E402
 from backpropviz.history import History  # noqa: E402
-from backpropviz.render import figures  # noqa: E402
 from backpropviz.render.fonts import font_family  # noqa: E402
 from backpropviz.train import train  # noqa: E402
 
@@ -50,21 +49,6 @@ def first_step_file(tmp_path_factory):
                     param_names=h.param_names, X=h.X, y=h.y, config=h.config,
                     status="diverged at step 0: the update made a parameter infinite or NaN")
     return empty.save(tmp_path_factory.mktemp("z") / "z.npz")
-
-
-@pytest.fixture
-def drawn(monkeypatch):
-    """Every figure encoded while the test runs, in order."""
-    figs = []
-    real = figures.figure_bytes
-
-    def keep(fig, fmt):
-        fig.canvas.draw()
-        figs.append(fig)
-        return real(fig, fmt)
-
-    monkeypatch.setattr(figures, "figure_bytes", keep)
-    return figs
 
 
 def note_artists(fig, note):

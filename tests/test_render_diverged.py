@@ -28,21 +28,6 @@ def diverged_mlp():
     return h
 
 
-@pytest.fixture
-def drawn(monkeypatch):
-    """Every figure encoded while the test runs, in order."""
-    figs = []
-    real = figures.figure_bytes
-
-    def keep(fig, fmt):
-        fig.canvas.draw()
-        figs.append(fig)
-        return real(fig, fmt)
-
-    monkeypatch.setattr(figures, "figure_bytes", keep)
-    return figs
-
-
 def texts(fig):
     return [a.get_text() for a in fig.findobj(matplotlib.text.Text) if a.get_text()]
 
