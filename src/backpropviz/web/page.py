@@ -29,7 +29,7 @@ STYLES = ("vendor/uplot/uPlot.min.css", "bpv.css")
 FONT_FAMILY = "bpv-ja"
 # Characters any page may show beyond its labels: ASCII, digits in other forms, arrows, maths.
 BASE_CHARS = "".join(chr(c) for c in range(0x20, 0x7F)) + "−×·…←→↑↓∞≈≤≥∂ŷ̂∑ΔλαβθⅠⅡ◀▶►❚°±√∇·、。「」（）：；％"
-_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in '%#"\\<>`\'') + ""
+_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in '%#"\\<>`\'')
 
 
 def module_sources() -> dict[str, str]:

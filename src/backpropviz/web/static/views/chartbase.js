@@ -8,7 +8,7 @@ import { font } from "bpv/canvas.js";
 export function rows(rec) {
   const n = rec.length + 1;
   const x = new Float64Array(n);
-  for (let i = 0; i < n; i++) x[i] = rec.stepNumber ? (i < rec.length ? rec.stepNumber(i) : rec.total) : i;
+  for (let i = 0; i < n; i++) x[i] = i < rec.length ? rec.stepNumber(i) : rec.total;
   return x;
 }
 
