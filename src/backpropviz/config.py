@@ -37,6 +37,8 @@ class RunConfig:
     features: tuple[str, ...] | None = None  # tables/CSV: column names or indices, ("pca",), ("all",)
     csv: str | None = None  # data="csv": the file, and the column that holds the classes
     target: str | None = None
+    # data="points": the user's own points ((x1, x2, class), ...), drawn in the playground
+    points: tuple[tuple[float, float, int], ...] | None = None
     # classification or regression; "auto": what the data set is (a CSV file's target decides). A
     # trained run's History stores the task it had.
     task: str = "auto"
@@ -63,6 +65,10 @@ class RunConfig:
     step_size: int = 100
     gamma: float = 0.1
     lr_min: float = 0.0
+    # ((step, lr), ...): from step ``step`` on the base learning rate is ``lr`` (the playground's lr
+    # changed while a run trains; steps in increasing order, a change past the run's end never
+    # applies). With a schedule, each later epoch takes the schedule's rate for that base.
+    lr_changes: tuple[tuple[int, float], ...] = ()
     # loop
     epochs: int = 1000
     batch_size: int | None = None  # None: full batch (the article's); 1: stochastic
@@ -79,6 +85,11 @@ class RunConfig:
             if value is not None and name == "features":
                 value = tuple(str(v) for v in value)
             object.__setattr__(self, name, value)
+        if isinstance(self.points, list):  # from JSON: lists of lists (their values are checked by validate)
+            object.__setattr__(self, "points", tuple(tuple(p) if isinstance(p, list) else p for p in self.points))
+        if isinstance(self.lr_changes, (list, tuple)):  # JSON's [[step, lr], ...]; validate checks them
+            object.__setattr__(self, "lr_changes", tuple(tuple(p) if isinstance(p, (list, tuple)) else p
+                                                         for p in self.lr_changes))
         # The article's starting point (w1, w2, b) fits only a 3-parameter perceptron; a network
         # starts from the seeded initialisation unless told otherwise.
         if self.init == ARTICLE_INIT and (self.init_scheme is not None
@@ -111,6 +122,15 @@ class RunConfig:
         if self.csv and str(self.data).lower() != "csv":
             raise BackpropvizError(f"--csv reads a file, so the data set must be 'csv'; got data {self.data!r}")
         check_features_apply(self.data, self.features)
+        if str(self.data).lower() == "points" or self.points is not None:
+            from .data.points import check_points
+
+            if str(self.data).lower() != "points":
+                raise BackpropvizError(f"points make a data set of their own: data must be 'points'; got data {self.data!r}")
+            if self.points is None:
+                raise BackpropvizError("data 'points' needs the points [[x1, x2, class], ...] of a --config file "
+                                       "(the playground, backpropviz serve, draws them and gives the config)")
+            check_points(self.points)
         from .data import TASKS
 
         if str(self.task).lower() not in TASKS:
@@ -140,6 +160,7 @@ class RunConfig:
             raise BackpropvizError(f"--gamma must be in (0, 1]; got {self.gamma}")
         if not (number(self.lr_min) and 0 <= self.lr_min <= self.lr):
             raise BackpropvizError(f"--lr-min must be in [0, lr={self.lr}]; got {self.lr_min}")
+        check_lr_changes(self.lr_changes, self.lr_min)
         if not (number(self.epochs, True) and self.epochs >= 1):
             raise BackpropvizError(f"--epochs must be an integer >= 1; got {self.epochs}")
         if self.batch_size is not None and not (number(self.batch_size, True) and self.batch_size >= 1):
@@ -167,6 +188,9 @@ class RunConfig:
         d = asdict(self)
         for name in ("init", "betas", "features"):
             d[name] = list(d[name]) if d[name] is not None else None
+        if d["points"] is not None:
+            d["points"] = [list(p) for p in d["points"]]
+        d["lr_changes"] = [list(p) for p in d["lr_changes"]]
         return d
 
     def to_json(self) -> str:
@@ -244,6 +268,29 @@ def check_seed(value, option: str = "--seed") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
         raise BackpropvizError(f"{option} must be a whole number from 0 to {MAX_SEED}; got {value!r}")
     return value
+
+
+def check_lr_changes(changes, lr_min: float = 0.0) -> None:
+    """``changes`` are ``(step, lr)`` pairs, steps whole numbers >= 0 in increasing order, each lr
+    as ``--lr`` takes it (and not below ``--lr-min``)."""
+    rule = "lr_changes must be a list of [step, lr] pairs, e.g. [[120, 0.9], [300, 2.5]]"
+    if not isinstance(changes, tuple):
+        raise BackpropvizError(f"{rule}; got {changes!r}"[:300])
+    previous = -1
+    for pair in changes:
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise BackpropvizError(f"{rule}; got the entry {pair!r}"[:300])
+        step, lr = pair
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise BackpropvizError(f"lr_changes: a step must be a whole number >= 0; got {step!r}"[:300])
+        if step <= previous:
+            raise BackpropvizError(f"lr_changes: the steps must increase; got step {step} after step {previous}")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and 0 < lr <= FLOAT32_MAX):
+            raise BackpropvizError(f"lr_changes: the lr at step {step} must be a number > 0 (at most "
+                                   f"{FLOAT32_MAX:.3g}, float32's largest); got {lr!r}"[:300])
+        if lr < lr_min:
+            raise BackpropvizError(f"lr_changes: the lr at step {step} must be at least --lr-min {lr_min}; got {lr}")
+        previous = step
 
 
 def check_init_values(values) -> None:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import math
 import mmap
 import threading
@@ -231,7 +232,8 @@ def load_data(config: RunConfig) -> Dataset:
 
         note_input(config.csv)  # the running command must not write over the user's data
     return make_dataset(config.data, n=config.n_samples, noise=config.noise, seed=config.seed,
-                        features=config.features, path=config.csv, target=config.target, task=config.task)
+                        features=config.features, path=config.csv, target=config.target, task=config.task,
+                        points=config.points)
 
 
 def prepare(config: RunConfig, dataset: Dataset | None = None):
@@ -375,7 +377,46 @@ def penalty_fn(model, l1: float, l2: float):
     return penalty
 
 
-def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on_record=None) -> History:
+class LrChanges:
+    """The learning rate of each step: ``config``'s schedule, with its base lr changed from given
+    steps on (``config.lr_changes``; a live page adds changes while the run trains, ``change``).
+
+    A change at step s sets the base lr from step s on: every later step of epoch e takes the
+    schedule's rate at epoch e for that base (constant: the new lr itself; step: the new lr times
+    gamma per step_size epochs passed; cosine: the half cosine from the new lr to lr_min), so the
+    rates are the same floats as a run started with that lr gives at that epoch.
+
+    >>> plan = LrChanges(RunConfig(lr=0.5, lr_changes=((3, 2.0),)))
+    >>> plan.at, plan.rates(2.0)[:2]
+    ({3: 2.0}, [2.0, 2.0])
+    """
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.at = {int(step): float(lr) for step, lr in config.lr_changes}  # step -> base lr
+        self._rates: dict[float, list[float]] = {}
+
+    def rates(self, base: float) -> list[float]:
+        """The rate of each epoch for the base lr ``base``."""
+        if base not in self._rates:
+            c = self.config
+            self._rates[base] = lr_schedule(c.schedule, base, c.epochs, step_size=c.step_size, gamma=c.gamma,
+                                            lr_min=c.lr_min)
+        return self._rates[base]
+
+    def change(self, step: int, lr: float) -> None:
+        """From ``step`` on (a step not made yet) the base lr is ``lr``."""
+        self.at[int(step)] = float(lr)
+
+    def changes(self) -> tuple[tuple[int, float], ...]:
+        return tuple(sorted(self.at.items()))
+
+    def __repr__(self) -> str:
+        return f"LrChanges({self.changes()})"
+
+
+def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on_record=None,
+          lr_changes: LrChanges | None = None) -> History:
     """Train the model of ``config`` and return the full history.
 
     Each step is the article's loop (forward, loss, backward, update) on one batch:
@@ -388,7 +429,9 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on
     ``on_step(t)`` is called after every step with the number of steps done; ``on_record(rec)``
     with the ``Recorder`` itself (``rec.params[:rec.t + 1]``, ``rec.grads[:rec.t]``, ``rec.loss``,
     ``rec.epoch``, ``rec.lr`` filled so far), which is what a live viewer streams (web.server).
-    Either may raise to stop the run.
+    Either may raise to stop the run. ``lr_changes`` (default: ``LrChanges(config)``) gives each
+    step's learning rate; ``on_record`` may add a change for the next step (``LrChanges.change``),
+    and the history's config then holds every change made.
 
     Raises ``TrainingDiverged`` (carrying the history so far) when the loss becomes NaN or
     infinite.
@@ -403,8 +446,8 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on
     # parameter tensor.
     check_run_fits(config, len(train_set.y), flat.numel())  # before the per-epoch list of rates
     optimizer = make_optimizer(config.optimizer, [flat], lr=config.lr, **config.optimizer_options())
-    rates = lr_schedule(config.schedule, config.lr, config.epochs, step_size=config.step_size,
-                        gamma=config.gamma, lr_min=config.lr_min)
+    plan = lr_changes if lr_changes is not None else LrChanges(config)
+    rates, changes = plan.rates(config.lr), plan.at
     penalty = penalty_fn(model, config.l1, config.l2)
     X = torch.from_numpy(train_set.X)
     y = torch.from_numpy(train_set.y).reshape(-1, 1)
@@ -449,6 +492,10 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on
             rec.start_epoch(epoch, lr, steps_per_epoch, None if full_batch else order)
             record_test()
             for batch in batches:
+                if changes and rec.t in changes:  # the base lr changes from this step on
+                    rates = plan.rates(changes[rec.t])
+                    optimizer.lr = lr = rates[epoch]
+                    rec.lr[rec.t:epoch_start + steps_per_epoch] = lr
                 output = None
                 try:
                     if batch is None:
@@ -507,7 +554,9 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on
     as_array = {k: np.array(v, dtype=np.float64) for k, v in metrics.items()}
     history = History(
         params=p, grads=g, loss=l, epoch=e, param_names=param_names(model),
-        X=train_set.X, y=train_set.y, config=history_config(config, train_set), status=status,
+        X=train_set.X, y=train_set.y, status=status,
+        config=history_config(config if plan.changes() == config.lr_changes
+                              else dataclasses.replace(config, lr_changes=plan.changes()), train_set),
         batches=rec.batch_array(), lr=rec.lr_array(),
         epoch_train_loss=as_array["train_loss"], epoch_train_acc=as_array["train_acc"],
         epoch_test_loss=as_array["test_loss"] if test_set is not None else None,

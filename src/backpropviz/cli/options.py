@@ -24,7 +24,8 @@ from .app import fail
 DataOpt = Annotated[str, typer.Option(
     "--data", "-d", help="Data set: gates and, or, nand, nor, xor, xnor; 2-D toy sets circle, moons, blobs, "
                          "xor-blobs, spirals, linear; 2-D regression sets reg-plane, reg-gauss; tables iris, "
-                         "breast-cancer, wine, digits; or csv (with --csv).")]
+                         "breast-cancer, wine, digits; csv (with --csv); points drawn in the playground (serve) "
+                         "come in a --config file.")]
 TaskOpt = Annotated[str, typer.Option(
     "--task", help="classification, regression (a number to predict: MSE, R^2, the predicted value over the "
                    "plane) or auto: what the data set is; a CSV target of non-whole numbers, or of more than 20 "

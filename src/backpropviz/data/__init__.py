@@ -4,7 +4,8 @@ A generator is called as ``fn(n=..., noise=..., seed=..., **options)`` and retur
 ``Dataset``; it uses what applies to it and ignores the rest (a gate has 4 rows whatever
 ``n`` says). ``noise=None`` means the generator's own default. Options: ``features`` (tables,
 CSV: the sets in ``FEATURE_DATASETS``; refused for the others, which have two fixed inputs),
-``path`` and ``target`` (CSV), ``max_rows`` (CSV).
+``path`` and ``target`` (CSV), ``max_rows`` (CSV), ``points`` (``points``: the drawn
+``(x1, x2, class)`` triples).
 
 Targets ``y`` are float32 class indices 0..K-1: 0/1 for binary tasks, as the article's BCE wants;
 for a regression set (``task == "regression"``: ``reg-plane``, ``reg-gauss``, a CSV file with a
@@ -215,4 +216,4 @@ def standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ((X - mean) / std).astype(np.float32), mean, std
 
 
-from . import gates, toy, tables, csvdata  # noqa: E402,F401,I001  (fill the registry, in this order)
+from . import gates, toy, tables, csvdata, points  # noqa: E402,F401,I001  (fill the registry, in this order)
