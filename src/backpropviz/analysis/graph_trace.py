@@ -59,6 +59,10 @@ OP_NAMES = {
     "elu": "elu", "softplus": "softplus", "exp": "exp", "log": "log", "pow": "power",
     "binary_cross_entropy": "bce", "mse_loss": "mse", "mean": "mean", "sum": "sum",
     "binary_cross_entropy_with_logits": "bce_logits",
+    "convolution": "conv", "native_batch_norm": "batch_norm", "_native_batch_norm_legit": "batch_norm",
+    "_native_batch_norm_legit_functional": "batch_norm", "native_dropout": "dropout",
+    "max_pool2d_with_indices": "max_pool2d", "avg_pool2d": "avg_pool2d", "_log_softmax": "log_softmax",
+    "_softmax": "softmax", "nll_loss_forward": "nll_loss", "nll_loss2d_forward": "nll_loss",
 }
 
 # Reductions of torch's loss kernels (at::Reduction).
@@ -68,6 +72,21 @@ KINDS = ("input", "target", "param", "const", "op", "layer")
 
 # Settings of a layer that its backward rule needs (analysis.chain_rule), kept on its node.
 LAYER_ATTRS = ("negative_slope",)
+
+# Per-sample shares of the parameters' gradients are kept up to this many numbers (samples x
+# parameters); above it, only the batch's gradient.
+PER_SAMPLE_BUDGET = 4_000_000
+
+
+def training_mode(module: nn.Module) -> str:
+    """'train' or 'eval' for a module that computes differently in the two (dropout, batch
+    norm), else ''."""
+    from torch.nn.modules.batchnorm import _NormBase
+    from torch.nn.modules.dropout import _DropoutNd
+
+    if isinstance(module, (_DropoutNd, _NormBase)):
+        return "train" if module.training else "eval"
+    return ""
 
 
 @dataclass
@@ -86,6 +105,8 @@ class GraphNode:
     ``input_grads`` are what its ``backward`` returned, one per input edge in the order of
     ``GraphTrace.edges`` (None where it gave none, e.g. for a target).
     A collapsed layer keeps the settings its backward rule needs in ``attrs`` (``LAYER_ATTRS``).
+    ``mode`` says whether a dropout or batch norm layer (and its ops) ran in training mode
+    (``'train'``: random masks, the batch's own statistics) or not (``'eval'``).
     """
 
     id: str
@@ -103,6 +124,7 @@ class GraphNode:
     autograd_index: int = -1
     input_grads: tuple = ()
     attrs: dict = field(default_factory=dict)  # a layer's settings its rule needs (negative_slope)
+    mode: str = ""  # 'train' or 'eval' inside a dropout or batch norm layer (training_mode)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -314,14 +336,16 @@ def _recorder():
 
 @contextlib.contextmanager
 def _module_scopes(model: nn.Module, recorder):
-    """Tell ``recorder`` which leaf module is running (for one node per layer)."""
-    handles = []
+    """Tell ``recorder`` which leaf module is running (for one node per layer). A module called
+    again in the same pass (a shared layer) is ``name#2``, ``name#3``, ...: one node per call."""
+    handles, calls = [], {}
     for name, module in model.named_modules():
         if any(True for _ in module.children()):
             continue
 
         def pre(_m, _inp, name=name):
-            recorder.module_stack.append(name)
+            calls[name] = calls.get(name, 0) + 1
+            recorder.module_stack.append(name if calls[name] == 1 else f"{name}#{calls[name]}")
 
         def post(_m, _inp, _out):
             recorder.module_stack.pop()
@@ -384,18 +408,40 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
     ``per_sample`` also computes each sample's contribution to every parameter's gradient.
     ``penalty`` (a callable returning a scalar, e.g. training's L1/L2 term) is added to the
     loss, as training adds it; its gradient is then ``GraphTrace.penalty_grads``.
-    The model's parameters and ``.grad`` are left untouched.
+    The model's parameters, ``.grad``, buffers (BatchNorm's running statistics) and the
+    random stream (dropout's masks come from a copy of it) are left untouched. ``X`` is any
+    batch the model takes (a table, images, ...), samples on the first axis; ``y`` any target
+    ``loss_fn`` takes (class indices stay integers).
     """
-    dtype = next((p.dtype for p in model.parameters()), torch.float32)
-    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X).to(dtype)
-    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).to(dtype)
-    if X.ndim != 2:
-        raise BackpropvizError(f"X must be a (samples, features) array; got shape {tuple(X.shape)}")
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    try:
+        return _trace(model, loss_fn, X, y, split_fused=split_fused, fold_views=fold_views,
+                      collapse=collapse, per_sample=per_sample, step=step,
+                      sample_indices=sample_indices, penalty=penalty)
+    finally:
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
+
+
+def _trace(model, loss_fn, X, y, *, split_fused, fold_views, collapse, per_sample, step,
+           sample_indices, penalty) -> GraphTrace:
+    first = next(model.parameters(), None)
+    dtype = torch.float32 if first is None else first.dtype
+    device = torch.device("cpu") if first is None else first.device
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X).to(device, dtype)
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).to(device)
+    y = y.to(dtype) if y.is_floating_point() else y  # class indices stay integers (cross-entropy)
+    if X.ndim == 0 or X.shape[0] == 0:
+        raise BackpropvizError(f"X must have a batch axis first (samples, ...) and at least one sample; "
+                               f"got shape {tuple(X.shape)}")
     n = X.shape[0]
     x_leaf = X.detach().clone().requires_grad_(True)  # so that dL/dx is computed too
 
     rec = _recorder()
-    with _module_scopes(model, rec), rec:
+    # the caller's random stream is not advanced: dropout draws its masks from a copy of it
+    rng_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=rng_devices), _module_scopes(model, rec), rec:
         out = model(x_leaf)
         target = y.reshape(out.shape) if y.numel() == out.numel() else y
         loss = loss_fn(out, target)
@@ -435,7 +481,9 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
     grad_of_fn = {fn: [next(it) for _ in outputs_of[fn]] for fn in op_fns}
     grad_of = {key: g for key, g in zip(leaves, grads[len(edges):])}
 
-    builder = _Builder(model, n, x_leaf, _target_family(rec.records, target), grad_of, fold_views)
+    builder = _Builder(model, n, x_leaf, _target_family(rec.records, target), grad_of, fold_views,
+                       made_in={id(o): r.module for r in rec.records for o in r.outputs},
+                       view_modules=_view_only_modules(rec.records))
     position = {id(r): i for i, r in enumerate(rec.records)}
     # in forward order; for an in-place op on a view, the base's node (CopySlices) before the view's
     order = sorted(enumerate(op_fns),
@@ -452,7 +500,8 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
             builder.add_op(r, outputs_of[fn], fn, grad_of_fn[fn], split_fused, index)
 
     contributions = {}
-    if per_sample:
+    n_params = sum(t.numel() for t in builder.param_tensors.values())
+    if per_sample and n * n_params <= PER_SAMPLE_BUDGET:
         contributions = _contributions(builder.param_tensors, out, loss, n)
     nodes, edges, new_id = builder.finish(loss)
     contributions = {new_id[k]: v for k, v in contributions.items() if k in new_id}
@@ -470,6 +519,19 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
     if collapse is True or (collapse == "auto" and (n_ops > 16 or biggest > 32)):
         trace = collapse_layers(trace, model)
     return trace
+
+
+def module_path(scope: str) -> str:
+    """The module path of a recorded scope: ``'block.fc#2'`` (its second call) -> ``'block.fc'``."""
+    return scope.partition("#")[0]
+
+
+def _view_only_modules(records) -> set[str]:
+    """Leaf modules whose forward only re-indexes its input (``nn.Flatten``, ``nn.Unflatten``): their
+    views are not folded away, so that every leaf module keeps a node of its own."""
+    ran = {r.module for r in records if r.module and r.grad_enabled}
+    computing = {r.module for r in records if r.module and r.op not in VIEW_OPS}
+    return ran - computing
 
 
 def _join_autograd(records) -> tuple[dict, dict]:
@@ -514,9 +576,13 @@ def _walk(root, stop) -> list:
 class _Builder:
     """Turns recorded ops into nodes and edges (leaves are added when first used)."""
 
-    def __init__(self, model, n, x_leaf, target, grad_of, fold_views):
+    def __init__(self, model, n, x_leaf, target, grad_of, fold_views, made_in=None, view_modules=()):
         self.model, self.n, self.x_leaf, self.target = model, n, x_leaf, target
         self.grad_of, self.fold_views = grad_of, fold_views
+        self.made_in = made_in or {}  # id(tensor) -> the module whose forward made it
+        self.view_modules = set(view_modules)  # modules that only re-index (Flatten): their views stay nodes
+        self.buffer_info = {id(b): name for name, b in model.named_buffers()}
+        self.modes = {name: training_mode(m) for name, m in model.named_modules()}
         self.nodes: list[GraphNode] = []
         self.edges: list[GraphEdge] = []
         self.node_of: dict[int, tuple[str, str]] = {}  # id(tensor) -> (node id, edge label)
@@ -554,8 +620,13 @@ class _Builder:
         elif id(t) in self.target:
             node = self._add(name="y", kind="target", value=_np(t), grad=None, per_sample=True)
             self.per_sample_ids.add(node.id)
-        else:
-            node = self._add(name="const", kind="const", value=_np(t), grad=self._grad(t))
+        elif id(t) in self.buffer_info:  # running_mean, running_var of a batch norm
+            module, _, short = self.buffer_info[id(t)].rpartition(".")
+            node = self._add(name=short, kind="const", value=_np(t), grad=self._grad(t), module=module,
+                             torch_name=self.buffer_info[id(t)])
+        else:  # made before the forward pass, or inside it without gradient (a dropout mask)
+            node = self._add(name="const", kind="const", value=_np(t), grad=self._grad(t),
+                             module=self.made_in.get(id(t), ""))
         self.node_of[id(t)] = (node.id, "")
         return self.node_of[id(t)]
 
@@ -566,7 +637,8 @@ class _Builder:
         per = any(i in self.per_sample_ids for i, _ in inputs) and value.ndim >= 1 \
             and value.shape[0] == self.n
         node = self._add(name=name, kind="op", value=value, grad=grad, op=op, per_sample=per,
-                         module=r.module, autograd_node=fn.name(), autograd_index=self.index)
+                         module=r.module, autograd_node=fn.name(), autograd_index=self.index,
+                         mode=self.modes.get(module_path(r.module), ""))
         if per:
             self.per_sample_ids.add(node.id)
         for src, label in inputs:
@@ -588,7 +660,7 @@ class _Builder:
         """The node(s) of autograd node ``fn``, made by ``outputs`` of the op recorded in ``r``
         (one node per output when there are several)."""
         self.index = index
-        if self.fold_views and r.op in VIEW_OPS:
+        if self.fold_views and r.op in VIEW_OPS and r.module not in self.view_modules:
             src = _tensors(r.args)[0]
             src_id, label = self.source(src)
             self._produced(r, src_id, label + VIEW_OPS[r.op])
@@ -774,7 +846,7 @@ def collapse_layers(trace: GraphTrace, model: nn.Module | None = None) -> GraphT
     """
     group_of: dict[str, str] = {}
     for nd in trace.nodes:
-        if nd.kind in ("op", "param") and nd.module:
+        if nd.kind in ("op", "param", "const") and nd.module:
             group_of[nd.id] = nd.module
     consumers: dict[str, list[str]] = {}
     for e in trace.edges:
@@ -793,10 +865,12 @@ def collapse_layers(trace: GraphTrace, model: nn.Module | None = None) -> GraphT
             rep[nd.id] = nd.id
             continue
         if mod not in layer_nodes:
-            cls = type(modules[mod]).__name__ if mod in modules else "layer"
-            attrs = {a: float(getattr(modules[mod], a)) for a in LAYER_ATTRS if hasattr(modules.get(mod), a)}
+            module = modules.get(module_path(mod))
+            cls = type(module).__name__ if module is not None else "layer"
+            attrs = {a: float(getattr(module, a)) for a in LAYER_ATTRS if hasattr(module, a)}
             layer = GraphNode(id=f"L{mod.replace('.', '_')}", name=f"{cls} {mod}", kind="layer",
-                              value=np.zeros(0), grad=None, module=mod, op=cls, attrs=attrs)
+                              value=np.zeros(0), grad=None, module=mod, op=cls, attrs=attrs,
+                              mode=training_mode(module) if module is not None else "")
             layer_nodes[mod] = layer
             new_nodes.append(layer)
         layer = layer_nodes[mod]
@@ -806,6 +880,8 @@ def collapse_layers(trace: GraphTrace, model: nn.Module | None = None) -> GraphT
             layer.layer_params[key] = (nd.value, nd.grad)
             if nd.id in trace.contributions:
                 contributions[f"{layer.id}:{key}"] = trace.contributions[nd.id]
+        elif nd.kind == "const":
+            continue  # a buffer or a dropout mask: inside the layer, not its output
         else:
             # The layer's output is its op whose result leaves the module (the last one wins).
             leaves_module = any(group_of.get(c) != mod for c in consumers.get(nd.id, []))
