@@ -49,13 +49,7 @@ def from_csv(*, path=None, target=None, features=None, max_rows: int = CSV_MAX_R
         raise BackpropvizError(f"CSV file {str(path)!r} does not exist")
     if not target:
         raise BackpropvizError(f"{path.name}: say which column holds the classes with --target COLUMN")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            header, rows, lines = _read(f, path.name, max_rows)
-    except UnicodeDecodeError as exc:
-        raise BackpropvizError(f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except csv.Error as exc:
-        raise BackpropvizError(f"{path.name} is not a readable CSV file: {exc}") from None
+    header, rows, lines = read_csv(path, max_rows)
 
     lookup = {name.lower(): i for i, name in enumerate(header)}
     if str(target).lower() not in lookup:
@@ -112,6 +106,21 @@ def from_csv(*, path=None, target=None, features=None, max_rows: int = CSV_MAX_R
                    feature_names=tuple(names), class_names=class_names,
                    meta={"kind": "csv", "path": str(path), "target": header[t], "features": how,
                          "standardized": True, **meta}, task=task)
+
+
+def read_csv(path, max_rows: int = CSV_MAX_ROWS) -> tuple[list[str], list[list[str]], list[int]]:
+    """``(header, rows, lines)`` of the CSV file ``path``: the header's names, the data rows (blank
+    lines skipped, each as long as the header) and their line numbers; BackpropvizError for a file
+    that is not UTF-8, not CSV, empty, has unnamed or repeated columns, ragged rows, or more than
+    ``max_rows`` data rows."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return _read(f, path.name, max_rows)
+    except UnicodeDecodeError as exc:
+        raise BackpropvizError(f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise BackpropvizError(f"{path.name} is not a readable CSV file: {exc}") from None
 
 
 def _task(labels: list[str], task: str, column: str, name: str, lines: list[int]) -> tuple[str, bool]:
