@@ -6,6 +6,20 @@ answers at once; import the layers you need::
     from backpropviz.config import RunConfig
     from backpropviz.train import train
     history = train(RunConfig())          # the article's AND-gate run
+
+Your own loop: ``backpropviz.record(model, optimizer, "runs/x")`` as a ``with`` block, then
+``backpropviz.load_recording("runs/x")`` (docs/recording-format.md); imported on first use.
 """
 
 __version__ = "0.1.0"
+
+_RECORD_API = ("record", "every", "logspaced", "load_recording", "Recording", "Recorder")
+
+
+def __getattr__(name):
+    if name in _RECORD_API:
+        import importlib
+
+        package = importlib.import_module(".record", __name__)
+        return package if name == "record" else getattr(package, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,480 @@
+"""``record(model, optimizer, path)``: record a user's own PyTorch loop through the optimiser's hooks.
+
+Each ``optimizer.step()`` runs two hooks. The pre-hook sees the gradient the optimiser is about
+to use (after clipping, after accumulation) and the parameters before the step; the post-hook
+the parameters after it. Everything per step is computed on the model's device with batched
+``torch._foreach_*`` calls into one row of a device buffer; the buffer goes to the host and to
+disk once per chunk. The loop's numbers are never touched: the hooks only read (the update
+norm uses a copy of the parameters the recorder owns). Format: docs/recording-format.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import BackpropvizError
+from ..history import make_dirs
+from . import store
+from .schedule import as_schedule
+
+CHUNK_ROWS = 1024
+FLUSH_SECONDS = 10.0
+
+
+def record(model, optimizer, path, *, steps: int | None = None, snapshots=None,
+           projection: int | None = None, seed: int = 0, disk_budget=None, memory_budget=None,
+           chunk_rows: int = CHUNK_ROWS, flush_seconds: float = FLUSH_SECONDS) -> "Recorder":
+    """Record the training of ``model`` by ``optimizer`` into the folder ``path``.
+
+    Use it as a ``with`` block around your loop; call ``rec.step(loss)`` after each
+    ``optimizer.step()`` to record the loss too (without it, every other number is recorded)::
+
+        with backpropviz.record(model, opt, "runs/x", snapshots=backpropviz.every(100)) as rec:
+            for x, y in loader:
+                opt.zero_grad(); loss = loss_fn(model(x), y); loss.backward(); opt.step()
+                rec.step(loss)
+
+    - ``steps``: the number of optimiser steps you expect; needed for ``logspaced`` and
+      ``disk_budget``, and states the disk use up front (``rec.estimate``).
+    - ``snapshots``: ``every(k)``, ``logspaced(n)``, a list of steps, or None; state 0 and the
+      last state are always saved (parameters, buffers, and the gradient of the next step).
+    - ``projection``: k (1..1024) to also record every state projected to k numbers (a seeded
+      count sketch), enough to draw the path on PCA planes; ``seed`` seeds it.
+    - ``disk_budget``, ``memory_budget``: bytes or text ("2GB"); a recording that would not fit
+      is refused before the first step with the largest setting that fits.
+    """
+    return Recorder(model, optimizer, path, steps=steps, snapshots=snapshots, projection=projection,
+                    seed=seed, disk_budget=disk_budget, memory_budget=memory_budget,
+                    chunk_rows=chunk_rows, flush_seconds=flush_seconds)
+
+
+def _check_count(value, what: str, low: int, high: int | None = None):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
+            or (high is not None and value > high):
+        accepted = f"a whole number {low}..{high}" if high is not None else f"a whole number >= {low}"
+        raise BackpropvizError(f"{what} takes {accepted} (or None); got {value!r}")
+    return int(value)
+
+
+def _snapshot_dtype(params) -> torch.dtype:
+    return torch.float64 if any(p.dtype == torch.float64 for p in params) else torch.float32
+
+
+def _buffer_dtype(device: torch.device) -> torch.dtype:
+    return torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
+
+
+class Recorder:
+    """The recording of one loop (made by ``record``; use it once, as a ``with`` block)."""
+
+    def __init__(self, model, optimizer, path, *, steps=None, snapshots=None, projection=None,
+                 seed=0, disk_budget=None, memory_budget=None, chunk_rows=CHUNK_ROWS,
+                 flush_seconds=FLUSH_SECONDS):
+        if not isinstance(model, torch.nn.Module):
+            raise BackpropvizError(f"record() takes a torch.nn.Module as model; got {type(model).__name__}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise BackpropvizError("record() takes a torch.optim.Optimizer (or a subclass of it) as "
+                                   f"optimizer; got {type(optimizer).__name__}")
+        self.model, self.optimizer = model, optimizer
+        self.path = Path(path)
+        self.steps_expected = _check_count(steps, "steps=", 1)
+        self.k = _check_count(projection, "projection=", 1, 1024)
+        self.seed = _check_count(seed, "seed=", 0)
+        self.chunk_rows = _check_count(chunk_rows, "chunk_rows=", 1)
+        if not (isinstance(flush_seconds, (int, float)) and flush_seconds > 0):
+            raise BackpropvizError(f"flush_seconds= takes a number of seconds > 0; got {flush_seconds!r}")
+        self.flush_seconds = float(flush_seconds)
+        self.schedule = as_schedule(snapshots, self.steps_expected)
+        self.disk_budget = store.parse_bytes(disk_budget, "disk_budget=")
+        self.memory_budget = store.parse_bytes(memory_budget, "memory_budget=")
+
+        self.names, self.params = zip(*model.named_parameters()) if list(model.parameters()) else ((), ())
+        if not self.params:
+            raise BackpropvizError("record() needs a model with parameters; this one has none")
+        self.buffer_names = [n for n, _ in model.named_buffers()]
+        self.device = self.params[0].device
+        self.dtype = _buffer_dtype(self.device)
+        self.snap_dtype = _snapshot_dtype(self.params)
+        group_of = {id(p): g for g, group in enumerate(optimizer.param_groups) for p in group["params"]}
+        self.groups = [group_of.get(id(p), -1) for p in self.params]
+        self.n_groups = len(optimizer.param_groups)
+        self.n_params = sum(p.numel() for p in self.params)
+        self.n_buffer_values = sum(b.numel() for b in model.buffers())
+        self.columns = (["step", "loss"] + [f"lr/{g}" for g in range(self.n_groups)]
+                        + [f"{q}/{n}" for q in ("grad_norm", "weight_norm", "update_norm") for n in self.names]
+                        + [f"proj/{j}" for j in range(self.k or 0)])
+        self._layout()
+        self._fit_memory()
+        self.estimate = self._estimate()
+        self._check_disk()
+        self.step_count = 0
+        self.rows = 0
+        self.entered = self.closed = self.stopped = False
+
+    # -- sizes -------------------------------------------------------------------------------
+
+    def _layout(self):
+        n, g = len(self.params), self.n_groups
+        self.c_lr = slice(2, 2 + g)
+        self.c_grad = slice(2 + g, 2 + g + n)
+        self.c_weight = slice(2 + g + n, 2 + g + 2 * n)
+        self.c_update = slice(2 + g + 2 * n, 2 + g + 3 * n)
+        self.c_proj = slice(2 + g + 3 * n, 2 + g + 3 * n + (self.k or 0))
+
+    def _snapshot_host_bytes(self) -> int:
+        itemsize = torch.finfo(self.snap_dtype).bits // 8
+        return self.n_params * itemsize + self.n_buffer_values * 8
+
+    def _device_bytes(self) -> int:
+        itemsize = max(p.element_size() for p in self.params)
+        proj = self.n_params * 4 + 2 * self.k * 8 if self.k else 0
+        return self.n_params * itemsize + proj + self.chunk_rows * len(self.columns) * 8
+
+    def _fit_memory(self):
+        if self.memory_budget is None:
+            return
+        row = len(self.columns) * 8
+        on_host = self.device.type == "cpu"
+        fixed = self._snapshot_host_bytes() + (self._device_bytes() - self.chunk_rows * row if on_host else 0)
+        rows = (self.memory_budget - fixed) // ((2 if on_host else 1) * row)
+        if rows < 1:
+            raise BackpropvizError(
+                f"memory_budget={store.human(self.memory_budget)} is too small: one snapshot of "
+                f"{self.n_params:,} parameters and {self.n_buffer_values:,} buffer values"
+                + (" and the copy of the parameters kept for the update norms" if on_host else "")
+                + f" alone take {store.human(fixed + 2 * row)}; give at least that")
+        self.chunk_rows = int(min(self.chunk_rows, rows))
+
+    def _itemsize(self) -> int:
+        return torch.finfo(self.snap_dtype).bits // 8
+
+    def _estimate(self) -> dict:
+        steps = self.steps_expected
+        row = len(self.columns) * 8
+        memory = self.chunk_rows * row + self._snapshot_host_bytes()
+        if self.device.type == "cpu":
+            memory += self._device_bytes()
+        estimate = {"memory_bytes": memory, "device_bytes": self._device_bytes(),
+                    "per_step_bytes": row, "chunk_rows": self.chunk_rows}
+        if steps is not None:
+            estimate.update(self._disk(self.schedule.states(steps)))
+        return estimate
+
+    def _disk(self, states) -> dict:
+        return store.disk_estimate(self.steps_expected, len(self.columns), self.chunk_rows,
+                                   self.n_params, self._itemsize(), self.n_buffer_values, states)
+
+    def _check_disk(self):
+        if self.disk_budget is None:
+            return
+        if self.steps_expected is None:
+            raise BackpropvizError("disk_budget= needs steps= (the number of optimiser steps "
+                                   "expected) to tell up front whether the recording fits")
+        need = self.estimate["disk_bytes"]
+        if need <= self.disk_budget:
+            return
+        raise BackpropvizError(
+            f"the recording needs about {store.human(need)} (scalars "
+            f"{store.human(self.estimate['scalars_bytes'])}, {self.estimate['n_snapshots']} snapshots "
+            f"{store.human(self.estimate['snapshots_bytes'])}) for steps={self.steps_expected:,} and "
+            f"{self.n_params:,} parameters, over disk_budget={store.human(self.disk_budget)}; "
+            f"{self._largest_fit()}")
+
+    def _largest_fit(self) -> str:
+        """The largest setting under the disk budget, as a phrase for the refusal."""
+        from .schedule import Every, LogSpaced
+
+        steps, budget = self.steps_expected, self.disk_budget
+        fits = lambda states: self._disk(states)["disk_bytes"] <= budget  # noqa: E731
+        if not fits([0, steps]):
+            low, high = 0, steps  # the most steps whose scalars and two snapshots fit
+            keep, self.steps_expected = self.steps_expected, None
+            while low < high:
+                mid = (low + high + 1) // 2
+                self.steps_expected = mid
+                low, high = (mid, high) if fits([0, mid]) else (low, mid - 1)
+            self.steps_expected = keep
+            what = (f"projection={self.k} adds {self.k * 8} bytes a step; " if self.k else "")
+            return (f"{what}even snapshots=None (the first and last state only) does not fit; "
+                    f"at most steps={low:,} fit" if low else
+                    f"{what}not even the first and last state fit; raise disk_budget")
+        if isinstance(self.schedule, Every):
+            low, high = self.schedule.k, max(steps, 1)
+            while low < high:  # the smallest k that fits
+                mid = (low + high) // 2
+                low, high = (low, mid) if fits(Every(mid).states(steps)) else (mid + 1, high)
+            return f"the largest setting that fits is snapshots=every({low})"
+        if isinstance(self.schedule, LogSpaced):
+            low, high = 2, self.schedule.n
+            while low < high:
+                mid = (low + high + 1) // 2
+                low, high = (mid, high) if fits(LogSpaced(mid).states(steps)) else (low, mid - 1)
+            return f"the largest setting that fits is snapshots=logspaced({low})" if fits(
+                LogSpaced(low).states(steps)) else "only snapshots=None fits (the first and last state)"
+        listed = self.schedule.states(steps)
+        n = len(listed)
+        while n > 2 and not fits(listed[:n - 1] + [steps]):
+            n -= 1
+        return f"at most {n - 2} of the listed steps fit (besides the first and last state)"
+
+    # -- the with block ------------------------------------------------------------------------
+
+    def __enter__(self) -> "Recorder":
+        if self.entered:
+            raise BackpropvizError("a Recorder records one loop; call record() again for another")
+        self.entered = True
+        self._open_folder()
+        with torch.no_grad():
+            self.prev = [p.detach().clone() for p in self.params]
+        self.buf = torch.full((self.chunk_rows, len(self.columns)), math.nan, dtype=self.dtype,
+                              device=self.device)
+        self.nan = torch.tensor(math.nan, dtype=self.dtype, device=self.device)
+        self.first = 0
+        self.last_flush = time.monotonic()
+        self.bytes_written = 0
+        self.losses_without_step = 0
+        self.loss_step = -1  # the step whose loss was last handed over
+        self.saved_state = -1
+        if self.k:
+            self._make_sketch()
+        self._write_meta()
+        self._save_state(0)
+        self.handles = [self.optimizer.register_step_pre_hook(self._before_step),
+                        self.optimizer.register_step_post_hook(self._after_step)]
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        self.close("completed" if kind is None else
+                   "error: " + " ".join(f"{kind.__name__}: {exc}".split())[:300])
+        return False
+
+    def _open_folder(self):
+        if (self.path / "meta.json").exists() or (self.path / "index.jsonl").exists():
+            raise BackpropvizError(f"{str(self.path)!r} already holds a recording; give a new folder")
+        try:
+            make_dirs(self.path / "scalars")
+            make_dirs(self.path / "snapshots")
+            self.index = store.Index(self.path / "index.jsonl")
+        except OSError as exc:
+            from ..history import write_error
+
+            raise write_error(self.path, exc) from None
+
+    def _make_sketch(self):
+        """Coordinate and sign of each parameter in one int32: j in 0..k-1 is +1, k + j is -1."""
+        gen = torch.Generator().manual_seed(self.seed)
+        self.sketch = [torch.randint(0, 2 * self.k, (p.numel(),), generator=gen, dtype=torch.int32)
+                       .to(self.device) for p in self.params]
+        self.sketch_acc = torch.zeros(2 * self.k, dtype=self.snap_dtype, device=self.device)
+
+    def _project(self) -> torch.Tensor:
+        acc = self.sketch_acc.zero_()
+        for p, idx in zip(self.params, self.sketch):
+            acc.index_add_(0, idx, p.detach().reshape(-1).to(acc.dtype))
+        return acc[: self.k] - acc[self.k:]
+
+    def _write_meta(self):
+        model, opt = self.model, self.optimizer
+        aliases = {}
+        first_name = dict((id(p), n) for n, p in reversed(list(model.named_parameters(remove_duplicate=False))))
+        for n, p in model.named_parameters(remove_duplicate=False):
+            if first_name[id(p)] != n:
+                aliases[n] = first_name[id(p)]
+        offset, params = 0, []
+        for n, p, g in zip(self.names, self.params, self.groups):
+            params.append({"name": n, "shape": list(p.shape), "numel": p.numel(), "offset": offset,
+                           "group": g, "requires_grad": p.requires_grad, "dtype": str(p.dtype),
+                           "layer": n.rpartition(".")[0]})
+            offset += p.numel()
+        offset, buffers = 0, []
+        for n, b in model.named_buffers():
+            buffers.append({"name": n, "shape": list(b.shape), "numel": b.numel(), "offset": offset,
+                            "dtype": str(b.dtype), "layer": n.rpartition(".")[0]})
+            offset += b.numel()
+        groups = []
+        for g, group in enumerate(opt.param_groups):
+            hyper = {key: _number(v) for key, v in group.items()
+                     if key not in ("params", "lr") and _number(v) is not None}
+            groups.append({"index": g, "lr": _number(group.get("lr")), "hyper": hyper})
+        meta = {"format": store.FORMAT, "version": store.VERSION, "params": params,
+                "n_params": self.n_params, "aliases": aliases, "buffers": buffers, "groups": groups,
+                "columns": self.columns, "snapshot_dtype": str(self.snap_dtype).removeprefix("torch."),
+                "projection": {"k": self.k, "seed": self.seed, "method": "count-sketch"} if self.k else None,
+                "schedule": self.schedule.to_json(), "steps_expected": self.steps_expected,
+                "chunk_rows": self.chunk_rows, "flush_seconds": self.flush_seconds,
+                "estimate": self.estimate, "model": repr(model),
+                "optimizer": {"class": type(opt).__name__, "repr": repr(opt)},
+                "device": str(self.device), "torch": torch.__version__,
+                "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        store.write_json(self.path / "meta.json", meta)
+
+    # -- the hooks -----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _before_step(self, optimizer, args, kwargs):
+        if self.stopped or self.closed:
+            return
+        if self.rows == self.chunk_rows or (
+                self.rows and time.monotonic() - self.last_flush > self.flush_seconds):
+            self._flush()
+            if self.stopped:
+                return
+        row, step = self.buf[self.rows], self.step_count
+        grads = [p.grad for p in self.params]
+        have = [g for g in grads if g is not None]
+        norms = list(torch._foreach_norm(have, 2, dtype=self.dtype)) if have else []
+        it = iter(norms)
+        row[self.c_grad] = torch.stack([next(it) if g is not None else self.nan for g in grads])
+        row[self.c_weight] = torch.stack(torch._foreach_norm(self.params, 2, dtype=self.dtype))
+        row[self.c_lr] = torch.tensor([_lr(g["lr"]) for g in optimizer.param_groups], dtype=self.dtype)
+        row[0] = step
+        if self.k:
+            row[self.c_proj] = self._project().to(self.dtype)
+        if step in self.schedule or step == 0:
+            self._save_grads(step, grads)
+        torch._foreach_copy_(self.prev, [p.detach() for p in self.params])
+
+    @torch.no_grad()
+    def _after_step(self, optimizer, args, kwargs):
+        if self.stopped or self.closed:
+            return
+        torch._foreach_sub_(self.prev, [p.detach() for p in self.params])  # minus the update
+        self.buf[self.rows, self.c_update] = torch.stack(torch._foreach_norm(self.prev, 2, dtype=self.dtype))
+        self.rows += 1
+        self.step_count += 1
+        if self.step_count in self.schedule:
+            self._save_state(self.step_count)
+
+    def step(self, loss=None) -> None:
+        """Hand over the loss of the optimiser step just taken (a tensor or a number)."""
+        if self.closed or self.stopped:
+            return
+        if self.loss_step == self.step_count or self.rows == 0:
+            self.losses_without_step += 1  # no optimiser step since the last call (e.g. AMP skipped it)
+            return
+        self.loss_step = self.step_count
+        if loss is None:
+            return
+        cell = self.buf[self.rows - 1, 1]
+        if isinstance(loss, torch.Tensor):
+            if loss.numel() != 1:
+                raise BackpropvizError(f"rec.step(loss) takes a number or a one-element tensor; got a "
+                                       f"tensor of shape {tuple(loss.shape)}")
+            cell.copy_(loss.detach().reshape(()))
+        else:
+            try:
+                cell.fill_(float(loss))
+            except (TypeError, ValueError):
+                raise BackpropvizError(f"rec.step(loss) takes a number or a one-element tensor; got "
+                                       f"{type(loss).__name__}") from None
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _fits(self, nbytes: int) -> bool:
+        """Whether ``nbytes`` more stay within the disk budget; if not, stop recording (training goes on)."""
+        if self.disk_budget is None or self.bytes_written + nbytes <= self.disk_budget:
+            return True
+        self.stopped = True
+        warnings.warn(f"backpropviz: the recording {str(self.path)!r} reached its disk budget "
+                      f"({store.human(self.disk_budget)}) at step {self.step_count}; it stops "
+                      "there, training goes on", stacklevel=3)
+        self.bytes_written += self.index.append({"kind": "stopped", "step": self.step_count,
+                                                 "reason": "disk budget reached"})
+        return False
+
+    def _write(self, name: str, array: np.ndarray) -> None:
+        self.bytes_written += store.write_npy(self.path, name, array)
+
+    def _append(self, entry: dict) -> None:
+        self.bytes_written += self.index.append(entry)
+
+    def _flush(self):
+        if not self.rows:
+            return
+        rows = self.buf[: self.rows].to("cpu", torch.float64).numpy()  # the one transfer
+        if self._fits(rows.nbytes + store.NPY_HEADER + store.INDEX_LINE):
+            name = f"scalars/{self.first:012d}.npy"
+            self._write(name, rows)
+            self._append({"kind": "scalars", "file": name, "first": self.first, "rows": self.rows})
+        self.first += self.rows
+        self.rows = 0
+        self.last_flush = time.monotonic()
+
+    def _flat(self, tensors, dtype) -> np.ndarray:
+        if not tensors:
+            return np.zeros(0, dtype=np.float64)
+        return torch.cat([t.detach().reshape(-1).to(dtype) for t in tensors]).cpu().numpy()
+
+    def _save_state(self, step: int):
+        params = self._flat(self.params, self.snap_dtype)
+        buffers = self._flat(list(self.model.buffers()), torch.float64)
+        if not self._fits(params.nbytes + buffers.nbytes + 2 * store.NPY_HEADER + store.INDEX_LINE):
+            return
+        base = f"snapshots/{step:012d}"
+        self._write(base + ".params.npy", params)
+        self._write(base + ".buffers.npy", buffers)
+        self._append({"kind": "state", "step": step, "params": base + ".params.npy",
+                      "buffers": base + ".buffers.npy"})
+        self.saved_state = step
+
+    def _save_grads(self, step: int, grads):
+        filled = [g if g is not None else torch.full(p.shape, math.nan, dtype=self.snap_dtype,
+                                                      device=p.device)
+                  for p, g in zip(self.params, grads)]
+        flat = self._flat(filled, self.snap_dtype)
+        if not self._fits(flat.nbytes + store.NPY_HEADER + store.INDEX_LINE):
+            return
+        name = f"snapshots/{step:012d}.grads.npy"
+        self._write(name, flat)
+        self._append({"kind": "grads", "step": step, "file": name,
+                      "missing": [n for n, g in zip(self.names, grads) if g is None]})
+
+    def close(self, status: str = "completed") -> None:
+        """Flush what is buffered, save the last state, write the ``end`` line, remove the hooks."""
+        if self.closed or not self.entered:
+            return
+        for handle in self.handles:
+            handle.remove()
+        try:
+            if not self.stopped:
+                self._flush()
+            if not self.stopped and self.saved_state != self.step_count:
+                self._save_state(self.step_count)
+            end = {"kind": "end", "steps": self.step_count, "status": status,
+                   "losses_without_step": self.losses_without_step}
+            if self.k:
+                with torch.no_grad():
+                    end["final_projection"] = [float(v) for v in self._project().cpu().tolist()]
+            self.index.append(end)
+        finally:
+            self.closed = True
+            self.index.close()
+            self.prev = self.buf = None
+
+    def __repr__(self) -> str:
+        disk = (f", disk about {store.human(self.estimate['disk_bytes'])}"
+                if "disk_bytes" in self.estimate else "")
+        return (f"Recorder({str(self.path)!r}, {self.n_params:,} parameters, "
+                f"step {self.step_count}, memory {store.human(self.estimate['memory_bytes'])}{disk})")
+
+
+def _lr(value) -> float:
+    return float(value.item() if isinstance(value, torch.Tensor) else value)
+
+
+def _number(value):
+    """A group setting as a JSON number (a tensor lr too), or None for what is not one number."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
