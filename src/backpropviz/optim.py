@@ -161,6 +161,15 @@ def optimizer_settings(name: str, **given) -> dict:
     return settings
 
 
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
+def _real(value) -> bool:
+    """A number torch's float32 update can take as a scalar: finite, within float32's range, not a bool."""
+    return (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+            and abs(value) <= _FLOAT32_MAX)
+
+
 def _check_ranges(name: str, s: dict) -> None:
     def bad(option, rule, value):
         return BackpropvizError(f"--{option} for {name} must be {rule}; got {value}")
@@ -169,10 +178,10 @@ def _check_ranges(name: str, s: dict) -> None:
         raise bad("momentum", "in [0, 1)", s["momentum"])
     if name == "nesterov" and not s["momentum"] > 0:
         raise bad("momentum", "> 0 (Nesterov needs momentum)", s["momentum"])
-    if "weight_decay" in s and not (math.isfinite(s["weight_decay"]) and s["weight_decay"] >= 0):
-        raise bad("weight-decay", ">= 0", s["weight_decay"])
-    if "eps" in s and not (math.isfinite(s["eps"]) and s["eps"] > 0):
-        raise bad("eps", "> 0", s["eps"])
+    if "weight_decay" in s and not (_real(s["weight_decay"]) and s["weight_decay"] >= 0):
+        raise bad("weight-decay", f">= 0 (at most {_FLOAT32_MAX:.3g}, float32's largest)", s["weight_decay"])
+    if "eps" in s and not (_real(s["eps"]) and s["eps"] > 0):
+        raise bad("eps", f"> 0 (at most {_FLOAT32_MAX:.3g}, float32's largest)", s["eps"])
     if "alpha" in s and not 0 <= s["alpha"] < 1:
         raise bad("alpha", "in [0, 1)", s["alpha"])
     if "betas" in s:
