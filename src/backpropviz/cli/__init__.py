@@ -10,9 +10,11 @@ from . import core  # noqa: F401,E402  (registers demo, run, plot)
 from . import explain  # noqa: F401,E402  (registers explain, gradcheck)
 from . import compare  # noqa: F401,E402  (registers compare)
 from . import landscape  # noqa: F401,E402  (registers landscape, basins)
+from . import usermodel  # noqa: F401,E402  (registers interpolate)
 from . import html  # noqa: F401,E402  (registers html)
 from . import animate  # noqa: F401,E402  (registers animate)
 from . import serve  # noqa: F401,E402  (registers serve)
+from . import export  # noqa: F401,E402  (registers export)
 
 from .app import guard_numbers, reflow_command_help  # noqa: E402
 
