@@ -246,7 +246,7 @@ class Recorder:
         self.saved_state = -1
         if self.k:
             self._make_sketch()
-        self._write_meta()
+        self._write_meta()  # counted in bytes_written, as every file after it
         self._save_state(0)
         self.handles = [self.optimizer.register_step_pre_hook(self._before_step),
                         self.optimizer.register_step_post_hook(self._after_step)]
@@ -315,7 +315,7 @@ class Recorder:
                 "optimizer": {"class": type(opt).__name__, "repr": repr(opt)},
                 "device": str(self.device), "torch": torch.__version__,
                 "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-        store.write_json(self.path / "meta.json", meta)
+        self.bytes_written += store.write_json(self.path / "meta.json", meta)
 
     # -- the hooks -----------------------------------------------------------------------------
 

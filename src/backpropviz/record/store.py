@@ -30,9 +30,11 @@ def write_npy(folder: Path, name: str, array: np.ndarray) -> int:
     return NPY_HEADER + array.nbytes
 
 
-def write_json(path: Path, obj) -> None:
-    text = json.dumps(obj, indent=1, allow_nan=False)
-    atomic_write(Path(path), lambda f: f.write(text.encode()), now=True)
+def write_json(path: Path, obj) -> int:
+    """Write ``obj`` as JSON to ``path`` whole; its size in bytes."""
+    data = json.dumps(obj, indent=1, allow_nan=False).encode()
+    atomic_write(Path(path), lambda f: f.write(data), now=True)
+    return len(data)
 
 
 class Index:
