@@ -45,6 +45,13 @@ CASES = {
     "wine_mse_softmax_nesterov_he": dict(data="wine", model="mlp:4", loss="mse", optimizer="nesterov", lr=0.5,
                                          epochs=4, init_scheme="he", l2=0.01),
     "nand_adagrad_given_start": dict(data="nand", optimizer="adagrad", init=(0.5, -0.25, 0.1), lr=0.3, epochs=10),
+    "lr_changed_while_training_step_schedule": dict(data="moons", n_samples=40, model="mlp:3", optimizer="adam",
+                                                    lr=0.05, epochs=4, batch_size=12, schedule="step", step_size=1,
+                                                    gamma=0.5, lr_changes=((5, 0.2), (9, 0.01)), seed=3),
+    "lr_changed_while_training_constant": dict(data="xor", model="mlp:2", lr=0.5, epochs=12, lr_changes=((0, 1.5), (7, 0.1))),
+    "drawn_points_cosine": dict(data="points", points=((0.0, 0.0, 0), (1.0, 0.5, 1), (0.2, 0.9, 1), (-0.5, 0.1, 0),
+                                                        (0.7, -0.3, 0)), model="mlp:3", schedule="cosine", lr=0.8,
+                                epochs=8),
     "adamw_stochastic": dict(data="or", optimizer="adamw", lr=0.1, weight_decay=0.05, betas=(0.8, 0.99), epochs=3,
                              batch_size=1, seed=0),
 }
@@ -108,12 +115,19 @@ def test_script_stopped_after_some_steps_prints_that_steps_parameters(tmp_path):
 
 @pytest.mark.parametrize("case", ["article_perceptron", "moons_mlp_8_8_minibatch_adam", "iris_softmax_step_schedule",
                                   "regression_adam_minibatch", "nand_adagrad_given_start", "adamw_stochastic",
-                                  "rmsprop_cosine_no_shuffle", "xor_l1_l2_xavier"])
+                                  "rmsprop_cosine_no_shuffle", "xor_l1_l2_xavier",
+                                  "lr_changed_while_training_step_schedule", "drawn_points_cosine"])
 def test_command_line_records_the_history_of_train(case, cli, tmp_path):
     config = RunConfig(**CASES[case])
-    line = command_line(config)
-    args = shlex.split(line)
-    assert args[:2] == ["backpropviz", "run"] and "--config" not in args
+    settings = tmp_path / "run.json"
+    line = command_line(config, config_file=str(settings))
+    args = shlex.split(line, comments=True)
+    assert args[:2] == ["backpropviz", "run"]
+    if settings_without_option(config):  # the line runs the settings saved as that file
+        assert args[2:] == ["--config", str(settings)]
+        settings.write_text(config.to_json())
+    else:
+        assert "--config" not in args
     r = cli(*args[1:], "--views", "loss", "--out", tmp_path / "o", "--save-history", tmp_path / "h.npz")
     assert r.code == 0, r.err
     saved, expected = History.load(tmp_path / "h.npz"), train(config)
@@ -137,18 +151,21 @@ def test_command_line_writes_only_what_differs_from_the_defaults():
 class WithAnotherSetting(RunConfig):
     """A RunConfig with a setting that has no run option (as a field added later would be)."""
 
-    lr_changes: tuple = ()
+    warmup_steps: int = 0
 
 
 def test_a_setting_without_an_option_falls_back_to_a_config_file_and_says_which():
-    config = WithAnotherSetting(data="or", lr_changes=((10, 0.2),))
-    assert settings_without_option(config) == ["lr_changes"]
+    config = WithAnotherSetting(data="or", warmup_steps=10)
+    assert settings_without_option(config) == ["warmup_steps"]
     line = command_line(config, config_file="or.json")
-    assert line.startswith("backpropviz run --config or.json  # ") and "lr_changes" in line
+    assert line.startswith("backpropviz run --config or.json  # ") and "warmup_steps" in line
     assert command_line(WithAnotherSetting(data="or")) == "backpropviz run --data or"
-    with pytest.raises(BackpropvizError, match="lr_changes"):
+    with pytest.raises(BackpropvizError, match="warmup_steps"):  # the script does not guess either
         pytorch_script(config)
     assert "features" in command_line(RunConfig(data="iris", features=("a,b", "c")))
+    # The playground's own settings without an option: a learning rate changed during the run, drawn points.
+    assert settings_without_option(RunConfig(data="or", lr_changes=((3, 0.1),))) == ["lr_changes"]
+    assert settings_without_option(RunConfig(data="points", points=((0, 0, 0), (1, 1, 1)))) == ["points"]
 
 
 def test_export_command_prints_the_line_and_writes_the_script(cli, tmp_path):

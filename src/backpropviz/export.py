@@ -119,9 +119,9 @@ def command_line(config: RunConfig, *, config_file: str = "run.json") -> str:
 
 # RunConfig fields the script reproduces; the data fields are covered by the embedded rows.
 SCRIPT_FIELDS = {
-    "data", "n_samples", "noise", "test_fraction", "features", "csv", "target", "task", "model", "activation",
+    "data", "n_samples", "noise", "test_fraction", "features", "csv", "target", "points", "task", "model", "activation",
     "init", "init_scheme", "loss", "l1", "l2", "optimizer", "lr", "momentum", "betas", "eps", "weight_decay",
-    "alpha", "schedule", "step_size", "gamma", "lr_min", "epochs", "batch_size", "shuffle", "seed",
+    "alpha", "schedule", "step_size", "gamma", "lr_min", "lr_changes", "epochs", "batch_size", "shuffle", "seed",
 }
 
 _TORCH_OPTIMIZERS = {"sgd": "SGD", "momentum": "SGD", "nesterov": "SGD", "adagrad": "Adagrad",
@@ -167,7 +167,7 @@ def pytorch_script(config: RunConfig, *, steps: int | None = None, dataset=None)
     from . import __version__
     from .models import parse_init_scheme
     from .optim import optimizer_settings
-    from .train import batch_layout, prepare
+    from .train import LrChanges, batch_layout, prepare
 
     defaults = type(config)()
     unknown = [f.name for f in fields(config)
@@ -209,6 +209,18 @@ def pytorch_script(config: RunConfig, *, steps: int | None = None, dataset=None)
     add(f"LR = {config.lr!r}")
     if not full_batch:
         add(f"BATCH_SIZE = {width}  # {per_epoch} steps an epoch")
+    changes = getattr(config, "lr_changes", ())
+    if changes:
+        # A change at step s sets the base lr from s on: that epoch's rate of the schedule for the new
+        # base (train.LrChanges); the scheduler then goes on from it as from any rate.
+        plan = LrChanges(config)
+        at = {int(s): plan.rates(float(lr))[int(s) // per_epoch] for s, lr in changes if int(s) < total}
+        given = ", ".join(f"{s}: {lr!r}" for s, lr in changes)
+        add(f"# The learning rate changed while the run trained (step: new lr): {given}.")
+        if str(config.schedule).lower() != "constant":
+            add("# With a schedule the change sets its base lr: from that step on the rate is the schedule's rate")
+            add("# at that epoch for a run started with the new lr.")
+        add(f"LR_CHANGES = {at!r}  # step -> the lr from that step on")
     if config.l1:
         add(f"L1 = {config.l1!r}")
     if config.l2:
@@ -296,6 +308,9 @@ def pytorch_script(config: RunConfig, *, steps: int | None = None, dataset=None)
     add("    rng = np.random.default_rng(SEED)  # the mini-batch order, as backpropviz seeds it")
     add("    step, last = 0, float('nan')\n    for epoch in range(EPOCHS):\n        for batch in batches(rng):")
     add("            if STEPS is not None and step >= STEPS:\n                return step, last")
+    if changes:
+        add("            if step in LR_CHANGES:\n                for group in optimizer.param_groups:\n"
+            "                    group[\"lr\"] = LR_CHANGES[step]")
     if full_batch:
         add(f"            loss = loss_fn(model(X), y){penalty}")
     else:

@@ -51,10 +51,11 @@ def export(
     plain-PyTorch script.
 
     The line gives every setting that differs from its default; a setting that has no option gives
-    `backpropviz run --config FILE` and says which. The script embeds the training rows exactly,
-    builds the model with torch's own layers under the same seed, and uses the run's loss, penalty,
-    torch.optim optimiser, schedule and mini-batch order, so that `python SCRIPT.py` prints the
-    parameters backpropviz records after the last step, bit for bit.
+    `backpropviz run --config FILE` and says which.
+
+    The script embeds the training rows exactly and builds the model with torch's own layers under
+    the same seed, with the run's loss, optimiser, schedule and batch order: `python SCRIPT.py`
+    prints the parameters backpropviz records after the last step, bit for bit.
     """
     from ..config import config_from_dict, load_config
     from ..export import command_line
