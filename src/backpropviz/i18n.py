@@ -265,6 +265,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "transpose": {"en": "transpose", "ja": "転置"},
     "grad": {"en": "∂L/∂", "ja": "∂L/∂"},
     "no_grad": {"en": "(no gradient)", "ja": "(勾配なし)"},
+    "graph_mode_train_dropout": {"en": "training mode: random mask", "ja": "学習モード: ランダムなマスク"},
+    "graph_mode_eval_dropout": {"en": "eval mode: passes its input", "ja": "評価モード: 入力をそのまま通す"},
+    "graph_mode_train_norm": {"en": "training mode: the batch's statistics",
+                              "ja": "学習モード: バッチの統計量"},
+    "graph_mode_eval_norm": {"en": "eval mode: running statistics", "ja": "評価モード: 移動平均の統計量"},
     "backward_returned": {"en": "backward returned", "ja": "backward の戻り値"},
     "graph_note_sample": {
         "en": "L = {loss} is the batch loss (mean over {n} samples). Rows are sample {sample}'s; "
@@ -508,6 +513,22 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ja": "{names} は固定 (両方向の成分が 0)"},
     "landscape_fix_held_many": {"en": "{count} parameters fixed at step {step} (zero in both directions)",
         "ja": "{count} 個のパラメータはステップ {step} の値に固定 (両方向の成分が 0)"},
+    # -- landscapes and lines of a model of the user's (--model package.module:factory) -----------
+    "landscape_centre_named": {"en": "centre: {name}", "ja": "中心: {name}"},
+    "landscape_fix_held_many_named": {"en": "{count} parameters fixed at {name}'s values (zero in both directions)",
+        "ja": "{count} 個のパラメータは {name} の値に固定 (両方向の成分が 0)"},
+    "landscape_buffers_fixed": {"en": "eval mode: BatchNorm statistics ({n} buffers) fixed at {name}'s everywhere, "
+                                      "Dropout off",
+        "ja": "評価モード: BatchNorm の統計量 ({n} 個のバッファ) は全点で {name} の値に固定、Dropout は無効"},
+    "landscape_ref_ckpt": {"en": "the data's loss at each checkpoint", "ja": "各チェックポイントでのデータ全体の損失"},
+    "landscape_ckpt_loss": {"en": "loss of the whole data at each checkpoint (its own buffers)",
+        "ja": "各チェックポイントでのデータ全体の損失 (それぞれのバッファで)"},
+    "landscape_ckpt_axis": {"en": "checkpoint", "ja": "チェックポイント"},
+    "landscape_line_chord": {"en": "straight line between the ends' losses", "ja": "両端の損失を結ぶ直線"},
+    "landscape_line_barrier": {"en": "barrier height {b:.4g} at t = {t:.2f}: how far the loss rises above that line",
+        "ja": "障壁の高さ {b:.4g} (t = {t:.2f}): 損失がその直線を上回る最大量"},
+    "landscape_line_buffers": {"en": "eval mode: BatchNorm statistics ({n} buffers) fixed at {name}'s for every t",
+        "ja": "評価モード: BatchNorm の統計量 ({n} 個のバッファ) はすべての t で {name} の値に固定"},
     "landscape_fix_note_construction": {"en": "on the path by construction only: each grid point borrows the other parameters\nfrom the nearest path point, so away from the path this is not one slice of the loss",
         "ja": "経路上で損失が一致するのは構成上そうなるだけ: 各格子点は他のパラメータを経路上の最も近い点から借りるため、\n"
               "経路から離れた所は損失の単一の断面ではない"},
@@ -697,6 +718,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "cli_col_grad": {"en": "dL/d(node)", "ja": "dL/d(ノード)"},
     "cli_curv_method_exact": {"en": "exact", "ja": "厳密なヘッセ行列"},
     "cli_curv_method_power": {"en": "power iteration", "ja": "べき乗法"},
+    "cli_user_landscape": {"en": "landscape of {model}: method {method}, {k} x {k} points in {secs} s (centre: {name})",
+        "ja": "{model} の損失地形: 手法 {method}、{k} x {k} 点、{secs} 秒 (中心: {name})"},
+    "cli_user_curvature": {"en": "Hessian at {name} ({method}): lambda_max {lam} (2/lambda_max {lrmax}), "
+                                 "lambda_min {low}{negative}{top}",
+        "ja": "{name} のヘッセ行列 ({method}): lambda_max {lam} (2/lambda_max {lrmax})、lambda_min {low}{negative}{top}"},
+    "cli_interpolate": {"en": "loss along {a} → {b} ({n} points, distance {dist}): {la} at t = 0, {lb} at t = 1, "
+                              "highest {top} at t = {tt}; barrier height {barrier}",
+        "ja": "{a} → {b} の直線上の損失 ({n} 点、距離 {dist}): t = 0 で {la}、t = 1 で {lb}、t = {tt} で最大 {top}、"
+              "障壁の高さ {barrier}"},
+    "cli_interp_buffers": {"en": "BatchNorm statistics are {a}'s all along the line; with its own, {b} has loss {own}",
+        "ja": "BatchNorm の統計量は直線全体で {a} のもの。{b} 自身の統計量では損失 {own}"},
     # -- names of the things a run is made of, shown in titles and labels (see ``name_label``) ----
     "name_loss_bce": {"en": "BCE", "ja": "2値交差エントロピー"},
     "name_loss_ce": {"en": "cross-entropy", "ja": "交差エントロピー"},
@@ -712,6 +744,14 @@ CATALOGUE.update(_PAGE)
 from .i18n_animate import ANIMATE as _ANIMATE  # noqa: E402  (the animations' texts, same catalogue)
 
 CATALOGUE.update(_ANIMATE)
+
+from .i18n_live import LIVE as _LIVE  # noqa: E402  (the live playground's texts, same catalogue)
+
+CATALOGUE.update(_LIVE)
+
+from .i18n_export import EXPORT as _EXPORT  # noqa: E402  (the playground's export panel, same catalogue)
+
+CATALOGUE.update(_EXPORT)
 
 def resolve_lang(lang: str | None = None) -> str:
     """``"en"`` or ``"ja"``: ``lang`` itself, or (when None) the locale's language.

@@ -6,41 +6,99 @@
 // (the hash stays the viewer's: step, views, lang), written and read from one table, FIELDS.
 // Steps come as server-sent events and are appended to the Recording; the viewer follows the
 // newest step unless the scrubber was moved back.
+//
+// The learning rate applies now: changed while a run trains, the server applies it from the next
+// step and keeps it in the run's lr_changes ([[step, lr], ...]), which the URL and config() carry,
+// so the link and `run --config` give the same run. Every other setting starts a new run; a new
+// run (after the page's first) starts with the learning rate shown and no changes.
+//
+// Texts come from the catalogue (choices.labels: page_live_* and the viewer's), in the viewer's
+// language (#lang=ja); every element holding one is registered once and retranslated in place.
 
 import { Recording, decode } from "bpv/recording.js";
 import { mount } from "bpv/app.js";
 import { h } from "bpv/dom.js";
+import { fill, fmt } from "bpv/format.js";
+import { readHash, writeHash } from "bpv/state.js";
+import { DATA_FIELDS, dataPanel } from "bpv-live/datapanel.js";
+import { liveViews } from "bpv-live/liveviews.js";
 
-/** The settings of a run that the page offers, as RunConfig fields (what `run --config` reads). */
+const isPerceptron = (s) => !/^mlp:/i.test(String(s.model));
+const scheduleIs = (name) => (s) => String(s.schedule).toLowerCase() === name;
+
+/** The settings of a run that the page offers, as RunConfig fields (what `run --config` reads).
+ * group: where its control sits ("now": applies to the running training); hyper: shown when the
+ * chosen optimiser takes it; when: shown only then; custom: a control of its own below. */
 export const FIELDS = [
-  { name: "data", kind: "choice", label: "data set", group: "data" },
-  { name: "n_samples", kind: "int", label: "samples", group: "data" },
-  { name: "noise", kind: "float", optional: true, label: "noise", hint: "default", group: "data" },
-  { name: "test_fraction", kind: "float", label: "test fraction", group: "data" },
-  { name: "model", kind: "model", label: "hidden layers", group: "model" },
-  { name: "activation", kind: "choice", label: "activation", group: "model" },
-  { name: "loss", kind: "choice", label: "loss", group: "training" },
-  { name: "optimizer", kind: "choice", label: "optimizer", group: "training" },
-  { name: "lr", kind: "float", label: "learning rate", group: "training" },
-  { name: "batch_size", kind: "int", optional: true, label: "batch size", hint: "full batch", group: "training" },
-  { name: "epochs", kind: "int", label: "epochs", group: "training" },
-  { name: "seed", kind: "int", label: "seed", group: "training" },
+  { name: "data", kind: "choice", group: "data" },
+  { name: "n_samples", kind: "int", group: "data" },
+  { name: "noise", kind: "float", optional: true, hint: "hint_default", group: "data" },
+  { name: "test_fraction", kind: "float", group: "data" },
+  { name: "model", kind: "model", group: "model", custom: true },
+  { name: "activation", kind: "choice", group: "model" },
+  { name: "init", kind: "floats", optional: true, group: "model", custom: true },
+  { name: "init_scheme", kind: "text", optional: true, group: "model", custom: true },
+  { name: "seed", kind: "int", group: "model" },
+  { name: "lr", kind: "float", group: "now" },
+  { name: "loss", kind: "choice", group: "training" },
+  { name: "optimizer", kind: "choice", group: "training" },
+  { name: "momentum", kind: "float", optional: true, hyper: true, group: "training" },
+  { name: "betas", kind: "floats", optional: true, hyper: true, group: "training", custom: true },
+  { name: "eps", kind: "float", optional: true, hyper: true, group: "training" },
+  { name: "weight_decay", kind: "float", optional: true, hyper: true, group: "training" },
+  { name: "alpha", kind: "float", optional: true, hyper: true, group: "training" },
+  { name: "schedule", kind: "choice", group: "training", options: "schedule_" },
+  { name: "step_size", kind: "int", group: "training", when: scheduleIs("step") },
+  { name: "gamma", kind: "float", group: "training", when: scheduleIs("step") },
+  { name: "lr_min", kind: "float", group: "training", when: scheduleIs("cosine") },
+  { name: "l1", kind: "float", group: "training" },
+  { name: "l2", kind: "float", group: "training" },
+  { name: "batch_size", kind: "int", optional: true, hint: "hint_full_batch", group: "training" },
+  { name: "epochs", kind: "int", group: "training" },
+  { name: "lr_changes", kind: "changes", custom: true },
+  ...DATA_FIELDS,  // drawn points, an uploaded CSV file: their controls are datapanel.js's
 ];
+const FIELD = Object.fromEntries(FIELDS.map((f) => [f.name, f]));
+const GROUPS = ["now", "data", "model", "training"];
 const SPEEDS = [10, 30, 60, 120, 300, 1000, 0];  // steps per second; 0: as fast as training goes
+const INIT_MODES = ["values", "random", "xavier", "he", "normal"];
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** A field's value from its text: a number where the text is one, else the text (the server says
  * what is wrong with it), null for an optional field left empty. */
 export function parseField(field, text) {
   const s = String(text ?? "").trim();
+  if (field.parse) return field.parse(s);
   if (field.kind === "int" || field.kind === "float") {
     if (s === "" && field.optional) return null;
     if (field.kind === "int" && /^[+-]?\d+$/.test(s)) return Number(s);
     if (field.kind === "float" && NUMBER.test(s)) return Number(s);
     return s;
   }
+  if (field.kind === "floats") {
+    if (s === "") return null;
+    const parts = s.split(",").map((p) => p.trim());
+    return parts.every((p) => NUMBER.test(p)) ? parts.map(Number) : s;
+  }
+  if (field.kind === "changes") {  // "120:0.9,300:2.5" -> [[120, 0.9], [300, 2.5]]
+    if (s === "") return [];
+    const pairs = s.split(",").map((p) => p.split(":").map((x) => x.trim()));
+    return pairs.every((p) => p.length === 2 && /^\d+$/.test(p[0]) && NUMBER.test(p[1]))
+      ? pairs.map(([a, b]) => [Number(a), Number(b)]) : s;
+  }
+  if (field.kind === "text" && s === "" && field.optional) return null;
   return s;
 }
+
+/** A field's value as the URL writes it (the inverse of parseField). */
+export function fieldText(field, v) {
+  if (v === null || v === undefined) return "";
+  if (field.kind === "changes" && Array.isArray(v)) return v.map((p) => p.join(":")).join(",");
+  if (Array.isArray(v)) return v.join(",");
+  return String(v);
+}
+
+const same = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b);
 
 /** The settings in a query string (fields left out take `defaults`). */
 export function readSettings(search, defaults) {
@@ -56,8 +114,8 @@ export function writeSettings(settings, defaults, keep = {}) {
   for (const [k, v] of Object.entries(keep)) if (v !== null && v !== undefined) q.set(k, String(v));
   for (const f of FIELDS) {
     const v = settings[f.name];
-    if (v === defaults[f.name]) continue;
-    q.set(f.name, v === null ? "" : String(v));
+    if (same(v, defaults[f.name])) continue;
+    q.set(f.name, fieldText(f, v));
   }
   return "?" + q.toString().replace(/%2C/g, ",").replace(/%3A/g, ":");
 }
@@ -68,18 +126,42 @@ const layersOf = (model) => {
 };
 const modelOf = (layers) => (layers.length ? "mlp:" + layers.join(",") : "perceptron");
 
+/** The base learning rate in force at step `n` (the last change at or before it). */
+export function lrAt(settings, n) {
+  let lr = settings.lr;
+  for (const [step, value] of settings.lr_changes || []) if (step <= n) lr = value;
+  return lr;
+}
+
 export function start(root, choices) {
   const defaults = choices.defaults;
   const limits = choices.limits;
+  const labels = choices.labels || { en: {} };
+  const hyper = choices.optimizer_defaults || {};
   const query = new URLSearchParams(location.search);
   const S = {
     settings: readSettings(location.search, defaults),
     speed: query.has("speed") && SPEEDS.includes(Number(query.get("speed"))) ? Number(query.get("speed")) : 60,
+    lang: labels[readHash(location.hash).lang] ? readHash(location.hash).lang : "en",
     runId: null, rec: null, viewer: null, config: null, state: "none", steps: 0, total: 0, message: "",
+    pendingLr: null, runs: 0,
   };
   const client = Math.random().toString(36).slice(2) + Date.now().toString(36);
   let queue = Promise.resolve();
   const enqueue = (fn) => (queue = queue.then(fn, fn).catch((err) => showError(err)));
+
+  // -- texts: every element showing a catalogue text is registered and retranslated in place --
+  const t = (key, fields) => fill(labels[S.lang]?.["live_" + key] ?? labels.en?.["live_" + key] ?? key, fields);
+  const texts = [];  // [element, key, attribute or null]
+  const tx = (el, key, attr = null) => { texts.push([el, key, attr]); return el; };
+  const text = (tag, attrs, key) => tx(h(tag, attrs), key);
+  function translate() {
+    for (const [el, key, attr] of texts) {
+      if (attr) el.setAttribute(attr, t(key));
+      else el.textContent = t(key);
+    }
+    document.documentElement.lang = S.lang;
+  }
 
   // -- the controls --------------------------------------------------------------------------
   root.textContent = "";
@@ -87,91 +169,198 @@ export function start(root, choices) {
   const viewRoot = h("div", { class: "bpv-live-view" });
   root.append(side, viewRoot);
   const inputs = {};
+  const rows = {};  // field name -> its row (hidden where it does not apply)
   const groups = {};
-  side.append(h("h1", { class: "bpv-title" }, "backpropviz playground"),
-    h("p", { class: "bpv-note" }, "Real PyTorch training, every step recorded. Changing a setting starts a new run."));
+  const langBtn = text("button", { type: "button", class: "bpv-live-lang", onclick: () => api.lang(S.lang === "en" ? "ja" : "en") }, "lang");
+  side.append(h("div", { class: "bpv-live-head" }, text("h1", { class: "bpv-title" }, "title"), langBtn),
+    text("p", { class: "bpv-note" }, "intro"));
+  const button = (cls, key, onclick) => tx(text("button", { type: "button", class: cls, onclick }, key), key + "_title", "title");
   const buttons = {
-    play: h("button", { type: "button", class: "bpv-live-play", title: "train (play)", onclick: () => api.play() }, "► train"),
-    pause: h("button", { type: "button", class: "bpv-live-pause", title: "pause training", onclick: () => api.pause() }, "❚❚ pause"),
-    step: h("button", { type: "button", class: "bpv-live-step", title: "one training step", onclick: () => api.step() }, "one step"),
-    reset: h("button", { type: "button", class: "bpv-live-reset", title: "start again from step 0", onclick: () => api.reset() }, "reset"),
+    play: button("bpv-live-play", "train", () => api.play()),
+    pause: button("bpv-live-pause", "pause", () => api.pause()),
+    step: button("bpv-live-step", "step", () => api.step()),
+    reset: button("bpv-live-reset", "reset", () => api.reset()),
   };
+  side.append(h("div", { class: "bpv-live-buttons" }, buttons.play, buttons.pause, buttons.step, buttons.reset));
+  const status = h("p", { class: "bpv-live-status", "aria-live": "polite" });
+  const error = h("p", { class: "bpv-live-error", role: "alert" });
+  side.append(status, error);
+
+  for (const name of GROUPS) {
+    const now = name === "now";
+    const badge = text("span", { class: `bpv-live-badge ${now ? "bpv-live-badge-now" : "bpv-live-badge-new"}` },
+      now ? "applies_now" : "new_run");
+    groups[name] = h("fieldset", { class: `bpv-live-group bpv-live-${name}`, "data-applies": now ? "now" : "new-run" },
+      h("legend", {}, text("span", {}, "group_" + name), " ", badge));
+    side.append(groups[name]);
+  }
+  side.append(text("p", { class: "bpv-note bpv-live-legend" }, "legend"));
+
+  const row = (name, key, ...controls) => {
+    const r = h("label", { class: "bpv-live-field", "data-field": name }, text("span", {}, key), ...controls);
+    rows[name] = r;
+    return r;
+  };
+
+  // speed: applies now (pacing only; not a setting of the run)
   const speed = h("select", { name: "speed", class: "bpv-live-speed" });
-  for (const s of SPEEDS) speed.append(h("option", { value: String(s) }, s ? `${s} steps/s` : "as fast as it goes"));
+  for (const s of SPEEDS) {
+    speed.append(h("option", { value: String(s) }));
+  }
   speed.value = String(S.speed);
   speed.addEventListener("change", () => {
     S.speed = Number(speed.value);
     writeUrl();
     enqueue(async () => { if (S.runId) await send({ action: "speed", speed: S.speed }); });
   });
-  side.append(h("div", { class: "bpv-live-buttons" }, buttons.play, buttons.pause, buttons.step, buttons.reset),
-    h("label", { class: "bpv-live-field" }, h("span", {}, "speed"), speed));
-  const status = h("p", { class: "bpv-live-status", "aria-live": "polite" });
-  const error = h("p", { class: "bpv-live-error", role: "alert" });
-  side.append(status, error);
 
-  for (const name of ["data", "model", "training"]) {
-    groups[name] = h("fieldset", { class: `bpv-live-group bpv-live-${name}` }, h("legend", {}, name));
-    side.append(groups[name]);
-  }
+  const lrNote = h("p", { class: "bpv-note bpv-live-lr-note" });
   const layerBox = h("div", { class: "bpv-live-layers" });
+  const initMode = h("select", { name: "init_mode" });
+  for (const m of INIT_MODES) initMode.append(tx(h("option", { value: m }), "init_" + m));
+  const initValues = ["w1", "w2", "b"].map((n) => h("input", { name: "init_" + n, type: "text", inputmode: "decimal", size: "5" }));
+  const initScale = h("input", { name: "init_scale", type: "text", inputmode: "decimal", size: "8", placeholder: "0.1" });
+  const betas = [0, 1].map((i) => h("input", { name: "beta" + (i + 1), type: "text", inputmode: "decimal", size: "8" }));
+
   for (const f of FIELDS) {
-    if (f.kind === "model") { groups[f.group].append(h("div", { class: "bpv-live-field" }, h("span", {}, f.label)), layerBox); continue; }
+    if (f.custom || !f.group) continue;
     let input;
     if (f.kind === "choice") {
       input = h("select", { name: f.name });
-      for (const c of choices[f.name] || []) input.append(h("option", { value: c }, c));
+      for (const c of choices[f.name] || []) {
+        const o = h("option", { value: c }, c);
+        if (f.options) tx(o, f.options + c);
+        input.append(o);
+      }
     } else {
-      input = h("input", { name: f.name, type: "text", inputmode: f.kind === "int" ? "numeric" : "decimal", size: "8",
-        placeholder: f.hint || "" });
+      input = h("input", { name: f.name, type: "text", inputmode: f.kind === "int" ? "numeric" : "decimal", size: "8" });
+      if (f.hint) tx(input, f.hint, "placeholder");
     }
-    input.addEventListener("change", () => change({ [f.name]: parseField(f, input.value) }));
+    if (f.name === "lr") input.addEventListener("change", () => setLr(parseField(f, input.value)));
+    else input.addEventListener("change", () => changeField(f.name, parseField(f, input.value)));
     inputs[f.name] = input;
-    groups[f.group].append(h("label", { class: "bpv-live-field" }, h("span", {}, f.label), input));
+    groups[f.group].append(row(f.name, "field_" + f.name, input));
+    if (f.name === "lr") groups.now.append(lrNote, row("speed", "speed", speed));
+    if (f.name === "test_fraction") groups.model.append(h("div", { class: "bpv-live-field", "data-field": "model" },
+      text("span", {}, "field_model")), layerBox);
+    if (f.name === "activation") {
+      groups.model.append(row("init", "field_init", initMode),
+        rows.init_values = h("div", { class: "bpv-live-field bpv-live-init-values", "data-field": "init_values" },
+          ...initValues.flatMap((el, i) => [h("span", {}, ["w1", "w2", "b"][i]), el])),
+        row("init_scale", "field_init_scale", initScale));
+    }
+    if (f.name === "momentum") {
+      groups.training.append(row("beta1", "field_beta1", betas[0]), row("beta2", "field_beta2", betas[1]));
+    }
+  }
+  const dataUi = dataPanel(groups.data, { settings: () => S.settings, change, choices });
+  initMode.addEventListener("change", () => setInit(initMode.value));
+  initScale.addEventListener("change", () => setInit("normal"));
+  for (const el of initValues) el.addEventListener("change", () => setInit("values"));
+  for (const el of betas) el.addEventListener("change", () => {
+    const [a, b] = betas.map((e) => parseField({ kind: "float", optional: true }, e.value));
+    const d = hyper[S.settings.optimizer]?.betas || [0.9, 0.999];
+    change({ betas: a === null && b === null ? null : [a ?? d[0], b ?? d[1]] });
+  });
+
+  /** Changing one field; a new optimiser drops the hyperparameters it does not take, a new
+   * schedule resets the others' settings, a network keeps no perceptron start values. */
+  function changeField(name, value) {
+    const changes = { [name]: value };
+    if (name === "optimizer") {
+      const takes = hyper[value] || {};
+      for (const f of FIELDS) if (f.hyper && !(f.name in takes)) changes[f.name] = null;
+    }
+    if (name === "schedule") for (const f of FIELDS) if (f.when) changes[f.name] = defaults[f.name];
+    change(changes);
+  }
+
+  const initModeOf = (s) => {
+    if (s.init_scheme) return String(s.init_scheme).split(":")[0];
+    return s.init !== null && isPerceptron(s) ? "values" : "random";
+  };
+  function setInit(mode) {
+    if (mode === "values") {
+      const given = initValues.map((el) => parseField({ kind: "float" }, el.value));
+      const start = given.every((v) => v !== "") ? given : (S.settings.init || defaults.init);
+      change({ init: start, init_scheme: null });
+    } else if (mode === "random") change({ init: null, init_scheme: null });
+    else if (mode === "normal") change({ init: null, init_scheme: "normal:" + (initScale.value.trim() || "0.1") });
+    else change({ init: null, init_scheme: mode });
   }
 
   function renderLayers() {
     const layers = layersOf(S.settings.model);
     layerBox.textContent = "";
-    if (!layers.length) layerBox.append(h("p", { class: "bpv-note" }, "none: a perceptron (one linear unit)"));
+    if (!layers.length) layerBox.append(h("p", { class: "bpv-note" }, t("no_layers")));
     layers.forEach((n, i) => {
       const set = (v) => { const next = layers.slice(); next[i] = Math.max(1, Math.min(limits.neurons, v)); change({ model: modelOf(next) }); };
       layerBox.append(h("div", { class: "bpv-live-layer", "data-layer": String(i) },
-        h("span", {}, `layer ${i + 1}`),
-        h("button", { type: "button", class: "bpv-live-fewer", title: "one neuron less", onclick: () => set(n - 1) }, "−"),
-        h("span", { class: "bpv-live-neurons" }, `${n} neurons`),
-        h("button", { type: "button", class: "bpv-live-more", title: "one neuron more", onclick: () => set(n + 1) }, "+")));
+        h("span", {}, t("layer", { i: i + 1 })),
+        h("button", { type: "button", class: "bpv-live-fewer", title: t("fewer"), onclick: () => set(n - 1) }, "−"),
+        h("span", { class: "bpv-live-neurons" }, t("neurons", { n })),
+        h("button", { type: "button", class: "bpv-live-more", title: t("more"), onclick: () => set(n + 1) }, "+")));
     });
     const add = h("button", { type: "button", class: "bpv-live-add-layer", onclick: () => {
       if (layers.length < limits.layers) change({ model: modelOf([...layers, layers.length ? layers[layers.length - 1] : 4]) });
-    } }, "+ layer");
+    } }, t("add_layer"));
     const remove = h("button", { type: "button", class: "bpv-live-remove-layer", onclick: () => {
       if (layers.length) change({ model: modelOf(layers.slice(0, -1)) });
-    } }, "− layer");
+    } }, t("remove_layer"));
     add.disabled = layers.length >= limits.layers;
     remove.disabled = !layers.length;
     layerBox.append(h("div", { class: "bpv-live-buttons" }, add, remove));
   }
 
+  const shownLr = () => (S.pendingLr !== null ? S.pendingLr : lrAt(S.settings, S.steps));
+
   function renderControls(layers = true) {
+    const s = S.settings;
+    const takes = hyper[s.optimizer] || {};
     for (const f of FIELDS) {
       const input = inputs[f.name];
       if (!input) continue;
-      const v = S.settings[f.name];
+      const v = f.name === "lr" ? shownLr() : s[f.name];
       if (f.kind === "choice" && ![...input.options].some((o) => o.value === String(v))) input.append(h("option", { value: String(v) }, String(v)));
-      input.value = v === null || v === undefined ? "" : String(v);
+      if (document.activeElement !== input) input.value = v === null || v === undefined ? "" : String(v);
+      if (f.hyper) input.placeholder = f.name in takes ? String(takes[f.name]) : "";
+      const shown = (!f.hyper || f.name in takes) && (!f.when || f.when(s));
+      if (rows[f.name]) rows[f.name].hidden = !shown;
     }
+    const d = takes.betas || [0.9, 0.999];
+    betas.forEach((el, i) => {
+      if (document.activeElement !== el) el.value = s.betas ? String(s.betas[i]) : "";
+      el.placeholder = String(d[i]);
+      rows["beta" + (i + 1)].hidden = !("betas" in takes);
+    });
+    const mode = initModeOf(s);
+    initMode.value = mode;
+    [...initMode.options].forEach((o) => { o.disabled = o.value === "values" && !isPerceptron(s); });
+    rows.init_values.hidden = mode !== "values";
+    rows.init_scale.hidden = mode !== "normal";
+    const start = s.init || defaults.init || [];
+    initValues.forEach((el, i) => { if (document.activeElement !== el) el.value = start[i] !== undefined ? String(start[i]) : ""; });
+    if (mode === "normal") initScale.value = String(s.init_scheme).split(":")[1] || "";
+    renderLrNote();
     if (layers) renderLayers();  // rebuilt only when they change: a click must find its button
+    dataUi.render();
+  }
+
+  function renderLrNote() {
+    const changes = S.settings.lr_changes || [];
+    const parts = [];
+    if (changes.length) parts.push(t("lr_changes", { changes: changes.map(([step, lr]) => t("lr_change", { step, lr: fmt(lr) })).join(", ") }));
+    if (S.pendingLr !== null) parts.push(t("lr_pending", { lr: fmt(S.pendingLr) }));
+    const note = parts.join(" · ");
+    if (lrNote.textContent !== note) lrNote.textContent = note;
+    lrNote.hidden = !parts.length;
+    const input = inputs.lr, lr = String(shownLr());
+    if (input && document.activeElement !== input && input.value !== lr) input.value = lr;
   }
 
   function renderStatus() {
-    const where = S.rec ? `step ${S.steps} of ${S.total}` : "";
-    const text = {
-      none: "", ready: `ready: ${S.total} steps to train; press ► train or one step`,
-      running: `training · ${where}`, paused: `paused · ${where}`, done: `done · ${where}`,
-      diverged: `diverged · ${where}`, stopped: "stopped", error: "stopped by an error",
-    }[S.state] ?? S.state;
-    status.textContent = text;
+    const fields = { steps: S.steps, total: S.total, lr: fmt(shownLr()) };
+    status.textContent = S.state === "none" ? "" : t("status_" + S.state, fields);
     buttons.play.disabled = S.state === "running";
     buttons.pause.disabled = S.state !== "running";
     root.dataset.state = S.state;
@@ -197,17 +386,24 @@ export function start(root, choices) {
     return answer;
   }
 
+  const placeholder = (key) => { viewRoot.textContent = ""; viewRoot.append(text("p", { class: "bpv-live-empty" }, key)); translate(); };
+
   function clearViewer() {
     S.rec = null;
     incoming = [];
     pendingSteps = 0;
     S.viewer = null;
     S.steps = 0;
-    viewRoot.textContent = "";
-    viewRoot.append(h("p", { class: "bpv-live-empty" }, "Press ► train (or one step) to train this model; every step appears here as it is made."));
+    placeholder("empty");
   }
 
   async function newRun() {
+    // A new run after the page's first starts with the learning rate shown and no changes.
+    if (S.runs++ > 0 && (S.settings.lr_changes || []).length) {
+      Object.assign(S.settings, { lr: shownLr(), lr_changes: [] });
+      writeUrl();
+    }
+    S.pendingLr = null;
     clearViewer();
     S.runId = null;
     S.config = null;
@@ -222,9 +418,9 @@ export function start(root, choices) {
     } catch (err) {
       S.state = "none";
       showError(err);
-      viewRoot.textContent = "";
-      viewRoot.append(h("p", { class: "bpv-live-empty" }, "These settings cannot be trained: the message on the left says why."));
+      placeholder("invalid");
     }
+    renderControls(false);
     renderStatus();
     return S.runId !== null;
   }
@@ -238,9 +434,13 @@ export function start(root, choices) {
   }
 
   function change(changes) {
-    if (Object.entries(changes).every(([k, v]) => S.settings[k] === v)) return;  // (a blur after a change)
+    if (Object.entries(changes).every(([k, v]) => same(S.settings[k], v))) return;  // (a blur after a change)
     const modelChanged = changes.model !== undefined && changes.model !== S.settings.model;
     Object.assign(S.settings, changes);
+    // A network starts from its seeded initialisation: start values typed for the perceptron go.
+    if (modelChanged && !isPerceptron(S.settings) && S.settings.init !== null && !same(S.settings.init, defaults.init)) {
+      S.settings.init = defaults.init;
+    }
     writeUrl();
     renderControls(modelChanged);
     const wasRunning = S.state === "running";
@@ -249,12 +449,46 @@ export function start(root, choices) {
     });
   }
 
+  /** The learning rate: from the next step of the run that is training (running or paused), kept
+   * as a change at that step; otherwise (no step made yet, or the run ended) a new run with it. */
+  function setLr(value) {
+    const live = S.runId !== null && ["running", "paused"].includes(S.state);
+    if (!live) { change({ lr: value, lr_changes: [] }); return; }
+    const run = S.runId;
+    enqueue(async () => {
+      try {
+        const a = await send({ action: "lr", lr: value });
+        if (a.run !== run || run !== S.runId) return;
+        showError(null);
+        takeChanges(a.lr_changes);
+        // Not among the changes yet: the server applies it before the run's next step.
+        const last = (S.settings.lr_changes || []).at(-1);
+        S.pendingLr = last && last[1] === value ? null : value;
+      } catch (err) {
+        showError(err);
+      }
+      renderControls(false);
+      renderStatus();
+    });
+  }
+
+  /** The run's lr changes as the server has them; true if they hold a new one. */
+  function takeChanges(changes) {
+    if (!Array.isArray(changes) || same(changes, S.settings.lr_changes)) return false;
+    S.settings.lr_changes = changes;
+    S.pendingLr = null;
+    writeUrl();
+    renderLrNote();
+    return true;
+  }
+
   // Steps arrive faster than a page draws: they are appended once per frame, all together.
   let incoming = [], pendingSteps = 0, flushing = false;
   function receive(d) {
     if (!S.rec || d.run !== S.runId) return;
     const n = d.loss.shape[0];
     const skip = S.rec.length + pendingSteps - d.from;  // a reconnected stream starts again from step 0
+    if (d.lr_changes) takeChanges(d.lr_changes);
     if (skip < 0 || skip >= n) return;
     incoming.push({ d, skip, run: d.run });
     pendingSteps += n - skip;
@@ -279,6 +513,7 @@ export function start(root, choices) {
     const rows = (key, width) => concat(parts.map((p) => decode(p.d[key]).subarray(p.skip * width)));
     const first = parts[0];
     const atEnd = !S.viewer || S.viewer.current().index >= rec.length - 1;
+    const before = rec.length;
     rec.append({
       initial: first.d.from === 0 && first.skip === 0 ? decode(first.d.initial) : undefined,
       initial_whole_loss: first.d.initial_whole_loss ?? NaN,
@@ -290,12 +525,16 @@ export function start(root, choices) {
       viewRoot.textContent = "";
       const el = h("div", { class: "bpv" });
       viewRoot.append(el);
-      S.viewer = mount(el, rec, { lang: "en", hash: true });
+      S.viewer = mount(el, rec, { lang: S.lang, hash: true });
       S.viewer.go(rec.length - 1);
     } else if (atEnd) {
       S.viewer.go(rec.length - 1);
     }
     renderStatus();
+    renderLrNote();
+    // A hook for benchmarks and embedding pages: these steps are drawn (bench/bench_serve.py).
+    root.dispatchEvent(new CustomEvent("bpv-live-drawn",
+      { detail: { run: S.runId, steps: rec.length, appended: rec.length - before, lr: rec.lr(rec.length - 1) } }));
   }
 
   const events = new EventSource(`/api/events?client=${client}`);
@@ -306,31 +545,60 @@ export function start(root, choices) {
     const d = JSON.parse(ev.data);
     if (d.run !== S.runId) return;
     S.state = d.state;
+    if (d.lr_changes) takeChanges(d.lr_changes);
     if (d.message) showError(d.message);
     renderStatus();
   });
+  // The views that come after the steps (the loss surface, traced steps, per-epoch metrics) and
+  // the perceptron's start clicked on its loss surface (liveviews.js).
+  liveViews({ S, events, side, viewRoot, enqueue, send,
+    start: (init) => { change({ init, init_scheme: null }); api.play(); } });
+
+  // The viewer's own language button: the controls follow it.
+  viewRoot.addEventListener("click", (e) => {
+    if (e.target.closest && e.target.closest(".bpv-lang")) setTimeout(() => setLang(document.documentElement.lang), 0);
+  });
+  function setLang(code) {
+    if (!labels[code]) return S.lang;
+    S.lang = code;
+    if (S.viewer && S.viewer.current().lang !== code) S.viewer.lang(code);
+    else if (!S.viewer) history.replaceState(null, "", location.search + writeHash({ ...readHash(location.hash), lang: code }));
+    translate();
+    for (const o of speed.options) o.textContent = Number(o.value) ? t("speed_n", { n: o.value }) : t("speed_max");
+    renderControls();
+    renderStatus();
+    return S.lang;
+  }
 
   // -- the API (window.backpropviz), as for `backpropviz html`, plus the training's controls ----
   const api = {
     steps: () => (S.rec ? S.rec.length : 0),
     go: (k) => (S.viewer ? S.viewer.go(k) : 0),
     current: () => (S.viewer ? S.viewer.current() : null),
-    lang: (code) => (S.viewer ? S.viewer.lang(code) : "en"),
+    lang: (code) => (code ? setLang(code) : S.lang),
     views: (list) => (S.viewer ? S.viewer.views(list) : []),
-    /** The current settings as the JSON object `backpropviz run --config` reads. */
-    config: () => JSON.parse(JSON.stringify(S.config || S.settings)),
+    /** The current settings as the JSON object `backpropviz run --config` reads: `epochs` the epochs
+     * begun so far (all of them before the first step), `lr_changes` the learning rates changed. */
+    config: () => {
+      const c = JSON.parse(JSON.stringify(S.config || S.settings));
+      c.lr_changes = JSON.parse(JSON.stringify(S.settings.lr_changes || []));
+      if (S.rec && S.rec.length) c.epochs = S.rec.epoch(S.rec.length - 1) + 1;
+      return c;
+    },
     /** The page's settings (FIELDS); given an object, change them (a new run). */
-    settings: (changes) => { if (changes) change(changes); return { ...S.settings }; },
+    settings: (changes) => { if (changes) change(changes); return JSON.parse(JSON.stringify(S.settings)); },
+    /** The learning rate from the next step of the run (a new run where none is training). */
+    lr: (value) => { if (value !== undefined) setLr(value); return shownLr(); },
     play: (on = true) => (on === false ? api.pause() : enqueue(() => command("play"))),
     pause: () => enqueue(async () => { if (S.runId !== null && S.state === "running") await command("pause"); }),
     step: () => enqueue(() => command("step")),
     reset: () => enqueue(() => newRun()),
-    state: () => ({ state: S.state, steps: S.steps, total: S.total, run: S.runId, error: S.message }),
+    state: () => ({ state: S.state, steps: S.steps, total: S.total, run: S.runId, error: S.message, lang: S.lang }),
     /** Resolves once every command sent so far is answered. */
     idle: () => queue.then(() => api.state()),
   };
 
-  renderControls();
+  setLang(S.lang);
   clearViewer();
   renderStatus();
   enqueue(() => newRun());
