@@ -78,15 +78,16 @@ LAYER_ATTRS = ("negative_slope",)
 PER_SAMPLE_BUDGET = 4_000_000
 
 
-def training_mode(module: nn.Module) -> str:
-    """'train' or 'eval' for a module that computes differently in the two (dropout, batch
-    norm), else ''."""
+def training_mode(module: nn.Module | None) -> tuple[str, str]:
+    """``(mode, family)`` of a module that computes differently in training and eval mode:
+    ``('train' or 'eval', 'dropout' or 'norm')``; ``('', '')`` for any other module."""
     from torch.nn.modules.batchnorm import _NormBase
     from torch.nn.modules.dropout import _DropoutNd
 
-    if isinstance(module, (_DropoutNd, _NormBase)):
-        return "train" if module.training else "eval"
-    return ""
+    for family, classes in (("dropout", _DropoutNd), ("norm", _NormBase)):
+        if isinstance(module, classes):
+            return ("train" if module.training else "eval"), family
+    return "", ""
 
 
 @dataclass
@@ -125,6 +126,7 @@ class GraphNode:
     input_grads: tuple = ()
     attrs: dict = field(default_factory=dict)  # a layer's settings its rule needs (negative_slope)
     mode: str = ""  # 'train' or 'eval' inside a dropout or batch norm layer (training_mode)
+    mode_of: str = ""  # which: 'dropout' or 'norm'
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -638,7 +640,8 @@ class _Builder:
             and value.shape[0] == self.n
         node = self._add(name=name, kind="op", value=value, grad=grad, op=op, per_sample=per,
                          module=r.module, autograd_node=fn.name(), autograd_index=self.index,
-                         mode=self.modes.get(module_path(r.module), ""))
+                         mode=self.modes.get(module_path(r.module), ("", ""))[0],
+                         mode_of=self.modes.get(module_path(r.module), ("", ""))[1])
         if per:
             self.per_sample_ids.add(node.id)
         for src, label in inputs:
@@ -870,7 +873,7 @@ def collapse_layers(trace: GraphTrace, model: nn.Module | None = None) -> GraphT
             attrs = {a: float(getattr(module, a)) for a in LAYER_ATTRS if hasattr(module, a)}
             layer = GraphNode(id=f"L{mod.replace('.', '_')}", name=f"{cls} {mod}", kind="layer",
                               value=np.zeros(0), grad=None, module=mod, op=cls, attrs=attrs,
-                              mode=training_mode(module) if module is not None else "")
+                              mode=training_mode(module)[0], mode_of=training_mode(module)[1])
             layer_nodes[mod] = layer
             new_nodes.append(layer)
         layer = layer_nodes[mod]

@@ -13,6 +13,8 @@ catalogue, ``backpropviz.i18n.CATALOGUE``, looked up with ``t(key, lang, **field
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..i18n import CATALOGUE, resolve_lang, t
@@ -65,11 +67,46 @@ FONT_SIZE = 8.0
 LINE_INCH = FONT_SIZE * 1.45 / 72  # one text line, in inches
 COL_INCH, ROW_INCH = 2.05, 1.25    # spacing of layers and rows, in inches
 BOX_WIDTH = 0.86                   # in layer spacings
+MAX_COLUMNS = 8                    # a longer graph is wrapped into bands of at most this many columns
+BAND_GAP = 0.4                     # between bands, in rows (room for the bends of residual edges)
+SKIP_BULGE_INCH = 0.75             # how far below its row an edge that skips columns (a residual) bends
+BACK_BULGE_INCH = 0.36             # how far a backward arc bends away from its forward edge
 
 
-def layered_layout(trace) -> dict[str, tuple[float, float]]:
+def summary_line(a, digits: int = 3) -> str:
+    """The mean and standard deviation of a value too large to show number by number."""
+    a = np.asarray(a, dtype=float)
+    return f"μ = {fmt_number(a.mean(), digits)}, σ = {fmt_number(a.std(), digits)}"
+
+
+def layered_layout(trace, max_columns: int = MAX_COLUMNS) -> dict[str, tuple[float, float]]:
     """Positions ``{node id: (layer, row)}``: operations and inputs on the middle rows,
-    parameters above the operation that uses them, targets and constants below."""
+    parameters above the operation that uses them, targets and constants below. A graph of more
+    than ``max_columns`` layers is wrapped, as lines of text are, into bands of equal width, each
+    below the one before."""
+    return wrap_bands(_columns(trace), max_columns)[0]
+
+
+def wrap_bands(pos, max_columns: int = MAX_COLUMNS):
+    """``(positions, band of each node)``: ``pos`` wrapped into bands of at most ``max_columns``."""
+    n_cols = 1 + max(int(x) for x, _ in pos.values())
+    if n_cols <= max_columns:
+        return pos, dict.fromkeys(pos, 0)
+    n_bands = -(-n_cols // max_columns)
+    width = -(-n_cols // n_bands)
+    band_of = {k: int(x) // width for k, (x, _) in pos.items()}
+    offset, offsets, previous_low = 0.0, [], None
+    for b in range(n_bands):  # each band just below the lowest row of the one before
+        rows = [y for k, (_, y) in pos.items() if band_of[k] == b] or [0.0]
+        if previous_low is not None:
+            offset = previous_low - max(rows) - 1 - BAND_GAP
+        offsets.append(offset)
+        previous_low = offset + min(rows)
+    return {k: (float(int(x) % width), y + offsets[band_of[k]]) for k, (x, y) in pos.items()}, band_of
+
+
+def _columns(trace) -> dict[str, tuple[float, float]]:
+    """The layout in one band: column = longest path from a source."""
     inputs_of: dict[str, list[str]] = {}
     consumers: dict[str, list[str]] = {}
     for e in trace.edges:
@@ -119,7 +156,7 @@ class ComputationGraphDisplay:
         self.trace, self.sample = trace, sample
         self.lang = resolve_lang(lang)
         self.digits = digits
-        self.positions = layered_layout(trace)
+        self.positions, self.band_of = wrap_bands(_columns(trace))
         from .chain import text_width  # (render.chain imports this module)
 
         self.lines = {node.id: self.node_lines(node) for node in trace.nodes}
@@ -156,6 +193,10 @@ class ComputationGraphDisplay:
         title = node.name
         if node.kind == "layer":
             vals = value_lines(value, self.digits)
+            if np.size(value) > 4:
+                vals.append(summary_line(value))
+            if node.mode:
+                vals.append(self.mode_line(node))
             grads = [f"{t('grad', self.lang)}out: {value_lines(grad, self.digits)[0]}"] if grad is not None else []
             for pname in node.layer_params:
                 _, pg = self.trace.layer_param_numbers(node, pname, self.sample)
@@ -163,6 +204,8 @@ class ComputationGraphDisplay:
                 grads.append(f"{t('grad', self.lang)}{short}: {value_lines(pg, self.digits)[0]}")
             return title, vals, grads
         vals = value_lines(value, self.digits)
+        if node.mode:
+            vals.append(self.mode_line(node))
         if grad is None:
             grads = [t("no_grad", self.lang)] if node.kind in ("target", "const") else []
         else:
@@ -176,6 +219,11 @@ class ComputationGraphDisplay:
                     g = g[self.sample]
                 grads += self._grad_lines(f"{t('backward_returned', self.lang)} {t('grad', self.lang)}{src.name}", g)
         return title, vals, grads
+
+    def mode_line(self, node) -> str:
+        """How a dropout or batch norm layer ran: training mode (random mask, the batch's
+        statistics) or eval mode."""
+        return t(f"graph_mode_{node.mode}_{node.mode_of}", self.lang)
 
     def _grad_lines(self, head: str, grad) -> list[str]:
         glines = value_lines(grad, self.digits)
@@ -214,9 +262,9 @@ class ComputationGraphDisplay:
     # -- drawing -------------------------------------------------------------------------------
     def figsize(self) -> tuple[float, float]:
         xs = [p[0] for p in self.positions.values()]
-        ys = [p[1] for p in self.positions.values()]
+        low, high = self.y_extent()
         return (max(7.0, self.col_inch * (max(xs) - min(xs) + 1) + 0.3),
-                max(3.8, self.row_inch * (max(ys) - min(ys) + 1) + 1.6))
+                max(3.8, self.row_inch * (high - low - 0.5) + 1.6))
 
     def plot(self, ax=None):
         """Draw on ``ax`` (or a new figure). Keeps ``ax_``, ``figure_``, ``boxes_`` (node id ->
@@ -230,12 +278,13 @@ class ComputationGraphDisplay:
             xs = [p[0] for p in self.positions.values()]
             ys = [p[1] for p in self.positions.values()]
             ax.set_xlim(min(xs) - 0.55, max(xs) + 0.55)
-            ax.set_ylim(min(ys) - 0.75, max(ys) + 0.75)
+            ax.set_ylim(*self.y_extent())
             ax.set_axis_off()
             # data units per inch, to size boxes from their number of text lines
             fig.canvas.draw_idle()
             bbox = ax.get_window_extent().transformed(fig.dpi_scale_trans.inverted())
-            y_per_inch = (max(ys) - min(ys) + 1.5) / max(bbox.height, 1e-3)
+            low, high = self.y_extent()
+            y_per_inch = (high - low) / max(bbox.height, 1e-3)
             line_h = LINE_INCH * y_per_inch
 
             self.boxes_, self.texts_ = {}, []
@@ -266,10 +315,14 @@ class ComputationGraphDisplay:
                                                va="center", fontsize=FONT_SIZE - 1.5, color="0.5", zorder=4))
 
             self.forward_arrows_, self.backward_arrows_ = [], []
+            lanes, back_lanes = {}, {}  # edges between the same two bands run along separate lanes
             for e in self.trace.edges:
+                bend = 2 * SKIP_BULGE_INCH / self._inches(e.src, e.dst) if self._skips(e.src, e.dst) else 0.0
                 arrow = ax.annotate(
                     "", xy=self._anchor(e.dst), xytext=self._anchor(e.src),
                     arrowprops=dict(arrowstyle="-|>", color="black", lw=1.3, mutation_scale=12,
+                                    connectionstyle=self._route(e.src, e.dst, 0.0, lanes)
+                                    or f"arc3,rad={bend:.4f}",
                                     patchA=self.boxes_[e.src], patchB=self.boxes_[e.dst],
                                     shrinkA=1, shrinkB=1), zorder=2)
                 self.forward_arrows_.append(arrow)
@@ -279,10 +332,16 @@ class ComputationGraphDisplay:
                     ax.text(0.5 * (x0 + x1) + 0.04, 0.5 * (y0 + y1), text, fontsize=FONT_SIZE,
                             ha="left", va="bottom", color="black", zorder=4)
             for e in self.trace.backward_edges():
+                length = self._inches(e.src, e.dst)
+                # above its forward edge; for a skipping edge, below its (bent) forward edge
+                bend = -2 * (SKIP_BULGE_INCH + 0.25) / length if self._skips(e.dst, e.src) \
+                    else min(0.35, 2 * BACK_BULGE_INCH / length)
                 arrow = ax.annotate(
                     "", xy=self._anchor(e.dst), xytext=self._anchor(e.src),
                     arrowprops=dict(arrowstyle="-|>", color=palette.color("gradient"), lw=1.1, linestyle="--",
-                                    mutation_scale=11, connectionstyle="arc3,rad=0.35",
+                                    mutation_scale=11,
+                                    connectionstyle=self._route(e.src, e.dst, -0.08, back_lanes)
+                                    or f"arc3,rad={bend:.4f}",
                                     patchA=self.boxes_[e.src], patchB=self.boxes_[e.dst],
                                     shrinkA=1, shrinkB=1), zorder=1)
                 self.backward_arrows_.append(arrow)
@@ -302,6 +361,60 @@ class ComputationGraphDisplay:
 
     def _anchor(self, node_id):
         return self.positions[node_id]
+
+    def _skips(self, src, dst) -> bool:
+        """Whether the forward edge src -> dst jumps over columns of its row (a residual
+        connection): it is then drawn bent below the row, not through the boxes between."""
+        (x0, y0), (x1, y1) = self.positions[src], self.positions[dst]
+        return y0 == y1 and x1 - x0 > 1
+
+    def _route(self, src, dst, shift, lanes):
+        """For an edge from one band to another: out of the box vertically, along the gap
+        between the bands (``shift`` rows lower, and lower again for each edge before it in
+        ``lanes``), into the other box vertically; else None."""
+        if self.band_of[src] == self.band_of[dst]:
+            return None
+        pair = frozenset((self.band_of[src], self.band_of[dst]))
+        lanes[pair] = lanes.get(pair, -1) + 1
+        (_, y0), (_, y1) = self.positions[src], self.positions[dst]
+        lower = min(y0, y1)
+        gap = lower + 0.5 + BAND_GAP / 2 + shift - 0.16 * lanes[pair]
+        return _along_gap_class()((gap - y0) / (y1 - y0))
+
+    def _inches(self, src, dst) -> float:
+        (x0, y0), (x1, y1) = self.positions[src], self.positions[dst]
+        return max(float(np.hypot((x1 - x0) * self.col_inch, (y1 - y0) * self.row_inch)), 1e-3)
+
+    def y_extent(self) -> tuple[float, float]:
+        """The rows drawn, in data units: the boxes and the bends of skipping edges below them."""
+        ys = [p[1] for p in self.positions.values()]
+        low = min(ys) - 0.75
+        skip_rows = [self.positions[e.src][1] for e in self.trace.edges if self._skips(e.src, e.dst)]
+        if skip_rows:
+            low = min(low, min(skip_rows) - (SKIP_BULGE_INCH + 0.25) / self.row_inch / 2 - 0.55)
+        return low, max(ys) + 0.75
+
+
+@functools.cache
+def _along_gap_class():
+    """matplotlib's connection style for edges between bands (made on first use: matplotlib is
+    imported only where drawing happens)."""
+    from matplotlib.patches import ConnectionStyle
+    from matplotlib.path import Path
+
+    class AlongGap(ConnectionStyle._Base):
+        """Down (or up) from A, across at ``fraction`` of the way from A to B, then into B."""
+
+        def __init__(self, fraction):
+            self.fraction = fraction
+
+        def connect(self, posA, posB):
+            (xa, ya), (xb, yb) = posA, posB
+            yg = ya + self.fraction * (yb - ya)
+            return Path([(xa, ya), (xa, yg), (xb, yg), (xb, yb)],
+                        [Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO])
+
+    return AlongGap
 
 
 def write_graph_figure(trace, path, *, sample=None, lang=None, fmt="png", history=None):
