@@ -128,8 +128,8 @@ class RunConfig:
             if str(self.data).lower() != "points":
                 raise BackpropvizError(f"points make a data set of their own: data must be 'points'; got data {self.data!r}")
             if self.points is None:
-                raise BackpropvizError("data 'points' needs the points [[x1, x2, class], ...] of a --config file "
-                                       "(the playground, backpropviz serve, draws them and gives the config)")
+                raise BackpropvizError("data 'points' needs the points [[x1, x2, class], ...]: draw them in the "
+                                       "playground (backpropviz serve) or give them in a --config file")
             check_points(self.points)
         from .data import TASKS
 

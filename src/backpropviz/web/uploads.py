@@ -9,7 +9,8 @@ run's config (``window.backpropviz.config()``, the history file) names that file
 ``backpropviz run --config`` trains the same run. The file itself is not in the link: a link with
 an upload reproduces the run where the file is kept (the default folder outlives the server, in
 the system's temporary folder); elsewhere, upload the same file again (the same content gives the
-same key). A file that cannot be read is answered with 400 and one line naming what is wrong.
+same key); ``GET /api/upload?csv=<sha256>.csv`` answers the same for a kept file (a page opened
+from a link). A file that cannot be read is answered with 400 and one line naming what is wrong.
 """
 
 from __future__ import annotations
@@ -72,7 +73,6 @@ class Uploads:
 
     def add(self, name, body: bytes) -> dict:
         """Read ``body`` as a CSV file; keep it and answer its key, columns and rows."""
-        from ..data.csvdata import read_csv
         from ..history import atomic_write
 
         shown = _display_name(name)
@@ -86,10 +86,7 @@ class Uploads:
         with tempfile.TemporaryDirectory(dir=self.folder, prefix=".check-") as staging:
             staged = Path(staging) / shown
             staged.write_bytes(body)
-            header, rows, _ = read_csv(staged, self.max_rows)
-        if len(header) < 2:
-            raise UploadError(f"{shown} has one column ({header[0]!r}); it needs a target column and at least one "
-                              "feature column, separated by commas")
+            answer = self._describe(staged, digest, len(body))
         path = self.folder / f"{digest}.csv"
         with self.lock:
             if not self._intact(path):
@@ -98,10 +95,24 @@ class Uploads:
                                       "upload more")
                 atomic_write(path, lambda f: f.write(body), now=True)
                 self.count += 1
+        return answer
+
+    def describe(self, key) -> dict:
+        """The answer of ``add`` for a file kept earlier (a link's ``csv``), named by its key."""
+        path = self.path(key)
+        return self._describe(path, path.stem, path.stat().st_size)
+
+    def _describe(self, path: Path, digest: str, size: int) -> dict:
+        from ..data.csvdata import read_csv
+
+        header, rows, lines = read_csv(path, self.max_rows)
+        if len(header) < 2:
+            raise UploadError(f"{path.name} has one column ({header[0]!r}); it needs a target column and at least one "
+                              "feature column, separated by commas")
         lower = [h.lower() for h in header]
         target = next((header[lower.index(n)] for n in TARGET_NAMES if n in lower), header[-1])
-        return {"csv": path.name, "name": shown, "sha256": digest, "bytes": len(body), "columns": header,
-                "rows": len(rows), "target": target}
+        return {"csv": f"{digest}.csv", "name": path.name, "sha256": digest, "bytes": size, "columns": header,
+                "rows": len(rows), "target": target, "targets": _targets(header, rows, lines, path.name)}
 
     def path(self, key) -> Path:
         """The kept file that ``key`` (``<sha256>.csv``, or the kept file's path) names."""
@@ -141,14 +152,28 @@ class Uploads:
         return hashlib.sha256(data).hexdigest() == path.stem
 
 
-def data_choices() -> dict:
+def _targets(header, rows, lines, name) -> dict:
+    """What each column would be as the target: ``{column: {task, classes}}`` (classes: distinct
+    values), as the CSV reader decides it with ``task="auto"``; the page picks a loss that fits."""
+    from ..data.csvdata import _task
+
+    out = {}
+    for i, column in enumerate(header[:100]):
+        labels = [row[i].strip() for row in rows]
+        task, _ = _task(labels, "auto", column, name, lines)
+        out[column] = {"task": task, "classes": len(set(labels)) if task == "classification" else 0}
+    return out
+
+
+def data_choices(max_rows: int) -> dict:
     """What the page's data panel needs from the server: its texts (en, ja) and limits."""
     from ..data.points import MAX_POINT_CLASSES
     from ..i18n_page import PAGE
 
     labels = {lang: {k[5:]: v[lang] for k, v in PAGE.items() if k.startswith(("page_points_", "page_upload_"))}
               for lang in ("en", "ja")}
-    return {"labels": labels, "max_upload": MAX_UPLOAD, "max_classes": MAX_POINT_CLASSES}
+    return {"labels": labels, "max_upload": MAX_UPLOAD, "max_rows": max_rows, "max_classes": MAX_POINT_CLASSES,
+            "max_points": max_rows}
 
 
 def upload_route(uploads: Uploads):
@@ -181,4 +206,14 @@ def upload_route(uploads: Uploads):
             return JSONResponse({"error": str(exc)[:1000]}, status_code=413 if isinstance(exc, TooLarge) else 400)
         return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
-    return Route("/api/upload", upload, methods=["POST"])
+    async def described(request):
+        try:
+            answer = await asyncio.to_thread(uploads.describe, request.query_params.get("csv"))
+        except BackpropvizError as exc:
+            return JSONResponse({"error": str(exc)[:1000]}, status_code=400)
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+
+    async def endpoint(request):
+        return await (upload(request) if request.method == "POST" else described(request))
+
+    return Route("/api/upload", endpoint, methods=["GET", "POST"])
