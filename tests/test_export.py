@@ -210,3 +210,15 @@ def test_config_json_source_gives_the_same_line(cli, tmp_path):
     r = cli("export", tmp_path / "c.json")
     assert r.code == 0, r.err
     assert r.out.strip() == command_line(config)
+
+
+def test_run_script_writes_the_script_of_the_run_it_trains(cli, tmp_path):
+    r = cli("run", "--data", "xor", "--model", "mlp:4", "--epochs", "15", "--views", "loss", "--out", tmp_path / "o",
+            "--save-history", tmp_path / "h.npz", "--script", tmp_path / "xor.py")
+    assert r.code == 0, r.err
+    assert f"wrote {tmp_path / 'xor.py'}" in r.out
+    done = run_script((tmp_path / "xor.py").read_text(encoding="utf-8"), tmp_path)
+    np.testing.assert_array_equal(printed_params(done.stdout), History.load(tmp_path / "h.npz").params[-1])
+    one_line_error(cli("run", "--epochs", "2", "--out", tmp_path / "p", "--script", tmp_path / "s.ipynb"),
+                   "--script must end in .py")
+    assert not (tmp_path / "p").exists()

@@ -14,6 +14,7 @@ from .app import (EpochsListOpt, FormatOpt, LangOpt, OutOpt, RangeOpt, Resolutio
                   parse_ints)
 from .app import takes_palette
 from .html import HtmlOpt, check_page_options, write_html
+from .export import ScriptOpt, check_script_option, write_script
 from .options import RunOptions, takes_run_options
 
 SaveHistoryOpt = Annotated[Optional[Path], typer.Option(
@@ -464,6 +465,7 @@ def run(
     config_file: ConfigOpt = None,
     save_config: SaveConfigOpt = None,
     html_out: HtmlOpt = None,
+    script: ScriptOpt = None,
 ) -> None:
     """Train one configuration, print its results and write its figures.
 
@@ -492,6 +494,8 @@ def run(
         check_writable_file(save_config, "--save-config", (".json",))
     if html_out is not None:
         check_page_options(html_out, 1000, 51)
+    if script is not None:
+        check_script_option(script)
     dataset, n_train = load_checked(config)
     shape = RunShape.of_config(config, dataset.n_features, dataset.n_classes, dataset.feature_names,
                                dataset.is_regression)
@@ -507,6 +511,8 @@ def run(
         written.append(save_config)
     if html_out is not None:
         written.append(write_html(history, html_out, settings.figs.lang))
+    if script is not None:
+        written.append(write_script(config, script))
     _report_run(history, written, settings.figs.lang)
 
 
