@@ -187,17 +187,14 @@ def pytorch_script(config: RunConfig, *, steps: int | None = None, dataset=None)
     loss = str(config.loss).lower()
     names = [name for name, _ in model.named_parameters()]
     weights = [name for name in names if name.endswith("weight")]
-    try:
-        line = command_line(config)
-    except BackpropvizError:
-        line = "(no command line)"
+    line = command_line(config).replace('"""', '" " "')  # inside the raw docstring below
 
     out: list[str] = []
     add = out.append
-    add(f'"""Plain PyTorch, no backpropviz: the run of\n\n    {line}\n')
+    add(f'r"""Plain PyTorch, no backpropviz: the run of\n\n    {line}\n')
     add(f"{config.data} data, {config.model}, {loss} loss, {optimizer} lr {config.lr!r}, {config.epochs} epochs"
         f"{'' if full_batch else f', mini-batches of {width}'}, seed {config.seed}"
-        f"{'' if steps is None else f'; stopped after step {steps}, as the page was'}.")
+        f"{'' if steps is None else f'; it stops after step {steps}'}.")
     add("Trains the same model the same way as backpropviz's train(), step for step, and prints the")
     add("parameters after the last step, one line per tensor: NAME = [...] (JSON; each float32 value")
     add("as the repr of its float64 value, so the numbers are exact).")
