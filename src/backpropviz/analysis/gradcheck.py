@@ -46,9 +46,11 @@ class GradCheck:
     indices: np.ndarray | None = None
     n_params: int | None = None
     layers_of: list[str] | None = None
+    layer_sizes: dict | None = None  # layer -> its number of trainable parameters (with layers_of)
     noise: float = 0.0
     seed: int | None = None  # of the sample of parameters (None: every parameter checked)
     loss: float = float("nan")  # the float64 loss at the point checked
+    per_tensor: int | None = None  # elements sampled per parameter tensor (None: all)
 
     @property
     def sampled(self) -> bool:
@@ -75,14 +77,12 @@ class GradCheck:
         rows: dict[str, dict] = {}
         rel = self.rel_error
         for i, layer in enumerate(self.layers_of):
-            row = rows.setdefault(layer, dict(layer=layer, checked=0, total=self.layer_sizes.get(layer, 0),
+            row = rows.setdefault(layer, dict(layer=layer, checked=0, total=(self.layer_sizes or {}).get(layer, 0),
                                               max_abs_grad=0.0, max_rel_error=0.0))
             row["checked"] += 1
             row["max_abs_grad"] = max(row["max_abs_grad"], float(abs(self.backprop[i])))
             row["max_rel_error"] = max(row["max_rel_error"], float(rel[i]))
         return list(rows.values())
-
-    layer_sizes: dict = None  # layer -> its number of parameters (set with layers_of)
 
     @property
     def max_rel_error(self) -> float:
@@ -221,6 +221,7 @@ def gradcheck_module(model: torch.nn.Module, loss_fn, X, y, *, eps: float = 1e-6
     check.recorded = recorded[indices]
     check.indices = indices
     check.seed = seed if check.sampled else None
+    check.per_tensor = per_tensor
     owner, sizes = [], {}
     for name, p in model.named_parameters():
         layer = name.rpartition(".")[0] or name

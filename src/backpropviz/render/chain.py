@@ -336,7 +336,7 @@ class GradCheckDisplay:
             self.bars_ = (bp, fd)
             if c.recorded is not None:
                 ax.scatter(pos, c.recorded[idx], marker="_", s=300, color="black", zorder=3,
-                           label=label("recorded", self.lang))
+                           label=label("recorded" if c.layers_of is None else "gc_recorded_model", self.lang))
             ax.axhline(0, color="0.5", lw=0.8)
             ax.set_xticks(pos, names, rotation=0 if len(idx) <= 8 else 60)
             ax.set_ylabel(label("gradient", self.lang), fontfamily=font_family(self.lang))
@@ -360,29 +360,56 @@ class GradCheckDisplay:
             h2, l2 = err_ax.get_legend_handles_labels()
             self.legend_ = ax.legend(h1 + h2, l1 + l2, loc="best", fontsize="small")
             step = c.step if c.step is not None else "-"
-            ax.set_title(label("gradcheck_title", self.lang, step=step) + "\n"
-                         + label("explain_fix_gc_max", self.lang, err=f"{c.max_rel_error:.2e}"),
+            head = label("gradcheck_title", self.lang, step=step) if c.layers_of is None else \
+                label("gc_title_batch", self.lang)
+            if c.sampled:
+                head += " " + label("gc_title_sampled", self.lang, checked=len(c.param_names), total=c.n_params)
+            ax.set_title(head + "\n" + label("explain_fix_gc_max", self.lang, err=f"{c.max_rel_error:.2e}"),
                          fontfamily=font_family(self.lang), fontsize="medium")
         self.ax_, self.err_ax_, self.figure_ = ax, err_ax, ax.figure
         return self
 
 
-def gradcheck_text(check, *, lang: str | None = None) -> str:
-    """The gradient check as aligned text: one line per parameter."""
+MAX_GRADCHECK_ROWS = 60  # parameter rows printed for a model of the user's (all are in the layer table)
+
+
+def gradcheck_text(check, *, lang: str | None = None, title: str | None = None) -> str:
+    """The gradient check as aligned text: one line per parameter and, for any model
+    (``gradcheck_module``), one line per layer, with what was sampled."""
     lang = resolve_lang(lang)
     step = check.step if check.step is not None else "-"
     head = [label(f"explain_fix_gc_{k}", lang) for k in ("param", "backprop", "finite", "recorded", "rel")]
     rows = []
-    for i, name in enumerate(check.param_names):
+    shown = len(check.param_names) if check.layers_of is None else min(len(check.param_names), MAX_GRADCHECK_ROWS)
+    for i, name in enumerate(check.param_names[:shown]):
         rec = "-" if check.recorded is None else f"{check.recorded[i]:.9g}"
         rows.append([name, f"{check.backprop[i]:.12g}", f"{check.finite_diff[i]:.12g}", rec,
                      f"{check.rel_error[i]:.2e}"])
     widths = [max(text_width(h), *(text_width(r[j]) for r in rows)) for j, h in enumerate(head)]
-    out = [label("gradcheck_title", lang, step=step),
+    out = [title or label("gradcheck_title", lang, step=step),
            "  ".join(rjust(h, w) for h, w in zip(head, widths))]
     out += ["  ".join(rjust(v, w) for v, w in zip(r, widths)) for r in rows]
+    if shown < len(check.param_names):
+        out.append(label("gc_rows_left_out", lang, shown=shown, n=len(check.param_names)))
+    if check.layers_of is not None:
+        out += _gradcheck_layers(check, lang)
     out.append(label("explain_fix_gc_max", lang, err=f"{check.max_rel_error:.2e}") + f" (eps = {check.eps:g})")
     return "\n".join(out) + "\n"
+
+
+def _gradcheck_layers(check, lang) -> list[str]:
+    """The per-layer table of a gradient check, and what was sampled."""
+    head = [label(k, lang) for k in ("gc_layer", "gc_checked", "gc_max_grad")] + [label("explain_fix_gc_rel", lang)]
+    rows = [[r["layer"], f"{r['checked']}/{r['total']}", f"{r['max_abs_grad']:.3e}", f"{r['max_rel_error']:.2e}"]
+            for r in check.layers()]
+    widths = [max(text_width(h), *(text_width(r[j]) for r in rows)) for j, h in enumerate(head)]
+    lines = ["", "  ".join(ljust(h, w) if j == 0 else rjust(h, w) for j, (h, w) in enumerate(zip(head, widths)))]
+    lines += ["  ".join(ljust(v, w) if j == 0 else rjust(v, w) for j, (v, w) in enumerate(zip(r, widths)))
+              for r in rows]
+    if check.sampled:
+        lines.append(label("gc_sampled", lang, seed=check.seed, k=check.per_tensor,
+                           checked=len(check.param_names), total=check.n_params))
+    return lines
 
 
 # -- Markdown for any model: the graph's numbers and the chain rule layer by layer ----------------
