@@ -22,6 +22,7 @@ import { fill, fmt } from "bpv/format.js";
 import { readHash, writeHash } from "bpv/state.js";
 import { DATA_FIELDS, dataPanel } from "bpv-live/datapanel.js";
 import { liveViews } from "bpv-live/liveviews.js";
+import { exportPanel } from "bpv-live/exportpanel.js";
 
 const isPerceptron = (s) => !/^mlp:/i.test(String(s.model));
 const scheduleIs = (name) => (s) => String(s.schedule).toLowerCase() === name;
@@ -196,6 +197,19 @@ export function start(root, choices) {
   }
   side.append(text("p", { class: "bpv-note bpv-live-legend" }, "legend"));
 
+  // A control's value is committed once: the change event a blur fires after a change (or after
+  // the control was hidden by it, as a new optimiser hides its momentum) changes nothing.
+  const onCommit = (el, fn) => el.addEventListener("change", () => {
+    if (el.value === el._committed) return;
+    el._committed = el.value;
+    fn();
+  });
+  const show = (el, text) => {
+    if (document.activeElement === el || el.value === text) return;
+    el.value = text;
+    el._committed = text;
+  };
+
   const row = (name, key, ...controls) => {
     const r = h("label", { class: "bpv-live-field", "data-field": name }, text("span", {}, key), ...controls);
     rows[name] = r;
@@ -236,8 +250,8 @@ export function start(root, choices) {
       input = h("input", { name: f.name, type: "text", inputmode: f.kind === "int" ? "numeric" : "decimal", size: "8" });
       if (f.hint) tx(input, f.hint, "placeholder");
     }
-    if (f.name === "lr") input.addEventListener("change", () => setLr(parseField(f, input.value)));
-    else input.addEventListener("change", () => changeField(f.name, parseField(f, input.value)));
+    if (f.name === "lr") onCommit(input, () => setLr(parseField(f, input.value)));
+    else onCommit(input, () => changeField(f.name, parseField(f, input.value)));
     inputs[f.name] = input;
     groups[f.group].append(row(f.name, "field_" + f.name, input));
     if (f.name === "lr") groups.now.append(lrNote, row("speed", "speed", speed));
@@ -254,10 +268,10 @@ export function start(root, choices) {
     }
   }
   const dataUi = dataPanel(groups.data, { settings: () => S.settings, change, choices });
-  initMode.addEventListener("change", () => setInit(initMode.value));
-  initScale.addEventListener("change", () => setInit("normal"));
-  for (const el of initValues) el.addEventListener("change", () => setInit("values"));
-  for (const el of betas) el.addEventListener("change", () => {
+  onCommit(initMode, () => setInit(initMode.value));
+  onCommit(initScale, () => setInit("normal"));
+  for (const el of initValues) onCommit(el, () => setInit("values"));
+  for (const el of betas) onCommit(el, () => {
     const [a, b] = betas.map((e) => parseField({ kind: "float", optional: true }, e.value));
     const d = hyper[S.settings.optimizer]?.betas || [0.9, 0.999];
     change({ betas: a === null && b === null ? null : [a ?? d[0], b ?? d[1]] });
@@ -322,25 +336,25 @@ export function start(root, choices) {
       if (!input) continue;
       const v = f.name === "lr" ? shownLr() : s[f.name];
       if (f.kind === "choice" && ![...input.options].some((o) => o.value === String(v))) input.append(h("option", { value: String(v) }, String(v)));
-      if (document.activeElement !== input) input.value = v === null || v === undefined ? "" : String(v);
+      show(input, v === null || v === undefined ? "" : String(v));
       if (f.hyper) input.placeholder = f.name in takes ? String(takes[f.name]) : "";
       const shown = (!f.hyper || f.name in takes) && (!f.when || f.when(s));
       if (rows[f.name]) rows[f.name].hidden = !shown;
     }
     const d = takes.betas || [0.9, 0.999];
     betas.forEach((el, i) => {
-      if (document.activeElement !== el) el.value = s.betas ? String(s.betas[i]) : "";
+      show(el, s.betas ? String(s.betas[i]) : "");
       el.placeholder = String(d[i]);
       rows["beta" + (i + 1)].hidden = !("betas" in takes);
     });
     const mode = initModeOf(s);
-    initMode.value = mode;
+    show(initMode, mode);
     [...initMode.options].forEach((o) => { o.disabled = o.value === "values" && !isPerceptron(s); });
     rows.init_values.hidden = mode !== "values";
     rows.init_scale.hidden = mode !== "normal";
     const start = s.init || defaults.init || [];
-    initValues.forEach((el, i) => { if (document.activeElement !== el) el.value = start[i] !== undefined ? String(start[i]) : ""; });
-    if (mode === "normal") initScale.value = String(s.init_scheme).split(":")[1] || "";
+    initValues.forEach((el, i) => show(el, start[i] !== undefined ? String(start[i]) : ""));
+    if (mode === "normal") show(initScale, String(s.init_scheme).split(":")[1] || "");
     renderLrNote();
     if (layers) renderLayers();  // rebuilt only when they change: a click must find its button
     dataUi.render();
@@ -354,8 +368,7 @@ export function start(root, choices) {
     const note = parts.join(" · ");
     if (lrNote.textContent !== note) lrNote.textContent = note;
     lrNote.hidden = !parts.length;
-    const input = inputs.lr, lr = String(shownLr());
-    if (input && document.activeElement !== input && input.value !== lr) input.value = lr;
+    if (inputs.lr) show(inputs.lr, String(shownLr()));
   }
 
   function renderStatus() {
@@ -453,6 +466,7 @@ export function start(root, choices) {
    * as a change at that step; otherwise (no step made yet, or the run ended) a new run with it. */
   function setLr(value) {
     const live = S.runId !== null && ["running", "paused"].includes(S.state);
+    if (live && same(value, shownLr())) return;  // (a blur after a change)
     if (!live) { change({ lr: value, lr_changes: [] }); return; }
     const run = S.runId;
     enqueue(async () => {
@@ -553,6 +567,8 @@ export function start(root, choices) {
   // the perceptron's start clicked on its loss surface (liveviews.js).
   liveViews({ S, events, side, viewRoot, enqueue, send,
     start: (init) => { change({ init, init_scheme: null }); api.play(); } });
+  // The run as files and as a command line (exportpanel.js, web/exports.py).
+  exportPanel({ S, side, client, labels });
 
   // The viewer's own language button: the controls follow it.
   viewRoot.addEventListener("click", (e) => {
