@@ -222,20 +222,19 @@ def test_layer_scalars_combine_the_tensors_of_a_module(tmp_path):
         assert per_layer["grad_norm"][t, 1] == pytest.approx(expected, rel=1e-6)
 
 
-def test_projection_is_the_documented_count_sketch_and_keeps_distances(tmp_path):
+def test_projection_is_the_documented_signed_sketch_and_keeps_distances(tmp_path):
     k, seed = 64, 7
     _, seen = train("sgd", tmp_path / "rec", projection=k, seed=seed)
     r = backpropviz.load_recording(tmp_path / "rec")
     path = r.projection
     assert path.shape == (STEPS + 1, k)
-    # docs/recording-format.md: coordinate and sign per parameter from torch.Generator(seed)
+    # docs/recording-format.md: one sign per parameter from torch.Generator(seed), coordinate i mod k
     gen = torch.Generator().manual_seed(seed)
-    codes = np.concatenate([torch.randint(0, 2 * k, (p["numel"],), generator=gen, dtype=torch.int32).numpy()
-                            for p in r.meta["params"]])
-    sign = np.where(codes < k, 1.0, -1.0)
+    sign = np.concatenate([torch.randint(0, 2, (p["numel"],), generator=gen).numpy() * 2.0 - 1
+                           for p in r.meta["params"]])
     for t in range(STEPS + 1):
         expected = np.zeros(k)
-        np.add.at(expected, codes % k, sign * seen["states"][t].astype(np.float64))
+        np.add.at(expected, np.arange(r.n_params) % k, sign * seen["states"][t].astype(np.float64))
         np.testing.assert_allclose(path[t], expected, rtol=1e-5, atol=1e-5)
     a, b = seen["states"][0].astype(np.float64), seen["states"][-1].astype(np.float64)
     ratio = np.linalg.norm(path[-1] - path[0]) / np.linalg.norm(b - a)
