@@ -225,12 +225,13 @@ def test_an_uploaded_csv_trains_and_equals_train_on_that_file(server, browser, t
         assert f"my blobs.csv: 40 rows, 4 columns (sha256 {digest[:12]}" in page.text_content(".bpv-live-upload-status")
         assert page.input_value("select[name=target]") == "label"
         # All other columns are the features at first: the text column is refused, with its row.
-        assert "column 'name': expected a finite number, got 'row0'" in page.text_content(".bpv-live-error")
+        assert ("my blobs.csv: row 1 (line 2), column 'name': expected a finite number, got 'row0'"
+                in page.text_content(".bpv-live-error"))
         page.uncheck(".bpv-live-feature input[value=name]")
         state = page.evaluate("window.backpropviz.idle()")
         assert state["state"] == "ready" and state["error"] == "", state
         settings = page.evaluate("window.backpropviz.settings()")
-        assert settings["csv"] == f"{digest}.csv" and settings["features"] == ["a", "b"]
+        assert settings["csv"] == f"{digest}/my blobs.csv" and settings["features"] == ["a", "b"]
         assert "not in the link" in page.text_content(".bpv-live-upload")
 
         config = config_from_dict(page.evaluate("window.backpropviz.config()"))
@@ -265,7 +266,8 @@ def test_an_oversized_or_garbage_csv_gets_a_message_and_the_server_keeps_serving
         code, answer = request(server, f"/api/upload?name={name}", body)
         assert code == status and message in answer["error"], (name, code, answer)
     # A config may name only an uploaded file, by its key.
-    for csv, message in [("/etc/passwd", "must name a file uploaded"), ("0" * 64 + ".csv", "not kept on this server"),
+    for csv, message in [("/etc/passwd", "must name a file uploaded"), ("0" * 64 + "/x.csv", "not kept on this server"),
+                         ("0" * 64 + ".csv", "must name a file uploaded"), ("0" * 64 + "/../x.csv", "must name a file uploaded"),
                          ("../x.csv", "must name a file uploaded")]:
         code, answer = request(server, "/api/command", json.dumps(
             {"client": "up", "action": "new", "config": {"data": "csv", "csv": csv, "target": "b"}}).encode())

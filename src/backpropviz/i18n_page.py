@@ -330,6 +330,7 @@ PAGE = {
     "page_points_ce": {"en": "More than two classes: the loss is cross-entropy (ce).",
                        "ja": "クラスが 3 つ以上: 損失は交差エントロピー (ce)。"},
     "page_upload_title": {"en": "Your CSV file", "ja": "自分の CSV ファイル"},
+    "page_upload_button": {"en": "Choose a CSV file…", "ja": "CSV ファイルを選ぶ…"},
     "page_upload_choose": {"en": "A header row, then one row per sample; at most {kb} kB and {rows} rows.",
                            "ja": "1 行目は見出し、続いて 1 行に 1 サンプル。{kb} kB、{rows} 行まで。"},
     "page_upload_reading": {"en": "Reading {name}…", "ja": "{name} を読み込み中…"},

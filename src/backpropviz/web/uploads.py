@@ -2,14 +2,15 @@
 
 An upload (``POST /api/upload?name=FILE.csv``, the file's bytes as the body, at most
 ``MAX_UPLOAD`` bytes) is read by the CLI's CSV reader (``data.csvdata.read_csv``) within the
-playground's row limit and kept as ``<sha256>.csv`` in the server's upload folder. The answer,
-``{csv, name, sha256, bytes, columns, rows, target}``, gives the key that the page's settings then
-hold (``csv: "<sha256>.csv"``, in the link too): the server resolves it to the kept file, so the
+playground's row limit and kept as ``<sha256>/<its name>`` in the server's upload folder (the
+name stays the user's, so the reader's messages name their file). The answer,
+``{csv, name, sha256, bytes, columns, rows, target, targets}``, gives the key that the page's
+settings then hold (``csv: "<sha256>/<name>"``, in the link too): the server resolves it to the kept file, so the
 run's config (``window.backpropviz.config()``, the history file) names that file's path and
 ``backpropviz run --config`` trains the same run. The file itself is not in the link: a link with
 an upload reproduces the run where the file is kept (the default folder outlives the server, in
 the system's temporary folder); elsewhere, upload the same file again (the same content gives the
-same key); ``GET /api/upload?csv=<sha256>.csv`` answers the same for a kept file (a page opened
+same key); ``GET /api/upload?csv=<sha256>/<name>`` answers the same for a kept file (a page opened
 from a link). A file that cannot be read is answered with 400 and one line naming what is wrong.
 """
 
@@ -29,7 +30,7 @@ from ..errors import BackpropvizError
 MAX_UPLOAD = 1_000_000   # bytes of one file
 MAX_UPLOADS = 200        # files one server takes (the folder's disk use stays under 200 MB)
 UPLOAD_TIMEOUT = 30.0    # seconds an upload may take to arrive
-KEY = re.compile(r"^([0-9a-f]{64})\.csv$")
+KEY = re.compile(r"^([0-9a-f]{64})/([^/\\\x00-\x1f]{1,100})$")  # <sha256>/<name>
 # A column of one of these names is taken as the target at first; the page lets the user choose.
 TARGET_NAMES = ("label", "labels", "class", "classes", "target", "y", "category", "species")
 
@@ -63,7 +64,7 @@ def _display_name(name) -> str:
 
 
 class Uploads:
-    """The uploaded files of one server, by content hash (``<sha256>.csv`` in ``folder``)."""
+    """The uploaded files of one server, by content hash (``<sha256>/<name>`` in ``folder``)."""
 
     def __init__(self, folder=None, max_rows: int = 2000):
         self.folder = Path(folder) if folder is not None else default_folder()
@@ -87,7 +88,7 @@ class Uploads:
             staged = Path(staging) / shown
             staged.write_bytes(body)
             answer = self._describe(staged, digest, len(body))
-        path = self.folder / f"{digest}.csv"
+        path = self.folder / digest / shown
         with self.lock:
             if not self._intact(path):
                 if self.count >= MAX_UPLOADS:
@@ -100,7 +101,7 @@ class Uploads:
     def describe(self, key) -> dict:
         """The answer of ``add`` for a file kept earlier (a link's ``csv``), named by its key."""
         path = self.path(key)
-        return self._describe(path, path.stem, path.stat().st_size)
+        return self._describe(path, path.parent.name, path.stat().st_size)
 
     def _describe(self, path: Path, digest: str, size: int) -> dict:
         from ..data.csvdata import read_csv
@@ -111,23 +112,25 @@ class Uploads:
                               "feature column, separated by commas")
         lower = [h.lower() for h in header]
         target = next((header[lower.index(n)] for n in TARGET_NAMES if n in lower), header[-1])
-        return {"csv": f"{digest}.csv", "name": path.name, "sha256": digest, "bytes": size, "columns": header,
+        return {"csv": f"{digest}/{path.name}", "name": path.name, "sha256": digest, "bytes": size, "columns": header,
                 "rows": len(rows), "target": target, "targets": _targets(header, rows, lines, path.name)}
 
     def path(self, key) -> Path:
-        """The kept file that ``key`` (``<sha256>.csv``, or the kept file's path) names."""
+        """The kept file that ``key`` (``<sha256>/<name>``, or the kept file's path) names."""
         name = None
-        if isinstance(key, str) and KEY.match(key):
-            name = key
-        elif isinstance(key, str) and KEY.match(Path(key).name) and Path(key).parent.resolve() == self.folder.resolve():
-            name = Path(key).name
-        if name is None:
+        if isinstance(key, str):
+            given = Path(key)
+            name = key if not given.is_absolute() else f"{given.parent.name}/{given.name}"
+            if given.is_absolute() and given.parent.parent.resolve() != self.folder.resolve():
+                name = None
+        match = KEY.match(name) if name is not None else None
+        if match is None or _display_name(match.group(2)) != match.group(2):
             raise UploadError(f"config: csv must name a file uploaded to this playground (the key its upload "
-                              f"answered, <sha256>.csv); got {str(key)[:80]!r}")
-        path = self.folder / name
+                              f"answered, <sha256>/<name>); got {str(key)[:80]!r}")
+        path = self.folder / match.group(1) / match.group(2)
         if not self._intact(path):
-            raise UploadError(f"config: the uploaded file {name[:12]}….csv is not kept on this server "
-                              "(a link does not hold the file itself); upload it again")
+            raise UploadError(f"config: the uploaded file {match.group(2)!r} (sha256 {match.group(1)[:12]}…) is not "
+                              "kept on this server (a link does not hold the file itself); upload it again")
         return path
 
     def resolve(self, data):
@@ -149,7 +152,7 @@ class Uploads:
             data = path.read_bytes()
         except OSError:
             return False
-        return hashlib.sha256(data).hexdigest() == path.stem
+        return hashlib.sha256(data).hexdigest() == path.parent.name
 
 
 def _targets(header, rows, lines, name) -> dict:

@@ -169,7 +169,10 @@ export function dataPanel(group, { settings, change, choices }) {
   // -- an uploaded CSV file ----------------------------------------------------------------------
   const upBox = h("section", { class: "bpv-live-upload" });
   const upTitle = h("h3", {});
-  const file = h("input", { type: "file", name: "csv_file", accept: ".csv,text/csv,text/plain" });
+  // The browser's own file button speaks the browser's language: ours speaks the page's.
+  const file = h("input", { type: "file", name: "csv_file", accept: ".csv,text/csv,text/plain", class: "bpv-live-file" });
+  const fileText = h("span", {});
+  const fileButton = h("label", { class: "bpv-live-file-button" }, fileText, file);
   const upHelp = h("p", { class: "bpv-note" });
   const upStatus = h("p", { class: "bpv-live-upload-status", "aria-live": "polite" });
   const target = h("select", { name: "target" });
@@ -179,7 +182,7 @@ export function dataPanel(group, { settings, change, choices }) {
   const columns = h("div", { class: "bpv-live-columns" },
     h("label", { class: "bpv-live-field" }, targetLabel, target), h("div", { class: "bpv-live-field" }, featureLabel), featureBox);
   const linkNote = h("p", { class: "bpv-note" });
-  upBox.append(upTitle, file, upHelp, upStatus, columns, linkNote);
+  upBox.append(upTitle, fileButton, upHelp, upStatus, columns, linkNote);
   el.append(drawBox, upBox);
 
   async function upload(f) {
@@ -227,6 +230,7 @@ export function dataPanel(group, { settings, change, choices }) {
   function renderUpload() {
     const s = settings();
     upTitle.textContent = t("upload_title");
+    fileText.textContent = t("upload_button");
     upHelp.textContent = t("upload_choose", { kb: Math.round((opts.max_upload || 0) / 1000), rows: opts.max_rows });
     linkNote.textContent = t("upload_link");
     const info = s.csv ? uploads[s.csv] : null;
