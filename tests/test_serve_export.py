@@ -183,6 +183,10 @@ def test_the_panel_downloads_what_the_page_shows_and_the_offline_page_shows_the_
         shown = [page.evaluate(f"(window.backpropviz.go({k}), window.backpropviz.current())") for k in range(5)]
         expected = RunConfig.from_dict(page.evaluate("window.backpropviz.config()"))
         assert page.input_value(".bpv-live-command") == command_line(RunConfig(**SETTINGS))
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base)
+        page.click(".bpv-live-copy")
+        page.wait_for_function("document.querySelector('.bpv-live-copied').textContent === 'copied'", timeout=5000)
+        assert page.evaluate("navigator.clipboard.readText()") == command_line(RunConfig(**SETTINGS))
 
         files = {}
         for kind in ("history", "page", "script", "config"):
