@@ -305,3 +305,11 @@ def test_a_kept_upload_that_was_changed_is_not_trained(tmp_path):
     kept.write_bytes(b"a,b,label\n9,9,0\n2,1,1\n")  # not what its hash says
     with pytest.raises(BackpropvizError, match="not kept on this server"):
         uploads.resolve({"csv": answer["csv"]})
+
+
+def test_serve_refuses_an_uploads_folder_that_is_a_file(cli, tmp_path):
+    (tmp_path / "taken").write_text("x")
+    r = cli("serve", "--uploads", tmp_path / "taken", "--port", "0")
+    assert r.code == 2 and r.err.strip().splitlines() == [
+        f"backpropviz: error: --uploads {str(tmp_path / 'taken')!r} is a file; give a folder (made if missing) for "
+        "the uploaded CSV files"]

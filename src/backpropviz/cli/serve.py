@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -25,13 +26,19 @@ def serve(
         "--host", help="Address to listen on. The default, 127.0.0.1, is reachable from this machine only; "
                        "another address (0.0.0.0: every one) lets other machines in, with the token.")] = "127.0.0.1",
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in the default web browser.")] = False,
+    uploads: Annotated[Optional[Path], typer.Option(
+        "--uploads", help="Folder that keeps the CSV files uploaded from the page, named by their content's "
+                          "SHA-256, so that a link and run --config find them again (default: "
+                          "backpropviz-uploads-USER in the system's temporary folder).")] = None,
 ):
-    """A live playground in the browser: choose the data, the model (add and remove layers and
-    neurons), the loss, the optimiser, the learning rate, and watch real PyTorch training step by
-    step, every view of the html command moving. Prints the URL (with its token) and serves until
-    Ctrl-C."""
+    """A live playground in the browser: choose the data (or draw your own points on the plane, or
+    upload a CSV file), the model (add and remove layers and neurons), the loss, the optimiser, the
+    learning rate, and watch real PyTorch training step by step, every view of the html command
+    moving. Prints the URL (with its token) and serves until Ctrl-C."""
     if not 0 <= port <= 65535:
         fail(f"--port must be an integer in 0..65535 (0: any free one); got {port}")
+    if uploads is not None and uploads.exists() and not uploads.is_dir():
+        fail(f"--uploads {str(uploads)!r} is a file; give a folder (made if missing) for the uploaded CSV files")
     try:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
@@ -39,7 +46,7 @@ def serve(
         fail("serve needs Starlette and uvicorn: pip install 'backpropviz[serve]'")
     from ..web.server import Server
 
-    server = Server(host=host, port=port)
+    server = Server(host=host, port=port, upload_dir=uploads)
     if host not in LOOPBACK:
         print(f"warning: --host {host} lets other machines reach the playground; anyone with the URL's token can "
               "train on this machine", file=sys.stderr)
