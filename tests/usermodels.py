@@ -46,9 +46,9 @@ def mlp() -> nn.Module:
 
 
 def tiny() -> nn.Module:
-    """A model small enough for its exact Hessian: 2 -> 3 -> 2 (17 parameters)."""
+    """A model small enough for its exact Hessian: 2 -> 3 -> 3 classes (21 parameters)."""
     torch.manual_seed(2)
-    return nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 2))
+    return nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 3))
 
 
 def digits_images():

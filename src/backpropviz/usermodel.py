@@ -133,6 +133,16 @@ def read_state(path, option: str = "--checkpoint") -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise BackpropvizError(f"{option} {str(path)!r} does not exist ({expected})")
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise BackpropvizError(f"cannot read {option} {str(path)!r} ({exc.strerror or exc})") from None
+    if not (magic.startswith(b"PK\x03\x04") or magic[:1] == b"\x80"):  # torch.save's zip, or its legacy pickle
+        raise BackpropvizError(f"{option} {str(path)!r} is not a torch.save file; {expected}")
+    from .history import note_input
+
+    note_input(path)  # an output named like it is refused
+    try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         text = str(exc)

@@ -27,8 +27,10 @@ from torch.func import functional_call
 from ..errors import BackpropvizError
 from ..history import History
 from ..models import unflatten
+from .evaluator import _is_loader
 
 EXACT_MAX_PARAMS = 400
+LAMBDA_MIN_TOL = 1e-4  # relative accuracy of lambda_min by Lanczos for a model of the user's
 TOP_K = 5  # eigenvalues reported from the top of the spectrum (small models)
 
 
@@ -83,29 +85,58 @@ def stable_lr(lambda_max: float) -> float:
     return 2.0 / lambda_max if lambda_max > 0 else float("inf")
 
 
-def _objective(model, loss_fn, X, y, penalty=None):
+def _double_model(model):
+    """A float64 copy of ``model`` in eval mode: Dropout off, BatchNorm on its running statistics,
+    as the landscapes evaluate it (a no-op for the built-in models)."""
+    import copy
+
+    return copy.deepcopy(model).double().eval()
+
+
+def _loss_of(model, loss_fn, X, y):
+    """``flat -> loss`` of a float64 ``model`` on one batch (float targets (N,) shaped (N, 1) for a
+    one-column output, as training does)."""
     X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X).double()
     y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
     y = y.double() if y.is_floating_point() else y.long()
-    import copy
-
-    model = copy.deepcopy(model).double()
     with torch.no_grad():
         if y.is_floating_point() and y.ndim == 1 and model(X[:1]).shape == (1, 1):
             y = y.reshape(-1, 1)
 
     def f(flat):
-        loss = loss_fn(functional_call(model, unflatten(model, flat), (X,)), y)
-        return loss if penalty is None else loss + penalty(flat[None])[0]
+        return loss_fn(functional_call(model, unflatten(model, flat), (X,)), y)
 
     return f
 
 
+def _objective(model, loss_fn, X, y, penalty=None):
+    f0 = _loss_of(_double_model(model), loss_fn, X, y)
+    if penalty is None:
+        return f0
+    return lambda flat: f0(flat) + penalty(flat[None])[0]
+
+
+def _loader_batches(loader):
+    """``(X, y)`` of each batch a DataLoader yields (its first two items)."""
+    for batch in loader:
+        yield batch[0], batch[1]
+
+
 def hessian_matrix(model, loss_fn, X, y, flat, *, penalty=None) -> np.ndarray:
-    """The exact Hessian (P, P) of the loss at ``flat``, in float64."""
-    f = _objective(model, loss_fn, X, y, penalty)
+    """The exact Hessian (P, P) of the loss at ``flat``, in float64. ``X`` may be a DataLoader
+    (``y=None``): the size-weighted mean of the batches' Hessians, one batch at a time."""
     at = torch.as_tensor(np.asarray(flat, dtype=np.float64))
-    return hessians(f, at[None])[0]
+    if not _is_loader(X):
+        return hessians(_objective(model, loss_fn, X, y, penalty), at[None])[0]
+    model = _double_model(model)
+    total, n = 0.0, 0
+    for Xb, yb in _loader_batches(X):
+        total = total + hessians(_loss_of(model, loss_fn, Xb, yb), at[None])[0] * len(Xb)
+        n += len(Xb)
+    if n == 0:
+        raise BackpropvizError("the data loader yielded no batches")
+    H = total / n
+    return H if penalty is None else H + hessians(lambda flat: penalty(flat[None])[0], at[None])[0]
 
 
 def hessians(f, points: torch.Tensor) -> np.ndarray:
@@ -129,7 +160,13 @@ def hessians(f, points: torch.Tensor) -> np.ndarray:
 
 
 def hvp_fn(model, loss_fn, X, y, flat, *, penalty=None):
-    """``v -> H v`` at ``flat``: the gradient of ``grad(f) . v`` (double backward, float64)."""
+    """``v -> H v`` at ``flat``: the gradient of ``grad(f) . v`` (double backward, float64).
+
+    ``X`` may be a DataLoader (``y=None``): each product then runs over the batches one at a
+    time (memory of one batch's graph), the size-weighted mean of the batches' products.
+    """
+    if _is_loader(X):
+        return _loader_hvp_fn(model, loss_fn, X, flat, penalty)
     f = _objective(model, loss_fn, X, y, penalty)
     at = torch.as_tensor(np.asarray(flat, dtype=np.float64)).clone().requires_grad_(True)
     with torch.enable_grad():
@@ -139,6 +176,61 @@ def hvp_fn(model, loss_fn, X, y, flat, *, penalty=None):
         with torch.enable_grad():
             (hv,) = torch.autograd.grad(g, at, grad_outputs=v, retain_graph=True)
         return hv.detach()
+
+    return hvp
+
+
+HVP_KEEP_SAMPLES = 8192  # a loader's batches whose gradient graphs are kept between products
+
+
+def _loader_hvp_fn(model, loss_fn, loader, flat, penalty=None):
+    """``v -> H v`` over a DataLoader's batches. The first ``HVP_KEEP_SAMPLES`` samples' gradient
+    graphs are kept between products (one forward and backward pass for them in all, as for
+    tensors); batches past that are run again for every product, so memory stays that of
+    those samples' graphs plus one batch's whatever the data's size."""
+    model = _double_model(model)
+    base = torch.as_tensor(np.asarray(flat, dtype=np.float64))
+    kept: list | None = None  # [(at, grad graph, batch size)] of the first batches
+
+    def graph(Xb, yb):
+        at = base.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(_loss_of(model, loss_fn, Xb, yb)(at), at, create_graph=True)
+        return at, g, len(Xb)
+
+    def hvp(v):
+        nonlocal kept
+        total, n = torch.zeros_like(base), 0
+        with torch.enable_grad():
+            first = kept is None
+            if first:
+                kept = []
+            else:
+                for at, g, size in kept:
+                    (hv,) = torch.autograd.grad(g, at, grad_outputs=v, retain_graph=True)
+                    total += hv.detach() * size
+                    n += size
+            seen = 0
+            for Xb, yb in _loader_batches(loader):
+                seen += len(Xb)
+                if not first and seen <= n:
+                    continue  # a kept batch
+                at, g, size = graph(Xb, yb)
+                keep = first and seen <= HVP_KEEP_SAMPLES
+                (hv,) = torch.autograd.grad(g, at, grad_outputs=v, retain_graph=keep)
+                if keep:
+                    kept.append((at, g, size))
+                total += hv.detach() * size
+                n += size
+            if n == 0:
+                raise BackpropvizError("the data loader yielded no batches")
+            total /= n
+            if penalty is not None:
+                at = base.clone().requires_grad_(True)
+                (g,) = torch.autograd.grad(penalty(at[None])[0], at, create_graph=True)
+                (hv,) = torch.autograd.grad(g, at, grad_outputs=v, allow_unused=True)
+                if hv is not None:
+                    total += hv.detach()
+        return total
 
     return hvp
 
@@ -214,23 +306,59 @@ def _top_eigenvectors(history: History, step: int, k: int) -> tuple[np.ndarray, 
 
     row = _step_index(history, step)
     model, loss_fn = model_and_loss(history)
-    penalty = history_penalty(history, model)
-    flat = history.params[row].astype(np.float64)
+    return eigenpairs(model, loss_fn, history.X, history.y, history.params[row], k=k,
+                      penalty=history_penalty(history, model))
+
+
+def eigenpairs(model, loss_fn, X, y, flat, *, k: int = 2, penalty=None, tol: float = 1e-10
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """``(values (k,), vectors (k, P))``: the ``k`` largest eigenvalues of the loss's Hessian at
+    ``flat`` for any model and data (``X`` may be a DataLoader), largest first, with their unit
+    eigenvectors: exact up to ``EXACT_MAX_PARAMS`` parameters, else Lanczos (ARPACK's ``eigsh``)
+    on Hessian-vector products."""
+    flat = np.asarray(flat, dtype=np.float64)
     P = flat.size
     if P < k:
         raise BackpropvizError(f"the Hessian of a model with {P} parameter(s) has fewer than {k} eigenvectors")
     if P <= EXACT_MAX_PARAMS:
-        H = hessian_matrix(model, loss_fn, history.X, history.y, flat, penalty=penalty)
+        H = hessian_matrix(model, loss_fn, X, y, flat, penalty=penalty)
         vals, vecs = np.linalg.eigh(0.5 * (H + H.T))
         return vals[::-1][:k].copy(), vecs[:, ::-1][:, :k].T.copy()
     from scipy.sparse.linalg import LinearOperator, eigsh
 
-    hvp = hvp_fn(model, loss_fn, history.X, history.y, flat, penalty=penalty)
+    hvp = hvp_fn(model, loss_fn, X, y, flat, penalty=penalty)
     op = LinearOperator((P, P), dtype=np.float64,
                         matvec=lambda v: hvp(torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64).ravel())).numpy())
-    vals, vecs = eigsh(op, k=k, which="LA", tol=1e-10, ncv=min(P, 40), v0=np.random.default_rng(0).standard_normal(P))
+    vals, vecs = eigsh(op, k=k, which="LA", tol=tol, ncv=min(P, 40), v0=np.random.default_rng(0).standard_normal(P))
     order = np.argsort(vals)[::-1]
     return vals[order], vecs[:, order].T.copy()
+
+
+def model_curvature(model, loss_fn, X, y, flat, *, method: str = "auto", iters: int = 200, step: int = 0,
+                    lr_used: float | None = None) -> Curvature:
+    """The top and bottom Hessian eigenvalues of any model's loss at ``flat`` (``X`` may be a
+    DataLoader): exact (every eigenvalue) up to ``EXACT_MAX_PARAMS`` parameters, else power
+    iteration (lambda_max) and Lanczos (lambda_min) on Hessian-vector products. ``step`` names
+    the point (a checkpoint's row) in the result."""
+    if method not in ("auto", "exact", "power"):
+        raise BackpropvizError(f"unknown curvature method {method!r}; choose one of: auto, exact, power")
+    from ..models import param_names
+
+    flat = np.asarray(flat, dtype=np.float64)
+    names = param_names(model) if flat.size <= EXACT_MAX_PARAMS else []
+    if method == "exact" or (method == "auto" and flat.size <= EXACT_MAX_PARAMS):
+        H = hessian_matrix(model, loss_fn, X, y, flat)
+        H = 0.5 * (H + H.T)
+        eig = np.linalg.eigvalsh(H)
+        return Curvature(step=step, lambda_max=float(eig[-1]), lr_max=stable_lr(float(eig[-1])), lr_used=lr_used,
+                         method="exact", eigenvalues=eig, hessian=H, param_names=names, lambda_min=float(eig[0]))
+    lam = top_eigenvalue(model, loss_fn, X, y, flat, iters=iters)
+    # A relative accuracy of 1e-4 for lambda_min: near-zero eigenvalues cluster at the bottom of a
+    # network's spectrum, and 1e-8 took ten times the products (414 against 41 for the conv net of
+    # tests/usermodels.py) for the same four digits.
+    low = smallest_eigenvalue(model, loss_fn, X, y, flat, tol=LAMBDA_MIN_TOL)
+    return Curvature(step=step, lambda_max=lam, lr_max=stable_lr(lam), lr_used=lr_used, method="power",
+                     param_names=names, lambda_min=low)
 
 
 def _few_threads(history: History):

@@ -211,9 +211,38 @@ class LossLine:
         """Euclidean distance between the two ends."""
         return float(np.linalg.norm(np.asarray(self.end, float) - np.asarray(self.start, float)))
 
+    @property
+    def end_losses(self) -> tuple[float, float]:
+        """The loss at ``t = 0`` and at ``t = 1`` (the nearest points of ``t``)."""
+        t = np.asarray(self.t, dtype=float)
+        return tuple(float(self.loss[int(np.argmin(np.abs(t - v)))]) for v in (0.0, 1.0))
+
+    @property
+    def barrier(self) -> float:
+        """The barrier height between the ends (as Frankle et al. 2020 define the error barrier of
+        linear mode connectivity): the largest excess, over ``0 <= t <= 1``, of the loss over the
+        straight line between the ends' losses, ``max_t L(t) - ((1 - t) L(0) + t L(1))``; 0 when the
+        loss never rises above that line (the ends are linearly connected)."""
+        t = np.asarray(self.t, dtype=float)
+        inside = (t >= 0) & (t <= 1)
+        if not inside.any():
+            return float("nan")
+        l0, l1 = self.end_losses
+        excess = np.asarray(self.loss, dtype=float)[inside] - ((1 - t[inside]) * l0 + t[inside] * l1)
+        return max(0.0, float(np.nanmax(excess))) if np.isfinite(excess).any() else float("nan")
+
+    @property
+    def barrier_t(self) -> float:
+        """Where on the line (``t``) the barrier's excess is largest."""
+        t = np.asarray(self.t, dtype=float)
+        inside = np.flatnonzero((t >= 0) & (t <= 1))
+        l0, l1 = self.end_losses
+        excess = np.asarray(self.loss, dtype=float)[inside] - ((1 - t[inside]) * l0 + t[inside] * l1)
+        return float(t[inside[int(np.nanargmax(excess))]]) if np.isfinite(excess).any() else float("nan")
+
     def __repr__(self) -> str:
         return (f"LossLine({self.labels[0]!r} -> {self.labels[1]!r}, points={len(self.t)}, "
-                f"distance={self.distance:.4g}, max_loss={np.nanmax(self.loss):.4g})")
+                f"distance={self.distance:.4g}, max_loss={np.nanmax(self.loss):.4g}, barrier={self.barrier:.4g})")
 
     def save(self, path) -> Path:
         arrays = dict(t=self.t, loss=self.loss, start=self.start, end=self.end,
@@ -472,54 +501,17 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
     x_range, y_range = _check_range(x_range, "--x-range"), _check_range(y_range, "--y-range")
     params = history.params.astype(np.float64)
     center = params[step]
-    explained = None
-    extra: dict = {}
-    if key == "random":
-        model, _ = model_and_loss(history)
-        d = dirs.random_directions(center, dirs.parameter_shapes(model), seed=seed,
-                                   normalization=normalization, bias=bias)
-        extra = {"seed": int(seed), "normalization": normalization, "bias": bias}
-        axis_names = ("random direction 1", "random direction 2")
-    elif key == "pca":
-        d, explained = dirs.pca_directions(params, center)
-        axis_names = ("PC1", "PC2")
-        extra = {"explained_variance": [float(v) for v in explained]}
-    elif key == "hessian":
+
+    def hessian_pairs():
         from .curvature import top_eigenvectors
 
-        values, d = top_eigenvectors(history, step, k=2)
-        d = dirs.oriented(d, params[0] - center)
-        axis_names = ("Hessian eigenvector 1", "Hessian eigenvector 2")
-        extra = {"hessian_eigenvalues": [float(v) for v in values]}
-    else:
-        if directions is None:
-            raise BackpropvizError("--method custom needs two directions (--directions FILE.npy with shape (2, P))")
-        d = dirs.custom_directions(directions, params.shape[1])
-        axis_names = ("direction 1", "direction 2")
+        return top_eigenvectors(history, step, k=2)
+
+    d, axis_names, explained, extra = plane_directions(
+        key, center, params, lambda: dirs.parameter_shapes(model_and_loss(history)[0]), seed=seed,
+        normalization=normalization, bias=bias, directions=directions, hessian=hessian_pairs)
     coords, residual = dirs.project(params, center, d)
-    if x_range is None or y_range is None:
-        if span is not None:
-            auto = [(-span, span), (-span, span)]
-        elif key == "random":
-            # +-1 (Li et al.'s window), widened when the path's projection reaches further, so
-            # that the start and the whole path are on the picture.
-            reach = float(np.max(np.abs(coords))) if coords.size else 0.0
-            half = max(1.0, 1.05 * reach)
-            auto = [(-half, half), (-half, half)]
-        else:
-            lo, hi = coords.min(axis=0), coords.max(axis=0)
-            if key == "hessian":
-                floor = 0.1 * float(np.max(np.linalg.norm(params - center, axis=1)))
-                lo, hi = np.minimum(lo, -floor), np.maximum(hi, floor)
-            # A margin around the path; the narrower axis spans at least half the wider one:
-            # drawn to equal scale (the default), the window then fills a panel that is at most
-            # twice as wide as tall, and shows the loss on both sides of a thin path.
-            width = max(float(np.max(hi - lo)), 1e-3)
-            pad = np.maximum(0.25 * (hi - lo), 0.5 * (0.5 * width - (hi - lo)))
-            pad = np.maximum(pad, 1e-3 * width)
-            auto = [(float(lo[k] - pad[k]), float(hi[k] + pad[k])) for k in range(2)]
-        x_range = x_range or auto[0]
-        y_range = y_range or auto[1]
+    x_range, y_range = plane_window(key, coords, params, center, span, x_range, y_range)
     xs, ys = np.linspace(*x_range, resolution), np.linspace(*y_range, resolution)
     ev = history_evaluator(history, dtype=dtype, memory_budget=memory_budget, progress=progress)
     surface = ev.grid(center, d, xs, ys)
@@ -537,6 +529,147 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
                 **extra})
 
 
+def plane_directions(key: str, center: np.ndarray, params: np.ndarray, shapes, *, seed: int = 0,
+                     normalization: str = "filter", bias: str = "zero", directions=None, hessian=None):
+    """``(directions (2, P), axis names, explained variance or None, config extras)`` of a plane
+    by method ``key`` (random, pca, hessian or custom) through ``center``. ``params`` are the path's
+    rows (PCA takes them), ``shapes()`` the parameter shapes (filter normalisation),
+    ``hessian()`` the top two ``(eigenvalues, eigenvectors)`` at the centre."""
+    explained, extra = None, {}
+    if key == "random":
+        d = dirs.random_directions(center, shapes(), seed=seed, normalization=normalization, bias=bias)
+        extra = {"seed": int(seed), "normalization": normalization, "bias": bias}
+        axis_names = ("random direction 1", "random direction 2")
+    elif key == "pca":
+        d, explained = dirs.pca_directions(params, center)
+        axis_names = ("PC1", "PC2")
+        extra = {"explained_variance": [float(v) for v in explained]}
+    elif key == "hessian":
+        values, d = hessian()
+        d = dirs.oriented(d, params[0] - center)
+        axis_names = ("Hessian eigenvector 1", "Hessian eigenvector 2")
+        extra = {"hessian_eigenvalues": [float(v) for v in values]}
+    elif key == "custom":
+        if directions is None:
+            raise BackpropvizError("--method custom needs two directions (--directions FILE.npy with shape (2, P))")
+        d = dirs.custom_directions(directions, params.shape[1])
+        axis_names = ("direction 1", "direction 2")
+    else:
+        raise BackpropvizError(f"unknown plane method {key!r}; choose one of: {', '.join(METHODS[1:])}")
+    return d, axis_names, explained, extra
+
+
+def plane_window(key: str, coords: np.ndarray, params: np.ndarray, center: np.ndarray, span, x_range, y_range):
+    """The plotted window ``(x_range, y_range)``: the ranges given, else +-``span``, else by method:
+    +-1 (Li et al.'s window) for ``random``, widened when the path's projection reaches further,
+    so that the start and the whole path are on the picture; the path plus a margin otherwise
+    (for ``hessian`` at least a tenth of the path's extent either way)."""
+    if x_range is not None and y_range is not None:
+        return x_range, y_range
+    if span is not None:
+        auto = [(-span, span), (-span, span)]
+    elif key == "random":
+        reach = float(np.max(np.abs(coords))) if coords.size else 0.0
+        half = max(1.0, 1.05 * reach)
+        auto = [(-half, half), (-half, half)]
+    else:
+        lo, hi = coords.min(axis=0), coords.max(axis=0)
+        if key == "hessian":
+            floor = 0.1 * float(np.max(np.linalg.norm(params - center, axis=1)))
+            lo, hi = np.minimum(lo, -floor), np.maximum(hi, floor)
+        # A margin around the path; the narrower axis spans at least half the wider one:
+        # drawn to equal scale (the default), the window then fills a panel that is at most
+        # twice as wide as tall, and shows the loss on both sides of a thin path.
+        width = max(float(np.max(hi - lo)), 1e-3)
+        pad = np.maximum(0.25 * (hi - lo), 0.5 * (0.5 * width - (hi - lo)))
+        pad = np.maximum(pad, 1e-3 * width)
+        auto = [(float(lo[k] - pad[k]), float(hi[k] + pad[k])) for k in range(2)]
+    return x_range or auto[0], y_range or auto[1]
+
+
+def model_plane(model: nn.Module, loss_fn, data, y=None, *, method: str = "random", path=None,
+                center_row: int = -1, span: float | None = None, resolution: int = 51, x_range=None, y_range=None,
+                seed: int = 0, normalization: str = "filter", bias: str = "zero", directions=None,
+                row_losses=None, labels=None, dtype=torch.float32, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                progress: bool | None = None) -> Landscape:
+    """A landscape of any ``nn.Module``: the loss ``loss_fn(model(X), y)`` over a plane (``random``,
+    ``pca``, ``hessian`` or ``custom``) through one of ``path``'s rows, on ``data`` (``X`` with ``y``,
+    or a DataLoader of ``(X, y)`` batches, evaluated batch by batch within ``memory_budget``).
+
+    ``path`` (K, P) holds parameter vectors drawn on the plane (snapshots, checkpoints), in the
+    flat order of ``models.get_flat``; default the model's own parameters (one row). The centre
+    is ``path[center_row]``. The model is evaluated as it is in eval mode: BatchNorm on its
+    buffers (running statistics, the same at every point of the plane) and Dropout off.
+    ``row_losses`` (K,) are the losses at the rows when they are known otherwise (each checkpoint
+    with its own buffers): the faithfulness check compares the plane's loss under the path with
+    them; default, the loss at each row with the model's buffers. ``labels`` name the rows.
+
+    With a one-row path the default window is +-1 for ``random`` (Li et al.'s) and ``custom``, and
+    for ``hessian`` +-sqrt(2 L / lambda_1): along the sharpest direction a quadratic loss doubles
+    (rises by the centre's loss L) at the window's edge.
+
+    >>> land = model_plane(net, F.cross_entropy, loader, method="random", resolution=31)  # doctest: +SKIP
+    """
+    from ..models import get_flat, param_names
+
+    key = str(method).lower()
+    if key not in METHODS[1:]:
+        raise BackpropvizError(f"unknown landscape method {method!r} for a model of your own; choose one of: "
+                               f"{', '.join(METHODS[1:])}")
+    _check_grid(resolution, span)
+    params = (get_flat(model).double().numpy()[None] if path is None
+              else np.atleast_2d(np.asarray(path, dtype=np.float64)))
+    n_params = sum(p.numel() for p in model.parameters())
+    if params.shape[1] != n_params:
+        raise BackpropvizError(f"path rows must have the model's {n_params} parameters; got {params.shape[1]}")
+    if not -len(params) <= center_row < len(params):
+        raise BackpropvizError(f"--center-step takes rows in [0, {len(params) - 1}] of the {len(params)} "
+                               f"checkpoint(s) (negative counts from the end); got {center_row}")
+    row = center_row % len(params)
+    center = params[row]
+    x_range, y_range = _check_range(x_range, "--x-range"), _check_range(y_range, "--y-range")
+    check_grid_memory(resolution, memory_budget, fixed_bytes=history_bytes(len(params), n_params, 0))
+    ev = LossEvaluator(model, loss_fn, data, y, dtype=dtype, memory_budget=memory_budget, progress=progress)
+    if key == "pca" and len(params) < 2:
+        raise BackpropvizError("--method pca needs at least two parameter vectors (several --checkpoint files "
+                               "or snapshots); got one")
+
+    def hessian_pairs():
+        from .curvature import eigenpairs
+
+        return eigenpairs(ev.model, loss_fn, data, y, center, k=2, tol=1e-6)
+
+    d, axis_names, explained, extra = plane_directions(
+        key, center, params, lambda: dirs.parameter_shapes(model), seed=seed, normalization=normalization,
+        bias=bias, directions=directions, hessian=hessian_pairs)
+    coords, residual = dirs.project(params, center, d)
+    if span is None and len(params) == 1 and key in ("hessian", "custom"):
+        center_loss = float(ev.points(center[None])[0])
+        lam = extra.get("hessian_eigenvalues", [0.0])[0]
+        span = math.sqrt(2 * abs(center_loss) / lam) if key == "hessian" and lam > 0 and center_loss else 1.0
+    x_range, y_range = plane_window(key, coords, params, center, span, x_range, y_range)
+    xs, ys = np.linspace(*x_range, resolution), np.linspace(*y_range, resolution)
+    surface = ev.grid(center, d, xs, ys)
+    path_loss = ev.plane(center, d, coords, grid_side=False)
+    set_loss = (ev.points(params).astype(np.float64) if row_losses is None
+                else np.asarray(row_losses, dtype=np.float64).reshape(-1))
+    if set_loss.shape != (len(params),):
+        raise BackpropvizError(f"row_losses must have one loss per path row ({len(params)}); got {set_loss.shape}")
+    extent = float(np.max(np.linalg.norm(params - center, axis=1)))
+    names = param_names(model)
+    buffers = [n for n, _ in model.named_buffers() if not n.endswith("num_batches_tracked")]
+    return Landscape(
+        alpha=xs, beta=ys, loss=surface, origin=center, directions=d, path=coords, method=key,
+        axis_names=axis_names, path_loss=path_loss, train_loss=None, set_loss=set_loss,
+        path_residual=residual, explained_variance=explained,
+        config={"fixed": held_fixed(d, center, names), "center_step": int(row), "span": span,
+                "resolution": int(resolution), "minibatch": False, "path_kind": "checkpoints",
+                "path_labels": [str(v) for v in labels] if labels is not None else [],
+                "buffers": buffers, "own_buffers": row_losses is not None, "eval_mode": True, "path_extent": extent,
+                "x_range": list(x_range), "y_range": list(y_range),
+                "dtype": str(dtype).replace("torch.", ""), "run": {}, "status": "", **extra})
+
+
 def held_fixed(directions: np.ndarray, center: np.ndarray, names) -> dict[str, float]:
     """The parameters a plane leaves at the centre's values: those whose component is zero in
     both directions (e.g. the biases of filter-normalised random directions), name -> value."""
@@ -548,12 +681,17 @@ def held_fixed(directions: np.ndarray, center: np.ndarray, names) -> dict[str, f
 
 def interpolation(model: nn.Module, loss_fn, X, y, start, end, *, t=None, labels=("start", "end"),
                   dtype=torch.float32, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> LossLine:
-    """Loss along ``(1 - t) * start + t * end`` (default ``t`` from -0.25 to 1.25, 61 points)."""
+    """Loss along ``(1 - t) * start + t * end`` (default ``t`` from -0.25 to 1.25, 61 points; the
+    ends ``t = 0`` and ``t = 1`` are always among them). ``X`` may be a DataLoader (``y=None``).
+    The model's buffers (BatchNorm statistics) are the same at every ``t``."""
     start = np.asarray(start, dtype=np.float64)
     end = np.asarray(end, dtype=np.float64)
     if start.shape != end.shape:
         raise BackpropvizError(f"the two ends must have the same number of parameters; got {start.size} and {end.size}")
-    t = np.linspace(-0.25, 1.25, 61) if t is None else np.asarray(t, dtype=np.float64)
+    t = np.linspace(-0.25, 1.25, 61) if t is None else np.asarray(t, dtype=np.float64).reshape(-1)
+    if not (t.size and np.all(np.isfinite(t))):
+        raise BackpropvizError(f"the line's points t must be finite numbers; got {t.size} of them")
+    t = np.union1d(t[(np.abs(t) > 1e-12) & (np.abs(t - 1) > 1e-12)], [0.0, 1.0])
     ev = LossEvaluator(model, loss_fn, X, y, dtype=dtype, memory_budget=memory_budget)
     loss = ev.plane(start, np.stack([end - start, np.zeros_like(start)]), np.stack([t, np.zeros_like(t)], 1),
                     grid_side=False)

@@ -14,6 +14,7 @@ from .app import (FormatOpt, LangOpt, OutOpt, app, check_format, check_window, c
 from .app import takes_palette
 from ..config import check_seed
 from .options import RunOptions, takes_run_options
+from .usermodel import CheckpointOpt
 
 VIEWS = ("contour", "filled", "heatmap", "3d")
 
@@ -138,11 +139,12 @@ def landscape(
     history_file: Annotated[Optional[Path], typer.Argument(
         help="A .npz history (from --save-history). Without it, a run is trained from the run options.",
         metavar="[HISTORY.npz]")] = None,
-    method: Annotated[str, typer.Option(
-        "--method", help="Plane: params (two named parameters, the others fixed), random (two "
-                               "filter-normalised random directions), pca (top two principal directions of the "
-                               "path), hessian (top two eigenvectors of the Hessian at --center-step) or custom "
-                               "(--directions).")] = "params",
+    method: Annotated[Optional[str], typer.Option(
+        "--method", help="Plane: params (two named parameters, the others fixed; the default for a run), random (two "
+                               "filter-normalised random directions; the default for --model package.module:factory), "
+                               "pca (top two principal directions of the path, or of the --checkpoint files), "
+                               "hessian (top two eigenvectors of the Hessian at --center-step) or custom "
+                               "(--directions).")] = None,
     range_: Annotated[Optional[str], typer.Option(
         "--range", help="Half-width H around the centre, or XMIN,XMAX,YMIN,YMAX. Default: +-8 (params), +-1 "
                         "widened to hold the path's projection (random), the path plus a margin (pca, "
@@ -181,12 +183,17 @@ def landscape(
         "--curvature/--no-curvature", help="Also the Hessian's largest eigenvalue at the centre and 2/lambda_max "
                                            "beside the lr used, its smallest (negative: a saddle) and, for "
                                            "small models, the top five.")] = True,
+    checkpoints: CheckpointOpt = None,
     out: OutOpt = Path("out/landscape"),
     fmt: FormatOpt = "png",
     lang: LangOpt = None,
     run_options: RunOptions = None,  # the run options of `run`, put here by @takes_run_options
 ) -> None:
     """Write a loss landscape (landscape.npz) and its views around a run's path.
+
+    A model of your own: --model package.module:factory, --data package.module:factory, --loss and
+    --checkpoint (repeatable); planes random (filter-normalised, biases and BatchNorm's scales left
+    out), pca, hessian or custom, the model in eval mode (BatchNorm on the centre's statistics).
 
     Every view shows the path projected onto the plane; beside it, the loss training saw, the
     loss on the plane under the path and the path's distance from the plane, with a verdict on
@@ -196,8 +203,13 @@ def landscape(
 
     from ..analysis import landscape as L
     from ..i18n import resolve_lang, t
+    from ..usermodel import is_factory_spec
 
-    key = method.lower()
+    user_model = is_factory_spec(run_options.values["model"])
+    if checkpoints and not user_model:
+        fail("--checkpoint needs --model package.module:factory (a model of your own); a built-in run's "
+             "parameters come from its HISTORY.npz")
+    key = (method or ("random" if user_model else "params")).lower()
     if key not in L.METHODS:
         fail(f"unknown landscape method {method!r}; choose one of: {', '.join(L.METHODS)}")
     fmt = check_format(fmt)
@@ -224,6 +236,21 @@ def landscape(
         line_steps = parse_ints(line, "--line")
         if len(line_steps) != 2:
             fail(f"--line takes two parameter rows such as 0,-1; got {line!r}")
+    if user_model:
+        from .usermodel import user_landscape
+
+        if history_file is not None:
+            fail(f"give either HISTORY.npz or --model package.module:factory, not both; got {str(history_file)!r} "
+                 f"and --model {run_options.values['model']!r}")
+        if line is not None or line_to is not None:
+            fail("--line and --line-to take recorded runs; for two checkpoints of your model use "
+                 "backpropviz interpolate --checkpoint A --to B")
+        out = check_writable_dir(out)
+        user_landscape(run_options=run_options, checkpoints=checkpoints, method=key, span=span, x_range=x_range,
+                       y_range=y_range, resolution=resolution, center_step=center_step, direction_seed=direction_seed,
+                       directions=directions, dtype=dtype, budget=budget, view_list=view_list, aspect=aspect,
+                       curvature=curvature, out=out, fmt=fmt, lang=lang)
+        return
     out = check_writable_dir(out)
     # Refuse a grid that cannot fit before training anything, counting the history it will sit
     # beside (the same count as the plane's own check, so the resolution it names does fit).

@@ -43,10 +43,12 @@ def describe_plane(land, lang: str) -> tuple[str, str]:
             names = ", ".join(f"{n} = {v:.3g}" for n, v in fixed.items())
             return tr("title_params", lang, x=x, y=y), tr("fixed", lang, names=names, step=step)
         return tr("title_params", lang, x=x, y=y), tr("fixed_many", lang, count=len(fixed), step=step)
-    subtitle = tr("centre", lang, step=step)
+    subtitle = tr("centre_named", lang, name=centre_label(land)) if of_checkpoints(land) else tr("centre", lang, step=step)
     held = held_text(land, lang)
     if held:
         subtitle = f"{subtitle}; {held}"
+    if land.config.get("buffers"):
+        subtitle = f"{subtitle}\n{tr('buffers_fixed', lang, n=len(land.config['buffers']), name=centre_label(land))}"
     if land.method == "random":
         return tr("title_random", lang, seed=cfg.get("seed", 0)), subtitle
     if land.method == "pca":
@@ -54,6 +56,19 @@ def describe_plane(land, lang: str) -> tuple[str, str]:
     if land.method == "hessian":
         return tr("title_hessian", lang), subtitle
     return tr("title_custom", lang), subtitle
+
+
+def of_checkpoints(land) -> bool:
+    """Whether the path's rows are checkpoints (or snapshots) of a model of the user's, not the steps
+    of a recorded run."""
+    return land.config.get("path_kind") == "checkpoints"
+
+
+def centre_label(land) -> str:
+    """The centre's name: its checkpoint's label (a file name), else "row N"."""
+    row = int(land.config.get("center_step", len(land.path) - 1))
+    labels = land.config.get("path_labels") or []
+    return str(labels[row]) if row < len(labels) else f"#{row}"
 
 
 def held_text(land, lang: str) -> str:
@@ -64,6 +79,8 @@ def held_text(land, lang: str) -> str:
         return ""
     if len(fixed) <= 3:
         return tr("fix_held", lang, names=", ".join(f"{n} = {v:.3g}" for n, v in fixed.items()))
+    if of_checkpoints(land):
+        return tr("fix_held_many_named", lang, count=len(fixed), name=centre_label(land))
     return tr("fix_held_many", lang, count=len(fixed), step=int(land.config.get("center_step", len(land.path) - 1)))
 
 
@@ -91,6 +108,8 @@ def is_minibatch(land) -> bool:
 def reference_name(land, lang: str) -> str:
     """What the loss under the path is compared with, in words: the loss training saw (full
     batch: the whole set's), or the whole training set's loss (mini-batch runs)."""
+    if of_checkpoints(land):
+        return tr("ref_ckpt", lang)
     return tr("ref_set" if is_minibatch(land) else "ref_train", lang)
 
 
@@ -102,6 +121,8 @@ def residual_note(land, lang: str, *, tolerance: float = 0.05) -> str:
            }.get(verdict, "fix_note_bad")
     lines = [tr(key, lang, rel=land.relative_residual, gap=land.loss_gap, off=off, rows=len(land.path),
                 tol=tolerance, ref=reference_name(land, lang))]
+    if land.config.get("own_buffers") and verdict != "faithful":
+        lines.append(tr("buffers_differ", lang))
     held = held_text(land, lang)
     if held:
         lines.append(held)
@@ -219,7 +240,7 @@ class LandscapeDisplay:
                 self.train_line_ = None
                 reference = land.reference_loss
                 if reference is not None:
-                    key = "set_loss" if is_minibatch(land) else "train_loss"
+                    key = "ckpt_loss" if of_checkpoints(land) else "set_loss" if is_minibatch(land) else "train_loss"
                     (self.train_line_,) = ax.plot(path[:, 0], path[:, 1], reference, color="black",
                                                   lw=2, ls="-", zorder=4, label=tr(key, lang))
                 self.start_ = ax.scatter([path[0, 0]], [path[0, 1]], [heights[0]], color="white", marker="*",
@@ -338,12 +359,13 @@ class PathFidelityDisplay:
             if reference is not None:
                 key = ("set_loss" if land.set_loss is not None else "train_loss_batch") if self.batch_losses \
                     else "train_loss"
+                key = "ckpt_loss" if of_checkpoints(land) else key
                 (self.train_line_,) = ax.plot(steps, reference, color="black", lw=2, label=tr(key, lang), zorder=2,
                                               **lone)
             if land.path_loss is not None:
                 (self.plane_line_,) = ax.plot(steps, land.path_loss, color=palette.color("path"), lw=1.5, ls="--",
                                               label=tr("plane_loss", lang), zorder=3, **lone)
-            ax.set_xlabel(tr("step", lang))
+            ax.set_xlabel(tr("ckpt_axis" if of_checkpoints(land) else "step", lang))
             integer_ticks(ax.xaxis)
             ax.set_xlim(0, max(len(steps) - 1, 1))  # the axis ends at the last row, not at a round tick
             ax.set_ylabel(tr("loss", lang))
@@ -429,7 +451,8 @@ class LossLineDisplay:
         return tuple(named.get(str(name), str(name)) for name in self.line.labels)
 
     def plot(self, ax=None):
-        """Keeps ``ax_``, ``figure_``, ``line_``, ``ends_``."""
+        """Keeps ``ax_``, ``figure_``, ``line_``, ``ends_``, ``chord_`` (the straight line between the
+        ends' losses) and ``barrier_`` (the arrow of the barrier height above it, None if undefined)."""
         line, lang = self.line, self.lang
         a, b = self.end_labels()
         with use_language(lang):
@@ -441,9 +464,24 @@ class LossLineDisplay:
             for k, name in zip(ends, (a, b)):
                 ax.annotate(name, (line.t[k], line.loss[k]), textcoords="offset points", xytext=(6, 8),
                             fontsize="small")
+            # The barrier is measured against the straight line between the ends' losses: draw it.
+            (l0, l1), barrier = line.end_losses, line.barrier
+            (self.chord_,) = ax.plot([0, 1], [l0, l1], color="0.35", lw=1, ls="--", label=tr("line_chord", lang))
+            self.barrier_ = None
+            if np.isfinite(barrier):
+                bt = line.barrier_t
+                self.barrier_ = ax.annotate("", xy=(bt, (1 - bt) * l0 + bt * l1 + barrier),
+                                            xytext=(bt, (1 - bt) * l0 + bt * l1),
+                                            arrowprops=dict(arrowstyle="<->", color=palette.color("line"), lw=1))
+                self.chord_.set_label(f"{tr('line_chord', lang)}\n{tr('line_barrier', lang, b=barrier, t=bt)}")
+            ax.legend(loc="best", fontsize="x-small", framealpha=0.85)
             ax.set_xlabel(tr("line_x", lang, a=a, b=b))
             ax.set_ylabel(tr("loss", lang))
-            ax.set_title(tr("line_title", lang, a=a, b=b), fontsize="medium")
+            title = tr("line_title", lang, a=a, b=b)
+            buffers = (line.config or {}).get("buffers")
+            if buffers:
+                title = f"{title}\n{tr('line_buffers', lang, n=len(buffers), name=a)}"
+            ax.set_title(title, fontsize="medium")
             ax.axvspan(0, 1, color="0.92", zorder=0)
         self.ax_, self.figure_ = ax, ax.figure
         return self
