@@ -81,7 +81,7 @@ def test_exports_of_a_paused_run_hold_its_steps_and_reproduce_them(server, cli, 
         'attachment; filename="backpropviz-moons-mlp4-step6.npz"'
     (tmp_path / "h.npz").write_bytes(body)
     saved = History.load(tmp_path / "h.npz")
-    assert saved.n_steps == k and saved.status.startswith("interrupted at step 6")
+    assert saved.n_steps == k and saved.status.startswith("exported at step 6 of ")
     np.testing.assert_array_equal(saved.params, expected.params[:k + 1])
     np.testing.assert_array_equal(saved.grads, expected.grads[:k])
     np.testing.assert_array_equal(saved.loss, expected.loss[:k])
@@ -213,6 +213,7 @@ def test_the_panel_downloads_what_the_page_shows_and_the_offline_page_shows_the_
             step = offline.js(f"(window.backpropviz.go({k}), window.backpropviz.current())")
             assert step["params"] == shown[k]["params"] and step["grad"] == shown[k]["grad"]
         assert offline.requests == [] and offline.errors == []
+        assert "the first 5 steps of the run" in offline.js("document.querySelector('.bpv-notes').textContent")
 
         # The panel follows the language of the page.
         page.evaluate("window.backpropviz.lang('ja')")

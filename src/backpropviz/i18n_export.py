@@ -30,6 +30,9 @@ EXPORT = {
     "page_export_needs_config": {
         "en": "Some settings have no command-line option: save the settings (.json) as {file} beside it.",
         "ja": "コマンドラインのオプションがない設定がある: 設定 (.json) を {file} として同じ場所に保存する。"},
+    "page_status_exported": {
+        "en": "This page shows the first {n} steps of the run, as the playground had recorded them when they were exported.",
+        "ja": "このページは、書き出した時点でプレイグラウンドが記録していた、実行の最初の {n} ステップを示す。"},
     "page_export_copy": {"en": "copy", "ja": "コピー"},
     "page_export_copied": {"en": "copied", "ja": "コピーした"},
 }

@@ -6,7 +6,7 @@ reads. Routes behind the server's token gate (``make_app`` mounts ``export_route
 | request | answer |
 |---|---|
 | ``GET /api/export/info?client=ID`` | ``{run, steps, total, command, needs_config, names}``: what the export panel shows |
-| ``GET /api/export/history?client=ID&run=N`` | the history ``.npz`` of the steps so far (``History.load`` reads it) |
+| ``GET /api/export/history?client=ID&run=N`` | the history ``.npz`` of the steps so far (``History.load`` reads it; status ``exported at step k of N ...`` until the run is done) |
 | ``GET /api/export/page?client=ID&run=N`` | the offline page (``.html``) of those steps, as ``backpropviz html`` writes it |
 | ``GET /api/export/command?client=ID&run=N`` | the command line (``.txt``) |
 | ``GET /api/export/script?client=ID&run=N`` | the script (``.py``): it stops after the steps so far and prints their parameters |
@@ -75,7 +75,8 @@ def history_so_far(run, k: int):
     if run.state == "diverged":
         status = f"diverged at step {k}: the steps before the loss stopped being finite"
     else:
-        status = f"interrupted at step {k} (exported from the playground at step {k} of {run.n_steps})"
+        # The first word names the page's note (page_status_exported): the first k steps of the run.
+        status = f"exported at step {k} of {run.n_steps} (the playground's run so far)"
     batches = rec.batch_array()
     return History(
         params=rec.params.numpy()[:k + 1].copy(), grads=rec.grads.numpy()[:k].copy(), loss=rec.loss[:k].copy(),
