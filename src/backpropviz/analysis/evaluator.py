@@ -637,7 +637,9 @@ class _threads:
 
 
 class _Progress:
-    """A rich progress bar on stderr that appears only once the work looks longer than a moment."""
+    """A rich progress bar on stderr that appears only once the work looks longer than a moment
+    (``enabled`` True: always, False: never, None: on a terminal), or a callable
+    ``enabled(done, total)`` called instead after every chunk."""
 
     def __init__(self, enabled: bool | None, total: int | None):
         self.enabled, self.total = enabled, total
@@ -649,6 +651,9 @@ class _Progress:
 
     def advance(self, k: int) -> None:
         self.done += k
+        if callable(self.enabled):  # the caller's own report, progress(done, total) (the playground's page)
+            self.enabled(self.done, self.total)
+            return
         if self.enabled is False or (self.enabled is None and not sys.stderr.isatty()):
             return  # by default only on a terminal: logs and pipes get no bar drawings
         if self.bar is None:

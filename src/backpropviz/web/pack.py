@@ -188,16 +188,18 @@ def _surface_window(history: History, ix: int, iy: int):
     return ranges
 
 
-def _surface(history: History, rows: np.ndarray, whole_loss: np.ndarray, resolution: int) -> dict:
+def _surface(history: History, rows: np.ndarray, whole_loss: np.ndarray, resolution: int, progress=False) -> dict:
+    """The page's ``surface`` (``progress``: as for ``landscape.plane``; the playground passes a
+    callable that reports to the page)."""
     from ..analysis import landscape as ls
     from ..analysis.chain_rule import is_perceptron_history
 
     if is_perceptron_history(history) and len(history.param_names) == 3:
         xr, yr = _surface_window(history, 0, 1)
         land = ls.plane(history, "params", x_name=history.param_names[0], y_name=history.param_names[1],
-                        x_range=xr, y_range=yr, resolution=resolution, progress=False)
+                        x_range=xr, y_range=yr, resolution=resolution, progress=progress)
     else:
-        land = ls.plane(history, "pca", resolution=resolution, progress=False)
+        land = ls.plane(history, "pca", resolution=resolution, progress=progress)
     verdict, off = land.fidelity()
     fixed = {k: _finite(v) for k, v in land.fixed.items()}
     path_loss = np.asarray(land.path_loss if land.path_loss is not None else np.full(len(land.path), np.nan))
@@ -278,10 +280,14 @@ def _per_step(rows: np.ndarray, dtype: str = "f4") -> dict:
     return encode(rows, dtype)
 
 
-def _trace(history: History, kept: np.ndarray, count: int) -> dict:
+def _trace(history: History, kept: np.ndarray, count: int, positions=None) -> dict:
+    """The page's ``trace`` of ``count`` of the ``kept`` steps, evenly spread, or of the given
+    ``positions`` (indices into ``kept``: the steps a live page stopped at)."""
     from ..render.graph import layered_layout
 
-    positions = spread(len(kept), count)  # indices into the page's steps
+    if positions is None:
+        positions = spread(len(kept), count)  # indices into the page's steps
+    positions = np.asarray(positions, dtype=np.int64)
     traces = trace_steps(history, kept[positions])
     first = traces[0]
     shape_of = [(n.id, n.name, n.kind) for n in first.nodes]

@@ -270,7 +270,9 @@ export function create(el, rec, ctx) {
     const s = surf.raw;
     const v = s.verdict in { faithful: 1, mostly: 1, misleading: 1, construction: 1 } ? s.verdict : "misleading";
     verdictNote.dataset.verdict = v;
-    verdictNote.textContent = t(`surface_verdict_${v}`, { off: s.rows_off, rows: rec.total + 1,
+    // rows the verdict counted: every row of the run (a thinned page's path keeps fewer), or, on a
+    // live page that grew since, the rows the surface covers
+    verdictNote.textContent = t(`surface_verdict_${v}`, { off: s.rows_off, rows: rec.thinned ? rec.total + 1 : rows,
       rel: pct(s.relative_residual), gap: pct(s.loss_gap) });
     if (v === "misleading") verdictNote.classList.add("bpv-warn");
   }

@@ -7,35 +7,34 @@ import { colour, ticks } from "bpv/canvas.js";
 
 const cache = new WeakMap();
 
-/** The surface of `rec` with its arrays as typed arrays (decoded once, shared by both views). */
+/** The surface of `rec` with its arrays as typed arrays (decoded once, shared by both views; a live
+ * page's newer surface replaces `rec.meta.surface`, and is decoded in its turn). */
 export function surfaceOf(rec) {
-  if (cache.has(rec)) return cache.get(rec);
   const s = rec.meta.surface;
-  let out = null;
-  if (s) {
-    const alpha = Float64Array.from(decode(s.alpha));
-    const beta = Float64Array.from(decode(s.beta));
-    const loss = decode(s.loss);
-    const directions = Float64Array.from(decode(s.directions));
-    const origin = Float64Array.from(decode(s.origin));
-    const P = origin.length;
-    // The plane's 2x2 Gram system: coefficients c of v on the directions solve G c = D v.
-    let g00 = 0, g01 = 0, g11 = 0;
-    for (let j = 0; j < P; j++) {
-      const a = directions[j], b = directions[P + j];
-      g00 += a * a; g01 += a * b; g11 += b * b;
-    }
-    const det = g00 * g11 - g01 * g01;
-    out = {
-      raw: s, method: s.method, axisNames: s.axis_names, alpha, beta, loss, n: alpha.length, m: beta.length,
-      path: decode(s.path), pathLoss: decode(s.path_loss), residual: decode(s.path_residual),
-      wholeLoss: decode(s.whole_loss), directions, origin, P,
-      inv: [g11 / det, -g01 / det, g00 / det],
-      contours: (s.contours || []).map((c) => ({ level: c.level, lines: c.lines.map(decode) })),
-    };
-    out.rows = out.path.length / 2;
+  if (!s) return null;
+  if (cache.has(s)) return cache.get(s);
+  const alpha = Float64Array.from(decode(s.alpha));
+  const beta = Float64Array.from(decode(s.beta));
+  const loss = decode(s.loss);
+  const directions = Float64Array.from(decode(s.directions));
+  const origin = Float64Array.from(decode(s.origin));
+  const P = origin.length;
+  // The plane's 2x2 Gram system: coefficients c of v on the directions solve G c = D v.
+  let g00 = 0, g01 = 0, g11 = 0;
+  for (let j = 0; j < P; j++) {
+    const a = directions[j], b = directions[P + j];
+    g00 += a * a; g01 += a * b; g11 += b * b;
   }
-  cache.set(rec, out);
+  const det = g00 * g11 - g01 * g01;
+  const out = {
+    raw: s, method: s.method, axisNames: s.axis_names, alpha, beta, loss, n: alpha.length, m: beta.length,
+    path: decode(s.path), pathLoss: decode(s.path_loss), residual: decode(s.path_residual),
+    wholeLoss: decode(s.whole_loss), directions, origin, P,
+    inv: [g11 / det, -g01 / det, g00 / det],
+    contours: (s.contours || []).map((c) => ({ level: c.level, lines: c.lines.map(decode) })),
+  };
+  out.rows = out.path.length / 2;
+  cache.set(s, out);
   return out;
 }
 
