@@ -152,6 +152,27 @@ def test_interpolation_between_two_checkpoints_equals_a_direct_loop_and_its_barr
     assert line.barrier_t == line.t[inside][np.argmax(excess)]
 
 
+def test_interpolation_with_batchnorm_statistics_interpolated_equals_a_direct_loop():
+    X, y = um.digits_images()
+    a = um.conv_net()
+    b = um.train_briefly(um.conv_net(), X, y, 20, lr=0.3)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert not torch.equal(sa["bn.running_var"], sb["bn.running_var"])
+    t = np.array([-0.5, 0.0, 0.3, 1.0, 1.5])
+    line = interpolation(a.eval(), F.cross_entropy, um.digits_loader(), None, get_flat(a).double().numpy(),
+                         get_flat(b).double().numpy(), t=t, dtype=torch.float64, buffers=(sa, sb))
+    m = um.SmallConv().double().eval()
+    ref = []
+    for tk in line.t:
+        s = min(max(tk, 0.0), 1.0)  # buffers past an end are that end's
+        state = {k: ((1 - tk) * sa[k].double() + tk * sb[k].double()) if k in dict(m.named_parameters())
+                 else ((1 - s) * sa[k].double() + s * sb[k].double()) for k in sa if not k.endswith("tracked")}
+        with torch.no_grad():
+            ref.append(float(F.cross_entropy(functional_call(m, state, (X.double(),)), y)))
+    np.testing.assert_allclose(line.loss, ref, rtol=1e-10)
+    assert line.loss[line.t == 1][0] == pytest.approx(loop_loss(b, X, y, get_flat(b)), rel=1e-10)  # b's own loss
+
+
 # -- the command line ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def conv_checkpoints(tmp_path_factory):

@@ -547,6 +547,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ja": "障壁の高さ {b:.4g} (t = {t:.2f}): 損失がその直線を上回る最大量"},
     "landscape_line_buffers": {"en": "eval mode: BatchNorm statistics ({n} buffers) fixed at {name}'s for every t",
         "ja": "評価モード: BatchNorm の統計量 ({n} 個のバッファ) はすべての t で {name} の値に固定"},
+    "landscape_line_buffers_interp": {"en": "eval mode: BatchNorm statistics ({n} buffers) interpolated as well",
+        "ja": "評価モード: BatchNorm の統計量 ({n} 個のバッファ) も補間"},
     "landscape_fix_note_construction": {"en": "on the path by construction only: each grid point borrows the other parameters\nfrom the nearest path point, so away from the path this is not one slice of the loss",
         "ja": "経路上で損失が一致するのは構成上そうなるだけ: 各格子点は他のパラメータを経路上の最も近い点から借りるため、\n"
               "経路から離れた所は損失の単一の断面ではない"},

@@ -680,10 +680,13 @@ def held_fixed(directions: np.ndarray, center: np.ndarray, names) -> dict[str, f
 
 
 def interpolation(model: nn.Module, loss_fn, X, y, start, end, *, t=None, labels=("start", "end"),
-                  dtype=torch.float32, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> LossLine:
+                  dtype=torch.float32, memory_budget: int = DEFAULT_MEMORY_BUDGET, buffers=None) -> LossLine:
     """Loss along ``(1 - t) * start + t * end`` (default ``t`` from -0.25 to 1.25, 61 points; the
     ends ``t = 0`` and ``t = 1`` are always among them). ``X`` may be a DataLoader (``y=None``).
-    The model's buffers (BatchNorm statistics) are the same at every ``t``."""
+    The model's buffers (BatchNorm statistics) are the same at every ``t``, unless ``buffers`` gives
+    ``(start's, end's)`` (``{name: tensor}``): then the floating-point ones are interpolated with
+    the parameters, ``(1 - s) * start + s * end`` with ``s = t`` clipped to [0, 1] (past an end,
+    that end's: a variance extrapolated could turn negative), one point after another."""
     start = np.asarray(start, dtype=np.float64)
     end = np.asarray(end, dtype=np.float64)
     if start.shape != end.shape:
@@ -693,9 +696,37 @@ def interpolation(model: nn.Module, loss_fn, X, y, start, end, *, t=None, labels
         raise BackpropvizError(f"the line's points t must be finite numbers; got {t.size} of them")
     t = np.union1d(t[(np.abs(t) > 1e-12) & (np.abs(t - 1) > 1e-12)], [0.0, 1.0])
     ev = LossEvaluator(model, loss_fn, X, y, dtype=dtype, memory_budget=memory_budget)
+    if buffers is not None:
+        return LossLine(t=t, loss=_losses_with_buffers(ev, start, end, t, *buffers), start=start, end=end,
+                        labels=tuple(labels))
     loss = ev.plane(start, np.stack([end - start, np.zeros_like(start)]), np.stack([t, np.zeros_like(t)], 1),
                     grid_side=False)
     return LossLine(t=t, loss=loss, start=start, end=end, labels=tuple(labels))
+
+
+@torch.no_grad()
+def _losses_with_buffers(ev: LossEvaluator, start, end, t, start_buffers, end_buffers) -> np.ndarray:
+    """Loss at each ``(1 - t) start + t end`` with the floating buffers interpolated alike (``t``
+    clipped to [0, 1] for them), one point at a time over the evaluator's batches."""
+    from torch.func import functional_call
+
+    from ..models import unflatten
+
+    model = ev.model
+    names = [n for n, b in model.named_buffers() if b.is_floating_point() and n in start_buffers and n in end_buffers]
+    a = torch.as_tensor(start).to(ev.dtype)
+    b = torch.as_tensor(end).to(ev.dtype)
+    totals, seen = np.zeros(len(t)), 0
+    for X, yb in ev.batches():
+        for k, tk in enumerate(t):
+            s = float(min(max(tk, 0.0), 1.0))
+            state = unflatten(model, (1 - tk) * a + tk * b)
+            state.update({n: (1 - s) * start_buffers[n].to(ev.dtype) + s * end_buffers[n].to(ev.dtype) for n in names})
+            totals[k] += float(ev.loss_fn(functional_call(model, state, (X,)), yb)) * len(X)
+        seen += len(X)
+    if seen == 0:
+        raise BackpropvizError("the data loader yielded no batches")
+    return totals / seen
 
 
 def line_between_steps(history: History, step_a: int = 0, step_b: int = -1, *, t=None,

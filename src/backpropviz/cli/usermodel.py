@@ -188,6 +188,10 @@ def interpolate(
         = 61,
     t_range: Annotated[str, typer.Option("--t-range", help="TMIN,TMAX: how far the line goes before the start "
                                                            "and past the end.")] = "-0.25,1.25",
+    buffers: Annotated[str, typer.Option(
+        "--buffers", help="BatchNorm statistics along the line: interpolate (with the parameters, so each end has "
+                          "its own; past an end, that end's) or start (the start checkpoint's at every t).")]
+        = "interpolate",
     dtype: Annotated[str, typer.Option("--dtype", help="float32 or float64.")] = "float32",
     memory_budget: Annotated[str, typer.Option("--memory-budget", help="Memory the evaluation may use.")] = "1GiB",
     out: OutOpt = Path("out/interpolate"),
@@ -199,7 +203,8 @@ def interpolate(
 
     The barrier is the largest rise, for t in [0, 1], of the loss above the straight line between
     the two ends' losses (0: the two are linearly connected). The model is evaluated in eval
-    mode: BatchNorm statistics are the start checkpoint's at every t.
+    mode, its BatchNorm statistics interpolated with the parameters (or, --buffers start, the
+    start checkpoint's at every t).
     """
     import torch
 
@@ -221,13 +226,16 @@ def interpolate(
         fail(f"--t-range must hold [0, 1] (TMIN <= 0 < 1 <= TMAX); got {t_range!r}")
     if dtype not in ("float32", "float64"):
         fail(f"--dtype must be float32 or float64; got {dtype!r}")
+    if buffers not in ("interpolate", "start"):
+        fail(f"--buffers takes interpolate or start; got {buffers!r}")
     budget = parse_memory(memory_budget)
     out = check_writable_dir(out)
     options = RunOptions({"model": model, "data": data, "loss": loss})
     user, states, labels = load_user(options, [checkpoint, to])  # the model holds the end's state
     end = flat_params(user.model)
     end_own = None
-    if any(not n.endswith("num_batches_tracked") for n in user.buffers):
+    stats = [n for n in user.buffers if not n.endswith("num_batches_tracked")]
+    if stats and buffers == "start":
         from ..analysis.evaluator import LossEvaluator
 
         ev = LossEvaluator(user.model.eval(), user.loss_fn, user.X, user.y, progress=False)
@@ -237,10 +245,11 @@ def interpolate(
     release_notes()
     line = interpolation(user.model.eval(), user.loss_fn, user.X, user.y, start, end,
                          t=np.linspace(lo, hi, points), labels=tuple(labels), dtype=getattr(torch, dtype),
-                         memory_budget=budget)
-    buffers = [n for n in user.buffers if not n.endswith("num_batches_tracked")]
+                         memory_budget=budget, buffers=(states[0], states[1]) if stats and buffers == "interpolate"
+                         else None)
     line.config = {"kind": "checkpoints", "model": user.model_spec, "data": user.data_spec, "loss": user.loss_name,
-                   "checkpoints": [str(checkpoint), str(to)], "buffers": buffers, "barrier": line.barrier,
+                   "checkpoints": [str(checkpoint), str(to)], "buffers": stats, "buffers_mode": buffers,
+                   "barrier": line.barrier,
                    "barrier_t": line.barrier_t, "end_loss_own_buffers": end_own}
     written = [line.save(out / "interpolation.npz")]
     display = LossLineDisplay.from_line(line, lang=lang)
@@ -250,7 +259,7 @@ def interpolate(
     print(t("cli_interpolate", lang, a=labels[0], b=labels[1], n=len(line.t), dist=f"{line.distance:.4g}",
             la=f"{l0:.6g}", lb=f"{l1:.6g}", top=f"{line.loss[top]:.6g}", tt=f"{line.t[top]:.3g}",
             barrier=f"{line.barrier:.6g}"))
-    if end_own is not None and buffers:
+    if end_own is not None:
         print(f"note: {t('cli_interp_buffers', lang, a=labels[0], b=labels[1], own=f'{end_own:.6g}')}")
     for p in written:
         print(f"wrote {p}")

@@ -480,7 +480,8 @@ class LossLineDisplay:
             title = tr("line_title", lang, a=a, b=b)
             buffers = (line.config or {}).get("buffers")
             if buffers:
-                title = f"{title}\n{tr('line_buffers', lang, n=len(buffers), name=a)}"
+                key = "line_buffers_interp" if line.config.get("buffers_mode") == "interpolate" else "line_buffers"
+                title = f"{title}\n{tr(key, lang, n=len(buffers), name=a)}"
             ax.set_title(title, fontsize="medium")
             ax.axvspan(0, 1, color="0.92", zorder=0)
         self.ax_, self.figure_ = ax, ax.figure
