@@ -25,16 +25,21 @@ DataOpt = Annotated[str, typer.Option(
     "--data", "-d", help="Data set: gates and, or, nand, nor, xor, xnor; 2-D toy sets circle, moons, blobs, "
                          "xor-blobs, spirals, linear; 2-D regression sets reg-plane, reg-gauss; tables iris, "
                          "breast-cancer, wine, digits; csv (with --csv); points drawn in the playground (serve) "
-                         "come in a --config file.")]
+                         "come in a --config file. With --model package.module:factory (landscape): "
+                         "package.module:factory returning a DataLoader, (X, y) tensors or a Dataset.")]
 TaskOpt = Annotated[str, typer.Option(
     "--task", help="classification, regression (a number to predict: MSE, R^2, the predicted value over the "
                    "plane) or auto: what the data set is; a CSV target of non-whole numbers, or of more than 20 "
                    "distinct ones, is regression.")]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="perceptron, or mlp:H1,H2,... (e.g. mlp:4 or mlp:8,8).")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="perceptron, or mlp:H1,H2,... (e.g. mlp:4 or mlp:8,8). "
+                                                          "landscape also takes a model of your own: "
+                                                          "package.module:factory returning an nn.Module (see "
+                                                          "--checkpoint).")]
 ActivationOpt = Annotated[str, typer.Option("--activation", help="Hidden activation: tanh, relu, sigmoid, leaky_relu.")]
 LossOpt = Annotated[Optional[str], typer.Option(
     "--loss", help="Loss: bce (two classes), ce (any), mse. Default: bce, or ce when the data have more than "
-                   "two classes (a note says so).")]
+                   "two classes (a note says so). With --model package.module:factory: ce (on logits, the default), "
+                   "nll, bce, bce-logits, mse, l1, or package.module:fn.")]
 OptimizerOpt = Annotated[str, typer.Option(
     "--optimizer", help="Optimiser: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw.")]
 LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate (> 0).")]
