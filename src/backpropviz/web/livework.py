@@ -146,6 +146,9 @@ class LiveWork:
 
     # -- the worker -----------------------------------------------------------------------------------
     def _loop(self) -> None:
+        from ..analysis import graph_trace  # noqa: F401  (imported here, not on the first trace asked for:
+        from ..render import graph  # noqa: F401           seconds on a busy machine)
+
         settled_at, settled_steps = None, -1
         while True:
             with self.cond:

@@ -1,0 +1,338 @@
+"""The playground's views that come after the steps (web/livework.py, web/live/liveviews.js).
+
+While a page trains live, the loss surface of the path so far, the autograd trace of the steps the
+page stops at and the per-epoch metrics are computed in the background and streamed. They must be
+what ``backpropviz html`` computes (``pack.page_data``) for a history of the same steps, array for
+array; in Chromium the surface, the computation graph and the chain-rule table drawn live must
+show what the offline page shows at the same step; progress is shown while the surface is
+computed and the controls answer meanwhile; a click on the perceptron's surface starts a run from
+that (w1, w2), and that run is ``train()``'s of the page's config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+from backpropviz.config import RunConfig  # noqa: E402
+from backpropviz.history import History  # noqa: E402
+from backpropviz.train import train  # noqa: E402
+from backpropviz.web import livework  # noqa: E402
+from backpropviz.web.pack import decode, page_data  # noqa: E402
+from backpropviz.web.server import Server  # noqa: E402
+
+MLP = dict(data="moons", n_samples=120, model="mlp:4", activation="tanh", batch_size=15, epochs=6, seed=4,
+           test_fraction=0.25)
+PERCEPTRON = dict(epochs=40)
+SLOW = 120  # seconds: the machine running the tests may be busy
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server(port=0).start()
+    yield s
+    s.stop()
+
+
+def wait(predicate, timeout=SLOW, what="the condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def trained(server, client, config):
+    """A run of ``config`` on the playground, trained to its end; its LiveWork started."""
+    pg = server.playground
+    pg.command({"client": client, "action": "new", "config": config, "speed": 0})
+    pg.command({"client": client, "action": "play"})
+    run = pg.clients[client].run
+    run.thread.join(SLOW)
+    assert run.status()["state"] == "done"
+    return run, livework.work_of(run)
+
+
+def published(work, name, **fields):
+    wait(lambda: name in work.published and all(work.published[name][1].get(k) == v for k, v in fields.items()),
+         what=f"the {name} event {fields}")
+    return work.published[name][1]
+
+
+def cut(history: History, n: int) -> History:
+    """The first ``n`` steps of ``history``."""
+    return dataclasses.replace(history, params=history.params[:n + 1], grads=history.grads[:n], loss=history.loss[:n],
+                               epoch=history.epoch[:n], lr=history.lr[:n],
+                               batches=None if history.batches is None else history.batches[:n],
+                               epoch_train_loss=None, epoch_train_acc=None, epoch_test_loss=None,
+                               epoch_test_acc=None)
+
+
+def assert_same_record(a, b, where):
+    if isinstance(a, dict) and "b64" in a:
+        np.testing.assert_array_equal(decode(a), decode(b), err_msg=where)
+        assert a.get("constant") == b.get("constant"), where
+    elif isinstance(a, dict):
+        assert sorted(a) == sorted(b), where
+        for k in a:
+            assert_same_record(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_record(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, (where, a, b)
+
+
+# -- the server's side: the same numbers as the offline page ---------------------------------------
+
+
+@pytest.mark.parametrize("client, settings", [("mlp", MLP), ("perceptron", PERCEPTRON)],
+                         ids=["mlp-minibatch-test-set", "perceptron"])
+def test_live_surface_trace_and_epoch_metrics_are_the_offline_pages(server, client, settings):
+    run, work = trained(server, client, settings)
+    history = train(RunConfig(**settings))
+    offline = page_data(history)
+    surface = published(work, "surface", steps=history.n_steps)["surface"]
+    assert_same_record(offline["surface"], surface, "surface")
+    assert surface["method"] == ("params" if settings is PERCEPTRON else "pca")
+    if settings is PERCEPTRON:
+        assert list(surface["fixed"]) == ["b"]  # the plane holds b fixed, and says so
+
+    epochs = published(work, "epochs")["epochs"]
+    assert sorted(epochs) == sorted(offline["epochs"])
+    for name in offline["epochs"]:  # measured at the same rows, the same way: bit for bit
+        np.testing.assert_array_equal(decode(epochs[name]), decode(offline["epochs"][name]), err_msg=name)
+    assert len(decode(epochs["train_loss"])) == settings["epochs"] + 1
+
+    steps = [0, 7, history.n_steps - 1]
+    server.playground.command({"client": client, "action": "trace", "steps": steps})
+    live = published(work, "trace", steps=steps)["trace"]
+    trace = offline["trace"]  # every step traced (fewer than 1000)
+    np.testing.assert_array_equal(decode(live["steps"]), steps)
+    assert [(n["id"], n["name"]) for n in live["nodes"]] == [(n["id"], n["name"]) for n in trace["nodes"]]
+    for a, b in zip(trace["nodes"], live["nodes"]):
+        for key in ("value", "grad", "shapes"):
+            if key not in a:
+                assert key not in b
+                continue
+            rows = decode(a[key])
+            rows = np.broadcast_to(rows, (len(steps), rows.shape[1])) if a[key].get("constant") else rows[steps]
+            np.testing.assert_array_equal(decode(b[key]) if not b[key].get("constant") else
+                                          np.broadcast_to(decode(b[key]), rows.shape), rows, err_msg=f"{a['name']} {key}")
+    np.testing.assert_array_equal(decode(live["loss"]), decode(trace["loss"])[steps])
+    assert live["edges"] == trace["edges"]
+
+
+def test_a_surface_made_while_training_is_the_offline_surface_of_the_steps_so_far(server):
+    pg = server.playground
+    config = dict(MLP, epochs=40)
+    pg.command({"client": "part", "action": "new", "config": config, "speed": 150})
+    pg.command({"client": "part", "action": "play"})
+    run = pg.clients["part"].run
+    wait(lambda: run.done_steps >= 30, what="30 steps")
+    pg.command({"client": "part", "action": "pause"})
+    wait(lambda: run.status()["state"] == "paused", what="the pause")
+    work = livework.work_of(run)
+    event = published(work, "surface")  # by itself: the run paused
+    n, surface = event["steps"], event["surface"]
+    assert 30 <= n == run.done_steps < run.n_steps  # the path so far, where the run stopped
+    expected = page_data(cut(train(RunConfig(**config)), n))["surface"]
+    assert_same_record(expected, surface, "surface")
+    # Asked for while training goes on: the path so far again, and the run is not held up.
+    pg.command({"client": "part", "action": "play"})
+    wait(lambda: run.done_steps >= n + 20, what="20 more steps")
+    pg.command({"client": "part", "action": "surface"})
+    wait(lambda: work.published["surface"][1]["steps"] > n, what="a newer surface")
+    later = work.published["surface"][1]
+    assert later["steps"] > n and len(decode(later["surface"]["path"])) == later["steps"] + 1
+    pg.command({"client": "part", "action": "pause"})
+
+
+def post(server, body):
+    data = json.dumps(body).encode()
+    req = urllib.request.Request(f"{server.base}/api/command?token={server.token}", data=data, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_bad_view_messages_get_one_line_and_the_server_goes_on(server):
+    assert post(server, {"client": "v0", "action": "surface"}) == (
+        400, {"error": "action 'surface' needs a run: send action 'new' with a config first"})
+    assert post(server, {"client": "v1", "action": "new", "config": {"epochs": 5}, "speed": 0})[0] == 200
+    status, answer = post(server, {"client": "v1", "action": "trace", "steps": [0]})
+    assert status == 400 and answer["error"] == "action 'trace' needs a recorded step: train one step first"
+    assert post(server, {"client": "v1", "action": "play"})[0] == 200
+    run = server.playground.clients["v1"].run
+    run.thread.join(SLOW)
+    bad = [({"steps": [5]}, "steps must be step numbers already recorded, 0..4; got 5"),
+           ({"steps": [-1]}, "0..4; got -1"), ({"steps": [1.5]}, "got 1.5"), ({"steps": [True]}, "got True"),
+           ({"steps": "3"}, "steps must be a list of 1 to 16 step numbers"), ({}, "a list of 1 to 16"),
+           ({"steps": []}, "a list of 1 to 16"), ({"steps": list(range(17))}, "a list of 1 to 16")]
+    for fields, message in bad:
+        status, answer = post(server, {"client": "v1", "action": "trace", **fields})
+        assert status == 400 and message in answer["error"] and "\n" not in answer["error"], (fields, answer)
+    status, answer = post(server, {"client": "v1", "action": "surface", "steps": [1]})
+    assert status == 400 and "action 'surface' takes no other field" in answer["error"]
+    # Still answering: a good request is taken, its trace comes.
+    assert post(server, {"client": "v1", "action": "trace", "steps": [4, 2]}) == (
+        200, {"ok": True, "run": run.id, "action": "trace"})
+    assert published(livework.work_of(run), "trace", steps=[2, 4])["trace"]["nodes"]
+
+
+# -- in the browser ----------------------------------------------------------------------------------
+
+
+def open_live(server, browser, query=""):
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(SLOW * 1000)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url + ("&" + query if query else ""))  # the URL holds the token: settings follow it
+    page.wait_for_function("document.documentElement.dataset.ready === '1'")
+    page.evaluate("window.backpropviz.idle()")
+    return context, page, errors
+
+
+READ_SURFACE = """() => { const r = document.querySelector('[data-view=surface] .bpv-surface');
+  return r && { step: Number(r.dataset.step), point: r.dataset.point, sgd: r.dataset.sgdArrow, update: r.dataset.updateArrow,
+    window: r.dataset.window, box: r.dataset.box,
+    notes: [...r.querySelectorAll('p.bpv-note')].map(p => p.textContent) }; }"""
+READ_GRAPH = """() => { const svg = document.querySelector('[data-view=graph] svg.bpv-graph-svg');
+  return svg && { step: Number(svg.dataset.step),
+    nearest: document.querySelector('[data-view=graph] .bpv-graph-nearest').textContent,
+    nodes: [...svg.querySelectorAll('g.bpv-graph-node')].map(g => [g.dataset.name, g.dataset.value, g.dataset.grad || null]) }; }"""
+READ_CHAIN = """() => [...document.querySelectorAll('[data-view=chain] tbody tr')].filter(tr => tr.style.display !== 'none')
+  .map(tr => [...tr.querySelectorAll('td[data-value]')].map(td => td.dataset.col + '=' + td.dataset.value))"""
+SURFACE_PIXELS = """() => { const c = document.querySelector('[data-view=surface] canvas.bpv-surface-base');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; const seen = new Set();
+  for (let i = 0; i < d.length; i += 4 * 97) seen.add(d[i] + ',' + d[i + 1] + ',' + d[i + 2]);
+  return seen.size; }"""
+
+
+def test_surface_graph_and_chain_drawn_live_are_what_the_offline_page_draws(server, browser, open_page, tmp_path):
+    from backpropviz.web.page import write_page
+
+    history = train(RunConfig(**PERCEPTRON))
+    offline_file = tmp_path / "offline.html"
+    write_page(page_data(history), offline_file)
+    context, page, errors = open_live(server, browser, "epochs=40")
+    try:
+        page.select_option("select[name=speed]", "0")
+        page.evaluate("window.backpropviz.play()")
+        page.wait_for_function("window.backpropviz.state().state === 'done'")
+        page.wait_for_function("window.backpropvizLive.state().surfaceSteps === 40")
+        offline = open_page(offline_file)
+        for k in (3, 17):
+            page.evaluate(f"window.backpropviz.go({k})")
+            page.wait_for_function(f"window.backpropvizLive.state().traced.includes({k})")
+            page.wait_for_function(f"document.querySelector('[data-view=graph] svg').dataset.step === '{k}'")
+            offline.js(f"window.backpropviz.go({k})")
+            live_surface, off_surface = page.evaluate(READ_SURFACE), offline.js(READ_SURFACE)
+            for key in ("step", "point", "sgd", "update", "window"):
+                assert live_surface[key] == off_surface[key], key
+            assert live_surface["notes"] == off_surface["notes"]
+            assert page.evaluate(READ_GRAPH) == offline.js(READ_GRAPH)
+            assert page.evaluate(READ_CHAIN) == offline.js(READ_CHAIN)
+        assert page.evaluate(SURFACE_PIXELS) > 50  # a drawn map, not an empty canvas
+        # The step the run ended on was traced by itself (the page stayed there); a step not traced
+        # shows the nearest traced one, and says so, as offline.
+        assert sorted(page.evaluate("window.backpropvizLive.state().traced")) == [3, 17, 39]
+        page.evaluate("window.backpropviz.go(24)")
+        graph = page.evaluate(READ_GRAPH)
+        assert graph["step"] == 17 and "step 17 (nearest traced step; 3 of 40 steps traced)" in graph["nearest"]
+        # The surface's hint in the panel, in Japanese with the viewer.
+        page.click(".bpv-lang")
+        page.wait_for_function("document.documentElement.lang === 'ja'")
+        from backpropviz.i18n import CATALOGUE
+
+        assert page.text_content(".bpv-live-views legend") == CATALOGUE["page_live_panel"]["ja"]
+        assert page.text_content(".bpv-live-surface-status") == CATALOGUE["page_live_surface_params"]["ja"].format(last=40)
+        assert errors == [] and offline.errors == []
+    finally:
+        context.close()
+
+
+def test_progress_is_shown_and_the_controls_answer_while_the_surface_is_computed(server, browser, monkeypatch):
+    monkeypatch.setattr(livework, "SURFACE_RESOLUTION", 121)  # a surface that takes a while to compute
+    query = "data=moons&n_samples=400&model=mlp:8&batch_size=40&epochs=30&seed=1&test_fraction=0.25"
+    context, page, errors = open_live(server, browser, query)
+    try:
+        page.evaluate("""() => { window.drawn = [];
+          document.getElementById('bpv-live').addEventListener('bpv-live-drawn', (e) => window.drawn.push([performance.now(), e.detail.steps])); }""")
+        page.evaluate("window.backpropviz.step()")  # one step, then paused: its surface is computed by itself
+        page.wait_for_function("window.backpropviz.steps() === 1")
+        page.wait_for_function("(window.backpropvizLive.state().progress || {}).total > 0")
+        page.wait_for_function("document.querySelector('.bpv-live-progress').style.display === ''")
+        assert "computing" in page.text_content(".bpv-live-surface-status")
+        page.click(".bpv-live-step")  # while the surface is computed
+        page.wait_for_function("window.backpropviz.steps() === 2")
+        page.wait_for_function("window.backpropvizLive.state().surfaceSteps !== null")
+        state = page.evaluate("window.backpropvizLive.state()")
+        log = state["log"]
+        surface_at = next(e["ms"] for e in log if e["name"] == "surface")
+        progress = [e for e in log if e["name"] == "progress" and e["ms"] < surface_at]
+        assert len(progress) >= 2 and all(0 <= e["done"] <= e["total"] for e in progress)
+        assert any(0 < e["done"] < e["total"] for e in progress)  # part way, shown on the page
+        # The step made meanwhile arrived before the surface, which covers the step it was made at.
+        drawn = page.evaluate("window.drawn")
+        assert [s for t, s in drawn if t < surface_at][-1] == 2
+        assert next(e["steps"] for e in log if e["name"] == "surface") == 1
+        # The loss view shows the test set's loss per epoch, as streamed.
+        page.evaluate("window.backpropviz.play()")
+        page.wait_for_function("window.backpropviz.state().state === 'done'")
+        page.wait_for_function("window.backpropvizLive.state().surfaceSteps === window.backpropviz.steps()")
+        legend = page.text_content("[data-view=loss]")
+        assert "test set (per epoch)" in legend
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_clicking_the_perceptron_surface_starts_a_run_from_that_point(server, browser):
+    context, page, errors = open_live(server, browser, "epochs=30")
+    try:
+        page.select_option("select[name=speed]", "0")
+        page.evaluate("window.backpropviz.play()")
+        page.wait_for_function("window.backpropviz.state().state === 'done'")
+        page.wait_for_function("window.backpropvizLive.state().surfaceSteps === 30")
+        first = page.evaluate("window.backpropviz.state().run")
+        surface = page.evaluate(READ_SURFACE)
+        bx, by, bw, bh = map(float, surface["box"].split(","))
+        x0, x1, y0, y1 = map(float, surface["window"].split(","))
+        # a point in the upper right of the plane, far from the path (which starts at (-1, 1))
+        x, y = bx + 0.8 * bw, by + 0.15 * bh
+        w1, w2 = x0 + (x - bx) / bw * (x1 - x0), y0 + (by + bh - y) / bh * (y1 - y0)
+        page.click("[data-view=surface] canvas.bpv-surface-overlay", position={"x": x, "y": y})
+        page.wait_for_function(f"window.backpropviz.state().run !== {first} && window.backpropviz.state().state === 'done'")
+        config = page.evaluate("window.backpropviz.config()")
+        init = config["init"]
+        assert abs(init[0] - w1) <= (x1 - x0) / bw and abs(init[1] - w2) <= (y1 - y0) / bh  # within a pixel
+        assert init[2] == 0  # b kept: the article's start
+        assert page.evaluate("window.backpropviz.settings().init") == init  # the controls (and the link) hold it
+        assert f"init={init[0]},{init[1]},0" in page.url
+        history = train(RunConfig.from_dict(config))
+        np.testing.assert_array_equal(history.params[0], np.array(init, dtype=np.float32))
+        n = page.evaluate("window.backpropviz.steps()")
+        assert n == history.n_steps == 30
+        for k in (0, n - 1):
+            shown = page.evaluate(f"(window.backpropviz.go({k}), window.backpropviz.current())")
+            np.testing.assert_array_equal(np.array(shown["params"], dtype=np.float32), history.params[k])
+            np.testing.assert_array_equal(np.array(shown["grad"], dtype=np.float32), history.grads[k])
+        assert errors == []
+    finally:
+        context.close()
