@@ -29,7 +29,7 @@ def explain_step(model, loss_fn, x, y, *, out=None, collapse="auto", sample=None
     """
     from .analysis.graph_trace import trace_step
 
-    trace = trace_step(model, loss_fn, x, y, collapse=collapse)
+    trace = trace_step(model, loss_fn, x, y, collapse=collapse, per_sample="auto", flat_names=False)
     trace.check_sample(sample)
     if out is not None:
         from .history import atomic_write

@@ -73,8 +73,8 @@ KINDS = ("input", "target", "param", "const", "op", "layer")
 # Settings of a layer that its backward rule needs (analysis.chain_rule), kept on its node.
 LAYER_ATTRS = ("negative_slope",)
 
-# Per-sample shares of the parameters' gradients are kept up to this many numbers (samples x
-# parameters); above it, only the batch's gradient.
+# With per_sample="auto", per-sample shares of the parameters' gradients are kept up to this many
+# numbers (samples x parameters); above it, only the batch's gradient.
 PER_SAMPLE_BUDGET = 4_000_000
 
 
@@ -401,13 +401,16 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fold_views: bool = True,
-               collapse: bool | str = "auto", per_sample: bool = True, step: int | None = None,
-               sample_indices=None, penalty=None) -> GraphTrace:
+               collapse: bool | str = "auto", per_sample: bool | str = True, step: int | None = None,
+               sample_indices=None, penalty=None, flat_names: bool = True) -> GraphTrace:
     """Trace ``loss_fn(model(X), y)``: the autograd graph with forward values and gradients.
 
     ``collapse`` is True, False or ``"auto"`` (one node per layer when the expanded graph would
     be unreadable: more than 16 operations or a parameter with more than 32 elements).
-    ``per_sample`` also computes each sample's contribution to every parameter's gradient.
+    ``per_sample`` also computes each sample's contribution to every parameter's gradient
+    (``"auto"``: while samples x parameters stay within ``PER_SAMPLE_BUDGET``); ``flat_names``
+    names every parameter element as a History does (``GraphNode.param_names``; costly for a
+    model of a million parameters, and needed only for recorded runs).
     ``penalty`` (a callable returning a scalar, e.g. training's L1/L2 term) is added to the
     loss, as training adds it; its gradient is then ``GraphTrace.penalty_grads``.
     The model's parameters, ``.grad``, buffers (BatchNorm's running statistics) and the
@@ -419,7 +422,7 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
     try:
         return _trace(model, loss_fn, X, y, split_fused=split_fused, fold_views=fold_views,
                       collapse=collapse, per_sample=per_sample, step=step,
-                      sample_indices=sample_indices, penalty=penalty)
+                      sample_indices=sample_indices, penalty=penalty, flat_names=flat_names)
     finally:
         with torch.no_grad():
             for name, b in model.named_buffers():
@@ -427,7 +430,7 @@ def trace_step(model: nn.Module, loss_fn, X, y, *, split_fused: bool = True, fol
 
 
 def _trace(model, loss_fn, X, y, *, split_fused, fold_views, collapse, per_sample, step,
-           sample_indices, penalty) -> GraphTrace:
+           sample_indices, penalty, flat_names) -> GraphTrace:
     first = next(model.parameters(), None)
     dtype = torch.float32 if first is None else first.dtype
     device = torch.device("cpu") if first is None else first.device
@@ -475,7 +478,7 @@ def _trace(model, loss_fn, X, y, *, split_fused, fold_views, collapse, per_sampl
             hooks.append(fn.register_hook(lambda g_in, g_out, fn=fn: returned.__setitem__(fn, g_in)))
     try:
         grads = torch.autograd.grad(loss, edges + list(leaves.values()), allow_unused=True,
-                                    retain_graph=per_sample)
+                                    retain_graph=bool(per_sample))
     finally:
         for h in hooks:
             h.remove()
@@ -483,7 +486,7 @@ def _trace(model, loss_fn, X, y, *, split_fused, fold_views, collapse, per_sampl
     grad_of_fn = {fn: [next(it) for _ in outputs_of[fn]] for fn in op_fns}
     grad_of = {key: g for key, g in zip(leaves, grads[len(edges):])}
 
-    builder = _Builder(model, n, x_leaf, _target_family(rec.records, target), grad_of, fold_views,
+    builder = _Builder(model, n, x_leaf, _target_family(rec.records, target), grad_of, fold_views, flat_names,
                        made_in={id(o): r.module for r in rec.records for o in r.outputs},
                        view_modules=_view_only_modules(rec.records))
     position = {id(r): i for i, r in enumerate(rec.records)}
@@ -503,7 +506,7 @@ def _trace(model, loss_fn, X, y, *, split_fused, fold_views, collapse, per_sampl
 
     contributions = {}
     n_params = sum(t.numel() for t in builder.param_tensors.values())
-    if per_sample and n * n_params <= PER_SAMPLE_BUDGET:
+    if per_sample is True or (per_sample == "auto" and n * n_params <= PER_SAMPLE_BUDGET):
         contributions = _contributions(builder.param_tensors, out, loss, n)
     nodes, edges, new_id = builder.finish(loss)
     contributions = {new_id[k]: v for k, v in contributions.items() if k in new_id}
@@ -578,7 +581,8 @@ def _walk(root, stop) -> list:
 class _Builder:
     """Turns recorded ops into nodes and edges (leaves are added when first used)."""
 
-    def __init__(self, model, n, x_leaf, target, grad_of, fold_views, made_in=None, view_modules=()):
+    def __init__(self, model, n, x_leaf, target, grad_of, fold_views, flat_names=True, made_in=None,
+                 view_modules=()):
         self.model, self.n, self.x_leaf, self.target = model, n, x_leaf, target
         self.grad_of, self.fold_views = grad_of, fold_views
         self.made_in = made_in or {}  # id(tensor) -> the module whose forward made it
@@ -588,7 +592,7 @@ class _Builder:
         self.nodes: list[GraphNode] = []
         self.edges: list[GraphEdge] = []
         self.node_of: dict[int, tuple[str, str]] = {}  # id(tensor) -> (node id, edge label)
-        self.param_info = _param_info(model)
+        self.param_info = _param_info(model, flat_names)
         self.per_sample_ids: set[str] = set()
         self.param_tensors: dict[str, torch.Tensor] = {}
         self.node_of_fn: dict = {}  # (autograd node, output number) -> (node id, edge label)
@@ -796,11 +800,12 @@ class _Builder:
         return nodes, edges, new_id
 
 
-def _param_info(model: nn.Module) -> dict[int, tuple[str, str, tuple[str, ...]]]:
-    """id(parameter) -> (display name, torch name, flat History names of its elements)."""
+def _param_info(model: nn.Module, flat_names: bool = True) -> dict[int, tuple[str, str, tuple[str, ...]]]:
+    """id(parameter) -> (display name, torch name, flat History names of its elements (none
+    without ``flat_names``))."""
     from ..models import param_names
 
-    flat = param_names(model)
+    flat = param_names(model) if flat_names else None
     named = list(model.named_parameters())
     perceptron = getattr(model, "is_perceptron", False) or (
         len(named) == 2 and named[0][1].ndim == 2 and named[0][1].shape[0] == 1)
@@ -814,7 +819,7 @@ def _param_info(model: nn.Module) -> dict[int, tuple[str, str, tuple[str, ...]]]
             disp = {"W": "w"}.get(letter, letter)
         else:
             disp = f"{letter}{layer}"
-        info[id(p)] = (disp, torch_name, tuple(flat[offset : offset + p.numel()]))
+        info[id(p)] = (disp, torch_name, tuple(flat[offset : offset + p.numel()]) if flat is not None else ())
         offset += p.numel()
     return info
 

@@ -238,7 +238,7 @@ def _explain_user(history_file, run_options, checkpoint, eval_mode, *, step, sam
              "use --dot or the printed table")
     out = check_writable_dir(out)
     user, X, y = _user_batch(history_file, run_options, checkpoint, eval_mode, lang, "explain")
-    trace = trace_step(user.model, user.loss_fn, X, y, collapse=collapse_value)
+    trace = trace_step(user.model, user.loss_fn, X, y, collapse=collapse_value, per_sample="auto", flat_names=False)
     trace.check_sample(sample)
     write_graph_figure(trace, out / f"graph.{fmt}", sample=sample, lang=lang, fmt=fmt)
     written = [out / f"graph.{fmt}"]
