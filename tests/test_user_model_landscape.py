@@ -215,6 +215,42 @@ def test_landscape_cli_of_a_conv_net_draws_its_checkpoints_and_says_what_is_fixe
     assert "checkpoint" in texts and "BatchNorm statistics" in r.out
 
 
+def test_landscape_cli_of_a_recording_takes_its_snapshots_as_the_path(cli, tmp_path):
+    import backpropviz
+
+    X, y = um.digits_images()
+    model = um.conv_net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.3)
+    states = {}
+    with backpropviz.record(model, opt, tmp_path / "rec", steps=12, snapshots=backpropviz.every(4)) as rec:
+        for step in range(12):
+            if step % 4 == 0:
+                states[step] = {k: v.clone() for k, v in model.state_dict().items()}
+            opt.zero_grad()
+            loss = F.cross_entropy(model(X), y)
+            loss.backward()
+            opt.step()
+            rec.step(loss)
+    states[12] = {k: v.clone() for k, v in model.state_dict().items()}
+    r = cli("landscape", "--model", "usermodels:conv_net", "--data", "usermodels:digits_images", "--recording",
+            tmp_path / "rec", "--method", "pca", "-r", "4", "--views", "filled", "--no-curvature", "--dtype", "float64",
+            "--out", tmp_path / "o")
+    assert r.code == 0, r
+    land = Landscape.load(tmp_path / "o" / "landscape.npz")
+    assert land.config["path_labels"] == ["step 0", "step 4", "step 8", "step 12"]
+    own = []
+    for step in (0, 4, 8, 12):  # each state's loss with its own BatchNorm statistics, read in the loop
+        m = um.conv_net()
+        m.load_state_dict(states[step])
+        own.append(loop_loss(m, X, y, get_flat(m)))
+    np.testing.assert_allclose(land.set_loss, own, rtol=1e-6)  # float32 snapshots
+    np.testing.assert_allclose(land.origin, get_flat(model).double().numpy(), rtol=0, atol=0)
+    r = cli("landscape", "--model", "usermodels:mlp", "--data", "usermodels:blobs", "--recording", tmp_path / "rec",
+            "--out", tmp_path / "bad")
+    one_line_error(r, "--recording", "was made of a model with 698 parameters; --model 'usermodels:mlp' has 51")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_landscape_cli_of_an_mlp_in_japanese_with_its_hessian_eigenvalues(cli, tmp_path, drawn):
     out = tmp_path / "ja"
     r = cli("landscape", "--model", "usermodels:tiny", "--data", "usermodels:blobs", "--method", "hessian", "-r", "5",

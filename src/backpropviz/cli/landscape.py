@@ -14,7 +14,7 @@ from .app import (FormatOpt, LangOpt, OutOpt, app, check_format, check_window, c
 from .app import takes_palette
 from ..config import check_seed
 from .options import RunOptions, takes_run_options
-from .usermodel import CheckpointOpt
+from .usermodel import CheckpointOpt, RecordingOpt
 
 VIEWS = ("contour", "filled", "heatmap", "3d")
 
@@ -184,6 +184,7 @@ def landscape(
                                            "beside the lr used, its smallest (negative: a saddle) and, for "
                                            "small models, the top five.")] = True,
     checkpoints: CheckpointOpt = None,
+    recording: RecordingOpt = None,
     out: OutOpt = Path("out/landscape"),
     fmt: FormatOpt = "png",
     lang: LangOpt = None,
@@ -206,8 +207,9 @@ def landscape(
     from ..usermodel import is_factory_spec
 
     user_model = is_factory_spec(run_options.values["model"])
-    if checkpoints and not user_model:
-        fail("--checkpoint needs --model package.module:factory (a model of your own); a built-in run's "
+    if (checkpoints or recording is not None) and not user_model:
+        option = "--checkpoint" if checkpoints else "--recording"
+        fail(f"{option} needs --model package.module:factory (a model of your own); a built-in run's "
              "parameters come from its HISTORY.npz")
     key = (method or ("random" if user_model else "params")).lower()
     if key not in L.METHODS:
@@ -246,7 +248,7 @@ def landscape(
             fail("--line and --line-to take recorded runs; for two checkpoints of your model use "
                  "backpropviz interpolate --checkpoint A --to B")
         out = check_writable_dir(out)
-        user_landscape(run_options=run_options, checkpoints=checkpoints, method=key, span=span, x_range=x_range,
+        user_landscape(run_options=run_options, checkpoints=checkpoints, recording=recording, method=key, span=span, x_range=x_range,
                        y_range=y_range, resolution=resolution, center_step=center_step, direction_seed=direction_seed,
                        directions=directions, dtype=dtype, budget=budget, view_list=view_list, aspect=aspect,
                        curvature=curvature, out=out, fmt=fmt, lang=lang)

@@ -29,6 +29,42 @@ CheckpointOpt = Annotated[Optional[List[Path]], typer.Option(
                          "pca uses them.")]
 
 
+RecordingOpt = Annotated[Optional[Path], typer.Option(
+    "--recording", help="With --model package.module:factory: a recording of your loop (backpropviz.record); its "
+                        "snapshots are the path (as several --checkpoint files would be), each with its own "
+                        "BatchNorm statistics.")]
+
+
+def recording_states(folder, model, model_name: str) -> tuple[list[dict], list[str]]:
+    """Each snapshot of the recording in ``folder`` as a state dict for ``model`` (parameters and
+    buffers; tied names from the recording's aliases), with labels ``step N``."""
+    import torch
+
+    from ..record import load_recording
+
+    rec = load_recording(folder)
+    steps = rec.snapshot_steps
+    if not steps:
+        fail(f"--recording {str(folder)!r} holds no snapshots yet")
+    aliases = rec.meta.get("aliases", {})
+    own = model.state_dict()
+    states = []
+    for step in steps:
+        snap = rec.snapshot(step)
+        state = {}
+        for key in own:
+            name = aliases.get(key, key)
+            if name in snap.layout:
+                state[key] = torch.from_numpy(np.array(snap.param(name)))
+            elif name in snap.buffers:
+                state[key] = torch.from_numpy(np.array(snap.buffers[name]))
+        if len(state) < len(own) and rec.n_params != sum(p.numel() for p in model.parameters()):
+            fail(f"--recording {str(folder)!r} was made of a model with {rec.n_params} parameters; --model "
+                 f"{model_name!r} has {sum(p.numel() for p in model.parameters())}")
+        states.append(state)
+    return states, [f"step {s}" for s in steps]
+
+
 def refuse_run_options(run_options, command: str = "landscape") -> None:
     """Fail when options that describe a training run come with a model of the user's."""
     from .options import RUN_DEFAULTS
@@ -40,9 +76,10 @@ def refuse_run_options(run_options, command: str = "landscape") -> None:
              f"the options of a training run; got {', '.join(given)}")
 
 
-def load_user(run_options, checkpoints, *, option_data: str = "--data"):
+def load_user(run_options, checkpoints, *, recording=None):
     """``(UserModel, states, labels)``: the model, data and loss, and each checkpoint's state dict
-    (checked to fit the model) with its file name. The model holds the last checkpoint's state."""
+    (checked to fit the model) with its file name, or each snapshot of ``recording``'s with its
+    step. The model holds the last one's state."""
     from ..usermodel import fit_state, load_user_model, read_state
 
     values = run_options.values
@@ -50,12 +87,17 @@ def load_user(run_options, checkpoints, *, option_data: str = "--data"):
     user = load_user_model(values["model"], values["data"], values["loss"],
                            checkpoint=checkpoints[-1] if checkpoints else None)
     states, labels = [], []
+    if recording is not None:
+        name = f"--model {values['model']!r}"
+        states, labels = recording_states(recording, user.model, values["model"])
+        for state, label in zip(states, labels):
+            fit_state(user.model, state, option="--recording", source=f"{str(recording)!r} ({label})", model_name=name)
     for path in checkpoints:
         state = read_state(path)
         fit_state(user.model, state, source=repr(str(path)), model_name=f"--model {values['model']!r}")
         states.append(state)
         labels.append(Path(path).name)
-    if checkpoints:
+    if states:
         fit_state(user.model, states[-1])
     return user, states, labels
 
@@ -89,7 +131,7 @@ def _rows(user, states, dtype: str = "float32") -> tuple[np.ndarray, np.ndarray 
     return np.stack(rows), own
 
 
-def user_landscape(*, run_options, checkpoints, method, span, x_range, y_range, resolution, center_step,
+def user_landscape(*, run_options, checkpoints, recording=None, method, span, x_range, y_range, resolution, center_step,
                    direction_seed, directions, dtype, budget, view_list, aspect, curvature, out, fmt, lang) -> None:
     """``landscape`` for ``--model package.module:factory`` (its options already checked)."""
     import torch
@@ -104,7 +146,9 @@ def user_landscape(*, run_options, checkpoints, method, span, x_range, y_range, 
     if key not in USER_METHODS:
         fail(f"--method {key} needs a recorded run; for a model of your own choose one of: {', '.join(USER_METHODS)}")
     refuse_run_options(run_options)
-    user, states, labels = load_user(run_options, checkpoints)
+    if recording is not None and checkpoints:
+        fail("give either --checkpoint files or --recording (whose snapshots are the path), not both")
+    user, states, labels = load_user(run_options, checkpoints, recording=recording)
     path, own = _rows(user, states, dtype)
     row = center_step if -len(path) <= center_step < len(path) else None
     if row is None:
@@ -113,8 +157,8 @@ def user_landscape(*, run_options, checkpoints, method, span, x_range, y_range, 
     if states:
         fit_state(user.model, states[row])  # the plane's buffers are the centre's
     if key == "pca" and len(path) < 2:
-        fail("--method pca needs at least two --checkpoint files (the plane of their principal directions); got "
-             f"{len(path)}")
+        fail("--method pca needs at least two --checkpoint files or a --recording of several snapshots (the plane "
+             f"of their principal directions); got {len(path)}")
     release_notes()
     user.model.eval()
     started = time.perf_counter()
@@ -124,7 +168,8 @@ def user_landscape(*, run_options, checkpoints, method, span, x_range, y_range, 
                          dtype=getattr(torch, dtype), memory_budget=budget)
     elapsed = time.perf_counter() - started
     land.config["model"] = {"model": user.model_spec, "data": user.data_spec, "loss": user.loss_name,
-                            "checkpoints": [str(p) for p in checkpoints or []]}
+                            "checkpoints": [str(p) for p in checkpoints or []],
+                            "recording": None if recording is None else str(recording)}
     name = (labels or [user.model_spec])[land.config["center_step"]]
     lines = []
     if curvature:
