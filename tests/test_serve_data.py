@@ -70,8 +70,12 @@ def click_plane(page, x, y, **options):
 
 def run_to_end(page, total):
     page.evaluate("window.backpropviz.play()")
-    page.wait_for_function(f"window.backpropviz.steps() === {total} && window.backpropviz.state().state === 'done'",
-                           timeout=30000)
+    try:
+        page.wait_for_function(f"window.backpropviz.steps() === {total} && window.backpropviz.state().state === 'done'",
+                               timeout=30000)
+    except Exception:
+        raise AssertionError(f"the run did not end: {page.evaluate('window.backpropviz.state()')}, "
+                             f"{page.evaluate('window.backpropviz.steps()')} steps") from None
 
 
 def assert_page_equals(page, history, steps):
@@ -170,6 +174,15 @@ def test_drawn_points_round_trip_through_the_url(server, browser):
         history = train(config)
         np.testing.assert_array_equal(np.array(other.evaluate("window.backpropviz.current().grad"), dtype=np.float32),
                                       history.grads[0])
+        # Another data set trains without the points; choosing points again brings them back.
+        other.select_option("select[name=data]", "moons")
+        state = other.evaluate("window.backpropviz.idle()")
+        assert state["state"] == "ready" and state["error"] == "", state
+        assert other.evaluate("window.backpropviz.settings().points") is None and "points=" not in other.url
+        assert not other.is_visible("canvas.bpv-live-pad")
+        other.select_option("select[name=data]", "points")
+        assert other.evaluate("window.backpropviz.idle()")["state"] == "ready"
+        assert other.evaluate("window.backpropviz.settings().points") == settings["points"]
         # Clear: no points, the page says what it needs.
         other.click(".bpv-live-points-clear")
         assert other.evaluate("window.backpropviz.idle()")["state"] == "none"
@@ -291,6 +304,10 @@ def test_an_oversized_or_garbage_csv_gets_a_message_and_the_server_keeps_serving
         page.wait_for_function("window.backpropviz.settings().csv !== null", timeout=10000)
         page.uncheck(".bpv-live-feature input[value=name]")
         assert page.evaluate("window.backpropviz.idle()")["state"] == "ready"
+        # Another data set drops the file from the settings (a csv for moons would be refused).
+        page.select_option("select[name=data]", "xor")
+        assert page.evaluate("window.backpropviz.idle()")["state"] == "ready"
+        assert [page.evaluate(f"window.backpropviz.settings().{k}") for k in ("csv", "target", "features")] == [None] * 3
         assert errors == []
     finally:
         context.close()

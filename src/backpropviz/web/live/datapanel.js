@@ -267,6 +267,22 @@ export function dataPanel(group, { settings, change, choices }) {
     }
   }
 
+  // Another data set: the points (or the file and its columns) leave the settings, which must not
+  // name them for another data set, and come back when their data set is chosen again.
+  const aside = { points: { points: null }, csv: { csv: null, target: null, features: null } };
+  function switchData(next) {
+    const s = settings(), from = String(s.data).toLowerCase(), to = String(next).toLowerCase();
+    const changes = {};
+    if (from === to) return changes;
+    if (aside[from]) {
+      const kept = {};
+      for (const k of Object.keys(aside[from])) { kept[k] = s[k]; changes[k] = null; }
+      aside[from] = kept;
+    }
+    if (aside[to]) Object.assign(changes, aside[to]);
+    return changes;
+  }
+
   function render() {
     const data = String(settings().data).toLowerCase();
     drawBox.hidden = data !== "points";
@@ -279,5 +295,5 @@ export function dataPanel(group, { settings, change, choices }) {
   new MutationObserver(() => { document.documentElement.dataset.langSet = "1"; render(); })
     .observe(document.documentElement, { attributes: true, attributeFilter: ["lang"] });
   render();
-  return { render };
+  return { render, switchData };
 }

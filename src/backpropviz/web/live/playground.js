@@ -286,6 +286,7 @@ export function start(root, choices) {
       for (const f of FIELDS) if (f.hyper && !(f.name in takes)) changes[f.name] = null;
     }
     if (name === "schedule") for (const f of FIELDS) if (f.when) changes[f.name] = defaults[f.name];
+    if (name === "data") Object.assign(changes, dataUi.switchData(value));  // drawn points, a file: kept aside
     change(changes);
   }
 
@@ -443,7 +444,9 @@ export function start(root, choices) {
       if (!(await newRun())) return;
     }
     const a = await send({ action, speed: S.speed });
-    if (a.run === S.runId) { S.state = a.state; renderStatus(); }
+    // A short run may end (its status event) before this answer comes: an end is not undone by it.
+    const ended = ["done", "diverged", "stopped", "error"].includes(S.state);
+    if (a.run === S.runId && !ended) { S.state = a.state; renderStatus(); }
   }
 
   function change(changes) {
@@ -486,9 +489,11 @@ export function start(root, choices) {
     });
   }
 
-  /** The run's lr changes as the server has them; true if they hold a new one. */
+  /** The run's lr changes as the server has them; true if they hold a new one. A run's changes
+   * only grow, so a list shorter than the page's is an event made before the last change. */
   function takeChanges(changes) {
     if (!Array.isArray(changes) || same(changes, S.settings.lr_changes)) return false;
+    if (changes.length < (S.settings.lr_changes || []).length) return false;
     S.settings.lr_changes = changes;
     S.pendingLr = null;
     writeUrl();
