@@ -94,7 +94,7 @@ export function dataPanel(group, { settings, change, choices }) {
   }
 
   pad.addEventListener("contextmenu", (e) => e.preventDefault());
-  pad.addEventListener("mousedown", (e) => {
+  pad.addEventListener("pointerdown", (e) => {  // mouse, pen or touch
     const r = pad.getBoundingClientRect();
     const px = e.clientX - r.left, py = e.clientY - r.top;
     if (px < box.x || px > box.x + box.w || py < box.y || py > box.y + box.h) return;
