@@ -248,7 +248,7 @@ def _losses(objective, points: torch.Tensor, chunk: int = 512) -> np.ndarray:
             # vmap refuses some modules (e.g. a custom autograd.Function without
             # setup_context): evaluate the points one by one instead.
             out = [torch.stack([objective(p) for p in points])]
-    return torch.cat(out).numpy()
+    return torch.cat(out).cpu().numpy()
 
 
 def gradcheck_step(history, step: int, *, eps: float = 1e-6) -> GradCheck:

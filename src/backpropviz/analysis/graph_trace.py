@@ -838,7 +838,7 @@ def _contributions(param_tensors: dict, out: torch.Tensor, loss: torch.Tensor, n
     chunk = 256  # bounds the (chunk, *out.shape) cotangent block
     for start in range(0, n, chunk):
         k = torch.arange(start, min(start + chunk, n))
-        cot = torch.zeros((len(k), *g_out.shape), dtype=g_out.dtype)
+        cot = torch.zeros((len(k), *g_out.shape), dtype=g_out.dtype, device=g_out.device)
         cot[torch.arange(len(k)), k] = g_out[k]
         shares = torch.autograd.grad(out, tensors, grad_outputs=cot, is_grads_batched=True,
                                      retain_graph=True, allow_unused=True)

@@ -55,6 +55,14 @@ def value_lines(a, digits: int = 4, max_rows: int = 4, max_cols: int = 3) -> lis
     return [f"({shape}) ‖·‖ = {fmt_number(np.linalg.norm(a), 3)}"]
 
 
+def _sample_text(x) -> str:
+    """One sample's input for a title: its numbers, or the shape of an image or a long row."""
+    x = np.asarray(x)
+    if x.size <= 6:
+        return "(" + ", ".join(fmt_number(v, 3) for v in np.ravel(x)) + ")"
+    return "(" + "×".join(map(str, x.shape)) + ")"
+
+
 KIND_STYLE = {
     "input": dict(facecolor="#e8f1fb", edgecolor="#2c6fbb"),
     "target": dict(facecolor="#f2f2f2", edgecolor="#777777"),
@@ -239,8 +247,7 @@ class ComputationGraphDisplay:
             x_node = next((n for n in tr.nodes if n.kind == "input"), None)
             y_node = next((n for n in tr.nodes if n.kind == "target"), None)
             row = self.sample if tr.sample_indices is None else int(tr.sample_indices[self.sample])
-            x = "(" + ", ".join(fmt_number(v, 3) for v in np.ravel(x_node.value[self.sample])) + ")" \
-                if x_node is not None else "?"
+            x = "?" if x_node is None else _sample_text(x_node.value[self.sample])
             y = fmt_number(np.ravel(y_node.value[self.sample])[0], 3) if y_node is not None else "?"
             key = "graph_title_sample" if step is not None else "graph_title_sample_nostep"
             text = t(key, self.lang, step=step, sample=row, x=x, y=y)
