@@ -16,8 +16,9 @@ HTTP:
 |---|---|
 | ``GET /?token=T&data=moons&...`` | the playground page (settings in the query string) |
 | ``GET /static/...``, ``/live/...`` | the viewer's modules and the playground's |
-| ``POST /api/command`` ``{client, action, config?, speed?}`` | ``new`` (check ``config``, stop the page's run, prepare a new one: ``{run, config, meta}``), ``play``, ``pause``, ``step`` (one step, then paused), ``speed`` |
-| ``GET /api/events?client=ID`` | server-sent events: ``steps`` (``{run, from, initial?, params, grads, loss, epoch, lr, whole_loss}``, arrays as page-format records) and ``status`` (``{run, state, steps, message}``) |
+| ``POST /api/command`` ``{client, action, config?, speed?, lr?}`` | ``new`` (check ``config``, stop the page's run, prepare a new one: ``{run, config, meta}``), ``play``, ``pause``, ``step`` (one step, then paused), ``speed``, ``lr`` (the learning rate from the next step on, kept in the run's ``lr_changes``: see ``LiveRun.set_lr``) |
+| ``POST /api/upload?name=FILE.csv`` (the file's bytes) | a CSV file for ``data: "csv"``, kept by its hash: ``{csv, name, sha256, columns, rows, target}`` (web/uploads.py) |
+| ``GET /api/events?client=ID`` | server-sent events: ``steps`` (``{run, from, initial?, params, grads, loss, epoch, lr, whole_loss, lr_changes}``, arrays as page-format records) and ``status`` (``{run, state, steps, message, lr_changes}``) |
 """
 
 from __future__ import annotations
@@ -48,12 +49,15 @@ MAX_STEP_FLOATS = 40_000_000  # params + grads recorded over a run (160 MB of fl
 MAX_RUNS = 4             # runs training at once, all pages together
 MAX_CLIENTS = 32         # pages known at once (the oldest idle one is forgotten)
 MAX_BODY = 64 * 1024     # bytes of one message
+BODY_TIMEOUT = 10.0      # seconds a message may take to arrive
+ORPHAN_GRACE = 10.0      # seconds a page may be without an event stream before its run stops
 MAX_CHUNK = 4000         # steps in one event
+MAX_LR_CHANGES = 1000    # learning rates changed during one run
 SPEEDS = (0, 10000)      # steps per second: 0 is as fast as training goes
 DEFAULT_SPEED = 60
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-ACTIONS = ("new", "play", "pause", "step", "speed")
+ACTIONS = ("new", "play", "pause", "step", "speed", "lr")
 # Views that need the whole run (a surface fitted to the path, traced graphs) are left out of a
 # live run for now; `backpropviz html` draws them for a finished one.
 LIVE_VIEWS = ("boundary", "params", "loss", "network", "update")
@@ -77,14 +81,14 @@ class _Stop(Exception):
 # -- checks ---------------------------------------------------------------------------------------
 
 
-def check_config(data) -> "RunConfig":  # noqa: F821
+def check_config(data, uploads=None) -> "RunConfig":  # noqa: F821
     """The validated RunConfig of a page's ``config``, within the playground's limits (cheap checks
-    only: nothing is built yet)."""
+    only: nothing is built yet). A CSV file must be one of ``uploads`` (web/uploads.py)."""
     from ..config import config_from_dict
     from ..models import parse_spec
 
-    config = config_from_dict(data, "config")
-    if str(config.data).lower() == "csv" or config.csv:
+    config = config_from_dict(data if uploads is None else uploads.resolve(data), "config")
+    if (str(config.data).lower() == "csv" or config.csv) and uploads is None:
         raise MessageError("config: the playground trains the built-in data sets; a CSV file is not read here "
                            "(use backpropviz run --data csv)")
     _, hidden = parse_spec(config.model)
@@ -152,7 +156,9 @@ def live_meta(config, lang: str = "en"):
         if view == "network" and not model["layers"]:
             continue
         views.append(view)
-    omitted = [{"view": v, "reason": r} for v, r in OMITTED_LIVE.items()]
+    from .livework import live_omitted
+
+    omitted = live_omitted()  # the surface and the graph come later than the steps (web/livework.py)
     meta = {
         "format": PAGE_FORMAT, "version": PAGE_VERSION, "lang": lang, "title": "", "labels": page_labels(),
         "run": {"config": run_config, "param_names": list(history.param_names), "status": "completed",
@@ -180,6 +186,13 @@ class LiveRun:
         self.whole_done = 0  # rows of ``whole`` computed
         self.thread: threading.Thread | None = None
         self.history = None
+        from ..train import LrChanges
+
+        # The learning rate changed while the run trains: applied by the hook between two steps, at
+        # the next step (train reads the plan), and kept as the run's lr_changes.
+        self.plan = LrChanges(config)
+        self.pending_lr = None
+        self._in_hook = False  # the worker waits inside the hook: no step is under way
         self._next = 0.0
         self._last_whole = 0.0
 
@@ -208,6 +221,33 @@ class LiveRun:
             self.stop = True
             self.cond.notify_all()
 
+    def set_lr(self, lr) -> None:
+        """From the next step on the base learning rate is ``lr`` (a run not started: from step 0)."""
+        from ..config import check_lr_changes
+
+        with self.cond:
+            if self.state in ("done", "diverged", "stopped", "error"):
+                raise MessageError(f"the run has ended ({self.state}); a new learning rate starts a new run")
+            if len(self.plan.at) >= MAX_LR_CHANGES:
+                raise MessageError(f"a playground run takes at most {MAX_LR_CHANGES} learning rate changes; "
+                                   "start a new run")
+            step = 0 if self.thread is None else (self.rec.t if self._in_hook and self.rec is not None else None)
+            at = {**self.plan.at, (self.done_steps + 1 if step is None else step): lr}
+            try:
+                check_lr_changes(tuple(sorted(at.items())), self.config.lr_min)
+            except BackpropvizError as exc:
+                raise MessageError(f"lr: {exc}".replace("lr: lr_changes: ", "lr: ")) from None
+            if step is None:
+                self.pending_lr = float(lr)  # the hook applies it before the next step
+            else:
+                self.plan.change(step, lr)
+                self.pending_lr = None
+            self.cond.notify_all()
+
+    def lr_changes(self) -> list:
+        with self.cond:
+            return [list(c) for c in self.plan.changes()]
+
     @property
     def alive(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
@@ -219,7 +259,7 @@ class LiveRun:
 
         state, message = "done", ""
         try:
-            self.history = train(self.config, on_record=self._hook)
+            self.history = train(self.config, on_record=self._hook, lr_changes=self.plan)
         except _Stop:
             state = "stopped"
         except TrainingDiverged as exc:
@@ -247,6 +287,10 @@ class LiveRun:
         if now - self._last_whole > 0.03:
             self._whole_losses()
         with self.cond:
+            self._in_hook = True
+            if self.pending_lr is not None:
+                self.plan.change(t, self.pending_lr)
+                self.pending_lr = None
             if self.budget is not None:
                 self.budget -= 1
                 if self.budget <= 0:
@@ -256,6 +300,10 @@ class LiveRun:
                 self._whole_losses()
             while self.state == "paused" and not self.stop:
                 self.cond.wait(0.25)
+            if self.pending_lr is not None:  # came while the worker was here: still before step t
+                self.plan.change(t, self.pending_lr)
+                self.pending_lr = None
+            self._in_hook = False
             if self.stop:
                 raise _Stop()
             speed = self.speed
@@ -291,7 +339,8 @@ class LiveRun:
         out = {"run": self.id, "from": start, "params": encode(params[start + 1:stop + 1]),
                "grads": encode(rec.grads.numpy()[start:stop]), "loss": encode(rec.loss[start:stop]),
                "epoch": encode(rec.epoch[start:stop], "i4"), "lr": encode(rec.lr[start:stop]),
-               "whole_loss": encode(self.whole[start + 1:stop + 1], "f8"), "to": stop}
+               "whole_loss": encode(self.whole[start + 1:stop + 1], "f8"), "to": stop,
+               "lr_changes": self.lr_changes()}
         if start == 0:
             out["initial"] = encode(params[0])
             out["initial_whole_loss"] = _json_number(self.whole[0])
@@ -299,7 +348,7 @@ class LiveRun:
 
     def status(self) -> dict:
         return {"run": self.id, "state": self.state, "steps": self.done_steps, "total": self.n_steps,
-                "message": self.message}
+                "message": self.message, "lr_changes": self.lr_changes()}
 
 
 def _json_number(v):
@@ -312,13 +361,23 @@ class Client:
 
     def __init__(self, cid: str):
         self.id, self.run, self.seen = cid, None, time.monotonic()
+        self.streams = 0  # event streams open (0: the page was closed, or is reconnecting)
+
+    def orphaned(self) -> None:
+        """Stop the run of a page whose every stream has been closed for ORPHAN_GRACE seconds: a
+        closed tab's run does not train on unseen, holding one of the MAX_RUNS places."""
+        if self.streams == 0 and self.run is not None:
+            self.run.halt()
 
 
 class Playground:
     """The state behind the app: pages, their runs, the limits."""
 
-    def __init__(self, token: str):
+    def __init__(self, token: str, upload_dir=None):
+        from .uploads import Uploads
+
         self.token = token
+        self.uploads = Uploads(upload_dir, max_rows=MAX_SAMPLES)
         self.clients: dict[str, Client] = {}
         self.lock = threading.Lock()
         self.next_id = 1
@@ -348,20 +407,24 @@ class Playground:
         """Answer one page message (see the module's table); MessageError for a bad one."""
         if not isinstance(message, dict):
             raise MessageError(f"a message must be a JSON object {{client, action, ...}}; got a {type(message).__name__}")
-        unknown = sorted(set(message) - {"client", "action", "config", "speed"}, key=str)
+        from . import livework
+
+        unknown = sorted(set(message) - {"client", "action", "config", "speed", "lr", "steps"}, key=str)
         if unknown:
             raise MessageError(f"unknown field {str(unknown[0])[:60]!r} in the message; fields are action, client, "
-                               "config, speed")
+                               "config, lr, speed, steps")
         action = message.get("action")
+        if action in livework.ACTIONS:  # the live views' background work: the surface, traced steps
+            return livework.command(self.client(message.get("client")), message)
         if action not in ACTIONS:
-            raise MessageError(f"action must be one of {', '.join(ACTIONS)}; got {str(action)[:60]!r}")
+            raise MessageError(f"action must be one of {', '.join(ACTIONS + livework.ACTIONS)}; got {str(action)[:60]!r}")
         client = self.client(message.get("client"))
         speed = check_speed(message["speed"]) if "speed" in message else None
         run = client.run
         if action == "new":
             if "config" not in message:
                 raise MessageError("action 'new' needs a config: the run's settings as run --config reads them")
-            config = check_config(message["config"])
+            config = check_config(message["config"], self.uploads)
             meta, evaluator, n_steps = live_meta(config)
             if run is not None:
                 run.halt()
@@ -380,6 +443,10 @@ class Playground:
             run.play(budget=1 if action == "step" else None)
         elif action == "pause":
             run.pause()
+        elif action == "lr":
+            if "lr" not in message:
+                raise MessageError("action 'lr' needs an lr: the learning rate from the next step on")
+            run.set_lr(message["lr"])
         return {"ok": True, **run.status()}
 
     def shutdown(self) -> None:
@@ -393,8 +460,16 @@ class Playground:
 # -- the app --------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
+_FONT_LOCK = threading.Lock()  # the page's first visit waits for the build started with the server
+
+
 def _font_css() -> str:
+    with _FONT_LOCK:
+        return _font_css_once()
+
+
+@functools.lru_cache(maxsize=1)
+def _font_css_once() -> str:
     """The Japanese font subset for the page's labels (built once; the viewer's 日本語 button)."""
     from .pack import page_labels
     from .page import font_css
@@ -412,15 +487,20 @@ def page_html(token: str) -> str:
     from ..data import DATASETS
     from ..losses import LOSSES
     from ..models import ACTIVATIONS
-    from ..optim import OPTIMIZERS, SCHEDULES
+    from ..optim import DEFAULTS, OPTIMIZERS, SCHEDULES
+    from .pack import page_labels
     from .page import CLASSIC, STATIC, _script_text, import_map, styles
 
     imports = import_map("/static")
     imports["imports"]["bpv-live/"] = "/live/"
-    choices = {"data": [d for d in DATASETS if d != "csv"], "loss": list(LOSSES), "activation": list(ACTIVATIONS),
+    from .uploads import data_choices
+
+    choices = {"data": list(DATASETS), "data_panel": data_choices(MAX_SAMPLES), "loss": list(LOSSES), "activation": list(ACTIVATIONS),
                "optimizer": list(OPTIMIZERS), "schedule": list(SCHEDULES), "defaults": RunConfig().to_dict(),
-               "limits": {"layers": MAX_LAYERS, "neurons": MAX_NEURONS, "samples": MAX_SAMPLES, "steps": MAX_STEPS}}
-    css = styles() + "\n" + _font_css() + (LIVE / "playground.css").read_text(encoding="utf-8")
+               "limits": {"layers": MAX_LAYERS, "neurons": MAX_NEURONS, "samples": MAX_SAMPLES, "steps": MAX_STEPS},
+               "optimizer_defaults": DEFAULTS, "labels": page_labels()}
+    css = styles() + "\n" + _font_css() + (LIVE / "playground.css").read_text(encoding="utf-8") \
+        + (LIVE / "datapanel.css").read_text(encoding="utf-8")
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -442,12 +522,15 @@ def make_app(playground: Playground, port: int | None = None):
     """The Starlette app of ``playground`` (every request checked for its token)."""
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
+    from . import livework
     from .page import STATIC
+    from .uploads import upload_route
+    from .exports import export_routes
 
     token = playground.token
     cookie = f"bpv_token_{port}" if port else "bpv_token"
@@ -474,15 +557,31 @@ def make_app(playground: Playground, port: int | None = None):
         response.set_cookie(cookie, token, httponly=True, samesite="strict")
         return response
 
-    async def command(request):
+    async def read_body(request) -> bytes:
         body = b""
         async for part in request.stream():
             body += part
             if len(body) > MAX_BODY:
-                return JSONResponse({"error": f"a message has at most {MAX_BODY} bytes"}, status_code=413)
+                raise MessageError(f"a message has at most {MAX_BODY} bytes")
+        return body
+
+    async def command(request):
+        too_large = JSONResponse({"error": f"a message has at most {MAX_BODY} bytes"}, status_code=413)
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY:  # said before the body is read
+            return too_large
+        try:
+            body = await asyncio.wait_for(read_body(request), BODY_TIMEOUT)
+        except MessageError:
+            return too_large
+        except asyncio.TimeoutError:  # a message that stops half-way does not hold its connection forever
+            return JSONResponse({"error": f"the message did not arrive in full within {BODY_TIMEOUT:g} s"},
+                                status_code=408)
+        except ClientDisconnect:  # the page went away mid-message: nobody to answer
+            return Response(status_code=400)
         try:
             message = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, ValueError) as exc:  # ValueError: JSONDecodeError, a number of 4300+ digits
             return JSONResponse({"error": f"the message is not JSON ({exc})"[:300]}, status_code=400)
         except RecursionError:
             return JSONResponse({"error": "the message is nested too deeply"}, status_code=400)
@@ -505,37 +604,55 @@ def make_app(playground: Playground, port: int | None = None):
             return JSONResponse({"error": str(exc)}, status_code=400)
 
         async def stream():
-            yield "retry: 1000\n\n"
-            run, sent, last = None, 0, None
-            quiet = 0.0
-            while not playground.closing.is_set():
-                if client.run is not run:
-                    run, sent, last = client.run, 0, None
-                if run is not None:
-                    chunk = run.chunk(sent)
-                    if chunk is not None:
-                        sent = chunk.pop("to")
-                        yield f"event: steps\ndata: {json.dumps(chunk, allow_nan=False)}\n\n"
-                        quiet = 0.0
-                        continue
-                    status = run.status()
-                    if status != last and (status["state"] not in ("done", "diverged") or sent >= run.done_steps):
-                        last = status
-                        yield f"event: status\ndata: {json.dumps(status)}\n\n"
-                await asyncio.sleep(0.02)
-                quiet += 0.02
-                if quiet > 15:  # a comment keeps proxies and the browser from closing an idle stream
-                    quiet = 0.0
-                    yield ": idle\n\n"
+            client.streams += 1
+            try:
+                async for event in events_of(client):
+                    yield event
+            finally:
+                client.streams -= 1
+                if client.streams == 0:
+                    try:
+                        asyncio.get_running_loop().call_later(ORPHAN_GRACE, client.orphaned)
+                    except RuntimeError:  # no loop: the server is stopping, and stops every run
+                        pass
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    async def events_of(client):
+        """The events of ``client``'s runs, as they come (steps, status, the live views')."""
+        yield "retry: 1000\n\n"
+        run, sent, last = None, 0, None
+        seen = {}  # the live views' events sent (web/livework.py)
+        quiet = 0.0
+        while not playground.closing.is_set():
+            if client.run is not run:
+                run, sent, last = client.run, 0, None
+                seen = {}
+            if run is not None:
+                chunk = run.chunk(sent)
+                if chunk is not None:
+                    sent = chunk.pop("to")
+                    yield f"event: steps\ndata: {json.dumps(chunk, allow_nan=False)}\n\n"
+                    quiet = 0.0
+                    continue
+                status = run.status()
+                if status != last and (status["state"] not in ("done", "diverged") or sent >= run.done_steps):
+                    last = status
+                    yield f"event: status\ndata: {json.dumps(status)}\n\n"
+                for name, data in livework.events(run, seen):
+                    yield f"event: {name}\ndata: {json.dumps(data, allow_nan=False)}\n\n"
+            await asyncio.sleep(0.02)
+            quiet += 0.02
+            if quiet > 15:  # a comment keeps proxies and the browser from closing an idle stream
+                quiet = 0.0
+                yield ": idle\n\n"
 
     async def no_icon(request):
         return Response(status_code=204)
 
     routes = [Route("/", index), Route("/favicon.ico", no_icon), Route("/api/command", command, methods=["POST"]), Route("/api/events", events),
-              Mount("/static", StaticFiles(directory=STATIC)), Mount("/live", StaticFiles(directory=LIVE))]
+              upload_route(playground.uploads), *export_routes(playground), Mount("/static", StaticFiles(directory=STATIC)), Mount("/live", StaticFiles(directory=LIVE))]
     return Starlette(routes=routes, middleware=[Middleware(TokenGate)])
 
 
@@ -548,9 +665,9 @@ class Server:
     >>> server.stop()                          # doctest: +SKIP
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str | None = None, upload_dir=None):
         self.host, self.token = host, token or secrets.token_urlsafe(24)
-        self.playground = Playground(self.token)
+        self.playground = Playground(self.token, upload_dir)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

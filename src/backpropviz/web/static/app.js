@@ -26,7 +26,7 @@ const SPEEDS = [1, 2, 5, 10, 25, 50];
 export function mount(root, rec, { lang = "en", hash = true } = {}) {
   const page = rec.meta;
   usePalette(page.palette);
-  const available = page.views.filter((v) => VIEW_MODULES[v]);
+  let available = page.views.filter((v) => VIEW_MODULES[v]);
   const fromHash = hash ? readHash(location.hash) : {};
   const state = {
     step: 0, views: available.slice(), lang: page.labels[lang] ? lang : "en", playing: false, speed: 5,
@@ -214,17 +214,29 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     const hs = readHash(location.hash);
     if (hs.step !== undefined && hs.step !== state.step) set({ step: hs.step });
   });
-  rec.onGrow(() => {
+  rec.onGrow(() => {  // (a live host: once a frame) only the step count in the subtitle changes
     slider.max = String(rec.length - 1);
-    buildFrame();
+    subtitle.textContent = describeRun();
     renderStep();
   });
+
+  // A live host's data that came after mounting (its loss surface, traced steps, per-epoch
+  // metrics: web/live/liveviews.js): the views that fit now, rebuilt; new ones are shown.
+  function refresh() {
+    const before = available;
+    available = page.views.filter((v) => VIEW_MODULES[v]);
+    state.views = available.filter((v) => state.views.includes(v) || !before.includes(v));
+    buildFrame();
+    buildViews();
+    renderStep();
+  }
 
   buildFrame();
   buildViews();
   set({});
 
   return {
+    refresh,
     steps: () => rec.length,
     go: (k) => { set({ step: k, playing: false }); return state.step; },
     current: () => {

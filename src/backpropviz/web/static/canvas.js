@@ -3,9 +3,12 @@
 
 import { fmt } from "bpv/format.js";
 
-/** A canvas font string in the page's font (canvas text cannot read CSS variables). */
+/** A canvas font string in the page's font (canvas text cannot read CSS variables). The family is
+ * read once: reading a computed style after the page changed forces a style pass, and a live page
+ * draws many labels a frame. */
+let family = null;
 export function font(size = 11, weight = "") {
-  const family = getComputedStyle(document.documentElement).getPropertyValue("--bpv-font").trim() || "sans-serif";
+  if (family === null) family = getComputedStyle(document.documentElement).getPropertyValue("--bpv-font").trim() || "sans-serif";
   return `${weight ? weight + " " : ""}${size}px ${family}`;
 }
 
