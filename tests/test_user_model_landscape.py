@@ -136,6 +136,22 @@ def test_hessian_eigenvalues_of_a_tiny_model_match_autograd_hessian(monkeypatch)
     np.testing.assert_allclose(land.loss, loop_grid(um.tiny(), X, y, land), rtol=1e-10)
 
 
+@pytest.mark.parametrize("loader", ["in order", "shuffled", "too large to keep"])
+def test_hessian_vector_products_over_a_dataloader_equal_autograds_hessian_times_v(monkeypatch, loader):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X, y = um.blobs()
+    data = DataLoader(TensorDataset(X, y), batch_size=25, shuffle=loader == "shuffled")
+    if loader == "too large to keep":
+        monkeypatch.setattr(C, "HVP_KEEP_SAMPLES", 30)  # batches run again for every product
+    H = reference_hessian(um.tiny(), X, y)
+    hvp = C.hvp_fn(um.tiny(), F.cross_entropy, data, None, get_flat(um.tiny()).double().numpy())
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # later products reuse (or rebuild) what the first one made
+        v = rng.standard_normal(H.shape[0])
+        np.testing.assert_allclose(hvp(torch.from_numpy(v)).numpy(), H @ v, rtol=1e-10, atol=1e-12)
+
+
 def test_interpolation_between_two_checkpoints_equals_a_direct_loop_and_its_barrier():
     X, y = um.blobs()
     start = get_flat(um.mlp()).double().numpy()

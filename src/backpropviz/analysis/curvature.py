@@ -180,45 +180,43 @@ def hvp_fn(model, loss_fn, X, y, flat, *, penalty=None):
     return hvp
 
 
-HVP_KEEP_SAMPLES = 8192  # a loader's batches whose gradient graphs are kept between products
+HVP_KEEP_SAMPLES = 8192  # a loader holding at most this many samples keeps its batches' graphs
 
 
 def _loader_hvp_fn(model, loss_fn, loader, flat, penalty=None):
-    """``v -> H v`` over a DataLoader's batches. The first ``HVP_KEEP_SAMPLES`` samples' gradient
-    graphs are kept between products (one forward and backward pass for them in all, as for
-    tensors); batches past that are run again for every product, so memory stays that of
-    those samples' graphs plus one batch's whatever the data's size."""
+    """``v -> H v`` over a DataLoader's batches. A loader of at most ``HVP_KEEP_SAMPLES`` samples
+    keeps every batch's gradient graph between products (one forward and backward pass in all, as
+    for tensors); a larger one runs each batch again for every product, so that memory stays one
+    batch's graph whatever the data's size (and a shuffling loader still covers every sample)."""
     model = _double_model(model)
     base = torch.as_tensor(np.asarray(flat, dtype=np.float64))
-    kept: list | None = None  # [(at, grad graph, batch size)] of the first batches
+    kept: list | None = None  # [(at, grad graph, batch size)] of every batch, once known to fit
 
     def graph(Xb, yb):
         at = base.clone().requires_grad_(True)
         (g,) = torch.autograd.grad(_loss_of(model, loss_fn, Xb, yb)(at), at, create_graph=True)
         return at, g, len(Xb)
 
-    def hvp(v):
+    def batch_products(v):
         nonlocal kept
+        if kept is not None:
+            for at, g, size in kept:
+                yield torch.autograd.grad(g, at, grad_outputs=v, retain_graph=True)[0], size
+            return
+        first, seen = [], 0
+        for Xb, yb in _loader_batches(loader):
+            at, g, size = graph(Xb, yb)
+            seen += size
+            keep = first is not None and seen <= HVP_KEEP_SAMPLES
+            first = first + [(at, g, size)] if keep else None
+            yield torch.autograd.grad(g, at, grad_outputs=v, retain_graph=keep)[0], size
+        if first is not None and _is_fixed_order(loader):
+            kept = first
+
+    def hvp(v):
         total, n = torch.zeros_like(base), 0
         with torch.enable_grad():
-            first = kept is None
-            if first:
-                kept = []
-            else:
-                for at, g, size in kept:
-                    (hv,) = torch.autograd.grad(g, at, grad_outputs=v, retain_graph=True)
-                    total += hv.detach() * size
-                    n += size
-            seen = 0
-            for Xb, yb in _loader_batches(loader):
-                seen += len(Xb)
-                if not first and seen <= n:
-                    continue  # a kept batch
-                at, g, size = graph(Xb, yb)
-                keep = first and seen <= HVP_KEEP_SAMPLES
-                (hv,) = torch.autograd.grad(g, at, grad_outputs=v, retain_graph=keep)
-                if keep:
-                    kept.append((at, g, size))
+            for hv, size in batch_products(v):
                 total += hv.detach() * size
                 n += size
             if n == 0:
@@ -233,6 +231,14 @@ def _loader_hvp_fn(model, loss_fn, loader, flat, penalty=None):
         return total
 
     return hvp
+
+
+def _is_fixed_order(loader) -> bool:
+    """Whether every pass over ``loader`` yields the same batches (no shuffling, no dropped last
+    batch that could change): only then may its batches' graphs stand for it."""
+    from torch.utils.data import SequentialSampler
+
+    return isinstance(getattr(loader, "sampler", None), SequentialSampler) and not getattr(loader, "drop_last", False)
 
 
 def top_eigenvalue(model, loss_fn, X, y, flat, *, iters: int = 200, tol: float = 1e-8, seed: int = 0,
