@@ -32,9 +32,13 @@ def serve(
                           "backpropviz-uploads-USER in the system's temporary folder).")] = None,
 ):
     """A live playground in the browser: choose the data (or draw your own points on the plane, or
-    upload a CSV file), the model (add and remove layers and neurons), the loss, the optimiser, the
-    learning rate, and watch real PyTorch training step by step, every view of the html command
-    moving. Prints the URL (with its token) and serves until Ctrl-C."""
+    upload a CSV file), the model (add and remove layers and neurons), the initialisation, the loss,
+    the optimiser and its hyperparameters, the schedule, L1/L2, and watch real PyTorch training step
+    by step, every view of the html command moving. Prints the URL (with its token) and serves until
+    Ctrl-C.
+
+    The learning rate applies to the running training from its next step (kept in the link as a
+    change at that step); every other setting starts a new run."""
     if not 0 <= port <= 65535:
         fail(f"--port must be an integer in 0..65535 (0: any free one); got {port}")
     if uploads is not None and uploads.exists() and not uploads.is_dir():
