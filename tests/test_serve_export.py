@@ -173,11 +173,9 @@ def test_the_panel_downloads_what_the_page_shows_and_the_offline_page_shows_the_
         page.goto(f"{server.url}&{query}&speed=0")
         page.wait_for_function("document.documentElement.dataset.ready === '1'", timeout=20000)
         page.evaluate("window.backpropviz.idle()")
-        for _ in range(5):
+        for n in range(1, 6):  # each step made before the next click (a click during a step is not one more)
             page.click(".bpv-live-step")
-            page.evaluate("window.backpropviz.idle()")
-        page.wait_for_function("window.backpropviz.steps() === 5 && window.backpropviz.state().state === 'paused'",
-                               timeout=20000)
+            page.wait_for_function(f"window.backpropviz.steps() === {n}", timeout=20000)
         page.wait_for_function("document.querySelector('.bpv-live-export-steps').textContent.includes(' 5 ')",
                                timeout=10000)
         shown = [page.evaluate(f"(window.backpropviz.go({k}), window.backpropviz.current())") for k in range(5)]
