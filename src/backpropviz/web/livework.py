@@ -27,8 +27,10 @@ Messages (through ``POST /api/command``, checked here):
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 
 import numpy as np
 
@@ -97,6 +99,7 @@ class LiveWork:
         self.published: dict[str, tuple[int, dict]] = {}
         self.surface_wanted = False
         self.surface_rows = 0          # rows the newest surface covers (0: none yet)
+        self.auto_steps = 0            # the steps a surface was last made (or tried) for by itself
         self.traced: list[int] = []    # steps traced, in the order asked
         self.trace_wanted: list[int] = []
         self.trace_rows = 0            # steps recorded when the newest trace was made
@@ -155,7 +158,7 @@ class LiveWork:
                 self.cond.wait(0.1)
                 surface, traces = self.surface_wanted, list(self.trace_wanted)
             run = self.run
-            if run.stop:
+            if run.stop or _closing.is_set():
                 return
             try:
                 self._epochs()
@@ -163,13 +166,14 @@ class LiveWork:
                 if state == "paused" or state in ("done", "diverged", "stopped", "error"):
                     if steps != settled_steps:
                         settled_at, settled_steps = time.monotonic(), steps
-                    if steps > 0 and steps + 1 != self.surface_rows and time.monotonic() - settled_at >= PAUSE_SETTLE_S:
+                    if steps > self.auto_steps and time.monotonic() - settled_at >= PAUSE_SETTLE_S:
                         surface = True
                 else:
                     settled_steps = -1
-                if self.surface_rows == 0 and steps > 0 and run.meta["run"]["model"]["kind"] == "perceptron":
+                if self.auto_steps == 0 and steps > 0 and run.meta["run"]["model"]["kind"] == "perceptron":
                     surface = True  # its plane (w1, w2) is there from the first step: a start can be clicked on it
                 if surface:
+                    self.auto_steps = max(self.auto_steps, steps)  # once, even when it fails
                     with self.cond:
                         self.surface_wanted = False
                     self._surface()
@@ -185,7 +189,7 @@ class LiveWork:
             with self.cond:
                 idle = not self.surface_wanted and not self.trace_wanted
                 if finished and idle and time.monotonic() - self.last_request > IDLE_EXIT_S \
-                        and self.surface_rows == run.done_steps + 1:
+                        and self.auto_steps >= run.done_steps:
                     self.thread = None
                     return
 
@@ -200,7 +204,7 @@ class LiveWork:
         last = [0.0]
 
         def progress(done, total):
-            if self.run.stop:  # a new run or the server stopping: no one waits for this surface
+            if self.run.stop or _closing.is_set():  # a new run, the server stopping: no one waits for it
                 raise _Cancelled()
             now = time.perf_counter()
             if now - last[0] >= PROGRESS_EVERY_S or (total and done >= total):
@@ -292,6 +296,20 @@ def _message(exc: Exception) -> str:
 
 
 _works_lock = threading.Lock()
+_works: "weakref.WeakSet[LiveWork]" = weakref.WeakSet()
+_closing = threading.Event()
+
+
+@atexit.register
+def _stop_all(timeout: float = 1.0) -> None:
+    """At exit, let the workers finish the step they are in (torch aborts the process when a thread
+    is still inside one of its kernels while the interpreter shuts down)."""
+    _closing.set()
+    deadline = time.monotonic() + timeout
+    for work in list(_works):
+        thread = work.thread
+        if thread is not None:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def work_of(run) -> LiveWork:
@@ -300,6 +318,7 @@ def work_of(run) -> LiveWork:
         work = getattr(run, "work", None)
         if work is None:
             work = run.work = LiveWork(run)
+            _works.add(work)
     return work.start() if work.thread is None else work
 
 
