@@ -197,6 +197,7 @@ def test_export_bad_input_is_one_line_and_writes_nothing(cli, tmp_path):
     one_line_error(cli("export", "--script", tmp_path / "a.txt"), "--script must end in .py")
     one_line_error(cli("export", "--epochs", "2", "--steps", "9", "--script", tmp_path / "a.py"),
                    "--steps must be a whole number from 0 to 2")
+    one_line_error(cli("export", "--steps", "3"), "give --script FILE.py with it")
     one_line_error(cli("export", tmp_path / "missing.npz"), "missing.npz")
     (tmp_path / "notes.txt").write_text("x")
     one_line_error(cli("export", tmp_path / "notes.txt"), "history .npz or a settings .json")

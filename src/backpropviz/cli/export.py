@@ -62,6 +62,8 @@ def export(
 
     if script is not None:
         script = check_script_option(script)
+    if steps is not None and script is None:
+        fail(f"--steps says where the script stops; give --script FILE.py with it (got --steps {steps})")
     if steps is not None and steps < 0:
         fail(f"--steps must be a whole number >= 0; got {steps}")
     if source is not None:
