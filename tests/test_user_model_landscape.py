@@ -189,6 +189,16 @@ def test_interpolation_with_batchnorm_statistics_interpolated_equals_a_direct_lo
     assert line.loss[line.t == 1][0] == pytest.approx(loop_loss(b, X, y, get_flat(b)), rel=1e-10)  # b's own loss
 
 
+def test_a_checkpoint_nested_in_a_training_dict_with_dataparallel_names_loads(tmp_path):
+    from backpropviz.usermodel import load_checkpoint
+
+    trained = um.train_briefly(um.mlp(), *um.blobs(), 5)
+    torch.save({"epoch": 3, "model_state_dict": {f"module.{k}": v for k, v in trained.state_dict().items()}},
+               tmp_path / "ckpt.pt")
+    model = load_checkpoint(um.mlp(), tmp_path / "ckpt.pt")
+    np.testing.assert_array_equal(get_flat(model).numpy(), get_flat(trained).numpy())
+
+
 # -- the command line ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def conv_checkpoints(tmp_path_factory):
@@ -292,8 +302,10 @@ def test_interpolate_cli_writes_the_line_and_its_barrier(cli, tmp_path):
     assert r.code == 0, r
     with np.load(tmp_path / "o" / "interpolation.npz", allow_pickle=False) as z:
         t, loss, start, end = z["t"], z["loss"], z["start"], z["end"]
-    ends = [get_flat(um.mlp()).double().numpy(), get_flat(um.train_briefly(um.mlp(), X, y, 80, lr=0.5)).double().numpy()]
-    np.testing.assert_allclose(start, ends[0]) and np.testing.assert_allclose(end, ends[1])
+    trained = um.train_briefly(um.mlp(), X, y, 80, lr=0.5)
+    ends = [get_flat(um.mlp()).double().numpy(), get_flat(trained).double().numpy()]
+    np.testing.assert_array_equal(start, ends[0])
+    np.testing.assert_array_equal(end, ends[1])
     np.testing.assert_allclose(loss, [loop_loss(um.mlp(), X, y, (1 - s) * ends[0] + s * ends[1]) for s in t],
                                rtol=1e-10)
     assert "barrier height" in r.out and (tmp_path / "o" / "interpolation.png").read_bytes()[:4] == b"\x89PNG"
@@ -308,28 +320,39 @@ def _bad_inputs(tmp_path):
     torch.save(um.conv_net(), tmp_path / "pickled.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     conv = ["--model", "usermodels:conv_net", "--data", "usermodels:digits_images"]
+
+    def own(model="mlp", data="blobs", *more):
+        return ["--model", f"usermodels:{model}", "--data", f"usermodels:{data}", *more]
+
     return {
-        "raises": (["--model", "usermodels:raises", "--data", "usermodels:blobs"], ["raised RuntimeError", "failed on purpose"]),
-        "not a module": (["--model", "usermodels:not_a_module", "--data", "usermodels:blobs"], ["must return an nn.Module", "dict"]),
-        "no module": (["--model", "nosuchpackage.models:net", "--data", "usermodels:blobs"], ["cannot import module 'nosuchpackage.models'"]),
-        "no attribute": (["--model", "usermodels:nothing", "--data", "usermodels:blobs"], ["has no attribute 'nothing'"]),
-        "another model's checkpoint": ([*conv, "--checkpoint", tmp_path / "mlp.pt"], ["does not fit", "missing keys conv.weight", "unexpected keys 0.weight"]),
-        "shape mismatch": ([*conv, "--checkpoint", tmp_path / "shape.pt"], ["fc.weight is (10, 32) there but (10, 64) in the model"]),
+        "raises": (own("raises"), ["raised RuntimeError", "failed on purpose"]),
+        "not a module": (own("not_a_module"), ["must return an nn.Module", "dict"]),
+        "no module": (["--model", "nosuchpackage.models:net", "--data", "usermodels:blobs"],
+                      ["cannot import module 'nosuchpackage.models'"]),
+        "no attribute": (own("nothing"), ["has no attribute 'nothing'"]),
+        "another model's checkpoint": ([*conv, "--checkpoint", tmp_path / "mlp.pt"],
+                                       ["does not fit", "missing keys conv.weight", "unexpected keys 0.weight"]),
+        "shape mismatch": ([*conv, "--checkpoint", tmp_path / "shape.pt"],
+                           ["fc.weight is (10, 32) there but (10, 64) in the model"]),
         "pickled model": ([*conv, "--checkpoint", tmp_path / "pickled.pt"], ["weights_only=True refuses"]),
         "not a checkpoint": ([*conv, "--checkpoint", tmp_path / "junk.pt"], ["is not a torch.save file"]),
         "missing checkpoint": ([*conv, "--checkpoint", tmp_path / "none.pt"], ["does not exist"]),
-        "images of the wrong size": (["--model", "usermodels:conv_net", "--data", "usermodels:wrong_shape_images"], ["does not fit --model", "(1, 6, 6) per sample"]),
-        "targets of other rows": (["--model", "usermodels:mlp", "--data", "usermodels:mismatched_rows"], ["one target per sample", "(60, 2)", "(10,)"]),
-        "data of the wrong type": (["--model", "usermodels:mlp", "--data", "usermodels:WRONG_TYPE"], ["must return a DataLoader", "int"]),
-        "data factory raises": (["--model", "usermodels:mlp", "--data", "usermodels:raises"], ["--data 'usermodels:raises' raised"]),
-        "loss that does not fit": (["--model", "usermodels:mlp", "--data", "usermodels:blobs", "--loss", "bce"], ["the loss does not fit"]),
-        "unknown loss": (["--model", "usermodels:mlp", "--data", "usermodels:blobs", "--loss", "hinge"], ["unknown --loss 'hinge'", "bce-logits"]),
+        "images of the wrong size": (own("conv_net", "wrong_shape_images"),
+                                     ["does not fit --model", "(1, 6, 6) per sample"]),
+        "targets of other rows": (own("mlp", "mismatched_rows"), ["one target per sample", "(60, 2)", "(10,)"]),
+        "data of the wrong type": (own("mlp", "WRONG_TYPE"), ["must return a DataLoader", "int"]),
+        "data factory raises": (own("mlp", "raises"), ["--data 'usermodels:raises' raised"]),
+        "loss that does not fit": (own("mlp", "blobs", "--loss", "bce"), ["the loss does not fit"]),
+        "unknown loss": (own("mlp", "blobs", "--loss", "hinge"), ["unknown --loss 'hinge'", "bce-logits"]),
         "data set name": (["--model", "usermodels:mlp", "--data", "moons"], ["takes package.module:factory", "'moons'"]),
-        "pca of one checkpoint": (["--model", "usermodels:mlp", "--data", "usermodels:blobs", "--method", "pca"], ["at least two --checkpoint"]),
-        "params plane": (["--model", "usermodels:mlp", "--data", "usermodels:blobs", "--method", "params"], ["needs a recorded run"]),
-        "run options": (["--model", "usermodels:mlp", "--data", "usermodels:blobs", "--epochs", "5"], ["not the options of a training run", "--epochs 5"]),
-        "centre out of range": (["--model", "usermodels:mlp", "--data", "usermodels:blobs", "--center-step", "3"], ["--center-step", "1 checkpoint"]),
-        "checkpoint of a built-in run": (["--data", "and", "--checkpoint", tmp_path / "mlp.pt"], ["--checkpoint needs --model package.module:factory"]),
+        "pca of one checkpoint": (own("mlp", "blobs", "--method", "pca"), ["at least two --checkpoint"]),
+        "params plane": (own("mlp", "blobs", "--method", "params"), ["needs a recorded run"]),
+        "run options": (own("mlp", "blobs", "--epochs", "5"), ["not the options of a training run", "--epochs 5"]),
+        "centre out of range": (own("mlp", "blobs", "--center-step", "3"), ["--center-step", "1 checkpoint"]),
+        "memory budget too small": (own("conv_net", "digits_images", "--memory-budget", "64KiB"),
+                                    ["needs about", "--memory-budget is 64.0 KiB"]),
+        "checkpoint of a built-in run": (["--data", "and", "--checkpoint", tmp_path / "mlp.pt"],
+                                         ["--checkpoint needs --model package.module:factory"]),
     }
 
 
