@@ -38,7 +38,11 @@ def serve(
     Ctrl-C.
 
     The learning rate applies to the running training from its next step (kept in the link as a
-    change at that step); every other setting starts a new run."""
+    change at that step); every other setting starts a new run.
+
+    The loss surface of the path so far, the computation graph of the step you stop at and the
+    per-epoch test metrics come in the background; a click on the perceptron's surface starts a
+    run from there."""
     if not 0 <= port <= 65535:
         fail(f"--port must be an integer in 0..65535 (0: any free one); got {port}")
     if uploads is not None and uploads.exists() and not uploads.is_dir():
