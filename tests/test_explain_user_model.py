@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import backpropviz
+import backpropviz.errors
 import explainmodels as em
 from backpropviz.analysis.gradcheck import gradcheck_module
 from backpropviz.analysis.graph_trace import trace_step
@@ -316,3 +317,18 @@ def test_bad_user_models_are_one_line_errors_and_write_nothing(cli, tmp_path):
             assert not out.exists(), (command, args)
     one_line_error(cli("gradcheck", "--model", "explainmodels:digits_cnn", "--data", "explainmodels:digits",
                        "--per-tensor", "-1"), "--per-tensor")
+
+
+def test_gradcheck_refuses_a_forward_that_draws_new_random_numbers_each_time():
+    class FunctionalDropout(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.fc(F.dropout(x, 0.5, self.training))
+
+    X, y = em.table()
+    with pytest.raises(backpropviz.errors.BackpropvizError, match="not the same twice"):
+        gradcheck_module(FunctionalDropout(), F.cross_entropy, X, y)
+    assert gradcheck_module(FunctionalDropout().eval(), F.cross_entropy, X, y).passed()

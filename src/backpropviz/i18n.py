@@ -367,6 +367,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
                          "ja": "(全 {total} 個のうちテンソルごとに抽出した {checked} 個)"},
     "gc_recorded_model": {"en": "the model's own backpropagation (float32)",
                           "ja": "モデル自身の誤差逆伝播 (float32)"},
+    "gc_float32": {"en": "float32", "ja": "float32"},
     "gc_layer": {"en": "layer", "ja": "層"},
     "gc_checked": {"en": "checked", "ja": "確認数"},
     "gc_max_grad": {"en": "max |grad|", "ja": "|勾配| の最大"},

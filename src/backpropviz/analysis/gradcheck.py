@@ -133,6 +133,13 @@ def gradcheck_model(model: torch.nn.Module, loss_fn, X, y, *, eps: float = 1e-6,
 
     theta = flat.clone().requires_grad_(True)
     loss = objective(theta)
+    with torch.no_grad():
+        again = float(objective(flat))
+    if not np.isclose(again, float(loss.detach()), rtol=1e-12, atol=0):
+        raise BackpropvizError(
+            f"the loss is not the same twice at the same parameters ({float(loss.detach()):.12g}, then {again:.12g}): "
+            "the forward pass draws random numbers that are not an nn.Dropout module's (F.dropout?); finite "
+            "differences need one fixed network: use nn.Dropout modules or eval mode (--eval-mode)")
     backprop = torch.autograd.grad(loss, theta)[0][idx.to(device)].cpu().numpy()
 
     shifts = torch.zeros((len(idx), P), dtype=torch.float64, device=device)

@@ -379,6 +379,8 @@ def gradcheck_text(check, *, lang: str | None = None, title: str | None = None) 
     lang = resolve_lang(lang)
     step = check.step if check.step is not None else "-"
     head = [label(f"explain_fix_gc_{k}", lang) for k in ("param", "backprop", "finite", "recorded", "rel")]
+    if check.layers_of is not None:  # a model of the user's: its own float32 backpropagation, no training
+        head[3] = label("gc_float32", lang)
     rows = []
     shown = len(check.param_names) if check.layers_of is None else min(len(check.param_names), MAX_GRADCHECK_ROWS)
     for i, name in enumerate(check.param_names[:shown]):
