@@ -59,8 +59,8 @@ DEFAULT_SPEED = 60
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ACTIONS = ("new", "play", "pause", "step", "speed", "lr")
-# Views that need the whole run (a surface fitted to the path, traced graphs) are left out of a
-# live run for now; `backpropviz html` draws them for a finished one.
+# The views a live page starts with; the loss surface and the traced graphs come later, computed in
+# the background for the steps so far (web/livework.py, which also says so on the page).
 LIVE_VIEWS = ("boundary", "params", "loss", "network", "update")
 OMITTED_LIVE = {
     "surface": {"en": "Left out while training live: the loss surface and its path (backpropviz html draws them "
