@@ -330,3 +330,13 @@ def test_serve_refuses_an_uploads_folder_that_is_a_file(cli, tmp_path):
     assert r.code == 2 and r.err.strip().splitlines() == [
         f"backpropviz: error: --uploads {str(tmp_path / 'taken')!r} is a file; give a folder (made if missing) for "
         "the uploaded CSV files"]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "getuid"), reason="POSIX owners")
+def test_an_upload_folder_that_is_a_link_is_not_used(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "uploads").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(BackpropvizError, match="belongs to another user or is a link; start the server with serve "
+                                               "--uploads DIR"):
+        Uploads(tmp_path / "uploads").add("t.csv", b"a,b\n1,2\n")
+    assert list((tmp_path / "elsewhere").iterdir()) == []

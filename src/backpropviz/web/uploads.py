@@ -30,6 +30,7 @@ from ..errors import BackpropvizError
 MAX_UPLOAD = 1_000_000   # bytes of one file
 MAX_UPLOADS = 200        # files one server takes (the folder's disk use stays under 200 MB)
 UPLOAD_TIMEOUT = 30.0    # seconds an upload may take to arrive
+DRAIN_LIMIT = 16_000_000  # a larger body is refused unread (its client may see the connection reset)
 KEY = re.compile(r"^([0-9a-f]{64})/([^/\\\x00-\x1f]{1,100})$")  # <sha256>/<name>
 # A column of one of these names is taken as the target at first; the page lets the user choose.
 TARGET_NAMES = ("label", "labels", "class", "classes", "target", "y", "category", "species")
@@ -142,8 +143,13 @@ class Uploads:
     def _make_folder(self) -> None:
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            owner = self.folder.lstat().st_uid
         except OSError as exc:
             raise UploadError(f"cannot keep uploads in {str(self.folder)!r} ({exc.strerror or exc})") from None
+        # In a shared temporary folder another user could have made it first: their folder would see the files.
+        if hasattr(os, "getuid") and (owner != os.getuid() or self.folder.is_symlink()):
+            raise UploadError(f"the upload folder {str(self.folder)!r} belongs to another user or is a link; "
+                              "start the server with serve --uploads DIR")
 
     @staticmethod
     def _intact(path: Path) -> bool:
@@ -185,21 +191,27 @@ def upload_route(uploads: Uploads):
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    async def read(request) -> bytes:
-        body = bytearray()
+    async def read(request) -> tuple[bytes, int]:
+        """The body (its first MAX_UPLOAD + 1 bytes) and its size. A body somewhat too large is
+        read to its end, so that the client hears the answer instead of a reset connection."""
+        body, size = bytearray(), 0
         async for part in request.stream():
-            body += part
-            if len(body) > MAX_UPLOAD:
-                break  # enough to say it is too large
-        return bytes(body)
+            size += len(part)
+            if len(body) <= MAX_UPLOAD:
+                body += part[:MAX_UPLOAD + 1 - len(body)]
+            if size > DRAIN_LIMIT:
+                break
+        return bytes(body), size
 
     async def upload(request):
         name = _display_name(request.query_params.get("name"))
         length = request.headers.get("content-length", "")
         try:
-            if length.isdigit() and int(length) > MAX_UPLOAD:
+            if length.isdigit() and int(length) > DRAIN_LIMIT:
                 raise _too_large(name, int(length))
-            body = await asyncio.wait_for(read(request), UPLOAD_TIMEOUT)
+            body, size = await asyncio.wait_for(read(request), UPLOAD_TIMEOUT)
+            if size > MAX_UPLOAD:
+                raise _too_large(name, size)
             answer = await asyncio.to_thread(uploads.add, name, body)
         except asyncio.TimeoutError:
             return JSONResponse({"error": f"{name} did not arrive in full within {UPLOAD_TIMEOUT:g} s"}, status_code=408)
