@@ -17,7 +17,7 @@ HTTP:
 | ``GET /?token=T&data=moons&...`` | the playground page (settings in the query string) |
 | ``GET /static/...``, ``/live/...`` | the viewer's modules and the playground's |
 | ``POST /api/command`` ``{client, action, config?, speed?, lr?}`` | ``new`` (check ``config``, stop the page's run, prepare a new one: ``{run, config, meta}``), ``play``, ``pause``, ``step`` (one step, then paused), ``speed``, ``lr`` (the learning rate from the next step on, kept in the run's ``lr_changes``: see ``LiveRun.set_lr``); ``surface``, ``trace`` with ``steps`` (the live views: web/livework.py) |
-| ``POST /api/upload?name=FILE.csv`` (the file's bytes) | a CSV file for ``data: "csv"``, kept by its hash: ``{csv, name, sha256, columns, rows, target}`` (web/uploads.py) |
+| ``POST /api/upload?name=FILE.csv`` (the file's bytes), ``GET /api/upload?csv=KEY`` | a CSV file for ``data: "csv"``, kept as ``<sha256>/<name>``, the key a config's ``csv`` gives: ``{csv, name, sha256, bytes, columns, rows, target, targets}`` (web/uploads.py) |
 | ``GET /api/export/KIND?client=ID&run=N`` | the page's run as a file: ``history``, ``page`` (of the steps so far), ``command``, ``script``, ``config``; ``info`` for the export panel (web/exports.py) |
 | ``GET /api/events?client=ID`` | server-sent events: ``steps`` (``{run, from, initial?, params, grads, loss, epoch, lr, whole_loss, lr_changes}``, arrays as page-format records) and ``status`` (``{run, state, steps, message, lr_changes}``); ``progress``, ``surface``, ``trace``, ``epochs`` (web/livework.py) |
 """
