@@ -332,3 +332,14 @@ def test_gradcheck_refuses_a_forward_that_draws_new_random_numbers_each_time():
     with pytest.raises(backpropviz.errors.BackpropvizError, match="not the same twice"):
         gradcheck_module(FunctionalDropout(), F.cross_entropy, X, y)
     assert gradcheck_module(FunctionalDropout().eval(), F.cross_entropy, X, y).passed()
+
+
+@pytest.mark.parametrize("command", ["explain", "gradcheck"])
+def test_help_names_the_user_model_options_literally(cli, command, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    r = cli(command, "--help")
+    assert r.code == 0
+    # rich turns ':name:' into an emoji; every 'package.module:factory' must stay as typed
+    assert "🏭" not in r.out and r.out.count("package.module:factory") >= 4
+    for option in ("--checkpoint", "--eval-mode", "--data", "--model"):
+        assert option in r.out

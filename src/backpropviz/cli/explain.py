@@ -29,10 +29,10 @@ StepOpt = Annotated[int, typer.Option("--step", "-s", help="The step to explain:
 SampleOpt = Annotated[Optional[int], typer.Option(
     "--sample", "-k", help="One sample of the step's batch (0..N-1). Default: the whole batch.")]
 ModelCheckpointOpt = Annotated[Optional[Path], typer.Option(
-    "--checkpoint", help="With --model package.module:factory: a torch.save file of the model's state_dict "
+    "--checkpoint", help="With --model package.module:factory, a torch.save file of the model's state_dict "
                          "(read with weights_only=True), loaded into the model before the step.")]
 EvalModeOpt = Annotated[bool, typer.Option(
-    "--eval-mode", help="With --model package.module:factory: put the model in eval mode first (dropout off, "
+    "--eval-mode", help="With --model package.module:factory, put the model in eval mode first (dropout off, "
                         "BatchNorm's running statistics). Default: the mode the factory returns it in "
                         "(a new nn.Module is in training mode); the graph says which.")]
 MAX_USER_BATCH = 256  # samples of the first batch explained, unless --batch-size says otherwise
@@ -299,7 +299,7 @@ def gradcheck(
     checkpoint: ModelCheckpointOpt = None,
     eval_mode: EvalModeOpt = False,
     per_tensor: Annotated[Optional[int], typer.Option(
-        "--per-tensor", help="With --model package.module:factory: how many elements of each parameter tensor to "
+        "--per-tensor", help="With --model package.module:factory, how many elements of each parameter tensor to "
                              "check (a seeded sample); 0: all. Default: all up to 512 parameters, else 8.")] = None,
     run_options: RunOptions = None,  # the run options of `run`, put here by @takes_run_options
 ) -> None:

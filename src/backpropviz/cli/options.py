@@ -38,7 +38,7 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="perceptron, or mlp
 ActivationOpt = Annotated[str, typer.Option("--activation", help="Hidden activation: tanh, relu, sigmoid, leaky_relu.")]
 LossOpt = Annotated[Optional[str], typer.Option(
     "--loss", help="Loss: bce (two classes), ce (any), mse. Default: bce, or ce when the data have more than "
-                   "two classes (a note says so). With --model package.module:factory: ce (on logits, the default), "
+                   "two classes (a note says so). With --model package.module:factory, ce (on logits, the default), "
                    "nll, bce, bce-logits, mse, l1, or package.module:fn.")]
 OptimizerOpt = Annotated[str, typer.Option(
     "--optimizer", help="Optimiser: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw.")]

@@ -23,14 +23,14 @@ USER_OPTIONS = ("model", "data", "loss")
 USER_METHODS = ("random", "pca", "hessian", "custom")
 
 CheckpointOpt = Annotated[Optional[List[Path]], typer.Option(
-    "--checkpoint", help="With --model package.module:factory: a torch.save file of the model's state_dict "
+    "--checkpoint", help="With --model package.module:factory, a torch.save file of the model's state_dict "
                          "(read with weights_only=True). Repeat it for several (snapshots along a run): all are "
                          "drawn on the plane, --center-step picks the centre (default: the last), and --method "
                          "pca uses them.")]
 
 
 RecordingOpt = Annotated[Optional[Path], typer.Option(
-    "--recording", help="With --model package.module:factory: a recording of your loop (backpropviz.record); its "
+    "--recording", help="With --model package.module:factory, a recording of your loop (backpropviz.record); its "
                         "snapshots are the path (as several --checkpoint files would be), each with its own "
                         "BatchNorm statistics.")]
 
