@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import numpy as np
@@ -340,3 +341,31 @@ def test_an_upload_folder_that_is_a_link_is_not_used(tmp_path):
                                                "--uploads DIR"):
         Uploads(tmp_path / "uploads").add("t.csv", b"a,b\n1,2\n")
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_an_uploaded_regression_csv_is_told_apart_and_trains_as_train_does(server, tmp_path):
+    from backpropviz.train import train
+
+    rng = np.random.default_rng(3)
+    rows = ["x1,x2,height,kind"] + [f"{a:.3f},{b:.3f},{a * 0.7 - b + 0.05 * rng.normal():.4f},{'ab'[i % 2]}"
+                                    for i, (a, b) in enumerate(rng.normal(size=(30, 2)))]
+    path = tmp_path / "heights.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    code, answer = request(server, "/api/upload?name=heights.csv", path.read_bytes())
+    assert code == 200 and answer["columns"] == ["x1", "x2", "height", "kind"] and answer["rows"] == 30
+    assert answer["target"] == "kind"  # a column named like a class column is taken first
+    assert answer["targets"]["height"] == {"task": "regression", "classes": 0}
+    assert answer["targets"]["kind"] == {"task": "classification", "classes": 2}
+    assert request(server, f"/api/upload?csv={urllib.parse.quote(answer['csv'])}")[1] == answer  # a link's file
+    settings = {"data": "csv", "csv": answer["csv"], "target": "height", "features": ["x1", "x2"], "loss": "mse",
+                "model": "mlp:3", "epochs": 15, "lr": 0.05}
+    body = json.dumps({"client": "reg", "action": "new", "config": settings, "speed": 0}).encode()
+    code, made = request(server, "/api/command", body)
+    assert code == 200 and made["steps"] == 15, made
+    assert request(server, "/api/command", json.dumps({"client": "reg", "action": "play"}).encode())[0] == 200
+    run = server.playground.clients["reg"].run
+    run.thread.join(20)
+    expected = train(RunConfig(**{**settings, "csv": str(path)}))
+    assert made["meta"]["run"]["model"]["output"] == "identity"  # regression: the page draws the predicted value
+    np.testing.assert_array_equal(run.rec.params.numpy(), expected.params)
+    np.testing.assert_array_equal(run.rec.grads.numpy(), expected.grads)
