@@ -131,6 +131,10 @@ export function dataPanel(group, { settings, change, choices }) {
     g.fillText("x1", box.x + box.w, box.y + box.h + 18);
     g.textAlign = "left";
     g.fillText("x2", 2, box.y);
+    g.save();
+    g.beginPath();
+    g.rect(box.x, box.y, box.w, box.h);
+    g.clip();  // points of a config beyond the pad's plane train, but are not drawn over the axes
     for (const [x, y, c] of points()) {
       g.beginPath();
       g.arc(sx(x), sy(y), 4.5, 0, 2 * Math.PI);
@@ -140,6 +144,7 @@ export function dataPanel(group, { settings, change, choices }) {
       g.strokeStyle = "#222";
       g.stroke();
     }
+    g.restore();
   }
 
   function renderPoints() {
