@@ -261,7 +261,7 @@ def test_surface_graph_and_chain_drawn_live_are_what_the_offline_page_draws(serv
         from backpropviz.i18n import CATALOGUE
 
         assert page.text_content(".bpv-live-views legend") == CATALOGUE["page_live_panel"]["ja"]
-        assert page.text_content(".bpv-live-surface-status") == CATALOGUE["page_live_surface_params"]["ja"].format(last=40)
+        assert page.text_content(".bpv-live-surface-status") == CATALOGUE["page_live_surface_params"]["ja"].format(n=40)
         assert errors == [] and offline.errors == []
     finally:
         context.close()

@@ -72,10 +72,10 @@ export function liveViews({ S, events, side, viewRoot, enqueue, send, start }) {
     if (p) {
       const f = p.total > 0 ? Math.min(1, p.done / p.total) : 0;
       bar.value = f;
-      surfaceLine.textContent = t("live_surface_progress", { last: p.steps, pct: `${Math.round(100 * f)}%` });
+      surfaceLine.textContent = t("live_surface_progress", { n: p.steps, pct: `${Math.round(100 * f)}%` });
     } else if (W.surfaceSteps !== null) {
       surfaceLine.textContent = t(W.surfaceMethod === "params" ? "live_surface_params" : "live_surface_pca",
-        { last: W.surfaceSteps });
+        { n: W.surfaceSteps });
     } else {
       surfaceLine.textContent = t("live_surface_waiting");
     }
