@@ -58,8 +58,10 @@ def live_omitted() -> list[dict]:
 
 
 def run_history(run, steps: int | None = None):
-    """The History of the first ``steps`` steps of a live run (default: all recorded so far),
-    copied from its Recorder and the data its page was sent."""
+    """The History of the first ``steps`` steps of a live run (default: all recorded so far), from
+    its Recorder and the data its page was sent. The arrays are views of the Recorder's: rows that
+    are recorded never change (training writes the rows after them), and a run of 100,000 steps is
+    not copied for every request."""
     from ..history import History
     from .pack import decode
 
@@ -76,10 +78,10 @@ def run_history(run, steps: int | None = None):
         y_test = decode(data["y_test"])
         y_test = (y_test.reshape(-1) if y_test.shape[1] == 1 else y_test).astype(np.float32)
     return History(
-        params=rec.params.numpy()[:n + 1].copy(), grads=rec.grads.numpy()[:n].copy(), loss=rec.loss[:n].copy(),
-        epoch=rec.epoch[:n].copy(), param_names=list(meta["run"]["param_names"]),
+        params=rec.params.numpy()[:n + 1], grads=rec.grads.numpy()[:n], loss=rec.loss[:n],
+        epoch=rec.epoch[:n], param_names=list(meta["run"]["param_names"]),
         X=np.array(decode(data["X"]), dtype=np.float32), y=y, config=dict(meta["run"]["config"]),
-        batches=None if rec.batches is None else rec.batches[:n].copy(), lr=rec.lr[:n].copy(),
+        batches=None if rec.batches is None else rec.batches[:n], lr=rec.lr[:n],
         X_test=np.array(decode(data["X_test"]), dtype=np.float32) if test else None, y_test=y_test,
         feature_names=list(data["feature_names"]), class_names=list(data["class_names"]))
 
