@@ -119,6 +119,36 @@ def test_an_lr_for_a_run_that_ended_or_without_one_says_what_to_do(server):
     assert status == 400 and "the run has ended (done); a new learning rate starts a new run" in answer["error"]
 
 
+def test_an_lr_pushed_past_2_over_lambda_max_while_training_makes_the_run_diverge_as_run_config_does(server):
+    from backpropviz.errors import TrainingDiverged
+
+    # Linear regression with MSE: the Hessian is (2/N) [X 1]^T [X 1] at every point, so full-batch
+    # gradient descent converges below lr = 2/lambda_max and diverges above it.
+    base = {"data": "reg-plane", "loss": "mse", "optimizer": "sgd", "epochs": 3000}
+    X = train(RunConfig(**{**base, "epochs": 1})).X.astype(np.float64)
+    Xa = np.hstack([X, np.ones((len(X), 1))])
+    edge = 2.0 / np.linalg.eigvalsh(2.0 / len(X) * Xa.T @ Xa).max()
+    config = {**base, "lr": float(0.5 * edge)}
+    assert post(server, {"client": "edge", "action": "new", "config": config, "speed": 0})[0] == 200
+    run = server.playground.clients["edge"].run
+    for i in range(30):
+        assert post(server, {"client": "edge", "action": "step"})[0] == 200
+        wait(lambda: run.state == "paused" and run.done_steps == i + 1 and run._in_hook)
+    calm = run.rec.loss[:30].copy()
+    assert np.all(np.diff(calm) < 0)  # below the edge: the loss falls at every step
+    assert post(server, {"client": "edge", "action": "lr", "lr": float(1.5 * edge)})[1]["lr_changes"] == [[30, 1.5 * edge]]
+    assert post(server, {"client": "edge", "action": "play"})[0] == 200
+    run.thread.join(30)
+    status = run.status()
+    assert status["state"] == "diverged" and 30 < status["steps"] < 3000
+    with pytest.raises(TrainingDiverged) as caught:
+        train(RunConfig(**{**config, "lr_changes": status["lr_changes"]}))
+    history = caught.value.history
+    assert len(history.loss) == status["steps"]
+    np.testing.assert_array_equal(run.rec.params.numpy()[:status["steps"] + 1], history.params)
+    assert history.loss[-1] > 1e6 * history.loss[30]  # past the edge it grew until it overflowed
+
+
 # -- in the browser -------------------------------------------------------------------------------
 
 SETTINGS = dict(data="moons", n_samples=60, model="mlp:5", activation="tanh", optimizer="momentum", lr=0.05,
