@@ -26,7 +26,7 @@ const PATH_PX = 12;      // a click this close to the path is the surface view's
  */
 export function liveViews({ S, events, side, viewRoot, enqueue, send, start }) {
   const W = { run: null, progress: null, surfaceSteps: null, surfaceMethod: null, traced: [], asked: new Set(),
-              tracing: null, error: "", log: [], at: -1, since: 0 };
+              tracing: null, error: "", log: [], at: -1, since: 0, hasSteps: false };
   const legend = h("legend", {});
   const surfaceLine = h("p", { class: "bpv-note bpv-live-surface-status", "aria-live": "polite" });
   const bar = h("progress", { class: "bpv-live-progress", max: "1", value: "0" });
@@ -152,8 +152,13 @@ export function liveViews({ S, events, side, viewRoot, enqueue, send, start }) {
 
   // The step the viewer stops at is traced (not while it follows a running training's newest step).
   setInterval(() => {
-    if (S.runId !== W.run) { newRun(); render(); }
-    if (!S.viewer || !S.rec || !S.rec.length) return;
+    const hasSteps = !!S.rec && S.rec.length > 0;
+    if (S.runId !== W.run || hasSteps !== W.hasSteps) {  // a new run; its first steps ("surface now" can be pressed)
+      if (S.runId !== W.run) newRun();
+      W.hasSteps = hasSteps;
+      render();
+    }
+    if (!S.viewer || !hasSteps) return;
     const k = S.viewer.current().index;
     const following = S.state === "running" && k >= S.rec.length - 1;
     if (k !== W.at || following) { W.at = following ? -1 : k; W.since = performance.now(); return; }
