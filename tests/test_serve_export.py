@@ -159,7 +159,18 @@ def test_exports_are_refused_clearly_and_the_server_goes_on(server):
     assert status == 404 and "info, history, page, command, script, config" in json.loads(body)["error"]
     status, body, _ = request(server, "/api/export/history?client=../../etc")
     assert status == 400 and "client must be an id" in json.loads(body)["error"]
-    assert request(server, f"/api/export/info?client=ex3")[0] == 200
+    garbage = ["/api/export/history?client=ex3&run=abc", "/api/export/script?client=ex3&run=-1",
+               f"/api/export/page?client=ex3&run={10**40}", "/api/export/config?client=" + "x" * 100,
+               "/api/export/command", "/api/export/%00?client=ex3", "/api/export/history?client=ex3&run=1&run=2",
+               "/api/export/info?client=%F0%9F%98%80", "/api/export/../../server.py?client=ex3",
+               f"/api/export/command?client=ex3&run={run}&lang=xx"]
+    for path in garbage:
+        status, body, _ = request(server, path)
+        assert status in (200, 400, 404, 409), (path, status, body)
+        if status != 200:
+            assert json.loads(body)["error"] if body.startswith(b"{") else status == 404, (path, body)
+    status, body, _ = request(server, "/api/export/info?client=ex3")
+    assert status == 200 and json.loads(body)["run"] == run  # the server goes on answering
 
 
 def test_the_panel_downloads_what_the_page_shows_and_the_offline_page_shows_the_same_steps(
