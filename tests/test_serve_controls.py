@@ -283,6 +283,24 @@ def test_hyperparameters_schedule_penalties_and_init_reach_training_and_bad_ones
         context.close()
 
 
+def test_a_perceptron_with_more_than_three_parameters_offers_no_w1_w2_b_start(server, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page, errors = open_playground(context, server.url + "&data=iris&loss=ce&epochs=5")
+        assert page.evaluate("window.backpropviz.state().error") == ""
+        # Nine parameters (three classes): it starts from torch's default, as backpropviz run does.
+        assert page.input_value("select[name=init_mode]") == "random"
+        assert page.locator("select[name=init_mode] option[value=values]").is_disabled()
+        assert not page.locator("[data-field=init_values]").is_visible()
+        page.evaluate("window.backpropviz.step()")
+        page.wait_for_function("window.backpropviz.steps() === 1", timeout=10000)
+        config = page.evaluate("window.backpropviz.config()")
+        assert_step_equals(page, train(RunConfig.from_dict(config)), 0)
+        assert errors == []
+    finally:
+        context.close()
+
+
 def catalogue(lang, key):
     return LIVE["page_live_" + key][lang]
 

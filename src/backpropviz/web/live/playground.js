@@ -145,7 +145,7 @@ export function start(root, choices) {
     speed: query.has("speed") && SPEEDS.includes(Number(query.get("speed"))) ? Number(query.get("speed")) : 60,
     lang: labels[readHash(location.hash).lang] ? readHash(location.hash).lang : "en",
     runId: null, rec: null, viewer: null, config: null, state: "none", steps: 0, total: 0, message: "",
-    pendingLr: null, runs: 0,
+    pendingLr: null, runs: 0, names: null,
   };
   const client = Math.random().toString(36).slice(2) + Date.now().toString(36);
   let queue = Promise.resolve();
@@ -290,9 +290,12 @@ export function start(root, choices) {
     change(changes);
   }
 
+  // Start values are the perceptron's w1, w2, b (a perceptron on more inputs or classes has more
+  // parameters: it starts from torch's default, as run does); the last run's names tell.
+  const takesStart = (s) => isPerceptron(s) && (!S.names || S.names.join(",") === "w1,w2,b");
   const initModeOf = (s) => {
     if (s.init_scheme) return String(s.init_scheme).split(":")[0];
-    return s.init !== null && isPerceptron(s) ? "values" : "random";
+    return s.init !== null && takesStart(s) ? "values" : "random";
   };
   function setInit(mode) {
     if (mode === "values") {
@@ -350,7 +353,7 @@ export function start(root, choices) {
     });
     const mode = initModeOf(s);
     show(initMode, mode);
-    [...initMode.options].forEach((o) => { o.disabled = o.value === "values" && !isPerceptron(s); });
+    [...initMode.options].forEach((o) => { o.disabled = o.value === "values" && !takesStart(s); });
     rows.init_values.hidden = mode !== "values";
     rows.init_scale.hidden = mode !== "normal";
     const start = s.init || defaults.init || [];
@@ -427,6 +430,7 @@ export function start(root, choices) {
       S.config = a.config;
       S.total = a.steps;
       S.rec = new Recording(a.meta, a.meta.run.param_names.length);
+      S.names = a.meta.run.param_names;
       S.state = "ready";
       showError(null);
     } catch (err) {
