@@ -242,13 +242,12 @@ class LiveWork:
 
         run = self.run
         steps = run.done_steps
-        if run.rec is None:
+        if run.rec is None or steps < 1:
             return
-        config = run.config
-        per_epoch = batch_layout(config, run.meta["data"]["y"]["shape"][0])[2]
-        rows = range(len(next(iter(self.epoch_values.values()), [])) * per_epoch, min(steps, run.n_steps) + 1,
-                     per_epoch)
-        if not len(rows) or steps < 1:
+        per_epoch = batch_layout(run.config, run.meta["data"]["y"]["shape"][0])[2]
+        measured = len(self.epoch_values.get("train_loss", []))  # epochs whose start is measured
+        rows = range(measured * per_epoch, min(steps, run.n_steps) + 1, per_epoch)
+        if not len(rows):
             return
         if self.metrics is None:
             self.metrics = _EpochMetrics(run_history(run))
