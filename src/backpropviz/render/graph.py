@@ -212,6 +212,11 @@ class ComputationGraphDisplay:
                 grads.append(f"{t('grad', self.lang)}{short}: {value_lines(pg, self.digits)[0]}")
             return title, vals, grads
         vals = value_lines(value, self.digits)
+        whole = np.asarray(value)
+        if node.kind == "target" and whole.size > 4 and np.all(whole == np.round(whole)):
+            # class indices: their range says more than their norm
+            shape = "×".join(map(str, whole.shape))
+            vals = [f"({shape}) " + t("graph_classes", self.lang, lo=int(whole.min()), hi=int(whole.max()))]
         if node.mode:
             vals.append(self.mode_line(node))
         if grad is None:
