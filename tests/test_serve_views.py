@@ -294,6 +294,10 @@ def test_progress_is_shown_and_the_controls_answer_while_the_surface_is_computed
         assert next(e["steps"] for e in log if e["name"] == "surface") == 1
         # The loss view shows the test set's loss per epoch, as streamed.
         page.evaluate("window.backpropviz.play()")
+        # Steps made after the surface are projected onto its plane, and the view says so.
+        page.wait_for_function("window.backpropviz.steps() >= 20")
+        page.wait_for_function("""() => (document.querySelector('[data-view=surface] .bpv-surface-losses') || {})
+          .textContent.match(/^This step came after the surface was computed \\(it covers the first [12] steps\\)/)""")
         page.wait_for_function("window.backpropviz.state().state === 'done'")
         page.wait_for_function("window.backpropvizLive.state().surfaceSteps === window.backpropviz.steps()")
         legend = page.text_content("[data-view=loss]")
