@@ -369,3 +369,39 @@ def test_an_uploaded_regression_csv_is_told_apart_and_trains_as_train_does(serve
     assert made["meta"]["run"]["model"]["output"] == "identity"  # regression: the page draws the predicted value
     np.testing.assert_array_equal(run.rec.params.numpy(), expected.params)
     np.testing.assert_array_equal(run.rec.grads.numpy(), expected.grads)
+
+
+def test_many_malformed_uploads_are_answered_and_leave_only_good_files(server, tmp_path):
+    rng = np.random.default_rng(12)
+    bodies = [rng.bytes(int(n)) for n in rng.integers(1, 5000, 40)]
+    bodies += [b"\xef\xbb\xbfa,b\r\n1,2\r\n", b'a,b\n"1,2\n', b"a,b\n1,\x002\n", b"a,,b\n1,2,3\n", b"a,A\n1,2\n",
+               b",".join(b"c%d" % i for i in range(2000)) + b"\n" + b",".join([b"1"] * 2000) + b"\n", b"a,b\n" + b"x" * 200_000 + b",1\n",
+               b"a;b;c\n1;2;3\n", b"\n\n\n", b"a,b\n\n\n", "é,ü\n1,2\n".encode("latin-1"), b"a,b\n1,2\n" * 3]
+    names = ["x.csv", "../../etc/passwd", "a" * 500, "\x00\x01.csv", "日本語.csv", "..", "", "C:\\x\\y.csv", "a/b/c.csv"]
+    answers = []
+    for i, body in enumerate(bodies):
+        name = names[i % len(names)]
+        answers.append((i, *request(server, f"/api/upload?name={urllib.parse.quote(name)}", body)))
+    for key in ["", "x", "../" * 5 + "etc/passwd", "0" * 64, "0" * 64 + "/", "0" * 64 + "/a/b", "%00", "a" * 5000]:
+        answers.append((key, *request(server, f"/api/upload?csv={urllib.parse.quote(key)}")))
+    for what, code, answer in answers:
+        assert code in (200, 400, 413), (what, code, answer)
+        assert isinstance(answer, dict), (what, answer)
+        if code != 200:
+            assert answer["error"] and "Traceback" not in answer["error"] and len(answer["error"]) <= 1000, (what, answer)
+    by = {what: answer for what, code, answer in answers}
+    assert "columns; the playground takes at most 1000" in by[len(bodies) - 7]["error"]
+    assert "field larger than field limit" in by[len(bodies) - 6]["error"]
+    assert by[len(bodies) - 1]["rows"] == 5 and by[len(bodies) - 12]["columns"] == ["a", "b"]  # the BOM is no name
+    # Kept: only files that were read, each under the hash of its content, nothing outside the folder.
+    folder = server.playground.uploads.folder
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert path.parent.parent == folder and hashlib.sha256(path.read_bytes()).hexdigest() == path.parent.name
+    assert not any(p.name.startswith(".check-") for p in folder.iterdir())
+    # Still serving: a good file is taken and trains.
+    code, answer = request(server, "/api/upload?name=ok.csv", b"a,b,label\n0,0,0\n1,1,1\n0,1,0\n1,0,1\n")
+    assert code == 200
+    body = json.dumps({"client": "fz", "action": "new", "config": {"data": "csv", "csv": answer["csv"],
+                                                                   "target": "label", "epochs": 3}}).encode()
+    assert request(server, "/api/command", body)[0] == 200

@@ -29,6 +29,7 @@ from ..errors import BackpropvizError
 
 MAX_UPLOAD = 1_000_000   # bytes of one file
 MAX_UPLOADS = 200        # files one server takes (the folder's disk use stays under 200 MB)
+MAX_COLUMNS = 1000       # columns of one file (each is a target or a feature to choose on the page)
 UPLOAD_TIMEOUT = 30.0    # seconds an upload may take to arrive
 DRAIN_LIMIT = 16_000_000  # a larger body is refused unread (its client may see the connection reset)
 KEY = re.compile(r"^([0-9a-f]{64})/([^/\\\x00-\x1f]{1,100})$")  # <sha256>/<name>
@@ -108,6 +109,8 @@ class Uploads:
         from ..data.csvdata import read_csv
 
         header, rows, lines = read_csv(path, self.max_rows)
+        if len(header) > MAX_COLUMNS:
+            raise UploadError(f"{path.name} has {len(header):,} columns; the playground takes at most {MAX_COLUMNS}")
         if len(header) < 2:
             raise UploadError(f"{path.name} has one column ({header[0]!r}); it needs a target column and at least one "
                               "feature column, separated by commas")
