@@ -8,8 +8,8 @@ LIVE = {
                         "ja": "本物の PyTorch で学習し、すべてのステップを記録する。"},
     "page_live_applies_now": {"en": "applies now", "ja": "すぐ反映"},
     "page_live_new_run": {"en": "starts a new run", "ja": "新しい実行になる"},
-    "page_live_legend": {"en": "“applies now”: to the run that is training, from its next step (the link keeps the "
-                               "change at that step). “starts a new run”: training begins again at step 0.",
+    "page_live_legend": {"en": "Applies now: to the run that is training, from its next step (the link keeps the "
+                               "change at that step). Starts a new run: training begins again at step 0.",
                          "ja": "「すぐ反映」: 学習中の実行に次のステップから効く (リンクはそのステップでの変更として残す)。"
                                "「新しい実行になる」: ステップ 0 から学習し直す。"},
     "page_live_group_now": {"en": "while it trains", "ja": "学習中に変えられる"},
