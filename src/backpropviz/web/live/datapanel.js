@@ -6,6 +6,7 @@
 // every control does (a new run).
 
 import { h } from "bpv/dom.js";
+import { fill } from "bpv/format.js";
 import { makeCanvas, scale, axes, font, CLASS_COLOURS } from "bpv/canvas.js";
 
 /** The drawing pad's plane: x1 and x2 from -2 to 2, where the toy sets lie. */
@@ -56,8 +57,7 @@ export function dataPanel(group, { settings, change, choices }) {
   const initialLang = /(?:^#|&)lang=ja(?:&|$)/.test(location.hash) ? "ja" : "en";
   // The viewer's language button sets <html lang>; before the viewer is there, the link's #lang=.
   const lang = () => ((document.documentElement.dataset.langSet ? document.documentElement.lang : initialLang) === "ja" ? "ja" : "en");
-  const t = (key, fields = {}) => String((labels[lang()] || labels.en)[key] ?? labels.en[key] ?? key)
-    .replace(/\{(\w+)\}/g, (m, k) => (fields[k] !== undefined ? fields[k] : m));
+  const t = (key, fields = {}) => fill((labels[lang()] || labels.en)[key] ?? labels.en[key] ?? key, fields);
   let picked = 0;
   const uploads = {};  // key -> the server's answer about that file (columns, rows, targets)
   let uploadNote = { key: "", fields: {}, error: false };
