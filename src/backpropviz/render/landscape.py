@@ -64,6 +64,14 @@ def of_checkpoints(land) -> bool:
     return land.config.get("path_kind") == "checkpoints"
 
 
+def checkpoint_loss_key(land) -> str | None:
+    """The label of the checkpoints' own losses (with their own BatchNorm statistics, where that
+    is how they were taken); None for a recorded run."""
+    if not of_checkpoints(land):
+        return None
+    return "ckpt_loss_own" if land.config.get("own_buffers") else "ckpt_loss"
+
+
 def centre_label(land) -> str:
     """The centre's name: its checkpoint's label (a file name), else "row N"."""
     row = int(land.config.get("center_step", len(land.path) - 1))
@@ -240,7 +248,7 @@ class LandscapeDisplay:
                 self.train_line_ = None
                 reference = land.reference_loss
                 if reference is not None:
-                    key = "ckpt_loss" if of_checkpoints(land) else "set_loss" if is_minibatch(land) else "train_loss"
+                    key = checkpoint_loss_key(land) or ("set_loss" if is_minibatch(land) else "train_loss")
                     (self.train_line_,) = ax.plot(path[:, 0], path[:, 1], reference, color="black",
                                                   lw=2, ls="-", zorder=4, label=tr(key, lang))
                 self.start_ = ax.scatter([path[0, 0]], [path[0, 1]], [heights[0]], color="white", marker="*",
@@ -359,7 +367,7 @@ class PathFidelityDisplay:
             if reference is not None:
                 key = ("set_loss" if land.set_loss is not None else "train_loss_batch") if self.batch_losses \
                     else "train_loss"
-                key = "ckpt_loss" if of_checkpoints(land) else key
+                key = checkpoint_loss_key(land) or key
                 (self.train_line_,) = ax.plot(steps, reference, color="black", lw=2, label=tr(key, lang), zorder=2,
                                               **lone)
             if land.path_loss is not None:
@@ -473,7 +481,8 @@ class LossLineDisplay:
                 self.barrier_ = ax.annotate("", xy=(bt, (1 - bt) * l0 + bt * l1 + barrier),
                                             xytext=(bt, (1 - bt) * l0 + bt * l1),
                                             arrowprops=dict(arrowstyle="<->", color=palette.color("line"), lw=1))
-                self.chord_.set_label(f"{tr('line_chord', lang)}\n{tr('line_barrier', lang, b=barrier, t=bt)}")
+                said = tr("line_barrier", lang, b=barrier, t=bt) if barrier > 0 else tr("line_no_barrier", lang)
+                self.chord_.set_label(f"{tr('line_chord', lang)}\n{said}")
             ax.legend(loc="best", fontsize="x-small", framealpha=0.85)
             ax.set_xlabel(tr("line_x", lang, a=a, b=b))
             ax.set_ylabel(tr("loss", lang))
