@@ -228,14 +228,14 @@ def test_projection_is_the_documented_signed_sketch_and_keeps_distances(tmp_path
     r = backpropviz.load_recording(tmp_path / "rec")
     path = r.projection
     assert path.shape == (STEPS + 1, k)
-    # docs/recording-format.md: one sign per parameter from torch.Generator(seed), coordinate i mod k
+    # docs/recording-format.md: the flat parameters in rows of k (zero-padded), one sign per row
     gen = torch.Generator().manual_seed(seed)
-    sign = np.concatenate([torch.randint(0, 2, (p["numel"],), generator=gen).numpy() * 2.0 - 1
-                           for p in r.meta["params"]])
+    n_rows = -(-r.n_params // k)
+    sign = torch.randint(0, 2, (n_rows,), generator=gen).numpy() * 2.0 - 1
     for t in range(STEPS + 1):
-        expected = np.zeros(k)
-        np.add.at(expected, np.arange(r.n_params) % k, sign * seen["states"][t].astype(np.float64))
-        np.testing.assert_allclose(path[t], expected, rtol=1e-5, atol=1e-5)
+        padded = np.zeros(n_rows * k)
+        padded[: r.n_params] = seen["states"][t]
+        np.testing.assert_allclose(path[t], sign @ padded.reshape(n_rows, k), rtol=1e-5, atol=1e-5)
     a, b = seen["states"][0].astype(np.float64), seen["states"][-1].astype(np.float64)
     ratio = np.linalg.norm(path[-1] - path[0]) / np.linalg.norm(b - a)
     assert 0.5 < ratio < 1.5
@@ -393,6 +393,37 @@ def test_run_longer_than_its_disk_budget_stops_recording_not_training(tmp_path):
     written = sum(f.stat().st_size for f in (tmp_path / "rec").rglob("*") if f.is_file())
     assert written <= 20_000 + 300  # the budget, and the stopped and end lines
     assert len(r.steps) < steps * 10 and r.steps.tolist() == list(range(len(r.steps)))
+
+
+def resident_bytes() -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    pytest.skip("no /proc/self/status")
+
+
+def test_recorder_memory_does_not_grow_with_the_number_of_steps(tmp_path):
+    model, opt, *_ = setup("sgd")
+    x, y = next(batches(0, 1))
+    rss = {}
+    with backpropviz.record(model, opt, tmp_path / "rec", chunk_rows=16,
+                            snapshots=backpropviz.every(20)) as rec:
+        for step in range(1, 1001):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            rec.step(loss)
+            if step in (200, 1000):
+                rss[step] = resident_bytes()
+    assert len(backpropviz.load_recording(tmp_path / "rec").steps) == 1000
+    # 800 more steps (50 chunks and 40 snapshots written): no more memory; a leak of one
+    # 500-byte row a step would show as 400 kB
+    assert rss[1000] - rss[200] < 400_000, rss
+    long = backpropviz.record(model, opt, tmp_path / "a", steps=10**7, chunk_rows=16).estimate
+    short = backpropviz.record(model, opt, tmp_path / "b", steps=10**3, chunk_rows=16).estimate
+    assert long["memory_bytes"] == short["memory_bytes"] == rec.estimate["memory_bytes"]
+    assert long["disk_bytes"] > 1000 * short["disk_bytes"]
 
 
 def test_bad_arguments_are_refused_in_one_line(tmp_path):

@@ -134,27 +134,37 @@ class Recorder:
         self.c_proj = slice(2 + g + 3 * n, 2 + g + 3 * n + (self.k or 0))
 
     def _snapshot_host_bytes(self) -> int:
-        itemsize = torch.finfo(self.snap_dtype).bits // 8
-        return self.n_params * itemsize + self.n_buffer_values * 8
+        """One snapshot on its way to disk: the flat parameters (or gradient) and the buffers."""
+        return self.n_params * self._itemsize() + self.n_buffer_values * 8
 
-    def _device_bytes(self) -> int:
+    def _device_fixed_bytes(self) -> int:
+        """On the model's device, whatever the chunk: the parameters' copy (for the update
+        norms), the projection's signs, and (off the CPU) a snapshot joined there."""
         itemsize = max(p.element_size() for p in self.params)
-        proj = self.n_params + max(p.numel() for p in self.params) * itemsize if self.k else 0
-        return self.n_params * itemsize + proj + self.chunk_rows * len(self.columns) * 8
+        proj = -(-self.n_params // self.k) * self._itemsize() if self.k else 0
+        staging = self.n_params * self._itemsize() if self.device.type != "cpu" else 0
+        return self.n_params * itemsize + proj + staging
+
+    def _row_host_bytes(self) -> int:
+        """Host bytes per buffered row: the row itself (float64) and its step and learning rates."""
+        return (len(self.columns) + 1 + self.n_groups) * 8
+
+    def _fixed_host_bytes(self) -> int:
+        on_cpu = self.device.type == "cpu"  # there the device's bytes are host memory too
+        return self._snapshot_host_bytes() + (self._device_fixed_bytes() if on_cpu else 0)
 
     def _fit_memory(self):
         if self.memory_budget is None:
             return
-        row = len(self.columns) * 8
-        on_host = self.device.type == "cpu"
-        fixed = self._snapshot_host_bytes() + (self._device_bytes() - self.chunk_rows * row if on_host else 0)
-        rows = (self.memory_budget - fixed) // ((2 if on_host else 1) * row)
+        fixed = self._fixed_host_bytes()
+        rows = (self.memory_budget - fixed) // self._row_host_bytes()
         if rows < 1:
             raise BackpropvizError(
                 f"memory_budget={store.human(self.memory_budget)} is too small: one snapshot of "
                 f"{self.n_params:,} parameters and {self.n_buffer_values:,} buffer values"
-                + (" and the copy of the parameters kept for the update norms" if on_host else "")
-                + f" alone take {store.human(fixed + 2 * row)}; give at least that")
+                + (" and the copy of the parameters kept for the update norms"
+                   if self.device.type == "cpu" else "")
+                + f" alone take {store.human(fixed + self._row_host_bytes())}; give at least that")
         self.chunk_rows = int(min(self.chunk_rows, rows))
 
     def _itemsize(self) -> int:
@@ -162,12 +172,10 @@ class Recorder:
 
     def _estimate(self) -> dict:
         steps = self.steps_expected
-        row = len(self.columns) * 8
-        memory = self.chunk_rows * row + self._snapshot_host_bytes()
-        if self.device.type == "cpu":
-            memory += self._device_bytes()
-        estimate = {"memory_bytes": memory, "device_bytes": self._device_bytes(),
-                    "per_step_bytes": row, "chunk_rows": self.chunk_rows}
+        memory = self.chunk_rows * self._row_host_bytes() + self._fixed_host_bytes()
+        device = self._device_fixed_bytes() + self.chunk_rows * len(self.columns) * 8
+        estimate = {"memory_bytes": memory, "device_bytes": device,
+                    "per_step_bytes": len(self.columns) * 8, "chunk_rows": self.chunk_rows}
         if steps is not None:
             estimate.update(self._disk(self.schedule.states(steps)))
         return estimate
@@ -240,6 +248,7 @@ class Recorder:
             self.prev = [p.detach().clone() for p in self.params]
         self.buf = torch.full((self.chunk_rows, len(self.columns)), math.nan, dtype=self.dtype,
                               device=self.device)
+        self.host = np.full((self.chunk_rows, 1 + self.n_groups), np.nan)  # step, lr per group
         self.nan = torch.tensor(math.nan, dtype=self.dtype, device=self.device)
         self.first = 0
         self.last_flush = time.monotonic()
@@ -275,32 +284,32 @@ class Recorder:
             raise write_error(self.path, exc) from None
 
     def _make_sketch(self):
-        """One random sign per parameter (int8), drawn once from the seed; see ``_project``."""
+        """One random sign per row of k flat parameters, drawn once from the seed; see ``_project``."""
         gen = torch.Generator().manual_seed(self.seed)
-        self.signs = [(torch.randint(0, 2, (p.numel(),), generator=gen) * 2 - 1).to(torch.int8)
-                      .to(self.device) for p in self.params]
-        self.scratch = torch.empty(max(p.numel() for p in self.params), dtype=self.snap_dtype,
-                                   device=self.device)
+        n_rows = -(-self.n_params // self.k)
+        self.signs = (torch.randint(0, 2, (n_rows,), generator=gen) * 2 - 1).to(
+            self.device, self.snap_dtype)
 
     def _project(self) -> torch.Tensor:
-        """z_j = sum of sign_i * theta_i over the flat indices i with i mod k = j (of ``prev``:
-        the state just reached). Vectorised: per tensor, one multiply and one column sum of a
-        (rows, k) view, plus the few elements before and after the whole rows."""
-        k = self.k
+        """z = sum over r of sign_r * (row r of the flat parameters laid out in rows of k), of
+        ``prev`` (the state just reached). Per tensor: one vector-matrix product over its whole
+        rows (one pass, no temporary), plus the few elements of the rows it shares."""
+        k, signs = self.k, self.signs
         z = torch.zeros(k, dtype=self.snap_dtype, device=self.device)
         offset = 0
-        for p, sign in zip(self.prev, self.signs):
-            n = p.numel()
-            y = torch.mul(p.reshape(-1), sign, out=self.scratch[:n])
-            head = min(-offset % k, n)  # elements before the next multiple of k
+        for p in self.prev:
+            x = p.reshape(-1).to(z.dtype)
+            n = x.numel()
+            head = min(-offset % k, n)  # the end of the row a previous tensor began
             if head:
-                z[offset % k: offset % k + head] += y[:head]
-            whole = (n - head) // k * k
-            if whole:
-                z += y[head: head + whole].view(-1, k).sum(0)
-            tail = n - head - whole
+                z[offset % k: offset % k + head] += signs[offset // k] * x[:head]
+            first = -(-offset // k)
+            rows = (n - head) // k
+            if rows:
+                z += signs[first: first + rows] @ x[head: head + rows * k].view(rows, k)
+            tail = n - head - rows * k
             if tail:
-                z[:tail] += y[head + whole:]
+                z[:tail] += signs[first + rows] * x[head + rows * k:]
             offset += n
         return z
 
@@ -365,8 +374,9 @@ class Recorder:
         row[self.c_weight] = self.next_weight
         if self.k:
             row[self.c_proj] = self.next_proj
-        row[self.c_lr] = torch.tensor([_lr(g["lr"]) for g in optimizer.param_groups], dtype=self.dtype)
-        row[0] = step
+        host = self.host[self.rows]  # numbers the host has anyway: no copy to the device for them
+        host[0] = step
+        host[1:] = [_lr(g["lr"]) for g in optimizer.param_groups]
         if step in self.schedule or step == 0:
             self._save_grads(step, grads)
 
@@ -442,6 +452,8 @@ class Recorder:
         if not self.rows:
             return
         rows = self.buf[: self.rows].to("cpu", torch.float64).numpy()  # the one transfer
+        rows[:, 0] = self.host[: self.rows, 0]
+        rows[:, self.c_lr] = self.host[: self.rows, 1:]
         if self._fits(rows.nbytes + store.NPY_HEADER + store.INDEX_LINE):
             name = f"scalars/{self.first:012d}.npy"
             self._write(name, rows)
