@@ -373,6 +373,23 @@ def test_interpolate_refuses_a_checkpoint_of_another_model(cli, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["--t-range", "0.2,1.5"], "--t-range must hold [0, 1]"),
+    (["--points", "2"], "--points must be an integer between 3 and 100000"),
+    (["--buffers", "end"], "--buffers takes interpolate or start"),
+    (["--model", "mlp:8"], "--model takes package.module:factory"),
+])
+def test_interpolate_refuses_bad_options_in_one_line(cli, tmp_path, args, fragment):
+    torch.save(um.mlp().state_dict(), tmp_path / "a.pt")
+    base = {"--model": "usermodels:mlp", "--data": "usermodels:blobs", "--checkpoint": tmp_path / "a.pt",
+            "--to": tmp_path / "a.pt"}
+    given = dict(zip(args[::2], args[1::2]))
+    flat = [str(x) for pair in {**base, **given}.items() for x in pair]
+    r = cli("interpolate", *flat, "--out", tmp_path / "o")
+    one_line_error(r, fragment)
+    assert not (tmp_path / "o").exists()
+
+
 def test_the_installed_command_imports_tests_usermodels_from_the_current_folder(tmp_path):
     import subprocess
     import sys
