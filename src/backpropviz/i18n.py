@@ -785,6 +785,10 @@ from .i18n_export import EXPORT as _EXPORT  # noqa: E402  (the playground's expo
 
 CATALOGUE.update(_EXPORT)
 
+from .i18n_recording import RECORDING as _RECORDING  # noqa: E402  (the views of a recording, same catalogue)
+
+CATALOGUE.update(_RECORDING)
+
 def resolve_lang(lang: str | None = None) -> str:
     """``"en"`` or ``"ja"``: ``lang`` itself, or (when None) the locale's language.
 

@@ -1,0 +1,232 @@
+"""The numbers behind the views of a recording of the user's own loop (``backpropviz.record``).
+
+Plain numpy on a ``Recording`` (record/reader.py): per-layer scalars over steps and what they say
+(vanishing, exploding, dead layers, updates too large for the weights), each layer's weight and
+gradient distribution at every snapshot (quantiles; every snapshot kept, step 0 and the last one
+included), and the path of the states on a PCA plane. Renderers (render/layerstats.py) and the
+page (web/packrec.py) draw these arrays; nothing here draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import BackpropvizError
+
+# The usual guide for update/weight ratios (Karpathy, CS231n): about 1e-3 per step.
+RATIO_GUIDE = 1e-3
+RATIO_TOO_LARGE = 1e-2    # ten times the guide: the learning rate is likely too large
+RATIO_TOO_SMALL = 1e-5    # a hundredth of the guide: the layer hardly moves
+VANISHING = 1e-3          # a layer's median gradient norm below this times the largest layer's
+EXPLODING = 1e2           # the gradient norm at the end over the start, or any non-finite norm
+DEAD_SHARE = 0.9          # a layer whose gradient is exactly zero in this share of steps
+QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
+MIN_SNAPSHOTS_PCA = 3
+
+
+def load_checked(path):
+    """The recording in folder ``path`` with at least one step, or a one-line BackpropvizError."""
+    from pathlib import Path
+
+    from ..record import load_recording
+
+    path = Path(path)
+    if not path.is_dir():
+        raise BackpropvizError(f"{str(path)!r} is not a recording folder (a folder written by "
+                               "backpropviz.record, holding meta.json and index.jsonl)")
+    try:
+        rec = load_recording(path)
+    except BackpropvizError:
+        raise
+    except (OSError, ValueError, KeyError) as exc:
+        raise BackpropvizError(f"{str(path)!r}: the recording cannot be read "
+                               f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if len(rec.rows) == 0:
+        raise BackpropvizError(f"{str(path)!r}: the recording has no steps yet (none flushed to disk); "
+                               "views need at least one recorded step")
+    return rec
+
+
+@dataclass
+class LayerSeries:
+    """Per layer (module), over the recorded steps: the norms and the update/weight ratio."""
+
+    steps: np.ndarray            # (T,)
+    names: list[str]             # L layer names ("" is the model itself)
+    grad_norm: np.ndarray        # (T, L), NaN where the layer had no gradient
+    weight_norm: np.ndarray
+    update_norm: np.ndarray
+    update_ratio: np.ndarray
+
+    @classmethod
+    def of(cls, rec) -> "LayerSeries":
+        names, q = rec.layer_scalars()
+        return cls(rec.steps, names, q["grad_norm"], q["weight_norm"], q["update_norm"], q["update_ratio"])
+
+    def __repr__(self) -> str:
+        return f"LayerSeries(steps={len(self.steps)}, layers={self.names})"
+
+
+@dataclass
+class Finding:
+    """One thing the scalars say about one layer: ``kind`` names the catalogue's text."""
+
+    kind: str        # vanishing, exploding, dead, frozen, ratio_large, ratio_small, nonfinite
+    layer: str
+    value: float     # the measured number the text states
+
+
+def _median(a) -> float:
+    a = np.asarray(a, dtype=np.float64)
+    a = a[np.isfinite(a)]
+    return float(np.median(a)) if a.size else float("nan")
+
+
+def diagnose(series: LayerSeries) -> list[Finding]:
+    """What the per-layer scalars say, layer by layer (the thresholds are this module's constants).
+
+    - ``frozen``: no gradient at any step; ``dead``: a gradient exactly 0 in >= 90% of steps;
+    - ``nonfinite``: a non-finite gradient norm at some step (``value``: the first such step);
+    - ``vanishing``: median gradient norm below 1e-3 times the largest layer's (``value``: the ratio);
+    - ``exploding``: the median over the last tenth of steps over that of the first tenth > 100;
+    - ``ratio_large`` / ``ratio_small``: median update/weight ratio above 1e-2 / below 1e-5.
+    """
+    out = []
+    T = len(series.steps)
+    tenth = max(1, T // 10)
+    medians = np.array([_median(series.grad_norm[:, j]) for j in range(len(series.names))])
+    top = np.nanmax(medians) if np.isfinite(medians).any() else float("nan")
+    for j, name in enumerate(series.names):
+        g = series.grad_norm[:, j]
+        has = ~np.isnan(g)
+        if not has.any():
+            out.append(Finding("frozen", name, float(T)))
+            continue
+        bad = has & ~np.isfinite(g)
+        if bad.any():
+            out.append(Finding("nonfinite", name, float(series.steps[np.argmax(bad)])))
+            continue
+        zero_share = float(np.mean(g[has] == 0))
+        if zero_share >= DEAD_SHARE:
+            out.append(Finding("dead", name, zero_share))
+            continue
+        if top > 0 and medians[j] < VANISHING * top:
+            out.append(Finding("vanishing", name, medians[j] / top))
+        start, end = _median(g[:tenth]), _median(g[-tenth:])
+        if T >= 10 and start > 0 and end / start > EXPLODING:
+            out.append(Finding("exploding", name, end / start))
+        ratio = _median(series.update_ratio[:, j])
+        if ratio > RATIO_TOO_LARGE:
+            out.append(Finding("ratio_large", name, ratio))
+        elif 0 < ratio < RATIO_TOO_SMALL:
+            out.append(Finding("ratio_small", name, ratio))
+    return out
+
+
+@dataclass
+class Distributions:
+    """Per layer, the quantiles of its weights (and gradients) at every snapshot.
+
+    ``weights[j]`` / ``grads[j]``: (S, len(QUANTITIES)) for layer ``names[j]``, row i at state
+    ``steps[i]``; a state without a gradient (the last one, or a layer without one) has NaN rows.
+    """
+
+    steps: np.ndarray
+    names: list[str]
+    quantiles: tuple = QUANTILES
+    weights: list[np.ndarray] = field(default_factory=list)
+    grads: list[np.ndarray] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)   # numbers per layer
+
+    @classmethod
+    def of(cls, rec) -> "Distributions":
+        steps = np.asarray(rec.snapshot_steps, dtype=np.int64)
+        if steps.size == 0:
+            raise BackpropvizError("the recording has no snapshot yet; distributions need saved states")
+        names = rec.layer_names
+        params = rec.meta["params"]
+        cols = [np.concatenate([np.arange(p["offset"], p["offset"] + p["numel"]) for p in params
+                                if p["layer"] == name]) for name in names]
+        q = np.asarray(QUANTILES)
+        weights = [np.full((len(steps), len(q)), np.nan) for _ in names]
+        grads = [np.full((len(steps), len(q)), np.nan) for _ in names]
+        for i, s in enumerate(steps):
+            snap = rec.snapshot(int(s))
+            for j, c in enumerate(cols):
+                weights[j][i] = _quantiles(snap.params[c], q)
+                if snap.grads is not None:
+                    grads[j][i] = _quantiles(snap.grads[c], q)
+        return cls(steps, names, QUANTILES, weights, grads, [len(c) for c in cols])
+
+    def __repr__(self) -> str:
+        return f"Distributions(snapshots={self.steps.tolist()}, layers={self.names})"
+
+
+def _quantiles(values: np.ndarray, q: np.ndarray) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return np.quantile(v, q) if v.size else np.full(len(q), np.nan)
+
+
+@dataclass
+class SnapshotPath:
+    """The states on a PCA plane: ``coords`` (n, 2) at ``steps`` (n,).
+
+    ``source``: ``snapshots`` (the principal directions of the saved states' parameters) or
+    ``projection`` (of the recorded random projection of every state, when snapshots are few).
+    ``explained``: the share of the states' variance along each of the two directions.
+    """
+
+    steps: np.ndarray
+    coords: np.ndarray
+    source: str
+    explained: np.ndarray
+
+    @classmethod
+    def of(cls, rec) -> "SnapshotPath":
+        steps = np.asarray(rec.snapshot_steps, dtype=np.int64)
+        if len(steps) >= MIN_SNAPSHOTS_PCA:
+            X = np.stack([rec.snapshot(int(s)).params.astype(np.float64) for s in steps])
+            source = "snapshots"
+        elif rec.projection is not None and len(rec.projection) >= MIN_SNAPSHOTS_PCA:
+            X = np.asarray(rec.projection, dtype=np.float64)
+            steps = np.arange(len(X), dtype=np.int64)
+            source = "projection"
+        else:
+            raise BackpropvizError(
+                f"the path needs at least {MIN_SNAPSHOTS_PCA} snapshots or a projection of as many states; "
+                f"the recording has {len(steps)} snapshot(s) and "
+                f"{'no projection' if rec.projection is None else f'{len(rec.projection)} projected states'} "
+                "(record with snapshots=every(k) or projection=k)")
+        coords, explained = pca_plane(X)
+        return cls(steps, coords, source, explained)
+
+    def __repr__(self) -> str:
+        return f"SnapshotPath({self.source}, states={len(self.steps)}, explained={self.explained.round(3).tolist()})"
+
+
+def pca_plane(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``X`` (n, d) on their top two principal directions (centred at the mean), and the
+    share of the variance each direction holds. The sign of each direction puts the last row
+    at a positive coordinate, so that the same run always looks the same."""
+    centred = X - X.mean(axis=0)
+    u, s, vt = np.linalg.svd(centred, full_matrices=False)
+    k = min(2, len(s))
+    coords = np.zeros((len(X), 2))
+    coords[:, :k] = u[:, :k] * s[:k]
+    for j in range(k):
+        if coords[-1, j] < 0:
+            coords[:, j] = -coords[:, j]
+    total = float((s**2).sum())
+    explained = np.zeros(2)
+    if total > 0:
+        explained[:k] = s[:k] ** 2 / total
+    return coords, explained
+
+
+def nearest_snapshot(snapshot_steps: np.ndarray, step: int) -> int:
+    """Index of the last snapshot at or before ``step`` (the first one when none is)."""
+    i = int(np.searchsorted(snapshot_steps, step, side="right")) - 1
+    return max(i, 0)
