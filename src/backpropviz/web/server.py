@@ -15,6 +15,7 @@ HTTP:
 | request | answer |
 |---|---|
 | ``GET /?token=T&data=moons&...`` | the playground page (settings in the query string) |
+| ``GET /font.css`` | the Japanese font subset of the page's texts (built once; the page's scripts wait for it) |
 | ``GET /static/...``, ``/live/...`` | the viewer's modules and the playground's |
 | ``POST /api/command`` ``{client, action, config?, speed?, lr?}`` | ``new`` (check ``config``, stop the page's run, prepare a new one: ``{run, config, meta}``), ``play``, ``pause``, ``step`` (one step, then paused), ``speed``, ``lr`` (the learning rate from the next step on, kept in the run's ``lr_changes``: see ``LiveRun.set_lr``); ``surface``, ``trace`` with ``steps`` (the live views: web/livework.py) |
 | ``POST /api/upload?name=FILE.csv`` (the file's bytes), ``GET /api/upload?csv=KEY`` | a CSV file for ``data: "csv"``, kept as ``<sha256>/<name>``, the key a config's ``csv`` gives: ``{csv, name, sha256, bytes, columns, rows, target, targets}`` (web/uploads.py) |
@@ -285,7 +286,10 @@ class LiveRun:
         if self.done_steps == t - 1 and bool(torch.isfinite(rec.params[t]).all()):
             self.done_steps = t
         now = time.perf_counter()
-        if now - self._last_whole > 0.03:
+        # A step is streamed once its whole-set loss is known: batched every 30 ms when training
+        # runs flat out, at once when the pacing leaves time before the next step (no step waits).
+        spare = self.speed > 0 and self._next + 1.0 / self.speed > now
+        if spare or now - self._last_whole > 0.03:
             self._whole_losses()
         with self.cond:
             self._in_hook = True
@@ -500,13 +504,17 @@ def page_html(token: str) -> str:
                "optimizer": list(OPTIMIZERS), "schedule": list(SCHEDULES), "defaults": RunConfig().to_dict(),
                "limits": {"layers": MAX_LAYERS, "neurons": MAX_NEURONS, "samples": MAX_SAMPLES, "steps": MAX_STEPS},
                "optimizer_defaults": DEFAULTS, "labels": page_labels()}
-    css = styles() + "\n" + _font_css() + (LIVE / "playground.css").read_text(encoding="utf-8") \
+    css = styles() + "\n" + (LIVE / "playground.css").read_text(encoding="utf-8") \
         + (LIVE / "datapanel.css").read_text(encoding="utf-8")
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>backpropviz playground</title>",
         f"<style>\n{css}\n</style>",
+        # The Japanese font subset takes a second or two to build once: the page's text comes at
+        # once, and its scripts wait for this stylesheet (it blocks them) before they draw. After
+        # the styles, so that its --bpv-font wins.
+        '<link rel="stylesheet" href="/font.css">',
         *[f"<script>{_script_text((STATIC / rel).read_text(encoding='utf-8'))}</script>" for rel in CLASSIC],
         f'<script type="importmap">{_script_text(json.dumps(imports))}</script>',
         "</head>", "<body>",
@@ -552,6 +560,10 @@ def make_app(playground: Playground, port: int | None = None):
                                              "(…/?token=…)\n", status_code=403)
                 return await response(scope, receive, send)
             return await self.app(scope, receive, send)
+
+    async def font(request):
+        return Response(await asyncio.to_thread(_font_css), media_type="text/css",
+                        headers={"Cache-Control": "no-store"})
 
     async def index(request):
         response = HTMLResponse(await asyncio.to_thread(page_html, token), headers={"Cache-Control": "no-store"})
@@ -652,7 +664,7 @@ def make_app(playground: Playground, port: int | None = None):
     async def no_icon(request):
         return Response(status_code=204)
 
-    routes = [Route("/", index), Route("/favicon.ico", no_icon), Route("/api/command", command, methods=["POST"]), Route("/api/events", events),
+    routes = [Route("/", index), Route("/font.css", font), Route("/favicon.ico", no_icon), Route("/api/command", command, methods=["POST"]), Route("/api/events", events),
               upload_route(playground.uploads), *export_routes(playground), Mount("/static", StaticFiles(directory=STATIC)), Mount("/live", StaticFiles(directory=LIVE))]
     return Starlette(routes=routes, middleware=[Middleware(TokenGate)])
 
@@ -702,7 +714,8 @@ class Server:
                                        name="backpropviz-serve", daemon=True)
         self.thread.start()
         # The page (its font subset: a second or two) is built ahead of the first visit.
-        threading.Thread(target=page_html, args=(self.token,), name="backpropviz-page", daemon=True).start()
+        threading.Thread(target=lambda: (page_html(self.token), _font_css()), name="backpropviz-page",
+                         daemon=True).start()
         deadline = time.monotonic() + 10
         while not self._uvicorn.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
