@@ -343,3 +343,24 @@ def test_help_names_the_user_model_options_literally(cli, command, monkeypatch):
     assert "🏭" not in r.out and r.out.count("package.module:factory") >= 4
     for option in ("--checkpoint", "--eval-mode", "--data", "--model"):
         assert option in r.out
+
+
+def test_a_module_called_twice_gets_a_node_per_call_and_its_whole_gradient():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.act, self.out = nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.out(self.act(self.fc(self.act(self.fc(x)))))
+
+    torch.manual_seed(0)
+    model = Twice()
+    X, y = em.table()
+    trace = trace_step(model, F.cross_entropy, X, y, collapse=True)
+    assert [n.name for n in trace.nodes if n.kind == "layer"] == [
+        "Linear fc", "Tanh act", "Linear fc#2", "Tanh act#2", "Linear out"]
+    assert all(n.id.isidentifier() for n in trace.nodes)  # valid Graphviz ids
+    weight = torch.autograd.grad(F.cross_entropy(model(X), y), model.fc.weight)[0]  # both uses
+    np.testing.assert_allclose(trace.node("Linear fc").layer_params["fc.weight"][1], weight.double().numpy(),
+                               rtol=1e-5, atol=1e-8)

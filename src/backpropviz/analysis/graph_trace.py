@@ -876,7 +876,8 @@ def collapse_layers(trace: GraphTrace, model: nn.Module | None = None) -> GraphT
             module = modules.get(module_path(mod))
             cls = type(module).__name__ if module is not None else "layer"
             attrs = {a: float(getattr(module, a)) for a in LAYER_ATTRS if hasattr(module, a)}
-            layer = GraphNode(id=f"L{mod.replace('.', '_')}", name=f"{cls} {mod}", kind="layer",
+            layer_id = "L" + mod.replace(".", "_").replace("#", "_call")  # a valid DOT id ('fc#2': fc_call2)
+            layer = GraphNode(id=layer_id, name=f"{cls} {mod}", kind="layer",
                               value=np.zeros(0), grad=None, module=mod, op=cls, attrs=attrs,
                               mode=training_mode(module)[0], mode_of=training_mode(module)[1])
             layer_nodes[mod] = layer
