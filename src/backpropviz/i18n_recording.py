@@ -83,6 +83,12 @@ RECORDING = {
     "page_rec_no_grad": {"en": "no gradient at this state", "ja": "この状態には勾配がない"},
     "page_rec_path_note": {"en": "{source}: PC1 {pc1}, PC2 {pc2} of the variance; the dot is the state at or before the page's step.",
                            "ja": "{source}: 分散の 第1主成分 {pc1}, 第2主成分 {pc2}; 点はページのステップ以前の状態。"},
+    "page_rec_loss_step": {"en": "loss handed to rec.step", "ja": "rec.step に渡した損失"},
+    "page_rec_loss_note": {"en": "Each step's loss as your loop handed it to rec.step(loss): computed before the step's "
+                                 "update, on whatever batch that step used. Gaps: steps without rec.step.",
+                           "ja": "各ステップの損失 (ループが rec.step(loss) に渡した値): そのステップの更新の前に、そのステップの"
+                                 "バッチで計算したもの。途切れ: rec.step のないステップ。"},
+    "page_rec_step_of": {"en": "state {state} at (PC1 {x}, PC2 {y})", "ja": "状態 {state} (第1主成分 {x}, 第2主成分 {y})"},
     "page_rec_source_snapshots": {"en": "PCA of the snapshots", "ja": "スナップショットの PCA"},
     "page_rec_source_projection": {"en": "PCA of the random projection of every state", "ja": "全状態のランダム射影の PCA"},
     "page_rec_omit_boundary": {"en": "Left out: the decision boundary, network diagram, loss surface, autograd graph, "
@@ -94,7 +100,7 @@ RECORDING = {
     "page_rec_omit_path": {"en": "Left out: the path on the PCA plane needs 3 snapshots or a projection (record with "
                                  "snapshots=every(k) or projection=k).",
                            "ja": "省略: PCA 平面上の経路には 3 つのスナップショットか射影が必要 (snapshots=every(k) か projection=k で記録)。"},
-    "page_rec_incomplete": {"en": "This recording has no end line: its loop is still running or stopped; the page shows "
+    "page_status_incomplete": {"en": "This recording has no end line: its loop is still running or stopped; the page shows "
                                   "the {n} steps flushed to disk.",
                             "ja": "この記録には終了行がない: ループは実行中か中断した。ページはディスクに書き出された {n} ステップを表示する。"},
 }

@@ -49,6 +49,15 @@ def load_checked(path):
     return rec
 
 
+def read_snapshot(rec, step: int):
+    """``rec.snapshot(step)``, with a file that cannot be read (cut short, removed) said in one line."""
+    try:
+        return rec.snapshot(step)
+    except (OSError, ValueError) as exc:
+        raise BackpropvizError(f"{str(rec.path)!r}: the snapshot of step {step} cannot be read "
+                               f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
 @dataclass
 class LayerSeries:
     """Per layer (module), over the recorded steps: the norms and the update/weight ratio."""
@@ -153,7 +162,7 @@ class Distributions:
         weights = [np.full((len(steps), len(q)), np.nan) for _ in names]
         grads = [np.full((len(steps), len(q)), np.nan) for _ in names]
         for i, s in enumerate(steps):
-            snap = rec.snapshot(int(s))
+            snap = read_snapshot(rec, int(s))
             for j, c in enumerate(cols):
                 weights[j][i] = _quantiles(snap.params[c], q)
                 if snap.grads is not None:
@@ -188,7 +197,7 @@ class SnapshotPath:
     def of(cls, rec) -> "SnapshotPath":
         steps = np.asarray(rec.snapshot_steps, dtype=np.int64)
         if len(steps) >= MIN_SNAPSHOTS_PCA:
-            X = np.stack([rec.snapshot(int(s)).params.astype(np.float64) for s in steps])
+            X = np.stack([read_snapshot(rec, int(s)).params.astype(np.float64) for s in steps])
             source = "snapshots"
         elif rec.projection is not None and len(rec.projection) >= MIN_SNAPSHOTS_PCA:
             X = np.asarray(rec.projection, dtype=np.float64)

@@ -536,6 +536,25 @@ def saved_file_kind(path: Path) -> str:
     return "history"
 
 
+def _plot_recording(path: Path, views: str | None, out: Path, fmt: str, lang: str | None, export_csv) -> list[Path]:
+    """The figures of a recording of the user's own loop (render/layerstats.py): loss, layers,
+    weights, grads, path; a figure that cannot be drawn (no snapshots yet) gets a note."""
+    from ..analysis.recording_views import load_checked
+    from ..i18n import resolve_lang
+    from ..render.layerstats import write_recording_figures
+
+    if views is not None or export_csv is not None:
+        fail(f"--views and --export-csv are for history files; a recording folder ({str(path)!r}) gets its "
+             "figures loss, layers, weights, grads and path")
+    fmt, lang = check_format(fmt), resolve_lang(lang)
+    rec = load_checked(path)
+    check_writable_dir(out)
+    paths, skipped = write_recording_figures(rec, out, fmt=fmt, lang=lang)
+    for reason in skipped:
+        print(f"note: {reason}", file=sys.stderr)
+    return paths
+
+
 def _plot_map(path: Path, kind: str, views: str | None, out: Path, fmt: str, lang: str | None) -> list[Path]:
     """Redraw the figures of a landscape file (its contour, filled, heatmap and 3d views, or
     those of --views) or of a convergence map (basins.npz)."""
@@ -568,7 +587,8 @@ def _plot_map(path: Path, kind: str, views: str | None, out: Path, fmt: str, lan
 def plot(
     history_file: Annotated[Path, typer.Argument(
         help="A .npz history written by --save-history, a landscape file (landscape.npz, from `landscape`) "
-             "or a convergence map (basins.npz, from `basins`).", metavar="FILE.npz")],
+             "or a convergence map (basins.npz, from `basins`); or a recording folder written by "
+             "backpropviz.record (its loss, per-layer scalars, distributions and path).", metavar="FILE.npz|RECORDING")],
     views: ViewsOpt = None,
     out: OutOpt = Path("out/plot"),
     fmt: FormatOpt = "png",
@@ -588,6 +608,10 @@ def plot(
     from ..history import History
     from ..render.views import RunShape
 
+    if history_file.is_dir():
+        for path in _plot_recording(history_file, views, out, fmt, lang, export_csv):
+            print(f"wrote {path}")
+        return
     kind = saved_file_kind(history_file)
     if kind != "history":
         if export_csv is not None:

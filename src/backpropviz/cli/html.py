@@ -51,13 +51,26 @@ def write_html(history, out: Path, lang: str, *, trace_steps: int = 1000, surfac
     return write_page(data, out)
 
 
+def write_recording_html(folder: Path, out: Path, lang: str) -> Path:
+    """The page of a recording of the user's own loop (web/packrec.py): loss, per-layer scalars,
+    distributions at the step, the PCA path; the views that need backpropviz's own model are left out."""
+    from ..analysis.recording_views import load_checked
+    from ..render.palette import get_palette
+    from ..web.packrec import recording_page_data
+    from ..web.page import write_page
+
+    data = recording_page_data(load_checked(folder), lang=lang, palette=get_palette().name)
+    return write_page(data, out)
+
+
 @app.command()
 @takes_palette
 @takes_run_options()
 def html(
     history_file: Annotated[Optional[Path], typer.Argument(
-        help="A .npz history written by --save-history. Without it, a run is trained from the run options.",
-        metavar="[HISTORY.npz]")] = None,
+        help="A .npz history written by --save-history, or a recording folder written by backpropviz.record "
+             "(your own model: its loss, per-layer scalars, distributions and path). Without it, a run is trained "
+             "from the run options.", metavar="[HISTORY.npz|RECORDING]")] = None,
     out: HtmlOutOpt = Path("out/backpropviz.html"),
     lang: LangOpt = None,
     trace_steps: TraceStepsOpt = 1000,
@@ -74,6 +87,11 @@ def html(
 
     lang = resolve_lang(lang)
     out = check_page_options(out, trace_steps, surface_resolution, "--out")
+    if history_file is not None and history_file.is_dir():
+        run_options.refuse_with_history(history_file)
+        write_recording_html(history_file, out, lang)
+        typer.echo(f"wrote {out}")
+        return
     history = _history(history_file, run_options, lang)
     write_html(history, out, lang, trace_steps=trace_steps, surface_resolution=surface_resolution)
     typer.echo(f"wrote {out}")

@@ -15,8 +15,11 @@ import * as network from "bpv/views/network.js";
 import * as graph from "bpv/views/graph.js";
 import * as chain from "bpv/views/chain.js";
 import * as update from "bpv/views/update.js";
+import * as layers from "bpv/views/layers.js";
+import * as dists from "bpv/views/dists.js";
+import * as snappath from "bpv/views/snappath.js";
 
-const VIEW_MODULES = { boundary, params, loss: losses, surface, surface3d, network, graph, chain, update };
+const VIEW_MODULES = { boundary, params, loss: losses, surface, surface3d, network, graph, chain, update, layers, dists, snappath };
 const SPEEDS = [1, 2, 5, 10, 25, 50];
 
 /**
@@ -127,6 +130,10 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
 
   function describeRun() {
     const c = page.run.config;
+    if (page.recording) {  // a recording of the user's own loop (web/packrec.py)
+      return t("rec_run_line", { params: page.recording.n_params.toLocaleString("en"), layers: page.recording.layers.names.length,
+        optimizer: c.optimizer, steps: rec.total, status: page.recording.status_text[state.lang] || page.run.status });
+    }
     const batch = page.run.full_batch ? t("full_batch") : t("batch_of", { n: c.batch_size });
     return t("run_line", { data: c.data === "csv" ? (c.csv || "csv") : c.data, model: c.model, loss: c.loss,
       optimizer: c.optimizer, lr: fmt(c.lr), epochs: c.epochs, batch, steps: rec.total });
@@ -138,7 +145,7 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     const t0 = performance.now();
     slider.value = String(k);
     const ep = rec.epoch(k);
-    readout.textContent = t("readout", { step: rec.stepNumber(k), last: rec.total - 1, epoch: ep,
+    readout.textContent = t(page.recording ? "rec_readout" : "readout", { step: rec.stepNumber(k), last: rec.total - 1, epoch: ep,
       loss: fmt(rec.loss(k)) });
     const each = {};
     for (const [name, entry] of Object.entries(views)) {

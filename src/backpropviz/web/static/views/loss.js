@@ -23,7 +23,8 @@ export function create(el, rec, ctx) {
   const holder = document.createElement("div");
   const note = document.createElement("p");
   note.className = "bpv-note";
-  note.textContent = full ? ctx.t("loss_note_full") : ctx.t("loss_note_batch", { n: rec.meta.run.config.batch_size });
+  note.textContent = rec.meta.recording ? ctx.t("rec_loss_note")  // a recording of the user's own loop
+    : full ? ctx.t("loss_note_full") : ctx.t("loss_note_batch", { n: rec.meta.run.config.batch_size });
   el.append(holder, note);
 
   function make() {
@@ -32,7 +33,7 @@ export function create(el, rec, ctx) {
     const stepLoss = new Array(n).fill(null);
     for (let k = 0; k < rec.length; k++) stepLoss[k] = rec.loss(k);
     const series = [{ label: ctx.t("axis_step") },
-      { label: full ? ctx.t("loss_step_full") : ctx.t("loss_step_batch"), stroke: full ? "#222" : "rgba(120,120,120,.8)",
+      { label: rec.meta.recording ? ctx.t("rec_loss_step") : full ? ctx.t("loss_step_full") : ctx.t("loss_step_batch"), stroke: full ? "#222" : "rgba(120,120,120,.8)",
         width: full ? 1.5 : 1, value: (u, v) => fmt(v), scale: "loss" }];
     const data = [x, stepLoss];
     let minLoss = Infinity, maxLoss = -Infinity;
