@@ -357,6 +357,9 @@ def test_disk_budget_refusals_for_logspaced_and_for_too_many_steps(tmp_path):
     with pytest.raises(BackpropvizError, match=r"logspaced\(\d+\)"):
         backpropviz.record(model, opt, tmp_path / "rec", steps=1000, snapshots=backpropviz.logspaced(50),
                            disk_budget="160kB")
+    with pytest.raises(BackpropvizError, match=r"the first \d+ of the 40 listed steps fit"):
+        backpropviz.record(model, opt, tmp_path / "rec", steps=1000, snapshots=list(range(1, 41)),
+                           disk_budget="160kB")
     with pytest.raises(BackpropvizError, match=r"at most steps=[\d,]+ fit"):
         backpropviz.record(model, opt, tmp_path / "rec", steps=10**7, disk_budget="10MB")
     with pytest.raises(BackpropvizError, match="needs steps="):

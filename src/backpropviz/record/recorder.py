@@ -235,7 +235,8 @@ class Recorder:
         n = len(listed)
         while n > 2 and not fits(listed[:n - 1] + [steps]):
             n -= 1
-        return f"at most {n - 2} of the listed steps fit (besides the first and last state)"
+        return (f"the first {n - 2} of the {len(listed) - 2} listed steps fit (besides the first "
+                "and last state)")
 
     # -- the with block ------------------------------------------------------------------------
 
