@@ -31,6 +31,7 @@ bench: $(STAMP)
 	-$(BIN)/python bench/bench_landscape.py
 	-$(BIN)/python bench/bench_basins.py
 	-$(BIN)/python bench/bench_animate.py
+	-$(BIN)/python bench/bench_serve.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
