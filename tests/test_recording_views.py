@@ -1,0 +1,297 @@
+"""Views of a recording of the user's own loop: the figures and the page show the recording's numbers.
+
+The recording is made by an ordinary hand-written loop (a small convolutional network) that also
+keeps, itself, every step's loss, every state's parameters and every step's gradients. The
+figures' plotted data (read back from the matplotlib artists) and the page's readouts are
+compared against those, computed independently in numpy (and the PCA plane against
+scikit-learn's PCA).
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import backpropviz
+from clihelpers import one_line_error
+
+STEPS = 37          # not a multiple of the snapshot spacing: the last state is saved anyway
+EVERY = 10
+SNAPSHOTS = [0, 10, 20, 30, 37]
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 3, 3)
+        self.fc = torch.nn.Linear(3 * 6 * 6, 8)
+        self.out = torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.fc(torch.relu(self.conv(x)).flatten(1))))
+
+
+LAYERS = ["conv", "fc", "out"]
+
+
+def train(path, steps=STEPS, *, stop_after=None, **kw):
+    """The loop, recorded into ``path``; returns what the loop itself saw. ``stop_after``: return
+    from inside the ``with`` block after that many steps (the recording still being written)."""
+    torch.manual_seed(0)
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+    X, y = torch.randn(48, 1, 8, 8), torch.randint(0, 3, (48,))
+    seen = {"loss": [], "states": [], "grads": []}
+    flat = lambda ts: torch.cat([t.detach().reshape(-1) for t in ts]).double().numpy().copy()  # noqa: E731
+    rec = backpropviz.record(model, opt, path, steps=steps, snapshots=backpropviz.every(EVERY), projection=8, **kw)
+    rec.__enter__()
+    seen["states"].append(flat(model.parameters()))
+    for t in range(steps):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(X), y)
+        loss.backward()
+        seen["grads"].append(flat(p.grad for p in model.parameters()))
+        opt.step()
+        rec.step(loss)
+        seen["loss"].append(loss.item())
+        seen["states"].append(flat(model.parameters()))
+        if stop_after is not None and t + 1 == stop_after:
+            seen["recorder"] = rec  # left open: the caller reads the folder while it is being written
+            break
+    else:
+        rec.__exit__(None, None, None)
+    seen["columns"] = {name: np.concatenate([np.arange(p.numel()) + off for off, p in _offsets(model, name)])
+                       for name in LAYERS}
+    return {k: (np.array(v) if k in ("loss", "states", "grads") else v) for k, v in seen.items()}
+
+
+def _offsets(model, layer):
+    off = 0
+    for name, p in model.named_parameters():
+        if name.split(".")[0] == layer:
+            yield off, p
+        off += p.numel()
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rec") / "run"
+    seen = train(path)
+    return backpropviz.load_recording(path), seen
+
+
+def layer_norms(flat_rows, cols):
+    return np.stack([np.linalg.norm(flat_rows[:, cols[name]], axis=1) for name in LAYERS], axis=1)
+
+
+def test_loss_figure_plots_the_loss_the_loop_computed_at_every_step(recorded):
+    from backpropviz.render.layerstats import RecordingLossDisplay
+
+    rec, seen = recorded
+    d = RecordingLossDisplay.from_recording(rec, lang="en")
+    np.testing.assert_array_equal(d.line_.get_xdata(), np.arange(STEPS))
+    np.testing.assert_allclose(d.line_.get_ydata(), seen["loss"], rtol=1e-7)
+
+
+def test_layer_figure_plots_gradient_norms_and_update_ratios_computed_in_the_loop(recorded):
+    from backpropviz.render.layerstats import LayerScalarsDisplay
+
+    rec, seen = recorded
+    d = LayerScalarsDisplay.from_recording(rec, lang="en")
+    grad = layer_norms(seen["grads"], seen["columns"])
+    update = layer_norms(np.diff(seen["states"], axis=0), seen["columns"])
+    weight = layer_norms(seen["states"][:-1], seen["columns"])
+    assert [line.get_label() for line in d.grad_lines_] == LAYERS
+    for j in range(len(LAYERS)):
+        np.testing.assert_allclose(d.grad_lines_[j].get_ydata(), grad[:, j], rtol=1e-5)
+        np.testing.assert_allclose(d.ratio_lines_[j].get_ydata(), update[:, j] / weight[:, j], rtol=1e-4)
+    assert d.guide_.get_ydata()[0] == 1e-3
+    assert all(ax.get_yscale() == "log" for ax in d.axes_)
+
+
+def test_distributions_show_every_snapshot_from_step_0_to_the_last_with_the_loops_quantiles(recorded):
+    from backpropviz.render.layerstats import DistributionDisplay
+
+    rec, seen = recorded
+    assert rec.snapshot_steps == SNAPSHOTS
+    for kind in ("weights", "grads"):
+        d = DistributionDisplay.from_recording(rec, kind, lang="ja")
+        for j, name in enumerate(LAYERS):
+            med = d.medians_[j]
+            np.testing.assert_array_equal(med.get_xdata(), SNAPSHOTS)  # 0 and 37 both there
+            cols = seen["columns"][name]
+            for i, s in enumerate(SNAPSHOTS):
+                if kind == "weights":
+                    values = seen["states"][s][cols]
+                elif s < STEPS:
+                    values = seen["grads"][s][cols]
+                else:  # the last state: no step was taken from it, so no gradient
+                    assert np.isnan(med.get_ydata()[i])
+                    continue
+                assert med.get_ydata()[i] == pytest.approx(np.median(values), rel=1e-5, abs=1e-9)
+                lo, hi = d.extremes_[j]
+                assert lo.get_ydata()[i] == pytest.approx(values.min(), rel=1e-5)
+                assert hi.get_ydata()[i] == pytest.approx(values.max(), rel=1e-5)
+
+
+def test_path_figure_is_the_snapshots_on_their_pca_plane(recorded):
+    from sklearn.decomposition import PCA
+
+    from backpropviz.render.layerstats import SnapshotPathDisplay
+
+    rec, seen = recorded
+    d = SnapshotPathDisplay.from_recording(rec, lang="en")
+    assert d.path.source == "snapshots"
+    ref = PCA(n_components=2).fit_transform(seen["states"][SNAPSHOTS])
+    got = d.line_.get_xydata()
+    for j in range(2):
+        sign = np.sign(got[-1, j]) * np.sign(ref[-1, j])
+        np.testing.assert_allclose(got[:, j], sign * ref[:, j], rtol=1e-3, atol=1e-6 * np.abs(ref).max())
+    labels = [m.get_text() for m in d.marks_]
+    assert labels[0] == "step 0" and labels[-1] == f"step {STEPS}"
+
+
+def test_path_falls_back_to_the_projection_when_snapshots_are_few(tmp_path):
+    from backpropviz.analysis.recording_views import SnapshotPath, pca_plane
+
+    torch.manual_seed(1)
+    model = torch.nn.Linear(5, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with backpropviz.record(model, opt, tmp_path / "r", projection=4) as rec:
+        for _ in range(9):
+            opt.zero_grad()
+            model(torch.randn(8, 5)).pow(2).mean().backward()
+            opt.step()
+    r = backpropviz.load_recording(tmp_path / "r")
+    assert r.snapshot_steps == [0, 9]
+    path = SnapshotPath.of(r)
+    assert path.source == "projection" and list(path.steps) == list(range(10))
+    np.testing.assert_allclose(path.coords, pca_plane(r.projection)[0])
+
+
+def test_findings_name_a_dead_layer_and_a_frozen_one_with_what_was_measured(tmp_path):
+    from backpropviz.render.layerstats import LayerScalarsDisplay
+
+    class Odd(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dead = torch.nn.Linear(4, 4)
+            self.frozen = torch.nn.Linear(4, 4)
+            self.frozen.requires_grad_(False)
+            self.head = torch.nn.Linear(4, 1)
+
+        def forward(self, x):  # relu(. - 1e6) is 0 everywhere: no gradient reaches `dead`
+            return self.head(self.frozen(x) + torch.relu(self.dead(x) - 1e6))
+
+    torch.manual_seed(0)
+    model = Odd()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    with backpropviz.record(model, opt, tmp_path / "r") as rec:
+        for _ in range(12):
+            opt.zero_grad()
+            loss = model(torch.randn(16, 4)).pow(2).mean()
+            loss.backward()
+            opt.step()
+            rec.step(loss)
+    d = LayerScalarsDisplay.from_recording(backpropviz.load_recording(tmp_path / "r"), lang="en")
+    kinds = {f.layer: f.kind for f in d.findings}
+    assert kinds == {"dead": "dead", "frozen": "frozen"}
+    assert "dead: dead, its gradient is exactly 0 in 100% of the steps" in d.note_text_
+    assert "frozen: no gradient at any of the 12 steps" in d.note_text_
+
+
+def test_plot_writes_the_figures_of_a_recording_in_en_and_ja(cli, recorded, tmp_path, drawn):
+    rec, _ = recorded
+    for lang in ("en", "ja"):
+        r = cli("plot", rec.path, "--out", tmp_path / lang, "--lang", lang)
+        assert r.code == 0, r
+        assert sorted(p.name for p in (tmp_path / lang).iterdir()) == sorted(
+            f"{n}.png" for n in ("loss", "layers", "weights", "grads", "path"))
+    ja_titles = [fig._suptitle.get_text() if fig._suptitle else fig.axes[0].get_title() for fig in drawn[5:]]
+    assert "記録した学習の損失" in ja_titles[0] and "層ごと" in ja_titles[1]
+
+
+def test_plot_and_html_refuse_what_is_not_a_readable_recording(cli, recorded, tmp_path):
+    import shutil
+
+    rec, _ = recorded
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    one_line_error(cli("plot", empty, "--out", tmp_path / "o1"), "is not a recording", "meta.json")
+    one_line_error(cli("html", empty, "--out", tmp_path / "p.html"), "is not a recording")
+    started = tmp_path / "started"  # meta.json only: the loop had not flushed a step
+    started.mkdir()
+    shutil.copy(rec.path / "meta.json", started / "meta.json")
+    one_line_error(cli("plot", started, "--out", tmp_path / "o2"), "no steps yet")
+    cut = tmp_path / "cut"  # a snapshot cut short (not what the recorder writes, but a disk may)
+    shutil.copytree(rec.path, cut)
+    victim = sorted((cut / "snapshots").glob("*.params.npy"))[-1]
+    victim.write_bytes(victim.read_bytes()[:100])
+    one_line_error(cli("plot", cut, "--out", tmp_path / "o3"), "cannot be read")
+    one_line_error(cli("html", cut, "--out", tmp_path / "p3.html"), "cannot be read")
+    assert not any((tmp_path / n).exists() for n in ("o1", "o2", "o3", "p.html", "p3.html"))
+
+
+def _number(text):
+    return float(text.replace("−", "-"))
+
+
+def test_html_page_of_a_recording_shows_its_numbers_at_every_step_asked(cli, open_page, recorded, tmp_path):
+    rec, seen = recorded
+    page = tmp_path / "rec.html"
+    assert cli("html", rec.path, "--out", page, "--lang", "ja").code == 0
+    data = json.loads(page.read_text().split('id="bpv-data">')[1].split("</script>")[0])
+    assert data["views"] == ["loss", "layers", "dists", "snappath"]
+    assert {o["view"] for o in data["omitted"]} == {"boundary"}
+    s = open_page(page)
+    assert s.js("window.backpropviz.steps()") == STEPS
+    grad = layer_norms(seen["grads"], seen["columns"])
+    for k in (0, 9, 10, 23, STEPS - 1):
+        s.js(f"window.backpropviz.go({k})")
+        cur = s.js("window.backpropviz.current()")
+        assert cur["step"] == k
+        assert cur["loss"] == pytest.approx(seen["loss"][k], rel=1e-6)
+        snap = max(x for x in SNAPSHOTS if x <= k)
+        card = ".bpv-view-dists .bpv-body"
+        assert s.js(f"document.querySelector('{card}').dataset.snapshot") == str(snap)
+        medians = s.js(f"""Array.from(document.querySelectorAll('{card} tr[data-layer]')).map(
+            (tr) => tr.querySelectorAll('td[data-kind=weights]')[1].textContent)""")
+        for name, text in zip(LAYERS, medians):
+            assert _number(text) == pytest.approx(np.median(seen["states"][snap][seen["columns"][name]]), rel=1e-3)
+        legend = s.js("""Array.from(document.querySelectorAll('.bpv-view-layers .bpv-rec-rec_grad_norm .u-legend .u-value'))
+            .map((e) => e.textContent)""")
+        for j in range(len(LAYERS)):
+            assert _number(legend[1 + j]) == pytest.approx(grad[k, j], rel=1e-3)
+        state = s.js("document.querySelector('.bpv-view-snappath .bpv-body').dataset.state")
+        assert state == str(snap)
+    assert "ステップ" in s.js("document.querySelector('.bpv-readout').textContent")
+    assert s.errors == []
+
+
+def test_a_recording_still_being_written_renders_what_was_flushed(cli, open_page, tmp_path, drawn):
+    from backpropviz.render.layerstats import RecordingLossDisplay
+
+    path = tmp_path / "live"
+    seen = train(path, stop_after=25, chunk_rows=10, flush_seconds=3600)
+    try:
+        rec = backpropviz.load_recording(path)
+        assert not rec.complete
+        flushed = len(rec.rows)
+        assert flushed == 20  # two whole chunks of 10 rows; the third is still in memory
+        d = RecordingLossDisplay.from_recording(rec, lang="en")
+        np.testing.assert_allclose(d.line_.get_ydata(), seen["loss"][:flushed], rtol=1e-7)
+        assert "still running" in d.ax_.get_title()
+        assert cli("plot", path, "--out", tmp_path / "figs").code == 0
+        assert (tmp_path / "figs" / "weights.png").exists()
+        page = tmp_path / "live.html"
+        assert cli("html", path, "--out", page).code == 0
+        s = open_page(page)
+        assert s.js("window.backpropviz.steps()") == flushed
+        s.js(f"window.backpropviz.go({flushed - 1})")
+        assert s.js("window.backpropviz.current()")["loss"] == pytest.approx(seen["loss"][flushed - 1], rel=1e-6)
+        notes = s.js("document.querySelector('.bpv-notes').textContent")
+        assert f"the {flushed} steps flushed" in notes
+        assert s.errors == []
+    finally:
+        seen["recorder"].__exit__(None, None, None)
