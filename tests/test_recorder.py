@@ -471,6 +471,21 @@ def test_loop_that_raises_is_recorded_up_to_the_error(tmp_path):
     assert r.snapshot_steps == [0, 5] and np.isnan(r.loss).all()
 
 
+def test_steps_without_a_loss_read_nan_across_chunks(tmp_path):
+    model, opt, *_ = setup("sgd")
+    with backpropviz.record(model, opt, tmp_path / "rec", chunk_rows=4) as rec:
+        for step in range(10):
+            x, y = next(batches(step, 1))
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            if step < 4:
+                rec.step(loss)
+    r = backpropviz.load_recording(tmp_path / "rec")
+    assert np.isfinite(r.loss[:4]).all() and np.isnan(r.loss[4:]).all()
+
+
 def test_package_import_stays_light():
     code = "import sys, backpropviz; assert callable(backpropviz.record); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", "import sys, backpropviz; print('torch' in sys.modules)"],

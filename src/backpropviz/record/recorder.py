@@ -377,7 +377,7 @@ class Recorder:
             row[self.c_proj] = self.next_proj
         host = self.host[self.rows]  # numbers the host has anyway: no copy to the device for them
         host[0] = step
-        host[1:] = [_lr(g["lr"]) for g in optimizer.param_groups]
+        host[1:] = [_lr(g.get("lr")) for g in optimizer.param_groups]
         if step in self.schedule or step == 0:
             self._save_grads(step, grads)
 
@@ -461,6 +461,7 @@ class Recorder:
             self._append({"kind": "scalars", "file": name, "first": self.first, "rows": self.rows})
         self.first += self.rows
         self.rows = 0
+        self.buf[:, 1] = math.nan  # the loss: a row whose loss is never handed over reads NaN
         self.last_flush = time.monotonic()
 
     def _flat(self, tensors, dtype) -> np.ndarray:
@@ -521,7 +522,13 @@ class Recorder:
 
 
 def _lr(value) -> float:
-    return float(value.item() if isinstance(value, torch.Tensor) else value)
+    """A group's lr as a float (a tensor lr too); NaN for an optimiser whose groups have none."""
+    if isinstance(value, torch.Tensor):
+        value = value.item()
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _number(value):
