@@ -276,9 +276,11 @@ def test_progress_is_shown_and_the_controls_answer_while_the_surface_is_computed
           document.getElementById('bpv-live').addEventListener('bpv-live-drawn', (e) => window.drawn.push([performance.now(), e.detail.steps])); }""")
         page.evaluate("window.backpropviz.step()")  # one step, then paused: its surface is computed by itself
         page.wait_for_function("window.backpropviz.steps() === 1")
-        page.wait_for_function("(window.backpropvizLive.state().progress || {}).total > 0")
-        page.wait_for_function("document.querySelector('.bpv-live-progress').style.display === ''")
-        assert "computing" in page.text_content(".bpv-live-surface-status")
+        shown = page.wait_for_function("""() => {  // the progress event, and the panel showing it, at once
+          const p = window.backpropvizLive.state().progress, bar = document.querySelector('.bpv-live-progress');
+          return p && p.total > 0 && bar.style.display === '' &&
+            { text: document.querySelector('.bpv-live-surface-status').textContent, value: bar.value }; }""").json_value()
+        assert "computing" in shown["text"] and 0 <= shown["value"] <= 1
         page.click(".bpv-live-step")  # while the surface is computed
         page.wait_for_function("window.backpropviz.steps() === 2")
         page.wait_for_function("window.backpropvizLive.state().surfaceSteps !== null")
