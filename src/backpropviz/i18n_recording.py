@@ -63,6 +63,8 @@ RECORDING = {
                                         "(k = {k}; fewer than 3 snapshots)",
                                   "ja": "全 {n} 状態の経路 (ランダム射影 k = {k} の PCA 平面; スナップショットが 3 未満)"},
     "rec_pc": {"en": "PC{n} ({share} of the variance)", "ja": "第{n}主成分 (分散の {share})"},
+    "rec_value_scaled": {"en": "value / the layer's scale (±, in its label)", "ja": "値 / 層の目盛 (ラベルの ±)"},
+    "rec_snapshot_mark": {"en": "snapshot {step}", "ja": "スナップショット {step}"},
     "rec_step_mark": {"en": "step {step}", "ja": "ステップ {step}"},
     # -- the page (web/packrec.py, static/views/layers.js, dists.js, snappath.js) -------------------
     "page_view_layers": {"en": "Per-layer gradient norm and update/weight", "ja": "層ごとの勾配ノルムと 更新量/重み"},

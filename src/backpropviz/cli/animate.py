@@ -103,13 +103,35 @@ def default_animated_views(history) -> list[str]:
     return ["probability"] if history.X.shape[1] == 2 and not is_regression(history) else ["network"]
 
 
+def animate_recording(folder: Path, out: Path, fmt: str, frames: int, fps: float, spacing: str, dpi: float,
+                      lang: str) -> list[Path]:
+    """``recording.<fmt>`` of a recording of the user's own loop (render/layerstats.RecordingScene).
+    The frames are spread along the recorded projection's movement when there is one (else the
+    steps, evenly: a recording holds its parameters only at its snapshots)."""
+    import numpy as np
+
+    from ..analysis.frames import choose_frames
+    from ..analysis.recording_views import load_checked
+    from ..render.animate import Animation
+    from ..render.layerstats import RecordingScene
+
+    rec = load_checked(folder)
+    states = len(rec.rows) + (1 if rec.complete else 0)
+    proj = rec.projection
+    track = proj[:states] if proj is not None and len(proj) >= states else np.arange(states, dtype=float)[:, None]
+    choice = choose_frames(track, frames, spacing=spacing)
+    animation = Animation(RecordingScene(rec, lang=lang), choice.rows, fps=fps, dpi=dpi)
+    return [animation.save(out / f"recording.{fmt}", fmt)]
+
+
 @app.command()
 @takes_palette
 @takes_run_options()
 def animate(
     history_file: Annotated[Optional[Path], typer.Argument(
-        help="A .npz history written by --save-history. Without it, a run is trained from the run options.",
-        metavar="[HISTORY.npz]")] = None,
+        help="A .npz history written by --save-history, or a recording folder written by backpropviz.record "
+             "(one figure, recording.gif: loss, per-layer scalars, distributions, the PCA path). Without it, a run is "
+             "trained from the run options.", metavar="[HISTORY.npz|RECORDING]")] = None,
     views: AnimViewsOpt = None,
     fmt: AnimFormatOpt = "gif",
     frames: FramesOpt = 100,
@@ -144,6 +166,14 @@ def animate(
         fail(f"--plane-resolution must be between 10 and 400; got {plane_resolution}")
     if not surface_span > 0:
         fail(f"--surface-span must be > 0; got {surface_span}")
+    if history_file is not None and history_file.is_dir():
+        run_options.refuse_with_history(history_file, "RECORDING folder")
+        if chosen:
+            fail(f"--views chooses among a history's views; a recording folder is animated as one figure "
+                 f"(recording.gif: loss, per-layer scalars, distributions, the PCA path); got --views {views}")
+        for path in animate_recording(history_file, out, fmt, frames, fps, spacing, dpi, lang):
+            print(f"wrote {path}")
+        return
     history = _run_fitting_views(history_file, run_options, chosen, lang)
     chosen = chosen or default_animated_views(history)
     for view in chosen:  # every view must fit the run before any note, frame or file

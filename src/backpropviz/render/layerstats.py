@@ -297,3 +297,141 @@ def write_recording_figures(rec, out_dir, *, fmt="png", lang=None) -> tuple[list
         atomic_write(path, lambda f, data=data: f.write(data))
         paths.append(path)
     return paths, skipped
+
+
+class RecordingScene:
+    """A recording's training in motion (``animate RECORDING``): loss, per-layer gradient norm and
+    update/weight ratio with a cursor at the frame's step; each layer's weights and gradients at
+    the last snapshot at or before it (boxes: 5-95%, 25-75%, median; each layer scaled by its
+    largest |value| over the snapshots, which its label gives); the PCA path with the state
+    marked. ``update(row)`` (row = state 0..T) moves those artists and returns them."""
+
+    def __init__(self, rec, *, lang=None):
+        self.lang = resolve_lang(lang)
+        self.series = LayerSeries.of(rec)
+        self.loss = rec.loss
+        self.status = rec.status
+        self.dists = Distributions.of(rec) if rec.snapshot_steps else None
+        try:
+            self.path = SnapshotPath.of(rec)
+        except Exception:  # noqa: BLE001  (a BackpropvizError: too few snapshots; the panel says so)
+            self.path = None
+        self.total = len(self.series.steps)
+        self._build()
+
+    def __repr__(self) -> str:
+        return f"RecordingScene(steps={self.total}, layers={len(self.series.names)})"
+
+    def _build(self):
+        from matplotlib.patches import Rectangle
+
+        s, lang = self.series, self.lang
+        with use_language(lang):
+            fig = new_figure((15, 8.4), layout="constrained")
+            axes = fig.subplots(2, 3)
+            (ax_l, ax_g, ax_r), (ax_w, ax_d, ax_p) = axes
+            RecordingLossDisplay(s.steps, self.loss, status=self.status, lang=lang).plot(ax=ax_l)
+            ax_l.set_title(t("rec_loss_label", lang), fontsize=10)
+            colors = layer_colors(len(s.names))
+            for ax, values, key in ((ax_g, s.grad_norm, "rec_grad_norm"), (ax_r, s.update_ratio, "rec_update_ratio")):
+                for j, color in enumerate(colors):
+                    v = np.where(values[:, j] > 0, values[:, j], np.nan)
+                    ax.plot(s.steps, v, color=color, linewidth=1.3, label=layer_label(s.names[j], lang))
+                if np.isfinite(np.where(values > 0, values, np.nan)).any():
+                    ax.set_yscale("log")
+                ax.set_title(t(key, lang), fontsize=10)
+                ax.set_xlabel(t("rec_step", lang))
+                ax.grid(True, alpha=0.35)
+            ax_r.axhline(RATIO_GUIDE, color="#d62728", linestyle="--", linewidth=1.1, label=t("rec_guide", lang))
+            ax_r.legend(fontsize=7, loc="best")
+            self.cursors_ = [ax.axvline(0, color="#d62728", linewidth=1.5) for ax in (ax_l, ax_g, ax_r)]
+            self.boxes_ = {}
+            for ax, kind in ((ax_w, "weights"), (ax_d, "grads")):
+                self.boxes_[kind] = []
+                if self.dists is None:
+                    ax.text(0.5, 0.5, "no snapshot", ha="center", va="center", transform=ax.transAxes)
+                    continue
+                data = self.dists.weights if kind == "weights" else self.dists.grads
+                names = []
+                for j, a in enumerate(data):
+                    scale = float(np.nanmax(np.abs(a))) if np.isfinite(a).any() else 1.0
+                    scale = scale or 1.0
+                    wide = ax.add_patch(Rectangle((0, j - 0.3), 0, 0.6, color="#4c72b0", alpha=0.3, linewidth=0))
+                    iqr = ax.add_patch(Rectangle((0, j - 0.2), 0, 0.4, color="#4c72b0", alpha=0.8, linewidth=0))
+                    med, = ax.plot([0, 0], [j - 0.35, j + 0.35], color="#1f3a68", linewidth=2)
+                    rng, = ax.plot([0, 0], [j, j], color="#555", linewidth=1)
+                    self.boxes_[kind].append((scale, wide, iqr, med, rng, a))
+                    names.append(f"{layer_label(self.dists.names[j], lang)} (±{scale:.2g})")
+                ax.set_yticks(range(len(names)), names, fontsize=8)
+                ax.set_ylim(len(names) - 0.5, -0.5)
+                ax.set_xlim(-1.05, 1.05)
+                ax.set_xlabel(t("rec_value_scaled", lang))
+                ax.grid(True, axis="x", alpha=0.35)
+            ax_w.set_title(t("rec_dist_weights_title", lang, n=len(self.dists.steps) if self.dists else 0,
+                             first=0, last=self.total).split("(")[0], fontsize=10)
+            ax_d.set_title(t("rec_dist_grads_title", lang, n=0, first=0, last=0).split("(")[0], fontsize=10)
+            self.snap_label_ = ax_w.text(0.99, 0.01, "", transform=ax_w.transAxes, fontsize=8, ha="right", va="bottom")
+            self.no_grad_ = ax_d.text(0.5, 0.5, t("page_rec_no_grad", lang), ha="center", va="center",
+                                      transform=ax_d.transAxes, fontsize=10, visible=False)
+            self.marker_ = None
+            if self.path is not None:
+                c = self.path.coords
+                ax_p.plot(c[:, 0], c[:, 1], color="#888", linewidth=1)
+                ax_p.scatter(c[:, 0], c[:, 1], c=self.path.steps, cmap=self._steps_cmap(), s=14, zorder=2)
+                self.marker_, = ax_p.plot([c[0, 0]], [c[0, 1]], "o", markersize=11, markerfacecolor="none",
+                                          markeredgecolor="#d62728", markeredgewidth=2, zorder=3)
+                ax_p.set_xlabel(t("rec_pc", lang, n=1, share=f"{self.path.explained[0]:.0%}"))
+                ax_p.set_ylabel(t("rec_pc", lang, n=2, share=f"{self.path.explained[1]:.0%}"))
+                ax_p.grid(True, alpha=0.35)
+            else:
+                ax_p.text(0.5, 0.5, t("page_rec_omit_path", lang), ha="center", va="center", wrap=True,
+                          transform=ax_p.transAxes, fontsize=8)
+            ax_p.set_title(t("page_view_snappath", lang), fontsize=10)
+            self.label_ = fig.suptitle("", fontsize=12)
+        self.figure_ = fig
+
+    @staticmethod
+    def _steps_cmap():
+        from . import palette
+
+        return palette.cmap("steps")
+
+    def update(self, row: int):
+        from ..analysis.recording_views import nearest_snapshot
+
+        lang = self.lang
+        row = int(row)
+        changed = []
+        for cursor in self.cursors_:
+            cursor.set_xdata([row, row])
+            changed.append(cursor)
+        text = t("rec_step_mark", lang, step=row) + f" / {self.total}"
+        if row < self.total:  # state T is after the last step: no step's loss belongs to it
+            text += " · " + t("loss_value", lang) + f" {self.loss[row]:.4g}"
+        self.label_.set_text(text)
+        changed.append(self.label_)
+        if self.dists is not None:
+            i = nearest_snapshot(self.dists.steps, row)
+            q = list(self.dists.quantiles)
+            i05, i25, i50, i75, i95 = (q.index(v) for v in (0.05, 0.25, 0.5, 0.75, 0.95))
+            for kind, boxes in self.boxes_.items():
+                for scale, wide, iqr, med, rng, a in boxes:
+                    v = a[i] / scale
+                    ok = np.isfinite(v).all()
+                    for artist in (wide, iqr, med, rng):
+                        artist.set_visible(bool(ok))
+                    if ok:
+                        wide.set_x(v[i05]); wide.set_width(v[i95] - v[i05])
+                        iqr.set_x(v[i25]); iqr.set_width(v[i75] - v[i25])
+                        med.set_xdata([v[i50], v[i50]])
+                        rng.set_xdata([v[0], v[-1]])
+                    changed += [wide, iqr, med, rng]
+            self.no_grad_.set_visible(not np.isfinite(self.dists.grads[0][i]).all())
+            changed.append(self.no_grad_)
+            self.snap_label_.set_text(t("rec_snapshot_mark", lang, step=int(self.dists.steps[i])))
+            changed.append(self.snap_label_)
+        if self.marker_ is not None:
+            j = nearest_snapshot(self.path.steps, row)
+            self.marker_.set_data([self.path.coords[j, 0]], [self.path.coords[j, 1]])
+            changed.append(self.marker_)
+        return changed
