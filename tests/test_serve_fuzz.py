@@ -3,8 +3,9 @@
 Over raw sockets (so that nothing on the client side tidies a request up), the server gets every
 kind of bad input a page or a stranger could send: bodies that are not JSON, messages of the wrong
 shape, every run setting with values of the wrong kind and out of range, the playground's limits
-passed, oversize and half-sent bodies, requests without the token or with a wrong one, odd paths,
-methods and broken HTTP, and a seeded random mutator of valid messages. Each gets a 4xx answer
+passed, oversize and half-sent bodies, bad CSV uploads, live-view work and exports, requests without
+the token or with a wrong one, odd paths, methods and broken HTTP, and a seeded random mutator of
+valid messages. Each gets a 4xx answer
 with a message (never a 500, never a hang, no traceback in the server's log), and afterwards the
 server still trains correctly: a run's steps equal ``train()``'s for the same settings, bit for
 bit. While one client sends garbage, another's run keeps streaming. The server listens on
@@ -237,6 +238,18 @@ def systematic_cases(server):
     cases.append(("a chunked body with a bad chunk size",
                   request(server, "POST", "/api/command", b"zz\r\n{}\r\n0\r\n\r\n",
                           {"Transfer-Encoding": "chunked", "Content-Length": None})))
+
+    # the other endpoints: CSV uploads, the live views' work, exports
+    for body in (b"", b"\xff\xfe\x00\x01" * 100, b"a\n1\n2\n", b"a,b\n", b"a,b\n1\n2,3,4\n", b"x" * 1_000_001):
+        cases.append((f"upload {body[:12]!r}", request(server, "POST", "/api/upload?name=x.csv", body,
+                                                       {"Content-Type": "text/csv"})))
+    for steps in ("x", [-1], [10**9], [1] * 17, [1.5], [True], [None]):
+        cases.append((f"trace steps {steps!r:.20}", command(server, {"client": "v", "action": "trace", "steps": steps})))
+    cases.append(("surface with steps", command(server, {"client": "v", "action": "surface", "steps": [1]})))
+    cases.append(("surface before new", command(server, {"client": "never-new", "action": "surface"})))
+    for path in ("/api/export/history?client=never-new", "/api/export/nothing?client=v", "/api/export/page?client=%00",
+                 "/api/export/info", "/api/upload?csv=../../etc/passwd", "/api/upload?csv=" + "0" * 64 + "/x.csv"):
+        cases.append((f"GET {path[:40]}", request(server, "GET", path)))
 
     # the token
     for path in ("/", "/api/events?client=v", "/static/app.js", "/live/playground.js", "/nothing"):
