@@ -295,3 +295,53 @@ def test_a_recording_still_being_written_renders_what_was_flushed(cli, open_page
         assert s.errors == []
     finally:
         seen["recorder"].__exit__(None, None, None)
+
+
+def test_findings_flag_too_large_a_learning_rate_with_the_median_ratio_measured(tmp_path):
+    from backpropviz.analysis.recording_views import diagnose, LayerSeries
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=2.0)
+    X, y = torch.randn(32, 3), torch.randn(32, 1)
+    before, ratios = [], []
+    with backpropviz.record(model, opt, tmp_path / "r"):
+        for _ in range(15):
+            w = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double()
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(X), y).backward()
+            opt.step()
+            after = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double()
+            ratios.append(float((after - w).norm() / w.norm()))
+    found = diagnose(LayerSeries.of(backpropviz.load_recording(tmp_path / "r")))
+    large = [f for f in found if f.kind == "ratio_large"]
+    assert len(large) == 1 and large[0].layer == ""
+    assert large[0].value == pytest.approx(np.median(ratios), rel=1e-4)
+
+
+def test_animate_a_recording_moves_every_panel_to_the_frames_step(cli, recorded, tmp_path):
+    from PIL import Image
+
+    from backpropviz.render.layerstats import RecordingScene
+
+    rec, seen = recorded
+    scene = RecordingScene(rec, lang="en")
+    for row in (0, 14, 30, STEPS):
+        scene.update(row)
+        assert all(list(c.get_xdata()) == [row, row] for c in scene.cursors_)
+        snap = max(s for s in SNAPSHOTS if s <= row)
+        assert scene.snap_label_.get_text() == f"snapshot {snap}"
+        for j, name in enumerate(LAYERS):
+            scale, _, _, med, _, _ = scene.boxes_["weights"][j]
+            values = seen["states"][:, seen["columns"][name]][SNAPSHOTS]
+            assert scale == pytest.approx(np.abs(values).max(), rel=1e-6)
+            assert med.get_xdata()[0] == pytest.approx(np.median(seen["states"][snap][seen["columns"][name]]) / scale,
+                                                       rel=1e-5, abs=1e-9)
+        assert scene.no_grad_.get_visible() == (row == STEPS)
+        i = SNAPSHOTS.index(snap)
+        assert list(scene.marker_.get_xydata()[0]) == pytest.approx(list(scene.path.coords[i]))
+    r = cli("animate", rec.path, "--out", tmp_path / "a", "--frames", "6", "--lang", "ja")
+    assert r.code == 0, r
+    with Image.open(tmp_path / "a" / "recording.gif") as gif:
+        assert gif.n_frames == 6
+    one_line_error(cli("animate", rec.path, "--views", "overview", "--out", tmp_path / "b"), "--views")
