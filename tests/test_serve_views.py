@@ -314,7 +314,7 @@ def test_clicking_the_perceptron_surface_starts_a_run_from_that_point(server, br
     try:
         page.select_option("select[name=speed]", "0")
         page.evaluate("window.backpropviz.play()")
-        page.wait_for_function("window.backpropviz.state().state === 'done'")
+        page.wait_for_function("window.backpropviz.state().state === 'done' && window.backpropviz.steps() === 30")
         page.wait_for_function("window.backpropvizLive.state().surfaceSteps === 30")
         first = page.evaluate("window.backpropviz.state().run")
         surface = page.evaluate(READ_SURFACE)
@@ -324,7 +324,8 @@ def test_clicking_the_perceptron_surface_starts_a_run_from_that_point(server, br
         x, y = bx + 0.8 * bw, by + 0.15 * bh
         w1, w2 = x0 + (x - bx) / bw * (x1 - x0), y0 + (by + bh - y) / bh * (y1 - y0)
         page.click("[data-view=surface] canvas.bpv-surface-overlay", position={"x": x, "y": y})
-        page.wait_for_function(f"window.backpropviz.state().run !== {first} && window.backpropviz.state().state === 'done'")
+        page.wait_for_function(f"window.backpropviz.state().run !== {first} && window.backpropviz.state().state === 'done'"
+                               " && window.backpropviz.steps() === 30")  # (steps are drawn a frame after they come)
         config = page.evaluate("window.backpropviz.config()")
         init = config["init"]
         assert abs(init[0] - w1) <= (x1 - x0) / bw and abs(init[1] - w2) <= (y1 - y0) / bh  # within a pixel
