@@ -5,11 +5,11 @@ kind of bad input a page or a stranger could send: bodies that are not JSON, mes
 shape, every run setting with values of the wrong kind and out of range, the playground's limits
 passed, oversize and half-sent bodies, bad CSV uploads, live-view work and exports, requests without
 the token or with a wrong one, odd paths, methods and broken HTTP, and a seeded random mutator of
-valid messages. Each gets a 4xx answer
-with a message (never a 500, never a hang, no traceback in the server's log), and afterwards the
-server still trains correctly: a run's steps equal ``train()``'s for the same settings, bit for
-bit. While one client sends garbage, another's run keeps streaming. The server listens on
-127.0.0.1 only unless told otherwise.
+valid messages. Each gets a 4xx answer with a message (never a 500, never a hang, no traceback in
+the server's log), and afterwards the server still trains correctly: a run's steps equal
+``train()``'s for the same settings, bit for bit. While one client sends garbage, another's run
+keeps streaming; a closed page's run stops; the server listens on 127.0.0.1 only unless told
+otherwise.
 """
 
 from __future__ import annotations
