@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from matplotlib.path import Path as MplPath
 from torch import nn
 
 import backpropviz
@@ -265,6 +266,16 @@ def test_rendered_graphs_of_both_models_keep_boxes_and_texts_apart(digits, tmp_p
             ext = text.get_window_extent(renderer)
             assert sum(b.x0 - 1 <= ext.x0 and ext.x1 <= b.x1 + 1 and b.y0 - 1 <= ext.y0 and ext.y1 <= b.y1 + 1
                        for b in boxes) == 1, text.get_text()
+        # no edge runs through a box it does not start or end at (residual bends, routes between bands)
+        ends = [(e.src, e.dst) for e in trace.edges] + [(e.src, e.dst) for e in trace.backward_edges()]
+        for arrow, (src, dst) in zip(d.forward_arrows_ + d.backward_arrows_, ends):
+            patch = arrow.arrow_patch
+            path = patch.get_path().transformed(patch.get_transform())  # display coordinates
+            lines = [MplPath(line) for line in path.to_polygons(closed_only=False)]  # the shaft, the head
+            for key, box in d.boxes_.items():
+                if key not in (src, dst):
+                    extent = box.get_window_extent(renderer)
+                    assert not any(line.intersects_bbox(extent, filled=False) for line in lines), (src, dst, key)
         texts = " ".join(t.get_text() for t in d.texts_)
         if model.__class__.__name__ == "DigitsCNN":
             assert ("学習モード" if lang == "ja" else "training mode") in texts

@@ -60,7 +60,8 @@ def _user_batch(history_file, run_options, checkpoint, eval_mode: bool, lang: st
     X, y = first_batch(user.data)
     limit = size or MAX_USER_BATCH
     if len(X) > limit:
-        print(f"note: {t('cli_explain_batch_cut', lang, n=limit, total=len(X))}", file=sys.stderr)
+        if size is None:  # cut by the default, not by the user's --batch-size
+            print(f"note: {t('cli_explain_batch_cut', lang, n=limit, total=len(X))}", file=sys.stderr)
         X, y = X[:limit], y[:limit]
     return user, X, y
 

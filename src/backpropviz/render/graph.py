@@ -76,8 +76,7 @@ LINE_INCH = FONT_SIZE * 1.45 / 72  # one text line, in inches
 COL_INCH, ROW_INCH = 2.05, 1.25    # spacing of layers and rows, in inches
 BOX_WIDTH = 0.86                   # in layer spacings
 MAX_COLUMNS = 8                    # a longer graph is wrapped into bands of at most this many columns
-BAND_GAP = 0.4                     # between bands, in rows (room for the bends of residual edges)
-SKIP_BULGE_INCH = 0.75             # how far below its row an edge that skips columns (a residual) bends
+BAND_GAP = 0.4                     # between bands, in rows (room for the edges routed between them)
 BACK_BULGE_INCH = 0.36             # how far a backward arc bends away from its forward edge
 
 
@@ -329,12 +328,11 @@ class ComputationGraphDisplay:
             self.forward_arrows_, self.backward_arrows_ = [], []
             lanes, back_lanes = {}, {}  # edges between the same two bands run along separate lanes
             for e in self.trace.edges:
-                bend = 2 * SKIP_BULGE_INCH / self._inches(e.src, e.dst) if self._skips(e.src, e.dst) else 0.0
                 arrow = ax.annotate(
                     "", xy=self._anchor(e.dst), xytext=self._anchor(e.src),
                     arrowprops=dict(arrowstyle="-|>", color="black", lw=1.3, mutation_scale=12,
-                                    connectionstyle=self._route(e.src, e.dst, 0.0, lanes)
-                                    or f"arc3,rad={bend:.4f}",
+                                    connectionstyle=self._route(ax, e.src, e.dst, 0.0, lanes, y_per_inch)
+                                    or "arc3,rad=0",
                                     patchA=self.boxes_[e.src], patchB=self.boxes_[e.dst],
                                     shrinkA=1, shrinkB=1), zorder=2)
                 self.forward_arrows_.append(arrow)
@@ -344,15 +342,12 @@ class ComputationGraphDisplay:
                     ax.text(0.5 * (x0 + x1) + 0.04, 0.5 * (y0 + y1), text, fontsize=FONT_SIZE,
                             ha="left", va="bottom", color="black", zorder=4)
             for e in self.trace.backward_edges():
-                length = self._inches(e.src, e.dst)
-                # above its forward edge; for a skipping edge, below its (bent) forward edge
-                bend = -2 * (SKIP_BULGE_INCH + 0.25) / length if self._skips(e.dst, e.src) \
-                    else min(0.35, 2 * BACK_BULGE_INCH / length)
+                bend = min(0.35, 2 * BACK_BULGE_INCH / self._inches(e.src, e.dst))  # an arc above its edge
                 arrow = ax.annotate(
                     "", xy=self._anchor(e.dst), xytext=self._anchor(e.src),
                     arrowprops=dict(arrowstyle="-|>", color=palette.color("gradient"), lw=1.1, linestyle="--",
                                     mutation_scale=11,
-                                    connectionstyle=self._route(e.src, e.dst, -0.08, back_lanes)
+                                    connectionstyle=self._route(ax, e.src, e.dst, -0.08, back_lanes, y_per_inch)
                                     or f"arc3,rad={bend:.4f}",
                                     patchA=self.boxes_[e.src], patchB=self.boxes_[e.dst],
                                     shrinkA=1, shrinkB=1), zorder=1)
@@ -376,35 +371,47 @@ class ComputationGraphDisplay:
 
     def _skips(self, src, dst) -> bool:
         """Whether the forward edge src -> dst jumps over columns of its row (a residual
-        connection): it is then drawn bent below the row, not through the boxes between."""
+        connection): it is then drawn just below the row, not through the boxes between."""
         (x0, y0), (x1, y1) = self.positions[src], self.positions[dst]
         return y0 == y1 and x1 - x0 > 1
 
-    def _route(self, src, dst, shift, lanes):
-        """For an edge from one band to another: out of the box vertically, along the gap
-        between the bands (``shift`` rows lower, and lower again for each edge before it in
-        ``lanes``), into the other box vertically; else None."""
+    def _route(self, ax, src, dst, shift, lanes, y_per_inch):
+        """For an edge from one band to another: out of the upper box to its right, down the
+        gutter between two columns, along the gap between the bands (``shift`` rows lower, and
+        lower again for each edge before it in ``lanes``), down the gutter left of the lower box
+        and into it from the left; no box is crossed. None for an edge within a band."""
+        if self._skips(src, dst) or self._skips(dst, src):
+            return self._under_row(ax, src, dst, shift, y_per_inch)
         if self.band_of[src] == self.band_of[dst]:
             return None
         pair = frozenset((self.band_of[src], self.band_of[dst]))
         lanes[pair] = lanes.get(pair, -1) + 1
-        (_, y0), (_, y1) = self.positions[src], self.positions[dst]
-        lower = min(y0, y1)
-        gap = lower + 0.5 + BAND_GAP / 2 + shift - 0.16 * lanes[pair]
-        return _along_gap_class()((gap - y0) / (y1 - y0))
+        upper, lower = (src, dst) if self.positions[src][1] > self.positions[dst][1] else (dst, src)
+        rows = lambda b: [y for k, (_, y) in self.positions.items() if self.band_of[k] == b]  # noqa: E731
+        gap = 0.5 * (min(rows(self.band_of[upper])) + max(rows(self.band_of[lower]))) + shift - 0.16 * lanes[pair]
+        side = 0.5 - shift / 2  # the backward edge (shift < 0) runs a little beside the forward one
+        (xu, yu), (xl, yl) = self.positions[upper], self.positions[lower]
+        points = [(xu + side, yu), (xu + side, gap), (xl - side, gap), (xl - side, yl)]
+        return _along_gap_class()(ax.transData, points if upper == src else points[::-1])
+
+    def _under_row(self, ax, src, dst, shift, y_per_inch):
+        """A residual edge (one that skips columns of its row): down out of one box, along just
+        below the boxes it skips, up into the other; the backward edge a little lower."""
+        (x0, y0), (x1, y1) = self.positions[src], self.positions[dst]
+        lo, hi = min(x0, x1), max(x0, x1)
+        bottom = min(self.boxes_[k].get_y() for k, (x, y) in self.positions.items() if y == y0 and lo <= x <= hi)
+        level = bottom - (0.07 - 1.1 * shift) * y_per_inch  # shift < 0: the backward edge, 0.09 inch lower
+        step = 0.12 if x1 > x0 else -0.12
+        return _along_gap_class()(ax.transData, [(x0 + step, level), (x1 - step, level)])
 
     def _inches(self, src, dst) -> float:
         (x0, y0), (x1, y1) = self.positions[src], self.positions[dst]
         return max(float(np.hypot((x1 - x0) * self.col_inch, (y1 - y0) * self.row_inch)), 1e-3)
 
     def y_extent(self) -> tuple[float, float]:
-        """The rows drawn, in data units: the boxes and the bends of skipping edges below them."""
+        """The rows drawn, in data units (with room for the edges just below the lowest boxes)."""
         ys = [p[1] for p in self.positions.values()]
-        low = min(ys) - 0.75
-        skip_rows = [self.positions[e.src][1] for e in self.trace.edges if self._skips(e.src, e.dst)]
-        if skip_rows:
-            low = min(low, min(skip_rows) - (SKIP_BULGE_INCH + 0.25) / self.row_inch / 2 - 0.55)
-        return low, max(ys) + 0.75
+        return min(ys) - 0.75, max(ys) + 0.75
 
 
 @functools.cache
@@ -415,16 +422,14 @@ def _along_gap_class():
     from matplotlib.path import Path
 
     class AlongGap(ConnectionStyle._Base):
-        """Down (or up) from A, across at ``fraction`` of the way from A to B, then into B."""
+        """From A through ``points`` (data coordinates, mapped by ``transform`` when drawn) to B."""
 
-        def __init__(self, fraction):
-            self.fraction = fraction
+        def __init__(self, transform, points):
+            self.transform, self.points = transform, points
 
         def connect(self, posA, posB):
-            (xa, ya), (xb, yb) = posA, posB
-            yg = ya + self.fraction * (yb - ya)
-            return Path([(xa, ya), (xa, yg), (xb, yg), (xb, yb)],
-                        [Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO])
+            vertices = [posA, *self.transform.transform(self.points), posB]
+            return Path(vertices, [Path.MOVETO] + [Path.LINETO] * (len(vertices) - 1))
 
     return AlongGap
 
