@@ -52,6 +52,9 @@ CASES = {
     "drawn_points_cosine": dict(data="points", points=((0.0, 0.0, 0), (1.0, 0.5, 1), (0.2, 0.9, 1), (-0.5, 0.1, 0),
                                                         (0.7, -0.3, 0)), model="mlp:3", schedule="cosine", lr=0.8,
                                 epochs=8),
+    "cosine_cut_short_with_schedule_epochs": dict(data="moons", n_samples=40, model="mlp:3", optimizer="sgd", lr=0.5,
+                                                  epochs=3, schedule_epochs=10, schedule="cosine", lr_min=0.05,
+                                                  batch_size=15, seed=6),
     "adamw_stochastic": dict(data="or", optimizer="adamw", lr=0.1, weight_decay=0.05, betas=(0.8, 0.99), epochs=3,
                              batch_size=1, seed=0),
 }
@@ -116,7 +119,8 @@ def test_script_stopped_after_some_steps_prints_that_steps_parameters(tmp_path):
 @pytest.mark.parametrize("case", ["article_perceptron", "moons_mlp_8_8_minibatch_adam", "iris_softmax_step_schedule",
                                   "regression_adam_minibatch", "nand_adagrad_given_start", "adamw_stochastic",
                                   "rmsprop_cosine_no_shuffle", "xor_l1_l2_xavier",
-                                  "lr_changed_while_training_step_schedule", "drawn_points_cosine"])
+                                  "lr_changed_while_training_step_schedule", "drawn_points_cosine",
+                                  "cosine_cut_short_with_schedule_epochs"])
 def test_command_line_records_the_history_of_train(case, cli, tmp_path):
     config = RunConfig(**CASES[case])
     settings = tmp_path / "run.json"

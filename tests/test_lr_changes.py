@@ -132,3 +132,52 @@ def test_bad_lr_changes_in_a_config_file_get_one_line(cli, tmp_path, value, mess
     r = cli("run", "--config", path, "--out", tmp_path / "o")
     one_line_error(r, message)
     assert not (tmp_path / "o").exists()
+
+
+# -- the cosine schedule's own length (RunConfig.schedule_epochs, --schedule-epochs) ---------------
+
+@pytest.mark.parametrize("epochs,length", [(7, 20), (20, 7), (6, 6)])
+def test_a_cosine_schedule_of_a_given_length_is_torchs_cosine_annealing_with_that_t_max(epochs, length):
+    from backpropviz.optim import lr_schedule
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.8)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=length, eta_min=0.01)
+    expected = []
+    for _ in range(epochs):
+        expected.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lr_schedule("cosine", 0.8, epochs, lr_min=0.01, length=length) == expected
+
+
+def test_a_cosine_run_cut_short_with_schedule_epochs_is_the_first_steps_of_the_longer_run():
+    import dataclasses
+
+    long = RunConfig(**{**SETTINGS, "epochs": 12}, optimizer="adam", lr=0.05, schedule="cosine",
+                     lr_changes=((7, 0.2),))  # 12 epochs of 5 steps
+    short = dataclasses.replace(long, epochs=5, schedule_epochs=long.epochs)
+    whole, part = train(long), train(short)
+    n = len(part.loss)
+    assert n == 5 * 5 < len(whole.loss)
+    for name in ("grads", "loss", "lr", "batches"):
+        np.testing.assert_array_equal(getattr(part, name), getattr(whole, name)[:n])
+    np.testing.assert_array_equal(part.params, whole.params[:n + 1])
+    assert not np.array_equal(train(dataclasses.replace(long, epochs=5)).lr, whole.lr[:n])  # without it: another run
+    assert RunConfig.from_json(short.to_json()) == short and RunConfig(**part.config) == short
+
+
+@pytest.mark.parametrize("value", [0, -2, 2.5, "12", True])
+def test_a_bad_schedule_epochs_gets_one_line(cli, tmp_path, value):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"epochs": 3, "schedule": "cosine", "schedule_epochs": value}))
+    one_line_error(cli("run", "--config", path, "--out", tmp_path / "o"), "--schedule-epochs must be an integer >= 1")
+    assert not (tmp_path / "o").exists()
+    if isinstance(value, int) and not isinstance(value, bool):
+        one_line_error(cli("run", "--epochs", "3", "--schedule", "cosine", "--schedule-epochs", str(value),
+                           "--out", tmp_path / "o"), "--schedule-epochs must be an integer >= 1")
+
+
+def test_schedule_epochs_without_the_cosine_schedule_gets_a_note(cli, tmp_path):
+    r = cli("run", "--epochs", "3", "--schedule-epochs", "9", "--views", "loss", "--out", tmp_path / "o")
+    assert r.code == 0, r
+    assert "--schedule-epochs 9" in r.err and "cosine" in r.err

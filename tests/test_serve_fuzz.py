@@ -174,6 +174,7 @@ CONFIG_BAD = {  # field -> (values, settings that make the field apply)
     "step_size": ([0, -1, 1.5, *RANGE], {"schedule": "step"}),
     "gamma": ([0, 2, -1, *RANGE], {"schedule": "step"}),
     "lr_min": ([-1, 10, *RANGE], {"schedule": "cosine"}),
+    "schedule_epochs": ([0, -3, 2.5, "10", True], {"schedule": "cosine"}),
     "lr_changes": (["x", [[-1, 0.1]], [[0, -1]], [[0, NAN]], [[1.5, 0.1]], [1, 2]], {}),
     "epochs": ([0, -1, 1.5, MAX_STEPS + 1, 10**12, 10**4000, *RANGE], {}),
     "batch_size": ([0, -1, 1.5, "ten", *RANGE], {}),

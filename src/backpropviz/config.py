@@ -65,6 +65,9 @@ class RunConfig:
     step_size: int = 100
     gamma: float = 0.1
     lr_min: float = 0.0
+    # The cosine schedule's length in epochs (CosineAnnealingLR's T_max); None: ``epochs``. The
+    # playground's config() of a run paused part way shortens ``epochs`` and keeps the length here.
+    schedule_epochs: int | None = None
     # ((step, lr), ...): from step ``step`` on the base learning rate is ``lr`` (the playground's lr
     # changed while a run trains; steps in increasing order, a change past the run's end never
     # applies). With a schedule, each later epoch takes the schedule's rate for that base.
@@ -95,6 +98,11 @@ class RunConfig:
         if self.init == ARTICLE_INIT and (self.init_scheme is not None
                                           or not str(self.model).lower().startswith("perceptron")):
             object.__setattr__(self, "init", None)
+
+    @property
+    def schedule_length(self) -> int:
+        """The epochs the lr schedule spans (``schedule_epochs``, or ``epochs``)."""
+        return self.epochs if self.schedule_epochs is None else self.schedule_epochs
 
     @property
     def is_full_batch(self) -> bool:
@@ -161,6 +169,9 @@ class RunConfig:
         if not (number(self.lr_min) and 0 <= self.lr_min <= self.lr):
             raise BackpropvizError(f"--lr-min must be in [0, lr={self.lr}]; got {self.lr_min}")
         check_lr_changes(self.lr_changes, self.lr_min)
+        if self.schedule_epochs is not None and not (number(self.schedule_epochs, True) and self.schedule_epochs >= 1):
+            raise BackpropvizError(f"--schedule-epochs must be an integer >= 1 (or omitted: --epochs); "
+                                   f"got {self.schedule_epochs!r}")
         if not (number(self.epochs, True) and self.epochs >= 1):
             raise BackpropvizError(f"--epochs must be an integer >= 1; got {self.epochs}")
         if self.batch_size is not None and not (number(self.batch_size, True) and self.batch_size >= 1):

@@ -34,7 +34,7 @@ OPTIONS = {
     "noise": "--noise", "test_fraction": "--test-fraction", "features": "--features", "csv": "--csv",
     "target": "--target", "task": "--task", "betas": "--betas", "eps": "--eps", "weight_decay": "--weight-decay",
     "alpha": "--alpha", "schedule": "--schedule", "step_size": "--step-size", "gamma": "--gamma",
-    "lr_min": "--lr-min", "l1": "--l1", "l2": "--l2",
+    "lr_min": "--lr-min", "schedule_epochs": "--schedule-epochs", "l1": "--l1", "l2": "--l2",
 }
 # Fields that --init covers together with "init".
 COVERED = {"init_scheme"}
@@ -121,7 +121,7 @@ def command_line(config: RunConfig, *, config_file: str = "run.json") -> str:
 SCRIPT_FIELDS = {
     "data", "n_samples", "noise", "test_fraction", "features", "csv", "target", "points", "task", "model", "activation",
     "init", "init_scheme", "loss", "l1", "l2", "optimizer", "lr", "momentum", "betas", "eps", "weight_decay",
-    "alpha", "schedule", "step_size", "gamma", "lr_min", "lr_changes", "epochs", "batch_size", "shuffle", "seed",
+    "alpha", "schedule", "step_size", "gamma", "lr_min", "schedule_epochs", "lr_changes", "epochs", "batch_size", "shuffle", "seed",
 }
 
 _TORCH_OPTIMIZERS = {"sgd": "SGD", "momentum": "SGD", "nesterov": "SGD", "adagrad": "Adagrad",
@@ -288,7 +288,7 @@ def pytorch_script(config: RunConfig, *, steps: int | None = None, dataset=None)
         add(f"scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size={config.step_size}, "
             f"gamma={config.gamma!r})  # stepped once an epoch")
     elif schedule == "cosine":
-        add(f"scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=EPOCHS, "
+        add(f"scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max={config.schedule_length}, "
             f"eta_min={config.lr_min!r})  # stepped once an epoch")
     penalty = " + penalty()" if config.l1 or config.l2 else ""
 

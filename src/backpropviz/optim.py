@@ -211,13 +211,13 @@ SCHEDULES = ("constant", "step", "cosine")
 
 
 def lr_schedule(kind: str, lr: float, epochs: int, *, step_size: int = 100, gamma: float = 0.1,
-                lr_min: float = 0.0) -> list[float]:
+                lr_min: float = 0.0, length: int | None = None) -> list[float]:
     """The learning rate of each epoch, as torch's schedulers stepped once per epoch give it.
 
     - ``constant``: ``lr`` throughout;
     - ``step``: multiplied by ``gamma`` every ``step_size`` epochs (``torch.optim.lr_scheduler.StepLR``);
-    - ``cosine``: from ``lr`` down to ``lr_min`` along half a cosine over all epochs
-      (``CosineAnnealingLR`` with ``T_max = epochs``, ``eta_min = lr_min``).
+    - ``cosine``: from ``lr`` down to ``lr_min`` along half a cosine over ``length`` epochs
+      (default: all of them; ``CosineAnnealingLR`` with ``T_max = length``, ``eta_min = lr_min``).
 
     The values follow the schedulers' own recursive formulas (each epoch's rate from the
     previous one), not the closed forms, so that they are the same floats the schedulers give.
@@ -229,15 +229,16 @@ def lr_schedule(kind: str, lr: float, epochs: int, *, step_size: int = 100, gamm
     if key not in SCHEDULES:
         raise choice_error("lr schedule", kind, SCHEDULES)
     rates = [float(lr)]
+    T = epochs if length is None else length
     for k in range(1, epochs):  # k is the scheduler's last_epoch after its k-th step()
         prev = rates[-1]
         if key == "constant":
             rates.append(prev)
         elif key == "step":
             rates.append(prev * gamma if k % step_size == 0 else prev)
-        elif (k - 1 - epochs) % (2 * epochs) == 0:
-            rates.append(prev + (lr - lr_min) * (1 - math.cos(math.pi / epochs)) / 2)
+        elif (k - 1 - T) % (2 * T) == 0:
+            rates.append(prev + (lr - lr_min) * (1 - math.cos(math.pi / T)) / 2)
         else:
-            rates.append((1 + math.cos(math.pi * k / epochs)) / (1 + math.cos(math.pi * (k - 1) / epochs))
+            rates.append((1 + math.cos(math.pi * k / T)) / (1 + math.cos(math.pi * (k - 1) / T))
                          * (prev - lr_min) + lr_min)
     return rates

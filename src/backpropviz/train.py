@@ -401,7 +401,7 @@ class LrChanges:
         if base not in self._rates:
             c = self.config
             self._rates[base] = lr_schedule(c.schedule, base, c.epochs, step_size=c.step_size, gamma=c.gamma,
-                                            lr_min=c.lr_min)
+                                            lr_min=c.lr_min, length=c.schedule_length)
         return self._rates[base]
 
     def change(self, step: int, lr: float) -> None:

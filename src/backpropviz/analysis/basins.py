@@ -143,7 +143,7 @@ def train_many(config: RunConfig, starts, dataset=None, *, record_params: bool =
     params = starts.clone()
     optimizer = make_optimizer(config.optimizer, [params], lr=config.lr, **config.optimizer_options())
     rates = lr_schedule(config.schedule, config.lr, config.epochs, step_size=config.step_size,
-                        gamma=config.gamma, lr_min=config.lr_min)
+                        gamma=config.gamma, lr_min=config.lr_min, length=config.schedule_length)
     losses = torch.full((S, T), float("nan"))
     record = torch.empty(S, T + 1, P) if record_params else None
     if record is not None:

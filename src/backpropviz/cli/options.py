@@ -78,6 +78,9 @@ ScheduleOpt = Annotated[str, typer.Option("--schedule", help="Learning-rate sche
 StepSizeOpt = Annotated[int, typer.Option("--step-size", help="step schedule: epochs between decays.")]
 GammaOpt = Annotated[float, typer.Option("--gamma", help="step schedule: factor per decay, in (0, 1].")]
 LrMinOpt = Annotated[float, typer.Option("--lr-min", help="cosine schedule: the final learning rate.")]
+ScheduleEpochsOpt = Annotated[Optional[int], typer.Option(
+    "--schedule-epochs", help="cosine schedule: the epochs it spans (T_max; default: --epochs), so that a run "
+                              "stopped early keeps the schedule of the longer run.")]
 L1Opt = Annotated[float, typer.Option("--l1", help="L1 penalty on the weights (>= 0).")]
 L2Opt = Annotated[float, typer.Option("--l2", help="L2 penalty on the weights (>= 0).")]
 
@@ -114,6 +117,7 @@ RUN_OPTIONS = (
     ("step_size", StepSizeOpt, 100),
     ("gamma", GammaOpt, 0.1),
     ("lr_min", LrMinOpt, 0.0),
+    ("schedule_epochs", ScheduleEpochsOpt, None),
     ("l1", L1Opt, 0.0),
     ("l2", L2Opt, 0.0),
 )
@@ -122,7 +126,7 @@ RUN_DEFAULTS = {name: default for name, _, default in RUN_OPTIONS}
 
 def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epochs, seed, init, batch_size,
                   no_shuffle, n_samples, noise, test_fraction, features, csv, target, task, betas, beta1, beta2, eps,
-                  weight_decay, alpha, nesterov, schedule, step_size, gamma, lr_min, l1, l2):
+                  weight_decay, alpha, nesterov, schedule, step_size, gamma, lr_min, l1, l2, schedule_epochs=None):
     """The validated RunConfig that the command-line options describe (nothing is trained)."""
     from ..config import ARTICLE_INIT, RunConfig, parse_betas, parse_init, parse_list
 
@@ -154,7 +158,7 @@ def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epo
         model=model, activation=activation, init=init_values, init_scheme=init_scheme, loss=loss or "bce", l1=l1, l2=l2,
         optimizer=optimizer, lr=lr, momentum=momentum, betas=betas_values, eps=eps, weight_decay=weight_decay,
         alpha=alpha, schedule=schedule, step_size=step_size, gamma=gamma, lr_min=lr_min,
-        epochs=epochs, batch_size=batch_size, shuffle=not no_shuffle, seed=seed)
+        schedule_epochs=schedule_epochs, epochs=epochs, batch_size=batch_size, shuffle=not no_shuffle, seed=seed)
     return config.validate()
 
 
@@ -163,7 +167,8 @@ def ignored_setting_note(config, *, schedule_varied: bool = False, lang: str = "
 
     - The step schedule multiplies the lr by --gamma at epochs step_size, 2 * step_size, ...;
       with --step-size >= --epochs there is no such epoch and the run is the constant schedule's.
-    - --step-size and --gamma belong to the step schedule, --lr-min to the cosine schedule; given
+    - --step-size and --gamma belong to the step schedule, --lr-min and --schedule-epochs to the
+      cosine schedule; given
       with another schedule they are ignored (not said when ``schedule_varied``: ``compare``
       then gives them to the runs of the schedule they belong to).
     """
@@ -176,7 +181,7 @@ def ignored_setting_note(config, *, schedule_varied: bool = False, lang: str = "
                        suggest=max(1, config.epochs // 3)))
     if not schedule_varied:
         parts, count = [], 0
-        for owner, names in (("step", ("step_size", "gamma")), ("cosine", ("lr_min",))):
+        for owner, names in (("step", ("step_size", "gamma")), ("cosine", ("lr_min", "schedule_epochs"))):
             unused = [f"--{name.replace('_', '-')} {getattr(config, name)}" for name in names
                       if schedule != owner and getattr(config, name) != RUN_DEFAULTS[name]]
             count += len(unused)
