@@ -218,8 +218,8 @@ def test_plot_and_html_refuse_what_is_not_a_readable_recording(cli, recorded, tm
     rec, _ = recorded
     empty = tmp_path / "empty"
     empty.mkdir()
-    one_line_error(cli("plot", empty, "--out", tmp_path / "o1"), "is not a recording", "meta.json")
-    one_line_error(cli("html", empty, "--out", tmp_path / "p.html"), "is not a recording")
+    one_line_error(cli("plot", empty, "--out", tmp_path / "o1"), "is a folder, not a recording", "meta.json")
+    one_line_error(cli("html", empty, "--out", tmp_path / "p.html"), "not a recording")
     started = tmp_path / "started"  # meta.json only: the loop had not flushed a step
     started.mkdir()
     shutil.copy(rec.path / "meta.json", started / "meta.json")

@@ -36,6 +36,10 @@ def load_checked(path):
     if not path.is_dir():
         raise BackpropvizError(f"{str(path)!r} is not a recording folder (a folder written by "
                                "backpropviz.record, holding meta.json and index.jsonl)")
+    if not (path / "meta.json").exists():
+        raise BackpropvizError(f"{str(path)!r} is a folder, not a recording: it has no meta.json (which "
+                               "backpropviz.record writes when its loop starts); give a recording folder, "
+                               "or a file (a history .npz)")
     try:
         rec = load_recording(path)
     except BackpropvizError:
