@@ -371,3 +371,122 @@ def test_the_pages_font_subset_holds_every_japanese_character_of_the_controls():
     assert missing == []
     # The two the font lacks (the play and pause marks) are drawn by the system's fonts.
     assert sorted(c for c in chars if ord(c) not in full) == ["►", "❚"]
+
+
+# -- steps add up, the newest state wins, cosine runs cut short, the fields a data set uses --------
+
+def test_quick_step_commands_add_up_to_as_many_steps(server):
+    assert post(server, {"client": "steps5", "action": "new", "config": RUN, "speed": 4})[0] == 200
+    run = server.playground.clients["steps5"].run
+    for _ in range(5):  # all sent while the first step waits for its slot (a quarter of a second)
+        assert post(server, {"client": "steps5", "action": "step"})[0] == 200
+    wait(lambda: run.state == "paused" and run._in_hook)
+    time.sleep(0.5)
+    assert run.state == "paused" and run.done_steps == 5
+    np.testing.assert_array_equal(run.rec.params.numpy()[:6], train(RunConfig(**RUN)).params[:6])
+
+
+# The answers to "step" come late (after the step's own status event): the newest state must win.
+DELAY_STEP_ANSWERS = """
+const plainFetch = window.fetch;
+window.fetch = async (url, options) => {
+  const answer = await plainFetch(url, options);
+  if (String(url).includes("/api/command") && String(options && options.body).includes('"action":"step"')) {
+    await new Promise((resolve) => setTimeout(resolve, 400));
+  }
+  return answer;
+};
+"""
+
+
+def test_the_newest_state_wins_when_a_commands_answer_comes_after_the_status_event(server, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.add_init_script(DELAY_STEP_ANSWERS)
+    try:
+        page, errors = open_playground(context, f"{server.url}&data=xor&model=mlp:3&epochs=50&speed=0")
+        for i in range(3):
+            page.evaluate("window.backpropviz.step()")
+            page.evaluate("window.backpropviz.idle()")  # the late answer has been read
+            page.wait_for_function(f"window.backpropviz.steps() === {i + 1}", timeout=10000)
+            time.sleep(0.3)
+            assert page.evaluate("window.backpropviz.state().state") == "paused"
+            assert page.is_enabled(".bpv-live-play") and page.is_disabled(".bpv-live-pause")
+        assert errors == []
+    finally:
+        context.close()
+
+
+COSINE = dict(data="moons", n_samples=60, model="mlp:4", optimizer="sgd", lr=0.5, schedule="cosine", lr_min=0.01,
+              batch_size=20, epochs=40, seed=5)
+
+
+def test_a_cosine_run_paused_part_way_config_trains_the_pages_steps_and_its_script_the_same_parameters(
+        server, browser, tmp_path):
+    import subprocess
+    import sys
+
+    from backpropviz.export import parse_script_output, pytorch_script
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        query = "&".join(f"{k}={v}" for k, v in COSINE.items())
+        page, errors = open_playground(context, f"{server.url}&{query}&speed=120")
+        assert page.is_visible("[data-field=schedule_epochs]")  # the cosine schedule's own length
+        page.click(".bpv-live-play")
+        page.wait_for_function("window.backpropviz.steps() >= 25", timeout=20000)
+        page.click(".bpv-live-pause")
+        page.wait_for_function("window.backpropviz.state().state === 'paused'", timeout=10000)
+        time.sleep(0.5)
+        n = page.evaluate("window.backpropviz.steps()")
+        config = page.evaluate("window.backpropviz.config()")
+        assert config["epochs"] < COSINE["epochs"] and config["schedule_epochs"] == COSINE["epochs"]
+        history = train(RunConfig(**config))
+        assert len(history.loss) >= n
+        np.testing.assert_array_equal(history.lr[:n], train(RunConfig(**COSINE)).lr[:n])
+        for k in (0, n // 2, n - 1):
+            assert_step_equals(page, history, k)
+
+        script = tmp_path / "cosine.py"
+        script.write_text(pytorch_script(RunConfig(**config)), encoding="utf-8")
+        done = subprocess.run([sys.executable, "-I", str(script)], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        printed = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1)
+                                  for v in parse_script_output(done.stdout).values()]).astype(np.float32)
+        np.testing.assert_array_equal(printed, history.params[-1])
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_samples_and_noise_show_for_toy_sets_only_and_the_subtitle_shows_the_lr_in_force(server, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page, errors = open_playground(context, f"{server.url}&data=and&epochs=400&speed=60")
+        for lang in ("en", "ja"):
+            page.evaluate(f"window.backpropviz.lang('{lang}')")
+            assert page.is_hidden("[data-field=n_samples]") and page.is_hidden("[data-field=noise]")
+            assert page.text_content(".bpv-live-fixed-rows") == catalogue(lang, "fixed_rows")
+            assert page.is_visible(".bpv-live-fixed-rows")
+        page.evaluate("window.backpropviz.lang('en')")
+        page.select_option("select[name=data]", "moons")
+        page.evaluate("window.backpropviz.idle()")
+        assert page.is_visible("[data-field=n_samples]") and page.is_visible("[data-field=noise]")
+        assert page.is_hidden(".bpv-live-fixed-rows")
+        page.select_option("select[name=data]", "xor")
+        page.evaluate("window.backpropviz.idle()")
+        assert page.is_hidden("[data-field=n_samples]")
+
+        page.click(".bpv-live-play")
+        page.wait_for_function("window.backpropviz.steps() >= 5", timeout=20000)
+        assert "lr 0.5 ·" in page.text_content(".bpv-subtitle")
+        page.fill("input[name=lr]", "1.5")
+        page.dispatch_event("input[name=lr]", "change")
+        page.wait_for_function("window.backpropviz.config().lr_changes.length === 1", timeout=20000)
+        at = page.evaluate("window.backpropviz.config().lr_changes[0][0]")
+        page.wait_for_function(f"window.backpropviz.steps() >= {at + 3}", timeout=20000)
+        page.evaluate("window.backpropviz.pause()")
+        assert "lr 0.5 → 1.5 ·" in page.text_content(".bpv-subtitle")
+        assert errors == []
+    finally:
+        context.close()

@@ -20,7 +20,7 @@ HTTP:
 | ``POST /api/command`` ``{client, action, config?, speed?, lr?}`` | ``new`` (check ``config``, stop the page's run, prepare a new one: ``{run, config, meta}``), ``play``, ``pause``, ``step`` (one step, then paused), ``speed``, ``lr`` (the learning rate from the next step on, kept in the run's ``lr_changes``: see ``LiveRun.set_lr``); ``surface``, ``trace`` with ``steps`` (the live views: web/livework.py) |
 | ``POST /api/upload?name=FILE.csv`` (the file's bytes), ``GET /api/upload?csv=KEY`` | a CSV file for ``data: "csv"``, kept as ``<sha256>/<name>``, the key a config's ``csv`` gives: ``{csv, name, sha256, bytes, columns, rows, target, targets}`` (web/uploads.py) |
 | ``GET /api/export/KIND?client=ID&run=N`` | the page's run as a file: ``history``, ``page`` (of the steps so far), ``command``, ``script``, ``config``; ``info`` for the export panel (web/exports.py) |
-| ``GET /api/events?client=ID`` | server-sent events: ``steps`` (``{run, from, initial?, params, grads, loss, epoch, lr, whole_loss, lr_changes}``, arrays as page-format records) and ``status`` (``{run, state, steps, message, lr_changes}``); ``progress``, ``surface``, ``trace``, ``epochs`` (web/livework.py) |
+| ``GET /api/events?client=ID`` | server-sent events: ``steps`` (``{run, from, initial?, params, grads, loss, epoch, lr, whole_loss, lr_changes}``, arrays as page-format records) and ``status`` (``{run, state, seq, steps, message, lr_changes}``; ``seq`` numbers the run's changes of state, and the command's answer carries it too); ``progress``, ``surface``, ``trace``, ``epochs`` (web/livework.py) |
 """
 
 from __future__ import annotations
@@ -198,12 +198,25 @@ class LiveRun:
         self._next = 0.0
         self._last_whole = 0.0
 
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        # Every change of state is numbered (``seq`` in status()): a page that gets a command's answer
+        # after a newer status event keeps the newer state.
+        if value != getattr(self, "_state", None):
+            self._state = value
+            self.seq = getattr(self, "seq", 0) + 1
+
     # control (any thread)
     def play(self, budget=None) -> None:
         with self.cond:
             if self.state in ("done", "diverged", "stopped", "error"):
                 return
-            self.budget = budget
+            # Steps add up: a second "one step" before the first is made makes two.
+            self.budget = budget + self.budget if budget is not None and self.budget is not None else budget
             self._next = time.perf_counter()
             if self.thread is None:
                 self.state = "running"
@@ -352,8 +365,9 @@ class LiveRun:
         return out
 
     def status(self) -> dict:
-        return {"run": self.id, "state": self.state, "steps": self.done_steps, "total": self.n_steps,
-                "message": self.message, "lr_changes": self.lr_changes()}
+        with self.cond:
+            return {"run": self.id, "state": self.state, "seq": self.seq, "steps": self.done_steps,
+                    "total": self.n_steps, "message": self.message, "lr_changes": self.lr_changes()}
 
 
 def _json_number(v):
@@ -489,7 +503,7 @@ def _font_css_once() -> str:
 def page_html(token: str) -> str:
     """The playground page: the viewer's styles and modules (import map to this server's URLs)."""
     from ..config import RunConfig
-    from ..data import DATASETS
+    from ..data import DATASETS, GENERATED_DATASETS
     from ..losses import LOSSES
     from ..models import ACTIVATIONS
     from ..optim import DEFAULTS, OPTIMIZERS, SCHEDULES
@@ -500,7 +514,7 @@ def page_html(token: str) -> str:
     imports["imports"]["bpv-live/"] = "/live/"
     from .uploads import data_choices
 
-    choices = {"data": list(DATASETS), "data_panel": data_choices(MAX_SAMPLES), "loss": list(LOSSES), "activation": list(ACTIVATIONS),
+    choices = {"data": list(DATASETS), "generated": list(GENERATED_DATASETS), "data_panel": data_choices(MAX_SAMPLES), "loss": list(LOSSES), "activation": list(ACTIVATIONS),
                "optimizer": list(OPTIMIZERS), "schedule": list(SCHEDULES), "defaults": RunConfig().to_dict(),
                "limits": {"layers": MAX_LAYERS, "neurons": MAX_NEURONS, "samples": MAX_SAMPLES, "steps": MAX_STEPS},
                "optimizer_defaults": DEFAULTS, "labels": page_labels()}

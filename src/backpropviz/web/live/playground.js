@@ -29,11 +29,12 @@ const scheduleIs = (name) => (s) => String(s.schedule).toLowerCase() === name;
 
 /** The settings of a run that the page offers, as RunConfig fields (what `run --config` reads).
  * group: where its control sits ("now": applies to the running training); hyper: shown when the
- * chosen optimiser takes it; when: shown only then; custom: a control of its own below. */
+ * chosen optimiser takes it; when: shown only then; toy: shown for the generated (toy) data sets
+ * only, the others have rows of their own; custom: a control of its own below. */
 export const FIELDS = [
   { name: "data", kind: "choice", group: "data" },
-  { name: "n_samples", kind: "int", group: "data" },
-  { name: "noise", kind: "float", optional: true, hint: "hint_default", group: "data" },
+  { name: "n_samples", kind: "int", group: "data", toy: true },
+  { name: "noise", kind: "float", optional: true, hint: "hint_default", group: "data", toy: true },
   { name: "test_fraction", kind: "float", group: "data" },
   { name: "model", kind: "model", group: "model", custom: true },
   { name: "activation", kind: "choice", group: "model" },
@@ -52,6 +53,7 @@ export const FIELDS = [
   { name: "step_size", kind: "int", group: "training", when: scheduleIs("step") },
   { name: "gamma", kind: "float", group: "training", when: scheduleIs("step") },
   { name: "lr_min", kind: "float", group: "training", when: scheduleIs("cosine") },
+  { name: "schedule_epochs", kind: "int", optional: true, hint: "hint_all_epochs", group: "training", when: scheduleIs("cosine") },
   { name: "l1", kind: "float", group: "training" },
   { name: "l2", kind: "float", group: "training" },
   { name: "batch_size", kind: "int", optional: true, hint: "hint_full_batch", group: "training" },
@@ -145,7 +147,7 @@ export function start(root, choices) {
     speed: query.has("speed") && SPEEDS.includes(Number(query.get("speed"))) ? Number(query.get("speed")) : 60,
     lang: labels[readHash(location.hash).lang] ? readHash(location.hash).lang : "en",
     runId: null, rec: null, viewer: null, config: null, state: "none", steps: 0, total: 0, message: "",
-    pendingLr: null, runs: 0, names: null,
+    pendingLr: null, runs: 0, names: null, seq: 0,  // seq: the numbering of the run's state (server.py)
   };
   const client = Math.random().toString(36).slice(2) + Date.now().toString(36);
   let queue = Promise.resolve();
@@ -229,6 +231,8 @@ export function start(root, choices) {
   });
 
   const lrNote = h("p", { class: "bpv-note bpv-live-lr-note" });
+  const fixedRows = text("p", { class: "bpv-note bpv-live-fixed-rows" }, "fixed_rows");
+  const isToy = (s) => (choices.generated || []).includes(String(s.data).toLowerCase());
   const layerBox = h("div", { class: "bpv-live-layers" });
   const initMode = h("select", { name: "init_mode" });
   for (const m of INIT_MODES) initMode.append(tx(h("option", { value: m }), "init_" + m));
@@ -255,6 +259,7 @@ export function start(root, choices) {
     inputs[f.name] = input;
     groups[f.group].append(row(f.name, "field_" + f.name, input));
     if (f.name === "lr") groups.now.append(lrNote, row("speed", "speed", speed));
+    if (f.name === "noise") groups.data.append(fixedRows);
     if (f.name === "test_fraction") groups.model.append(h("div", { class: "bpv-live-field", "data-field": "model" },
       text("span", {}, "field_model")), layerBox);
     if (f.name === "activation") {
@@ -342,9 +347,10 @@ export function start(root, choices) {
       if (f.kind === "choice" && ![...input.options].some((o) => o.value === String(v))) input.append(h("option", { value: String(v) }, String(v)));
       show(input, v === null || v === undefined ? "" : String(v));
       if (f.hyper) input.placeholder = f.name in takes ? String(takes[f.name]) : "";
-      const shown = (!f.hyper || f.name in takes) && (!f.when || f.when(s));
+      const shown = (!f.hyper || f.name in takes) && (!f.when || f.when(s)) && (!f.toy || isToy(s));
       if (rows[f.name]) rows[f.name].hidden = !shown;
     }
+    fixedRows.hidden = isToy(s);
     const d = takes.betas || [0.9, 0.999];
     betas.forEach((el, i) => {
       show(el, s.betas ? String(s.betas[i]) : "");
@@ -432,6 +438,7 @@ export function start(root, choices) {
       S.rec = new Recording(a.meta, a.meta.run.param_names.length);
       S.names = a.meta.run.param_names;
       S.state = "ready";
+      S.seq = 0;
       showError(null);
     } catch (err) {
       S.state = "none";
@@ -448,9 +455,18 @@ export function start(root, choices) {
       if (!(await newRun())) return;
     }
     const a = await send({ action, speed: S.speed });
-    // A short run may end (its status event) before this answer comes: an end is not undone by it.
-    const ended = ["done", "diverged", "stopped", "error"].includes(S.state);
-    if (a.run === S.runId && !ended) { S.state = a.state; renderStatus(); }
+    // A status event may come before this answer (a step made and paused, a short run ended): the
+    // newest state wins, by the run's numbering of its changes of state.
+    if (a.run === S.runId) takeState(a);
+  }
+
+  /** The run's state from a status event or a command's answer, unless a newer one came already. */
+  function takeState(d) {
+    if (!(d.seq >= S.seq)) return false;
+    S.seq = d.seq;
+    S.state = d.state;
+    renderStatus();
+    return true;
   }
 
   function change(changes) {
@@ -567,10 +583,9 @@ export function start(root, choices) {
   events.addEventListener("status", (ev) => {
     const d = JSON.parse(ev.data);
     if (d.run !== S.runId) return;
-    S.state = d.state;
     if (d.lr_changes) takeChanges(d.lr_changes);
     if (d.message) showError(d.message);
-    renderStatus();
+    takeState(d);
   });
   // The views that come after the steps (the loss surface, traced steps, per-epoch metrics) and
   // the perceptron's start clicked on its loss surface (liveviews.js).
@@ -603,11 +618,18 @@ export function start(root, choices) {
     lang: (code) => (code ? setLang(code) : S.lang),
     views: (list) => (S.viewer ? S.viewer.views(list) : []),
     /** The current settings as the JSON object `backpropviz run --config` reads: `epochs` the epochs
-     * begun so far (all of them before the first step), `lr_changes` the learning rates changed. */
+     * begun so far (all of them before the first step; a cosine schedule then keeps its length in
+     * `schedule_epochs`), `lr_changes` the learning rates changed. */
     config: () => {
       const c = JSON.parse(JSON.stringify(S.config || S.settings));
       c.lr_changes = JSON.parse(JSON.stringify(S.settings.lr_changes || []));
-      if (S.rec && S.rec.length) c.epochs = S.rec.epoch(S.rec.length - 1) + 1;
+      if (S.rec && S.rec.length) {
+        const begun = S.rec.epoch(S.rec.length - 1) + 1;
+        // The cosine schedule spans the run's epochs: a shorter run keeps the longer one's schedule.
+        const cosine = String(c.schedule).toLowerCase() === "cosine";
+        if (cosine && begun < c.epochs && (c.schedule_epochs === null || c.schedule_epochs === undefined)) c.schedule_epochs = c.epochs;
+        c.epochs = begun;
+      }
       return c;
     },
     /** The page's settings (FIELDS); given an object, change them (a new run). */

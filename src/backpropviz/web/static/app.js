@@ -135,8 +135,11 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
         optimizer: c.optimizer, steps: rec.total, status: page.recording.status_text[state.lang] || page.run.status });
     }
     const batch = page.run.full_batch ? t("full_batch") : t("batch_of", { n: c.batch_size });
+    // The lr the last step took, where it is not the starting one (a schedule, a change on a live page).
+    const now = rec.length ? rec.lr(rec.length - 1) : c.lr;
+    const lr = Number.isFinite(now) && now !== c.lr ? `${fmt(c.lr)} → ${fmt(now)}` : fmt(c.lr);
     return t("run_line", { data: c.data === "csv" ? (c.csv || "csv") : c.data, model: c.model, loss: c.loss,
-      optimizer: c.optimizer, lr: fmt(c.lr), epochs: c.epochs, batch, steps: rec.total });
+      optimizer: c.optimizer, lr, epochs: c.epochs, batch, steps: rec.total });
   }
 
   // -- render(state) ----------------------------------------------------------------------------
