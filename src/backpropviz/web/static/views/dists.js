@@ -39,7 +39,7 @@ export function create(el, rec, ctx) {
   }));
   const names = sec.names.map((n) => n || "(model)");
   const info = h("p", { class: "bpv-note bpv-rec-dist-at" });
-  const width = Math.max(420, Math.min(el.clientWidth || 560, 640));
+  const width = Math.max(300, Math.min(el.clientWidth || 340, 640));
   const panel = (width - LABEL - GAP) / 2;
   el.append(info);
   const { g } = makeCanvas(el, width, ROW * L + 24, "bpv-rec-dists");

@@ -9,15 +9,18 @@ import { lineChart, rows } from "bpv/views/chartbase.js";
 
 const MAX_LEGEND = 12;
 
-/** Column j of a (T, L) typed array as chart values (positive or null: log scales), one more for row T. */
+/** Column j of a (T, L) typed array as log10 chart values (null where not positive), one more for
+ * row T. The charts draw log10 on a linear scale: uPlot's own log scale has no ticks below 1e-16,
+ * and a vanishing gradient goes far lower. */
 function column(a, j, L, n) {
   const out = new Array(n).fill(null);
   for (let k = 0; k < n - 1; k++) {
     const v = a[k * L + j];
-    out[k] = v > 0 && Number.isFinite(v) ? v : null;
+    out[k] = v > 0 && Number.isFinite(v) ? Math.log10(v) : null;
   }
   return out;
 }
+const pow10 = (v) => (v === null || v === undefined ? "" : fmt(Math.pow(10, v)));
 
 export function create(el, rec, ctx) {
   const sec = rec.meta.recording.layers;
@@ -34,15 +37,16 @@ export function create(el, rec, ctx) {
       const series = [{ label: ctx.t("axis_step") }];
       const data = [x];
       names.forEach((name, j) => {
-        series.push({ label: name, stroke: CLASS_COLOURS[j % CLASS_COLOURS.length], width: 1.5, value: (u, v) => fmt(v) });
+        series.push({ label: name, stroke: CLASS_COLOURS[j % CLASS_COLOURS.length], width: 1.5, value: (u, v) => pow10(v) });
         data.push(column(arr, j, L, x.length));
       });
       if (guide) {
-        series.push({ label: "1e-3", stroke: "#d62728", dash: [5, 4], width: 1.2, value: (u, v) => fmt(v) });
-        data.push(new Array(x.length).fill(sec.guide));
+        series.push({ label: "1e-3", stroke: "#d62728", dash: [5, 4], width: 1.2, value: (u, v) => pow10(v) });
+        data.push(new Array(x.length).fill(Math.log10(sec.guide)));
       }
-      return { data, opts: { series, legend: { show: L <= MAX_LEGEND }, scales: { x: { time: false }, y: { distr: 3 } },
-        axes: [{ label: ctx.t("axis_step") }, { label: ctx.t(key), size: 64, values: (u, vals) => vals.map((v) => fmt(v, 2)) }] } };
+      return { data, opts: { series, legend: { show: L <= MAX_LEGEND }, scales: { x: { time: false } },
+        axes: [{ label: ctx.t("axis_step") }, { label: ctx.t(key), size: 64,
+          incrs: [1, 2, 3, 5, 10, 20, 50], values: (u, vals) => vals.map((v) => `1e${Math.round(v)}`) }] } };
     };
     charts.push(lineChart(holder, rec, ctx, make, { height: 200 }));
   }
