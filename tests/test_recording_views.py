@@ -345,3 +345,38 @@ def test_animate_a_recording_moves_every_panel_to_the_frames_step(cli, recorded,
     with Image.open(tmp_path / "a" / "recording.gif") as gif:
         assert gif.n_frames == 6
     one_line_error(cli("animate", rec.path, "--views", "overview", "--out", tmp_path / "b"), "--views")
+
+
+def test_page_draws_a_gradient_norm_far_below_1e_16_without_console_errors(cli, open_page, tmp_path):
+    class Faint(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.faint = torch.nn.Linear(3, 1)
+            self.head = torch.nn.Linear(3, 1)
+
+        def forward(self, x):  # the faint layer's gradient is 1e-20 times the head's, about
+            return self.head(x) + 1e-20 * self.faint(x)
+
+    torch.manual_seed(0)
+    model = Faint()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    X, y = torch.randn(16, 3, dtype=torch.float64), torch.randn(16, 1, dtype=torch.float64)
+    model.double()
+    with backpropviz.record(model, opt, tmp_path / "r") as rec:
+        for _ in range(6):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(X), y)
+            loss.backward()
+            opt.step()
+            rec.step(loss)
+    r = backpropviz.load_recording(tmp_path / "r")
+    names, q = r.layer_scalars()
+    assert q["grad_norm"][:, names.index("faint")].max() < 1e-18
+    assert cli("html", tmp_path / "r", "--out", tmp_path / "p.html").code == 0
+    s = open_page(tmp_path / "p.html")
+    s.js("window.backpropviz.go(3)")
+    legend = s.js("""Array.from(document.querySelectorAll('.bpv-view-layers .bpv-rec-rec_grad_norm .u-legend .u-value'))
+        .map((e) => e.textContent)""")
+    for j, name in enumerate(names):
+        assert _number(legend[1 + j]) == pytest.approx(q["grad_norm"][3, j], rel=1e-3)
+    assert s.errors == []
