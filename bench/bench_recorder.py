@@ -23,7 +23,7 @@ Python-side allocations (numpy buffers, file writes) while recording. Both are c
 budget the recorder states up front (``rec.estimate['memory_bytes']``).
 
     python bench/bench_recorder.py             # short: the MLP, 100 steps x 3 repeats, memory after 200 vs 1,000 steps
-    python bench/bench_recorder.py --steps 300 --repeats 5 --memory-steps 1000,5000       # the README's MLP figures
+    python bench/bench_recorder.py --steps 200 --repeats 5 --memory-steps 1000,5000       # the README's MLP figures
     python bench/bench_recorder.py --models conv --steps 40 --repeats 3 --memory-steps 0  # the conv net's time
 
 Times are the process's CPU time (``time.process_time``): on a shared machine the wall clock
