@@ -403,7 +403,7 @@ def test_the_newest_state_wins_when_a_commands_answer_comes_after_the_status_eve
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.add_init_script(DELAY_STEP_ANSWERS)
     try:
-        page, errors = open_playground(context, f"{server.url}&data=xor&model=mlp:3&epochs=50&speed=0")
+        page, errors = open_playground(context, f"{server.url}&data=xor&model=mlp:3&epochs=50&lr=0.05&speed=0")
         for i in range(3):
             page.evaluate("window.backpropviz.step()")
             page.evaluate("window.backpropviz.idle()")  # the late answer has been read
@@ -411,13 +411,14 @@ def test_the_newest_state_wins_when_a_commands_answer_comes_after_the_status_eve
             time.sleep(0.3)
             assert page.evaluate("window.backpropviz.state().state") == "paused"
             assert page.is_enabled(".bpv-live-play") and page.is_disabled(".bpv-live-pause")
+        assert "lr 0.05 ·" in page.text_content(".bpv-subtitle")  # the lr in force is the start's (float32)
         assert errors == []
     finally:
         context.close()
 
 
 COSINE = dict(data="moons", n_samples=60, model="mlp:4", optimizer="sgd", lr=0.5, schedule="cosine", lr_min=0.01,
-              batch_size=20, epochs=40, seed=5)
+              batch_size=20, epochs=200, seed=5)  # 600 steps: still training when paused
 
 
 def test_a_cosine_run_paused_part_way_config_trains_the_pages_steps_and_its_script_the_same_parameters(
@@ -430,7 +431,7 @@ def test_a_cosine_run_paused_part_way_config_trains_the_pages_steps_and_its_scri
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     try:
         query = "&".join(f"{k}={v}" for k, v in COSINE.items())
-        page, errors = open_playground(context, f"{server.url}&{query}&speed=120")
+        page, errors = open_playground(context, f"{server.url}&{query}&speed=60")
         assert page.is_visible("[data-field=schedule_epochs]")  # the cosine schedule's own length
         page.click(".bpv-live-play")
         page.wait_for_function("window.backpropviz.steps() >= 25", timeout=20000)
@@ -487,6 +488,13 @@ def test_samples_and_noise_show_for_toy_sets_only_and_the_subtitle_shows_the_lr_
         page.wait_for_function(f"window.backpropviz.steps() >= {at + 3}", timeout=20000)
         page.evaluate("window.backpropviz.pause()")
         assert "lr 0.5 → 1.5 ·" in page.text_content(".bpv-subtitle")
+        # Stopping at a step traces it and rebuilds the views: the charts' cursor lines are at that step.
+        n = page.evaluate("window.backpropviz.steps()")
+        for k in (2, n - 1):
+            page.evaluate(f"window.backpropviz.go({k})")
+            time.sleep(1.0)
+            lines = page.eval_on_selector_all(".bpv-cursor", "ls => ls.map(l => [l.style.left, l.dataset.step])")
+            assert lines and all(left.endswith("px") and step == str(k) for left, step in lines), lines
         assert errors == []
     finally:
         context.close()

@@ -137,7 +137,7 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     const batch = page.run.full_batch ? t("full_batch") : t("batch_of", { n: c.batch_size });
     // The lr the last step took, where it is not the starting one (a schedule, a change on a live page).
     const now = rec.length ? rec.lr(rec.length - 1) : c.lr;
-    const lr = Number.isFinite(now) && now !== c.lr ? `${fmt(c.lr)} → ${fmt(now)}` : fmt(c.lr);
+    const lr = Number.isFinite(now) && now !== Math.fround(c.lr) ? `${fmt(c.lr)} → ${fmt(now)}` : fmt(c.lr);  // (rates are float32)
     return t("run_line", { data: c.data === "csv" ? (c.csv || "csv") : c.data, model: c.model, loss: c.loss,
       optimizer: c.optimizer, lr, epochs: c.epochs, batch, steps: rec.total });
   }

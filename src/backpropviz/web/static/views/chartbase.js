@@ -36,8 +36,12 @@ export function lineChart(el, rec, ctx, make, { height = 220 } = {}) {
     growMs = dataMs + (grownAt - drawStart);
     growing = false;
   }];
+  // The cursor line is placed again after every draw: a chart made (or rebuilt) and placed in the
+  // same task has no scales yet (uPlot commits them in a microtask), and its line would be lost.
+  let line = null;
+  hooks.draw.push(() => { if (line) position(); });
   const u = new uPlot({ width, height, cursor: { drag: { x: false, y: false } }, ...opts, hooks }, data, el);
-  const line = document.createElement("div");
+  line = document.createElement("div");
   line.className = "bpv-cursor";
   line.style.cssText = "position:absolute;top:0;bottom:0;width:0;border-left:2px solid #d62728;pointer-events:none";
   u.over.appendChild(line);
@@ -47,11 +51,14 @@ export function lineChart(el, rec, ctx, make, { height = 220 } = {}) {
     if (i !== null && i !== undefined) ctx.go(Math.min(i, rec.length - 1));
   });
   let wanted = 0;
+  function position() {
+    const left = u.valToPos(u.data[0][current], "x");
+    if (Number.isFinite(left)) line.style.left = `${left}px`;
+  }
   const place = (k) => {
     wanted = k;
     current = Math.min(k, u.data[0].length - 1);  // (a step newer than the chart's last redraw: its end)
-    const x = u.data[0][current];
-    line.style.left = `${u.valToPos(x, "x")}px`;
+    position();
     line.dataset.step = String(k);
     restLegend(u);
   };
