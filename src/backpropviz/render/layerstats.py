@@ -199,6 +199,10 @@ class DistributionDisplay:
                 self.bands_.append((wide, iqr))
                 self.medians_.append(med)
                 self.extremes_.append((lo, hi))
+            gaps = np.diff(x)
+            if len(gaps) >= 3 and gaps[0] * 10 < gaps[-1]:  # log-spaced snapshots: each one visible
+                for ax in self.axes_:
+                    ax.set_xscale("symlog", linthresh=max(1.0, float(gaps[0])))
             for ax in grid[-1]:
                 ax.set_xlabel(t("rec_step", lang), fontsize=9)
             for ax in grid[:, 0]:
