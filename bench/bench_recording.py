@@ -33,6 +33,14 @@ A bare loop with two 42 KB ``memmove`` calls per step costs 1.14x when they go t
 1.06x when they go to the same hot 84 KB, so the copies alone use up a 10% budget on this
 machine. Tried, not kept:
 
+- (Dec 2026, issue 13 item 6; ``--tricks``, CPU-time medians, 5-9 repeats, load 10-18 on 2 cores)
+  the per-step row copies by ``ctypes.memmove`` at the rows' addresses instead of
+  ``torch.cat(out=row)`` / ``row.copy_()``: torch's copies took 0.945x and 0.852x the memmove
+  run's time, so memmove was dropped; a helper thread prefaulting the buffers with
+  ``madvise(MADV_POPULATE_WRITE)``: ``np.empty`` buffers took 1.139x and 1.054x, the same maps
+  populated at once by ``mmap(MAP_POPULATE)`` with torch's copies 0.897x, so the thread became
+  MAP_POPULATE. After: recorded / plain 1.031, ``np.empty`` / recorded 1.086 (MAP_POPULATE kept);
+
 - ``MADV_HUGEPAGE`` on the buffers: 1.221 -> 1.213 (within noise);
 - a ring buffer in cache plus a Python thread moving rows to the history: 1.25-1.42x. Every
   hand-over wakes a sleeping thread (GIL or queue), ~25-30 us each on this VM;
@@ -56,6 +64,7 @@ from backpropviz.config import RunConfig
 from backpropviz.losses import get_loss
 from backpropviz.models import flat_storage
 from backpropviz.optim import make_optimizer
+from backpropviz import train as train_module
 from backpropviz.train import WholeSetEvaluator, prepare, train
 
 CONFIG = RunConfig(data="moons", n_samples=2000, noise=0.2, model="mlp:100,100", activation="tanh",
@@ -95,12 +104,30 @@ def recorded(config: RunConfig) -> float:
     return float(train(config).params[-1].sum(dtype=np.float64))
 
 
+def plain_buffers(rows, cols, dtype=np.float32):
+    """``recording_buffers`` without MAP_POPULATE: plain ``np.empty`` (pages mapped at first write)."""
+    return [np.empty((r, cols), dtype=dtype) for r in rows]
+
+
+def recorded_unpopulated(config: RunConfig) -> float:
+    """``recorded`` with the history's buffers from ``np.empty`` (the --tricks series)."""
+    saved = train_module.recording_buffers
+    try:
+        train_module.recording_buffers = plain_buffers
+        return recorded(config)
+    finally:
+        train_module.recording_buffers = saved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     # One thread by default: for a model this small more threads mostly spin, and on a shared
     # machine their waiting swamps the figure.
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--tricks", action="store_true",
+                        help="also run the recording with its buffers from plain np.empty instead of populated "
+                             "anonymous maps (MAP_POPULATE)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     n_params = sum(p.numel() for p in prepare(CONFIG)[2].parameters())
@@ -112,6 +139,8 @@ def main() -> None:
 
     runs = {"plain": baseline, "flat": lambda c: baseline(c, flat=True), "recorded": recorded,
             "flat+eval": lambda c: baseline(c, flat=True, epoch_eval=True)}
+    if args.tricks:
+        runs["np.empty"] = recorded_unpopulated
     wall = {name: [] for name in runs}
     cpu = {name: [] for name in runs}
     for i in range(args.repeats):
@@ -130,6 +159,8 @@ def main() -> None:
         print(f"{clock:4s} recorded / plain {med['recorded'] / med['plain']:.3f}, "
               f"recorded / flat {med['recorded'] / med['flat']:.3f} (target <= 1.10); "
               f"flat + epoch evaluation only / flat {med['flat+eval'] / med['flat']:.3f}")
+        if "np.empty" in med:
+            print(f"{clock:4s} recorded with np.empty buffers / recorded {med['np.empty'] / med['recorded']:.3f}")
 
 
 if __name__ == "__main__":

@@ -8,11 +8,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import math
 import mmap
-import threading
 
 import numpy as np
 import torch
@@ -26,65 +24,29 @@ from .models import build_model, flat_storage, initialise, param_names, set_flat
 from .optim import lr_schedule, make_optimizer
 
 
-_memmove = ctypes.memmove  # see Recorder
-_MADV_POPULATE_WRITE = 23  # Linux >= 5.14; older kernels answer EINVAL and we fall back
-
-
-def _populate_in_background(buffers: list[mmap.mmap], chunk: int = 1 << 21) -> None:
-    """Map the pages of ``buffers`` in a helper thread, ahead of the recorder's writes.
-
-    madvise(MADV_POPULATE_WRITE) maps pages as a write would, without touching their contents,
-    so it cannot race with the training thread writing rows; ctypes releases the GIL for the
-    call, so the work runs on another core while training goes on.
-    """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        madvise = libc.madvise
-        madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    except (OSError, AttributeError):
-        return
-    regions = [(ctypes.addressof(ctypes.c_char.from_buffer(b)), len(b)) for b in buffers]
-
-    def work(keep_alive=buffers):  # the maps must outlive the calls on their addresses
-        offset = 0
-        while any(offset < size for _, size in regions):
-            for address, size in regions:
-                if offset < size and madvise(address + offset, min(chunk, size - offset),
-                                             _MADV_POPULATE_WRITE) != 0:
-                    return  # not supported here: the pages are mapped at first write instead
-            offset += chunk
-
-    threading.Thread(target=work, name="backpropviz-prefault", daemon=True).start()
-
-
 def recording_buffers(rows: list[int], cols: int, dtype=np.float32) -> list[np.ndarray]:
-    """Uninitialised ``(rows[i], cols)`` arrays whose memory is mapped ahead of use.
+    """Uninitialised ``(rows[i], cols)`` arrays whose pages are mapped before the first step.
 
     The recorder writes every step into fresh memory. Left to the kernel, each 4 KiB page is
-    mapped at its first write, one fault at a time; on the virtual machines here those faults
-    cost more than the copies themselves. Large buffers are anonymous mappings populated by a
-    helper thread instead (see ``_populate_in_background``).
+    mapped at its first write, one fault at a time, inside the loop; large buffers are anonymous
+    maps populated at once when they are made (``MAP_POPULATE``, Linux) instead. Measured with
+    ``bench/bench_recording.py --tricks`` (mlp:100,100 on moons, 1,260 steps, 2 x 53 MB of rows,
+    CPU-time medians on a shared 2-core VM, Dec 2026): ``np.empty`` buffers make the recorded run
+    1.09x (1.09-1.11x in three runs) slower. (The rows are copied by plain torch: ``ctypes.memmove``
+    at the rows' addresses measured 0.85-0.95x of that, no gain; a madvise prefault thread was no
+    better than this.)
     """
     itemsize = np.dtype(dtype).itemsize
-    if not hasattr(mmap, "MAP_ANONYMOUS") or rows[0] * cols * itemsize < (4 << 20):
+    populate = getattr(mmap, "MAP_POPULATE", 0)
+    if not populate or not hasattr(mmap, "MAP_ANONYMOUS") or rows[0] * cols * itemsize < (4 << 20):
         return [np.empty((r, cols), dtype=dtype) for r in rows]
-    maps = [mmap.mmap(-1, max(r * cols * itemsize, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    maps = [mmap.mmap(-1, max(r * cols * itemsize, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
             for r in rows]
-    _populate_in_background(maps)
     return [np.frombuffer(m, dtype=dtype, count=r * cols).reshape(r, cols) for m, r in zip(maps, rows)]
 
 
 class Recorder:
-    """Preallocated buffers for parameters, gradients, losses and batches; one ``record`` per step.
-
-    The per-step copies into the (T, P) buffers go through ``ctypes.memmove`` (glibc's
-    memmove) at the rows' addresses rather than ``torch.cat(out=row)`` / ``row.copy_()``:
-    the bytes are the same, but inside the training loop torch's copy kernels took about
-    twice as long per row (measured in the loop: 20 -> 12 us for a 42 KB gradient row,
-    13 -> 7 us for the parameter row), and the rows are written into fresh memory at every
-    step, where memmove's string stores do better than torch's vector loops. A gradient
-    that is not contiguous (or not of the buffers' dtype) is copied by torch instead.
-    """
+    """Preallocated buffers for parameters, gradients, losses and batches; one ``record`` per step."""
 
     def __init__(self, flat0: torch.Tensor, n_steps: int, batch_width: int | None = None):
         P = flat0.numel()
@@ -99,12 +61,6 @@ class Recorder:
                         if batch_width is not None else None)
         self.params[0] = flat0
         self.t = 0
-        # Raw addresses for ``record``/``record_params``; the buffers live as long as self.
-        self._row_bytes = P * dtype.itemsize
-        self._params_address = self.params.data_ptr()
-        self._grads_address = self.grads.data_ptr()
-        self._dtype = self.params.dtype
-        self._slots = None  # per parameter: (byte offset, bytes, first, end column), see record
 
     def start_epoch(self, epoch: int, lr: float, n_steps: int, order: np.ndarray | None = None) -> None:
         """Write the epoch number, lr and batch rows of the epoch's ``n_steps`` steps at once.
@@ -129,43 +85,13 @@ class Recorder:
         return the stored gradient row as a one-tensor tuple (the flat gradient)."""
         t = self.t
         self.loss[t] = loss
-        if self._slots is None:
-            self._slots = self._grad_slots(grads)
-        if self._slots is False:
-            torch.cat([g.reshape(-1) for g in grads], out=self.grads[t])
-        else:
-            row = self._grads_address + t * self._row_bytes
-            for g, (offset, nbytes, first, end) in zip(grads, self._slots):
-                if g.is_contiguous():
-                    _memmove(row + offset, g.data_ptr(), nbytes)
-                else:
-                    self.grads[t, first:end].copy_(g.reshape(-1))
+        torch.cat([g.reshape(-1) for g in grads], out=self.grads[t])
         return (self.grads[t],)
-
-    def _grad_slots(self, grads) -> list[tuple[int, int, int, int]] | bool:
-        """Where each gradient goes in a row, or False where memmove does not apply.
-
-        Autograd gives each gradient its parameter's dtype and device, the same at every
-        step, so those are checked once here; the layout is checked at every step.
-        """
-        if not all(g.dtype == self._dtype and g.is_cpu for g in grads):
-            return False
-        slots, first, itemsize = [], 0, self.grads.element_size()
-        for g in grads:
-            end = first + g.numel()
-            slots.append((first * itemsize, (end - first) * itemsize, first, end))
-            first = end
-        if first != self.grads.shape[1]:
-            raise ValueError(f"gradients of {first} values for rows of {self.grads.shape[1]}")
-        return slots
 
     def record_params(self, flat: torch.Tensor) -> None:
         """Store the parameters after step ``t`` (the model's flat storage); the step is done."""
         self.t += 1
-        if flat.is_contiguous() and flat.dtype == self._dtype and flat.is_cpu:
-            _memmove(self._params_address + self.t * self._row_bytes, flat.data_ptr(), self._row_bytes)
-        else:
-            self.params[self.t].copy_(flat)
+        self.params[self.t].copy_(flat)
 
     def _take(self, array: np.ndarray, n: int) -> np.ndarray:
         # A finished run hands its buffers over as they are; a stopped one copies the filled part.
