@@ -10,6 +10,7 @@ It writes into the folder given (default ``out/digits_cnn``):
 - ``recording/``: the recording (docs/recording-format.md): every step's loss, learning rate and
   per-layer norms, and full snapshots of the parameters, gradients and BatchNorm statistics every
   10 steps;
+- ``recording.html``: the recording's interactive page (what ``backpropviz html`` writes for it);
 - ``figures/``: the recording's figures (loss, per-layer gradient norms and update/weight ratios,
   weight and gradient distributions per layer, the path on the snapshots' PCA plane);
 - ``explain/``: backpropagation at the last state on one batch of four images: the graph with its
@@ -125,12 +126,15 @@ def main(argv=None) -> int:
 
 
 def show(recording, model, loss_fn, x, y, out: Path, lang: str) -> list[Path]:
-    """The recording's figures, and backpropagation on one small batch at the last state."""
+    """The recording's figures and page, and backpropagation on one small batch at the last state."""
     from backpropviz.render.layerstats import write_recording_figures
+    from backpropviz.web.packrec import recording_page_data
+    from backpropviz.web.page import write_page
 
     figures, skipped = write_recording_figures(recording, out / "figures", lang=lang)
     for reason in skipped:
         print(f"note: {reason}")
+    figures.append(write_page(recording_page_data(recording, lang=lang), out / "recording.html"))
     backpropviz.explain_step(model, loss_fn, x, y, out=out / "explain", lang=lang)
     return figures + [out / "explain" / "graph.png"]
 

@@ -11,6 +11,7 @@ It writes into the folder given (default ``out/residual_mlp``):
 - ``recording/``: the recording (docs/recording-format.md): every step's loss, the two groups'
   learning rates, per-layer norms of the clipped gradient, the weights and the update, a
   32-number projection of the parameters, and full snapshots at 12 log-spaced steps;
+- ``recording.html``: the recording's interactive page (what ``backpropviz html`` writes for it);
 - ``figures/``: the recording's figures (loss, per-layer gradient norms and update/weight ratios,
   weight and gradient distributions per layer, the path on the PCA plane).
 
@@ -133,12 +134,15 @@ def main(argv=None) -> int:
 
 
 def show(recording, out: Path, lang: str) -> list[Path]:
-    """The recording's figures."""
+    """The recording's figures and page."""
     from backpropviz.render.layerstats import write_recording_figures
+    from backpropviz.web.packrec import recording_page_data
+    from backpropviz.web.page import write_page
 
     figures, skipped = write_recording_figures(recording, out / "figures", lang=lang)
     for reason in skipped:
         print(f"note: {reason}")
+    figures.append(write_page(recording_page_data(recording, lang=lang), out / "recording.html"))
     return figures
 
 

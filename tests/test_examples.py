@@ -43,6 +43,9 @@ def check_outputs(out: Path, stdout: str, n_steps: int):
         path = out / "figures" / f"{name}.png"
         assert path.read_bytes()[:8] == PNG_MAGIC, path
         assert f"wrote {path.relative_to(out.parent)}" in stdout
+    page = (out / "recording.html").read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") or page.lower().startswith("<!doctype html>")
+    assert f"wrote {(out / 'recording.html').relative_to(out.parent)}" in stdout
     return rec
 
 
