@@ -502,7 +502,11 @@ def test_samples_and_noise_show_for_toy_sets_only_and_the_subtitle_shows_the_lr_
         at = page.evaluate("window.backpropviz.config().lr_changes[0][0]")
         page.wait_for_function(f"window.backpropviz.steps() >= {at + 3}", timeout=20000)
         page.evaluate("window.backpropviz.pause()")
-        assert "lr 0.5 → 1.5 ·" in page.text_content(".bpv-subtitle")
+        page.wait_for_function("window.backpropviz.state().state === 'paused'", timeout=10000)
+        time.sleep(0.3)
+        subtitle = page.text_content(".bpv-subtitle")
+        assert "lr 0.5 → 1.5 ·" in subtitle
+        assert f"· {page.evaluate('window.backpropviz.steps()')} / 400 steps" in subtitle  # xor: 1 step an epoch
         # Stopping at a step traces it and rebuilds the views: the charts' cursor lines are at that step.
         n = page.evaluate("window.backpropviz.steps()")
         for k in (2, n - 1):

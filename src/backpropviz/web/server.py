@@ -165,7 +165,7 @@ def live_meta(config, lang: str = "en"):
         "format": PAGE_FORMAT, "version": PAGE_VERSION, "lang": lang, "title": "", "labels": page_labels(),
         "run": {"config": run_config, "param_names": list(history.param_names), "status": "completed",
                 "model": model, "full_batch": batch_layout(config, len(history.y))[0], "lr": _finite(config.lr),
-                "optimizer": str(config.optimizer)},
+                "optimizer": str(config.optimizer), "planned_steps": steps},
         "data": _data(history), "epochs": {}, "surface": None, "trace": None, "views": views, "omitted": omitted,
     }
     return meta, history_evaluator(history, progress=False), steps

@@ -139,7 +139,9 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     const now = rec.length ? rec.lr(rec.length - 1) : c.lr;
     const lr = Number.isFinite(now) && now !== Math.fround(c.lr) ? `${fmt(c.lr)} → ${fmt(now)}` : fmt(c.lr);  // (rates are float32)
     return t("run_line", { data: c.data === "csv" ? (c.csv || "csv") : c.data, model: c.model, loss: c.loss,
-      optimizer: c.optimizer, lr, epochs: c.epochs, batch, steps: rec.total });
+      optimizer: c.optimizer, lr, epochs: c.epochs, batch,
+      // (a live run: the steps made so far of those planned)
+      steps: page.run.planned_steps > rec.total ? `${rec.total} / ${page.run.planned_steps}` : rec.total });
   }
 
   // -- render(state) ----------------------------------------------------------------------------
