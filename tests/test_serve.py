@@ -222,6 +222,25 @@ def test_a_run_that_diverges_says_so_and_keeps_the_steps_before(server):
     np.testing.assert_array_equal(decode(chunk["params"]), caught.value.history.params[1:])
 
 
+def test_a_new_run_with_play_trains_at_once_what_train_records(server):
+    from backpropviz.train import train
+    from backpropviz.web.pack import decode
+
+    config = {"data": "xor", "model": "mlp:3", "lr": 0.3, "epochs": 40, "seed": 4}
+    status, answer = post(server, {"client": "newplay", "action": "new", "config": config, "speed": 0, "play": True})
+    assert status == 200 and answer["steps"] == 40 and answer["status"]["state"] in ("running", "done")
+    run = server.playground.clients["newplay"].run
+    run.thread.join(20)  # no 'play' command was sent
+    assert run.status()["state"] == "done" and run.done_steps == 40
+    chunk = run.chunk(0)
+    np.testing.assert_array_equal(decode(chunk["params"]), train(RunConfig(**config)).params[1:chunk["to"] + 1])
+    # without play, a new run waits; play must be true or false
+    status, answer = post(server, {"client": "newplay", "action": "new", "config": config})
+    assert status == 200 and answer["status"]["state"] == "ready"
+    status, answer = post(server, {"client": "newplay", "action": "new", "config": config, "play": "yes"})
+    assert status == 400 and "play must be true" in answer["error"]
+
+
 SETTINGS = dict(data="moons", n_samples=60, model="mlp:5", activation="relu", lr=0.1, batch_size=10, epochs=60, seed=3)
 
 

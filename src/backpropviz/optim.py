@@ -228,6 +228,8 @@ def lr_schedule(kind: str, lr: float, epochs: int, *, step_size: int = 100, gamm
     key = str(kind).lower()
     if key not in SCHEDULES:
         raise choice_error("lr schedule", kind, SCHEDULES)
+    if key == "constant":  # (the loop below takes ~10 ms for 100,000 epochs: a live run's first step waits for it)
+        return [float(lr)] * max(epochs, 1)
     rates = [float(lr)]
     T = epochs if length is None else length
     for k in range(1, epochs):  # k is the scheduler's last_epoch after its k-th step()

@@ -17,7 +17,7 @@ HTTP:
 | ``GET /?token=T&data=moons&...`` | the playground page (settings in the query string) |
 | ``GET /font.css`` | the Japanese font subset of the page's texts (built once; the page's scripts wait for it) |
 | ``GET /static/...``, ``/live/...`` | the viewer's modules and the playground's |
-| ``POST /api/command`` ``{client, action, config?, speed?, lr?}`` | ``new`` (check ``config``, stop the page's run, prepare a new one: ``{run, config, meta}``), ``play``, ``pause``, ``step`` (one step, then paused), ``speed``, ``lr`` (the learning rate from the next step on, kept in the run's ``lr_changes``: see ``LiveRun.set_lr``); ``surface``, ``trace`` with ``steps`` (the live views: web/livework.py) |
+| ``POST /api/command`` ``{client, action, config?, speed?, lr?, play?}`` | ``new`` (check ``config``, stop the page's run, prepare a new one: ``{run, config, meta, steps, status}``; with ``play: true`` it trains at once), ``play``, ``pause``, ``step`` (one step, then paused), ``speed``, ``lr`` (the learning rate from the next step on, kept in the run's ``lr_changes``: see ``LiveRun.set_lr``); ``surface``, ``trace`` with ``steps`` (the live views: web/livework.py) |
 | ``POST /api/upload?name=FILE.csv`` (the file's bytes), ``GET /api/upload?csv=KEY`` | a CSV file for ``data: "csv"``, kept as ``<sha256>/<name>``, the key a config's ``csv`` gives: ``{csv, name, sha256, bytes, columns, rows, target, targets}`` (web/uploads.py) |
 | ``GET /api/export/KIND?client=ID&run=N`` | the page's run as a file: ``history``, ``page`` (of the steps so far), ``command``, ``script``, ``config``; ``info`` for the export panel (web/exports.py) |
 | ``GET /api/events?client=ID`` | server-sent events: ``steps`` (``{run, from, initial?, params, grads, loss, epoch, lr, whole_loss, lr_changes}``, arrays as page-format records) and ``status`` (``{run, state, seq, steps, message, lr_changes}``; ``seq`` numbers the run's changes of state, and the command's answer carries it too); ``progress``, ``surface``, ``trace``, ``epochs`` (web/livework.py) |
@@ -428,10 +428,10 @@ class Playground:
             raise MessageError(f"a message must be a JSON object {{client, action, ...}}; got a {type(message).__name__}")
         from . import livework
 
-        unknown = sorted(set(message) - {"client", "action", "config", "speed", "lr", "steps"}, key=str)
+        unknown = sorted(set(message) - {"client", "action", "config", "speed", "lr", "steps", "play"}, key=str)
         if unknown:
             raise MessageError(f"unknown field {str(unknown[0])[:60]!r} in the message; fields are action, client, "
-                               "config, lr, speed, steps")
+                               "config, lr, play, speed, steps")
         action = message.get("action")
         if action in livework.ACTIONS:  # the live views' background work: the surface, traced steps
             return livework.command(self.client(message.get("client")), message)
@@ -444,6 +444,9 @@ class Playground:
             if "config" not in message:
                 raise MessageError("action 'new' needs a config: the run's settings as run --config reads them")
             config = check_config(message["config"], self.uploads)
+            play = message.get("play", False)
+            if not isinstance(play, bool):
+                raise MessageError(f"play must be true (train at once) or false; got {str(play)[:60]!r}")
             meta, evaluator, n_steps = live_meta(config)
             if run is not None:
                 run.halt()
@@ -451,7 +454,12 @@ class Playground:
                 run_id, self.next_id = self.next_id, self.next_id + 1
             client.run = LiveRun(run_id, config, meta, evaluator, n_steps,
                                  DEFAULT_SPEED if speed is None else speed)
-            return {"ok": True, "run": run_id, "config": meta["run"]["config"], "meta": meta, "steps": n_steps}
+            # "play": a setting changed while training trains the new run at once, without a second
+            # round trip (its first steps may reach the page before this answer; the page keeps them).
+            if play and self.running() < MAX_RUNS:
+                client.run.play()
+            return {"ok": True, "run": run_id, "config": meta["run"]["config"], "meta": meta, "steps": n_steps,
+                    "status": client.run.status()}
         if run is None:
             raise MessageError(f"action {action!r} needs a run: send action 'new' with a config first")
         if speed is not None:
@@ -669,8 +677,10 @@ def make_app(playground: Playground, port: int | None = None):
                     yield f"event: status\ndata: {json.dumps(status)}\n\n"
                 for name, data in livework.events(run, seen):
                     yield f"event: {name}\ndata: {json.dumps(data, allow_nan=False)}\n\n"
-            await asyncio.sleep(0.02)
-            quiet += 0.02
+            # A training run is polled every 5 ms (its next step reaches the page sooner), others every 20 ms.
+            pause = 0.005 if run is not None and run.state == "running" else 0.02
+            await asyncio.sleep(pause)
+            quiet += pause
             if quiet > 15:  # a comment keeps proxies and the browser from closing an idle stream
                 quiet = 0.0
                 yield ": idle\n\n"

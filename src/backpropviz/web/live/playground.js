@@ -420,7 +420,10 @@ export function start(root, choices) {
     placeholder("empty");
   }
 
-  async function newRun() {
+  /** A new run of the settings shown; `play`: training at once (one round trip, for a setting
+   * changed while a run trained). Its first events may come before the answer: they are held
+   * (S.awaiting) and handed on once the run's id is known. */
+  async function newRun(play = false) {
     // A new run after the page's first starts with the learning rate shown and no changes.
     if (S.runs++ > 0 && (S.settings.lr_changes || []).length) {
       Object.assign(S.settings, { lr: shownLr(), lr_changes: [] });
@@ -431,7 +434,10 @@ export function start(root, choices) {
     S.runId = null;
     S.config = null;
     try {
-      const a = await send({ action: "new", config: S.settings, speed: S.speed });
+      S.awaiting = true;
+      let a;
+      try { a = await send({ action: "new", config: S.settings, speed: S.speed, ...(play ? { play: true } : {}) }); }
+      finally { S.awaiting = false; }
       S.runId = a.run;
       S.config = a.config;
       S.total = a.steps;
@@ -439,6 +445,7 @@ export function start(root, choices) {
       S.names = a.meta.run.param_names;
       S.state = "ready";
       S.seq = 0;
+      if (a.status) takeState(a.status);
       showError(null);
     } catch (err) {
       S.state = "none";
@@ -447,6 +454,7 @@ export function start(root, choices) {
     }
     renderControls(false);
     renderStatus();
+    releaseHeld();
     return S.runId !== null;
   }
 
@@ -481,7 +489,7 @@ export function start(root, choices) {
     renderControls(modelChanged);
     const wasRunning = S.state === "running";
     enqueue(async () => {
-      if (await newRun() && wasRunning) await command("play");
+      await newRun(wasRunning);
     });
   }
 
@@ -576,7 +584,19 @@ export function start(root, choices) {
       { detail: { run: S.runId, steps: rec.length, appended: rec.length - before, lr: rec.lr(rec.length - 1) } }));
   }
 
-  const events = new EventSource(`/api/events?client=${client}`);
+  // The server's events; those that come while a new run's answer is awaited are held until then.
+  const source = new EventSource(`/api/events?client=${client}`);
+  let held = [];
+  const events = {
+    addEventListener: (name, fn) => source.addEventListener(name, (ev) => {
+      if (S.awaiting) held.push([fn, ev]); else fn(ev);
+    }),
+  };
+  function releaseHeld() {
+    const now = held;
+    held = [];
+    for (const [fn, ev] of now) fn(ev);
+  }
   events.addEventListener("steps", (ev) => {
     try { receive(JSON.parse(ev.data)); } catch (err) { showError(err); console.error(err); }
   });
