@@ -51,6 +51,7 @@ MAX_STEP_FLOATS = 40_000_000  # params + grads recorded over a run (160 MB of fl
 MAX_RUNS = 4             # runs training at once, all pages together
 MAX_CLIENTS = 32         # pages known at once (the oldest idle one is forgotten)
 MAX_BODY = 64 * 1024     # bytes of one message
+DRAIN_LIMIT = 16 << 20  # an oversize message up to this size is read to its end before its 413 (see drain)
 BODY_TIMEOUT = 10.0      # seconds a message may take to arrive
 ORPHAN_GRACE = 10.0      # seconds a page may be without an event stream before its run stops
 MAX_CHUNK = 4000         # steps in one event
@@ -593,17 +594,37 @@ def make_app(playground: Playground, port: int | None = None):
         return response
 
     async def read_body(request) -> bytes:
-        body = b""
+        body, taken = b"", 0
         async for part in request.stream():
-            body += part
-            if len(body) > MAX_BODY:
-                raise MessageError(f"a message has at most {MAX_BODY} bytes")
+            taken += len(part)
+            if taken <= MAX_BODY:
+                body += part
+            elif taken > DRAIN_LIMIT:  # read on up to there, so that the 413 reaches the client (see drain)
+                break
+        if taken > MAX_BODY:
+            raise MessageError(f"a message has at most {MAX_BODY} bytes")
         return body
+
+    async def drain(request) -> None:
+        """Read and drop the rest of an oversize body (up to DRAIN_LIMIT, within BODY_TIMEOUT): a
+        connection closed with unread bytes is reset, and the client loses the answer with it."""
+        async def rest():
+            taken = 0
+            async for part in request.stream():
+                taken += len(part)
+                if taken > DRAIN_LIMIT:
+                    return
+        try:
+            await asyncio.wait_for(rest(), BODY_TIMEOUT)
+        except (asyncio.TimeoutError, ClientDisconnect, RuntimeError):
+            pass
 
     async def command(request):
         too_large = JSONResponse({"error": f"a message has at most {MAX_BODY} bytes"}, status_code=413)
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_BODY:  # said before the body is read
+            if int(length) <= DRAIN_LIMIT:
+                await drain(request)
             return too_large
         try:
             body = await asyncio.wait_for(read_body(request), BODY_TIMEOUT)
