@@ -268,7 +268,7 @@ def test_surface_graph_and_chain_drawn_live_are_what_the_offline_page_draws(serv
 
 
 def test_progress_is_shown_and_the_controls_answer_while_the_surface_is_computed(server, browser, monkeypatch):
-    monkeypatch.setattr(livework, "SURFACE_RESOLUTION", 201)  # a surface that takes a while to compute
+    monkeypatch.setattr(livework, "SURFACE_RESOLUTION", 401)  # a surface that takes a while to compute (~1 s here)
     query = "data=moons&n_samples=400&model=mlp:8&batch_size=40&epochs=30&seed=1&test_fraction=0.25"
     context, page, errors = open_live(server, browser, query)
     try:
