@@ -51,7 +51,8 @@ MAX_STEP_FLOATS = 40_000_000  # params + grads recorded over a run (160 MB of fl
 MAX_RUNS = 4             # runs training at once, all pages together
 MAX_CLIENTS = 32         # pages known at once (the oldest idle one is forgotten)
 MAX_BODY = 64 * 1024     # bytes of one message
-DRAIN_LIMIT = 16 << 20  # an oversize message up to this size is read to its end before its 413 (see drain)
+DRAIN_LIMIT = 16 << 20  # an oversize message up to this size is read to its end before its 413: a connection closed with
+# unread bytes is reset, and the client loses the answer with it
 BODY_TIMEOUT = 10.0      # seconds a message may take to arrive
 ORPHAN_GRACE = 10.0      # seconds a page may be without an event stream before its run stops
 MAX_CHUNK = 4000         # steps in one event
@@ -599,38 +600,25 @@ def make_app(playground: Playground, port: int | None = None):
             taken += len(part)
             if taken <= MAX_BODY:
                 body += part
-            elif taken > DRAIN_LIMIT:  # read on up to there, so that the 413 reaches the client (see drain)
+            elif taken > DRAIN_LIMIT:  # read on up to there, so that the 413 reaches the client (DRAIN_LIMIT)
                 break
         if taken > MAX_BODY:
             raise MessageError(f"a message has at most {MAX_BODY} bytes")
         return body
 
-    async def drain(request) -> None:
-        """Read and drop the rest of an oversize body (up to DRAIN_LIMIT, within BODY_TIMEOUT): a
-        connection closed with unread bytes is reset, and the client loses the answer with it."""
-        async def rest():
-            taken = 0
-            async for part in request.stream():
-                taken += len(part)
-                if taken > DRAIN_LIMIT:
-                    return
-        try:
-            await asyncio.wait_for(rest(), BODY_TIMEOUT)
-        except (asyncio.TimeoutError, ClientDisconnect, RuntimeError):
-            pass
-
     async def command(request):
         too_large = JSONResponse({"error": f"a message has at most {MAX_BODY} bytes"}, status_code=413)
         length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > MAX_BODY:  # said before the body is read
-            if int(length) <= DRAIN_LIMIT:
-                await drain(request)
+        oversize = length.isdigit() and int(length) > MAX_BODY
+        if length.isdigit() and int(length) > DRAIN_LIMIT:  # said before the body is read
             return too_large
-        try:
+        try:  # an oversize body is read to its end (see read_body), then refused
             body = await asyncio.wait_for(read_body(request), BODY_TIMEOUT)
         except MessageError:
             return too_large
         except asyncio.TimeoutError:  # a message that stops half-way does not hold its connection forever
+            if oversize:
+                return too_large
             return JSONResponse({"error": f"the message did not arrive in full within {BODY_TIMEOUT:g} s"},
                                 status_code=408)
         except ClientDisconnect:  # the page went away mid-message: nobody to answer
