@@ -65,13 +65,6 @@ ACTIONS = ("new", "play", "pause", "step", "speed", "lr")
 # The views a live page starts with; the loss surface and the traced graphs come later, computed in
 # the background for the steps so far (web/livework.py, which also says so on the page).
 LIVE_VIEWS = ("boundary", "params", "loss", "network", "update")
-OMITTED_LIVE = {
-    "surface": {"en": "Left out while training live: the loss surface and its path (backpropviz html draws them "
-                      "for a finished run).",
-                "ja": "ライブ学習中は省略: 損失曲面と経路 (終わった実行は backpropviz html で描ける)。"},
-    "graph": {"en": "Left out while training live: the computation graph and the chain-rule table.",
-              "ja": "ライブ学習中は省略: 計算グラフと連鎖律の表。"},
-}
 
 
 class MessageError(BackpropvizError):
