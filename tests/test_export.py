@@ -119,8 +119,8 @@ def test_script_stopped_after_some_steps_prints_that_steps_parameters(tmp_path):
 @pytest.mark.parametrize("case", ["article_perceptron", "moons_mlp_8_8_minibatch_adam", "iris_softmax_step_schedule",
                                   "regression_adam_minibatch", "nand_adagrad_given_start", "adamw_stochastic",
                                   "rmsprop_cosine_no_shuffle", "xor_l1_l2_xavier",
-                                  "lr_changed_while_training_step_schedule", "drawn_points_cosine",
-                                  "cosine_cut_short_with_schedule_epochs"])
+                                  "lr_changed_while_training_step_schedule", "lr_changed_while_training_constant",
+                                  "drawn_points_cosine", "cosine_cut_short_with_schedule_epochs"])
 def test_command_line_records_the_history_of_train(case, cli, tmp_path):
     config = RunConfig(**CASES[case])
     settings = tmp_path / "run.json"
@@ -132,6 +132,7 @@ def test_command_line_records_the_history_of_train(case, cli, tmp_path):
         settings.write_text(config.to_json())
     else:
         assert "--config" not in args
+        assert ("--lr-changes" in args) == bool(config.lr_changes)
     r = cli(*args[1:], "--views", "loss", "--out", tmp_path / "o", "--save-history", tmp_path / "h.npz")
     assert r.code == 0, r.err
     saved, expected = History.load(tmp_path / "h.npz"), train(config)
@@ -167,9 +168,66 @@ def test_a_setting_without_an_option_falls_back_to_a_config_file_and_says_which(
     with pytest.raises(BackpropvizError, match="warmup_steps"):  # the script does not guess either
         pytorch_script(config)
     assert "features" in command_line(RunConfig(data="iris", features=("a,b", "c")))
-    # The playground's own settings without an option: a learning rate changed during the run, drawn points.
-    assert settings_without_option(RunConfig(data="or", lr_changes=((3, 0.1),))) == ["lr_changes"]
+    # The playground's own setting without an option: drawn points. A learning rate changed during the
+    # run has one (--lr-changes).
     assert settings_without_option(RunConfig(data="points", points=((0, 0, 0), (1, 1, 1)))) == ["points"]
+    assert settings_without_option(RunConfig(data="or", lr_changes=((3, 0.1),))) == []
+
+
+def test_command_line_of_lr_changes_run_as_a_program_records_the_history_of_train(tmp_path):
+    # Through the shell's words and a separate process, as a user would paste the line.
+    config = RunConfig(**CASES["lr_changed_while_training_step_schedule"])
+    line = command_line(config)
+    assert line.endswith(" --lr-changes 5:0.2,9:0.01") and "--config" not in line
+    args = shlex.split(line)[1:] + ["--views", "loss", "--out", str(tmp_path / "o"), "--save-history",
+                                     str(tmp_path / "h.npz")]
+    done = subprocess.run([sys.executable, "-m", "backpropviz", *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    saved, expected = History.load(tmp_path / "h.npz"), train(config)
+    assert saved.config["lr_changes"] == [[5, 0.2], [9, 0.01]]
+    for name in ("params", "grads", "loss", "epoch", "lr"):
+        np.testing.assert_array_equal(getattr(saved, name), getattr(expected, name))
+    # The changes did change the run: without them the same line trains another one.
+    assert not np.array_equal(expected.params[-1], train(dataclasses.replace(config, lr_changes=())).params[-1])
+
+
+def test_lr_changes_option_reads_back_the_changes_a_config_holds(cli, tmp_path):
+    # Numbers that need all their digits, a change at step 0, one past the run's end (never applied).
+    config = RunConfig(data="or", lr=0.3, epochs=6, lr_changes=((0, 0.1 + 0.2), (2, 1 / 3), (50, 2.5e-7)))
+    args = shlex.split(command_line(config))[1:]
+    assert args[args.index("--lr-changes") + 1] == "0:0.30000000000000004,2:0.3333333333333333,50:2.5e-07"
+    r = cli(*args, "--views", "loss", "--out", tmp_path / "o", "--save-history", tmp_path / "h.npz")
+    assert r.code == 0, r.err
+    saved = History.load(tmp_path / "h.npz")
+    assert RunConfig.from_dict(saved.config).lr_changes == config.lr_changes
+    np.testing.assert_array_equal(saved.params, train(config).params)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("5:0.1,3:0.2", "--lr-changes: the steps must increase; got step 3 after step 5"),
+    ("4:0.1,4:0.2", "the steps must increase; got step 4 after step 4"),
+    ("3:0", "the lr at step 3 must be a number > 0"),
+    ("3:-0.5", "the lr at step 3 must be a number > 0"),
+    ("3:nan", "got nan"),
+    ("3:inf", "got inf"),
+    ("3:1e39", "float32's largest"),
+    ("-1:0.1", "a step must be a whole number >= 0; got -1"),
+    ("1.5:0.1", "--lr-changes must be STEP:LR pairs"),
+    ("3", "got '3'"),
+    ("3:0.1,", "got ''"),
+    ("three:0.1", "got 'three:0.1'"),
+])
+def test_bad_lr_changes_are_one_line_and_write_nothing(cli, tmp_path, value, message):
+    one_line_error(cli("run", "--lr-changes", value, "--out", tmp_path / "o", "--save-history", tmp_path / "h.npz"),
+                   message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lr_changes_below_lr_min_are_refused_as_in_a_config(cli, tmp_path):
+    args = ["--schedule", "cosine", "--lr", "0.5", "--lr-min", "0.2", "--lr-changes", "5:0.1", "--out", tmp_path / "o"]
+    one_line_error(cli("run", *args), "--lr-changes: the lr at step 5 must be at least --lr-min 0.2; got 0.1")
+    assert not (tmp_path / "o").exists()
 
 
 def test_export_command_prints_the_line_and_writes_the_script(cli, tmp_path):

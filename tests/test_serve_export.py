@@ -119,13 +119,19 @@ def test_a_learning_rate_changed_during_the_run_is_in_every_export(server, cli, 
     settings = json.loads(request(server, f"/api/export/config?client=ex2&run={run.id}")[1])
     assert RunConfig.from_dict(settings) == config
     info = json.loads(request(server, "/api/export/info?client=ex2")[1])
-    assert info["needs_config"] and info["command"].startswith(f"backpropviz run --config {info['names']['config']}")
-    (tmp_path / info["names"]["config"]).write_text(json.dumps(settings))
+    # The command line gives the change as an option (no settings file needed).
+    assert not info["needs_config"] and info["command"] == command_line(config)
     args = shlex.split(info["command"], comments=True)[1:]
-    assert args[:2] == ["run", "--config"]
-    r = cli("run", "--config", tmp_path / args[2], "--views", "loss", "--out", tmp_path / "o", "--save-history", tmp_path / "c.npz")
+    assert args[0] == "run" and args[args.index("--lr-changes") + 1] == "3:0.7" and "--config" not in args
+    r = cli(*args, "--views", "loss", "--out", tmp_path / "o", "--save-history", tmp_path / "c.npz")
     assert r.code == 0, r.err
     np.testing.assert_array_equal(History.load(tmp_path / "c.npz").params[:7], expected.params[:7])
+    # The settings file trains the same run.
+    (tmp_path / info["names"]["config"]).write_text(json.dumps(settings))
+    r = cli("run", "--config", tmp_path / info["names"]["config"], "--views", "loss", "--out", tmp_path / "o2",
+            "--save-history", tmp_path / "d.npz")
+    assert r.code == 0, r.err
+    np.testing.assert_array_equal(History.load(tmp_path / "d.npz").params, History.load(tmp_path / "c.npz").params)
 
     done = run_script(request(server, f"/api/export/script?client=ex2&run={run.id}")[1].decode(), tmp_path)
     np.testing.assert_array_equal(printed_params(done.stdout), expected.params[6])

@@ -281,9 +281,9 @@ def check_seed(value, option: str = "--seed") -> int:
     return value
 
 
-def check_lr_changes(changes, lr_min: float = 0.0) -> None:
+def check_lr_changes(changes, lr_min: float = 0.0, name: str = "lr_changes") -> None:
     """``changes`` are ``(step, lr)`` pairs, steps whole numbers >= 0 in increasing order, each lr
-    as ``--lr`` takes it (and not below ``--lr-min``)."""
+    as ``--lr`` takes it (and not below ``--lr-min``). Errors begin with ``name``."""
     rule = "lr_changes must be a list of [step, lr] pairs, e.g. [[120, 0.9], [300, 2.5]]"
     if not isinstance(changes, tuple):
         raise BackpropvizError(f"{rule}; got {changes!r}"[:300])
@@ -293,14 +293,14 @@ def check_lr_changes(changes, lr_min: float = 0.0) -> None:
             raise BackpropvizError(f"{rule}; got the entry {pair!r}"[:300])
         step, lr = pair
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise BackpropvizError(f"lr_changes: a step must be a whole number >= 0; got {step!r}"[:300])
+            raise BackpropvizError(f"{name}: a step must be a whole number >= 0; got {step!r}"[:300])
         if step <= previous:
-            raise BackpropvizError(f"lr_changes: the steps must increase; got step {step} after step {previous}")
+            raise BackpropvizError(f"{name}: the steps must increase; got step {step} after step {previous}")
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and 0 < lr <= FLOAT32_MAX):
-            raise BackpropvizError(f"lr_changes: the lr at step {step} must be a number > 0 (at most "
+            raise BackpropvizError(f"{name}: the lr at step {step} must be a number > 0 (at most "
                                    f"{FLOAT32_MAX:.3g}, float32's largest); got {lr!r}"[:300])
         if lr < lr_min:
-            raise BackpropvizError(f"lr_changes: the lr at step {step} must be at least --lr-min {lr_min}; got {lr}")
+            raise BackpropvizError(f"{name}: the lr at step {step} must be at least --lr-min {lr_min}; got {lr}")
         previous = step
 
 
@@ -333,6 +333,28 @@ def parse_betas(text: str | None) -> tuple[float, float] | None:
     if len(values) != 2 or not all(0 <= v < 1 for v in values):
         raise BackpropvizError(f"--betas must be two numbers in [0, 1) such as 0.9,0.999; got {text!r}")
     return values
+
+
+def parse_lr_changes(text: str | None, lr_min: float = 0.0) -> tuple[tuple[int, float], ...]:
+    """``"120:0.9,300:2.5"`` -> ``((120, 0.9), (300, 2.5))`` for ``--lr-changes`` (the playground
+    link's ``lr_changes=`` text), checked as RunConfig checks ``lr_changes``; None or empty: ().
+
+    >>> parse_lr_changes("120:0.9, 300:2.5")
+    ((120, 0.9), (300, 2.5))
+    """
+    if text is None or not str(text).strip():
+        return ()
+    changes = []
+    for part in str(text).split(","):
+        step, _, lr = part.partition(":")
+        try:
+            changes.append((int(step.strip()), float(lr.strip())))
+        except ValueError:
+            raise BackpropvizError(f"--lr-changes must be STEP:LR pairs separated by commas, steps whole numbers, "
+                                   f"such as 120:0.9,300:2.5; got {part.strip()!r} in {text!r}"[:300]) from None
+    changes = tuple(changes)
+    check_lr_changes(changes, lr_min, "--lr-changes")
+    return changes
 
 
 def parse_init(text: str, n_params: int | None = None) -> tuple[float, ...]:

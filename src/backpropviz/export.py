@@ -34,7 +34,8 @@ OPTIONS = {
     "noise": "--noise", "test_fraction": "--test-fraction", "features": "--features", "csv": "--csv",
     "target": "--target", "task": "--task", "betas": "--betas", "eps": "--eps", "weight_decay": "--weight-decay",
     "alpha": "--alpha", "schedule": "--schedule", "step_size": "--step-size", "gamma": "--gamma",
-    "lr_min": "--lr-min", "schedule_epochs": "--schedule-epochs", "l1": "--l1", "l2": "--l2",
+    "lr_min": "--lr-min", "schedule_epochs": "--schedule-epochs", "lr_changes": "--lr-changes", "l1": "--l1",
+    "l2": "--l2",
 }
 # Fields that --init covers together with "init".
 COVERED = {"init_scheme"}
@@ -88,7 +89,9 @@ def command_args(config: RunConfig) -> list[str]:
             continue
         if value == getattr(defaults, name) or value is None:
             continue
-        if name in ("features", "betas"):
+        if name == "lr_changes":
+            text = ",".join(f"{int(step)}:{_number(float(lr))}" for step, lr in value)
+        elif name in ("features", "betas"):
             text = ",".join(_number(v) if name == "betas" else str(v) for v in value)
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             text = _number(value)

@@ -81,6 +81,11 @@ LrMinOpt = Annotated[float, typer.Option("--lr-min", help="cosine schedule: the 
 ScheduleEpochsOpt = Annotated[Optional[int], typer.Option(
     "--schedule-epochs", help="cosine schedule: the epochs it spans (T_max; default: --epochs), so that a run "
                               "stopped early keeps the schedule of the longer run.")]
+LrChangesOpt = Annotated[Optional[str], typer.Option(
+    "--lr-changes", metavar="STEP:LR,...",
+    help="Learning rates changed during the run, as STEP:LR pairs in increasing steps (e.g. 120:0.9,300:2.5): "
+         "from step STEP (0-based) on the base learning rate is LR (> 0, at least --lr-min), the lr_changes of a "
+         "playground run. With a schedule, each later epoch takes the schedule's rate for that base.")]
 L1Opt = Annotated[float, typer.Option("--l1", help="L1 penalty on the weights (>= 0).")]
 L2Opt = Annotated[float, typer.Option("--l2", help="L2 penalty on the weights (>= 0).")]
 
@@ -118,6 +123,7 @@ RUN_OPTIONS = (
     ("gamma", GammaOpt, 0.1),
     ("lr_min", LrMinOpt, 0.0),
     ("schedule_epochs", ScheduleEpochsOpt, None),
+    ("lr_changes", LrChangesOpt, None),
     ("l1", L1Opt, 0.0),
     ("l2", L2Opt, 0.0),
 )
@@ -126,9 +132,10 @@ RUN_DEFAULTS = {name: default for name, _, default in RUN_OPTIONS}
 
 def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epochs, seed, init, batch_size,
                   no_shuffle, n_samples, noise, test_fraction, features, csv, target, task, betas, beta1, beta2, eps,
-                  weight_decay, alpha, nesterov, schedule, step_size, gamma, lr_min, l1, l2, schedule_epochs=None):
+                  weight_decay, alpha, nesterov, schedule, step_size, gamma, lr_min, l1, l2, schedule_epochs=None,
+                  lr_changes=None):
     """The validated RunConfig that the command-line options describe (nothing is trained)."""
-    from ..config import ARTICLE_INIT, RunConfig, parse_betas, parse_init, parse_list
+    from ..config import ARTICLE_INIT, RunConfig, parse_betas, parse_init, parse_list, parse_lr_changes
 
     init_values, init_scheme = ARTICLE_INIT, None
     if init is not None and init.strip().lower() == "random":
@@ -158,7 +165,8 @@ def engine_config(*, data, model, activation, loss, optimizer, lr, momentum, epo
         model=model, activation=activation, init=init_values, init_scheme=init_scheme, loss=loss or "bce", l1=l1, l2=l2,
         optimizer=optimizer, lr=lr, momentum=momentum, betas=betas_values, eps=eps, weight_decay=weight_decay,
         alpha=alpha, schedule=schedule, step_size=step_size, gamma=gamma, lr_min=lr_min,
-        schedule_epochs=schedule_epochs, epochs=epochs, batch_size=batch_size, shuffle=not no_shuffle, seed=seed)
+        schedule_epochs=schedule_epochs, lr_changes=parse_lr_changes(lr_changes, lr_min), epochs=epochs,
+        batch_size=batch_size, shuffle=not no_shuffle, seed=seed)
     return config.validate()
 
 
