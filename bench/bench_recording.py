@@ -18,6 +18,7 @@ machine hit all; the figures are ratios of the medians.
 
     python bench/bench_recording.py            # 7 repeats, one torch thread
     python bench/bench_recording.py --repeats 3 --threads 2
+    python bench/bench_recording.py --to-folder   # also the cost of run --recording DIR
 
 Target (issue 3): recorded <= 1.1x the same loop without recording. Both ratios are printed:
 recorded / plain (what a user of a plain loop sees) and recorded / flat (the cost of the
@@ -104,6 +105,19 @@ def recorded(config: RunConfig) -> float:
     return float(train(config).params[-1].sum(dtype=np.float64))
 
 
+def recorded_to_folder(config: RunConfig) -> float:
+    """``recorded`` that also records into a folder (``run --recording``: backpropviz.record on the
+    same loop, every step's parameters and gradient written in chunks); the folder is removed after."""
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="bench-recording-")
+    try:
+        return float(train(config, recording=folder + "/rec").params[-1].sum(dtype=np.float64))
+    finally:
+        shutil.rmtree(folder)
+
+
 def plain_buffers(rows, cols, dtype=np.float32):
     """``recording_buffers`` without MAP_POPULATE: plain ``np.empty`` (pages mapped at first write)."""
     return [np.empty((r, cols), dtype=dtype) for r in rows]
@@ -128,6 +142,9 @@ def main() -> None:
     parser.add_argument("--tricks", action="store_true",
                         help="also run the recording with its buffers from plain np.empty instead of populated "
                              "anonymous maps (MAP_POPULATE)")
+    parser.add_argument("--to-folder", action="store_true",
+                        help="also run the recording into a folder as `run --recording` does (every step kept "
+                             "on disk, about 107 MB for this workload, in a temporary folder)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     n_params = sum(p.numel() for p in prepare(CONFIG)[2].parameters())
@@ -141,6 +158,8 @@ def main() -> None:
             "flat+eval": lambda c: baseline(c, flat=True, epoch_eval=True)}
     if args.tricks:
         runs["np.empty"] = recorded_unpopulated
+    if args.to_folder:
+        runs["+folder"] = recorded_to_folder
     wall = {name: [] for name in runs}
     cpu = {name: [] for name in runs}
     for i in range(args.repeats):
@@ -159,6 +178,9 @@ def main() -> None:
         print(f"{clock:4s} recorded / plain {med['recorded'] / med['plain']:.3f}, "
               f"recorded / flat {med['recorded'] / med['flat']:.3f} (target <= 1.10); "
               f"flat + epoch evaluation only / flat {med['flat+eval'] / med['flat']:.3f}")
+        if "+folder" in med:
+            print(f"{clock:4s} recorded into a folder too (run --recording) / recorded "
+                  f"{med['+folder'] / med['recorded']:.3f}")
         if "np.empty" in med:
             print(f"{clock:4s} recorded with np.empty buffers / recorded {med['np.empty'] / med['recorded']:.3f}")
 

@@ -341,8 +341,65 @@ class LrChanges:
         return f"LrChanges({self.changes()})"
 
 
+class HookedOptimizer(torch.optim.Optimizer):
+    """``train``'s flat optimiser seen as a ``torch.optim.Optimizer`` over the model's parameters, so
+    that ``backpropviz.record`` attaches to it through its step hooks as to a user's optimiser.
+
+    ``step(grads)`` runs the flat update unchanged; before the recorder's pre-hook runs, a hook
+    of its own hands the flat gradient row to the parameters as their ``.grad`` (views, no copy),
+    which is what the recorder reads. ``lr`` sets the flat optimiser's lr and the group's.
+    """
+
+    def __init__(self, inner, params):
+        self.inner = inner
+        numbers = {k: v for k, v in vars(inner).items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "lr"}
+        super().__init__(list(params), {"lr": inner.lr, **numbers})
+        self.sizes = [p.numel() for p in self.param_groups[0]["params"]]
+        self.register_step_pre_hook(self._hand_over_grads)
+
+    @property
+    def lr(self) -> float:
+        return self.inner.lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.inner.lr = value
+        self.param_groups[0]["lr"] = value
+
+    @staticmethod
+    def _hand_over_grads(self, args, kwargs):
+        (flat_grad,) = args[1]
+        for p, g in zip(self.param_groups[0]["params"], flat_grad.split(self.sizes)):
+            p.grad = g.view_as(p)
+
+    def step(self, grads) -> None:  # noqa: D102 (the flat optimiser's)
+        self.inner.step(grads)
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+
+def _start_recording(folder, model, optimizer, n_steps: int):
+    """``backpropviz.record`` of this run into ``folder`` (every step kept): (recorder, optimiser to step)."""
+    from .record import record
+
+    hooked = HookedOptimizer(optimizer, model.parameters())
+    recorder = record(model, hooked, folder, steps=max(n_steps, 1), every_step=True)
+    recorder.__enter__()
+    return recorder, hooked
+
+
+def _end_recording(recorder, history: History) -> None:
+    """Keep what the history has beyond the recorded steps (data, config, epochs, batches), then close."""
+    skip = {"params", "grads", "loss", "lr"}
+    recorder.add_arrays("history", {k: v for k, v in history.to_arrays().items() if k not in skip},
+                        steps=history.n_steps, loss_dtype=str(history.loss.dtype))
+    recorder.close(history.status)
+
+
 def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on_record=None,
-          lr_changes: LrChanges | None = None) -> History:
+          lr_changes: LrChanges | None = None, recording=None) -> History:
     """Train the model of ``config`` and return the full history.
 
     Each step is the article's loop (forward, loss, backward, update) on one batch:
@@ -359,6 +416,10 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on
     step's learning rate; ``on_record`` may add a change for the next step (``LrChanges.change``),
     and the history's config then holds every change made.
 
+    ``recording``: a folder to also record the run into with ``backpropviz.record`` (attached to
+    this loop's optimiser, every step kept, plus the history's data and config when the run ends:
+    ``load_recording(folder).to_history()`` is this history, bit for bit).
+
     Raises ``TrainingDiverged`` (carrying the history so far) when the loss becomes NaN or
     infinite.
     """
@@ -372,6 +433,7 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on
     # parameter tensor.
     check_run_fits(config, len(train_set.y), flat.numel())  # before the per-epoch list of rates
     optimizer = make_optimizer(config.optimizer, [flat], lr=config.lr, **config.optimizer_options())
+    recorder = None
     plan = lr_changes if lr_changes is not None else LrChanges(config)
     rates, changes = plan.rates(config.lr), plan.at
     penalty = penalty_fn(model, config.l1, config.l2)
@@ -386,6 +448,8 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on
     full_batch, width, steps_per_epoch = batch_layout(config, N)
     n_steps = config.epochs * steps_per_epoch
     rec = Recorder(flat.detach().clone(), n_steps, batch_width=None if full_batch else width)
+    if recording is not None:  # the same steps, through the optimiser's hooks
+        recorder, optimizer = _start_recording(recording, model, optimizer, n_steps)
     shuffler = np.random.default_rng(config.seed)
     metrics = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
 
@@ -447,6 +511,8 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on
                 grads = torch.autograd.grad(loss, params)
                 optimizer.step(rec.record(loss_value, grads))
                 rec.record_params(flat)
+                if recorder is not None:
+                    recorder.step(loss_value)
                 if on_step is not None:
                     on_step(rec.t)
                 if on_record is not None:
@@ -470,6 +536,10 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on
         started = int(rec.epoch[rec.t - 1]) + 1 if rec.t else 0  # epochs with a recorded step
         for values in metrics.values():
             del values[started:]
+    except BaseException as exc:  # the recording says how its loop ended
+        if recorder is not None:
+            recorder.__exit__(type(exc), exc, None)
+        raise
     if status == "completed":
         loss_value, acc = evaluate_train()
         metrics["train_loss"].append(loss_value)
@@ -490,6 +560,8 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on
         X_test=test_set.X if test_set is not None else None,
         y_test=test_set.y if test_set is not None else None,
         feature_names=list(train_set.feature_names), class_names=list(train_set.class_names))
+    if recorder is not None:
+        _end_recording(recorder, history)
     if interrupted is not None:
         interrupted.history = history  # the caller saves it where asked (see cli.core)
         raise interrupted

@@ -69,15 +69,14 @@ def _run_fitting_views(history_file, run_options, views, lang):
 
     import numpy as np
 
-    from ..history import History
     from ..losses import get_loss
     from ..models import param_names
     from ..render.animate import check_view_fits
-    from .core import _train_or_fail, load_checked
+    from .core import _train_or_fail, load_checked, load_history
 
     if history_file is not None:
         run_options.refuse_with_history(history_file)
-        return History.load(history_file)
+        return load_history(history_file)  # a history file, or a folder of run --recording
     config = run_options.config(lang=lang)
     get_loss(config.loss)
     if views:
@@ -166,7 +165,9 @@ def animate(
         fail(f"--plane-resolution must be between 10 and 400; got {plane_resolution}")
     if not surface_span > 0:
         fail(f"--surface-span must be > 0; got {surface_span}")
-    if history_file is not None and history_file.is_dir():
+    from .core import is_run_recording
+
+    if history_file is not None and history_file.is_dir() and not is_run_recording(history_file):
         run_options.refuse_with_history(history_file, "RECORDING folder")
         if chosen:
             fail(f"--views chooses among a history's views; a recording folder is animated as one figure "

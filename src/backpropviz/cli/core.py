@@ -27,6 +27,51 @@ ConfigOpt = Annotated[Optional[Path], typer.Option(
     metavar="FILE")]
 SaveConfigOpt = Annotated[Optional[Path], typer.Option(
     "--save-config", help="Also write the run's settings as JSON (run it again with --config).")]
+RunRecordingOpt = Annotated[Optional[Path], typer.Option(
+    "--recording", help="Also record the run into this new folder with backpropviz.record, every step kept "
+                        "(parameters and gradients, in chunks written while it trains), with its data and "
+                        "config: plot, html, animate, landscape and explain read the folder as they read "
+                        "the --save-history file.", metavar="DIR")]
+
+
+def check_recording_folder(path: Path) -> Path:
+    """``--recording``: a new (or empty) folder we can write into, checked before any work."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        fail(f"--recording {str(path)!r} is a file; give a new folder for the recording")
+    if (path / "meta.json").exists() or (path / "index.jsonl").exists():
+        fail(f"--recording {str(path)!r} already holds a recording; give a new folder")
+    if path.is_dir() and any(path.iterdir()):
+        fail(f"--recording {str(path)!r} is a folder that is not empty; give a new or empty folder")
+    return check_writable_dir(path, "--recording")
+
+
+def is_run_recording(path: Path) -> bool:
+    """Whether ``path`` is a folder written by ``run --recording`` (a whole run: its History);
+    a recording of the user's own loop is not, and goes its own way."""
+    from ..record import load_recording
+
+    path = Path(path)
+    if not (path / "meta.json").is_file():
+        return False
+    try:
+        return load_recording(path).is_run
+    except Exception:  # noqa: BLE001 (any unreadable folder: the command's own path says what is wrong)
+        return False
+
+
+def load_history(path: Path):
+    """The History in a history file, or in a folder written by ``run --recording``."""
+    from ..history import History
+
+    if Path(path).is_dir() and is_run_recording(path):
+        from ..record import load_recording
+
+        try:
+            return load_recording(path).to_history()
+        except (OSError, ValueError, KeyError) as exc:
+            fail(f"{str(path)!r}: the recording cannot be read ({type(exc).__name__}: {exc})")
+    return History.load(path)
 
 
 class FigureOptions:
@@ -77,8 +122,9 @@ def _save_extras(history, save_history: Path | None, export_csv: Path | None) ->
     return written
 
 
-def _train_or_fail(config, save_history: Path | None, dataset=None, on_step=None):
-    """Train; on a NaN/inf loss keep the history so far (if asked to save it) and stop with exit 2."""
+def _train_or_fail(config, save_history: Path | None, dataset=None, on_step=None, recording: Path | None = None):
+    """Train; on a NaN/inf loss keep the history so far (if asked to save it) and stop with exit 2.
+    ``recording``: also record the run into that folder (``train(recording=)``)."""
     from ..errors import TrainingDiverged
     from ..train import train
     from .app import release_notes
@@ -86,14 +132,17 @@ def _train_or_fail(config, save_history: Path | None, dataset=None, on_step=None
     release_notes()  # the input is validated: the notes about it may be read now
 
     try:
-        if dataset is None and on_step is None:
+        if dataset is None and on_step is None and recording is None:
             return train(config)
-        return train(config, dataset, on_step=on_step)
+        return train(config, dataset, on_step=on_step, recording=recording)
     except TrainingDiverged as exc:
         kept = ""
         if save_history is not None:
             exc.history.save(save_history, now=True)  # kept although the command fails
             kept = f"; the {exc.history.n_steps} finite steps before it are saved in {save_history}"
+        if recording is not None:
+            kept += f"; {'they are' if kept else f'the {exc.history.n_steps} finite steps before it are'} " \
+                    f"recorded in {recording}"
         fail(f"{exc}{kept}")
     except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM: train() attached the steps done so far
         exc.kept = _keep_interrupted(getattr(exc, "history", None), config, save_history)
@@ -466,12 +515,15 @@ def run(
     save_config: SaveConfigOpt = None,
     html_out: HtmlOpt = None,
     script: ScriptOpt = None,
+    recording: RunRecordingOpt = None,
 ) -> None:
     """Train one configuration, print its results and write its figures.
 
     A two-input perceptron gets the article's overview and loss curve; other models get the
     probability map over the input plane, hidden-unit outputs, the network diagram, parameter
     trajectories by layer, gradient norms by layer and train/test curves (choose with --views).
+    --recording DIR also records the run with backpropviz.record (every step's parameters and
+    gradient, with its data and config); commands that read a history file read that folder too.
     """
     from ..i18n import resolve_lang
     from ..render.views import RunShape
@@ -496,13 +548,17 @@ def run(
         check_page_options(html_out, 1000, 51)
     if script is not None:
         check_script_option(script)
+    if recording is not None:
+        check_recording_folder(recording)
     dataset, n_train = load_checked(config)
     shape = RunShape.of_config(config, dataset.n_features, dataset.n_classes, dataset.feature_names,
                                dataset.is_regression)
     chosen = settings.views(shape, has_test=config.test_fraction > 0)
     with StepProgress(total_steps(config, n_train)) as progress:
-        history = _train_or_fail(config, save_history, dataset, progress)
+        history = _train_or_fail(config, save_history, dataset, progress, recording)
     written = settings.write(history, chosen, options) + _save_extras(history, save_history, export_csv)
+    if recording is not None:
+        written.append(recording)
     if save_config is not None:
         from ..history import atomic_write
 
@@ -588,7 +644,8 @@ def plot(
     history_file: Annotated[Path, typer.Argument(
         help="A .npz history written by --save-history, a landscape file (landscape.npz, from `landscape`) "
              "or a convergence map (basins.npz, from `basins`); or a recording folder written by "
-             "backpropviz.record (its loss, per-layer scalars, distributions and path).", metavar="FILE.npz|RECORDING")],
+             "backpropviz.record (its loss, per-layer scalars, distributions and path); a folder written by "
+             "run --recording gets the figures of its history.", metavar="FILE.npz|RECORDING")],
     views: ViewsOpt = None,
     out: OutOpt = Path("out/plot"),
     fmt: FormatOpt = "png",
@@ -605,21 +662,20 @@ def plot(
     """Redraw the figures of a saved history without training (any view, see --views), or of a
     saved landscape (--views contour, filled, heatmap, 3d) or convergence map."""
     from ..analysis.views import final_epoch
-    from ..history import History
     from ..render.views import RunShape
 
-    if history_file.is_dir():
+    if history_file.is_dir() and not is_run_recording(history_file):
         for path in _plot_recording(history_file, views, out, fmt, lang, export_csv):
             print(f"wrote {path}")
         return
-    kind = saved_file_kind(history_file)
+    kind = "history" if history_file.is_dir() else saved_file_kind(history_file)
     if kind != "history":
         if export_csv is not None:
             fail(f"--export-csv writes a history's steps; {str(history_file)!r} is a {kind} file")
         for path in _plot_map(history_file, kind, views, out, fmt, lang):
             print(f"wrote {path}")
         return
-    history = History.load(history_file)
+    history = load_history(history_file)
     settings = ViewSettings(out, fmt, lang, views, surface_span, surface_resolution, surface_range,
                             boundary_epochs, network_epochs, hidden_epoch, plane_resolution)
     if export_csv is not None:

@@ -79,10 +79,10 @@ def _history(history_file: Path | None, run_options: RunOptions, lang: str = "en
     """The history to explain: loaded from the file, or trained from the run options (never both);
     notes in ``lang``."""
     if history_file is not None:
-        from ..history import History
+        from .core import load_history
 
         run_options.refuse_with_history(history_file)
-        return History.load(history_file)
+        return load_history(history_file)  # a history file, or a folder of run --recording
     from ..losses import get_loss
     from .core import _train_or_fail
 

@@ -87,7 +87,9 @@ def html(
 
     lang = resolve_lang(lang)
     out = check_page_options(out, trace_steps, surface_resolution, "--out")
-    if history_file is not None and history_file.is_dir():
+    from .core import is_run_recording
+
+    if history_file is not None and history_file.is_dir() and not is_run_recording(history_file):
         run_options.refuse_with_history(history_file)
         write_recording_html(history_file, out, lang)
         typer.echo(f"wrote {out}")

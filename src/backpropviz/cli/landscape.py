@@ -29,13 +29,12 @@ ParamYOpt = Annotated[Optional[str], typer.Option("--y-param", help="Second para
 def _history(history_file: Path | None, run_options: RunOptions, lang: str = "en"):
     """The saved history, or a run trained from the run options (never both); notes in ``lang``."""
     from ..errors import TrainingDiverged
-    from ..history import History
     from ..train import train
-    from .core import load_checked
+    from .core import load_checked, load_history
 
     if history_file is not None:
         run_options.refuse_with_history(history_file)
-        return History.load(history_file)
+        return load_history(history_file)  # a history file, or a folder of run --recording
     config = run_options.config(lang=lang)
     dataset, _ = load_checked(config)
     try:

@@ -169,9 +169,79 @@ class Recording:
                         list(grads_entry["missing"]) if grads_entry else [],
                         {p["name"]: p for p in self.meta["params"]})
 
+    # -- the every-step tier and the parts kept with it -----------------------------------------
+
+    @property
+    def has_every_step(self) -> bool:
+        """Whether the recording keeps every state's parameters and every step's gradient."""
+        return bool(self.meta.get("every_step"))
+
+    def every_step(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(params (S, P), grads (n, P))`` of a recording made with ``every_step=True``: the flat
+        parameters of states 0..S-1 and the gradients of steps 0..n-1 flushed so far. S is n + 1
+        when the state after the last step is saved (a completed run's last state), else n."""
+        if not self.has_every_step:
+            raise BackpropvizError(f"{str(self.path)!r} was recorded without every_step=True: it keeps "
+                                   "the parameters at its snapshots only (snapshot_steps)")
+        dtype = np.dtype(self.meta["snapshot_dtype"])
+        chunks = [e for e in self.entries if e["kind"] == "steps"]
+        params = [self._load(e["params"]) for e in chunks]
+        grads = [self._load(e["grads"]) for e in chunks]
+        n = sum(len(g) for g in grads)
+        if n in self._states:
+            params.append(self._load(self._states[n]["params"])[None])
+        empty = np.zeros((0, self.n_params), dtype=dtype)
+        return (np.concatenate(params) if params else empty), (np.concatenate(grads) if grads else empty)
+
+    def part(self, kind: str) -> dict | None:
+        """The index line of a part kept with ``Recorder.add_arrays`` (the last one of that kind), or None."""
+        return next((e for e in reversed(self.entries) if e["kind"] == kind), None)
+
+    def part_arrays(self, kind: str) -> dict[str, np.ndarray]:
+        """The arrays of that part, by name (empty when there is none)."""
+        entry = self.part(kind)
+        return {name: self._load(file) for name, file in entry["arrays"].items()} if entry else {}
+
+    @property
+    def is_run(self) -> bool:
+        """Whether this is a run of the built-in trainer that ended (``run --recording``): it then
+        holds a whole ``History`` (``to_history``)."""
+        return self.has_every_step and self.part("history") is not None
+
+    def to_history(self):
+        """The ``History`` of a run of the built-in trainer (``backpropviz run --recording DIR``,
+        ``train(config, recording=DIR)``): the arrays of its ``.npz`` history, bit for bit."""
+        from ..history import OPTIONAL_ARRAYS, History, check_history_arrays
+
+        part = self.part("history")
+        if part is None or not self.has_every_step:
+            raise BackpropvizError(
+                f"{str(self.path)!r} holds no whole run: a History comes from a recording of the built-in "
+                "trainer (backpropviz run --recording), written when the run ends"
+                + (" (this one has not ended: killed or still running; its steps are in every_step())"
+                   if self.has_every_step else ""))
+        T = part["steps"]
+        params, grads = self.every_step()
+        if len(params) < T + 1 or len(grads) < T or len(self.rows) < T:
+            raise BackpropvizError(f"{str(self.path)!r}: its history has {T} steps, its files hold "
+                                   f"{len(grads)} (steps/ or scalars/ cut short)")
+        arrays = self.part_arrays("history")
+        arrays.update(params=params[: T + 1], grads=grads[:T], lr=self.lr[:T, 0],
+                      loss=self.loss[:T].astype(part["loss_dtype"]))
+        config = check_history_arrays(arrays, f"{str(self.path)!r}")
+        known = {"params", "grads", "loss", "epoch", "param_names", "X", "y", "batches", "status",
+                 "config", "feature_names", "class_names", *OPTIONAL_ARRAYS}
+        names = {k: [str(v) for v in arrays[k]] if k in arrays else None for k in ("feature_names", "class_names")}
+        return History(params=arrays["params"], grads=arrays["grads"], loss=arrays["loss"],
+                       epoch=arrays["epoch"], param_names=[str(v) for v in arrays["param_names"]],
+                       X=arrays["X"], y=arrays["y"], config=config, batches=arrays.get("batches"),
+                       status=str(arrays.get("status", "completed")),
+                       extra={k: v for k, v in arrays.items() if k not in known},
+                       **{k: arrays.get(k) for k in OPTIONAL_ARRAYS}, **names)
+
     def __repr__(self) -> str:
         return (f"Recording({str(self.path)!r}, {len(self.rows)} steps, {self.n_params:,} parameters, "
-                f"{len(self._states)} snapshots, {self.status})")
+                f"{len(self._states)} snapshots{', every step' if self.has_every_step else ''}, {self.status})")
 
 
 def _numpy_dtype(torch_name: str):

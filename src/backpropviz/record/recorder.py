@@ -26,11 +26,12 @@ from .schedule import as_schedule
 
 CHUNK_ROWS = 1024
 FLUSH_SECONDS = 10.0
+NAN_BLOCK = 1 << 16  # values of a missing gradient's NaN made at a time, on its way to disk
 
 
 def record(model, optimizer, path, *, steps: int | None = None, snapshots=None,
-           projection: int | None = None, seed: int = 0, disk_budget=None, memory_budget=None,
-           chunk_rows: int = CHUNK_ROWS, flush_seconds: float = FLUSH_SECONDS) -> "Recorder":
+           every_step: bool = False, projection: int | None = None, seed: int = 0, disk_budget=None,
+           memory_budget=None, chunk_rows: int = CHUNK_ROWS, flush_seconds: float = FLUSH_SECONDS) -> "Recorder":
     """Record the training of ``model`` by ``optimizer`` into the folder ``path``.
 
     Use it as a ``with`` block around your loop; call ``rec.step(loss)`` after each
@@ -45,12 +46,17 @@ def record(model, optimizer, path, *, steps: int | None = None, snapshots=None,
       ``disk_budget``, and states the disk use up front (``rec.estimate``).
     - ``snapshots``: ``every(k)``, ``logspaced(n)``, a list of steps, or None; state 0 and the
       last state are always saved (parameters, buffers, and the gradient of the next step).
+    - ``every_step``: True to also keep the exact record of every step, for small models: the
+      full parameters of every state and the gradient of every step, in chunks of
+      ``chunk_rows`` rows written with the scalars (2 x P numbers a step, on disk and, per chunk,
+      in memory: the estimate counts them); ``load_recording(path).every_step()`` reads them.
     - ``projection``: k (1..1024) to also record every state projected to k numbers (a seeded
       signed sketch), enough to draw the path on PCA planes; ``seed`` seeds it.
     - ``disk_budget``, ``memory_budget``: bytes or text ("2GB"); a recording that would not fit
       is refused before the first step with the largest setting that fits.
     """
-    return Recorder(model, optimizer, path, steps=steps, snapshots=snapshots, projection=projection,
+    return Recorder(model, optimizer, path, steps=steps, snapshots=snapshots, every_step=every_step,
+                    projection=projection,
                     seed=seed, disk_budget=disk_budget, memory_budget=memory_budget,
                     chunk_rows=chunk_rows, flush_seconds=flush_seconds)
 
@@ -76,8 +82,8 @@ def _buffer_dtype(device: torch.device) -> torch.dtype:
 class Recorder:
     """The recording of one loop (made by ``record``; use it once, as a ``with`` block)."""
 
-    def __init__(self, model, optimizer, path, *, steps=None, snapshots=None, projection=None,
-                 seed=0, disk_budget=None, memory_budget=None, chunk_rows=CHUNK_ROWS,
+    def __init__(self, model, optimizer, path, *, steps=None, snapshots=None, every_step=False,
+                 projection=None, seed=0, disk_budget=None, memory_budget=None, chunk_rows=CHUNK_ROWS,
                  flush_seconds=FLUSH_SECONDS):
         if not isinstance(model, torch.nn.Module):
             raise BackpropvizError(f"record() takes a torch.nn.Module as model; got {type(model).__name__}")
@@ -94,6 +100,9 @@ class Recorder:
             raise BackpropvizError(f"flush_seconds= takes a number of seconds > 0; got {flush_seconds!r}")
         self.flush_seconds = float(flush_seconds)
         self.schedule = as_schedule(snapshots, self.steps_expected)
+        if not isinstance(every_step, bool):
+            raise BackpropvizError(f"every_step= takes True or False; got {every_step!r}")
+        self.every_step = every_step
         self.disk_budget = store.parse_bytes(disk_budget, "disk_budget=")
         self.memory_budget = store.parse_bytes(memory_budget, "memory_budget=")
 
@@ -134,20 +143,32 @@ class Recorder:
         self.c_proj = slice(2 + g + 3 * n, 2 + g + 3 * n + (self.k or 0))
 
     def _snapshot_host_bytes(self) -> int:
-        """One snapshot on its way to disk: the flat parameters (or gradient) and the buffers."""
-        return self.n_params * self._itemsize() + self.n_buffer_values * 8
+        """A snapshot on its way to disk, written one tensor at a time (``_flat``): the largest
+        host copy one tensor needs. Off the CPU (or not contiguous) the tensor brought over, plus
+        its conversion where its dtype is not the file's (the snapshot's; float64 for buffers);
+        on the CPU a tensor of the file's dtype is written from its own memory. A missing
+        gradient's NaN: NAN_BLOCK values."""
+        on_cpu = self.device.type == "cpu"
+
+        def copy(t, dtype):
+            moved = 0 if on_cpu and t.is_contiguous() else t.element_size()
+            return t.numel() * (moved + (dtype.itemsize if t.dtype != dtype else 0))
+
+        largest = max(p.numel() for p in self.params)
+        return max([copy(p, self.snap_dtype) for p in self.params]
+                   + [copy(b, torch.float64) for b in self.model.buffers()]
+                   + [min(largest, NAN_BLOCK) * self._itemsize()])
 
     def _device_fixed_bytes(self) -> int:
         """On the model's device, whatever the chunk: the parameters' copy (for the update
-        norms), the projection's signs, and (off the CPU) a snapshot joined there."""
+        norms) and the projection's signs (a snapshot is never joined there: see ``_flat``)."""
         itemsize = max(p.element_size() for p in self.params)
         proj = -(-self.n_params // self.k) * self._itemsize() if self.k else 0
-        staging = self.n_params * self._itemsize() if self.device.type != "cpu" else 0
-        return self.n_params * itemsize + proj + staging
+        return self.n_params * itemsize + proj
 
     def _row_host_bytes(self) -> int:
         """Host bytes per buffered row: the row itself (float64) and its step and learning rates."""
-        return (len(self.columns) + 1 + self.n_groups) * 8
+        return (len(self.columns) + 1 + self.n_groups) * 8 + self._every_step_row_bytes()
 
     def _fixed_host_bytes(self) -> int:
         on_cpu = self.device.type == "cpu"  # there the device's bytes are host memory too
@@ -160,20 +181,27 @@ class Recorder:
         rows = (self.memory_budget - fixed) // self._row_host_bytes()
         if rows < 1:
             raise BackpropvizError(
-                f"memory_budget={store.human(self.memory_budget)} is too small: one snapshot of "
-                f"{self.n_params:,} parameters and {self.n_buffer_values:,} buffer values"
-                + (" and the copy of the parameters kept for the update norms"
-                   if self.device.type == "cpu" else "")
-                + f" alone take {store.human(fixed + self._row_host_bytes())}; give at least that")
+                f"memory_budget={store.human(self.memory_budget)} is too small: "
+                + ("the copy of the parameters kept for the update norms, " if self.device.type == "cpu"
+                   else "")
+                + f"the largest tensor of a snapshot on its way to disk and one row of scalars "
+                f"alone take {store.human(fixed + self._row_host_bytes())} ({self.n_params:,} "
+                f"parameters, {self.n_buffer_values:,} buffer values); give at least that")
         self.chunk_rows = int(min(self.chunk_rows, rows))
 
     def _itemsize(self) -> int:
         return torch.finfo(self.snap_dtype).bits // 8
 
+    def _every_step_row_bytes(self) -> int:
+        """Per buffered row with ``every_step``: the state's parameters and the step's gradient
+        (on the device; off the CPU their copy on the host is made once per chunk, as big)."""
+        return 2 * self.n_params * self._itemsize() if self.every_step else 0
+
     def _estimate(self) -> dict:
         steps = self.steps_expected
         memory = self.chunk_rows * self._row_host_bytes() + self._fixed_host_bytes()
-        device = self._device_fixed_bytes() + self.chunk_rows * len(self.columns) * 8
+        device = self._device_fixed_bytes() + self.chunk_rows * (len(self.columns) * 8
+                                                                 + self._every_step_row_bytes())
         estimate = {"memory_bytes": memory, "device_bytes": device,
                     "per_step_bytes": len(self.columns) * 8, "chunk_rows": self.chunk_rows}
         if steps is not None:
@@ -182,7 +210,8 @@ class Recorder:
 
     def _disk(self, states) -> dict:
         return store.disk_estimate(self.steps_expected, len(self.columns), self.chunk_rows,
-                                   self.n_params, self._itemsize(), self.n_buffer_values, states)
+                                   self.n_params, self._itemsize(), self.n_buffer_values, states,
+                                   self.every_step)
 
     def _check_disk(self):
         if self.disk_budget is None:
@@ -196,7 +225,9 @@ class Recorder:
         raise BackpropvizError(
             f"the recording needs about {store.human(need)} (scalars "
             f"{store.human(self.estimate['scalars_bytes'])}, {self.estimate['n_snapshots']} snapshots "
-            f"{store.human(self.estimate['snapshots_bytes'])}) for steps={self.steps_expected:,} and "
+            f"{store.human(self.estimate['snapshots_bytes'])}"
+            + (f", every step {store.human(self.estimate['every_step_bytes'])}" if self.every_step else "")
+            + f") for steps={self.steps_expected:,} and "
             f"{self.n_params:,} parameters, over disk_budget={store.human(self.disk_budget)}; "
             f"{self._largest_fit()}")
 
@@ -206,14 +237,20 @@ class Recorder:
 
         steps, budget = self.steps_expected, self.disk_budget
         fits = lambda states: self._disk(states)["disk_bytes"] <= budget  # noqa: E731
+        if self.every_step:  # the most steps it fits, and what fits without it
+            most = self._most_steps()
+            self.every_step = False
+            try:
+                given = ("None" if not getattr(self.schedule, "steps", True) else str(self.schedule))
+                without = (f"snapshots={given} fits" if fits(self.schedule.states(steps))
+                           else self._largest_fit())
+            finally:
+                self.every_step = True
+            return (f"every_step=True ({2 * self.n_params * self._itemsize():,} bytes a step) fits "
+                    + (f"at most steps={most:,} (with snapshots=None)" if most else "not even one step")
+                    + f"; without every_step: {without}")
         if not fits([0, steps]):
-            low, high = 0, steps  # the most steps whose scalars and two snapshots fit
-            keep, self.steps_expected = self.steps_expected, None
-            while low < high:
-                mid = (low + high + 1) // 2
-                self.steps_expected = mid
-                low, high = (mid, high) if fits([0, mid]) else (low, mid - 1)
-            self.steps_expected = keep
+            low = self._most_steps()
             what = (f"projection={self.k} adds {self.k * 8} bytes a step; " if self.k else "")
             return (f"{what}even snapshots=None (the first and last state only) does not fit; "
                     f"at most steps={low:,} fit" if low else
@@ -238,6 +275,19 @@ class Recorder:
         return (f"the first {n - 2} of the {len(listed) - 2} listed steps fit (besides the first "
                 "and last state)")
 
+    def _most_steps(self) -> int:
+        """The most steps whose scalars (every-step rows too) and two snapshots fit the disk budget."""
+        low, high = 0, self.steps_expected
+        keep = self.steps_expected
+        try:
+            while low < high:
+                mid = (low + high + 1) // 2
+                self.steps_expected = mid
+                low, high = (mid, high) if self._disk([0, mid])["disk_bytes"] <= self.disk_budget else (low, mid - 1)
+        finally:
+            self.steps_expected = keep
+        return low
+
     # -- the with block ------------------------------------------------------------------------
 
     def __enter__(self) -> "Recorder":
@@ -250,6 +300,10 @@ class Recorder:
         self.buf = torch.full((self.chunk_rows, len(self.columns)), math.nan, dtype=self.dtype,
                               device=self.device)
         self.host = np.full((self.chunk_rows, 1 + self.n_groups), np.nan)  # step, lr per group
+        if self.every_step:  # row i: state first + i's parameters and step first + i's gradient
+            self.step_params = torch.empty((self.chunk_rows, self.n_params), dtype=self.snap_dtype,
+                                           device=self.device)
+            self.step_grads = torch.empty_like(self.step_params)
         self.nan = torch.tensor(math.nan, dtype=self.dtype, device=self.device)
         self.first = 0
         self.last_flush = time.monotonic()
@@ -278,6 +332,8 @@ class Recorder:
         try:
             make_dirs(self.path / "scalars")
             make_dirs(self.path / "snapshots")
+            if self.every_step:
+                make_dirs(self.path / "steps")
             self.index = store.Index(self.path / "index.jsonl")
         except OSError as exc:
             from ..history import write_error
@@ -341,7 +397,8 @@ class Recorder:
                 "n_params": self.n_params, "aliases": aliases, "buffers": buffers, "groups": groups,
                 "columns": self.columns, "snapshot_dtype": str(self.snap_dtype).removeprefix("torch."),
                 "projection": {"k": self.k, "seed": self.seed, "method": "signed-modulo"} if self.k else None,
-                "schedule": self.schedule.to_json(), "steps_expected": self.steps_expected,
+                "schedule": self.schedule.to_json(), "every_step": self.every_step,
+                "steps_expected": self.steps_expected,
                 "chunk_rows": self.chunk_rows, "flush_seconds": self.flush_seconds,
                 "estimate": self.estimate, "model": repr(model),
                 "optimizer": {"class": type(opt).__name__, "repr": repr(opt)},
@@ -373,6 +430,8 @@ class Recorder:
         it = iter(norms)
         row[self.c_grad] = torch.stack([next(it) if g is not None else self.nan for g in grads])
         row[self.c_weight] = self.next_weight
+        if self.every_step:
+            self._step_row(grads)
         if self.k:
             row[self.c_proj] = self.next_proj
         host = self.host[self.rows]  # numbers the host has anyway: no copy to the device for them
@@ -393,6 +452,14 @@ class Recorder:
         self._reach_state(params)
         if self.step_count in self.schedule:
             self._save_state(self.step_count)
+
+    def _step_row(self, grads):
+        """Row ``rows`` of the every-step chunk: this state's parameters (``prev``: as the optimiser
+        or the start left them, as in a snapshot) and the gradient about to be used, NaN where none."""
+        i, dtype = self.rows, self.snap_dtype
+        torch.cat([p.reshape(-1).to(dtype) for p in self.prev], out=self.step_params[i])
+        torch.cat([(g if g is not None else self.nan.expand(p.shape)).reshape(-1).to(dtype)
+                   for p, g in zip(self.params, grads)], out=self.step_grads[i])
 
     def _reach_state(self, params):
         """State ``step_count`` begins: keep its parameters and write its row's weight norms.
@@ -455,7 +522,17 @@ class Recorder:
         rows = self.buf[: self.rows].to("cpu", torch.float64).numpy()  # the one transfer
         rows[:, 0] = self.host[: self.rows, 0]
         rows[:, self.c_lr] = self.host[: self.rows, 1:]
-        if self._fits(rows.nbytes + store.NPY_HEADER + store.INDEX_LINE):
+        exact = ()
+        if self.every_step:
+            exact = (self.step_params[: self.rows].cpu().numpy(), self.step_grads[: self.rows].cpu().numpy())
+        if self._fits(rows.nbytes + store.NPY_HEADER + store.INDEX_LINE
+                      + sum(a.nbytes + store.NPY_HEADER for a in exact) + (store.INDEX_LINE if exact else 0)):
+            if exact:  # before the scalars: a reader never sees scalar rows without these
+                base = f"steps/{self.first:012d}"
+                self._write(base + ".params.npy", exact[0])
+                self._write(base + ".grads.npy", exact[1])
+                self._append({"kind": "steps", "first": self.first, "rows": self.rows,
+                              "params": base + ".params.npy", "grads": base + ".grads.npy"})
             name = f"scalars/{self.first:012d}.npy"
             self._write(name, rows)
             self._append({"kind": "scalars", "file": name, "first": self.first, "rows": self.rows})
@@ -464,34 +541,75 @@ class Recorder:
         self.buf[:, 1] = math.nan  # the loss: a row whose loss is never handed over reads NaN
         self.last_flush = time.monotonic()
 
-    def _flat(self, tensors, dtype) -> np.ndarray:
-        if not tensors:
-            return np.zeros(0, dtype=np.float64)
-        return torch.cat([t.detach().reshape(-1).to(dtype) for t in tensors]).cpu().numpy()
+    def _flat(self, tensors, dtype, like=()):
+        """The tensors' values one after another, as host arrays of ``dtype``, one tensor at a time:
+        a snapshot is written so, never joined (on the CPU a contiguous tensor already of ``dtype``
+        is written from its own memory, no copy). A None (a parameter without a gradient, its
+        tensor in ``like``) reads NaN, made NAN_BLOCK values at a time."""
+        for i, t in enumerate(tensors):
+            if t is None:
+                n = like[i].numel()
+                block = np.full(min(n, NAN_BLOCK), np.nan, dtype=_numpy(dtype))
+                for start in range(0, n, NAN_BLOCK):
+                    yield block[: n - start]
+            else:
+                yield t.detach().reshape(-1).cpu().to(dtype).numpy()
+
+    def _write_flat(self, name: str, tensors, dtype, like=()) -> None:
+        n = sum(t.numel() for t in (like or tensors))
+        self.bytes_written += store.write_npy_parts(self.path, name, self._flat(tensors, dtype, like),
+                                                    n, _numpy(dtype))
 
     def _save_state(self, step: int):
-        params = self._flat(self.params, self.snap_dtype)
-        buffers = self._flat(list(self.model.buffers()), torch.float64)
-        if not self._fits(params.nbytes + buffers.nbytes + 2 * store.NPY_HEADER + store.INDEX_LINE):
+        buffers = list(self.model.buffers())
+        n_buffers = sum(b.numel() for b in buffers)
+        if not self._fits(self.n_params * self._itemsize() + n_buffers * 8 + 2 * store.NPY_HEADER
+                          + store.INDEX_LINE):
             return
         base = f"snapshots/{step:012d}"
-        self._write(base + ".params.npy", params)
-        self._write(base + ".buffers.npy", buffers)
+        self._write_flat(base + ".params.npy", self.params, self.snap_dtype)
+        self._write_flat(base + ".buffers.npy", buffers, torch.float64)
         self._append({"kind": "state", "step": step, "params": base + ".params.npy",
                       "buffers": base + ".buffers.npy"})
         self.saved_state = step
 
     def _save_grads(self, step: int, grads):
-        filled = [g if g is not None else torch.full(p.shape, math.nan, dtype=self.snap_dtype,
-                                                      device=p.device)
-                  for p, g in zip(self.params, grads)]
-        flat = self._flat(filled, self.snap_dtype)
-        if not self._fits(flat.nbytes + store.NPY_HEADER + store.INDEX_LINE):
+        if not self._fits(self.n_params * self._itemsize() + store.NPY_HEADER + store.INDEX_LINE):
             return
         name = f"snapshots/{step:012d}.grads.npy"
-        self._write(name, flat)
+        self._write_flat(name, grads, self.snap_dtype, like=self.params)
         self._append({"kind": "grads", "step": step, "file": name,
                       "missing": [n for n, g in zip(self.names, grads) if g is None]})
+
+    def add_arrays(self, kind: str, arrays: dict, **fields) -> None:
+        """Keep named arrays with the recording: ``KIND/NAME.npy`` each, then one index line
+        ``{"kind": KIND, "arrays": {NAME: file}, **fields}`` (inside the ``with`` block). The
+        built-in trainer keeps its history's data and config so (``Recording.to_history``).
+        Arrays of numbers or of text only (no objects: no pickle)."""
+        if not self.entered or self.closed:
+            raise BackpropvizError("add_arrays() works inside the recording's with block")
+        if not (isinstance(kind, str) and kind.isidentifier()) or kind in _KINDS:
+            raise BackpropvizError(f"add_arrays() takes a name for its part (letters, digits, _), not one of "
+                                   f"{', '.join(sorted(_KINDS))}; got {kind!r}")
+        arrays = {name: np.asarray(a) for name, a in arrays.items()}
+        objects = [name for name, a in arrays.items() if a.dtype.hasobject]
+        if objects or not all(isinstance(n, str) and n.isidentifier() for n in arrays):
+            raise BackpropvizError(f"add_arrays() takes arrays of numbers or text under plain names; got "
+                                   f"{objects[0] if objects else list(arrays)!r}")
+        if self.stopped or not self._fits(sum(a.nbytes + store.NPY_HEADER for a in arrays.values())
+                                          + store.INDEX_LINE):
+            return
+        try:
+            make_dirs(self.path / kind)
+        except OSError as exc:
+            from ..history import write_error
+
+            raise write_error(self.path / kind, exc) from None
+        files = {}
+        for name, a in arrays.items():
+            files[name] = f"{kind}/{name}.npy"
+            self._write(files[name], a)
+        self._append({**fields, "kind": kind, "arrays": files})
 
     def close(self, status: str = "completed") -> None:
         """Flush what is buffered, save the last state, write the ``end`` line, remove the hooks."""
@@ -512,13 +630,20 @@ class Recorder:
         finally:
             self.closed = True
             self.index.close()
-            self.prev = self.buf = None
+            self.prev = self.buf = self.step_params = self.step_grads = None
 
     def __repr__(self) -> str:
         disk = (f", disk about {store.human(self.estimate['disk_bytes'])}"
                 if "disk_bytes" in self.estimate else "")
         return (f"Recorder({str(self.path)!r}, {self.n_params:,} parameters, "
                 f"step {self.step_count}, memory {store.human(self.estimate['memory_bytes'])}{disk})")
+
+
+_KINDS = {"scalars", "state", "grads", "steps", "end", "stopped"}  # the index lines of the format
+
+
+def _numpy(dtype: torch.dtype) -> np.dtype:
+    return np.dtype(str(dtype).removeprefix("torch."))
 
 
 def _lr(value) -> float:

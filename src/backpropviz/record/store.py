@@ -30,6 +30,28 @@ def write_npy(folder: Path, name: str, array: np.ndarray) -> int:
     return NPY_HEADER + array.nbytes
 
 
+def write_npy_parts(folder: Path, name: str, parts, n: int, dtype) -> int:
+    """Write the 1-D array of ``n`` values of ``dtype`` that ``parts`` (1-D arrays of that dtype,
+    one after another) make, without joining them: the bytes ``np.save`` writes of their
+    concatenation, put in place whole. Memory: one part at a time. Its size in bytes."""
+    path, dtype = Path(folder) / name, np.dtype(dtype)
+
+    def write(f):
+        np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                 "fortran_order": False, "shape": (n,)})
+        count = 0
+        for part in parts:
+            if part.dtype != dtype or part.ndim != 1 or not part.flags.c_contiguous:
+                raise ValueError(f"{name}: a part of dtype {part.dtype}, shape {part.shape}")
+            f.write(part.data)
+            count += part.size
+        if count != n:
+            raise ValueError(f"{name}: {count} values written for {n}")
+
+    atomic_write(path, write, now=True)
+    return NPY_HEADER + n * dtype.itemsize
+
+
 def write_json(path: Path, obj) -> int:
     """Write ``obj`` as JSON to ``path`` whole; its size in bytes."""
     data = json.dumps(obj, indent=1, allow_nan=False).encode()
@@ -101,13 +123,17 @@ def human(n: float) -> str:
 
 
 def disk_estimate(steps: int, n_columns: int, chunk_rows: int, n_params: int, itemsize: int,
-                  n_buffer_values: int, states: list[int]) -> dict:
-    """Bytes on disk of a recording of ``steps`` steps that saves ``states`` (sorted, 0 and last in)."""
+                  n_buffer_values: int, states: list[int], every_step: bool = False) -> dict:
+    """Bytes on disk of a recording of ``steps`` steps that saves ``states`` (sorted, 0 and last in),
+    and with ``every_step`` the parameters and gradient of every step in chunks (``steps/``)."""
     n_chunks = max(1, math.ceil(steps / chunk_rows))
     scalars = steps * n_columns * 8 + n_chunks * (NPY_HEADER + INDEX_LINE)
     state = 2 * NPY_HEADER + n_params * itemsize + n_buffer_values * 8 + INDEX_LINE
     grads = NPY_HEADER + n_params * itemsize + INDEX_LINE
     n_grads = sum(1 for s in states if s < steps)
     snapshots = len(states) * state + n_grads * grads
+    exact = (2 * steps * n_params * itemsize + n_chunks * (2 * NPY_HEADER + INDEX_LINE)
+             if every_step else 0)
     return {"scalars_bytes": scalars, "snapshots_bytes": snapshots, "n_snapshots": len(states),
-            "snapshot_bytes": state + grads, "disk_bytes": scalars + snapshots + 4096 + 2 * INDEX_LINE}
+            "snapshot_bytes": state + grads, "every_step_bytes": exact,
+            "disk_bytes": scalars + snapshots + exact + 4096 + 2 * INDEX_LINE}
