@@ -12,8 +12,13 @@ Targets (issue #12):
     layer's "+" button, the seed or the learning rate typed and changed) to the
     requestAnimationFrame after the page drew the first step of the new run (the playground's
     ``bpv-live-drawn`` event); for the learning rate, which applies to the running training, the
-    first step trained with the new rate. The run is training when the control changes, so the new
-    run starts at once; --repeats changes each, the median and the worst are reported.
+    first step trained with the new rate. "First frame" means: every view shown (none deferred) has
+    drawn the new run's first steps, and the browser has laid out and painted that frame (the next
+    requestAnimationFrame callback runs after it). The run is training when the control changes, so
+    the new run starts at once; --repeats changes each, the median and the worst are reported, and
+    where the median time goes: the command's answer (the server checks the settings, builds the
+    model and answers), the page's frame that appends the first steps and draws every view (ends
+    with ``bpv-live-drawn``), and the browser's layout and paint until the next frame.
 (b) Sustained: at least 60 training steps shown per second with every view live for moons,
     mlp:8,8, batch 10 (200 samples: 20 steps an epoch), and more steps per frame at higher speeds,
     without the page falling behind the server. Over --seconds after a second's warm-up, at each
@@ -58,9 +63,13 @@ CHANGE = """async ({selector, kind, value}) => {
       const fresh = d.run !== before;
       if (!fresh && !(kind === "lr" && d.lr === want)) return;
       root.removeEventListener("bpv-live-drawn", drawn);
+      const drawnAt = performance.now() - t0;
       requestAnimationFrame(() => {
         clearTimeout(timer);
-        resolve({ ms: performance.now() - t0, newRun: fresh, steps: d.steps });
+        // the command's answer: the network's timing of the first /api/command sent after t0
+        const sent = performance.getEntriesByType("resource").find((e) => e.name.includes("/api/command") && e.startTime >= t0);
+        resolve({ ms: performance.now() - t0, newRun: fresh, steps: d.steps, drawn: drawnAt,
+                  answer: sent ? sent.responseEnd - t0 : null });
       });
     };
     root.addEventListener("bpv-live-drawn", drawn);
@@ -116,7 +125,8 @@ def server_run(server, page):
     raise RuntimeError(f"the server has no run {run_id}")
 
 
-def control_changes(browser, server, repeats: int) -> list[tuple[str, list[float]]]:
+def control_changes(browser, server, repeats: int) -> list[tuple[str, list[float], list[tuple]]]:
+    """Per case: its label, the times (ms) of --repeats changes, and each one's (answer, drawn, frame) ms."""
     cases = [
         ("perceptron (AND): seed changed, new run", ARTICLE, "input[name=seed]", "fill", [2026, 2025]),
         ("perceptron (AND): learning rate, live", ARTICLE, "input[name=lr]", "lr", [0.4, 0.5]),
@@ -127,7 +137,7 @@ def control_changes(browser, server, repeats: int) -> list[tuple[str, list[float
     for label, settings, selector, kind, values in cases:
         ctx, page, errors = open_playground(browser, server, settings, 60)
         play_until(page, 10)
-        times, fresh = [], []
+        times, fresh, parts = [], [], []
         for i in range(repeats + 1):  # the first is a warm-up (the JIT, the first mount)
             value = values[i % len(values)] if values else None
             r = page.evaluate(CHANGE, {"selector": selector, "kind": kind, "value": value})
@@ -136,6 +146,7 @@ def control_changes(browser, server, repeats: int) -> list[tuple[str, list[float
             if i:
                 times.append(r["ms"])
                 fresh.append(r["newRun"])
+                parts.append((r["answer"], r["drawn"], r["ms"]))
             page.wait_for_function("window.backpropviz.steps() >= 5 && window.backpropviz.state().state === 'running'",
                                    timeout=60000)
             if kind == "click":  # back to mlp:8,8 for the next repeat (not timed)
@@ -143,7 +154,7 @@ def control_changes(browser, server, repeats: int) -> list[tuple[str, list[float
                 page.wait_for_function("window.backpropviz.steps() >= 5 && window.backpropviz.state().state === 'running'",
                                        timeout=60000)
         kinds = "new run" if all(fresh) else ("live" if not any(fresh) else "mixed")
-        out.append((f"{label} [{kinds}]", times))
+        out.append((f"{label} [{kinds}]", times, parts))
         close(ctx, page)
         if errors:
             raise RuntimeError(f"{label}: page errors {errors}")
@@ -197,9 +208,13 @@ def main() -> int:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         if args.only != "sustained":
             print("(a) control change -> the frame after the new run's first step is drawn (target <= 100 ms)")
-            for label, times in control_changes(browser, server, args.repeats):
+            for label, times, parts in control_changes(browser, server, args.repeats):
                 print(f"  {label:58} median {statistics.median(times):6.1f} ms   worst {max(times):6.1f} ms   "
                       f"({len(times)} changes)")
+                answers = [a for a, _, _ in parts if a is not None]
+                answer = f"{statistics.median(answers):5.1f} ms" if answers else "(not timed)"
+                print(f"  {'':58}   medians: answer {answer}, the first steps drawn (JS) "
+                      f"{statistics.median(d for _, d, _ in parts):5.1f} ms, after the browser's layout and paint")
         if args.only != "change":
             print("(b) moons mlp:8,8, batch 10, every view live (target >= 60 steps/s shown, the lag not growing)")
             print(f"  {'speed':>8} {'trained/s':>10} {'shown/s':>8} {'frames/s':>9} {'steps/frame':>12} {'most':>5} "

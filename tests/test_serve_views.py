@@ -12,10 +12,7 @@ that (w1, w2), and that run is ``train()``'s of the page's config.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
@@ -29,6 +26,7 @@ from backpropviz.train import train  # noqa: E402
 from backpropviz.web import livework  # noqa: E402
 from backpropviz.web.pack import decode, page_data  # noqa: E402
 from backpropviz.web.server import Server  # noqa: E402
+from servehelpers import post  # noqa: E402
 
 MLP = dict(data="moons", n_samples=120, model="mlp:4", activation="tanh", batch_size=15, epochs=6, seed=4,
            test_fraction=0.25)
@@ -156,17 +154,6 @@ def test_a_surface_made_while_training_is_the_offline_surface_of_the_steps_so_fa
     later = work.published["surface"][1]
     assert later["steps"] > n and len(decode(later["surface"]["path"])) == later["steps"] + 1
     pg.command({"client": "part", "action": "pause"})
-
-
-def post(server, body):
-    data = json.dumps(body).encode()
-    req = urllib.request.Request(f"{server.base}/api/command?token={server.token}", data=data, method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def test_bad_view_messages_get_one_line_and_the_server_goes_on(server):
@@ -340,6 +327,110 @@ def test_clicking_the_perceptron_surface_starts_a_run_from_that_point(server, br
             shown = page.evaluate(f"(window.backpropviz.go({k}), window.backpropviz.current())")
             np.testing.assert_array_equal(np.array(shown["params"], dtype=np.float32), history.params[k])
             np.testing.assert_array_equal(np.array(shown["grad"], dtype=np.float32), history.grads[k])
+        assert errors == []
+    finally:
+        context.close()
+
+
+# -- a new run in the same viewer --------------------------------------------------------------------
+
+MOONS_8_8 = dict(data="moons", model="mlp:8,8", activation="relu", optimizer="adam", lr=0.05, batch_size=10, epochs=30,
+                 seed=0)
+MARK = """() => { window.__old = { root: document.querySelector('.bpv-live-view > .bpv'),
+  cards: [...document.querySelectorAll('.bpv-card')], run: window.backpropviz.state().run }; }"""
+# The elements of views that a traced step must leave alone (only the graph and chain use a trace).
+MARK_VIEWS = """() => { window.__views = ['params', 'boundary', 'network', 'update'].map(
+  (v) => document.querySelector(`[data-view=${v}] .bpv-body`).firstElementChild); }"""
+
+
+def layer_shapes(names):
+    """(out, in) of each weight matrix, read from the parameter names ('0.weight[2,1]', ...)."""
+    shapes = {}
+    for name in names:
+        if ".weight[" in name:
+            layer, idx = name.split(".weight[")
+            i, j = (int(x) for x in idx.rstrip("]").split(","))
+            out, inp = shapes.get(layer, (0, 0))
+            shapes[layer] = (max(out, i + 1), max(inp, j + 1))
+    return list(shapes.values())
+
+
+def settled_steps(page):
+    """The page's step count once a paused run's last steps have all arrived."""
+    last, same_since = -1, time.monotonic()
+    while time.monotonic() - same_since < 0.6:
+        n = page.evaluate("window.backpropviz.steps()")
+        if n != last:
+            last, same_since = n, time.monotonic()
+        time.sleep(0.05)
+    return last
+
+
+def test_a_neuron_added_while_training_shows_the_new_run_in_the_same_viewer_and_nothing_of_the_old(server, browser):
+    from urllib.parse import urlencode
+
+    context, page, errors = open_live(server, browser, urlencode({**MOONS_8_8, "speed": 120}))
+    try:
+        page.evaluate("window.backpropviz.play()")
+        page.wait_for_function("window.backpropviz.steps() >= 10")
+        page.evaluate(MARK)
+        page.click(".bpv-live-layer[data-layer='0'] .bpv-live-more")  # mlp:8,8 -> mlp:9,8, trained at once
+        page.wait_for_function("window.backpropviz.state().run !== window.__old.run && window.backpropviz.steps() >= 3")
+        page.evaluate(MARK_VIEWS)
+        page.wait_for_function("window.backpropviz.steps() >= 12")
+        page.evaluate("window.backpropviz.pause()")
+        page.wait_for_function("window.backpropviz.state().state === 'paused'")
+        n = settled_steps(page)
+        assert page.evaluate("window.backpropviz.settings().model") == "mlp:9,8"
+
+        # The viewer and its cards are the ones of the first run (the loss surface, computed in the
+        # background, may have come for the first run and not yet for this one: its cards may differ).
+        assert page.evaluate("document.querySelector('.bpv-live-view > .bpv') === window.__old.root")
+        kept = page.evaluate("""() => window.__old.cards.filter((c) => !c.dataset.view.startsWith('surface')).map((c) =>
+          [c.dataset.view, c === document.querySelector(`.bpv-card[data-view=${c.dataset.view}]`)])""")
+        assert kept == [[v, True] for v in ("boundary", "params", "loss", "network", "update")]
+        # Its numbers are train()'s of the new config, step for step.
+        expected = RunConfig(**{**MOONS_8_8, "model": "mlp:9,8"})
+        history = train(expected)
+        for k in sorted({0, 1, n // 2, n - 1}):
+            shown = page.evaluate(f"(window.backpropviz.go({k}), window.backpropviz.current())")
+            assert shown["step"] == k and shown["names"] == list(history.param_names)
+            np.testing.assert_array_equal(np.array(shown["params"], dtype=np.float32), history.params[k])
+            np.testing.assert_array_equal(np.array(shown["grad"], dtype=np.float32), history.grads[k])
+            assert np.float32(shown["loss"]) == history.loss[k] and shown["epoch"] == history.epoch[k]
+
+        # The network has the new layer sizes: one line per weight, one unit per bias.
+        shapes = layer_shapes(history.param_names)
+        assert [s[0] for s in shapes] == [9, 8, 1]
+        net = page.evaluate("""() => ({ edges: [...document.querySelectorAll('[data-view=network] line.bpv-network-edge')]
+            .map((l) => l.dataset.name), units: document.querySelectorAll('[data-view=network] circle.bpv-network-unit').length,
+          captions: [...document.querySelectorAll('[data-view=network] .bpv-network-caption')].map((c) => c.lastChild.textContent) })""")
+        assert sorted(net["edges"]) == sorted(x for x in history.param_names if ".weight[" in x)
+        assert net["units"] == sum(out for out, _ in shapes)
+        assert net["captions"] == ["2", "9 × relu", "8 × relu", "1 × sigmoid"]
+        # The other views are the new run's: the parameters' layers and count, no card of the old run.
+        options = page.evaluate("[...document.querySelectorAll('[data-view=params] select option')].map((o) => o.textContent)")
+        assert [o.split("(")[1].split(" ")[0] for o in options] == [f"{o}×{i}" for o, i in shapes]
+        update = page.evaluate("[...document.querySelectorAll('[data-view=update] select option')].map((o) => o.textContent)")
+        assert f"all {len(history.param_names)} parameters" in update
+        views = page.evaluate("[...document.querySelectorAll('.bpv-card')].map((c) => c.dataset.view)")
+        assert len(views) == len(set(views)) and views == page.evaluate("window.backpropviz.views()")
+        # One growth callback for the viewer and one per chart: none left behind by the views of the old run.
+        assert page.evaluate("window.backpropviz.viewer().growListeners()") == 1 + page.evaluate(
+            "document.querySelectorAll('.bpv-card .uplot').length") == 3
+
+        # The step counter and the status count alike: steps 0 .. n-1 are the n steps trained.
+        page.evaluate(f"window.backpropviz.go({n - 1})")
+        readout = page.text_content(".bpv-readout")
+        status = page.text_content(".bpv-live-status")
+        assert f"step {n - 1} / {n - 1} ·" in readout and f"paused · {n} of {len(history.loss)} steps trained" in status
+
+        # The step the page stopped on is traced: the graph comes, the views that use no trace stay.
+        page.wait_for_function(f"window.backpropvizLive.state().traced.includes({n - 1})")
+        page.wait_for_function("document.querySelector('[data-view=graph] svg') !== null")
+        kept = page.evaluate("""() => window.__views.map((el, i) => el.isConnected && el === document.querySelector(
+          `[data-view=${['params', 'boundary', 'network', 'update'][i]}] .bpv-body`).firstElementChild)""")
+        assert kept == [True, True, True, True]
         assert errors == []
     finally:
         context.close()

@@ -88,13 +88,14 @@ export function liveViews({ S, events, side, viewRoot, enqueue, send, start }) {
     box.dataset.traced = W.traced.join(",");
   }
 
-  /** Put `value` into the page data as `key`, show `views`, drop the note that said it was pending. */
+  /** Put `value` into the page data as `key`, show `views`, drop the note that said it was pending;
+   * only the views that draw it are made again (a traced step leaves the charts as they are). */
   function apply(key, value, views, pending) {
     const m = meta();
     m[key] = value;
     m.views = ORDER.filter((v) => m.views.includes(v) || views.includes(v));
     m.omitted = (m.omitted || []).filter((o) => o.view !== pending);
-    if (S.viewer) S.viewer.refresh();
+    if (S.viewer) S.viewer.refresh(views);
   }
 
   const listen = (name, fn) => events.addEventListener(name, (ev) => {
@@ -126,7 +127,7 @@ export function liveViews({ S, events, side, viewRoot, enqueue, send, start }) {
   listen("epochs", (d) => {
     // the loss view reads these on its next redraw: every new step, or now when none is coming
     Object.assign(meta().epochs, d.epochs);
-    if (S.viewer && S.state !== "running") S.viewer.refresh();
+    if (S.viewer && S.state !== "running") S.viewer.refresh(["loss"]);
   });
 
   function askSurface() {

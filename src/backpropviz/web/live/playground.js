@@ -148,6 +148,7 @@ export function start(root, choices) {
     lang: labels[readHash(location.hash).lang] ? readHash(location.hash).lang : "en",
     runId: null, rec: null, viewer: null, config: null, state: "none", steps: 0, total: 0, message: "",
     pendingLr: null, runs: 0, names: null, seq: 0,  // seq: the numbering of the run's state (server.py)
+    spare: null,  // {viewer, el}: the last run's viewer, kept for the next run's (clearViewer)
   };
   const client = Math.random().toString(36).slice(2) + Date.now().toString(36);
   let queue = Promise.resolve();
@@ -409,15 +410,26 @@ export function start(root, choices) {
     return answer;
   }
 
-  const placeholder = (key) => { viewRoot.textContent = ""; viewRoot.append(text("p", { class: "bpv-live-empty" }, key)); translate(); };
+  const placeholder = (key) => {
+    delete viewRoot.dataset.stale;
+    viewRoot.textContent = "";
+    viewRoot.append(text("p", { class: "bpv-live-empty" }, key));
+    translate();
+  };
 
-  function clearViewer() {
+  /** The run shown goes. Its viewer is kept aside (S.spare) and takes the next run's recording
+   * when its first steps come (viewer.replace: the frame, the cards and their handlers stay), which
+   * is quicker than a new viewer. `keep`: a run that trains at once follows: the last run stays in
+   * view until then (dimmed if that takes a while: playground.css), not an empty page between. */
+  function clearViewer(keep = false) {
     S.rec = null;
     incoming = [];
     pendingSteps = 0;
+    if (S.viewer) S.spare = { viewer: S.viewer, el: viewRoot.querySelector(":scope > .bpv") };
     S.viewer = null;
     S.steps = 0;
-    placeholder("empty");
+    if (keep && S.spare && S.spare.el && S.spare.el.parentNode === viewRoot) viewRoot.dataset.stale = "1";
+    else placeholder("empty");
   }
 
   /** A new run of the settings shown; `play`: training at once (one round trip, for a setting
@@ -430,7 +442,7 @@ export function start(root, choices) {
       writeUrl();
     }
     S.pendingLr = null;
-    clearViewer();
+    clearViewer(play);
     S.runId = null;
     S.config = null;
     try {
@@ -568,7 +580,14 @@ export function start(root, choices) {
       whole_loss: rows("whole_loss", 1), lr: rows("lr", 1),
     });
     S.steps = rec.length;
-    if (!S.viewer) {
+    if (!S.viewer && S.spare && S.spare.el) {  // the last run's viewer, given this run
+      const { viewer, el } = S.spare;
+      S.spare = null;
+      if (el.parentNode !== viewRoot) { viewRoot.textContent = ""; viewRoot.append(el); }
+      viewer.replace(rec, { lang: S.lang, step: rec.length - 1 });
+      delete viewRoot.dataset.stale;  // (after: the viewer reads its cards' widths before any change)
+      S.viewer = viewer;
+    } else if (!S.viewer) {
       viewRoot.textContent = "";
       const el = h("div", { class: "bpv" });
       viewRoot.append(el);
@@ -637,6 +656,8 @@ export function start(root, choices) {
     current: () => (S.viewer ? S.viewer.current() : null),
     lang: (code) => (code ? setLang(code) : S.lang),
     views: (list) => (S.viewer ? S.viewer.views(list) : []),
+    /** The viewer of the run shown (app.js mount's API), null before its first step. */
+    viewer: () => S.viewer,
     /** The current settings as the JSON object `backpropviz run --config` reads: `epochs` the epochs
      * begun so far (all of them before the first step; a cosine schedule then keeps its length in
      * `schedule_epochs`), `lr_changes` the learning rates changed. */

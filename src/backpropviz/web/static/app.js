@@ -24,10 +24,11 @@ const SPEEDS = [1, 2, 5, 10, 25, 50];
 
 /**
  * Mount the viewer in `root` for `rec` (a Recording). Returns the API that window.backpropviz
- * exposes: steps(), go(k), current(), lang(code), views(list).
+ * exposes: steps(), go(k), current(), lang(code), views(list); and for a live host replace(rec)
+ * (another run in the same viewer) and refresh(views) (data that came after mounting).
  */
 export function mount(root, rec, { lang = "en", hash = true } = {}) {
-  const page = rec.meta;
+  let page = rec.meta;
   usePalette(page.palette);
   let available = page.views.filter((v) => VIEW_MODULES[v]);
   const fromHash = hash ? readHash(location.hash) : {};
@@ -39,10 +40,11 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
   if (!state.views.length) state.views = available.slice();
   state.step = clampStep(state.step);
 
-  let views = {};       // name -> {el, view}
+  let views = {};       // name -> {el, title, body, view}: the cards shown, in the page's order
   let timer = null;
   let lastFrame = 0;
   const lastRender = { ms: 0 };
+  const lastBuild = { ms: 0, views: {} };  // how long the last (re)build of views took, each
 
   function clampStep(k) {
     const n = rec.length;
@@ -80,22 +82,69 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
   const grid = h("main", { class: "bpv-grid" });
   root.append(header, controls, picker, notes, grid);
 
-  function buildViews() {
-    grid.textContent = "";
-    views = {};
+  /**
+   * The chosen views' cards, each view made in its card. A card already there is kept (its place
+   * and size: no reflow of the page around it); its view is made again when `only` names it, or
+   * always when `only` is null (another language, another run). The cards' widths are read once,
+   * before anything changes (the last frame's layout, no layout forced) and before any view draws:
+   * a view that read its own would force a layout of the page each.
+   */
+  function buildViews(only = null) {
+    const t0 = performance.now();
+    const wanted = available.filter((v) => state.views.includes(v));
+    const width = {};
+    for (const [name, entry] of Object.entries(views)) width[name] = entry.body.clientWidth;
+    for (const [name, entry] of Object.entries(views)) {
+      if (wanted.includes(name)) continue;
+      dispose(entry);
+      entry.el.remove();
+      delete views[name];
+    }
+    const fresh = [];
+    let before = null;
+    for (const name of wanted) {
+      let entry = views[name];
+      if (!entry) {
+        const title = h("h2", {});
+        const body = h("div", { class: "bpv-body" });
+        const card = h("section", { class: `bpv-card bpv-view-${name}`, "data-view": name }, title, body);
+        grid.insertBefore(card, before ? before.nextSibling : grid.firstChild);
+        views[name] = entry = { el: card, title, body, view: null };
+        fresh.push(name);
+      } else if (only === null || only.includes(name)) {
+        dispose(entry);
+        entry.body.textContent = "";
+        fresh.push(name);
+      }
+      const heading = viewTitle(name);
+      if (entry.title.textContent !== heading) entry.title.textContent = heading;
+      before = entry.el;
+    }
+    // (cards new to the page: one layout for all of them)
+    const widths = fresh.map((name) => width[name] || views[name].body.clientWidth);
     const ctx = { t, lang: state.lang, labels: L(), go: (k) => set({ step: k, playing: false }), fmt };
-    for (const name of available) {
-      if (!state.views.includes(name)) continue;
-      const body = h("div", { class: "bpv-body" });
-      const card = h("section", { class: `bpv-card bpv-view-${name}`, "data-view": name },
-        h("h2", {}, viewTitle(name)), body);
-      grid.append(card);
+    const each = {};
+    fresh.forEach((name, i) => {
+      const entry = views[name], v0 = performance.now();
       try {
-        views[name] = { el: card, view: VIEW_MODULES[name].create(body, rec, ctx) };
+        entry.view = VIEW_MODULES[name].create(entry.body, rec, { ...ctx, width: widths[i] });
       } catch (err) {
-        body.textContent = t("view_failed", { error: String(err && err.message || err) });
+        entry.view = null;
+        entry.body.textContent = t("view_failed", { error: String(err && err.message || err) });
         console.error(`view ${name}:`, err);
       }
+      each[name] = performance.now() - v0;
+    });
+    lastBuild.ms = performance.now() - t0;
+    lastBuild.views = each;
+  }
+
+  /** A view's end: what it keeps listening to (a chart's growth) is let go. */
+  function dispose(entry) {
+    const view = entry.view;
+    entry.view = null;
+    if (view && view.destroy) {
+      try { view.destroy(); } catch (err) { console.error("view destroy:", err); }
     }
   }
 
@@ -108,6 +157,21 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     back.title = t("step_back");
     fwd.title = t("step_forward");
     speedLabel.textContent = t("speed");
+    // The picker is made again only when its views or its language change (not for every run).
+    const pickerKey = `${state.lang}:${available.join(",")}:${state.views.join(",")}`;
+    if (picker.dataset.key !== pickerKey) buildPicker(pickerKey);
+    notes.textContent = "";
+    const lines = [];
+    for (const o of page.omitted || []) lines.push(o.reason[state.lang] || o.reason.en);
+    if (rec.thinned) lines.push(t("thinned", { kept: rec.length, total: rec.total }));
+    // "diverged", "interrupted at step N", ...: the first word names the catalogue's text
+    const status = String(page.run.status || "completed").split(" ")[0];
+    if (status !== "completed" && L()["status_" + status]) lines.push(t("status_" + status, { n: rec.total, last: rec.total - 1 }));
+    for (const line of lines) notes.append(h("p", {}, line));
+  }
+
+  function buildPicker(key) {
+    picker.dataset.key = key;
     picker.textContent = "";
     for (const name of available) {
       const box = h("input", { type: "checkbox", value: name });
@@ -118,14 +182,6 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
       });
       picker.append(h("label", {}, box, " " + viewTitle(name)));
     }
-    notes.textContent = "";
-    const lines = [];
-    for (const o of page.omitted || []) lines.push(o.reason[state.lang] || o.reason.en);
-    if (rec.thinned) lines.push(t("thinned", { kept: rec.length, total: rec.total }));
-    // "diverged", "interrupted at step N", ...: the first word names the catalogue's text
-    const status = String(page.run.status || "completed").split(" ")[0];
-    if (status !== "completed" && L()["status_" + status]) lines.push(t("status_" + status, { n: rec.total, last: rec.total - 1 }));
-    for (const line of lines) notes.append(h("p", {}, line));
   }
 
   function describeRun() {
@@ -154,13 +210,14 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
       loss: fmt(rec.loss(k)) });
     const each = {};
     for (const [name, entry] of Object.entries(views)) {
+      if (!entry.view) continue;  // (a view that failed to be made says so in its card)
       const v0 = performance.now();
       try {
         entry.view.update(k);
       } catch (err) {  // one broken view must not stop the others: it says so in its card
         console.error(`view ${name}:`, err);
-        entry.el.querySelector(".bpv-body").textContent = t("view_failed", { error: String(err && err.message || err) });
-        entry.view = { update() {} };
+        dispose(entry);
+        entry.body.textContent = t("view_failed", { error: String(err && err.message || err) });
       }
       each[name] = performance.now() - v0;
     }
@@ -175,10 +232,10 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     if (state.step >= rec.length - 1 && changes.playing === true && before.step >= rec.length - 1) state.step = 0;
     if (changes.lang !== undefined && changes.lang !== before.lang) {
       buildFrame();
-      buildViews();
+      buildViews();        // every view: their texts are in the language
     } else if (changes.views !== undefined) {
       buildFrame();
-      buildViews();
+      buildViews([]);      // only the cards added: the others stay as they are
     }
     play.textContent = state.playing ? "❚❚" : "►";
     play.setAttribute("aria-pressed", String(state.playing));
@@ -226,21 +283,46 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     const hs = readHash(location.hash);
     if (hs.step !== undefined && hs.step !== state.step) set({ step: hs.step });
   });
-  rec.onGrow(() => {  // (a live host: once a frame) only the step count in the subtitle changes
+  const grown = () => {  // (a live host: once a frame) only the step count in the subtitle changes
     slider.max = String(rec.length - 1);
     subtitle.textContent = describeRun();
     renderStep();
-  });
+  };
+  let stopGrowing = rec.onGrow(grown);
 
-  // A live host's data that came after mounting (its loss surface, traced steps, per-epoch
-  // metrics: web/live/liveviews.js): the views that fit now, rebuilt; new ones are shown.
-  function refresh() {
+  // The views the page data offers now; those not offered before are shown.
+  function takeViews() {
     const before = available;
     available = page.views.filter((v) => VIEW_MODULES[v]);
     state.views = available.filter((v) => state.views.includes(v) || !before.includes(v));
+    if (!state.views.length) state.views = available.slice();
+  }
+
+  // A live host's data that came after mounting (its loss surface, traced steps, per-epoch
+  // metrics: web/live/liveviews.js): the views that use it (`names`; all when not given) are made
+  // again, views offered now are added, the others stay as they are.
+  function refresh(names = null) {
+    takeViews();
     buildFrame();
-    buildViews();
+    buildViews(names);
     renderStep();
+  }
+
+  // Another run in this viewer (a live host's new run), in `lang` if given, shown at `step`: the
+  // frame, its controls and the cards stay; every view is made again for `next` (a view's shape
+  // follows the model: the network's layers, the parameters' list).
+  function replace(next, { lang = null, step = 0 } = {}) {
+    stopGrowing();
+    rec = next;
+    page = next.meta;
+    if (lang && page.labels[lang]) state.lang = lang;
+    usePalette(page.palette);
+    takeViews();
+    stopGrowing = rec.onGrow(grown);
+    buildViews();  // (first: it reads the cards' widths from the last frame's layout)
+    buildFrame();
+    slider.max = String(Math.max(0, rec.length - 1));
+    set({ step, playing: false });  // the views' first draw of this run, at `step`
   }
 
   buildFrame();
@@ -249,6 +331,7 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
 
   return {
     refresh,
+    replace,
     steps: () => rec.length,
     go: (k) => { set({ step: k, playing: false }); return state.step; },
     current: () => {
@@ -262,6 +345,8 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     play: (on = true) => set({ playing: !!on }),
     lastRenderMs: () => lastRender.ms,
     lastRenderViews: () => ({ ...lastRender.views }),
+    lastBuild: () => ({ ms: lastBuild.ms, views: { ...lastBuild.views } }),
+    growListeners: () => rec.listenerCount,  // the viewer's own and one per chart shown
     renderAll: () => { const t0 = performance.now(); renderStep(); return performance.now() - t0; },
   };
 }

@@ -9,7 +9,7 @@
 //   rec.params(k)       // parameters before step k (row k of the history file), k in 0..T
 //   rec.after(k)        // parameters after step k
 //   rec.grad(k), rec.loss(k), rec.epoch(k), rec.wholeLoss(k), rec.lr(k), rec.batch(k)
-//   rec.onGrow(fn)      // fn(rec) after every append
+//   rec.onGrow(fn)      // fn(rec) after every append; returns a function that removes fn
 
 const TYPES = { f4: Float32Array, f8: Float64Array, i4: Int32Array };
 
@@ -145,5 +145,11 @@ export class Recording {
     for (const fn of this._listeners) fn(this);
   }
 
-  onGrow(fn) { this._listeners.push(fn); }
+  /** The functions called after every append (the viewer's and each chart's). */
+  get listenerCount() { return this._listeners.length; }
+  /** Call fn(rec) after every append; the returned function stops it (a view that is rebuilt). */
+  onGrow(fn) {
+    this._listeners.push(fn);
+    return () => { this._listeners = this._listeners.filter((f) => f !== fn); };
+  }
 }

@@ -17,7 +17,8 @@ export function rows(rec) {
  * `make()` returns {opts, data}; it is called again when the recording grows.
  */
 export function lineChart(el, rec, ctx, make, { height = 220 } = {}) {
-  const width = Math.max(320, Math.min(el.clientWidth || 420, 640));
+  // (ctx.width: the card's width, measured once for every view: no layout forced per chart)
+  const width = Math.max(320, Math.min(ctx.width || el.clientWidth || 420, 640));
   const { opts, data } = make();
   let current = 0;
   // uPlot draws axis texts on its canvas: give it the page's font (Japanese glyphs included).
@@ -73,10 +74,18 @@ export function lineChart(el, rec, ctx, make, { height = 220 } = {}) {
     dataMs = performance.now() - t0;
     growing = true;
   };
-  rec.onGrow(() => {
+  const stopGrowing = rec.onGrow(() => {
     const wait = grownAt + 4 * growMs - performance.now();
     if (wait <= 0 && growTimer === null) grow();
     else if (growTimer === null) growTimer = setTimeout(grow, Math.max(wait, 0));
   });
-  return { u, place, line };
+  // A chart that is rebuilt (another layer chosen, the viewer's views rebuilt, a new live run)
+  // stops following the recording: its growth callback and a pending redraw go with it.
+  const destroy = () => {
+    stopGrowing();
+    clearTimeout(growTimer);
+    growTimer = null;
+    u.destroy();
+  };
+  return { u, place, line, destroy };
 }

@@ -58,5 +58,5 @@ export function create(el, rec, ctx) {
   findings.className = "bpv-note bpv-rec-findings";
   for (const f of sec.findings) findings.append(Object.assign(document.createElement("li"), { textContent: f[ctx.lang] || f.en }));
   el.append(findings);
-  return { update(k) { for (const c of charts) c.place(k); } };
+  return { update(k) { for (const c of charts) c.place(k); }, destroy() { for (const c of charts) c.destroy(); } };
 }

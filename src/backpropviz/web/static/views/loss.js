@@ -71,5 +71,5 @@ export function create(el, rec, ctx) {
   }
 
   const chart = lineChart(holder, rec, ctx, make, { height: 240 });
-  return { update(k) { chart.place(k); } };
+  return { update(k) { chart.place(k); }, destroy() { chart.destroy(); } };
 }

@@ -5,6 +5,7 @@
 
 import { fmt } from "bpv/format.js";
 import { attach } from "bpv/tooltip.js";
+import { font } from "bpv/canvas.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const POS = [33, 102, 172];    // blue: positive
@@ -73,7 +74,8 @@ export function create(el, rec, ctx) {
   // -- layout: one column per layer of units -------------------------------------------------
   const sizes = [layers[0].weight[0].length, ...layers.map((L) => L.weight.length)];
   const most = Math.max(...sizes);
-  const avail = Math.max(380, Math.min(900, (el.clientWidth || 520) - 8));
+  // (ctx.width: the card's width, measured once for every view: reading it here would force a layout)
+  const avail = Math.max(380, Math.min(900, (ctx.width || el.clientWidth || 520) - 8));
   const unitGap = Math.max(7, Math.min(44, 360 / most));
   const radius = Math.max(3, Math.min(12, unitGap * 0.34));
   // unit labels: every one when there is room, else the first and the last of a column
@@ -82,7 +84,7 @@ export function create(el, rec, ctx) {
   const K = sizes[sizes.length - 1];
   const outLabels = Array.from({ length: K }, (_, o) => (K === 1 ? "ŷ" : String(classNames[o] ?? o)));
   const pen = document.createElement("canvas").getContext("2d");
-  pen.font = `11px ${getComputedStyle(el).fontFamily || "sans-serif"}`;
+  pen.font = font(11);  // the page's font, read once (a computed style read here would force a style pass)
   const widest = (labels) => Math.max(0, ...labels.map((l) => pen.measureText(l).width));
   const leftW = Math.max(30, Math.min(160, widest(inLabels) + radius + 12));
   const rightW = Math.max(30, Math.min(160, widest(outLabels) + radius + 12));

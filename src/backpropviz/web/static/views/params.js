@@ -49,6 +49,7 @@ export function create(el, rec, ctx) {
   }
 
   function build() {
+    if (chart) chart.destroy();  // (its growth callback too: a chart per layer chosen would pile up)
     holder.textContent = "";
     chart = lineChart(holder, rec, ctx, make);
     const u = chart.u;
@@ -70,5 +71,5 @@ export function create(el, rec, ctx) {
     }
   }
   build();
-  return { update(k) { last = k; chart.place(k); } };
+  return { update(k) { last = k; chart.place(k); }, destroy() { chart.destroy(); } };
 }
