@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -28,6 +27,7 @@ pytest.importorskip("uvicorn")
 
 from backpropviz.config import RunConfig  # noqa: E402
 from backpropviz.web.server import MAX_BODY, Server  # noqa: E402
+from servehelpers import get, post  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,30 +37,6 @@ def server():
     s = Server(port=0).start()
     yield s
     s.stop()
-
-
-def get(url, headers=None):
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
-def post(server, body, *, token=True):
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    url = server.base + "/api/command" + (f"?token={server.token}" if token else "")
-    req = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        try:
-            return e.code, json.loads(raw)
-        except ValueError:
-            return e.code, raw
 
 
 def test_server_starts_on_a_free_port_and_stops_within_a_second_with_a_stream_open():

@@ -10,11 +10,8 @@ CLI's message on the page. Every control's text comes from the catalogue in the 
 
 from __future__ import annotations
 
-import json
 import re
 import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
@@ -26,6 +23,7 @@ from backpropviz.config import RunConfig  # noqa: E402
 from backpropviz.i18n_live import LIVE  # noqa: E402
 from backpropviz.train import train  # noqa: E402
 from backpropviz.web.server import Server  # noqa: E402
+from servehelpers import open_playground, post  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -35,31 +33,11 @@ def server():
     s.stop()
 
 
-def post(server, body):
-    req = urllib.request.Request(f"{server.base}/api/command?token={server.token}", data=json.dumps(body).encode(),
-                                 method="POST", headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
 def wait(predicate, timeout=20.0):
     end = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < end, "timed out"
         time.sleep(0.02)
-
-
-def open_playground(context, url):
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    page.wait_for_function("document.documentElement.dataset.ready === '1'", timeout=30000)
-    page.evaluate("window.backpropviz.idle()")
-    return page, errors
 
 
 def shown_step(page, k):

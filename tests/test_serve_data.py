@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import numpy as np
 import pytest
@@ -25,6 +23,7 @@ from backpropviz.config import RunConfig, config_from_dict  # noqa: E402
 from backpropviz.errors import BackpropvizError  # noqa: E402
 from backpropviz.web.server import Server  # noqa: E402
 from backpropviz.web.uploads import MAX_UPLOAD, Uploads  # noqa: E402
+from servehelpers import open_playground, request  # noqa: E402
 
 PLANE = 4.0  # the pad's plane is [-2, 2] on both axes
 
@@ -34,30 +33,6 @@ def server(tmp_path_factory):
     s = Server(port=0, upload_dir=tmp_path_factory.mktemp("uploads")).start()
     yield s
     s.stop()
-
-
-def request(server, path, body=None, method=None):
-    req = urllib.request.Request(f"{server.base}{path}{'&' if '?' in path else '?'}token={server.token}",
-                                 data=body, method=method or ("POST" if body is not None else "GET"))
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        try:
-            return e.code, json.loads(raw)
-        except ValueError:
-            return e.code, raw
-
-
-def open_playground(context, url):
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    page.wait_for_function("document.documentElement.dataset.ready === '1'", timeout=20000)
-    page.evaluate("window.backpropviz.idle()")
-    return page, errors
 
 
 def click_plane(page, x, y, **options):

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import shlex
 import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
@@ -25,6 +23,7 @@ from backpropviz.export import command_line  # noqa: E402
 from backpropviz.history import History  # noqa: E402
 from backpropviz.train import train  # noqa: E402
 from backpropviz.web.server import Server  # noqa: E402
+from servehelpers import request_raw  # noqa: E402
 from test_export import printed_params, run_script  # noqa: E402
 
 SETTINGS = dict(data="moons", n_samples=60, model="mlp:4", activation="relu", optimizer="adam", lr=0.05,
@@ -38,20 +37,8 @@ def server():
     s.stop()
 
 
-def request(server, path, *, data=None, token=True):
-    sep = "&" if "?" in path else "?"
-    url = server.base + path + (f"{sep}token={server.token}" if token else "")
-    req = urllib.request.Request(url, data=None if data is None else json.dumps(data).encode(),
-                                 method="GET" if data is None else "POST", headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, r.read(), r.headers
-    except urllib.error.HTTPError as e:
-        return e.code, e.read(), e.headers
-
-
 def command(server, **message):
-    status, body, _ = request(server, "/api/command", data=message)
+    status, body, _ = request_raw(server, "/api/command", data=message)
     assert status == 200, body
     return json.loads(body)
 
@@ -76,7 +63,7 @@ def test_exports_of_a_paused_run_hold_its_steps_and_reproduce_them(server, cli, 
     assert k == 6
     expected = train(RunConfig(**SETTINGS))
 
-    status, body, headers = request(server, f"/api/export/history?client=ex1&run={run.id}")
+    status, body, headers = request_raw(server, f"/api/export/history?client=ex1&run={run.id}")
     assert status == 200 and headers["Content-Disposition"] == \
         'attachment; filename="backpropviz-moons-mlp4-step6.npz"'
     (tmp_path / "h.npz").write_bytes(body)
@@ -89,21 +76,21 @@ def test_exports_of_a_paused_run_hold_its_steps_and_reproduce_them(server, cli, 
     np.testing.assert_array_equal(saved.X, expected.X)
 
     # The script stops after step k and prints that step's parameters.
-    status, script, _ = request(server, f"/api/export/script?client=ex1&run={run.id}")
+    status, script, _ = request_raw(server, f"/api/export/script?client=ex1&run={run.id}")
     assert status == 200 and b"backpropviz import" not in script
     done = run_script(script.decode(), tmp_path)
     assert done.returncode == 0, done.stderr
     np.testing.assert_array_equal(printed_params(done.stdout), expected.params[k])
 
     # The command line trains the whole run: its first k steps are the page's.
-    status, line, _ = request(server, f"/api/export/command?client=ex1&run={run.id}")
+    status, line, _ = request_raw(server, f"/api/export/command?client=ex1&run={run.id}")
     line = line.decode().strip()
     assert line == command_line(RunConfig(**SETTINGS))
     r = cli(*shlex.split(line)[1:], "--views", "loss", "--out", tmp_path / "o", "--save-history", tmp_path / "c.npz")
     assert r.code == 0, r.err
     np.testing.assert_array_equal(History.load(tmp_path / "c.npz").params[:k + 1], saved.params)
 
-    info = json.loads(request(server, "/api/export/info?client=ex1")[1])
+    info = json.loads(request_raw(server, "/api/export/info?client=ex1")[1])
     assert info["steps"] == k and info["command"] == line and not info["needs_config"]
 
 
@@ -116,9 +103,9 @@ def test_a_learning_rate_changed_during_the_run_is_in_every_export(server, cli, 
     expected = train(config)
     assert not np.array_equal(expected.params[6], train(RunConfig(**dict(SETTINGS, optimizer="sgd", lr=0.2))).params[6])
 
-    settings = json.loads(request(server, f"/api/export/config?client=ex2&run={run.id}")[1])
+    settings = json.loads(request_raw(server, f"/api/export/config?client=ex2&run={run.id}")[1])
     assert RunConfig.from_dict(settings) == config
-    info = json.loads(request(server, "/api/export/info?client=ex2")[1])
+    info = json.loads(request_raw(server, "/api/export/info?client=ex2")[1])
     # The command line gives the change as an option (no settings file needed).
     assert not info["needs_config"] and info["command"] == command_line(config)
     args = shlex.split(info["command"], comments=True)[1:]
@@ -133,9 +120,9 @@ def test_a_learning_rate_changed_during_the_run_is_in_every_export(server, cli, 
     assert r.code == 0, r.err
     np.testing.assert_array_equal(History.load(tmp_path / "d.npz").params, History.load(tmp_path / "c.npz").params)
 
-    done = run_script(request(server, f"/api/export/script?client=ex2&run={run.id}")[1].decode(), tmp_path)
+    done = run_script(request_raw(server, f"/api/export/script?client=ex2&run={run.id}")[1].decode(), tmp_path)
     np.testing.assert_array_equal(printed_params(done.stdout), expected.params[6])
-    body = request(server, f"/api/export/history?client=ex2&run={run.id}")[1]
+    body = request_raw(server, f"/api/export/history?client=ex2&run={run.id}")[1]
     saved = History.load(_npz(tmp_path, body))
     assert saved.config["lr_changes"] == [[3, 0.7]]
     np.testing.assert_array_equal(saved.params, expected.params[:7])
@@ -149,21 +136,21 @@ def _npz(tmp_path, body) -> str:
 
 
 def test_exports_are_refused_clearly_and_the_server_goes_on(server):
-    assert request(server, "/api/export/history?client=ex3", token=False)[0] == 403
-    status, body, _ = request(server, "/api/export/history?client=ex3")
+    assert request_raw(server, "/api/export/history?client=ex3", token=False)[0] == 403
+    status, body, _ = request_raw(server, "/api/export/history?client=ex3")
     assert status == 409 and "no run yet" in json.loads(body)["error"]
     run = command(server, client="ex3", action="new", config=SETTINGS, speed=0)["run"]
     for kind in ("history", "page"):
-        status, body, _ = request(server, f"/api/export/{kind}?client=ex3&run={run}")
+        status, body, _ = request_raw(server, f"/api/export/{kind}?client=ex3&run={run}")
         assert status == 409 and "no step has been recorded yet" in json.loads(body)["error"]
     # Before the first step the command line and the script are those of the whole run.
-    assert request(server, f"/api/export/command?client=ex3&run={run}")[1].decode().strip() == \
+    assert request_raw(server, f"/api/export/command?client=ex3&run={run}")[1].decode().strip() == \
         command_line(RunConfig(**SETTINGS))
-    status, body, _ = request(server, f"/api/export/history?client=ex3&run={run + 100}")
+    status, body, _ = request_raw(server, f"/api/export/history?client=ex3&run={run + 100}")
     assert status == 409 and "not this page's run any more" in json.loads(body)["error"]
-    status, body, _ = request(server, "/api/export/passwords?client=ex3")
+    status, body, _ = request_raw(server, "/api/export/passwords?client=ex3")
     assert status == 404 and "info, history, page, command, script, config" in json.loads(body)["error"]
-    status, body, _ = request(server, "/api/export/history?client=../../etc")
+    status, body, _ = request_raw(server, "/api/export/history?client=../../etc")
     assert status == 400 and "client must be an id" in json.loads(body)["error"]
     garbage = ["/api/export/history?client=ex3&run=abc", "/api/export/script?client=ex3&run=-1",
                f"/api/export/page?client=ex3&run={10**40}", "/api/export/config?client=" + "x" * 100,
@@ -171,11 +158,11 @@ def test_exports_are_refused_clearly_and_the_server_goes_on(server):
                "/api/export/info?client=%F0%9F%98%80", "/api/export/../../server.py?client=ex3",
                f"/api/export/command?client=ex3&run={run}&lang=xx"]
     for path in garbage:
-        status, body, _ = request(server, path)
+        status, body, _ = request_raw(server, path)
         assert status in (200, 400, 404, 409), (path, status, body)
         if status != 200:
             assert json.loads(body)["error"] if body.startswith(b"{") else status == 404, (path, body)
-    status, body, _ = request(server, "/api/export/info?client=ex3")
+    status, body, _ = request_raw(server, "/api/export/info?client=ex3")
     assert status == 200 and json.loads(body)["run"] == run  # the server goes on answering
 
 

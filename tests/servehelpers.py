@@ -1,0 +1,82 @@
+"""Plain helpers for the playground server's tests (test_serve*.py): one HTTP request to a running
+``Server`` and its answer, whatever its status, and the playground page opened in a browser context.
+
+The fixtures (``server``, ``browser``) stay in the test modules and conftest.py; pytest puts this
+folder on sys.path, so a test module imports these as ``from servehelpers import post``.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+JSON = {"Content-Type": "application/json"}
+
+
+def fetch(url: str, data: bytes | None = None, *, method: str | None = None, headers: dict | None = None,
+          timeout: float = 30.0):
+    """``(status, body, headers)`` of one request to ``url``: an error status is an answer here, not
+    an exception. ``data`` is the body as it is sent (a POST unless ``method`` says otherwise)."""
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read(), r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), e.headers
+
+
+def api_url(server, path: str, *, token: bool = True) -> str:
+    """The URL of ``path`` on ``server``, with the server's token added to the query (``token``)."""
+    if not token:
+        return server.base + path
+    return f"{server.base}{path}{'&' if '?' in path else '?'}token={server.token}"
+
+
+def json_or_bytes(raw: bytes):
+    """``raw`` read as JSON, or the bytes themselves where they are not JSON."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def get(url: str, headers: dict | None = None):
+    """``(status, body bytes)`` of a GET of ``url``."""
+    status, body, _ = fetch(url, headers=headers, timeout=10)
+    return status, body
+
+
+def post(server, body, *, token: bool = True):
+    """``(status, answer)`` of a POST of ``body`` to ``/api/command`` (bytes as they are, anything else
+    as JSON); the answer is read as JSON where it is JSON (``json_or_bytes``)."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    status, raw, _ = fetch(api_url(server, "/api/command", token=token), data, method="POST", headers=JSON)
+    return status, json_or_bytes(raw)
+
+
+def request(server, path: str, body: bytes | None = None, method: str | None = None):
+    """``(status, answer)`` of a request of ``path`` with the token: a GET, or a POST of ``body``
+    (bytes, sent as they are); the answer is read as JSON where it is JSON."""
+    status, raw, _ = fetch(api_url(server, path), body, method=method)
+    return status, json_or_bytes(raw)
+
+
+def request_raw(server, path: str, *, data=None, token: bool = True):
+    """``(status, body bytes, headers)`` of a GET of ``path``, or a POST of ``data`` as JSON (the
+    exports: files, whose bytes and headers the tests read)."""
+    body = None if data is None else json.dumps(data).encode()
+    return fetch(api_url(server, path, token=token), body, method="GET" if data is None else "POST", headers=JSON,
+                 timeout=60)
+
+
+def open_playground(context, url: str):
+    """``(page, errors)``: the playground at ``url`` in a new page of ``context``, loaded and idle;
+    ``errors`` collects the page's uncaught errors."""
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function("document.documentElement.dataset.ready === '1'", timeout=30000)
+    page.evaluate("window.backpropviz.idle()")
+    return page, errors
