@@ -151,6 +151,8 @@ def logged_loop(name: str, steps: int, kind: str, folder: Path, data) -> dict:
     loss_fn = torch.nn.functional.cross_entropy
     if kind == "wandb":
         import wandb
+
+        wandb.setup()  # its service, started here and ended after the run: all of its CPU time is this run's
     else:
         from torch.utils.tensorboard import SummaryWriter
     folder.mkdir(parents=True)
@@ -180,8 +182,10 @@ def logged_loop(name: str, steps: int, kind: str, folder: Path, data) -> dict:
                 writer.add_histogram(f"parameters/{n}", p, step)
                 writer.add_histogram(f"gradients/{n}", p.grad, step)
         writer.close()  # flushes
-    return {"cpu": time.process_time() - start, "wall": time.perf_counter() - wall,
-            "service": children_cpu() - service, "model": model}
+    cpu, wall = time.process_time() - start, time.perf_counter() - wall
+    if kind == "wandb":
+        wandb.teardown()  # the service exits and is reaped: its CPU time is in RUSAGE_CHILDREN
+    return {"cpu": cpu, "wall": wall, "service": children_cpu() - service, "model": model}
 
 
 def wandb_records(path: Path):
@@ -357,7 +361,7 @@ def report_compare(t: dict, steps: int, compare) -> None:
         cpu, service, wall = t[s], t["service"][s], t["wall"][s]
         line = f"  {LABELS[s]}: {cpu / steps * 1e3:.2f} ms/step CPU here ({cpu / plain:.2f}x)"
         if service > 0:
-            line += (f", + {service / steps * 1e3:.2f} ms/step in its service processes "
+            line += (f", + {service / steps * 1e3:.2f} ms/step in its service's processes "
                      f"(in all {(cpu + service) / plain:.2f}x)")
         line += f"; wall {wall / steps * 1e3:.2f} ms/step ({wall / plain_wall:.2f}x); disk {mb(t['written'][s])}"
         if s in t["first"]:
