@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import mmap
@@ -341,22 +342,41 @@ class LrChanges:
         return f"LrChanges({self.changes()})"
 
 
-class HookedOptimizer(torch.optim.Optimizer):
-    """``train``'s flat optimiser seen as a ``torch.optim.Optimizer`` over the model's parameters, so
-    that ``backpropviz.record`` attaches to it through its step hooks as to a user's optimiser.
+class HookedOptimizer:
+    """``train``'s flat optimiser with a ``torch.optim.Optimizer``'s step hooks over the model's
+    parameters (``register_step_pre_hook``, ``register_step_post_hook``, ``param_groups``), so that
+    ``backpropviz.record`` attaches to it as to a user's optimiser.
 
-    ``step(grads)`` runs the flat update unchanged; before the recorder's pre-hook runs, a hook
-    of its own hands the flat gradient row to the parameters as their ``.grad`` (views, no copy),
-    which is what the recorder reads. ``lr`` sets the flat optimiser's lr and the group's.
+    ``step(grads)`` runs the flat update unchanged, between the hooks, as ``Optimizer.step`` does;
+    before them it hands the flat gradient row to the parameters as their ``.grad`` (views, no
+    copy), which is what the recorder reads. ``lr`` sets the flat optimiser's lr and the group's.
+    (Not a subclass of ``torch.optim.Optimizer``: its constructor imports ``torch._dynamo``, a
+    second or more before the first step, and its step wraps every call in a profiler range.)
     """
 
     def __init__(self, inner, params):
         self.inner = inner
         numbers = {k: v for k, v in vars(inner).items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "lr"}
-        super().__init__(list(params), {"lr": inner.lr, **numbers})
-        self.sizes = [p.numel() for p in self.param_groups[0]["params"]]
-        self.register_step_pre_hook(self._hand_over_grads)
+        self.params = list(params)
+        self.param_groups = [{"params": self.params, "lr": inner.lr, **numbers}]
+        self.sizes = [p.numel() for p in self.params]
+        self.pre_hooks = collections.OrderedDict()  # as torch keeps them (a handle holds a weak reference)
+        self.post_hooks = collections.OrderedDict()
+
+    def register_step_pre_hook(self, hook):
+        return self._register(self.pre_hooks, hook)
+
+    def register_step_post_hook(self, hook):
+        return self._register(self.post_hooks, hook)
+
+    @staticmethod
+    def _register(hooks: dict, hook):
+        from torch.utils.hooks import RemovableHandle
+
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     @property
     def lr(self) -> float:
@@ -367,14 +387,17 @@ class HookedOptimizer(torch.optim.Optimizer):
         self.inner.lr = value
         self.param_groups[0]["lr"] = value
 
-    @staticmethod
-    def _hand_over_grads(self, args, kwargs):
-        (flat_grad,) = args[1]
-        for p, g in zip(self.param_groups[0]["params"], flat_grad.split(self.sizes)):
+    def step(self, grads) -> None:
+        """The flat update from ``grads`` (the one flat gradient row), between the step hooks."""
+        (flat_grad,) = grads
+        for p, g in zip(self.params, flat_grad.split(self.sizes)):
             p.grad = g.view_as(p)
-
-    def step(self, grads) -> None:  # noqa: D102 (the flat optimiser's)
+        args = (self, grads)
+        for hook in list(self.pre_hooks.values()):
+            hook(self, args, {})
         self.inner.step(grads)
+        for hook in list(self.post_hooks.values()):
+            hook(self, args, {})
 
     def __repr__(self) -> str:
         return repr(self.inner)

@@ -129,7 +129,8 @@ def animate_recording(folder: Path, out: Path, fmt: str, frames: int, fps: float
 def animate(
     history_file: Annotated[Optional[Path], typer.Argument(
         help="A .npz history written by --save-history, or a recording folder written by backpropviz.record "
-             "(one figure, recording.gif: loss, per-layer scalars, distributions, the PCA path). Without it, a run is "
+             "(one figure, recording.gif: loss, per-layer scalars, distributions, the PCA path); a folder written by "
+             "run --recording is animated as its history. Without it, a run is "
              "trained from the run options.", metavar="[HISTORY.npz|RECORDING]")] = None,
     views: AnimViewsOpt = None,
     fmt: AnimFormatOpt = "gif",

@@ -49,14 +49,13 @@ def check_recording_folder(path: Path) -> Path:
 def is_run_recording(path: Path) -> bool:
     """Whether ``path`` is a folder written by ``run --recording`` (a whole run: its History);
     a recording of the user's own loop is not, and goes its own way."""
-    from ..record import load_recording
+    from ..record import store
 
     path = Path(path)
-    if not (path / "meta.json").is_file():
-        return False
-    try:
-        return load_recording(path).is_run
-    except Exception:  # noqa: BLE001 (any unreadable folder: the command's own path says what is wrong)
+    try:  # meta.json and the index only (Recording.is_run, without reading the rows)
+        meta = json.loads((path / "meta.json").read_text())
+        return bool(meta.get("every_step")) and any(e.get("kind") == "history" for e in store.read_index(path))
+    except (OSError, ValueError, AttributeError):  # not one: the command's own path says what is wrong
         return False
 
 

@@ -22,7 +22,8 @@ from .app import takes_palette
 from .options import RunOptions, takes_run_options
 
 HistoryArg = Annotated[Optional[Path], typer.Argument(
-    help="A .npz history written by --save-history. Without it, a run is trained from the run options.",
+    help="A .npz history written by --save-history, or a folder written by run --recording. Without it, a run is "
+         "trained from the run options.",
     metavar="[HISTORY.npz]")]
 StepOpt = Annotated[int, typer.Option("--step", "-s", help="The step to explain: 0 (the first) to T-1; "
                                                            "-1 is the last.")]

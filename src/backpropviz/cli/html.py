@@ -69,7 +69,8 @@ def write_recording_html(folder: Path, out: Path, lang: str) -> Path:
 def html(
     history_file: Annotated[Optional[Path], typer.Argument(
         help="A .npz history written by --save-history, or a recording folder written by backpropviz.record "
-             "(your own model: its loss, per-layer scalars, distributions and path). Without it, a run is trained "
+             "(your own model: its loss, per-layer scalars, distributions and path); a folder written by run "
+             "--recording gets its history's full page. Without it, a run is trained "
              "from the run options.", metavar="[HISTORY.npz|RECORDING]")] = None,
     out: HtmlOutOpt = Path("out/backpropviz.html"),
     lang: LangOpt = None,

@@ -136,7 +136,8 @@ def _verdict_text(land, tolerance: float = 0.05, lang: str = "en") -> str:
 @takes_run_options()
 def landscape(
     history_file: Annotated[Optional[Path], typer.Argument(
-        help="A .npz history (from --save-history). Without it, a run is trained from the run options.",
+        help="A .npz history (from --save-history), or a folder written by run --recording. Without it, a run is "
+             "trained from the run options.",
         metavar="[HISTORY.npz]")] = None,
     method: Annotated[Optional[str], typer.Option(
         "--method", help="Plane: params (two named parameters, the others fixed; the default for a run), random (two "

@@ -71,6 +71,14 @@ def _check_count(value, what: str, low: int, high: int | None = None):
     return int(value)
 
 
+def _has_step_hooks(optimizer) -> bool:
+    """An optimiser that is no ``torch.optim.Optimizer`` but has its step hooks and parameter
+    groups (the built-in trainer's ``train.HookedOptimizer``)."""
+    return (callable(getattr(optimizer, "register_step_pre_hook", None))
+            and callable(getattr(optimizer, "register_step_post_hook", None))
+            and isinstance(getattr(optimizer, "param_groups", None), list))
+
+
 def _snapshot_dtype(params) -> torch.dtype:
     return torch.float64 if any(p.dtype == torch.float64 for p in params) else torch.float32
 
@@ -87,7 +95,7 @@ class Recorder:
                  flush_seconds=FLUSH_SECONDS):
         if not isinstance(model, torch.nn.Module):
             raise BackpropvizError(f"record() takes a torch.nn.Module as model; got {type(model).__name__}")
-        if not isinstance(optimizer, torch.optim.Optimizer):
+        if not (isinstance(optimizer, torch.optim.Optimizer) or _has_step_hooks(optimizer)):
             raise BackpropvizError("record() takes a torch.optim.Optimizer (or a subclass of it) as "
                                    f"optimizer; got {type(optimizer).__name__}")
         self.model, self.optimizer = model, optimizer
@@ -162,9 +170,8 @@ class Recorder:
     def _device_fixed_bytes(self) -> int:
         """On the model's device, whatever the chunk: the parameters' copy (for the update
         norms) and the projection's signs (a snapshot is never joined there: see ``_flat``)."""
-        itemsize = max(p.element_size() for p in self.params)
         proj = -(-self.n_params // self.k) * self._itemsize() if self.k else 0
-        return self.n_params * itemsize + proj
+        return sum(p.numel() * p.element_size() for p in self.params) + proj
 
     def _row_host_bytes(self) -> int:
         """Host bytes per buffered row: the row itself (float64) and its step and learning rates."""
