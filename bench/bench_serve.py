@@ -16,9 +16,11 @@ Targets (issue #12):
     drawn the new run's first steps, and the browser has laid out and painted that frame (the next
     requestAnimationFrame callback runs after it). The run is training when the control changes, so
     the new run starts at once; --repeats changes each, the median and the worst are reported, and
-    where the median time goes: the command's answer (the server checks the settings, builds the
-    model and answers), the page's frame that appends the first steps and draws every view (ends
-    with ``bpv-live-drawn``), and the browser's layout and paint until the next frame.
+    where the time goes (medians, ms after the change): the command's answer (the server checks the
+    settings, builds the model and answers: the page then makes the new run's views off the page),
+    the first steps' event arriving (the server's training thread started and made its first
+    steps), and the page's frame that appended them and drew every view (``bpv-live-drawn``); the
+    rest is the browser's style, layout and paint of that frame.
 (b) Sustained: at least 60 training steps shown per second with every view live for moons,
     mlp:8,8, batch 10 (200 samples: 20 steps an epoch), and more steps per frame at higher speeds,
     without the page falling behind the server. Over --seconds after a second's warm-up, at each
@@ -69,7 +71,7 @@ CHANGE = """async ({selector, kind, value}) => {
         // the command's answer: the network's timing of the first /api/command sent after t0
         const sent = performance.getEntriesByType("resource").find((e) => e.name.includes("/api/command") && e.startTime >= t0);
         resolve({ ms: performance.now() - t0, newRun: fresh, steps: d.steps, drawn: drawnAt,
-                  answer: sent ? sent.responseEnd - t0 : null });
+                  answer: sent ? sent.responseEnd - t0 : null, arrived: d.arrived - t0 });
       });
     };
     root.addEventListener("bpv-live-drawn", drawn);
@@ -126,7 +128,7 @@ def server_run(server, page):
 
 
 def control_changes(browser, server, repeats: int) -> list[tuple[str, list[float], list[tuple]]]:
-    """Per case: its label, the times (ms) of --repeats changes, and each one's (answer, drawn, frame) ms."""
+    """Per case: its label, the times (ms) of --repeats changes, and each one's (answer, arrived, drawn) ms."""
     cases = [
         ("perceptron (AND): seed changed, new run", ARTICLE, "input[name=seed]", "fill", [2026, 2025]),
         ("perceptron (AND): learning rate, live", ARTICLE, "input[name=lr]", "lr", [0.4, 0.5]),
@@ -146,7 +148,7 @@ def control_changes(browser, server, repeats: int) -> list[tuple[str, list[float
             if i:
                 times.append(r["ms"])
                 fresh.append(r["newRun"])
-                parts.append((r["answer"], r["drawn"], r["ms"]))
+                parts.append((r["answer"], r["arrived"], r["drawn"]))
             page.wait_for_function("window.backpropviz.steps() >= 5 && window.backpropviz.state().state === 'running'",
                                    timeout=60000)
             if kind == "click":  # back to mlp:8,8 for the next repeat (not timed)
@@ -213,8 +215,8 @@ def main() -> int:
                       f"({len(times)} changes)")
                 answers = [a for a, _, _ in parts if a is not None]
                 answer = f"{statistics.median(answers):5.1f} ms" if answers else "(not timed)"
-                print(f"  {'':58}   medians: answer {answer}, the first steps drawn (JS) "
-                      f"{statistics.median(d for _, d, _ in parts):5.1f} ms, after the browser's layout and paint")
+                print(f"  {'':58}   medians: answer {answer}, first steps arrived {statistics.median(a for _, a, _ in parts):5.1f}"
+                      f" ms, drawn (JS) {statistics.median(d for _, _, d in parts):5.1f} ms; then the browser's layout and paint")
         if args.only != "change":
             print("(b) moons mlp:8,8, batch 10, every view live (target >= 60 steps/s shown, the lag not growing)")
             print(f"  {'speed':>8} {'trained/s':>10} {'shown/s':>8} {'frames/s':>9} {'steps/frame':>12} {'most':>5} "

@@ -431,6 +431,31 @@ def test_a_neuron_added_while_training_shows_the_new_run_in_the_same_viewer_and_
         kept = page.evaluate("""() => window.__views.map((el, i) => el.isConnected && el === document.querySelector(
           `[data-view=${['params', 'boundary', 'network', 'update'][i]}] .bpv-body`).firstElementChild)""")
         assert kept == [True, True, True, True]
+
+        # Charts made again (another layer's parameters, another language) leave no callback behind.
+        page.select_option("[data-view=params] select", "1")
+        page.click(".bpv-lang")
+        page.wait_for_function("document.documentElement.lang === 'ja'")
+        charts = page.evaluate("document.querySelectorAll('.bpv-card .uplot').length")
+        assert charts >= 2 and page.evaluate("window.backpropviz.viewer().growListeners()") == 1 + charts
+        assert errors == []
+    finally:
+        context.close()
+
+
+MENU_FITS = """() => { const el = document.querySelector('select[name=init_mode]');
+  const g = document.createElement('canvas').getContext('2d'); const cs = getComputedStyle(el);
+  g.font = `${cs.fontSize} ${cs.fontFamily}`;
+  return [...el.options].map((o) => [o.value, g.measureText(o.textContent).width, el.getBoundingClientRect().width]); }"""
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_every_initialisation_choice_fits_its_menu(server, browser, lang):
+    context, page, errors = open_live(server, browser, f"data=moons&model=mlp:8,8#lang={lang}")
+    try:
+        page.wait_for_function(f"document.documentElement.lang === '{lang}'")
+        for value, text, width in page.evaluate(MENU_FITS):
+            assert text + 24 <= width, f"{value}: its text is {text:.0f} px, the menu {width:.0f} px (the arrow needs ~24)"
         assert errors == []
     finally:
         context.close()

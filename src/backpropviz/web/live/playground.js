@@ -455,6 +455,8 @@ export function start(root, choices) {
       S.total = a.steps;
       S.rec = new Recording(a.meta, a.meta.run.param_names.length);
       S.names = a.meta.run.param_names;
+      // The last run's viewer, still shown, makes this run's views while its first steps are trained.
+      if (S.spare && S.spare.el && S.spare.el.parentNode === viewRoot) S.spare.viewer.prepare(S.rec, { lang: S.lang });
       S.state = "ready";
       S.seq = 0;
       if (a.status) takeState(a.status);
@@ -549,7 +551,7 @@ export function start(root, choices) {
     const skip = S.rec.length + pendingSteps - d.from;  // a reconnected stream starts again from step 0
     if (d.lr_changes) takeChanges(d.lr_changes);
     if (skip < 0 || skip >= n) return;
-    incoming.push({ d, skip, run: d.run });
+    incoming.push({ d, skip, run: d.run, at: performance.now() });
     pendingSteps += n - skip;
     if (!flushing) { flushing = true; requestAnimationFrame(flush); }
   }
@@ -598,9 +600,10 @@ export function start(root, choices) {
     }
     renderStatus();
     renderLrNote();
-    // A hook for benchmarks and embedding pages: these steps are drawn (bench/bench_serve.py).
-    root.dispatchEvent(new CustomEvent("bpv-live-drawn",
-      { detail: { run: S.runId, steps: rec.length, appended: rec.length - before, lr: rec.lr(rec.length - 1) } }));
+    // A hook for benchmarks and embedding pages: these steps are drawn (bench/bench_serve.py);
+    // `arrived`: when the first of them came from the server (performance.now()).
+    root.dispatchEvent(new CustomEvent("bpv-live-drawn", { detail: { run: S.runId, steps: rec.length,
+      appended: rec.length - before, lr: rec.lr(rec.length - 1), arrived: parts[0].at } }));
   }
 
   // The server's events; those that come while a new run's answer is awaited are held until then.

@@ -87,13 +87,13 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
    * and size: no reflow of the page around it); its view is made again when `only` names it, or
    * always when `only` is null (another language, another run). The cards' widths are read once,
    * before anything changes (the last frame's layout, no layout forced) and before any view draws:
-   * a view that read its own would force a layout of the page each.
+   * a view that read its own would force a layout of the page each. `made`: views made beforehand
+   * (prepare()), each {body, view}, put in their cards instead of being made here.
    */
-  function buildViews(only = null) {
+  function buildViews(only = null, made = {}) {
     const t0 = performance.now();
     const wanted = available.filter((v) => state.views.includes(v));
-    const width = {};
-    for (const [name, entry] of Object.entries(views)) width[name] = entry.body.clientWidth;
+    const width = cardWidths();
     for (const [name, entry] of Object.entries(views)) {
       if (wanted.includes(name)) continue;
       dispose(entry);
@@ -104,13 +104,20 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     let before = null;
     for (const name of wanted) {
       let entry = views[name];
+      const ready = made[name];
+      delete made[name];
       if (!entry) {
         const title = h("h2", {});
-        const body = h("div", { class: "bpv-body" });
+        const body = ready ? ready.body : h("div", { class: "bpv-body" });
         const card = h("section", { class: `bpv-card bpv-view-${name}`, "data-view": name }, title, body);
         grid.insertBefore(card, before ? before.nextSibling : grid.firstChild);
-        views[name] = entry = { el: card, title, body, view: null };
-        fresh.push(name);
+        views[name] = entry = { el: card, title, body, view: ready ? ready.view : null };
+        if (!ready) fresh.push(name);
+      } else if (ready) {
+        dispose(entry);
+        entry.body.replaceWith(ready.body);
+        entry.body = ready.body;
+        entry.view = ready.view;
       } else if (only === null || only.includes(name)) {
         dispose(entry);
         entry.body.textContent = "";
@@ -120,23 +127,36 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
       if (entry.title.textContent !== heading) entry.title.textContent = heading;
       before = entry.el;
     }
+    for (const ready of Object.values(made)) dispose(ready);  // (made for a view no longer chosen)
     // (cards new to the page: one layout for all of them)
     const widths = fresh.map((name) => width[name] || views[name].body.clientWidth);
-    const ctx = { t, lang: state.lang, labels: L(), go: (k) => set({ step: k, playing: false }), fmt };
     const each = {};
     fresh.forEach((name, i) => {
-      const entry = views[name], v0 = performance.now();
-      try {
-        entry.view = VIEW_MODULES[name].create(entry.body, rec, { ...ctx, width: widths[i] });
-      } catch (err) {
-        entry.view = null;
-        entry.body.textContent = t("view_failed", { error: String(err && err.message || err) });
-        console.error(`view ${name}:`, err);
-      }
+      const v0 = performance.now();
+      views[name].view = makeView(name, views[name].body, widths[i]);
       each[name] = performance.now() - v0;
     });
     lastBuild.ms = performance.now() - t0;
     lastBuild.views = each;
+  }
+
+  /** The cards' content widths, from the last layout (read before the page changes: none forced). */
+  function cardWidths() {
+    const width = {};
+    for (const [name, entry] of Object.entries(views)) width[name] = entry.body.clientWidth;
+    return width;
+  }
+
+  /** View `name` made in `body` for the recording in use; null if it failed (its body says so). */
+  function makeView(name, body, width) {
+    const ctx = { t, lang: state.lang, labels: L(), go: (k) => set({ step: k, playing: false }), fmt, width };
+    try {
+      return VIEW_MODULES[name].create(body, rec, ctx);
+    } catch (err) {
+      body.textContent = t("view_failed", { error: String(err && err.message || err) });
+      console.error(`view ${name}:`, err);
+      return null;
+    }
   }
 
   /** A view's end: what it keeps listening to (a chart's growth) is let go. */
@@ -312,6 +332,9 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
   // frame, its controls and the cards stay; every view is made again for `next` (a view's shape
   // follows the model: the network's layers, the parameters' list).
   function replace(next, { lang = null, step = 0 } = {}) {
+    const ready = prepared && prepared.rec === next && (!lang || prepared.lang === lang) ? prepared.made : {};
+    if (ready !== (prepared && prepared.made)) discardPrepared();
+    prepared = null;
     stopGrowing();
     rec = next;
     page = next.meta;
@@ -319,7 +342,7 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     usePalette(page.palette);
     takeViews();
     stopGrowing = rec.onGrow(grown);
-    buildViews();  // (first: it reads the cards' widths from the last frame's layout)
+    buildViews(null, ready);  // (first: it reads the cards' widths from the last frame's layout)
     buildFrame();
     slider.max = String(Math.max(0, rec.length - 1));
     set({ step, playing: false });  // the views' first draw of this run, at `step`
@@ -329,9 +352,41 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
   buildViews();
   set({});
 
+  // A live host that knows the next run's page data before its first steps (the command's answer
+  // comes first) has its views made off the page meanwhile: replace(next) then only puts them in
+  // their cards and draws them. The page shown is not changed.
+  let prepared = null;  // {rec, lang, made: {name: {body, view}}}
+  function prepare(next, { lang = null } = {}) {
+    discardPrepared();
+    const width = cardWidths();
+    const saved = { rec, page, available, views: state.views, lang: state.lang };
+    const made = {};
+    try {
+      rec = next;
+      page = next.meta;
+      if (lang && page.labels[lang]) state.lang = lang;
+      takeViews();
+      for (const name of available) {
+        if (!state.views.includes(name)) continue;
+        const body = h("div", { class: "bpv-body" });
+        made[name] = { body, view: makeView(name, body, width[name]) };
+      }
+      prepared = { rec: next, lang: state.lang, made };
+    } finally {
+      ({ rec, page, available } = saved);
+      state.views = saved.views;
+      state.lang = saved.lang;
+    }
+  }
+  function discardPrepared() {
+    if (prepared) for (const ready of Object.values(prepared.made)) dispose(ready);
+    prepared = null;
+  }
+
   return {
     refresh,
     replace,
+    prepare,
     steps: () => rec.length,
     go: (k) => { set({ step: k, playing: false }); return state.step; },
     current: () => {

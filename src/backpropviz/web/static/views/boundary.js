@@ -9,6 +9,7 @@ import { fmt } from "bpv/format.js";
 import { makeCanvas, scale, axes, lut, isoline, CLASS_COLOURS } from "bpv/canvas.js";
 import { forward, gridPoints } from "bpv/model.js";
 import * as tip from "bpv/tooltip.js";
+import { afterFonts } from "bpv/views/surfacelib.js";
 
 const N = 64;            // grid points per axis of the probability map
 const FLAT = 1e-3;       // probabilities all within this of each other: no boundary to draw
@@ -116,7 +117,8 @@ export function create(el, rec, ctx) {
 
   function classColour(v) { return CLASS_COLOURS[Math.round(v) % CLASS_COLOURS.length]; }
 
-  // The data points do not move: drawn once on a layer of their own, stamped on every frame.
+  // The data points and the axes do not move: drawn once on a layer of their own (when the view is
+  // made, before its first frame), stamped on every frame.
   let points = null;
   function pointsLayer() {
     if (points) return points;
@@ -125,9 +127,12 @@ export function create(el, rec, ctx) {
     const main = g;
     g = points.getContext("2d");
     g.setTransform(canvas.width / W, 0, 0, canvas.height / H, 0, 0);
+    g.save();
     g.beginPath(); g.rect(box.x - 5, box.y - 5, box.w + 10, box.h + 10); g.clip();
     drawPoints(X, Y, false);
     if (Xt) drawPoints(Xt, Yt, true);
+    g.restore();
+    axes(g, box, sx, sy, { xlabel: data.feature_names[0], ylabel: data.feature_names[1] });  // (over the points)
     g = main;
     return points;
   }
@@ -151,8 +156,10 @@ export function create(el, rec, ctx) {
     }
   }
 
+  let drawn = false;
   function update(k) {
     current = k;
+    drawn = true;
     const p = rec.params(k);
     const res = forward(model, p, pts, N * N, scratch);
     probs = res;
@@ -210,8 +217,6 @@ export function create(el, rec, ctx) {
     }
     g.restore();
     g.drawImage(pointsLayer(), 0, 0, W, H);
-    const names = data.feature_names;
-    axes(g, box, sx, sy, { xlabel: names[0], ylabel: names[1] });
     note.textContent = regression ? ctx.t(flat ? "boundary_flat_value" : "boundary_note_value",
                                           { p: fmt((lo + hi) / 2, 3), lo: fmt(lo, 3), hi: fmt(hi, 3) })
       : flat ? ctx.t("boundary_flat", { p: fmt((lo + hi) / 2, 2) })
@@ -236,6 +241,11 @@ export function create(el, rec, ctx) {
       tg.drawImage(thumbDots(th.c.canvas), 0, 0, THUMB, THUMB);
     }
   }
+
+  pointsLayer();
+  if (thumbCanvases.length) thumbDots(thumbCanvases[0].c.canvas);
+  // The axes' texts drawn before the page's fonts were ready: drawn again once they are.
+  afterFonts(() => { points = null; if (drawn) update(current); });
 
   tip.attach(canvas, (e) => {
     const r = canvas.getBoundingClientRect();
