@@ -152,6 +152,55 @@ def test_path_figure_is_the_snapshots_on_their_pca_plane(recorded):
     assert labels[0] == "step 0" and labels[-1] == f"step {STEPS}"
 
 
+def test_path_of_the_snapshots_is_streamed_a_block_at_a_time_and_equals_pca_of_the_stacked_states(
+        tmp_path, monkeypatch):
+    import tracemalloc
+
+    from sklearn.decomposition import PCA
+
+    from backpropviz.analysis import recording_views
+    from backpropviz.errors import BackpropvizError
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(100, 200), torch.nn.Tanh(), torch.nn.Linear(200, 3))  # 20,803
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    X, y = torch.randn(64, 100), torch.randint(0, 3, (64,))
+    states = []
+    with backpropviz.record(model, opt, tmp_path / "r", snapshots=backpropviz.every(2)):
+        for t in range(24):
+            if t % 2 == 0:
+                states.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double().numpy())
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(X), y).backward()
+            opt.step()
+        states.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double().numpy())
+    stacked = np.stack(states)  # (13, 20803): what the path used to hold
+    rec = backpropviz.load_recording(tmp_path / "r")
+    block = 13 * 8 * 4000  # 4,000 columns a block: 6 blocks, the last one of 803
+    monkeypatch.setattr(recording_views, "GRAM_BLOCK_BYTES", block)
+    tracemalloc.start()
+    path = recording_views.SnapshotPath.of(rec)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert path.source == "snapshots" and path.steps.tolist() == list(range(0, 25, 2))
+    assert peak < 2 * block < stacked.nbytes / 2.5, peak  # a block (and numpy's small change), not K x P
+    ref = PCA(n_components=2)
+    ref_coords = ref.fit_transform(stacked)
+    for j in range(2):
+        sign = np.sign(path.coords[-1, j]) * np.sign(ref_coords[-1, j])
+        np.testing.assert_allclose(path.coords[:, j], sign * ref_coords[:, j], rtol=1e-6,
+                                   atol=1e-9 * np.abs(ref_coords).max())
+    np.testing.assert_allclose(path.explained, ref.explained_variance_ratio_, rtol=1e-6)
+    coords, explained = recording_views.pca_plane(stacked)  # the SVD of the stacked states, same signs
+    np.testing.assert_allclose(path.coords, coords, rtol=1e-6, atol=1e-9 * np.abs(coords).max())
+    np.testing.assert_allclose(path.explained, explained, rtol=1e-9)
+    cut = tmp_path / "r" / "snapshots" / f"{4:012d}.params.npy"
+    cut.write_bytes(cut.read_bytes()[:1000])
+    with pytest.raises(BackpropvizError, match="the snapshot of step 4 cannot be read") as info:
+        recording_views.SnapshotPath.of(backpropviz.load_recording(tmp_path / "r"))
+    assert "\n" not in str(info.value)
+
+
 def test_path_falls_back_to_the_projection_when_snapshots_are_few(tmp_path):
     from backpropviz.analysis.recording_views import SnapshotPath, pca_plane
 

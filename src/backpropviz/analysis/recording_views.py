@@ -24,6 +24,7 @@ EXPLODING = 1e2           # the gradient norm at the end over the start, or any 
 DEAD_SHARE = 0.9          # a layer whose gradient is exactly zero in this share of steps
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 MIN_SNAPSHOTS_PCA = 3
+GRAM_BLOCK_BYTES = 1 << 24  # the block of columns read from all snapshots at once for the PCA plane
 
 
 def load_checked(path):
@@ -201,12 +202,11 @@ class SnapshotPath:
     def of(cls, rec) -> "SnapshotPath":
         steps = np.asarray(rec.snapshot_steps, dtype=np.int64)
         if len(steps) >= MIN_SNAPSHOTS_PCA:
-            X = np.stack([read_snapshot(rec, int(s)).params.astype(np.float64) for s in steps])
-            source = "snapshots"
-        elif rec.projection is not None and len(rec.projection) >= MIN_SNAPSHOTS_PCA:
+            coords, explained = pca_plane_of_gram(snapshot_gram(rec, steps))
+            return cls(steps, coords, "snapshots", explained)
+        if rec.projection is not None and len(rec.projection) >= MIN_SNAPSHOTS_PCA:
             X = np.asarray(rec.projection, dtype=np.float64)
             steps = np.arange(len(X), dtype=np.int64)
-            source = "projection"
         else:
             raise BackpropvizError(
                 f"the path needs at least {MIN_SNAPSHOTS_PCA} snapshots or a projection of as many states; "
@@ -214,7 +214,7 @@ class SnapshotPath:
                 f"{'no projection' if rec.projection is None else f'{len(rec.projection)} projected states'} "
                 "(record with snapshots=every(k) or projection=k)")
         coords, explained = pca_plane(X)
-        return cls(steps, coords, source, explained)
+        return cls(steps, coords, "projection", explained)
 
     def __repr__(self) -> str:
         return f"SnapshotPath({self.source}, states={len(self.steps)}, explained={self.explained.round(3).tolist()})"
@@ -236,6 +236,59 @@ def pca_plane(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     explained = np.zeros(2)
     if total > 0:
         explained[:k] = s[:k] ** 2 / total
+    return coords, explained
+
+
+def snapshot_gram(rec, steps) -> np.ndarray:
+    """The centred Gram matrix (K, K) of the parameters saved at ``steps``: ``C @ C.T`` where C is
+    the stacked (K, P) states minus their mean, never held: each snapshot file is read a block of
+    columns at a time (GRAM_BLOCK_BYTES for the block of all K), centred there, and added in.
+    Memory: O(K^2 + GRAM_BLOCK_BYTES), not O(K P). A file is opened for each block it gives
+    (``np.fromfile`` at its offset), so that K is not limited by how many files may stay open."""
+    files = {e["step"]: e["params"] for e in rec.entries if e["kind"] == "state"}
+    layout = []  # (path, data offset, dtype) of each snapshot, checked to hold P values
+    for s in steps:
+        path = rec.path / files[int(s)]
+        try:
+            a = np.load(path, mmap_mode="r", allow_pickle=False)
+            layout.append((path, a.offset, a.dtype))
+            shape = a.shape
+            del a
+        except (OSError, ValueError) as exc:
+            raise BackpropvizError(f"{str(rec.path)!r}: the snapshot of step {int(s)} cannot be read "
+                                   f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        if shape != (rec.n_params,):
+            raise BackpropvizError(f"{str(rec.path)!r}: the snapshot of step {int(s)} holds {shape} values, "
+                                   f"not the recording's {rec.n_params} parameters")
+    K, P = len(layout), rec.n_params
+    width = max(1, GRAM_BLOCK_BYTES // (8 * K))
+    gram = np.zeros((K, K))
+    block = np.empty((K, min(width, P)))
+    for start in range(0, P, width):
+        b = block[:, : min(width, P - start)]
+        for i, (path, offset, dtype) in enumerate(layout):
+            b[i] = np.fromfile(path, dtype=dtype, count=b.shape[1], offset=offset + start * dtype.itemsize)
+        b -= b.mean(axis=0)
+        gram += b @ b.T
+    return gram
+
+
+def pca_plane_of_gram(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pca_plane`` of rows given by their centred Gram matrix (n, n): with C = U S V^T, C C^T =
+    U S^2 U^T, so the coordinates U S come from its eigenvectors, the variance shares from its
+    eigenvalues; the same sign rule (the last row at a positive coordinate)."""
+    values, vectors = np.linalg.eigh(gram)
+    values = np.clip(values, 0.0, None)  # rounding can leave the zero ones slightly negative
+    top = np.argsort(values)[::-1][:2]
+    coords = np.zeros((len(gram), 2))
+    coords[:, : len(top)] = vectors[:, top] * np.sqrt(values[top])
+    for j in range(len(top)):
+        if coords[-1, j] < 0:
+            coords[:, j] = -coords[:, j]
+    total = float(values.sum())
+    explained = np.zeros(2)
+    if total > 0:
+        explained[: len(top)] = values[top] / total
     return coords, explained
 
 
