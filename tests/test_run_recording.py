@@ -196,3 +196,30 @@ def test_commands_read_the_recording_as_its_npz(cli, tmp_path):
              for source in ("h.npz", "rec")]
     said = [[line for line in text.splitlines() if not line.startswith("wrote ")] for text in texts]
     assert said[0] == said[1] and said[0][0].startswith("step 7")
+
+
+def test_interrupted_run_keeps_its_history_in_the_recording(cli, tmp_path):
+    folder = tmp_path / "rec"
+    child = subprocess.Popen([sys.executable, "-m", "backpropviz", "run", "--epochs", "200000",
+                              "--recording", str(folder), "--out", str(tmp_path / "figs")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and child.poll() is None and not (folder / "index.jsonl").exists():
+            time.sleep(0.02)
+        time.sleep(0.5)  # some steps
+        child.send_signal(signal.SIGTERM)
+        err = child.communicate(timeout=60)[1]
+    finally:
+        child.kill()
+    assert child.returncode == 143, err
+    assert f"the recording {str(folder)!r} holds them (marked as interrupted)" in err
+    r = backpropviz.load_recording(folder)
+    assert r.is_run and r.status.startswith("interrupted at step")
+    history = r.to_history()
+    n = history.n_steps
+    assert n > 0 and history.status == r.status
+    assert cli("run", "--epochs", n, "--out", tmp_path / "ref", "--save-history", tmp_path / "ref.npz").code == 0
+    ref = npz(tmp_path / "ref.npz")
+    assert same_bits(history.params, ref["params"]) and same_bits(history.grads, ref["grads"])
+    assert same_bits(history.loss, ref["loss"]) and same_bits(history.epoch, ref["epoch"])

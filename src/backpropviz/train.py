@@ -403,12 +403,20 @@ class HookedOptimizer:
         return repr(self.inner)
 
 
+# A recorded run's chunk of every-step rows (parameters and gradients) stays under this in memory:
+# the run holds its whole history already.
+RECORDING_CHUNK_BYTES = 32 << 20
+
+
 def _start_recording(folder, model, optimizer, n_steps: int):
     """``backpropviz.record`` of this run into ``folder`` (every step kept): (recorder, optimiser to step)."""
     from .record import record
+    from .record.recorder import CHUNK_ROWS
 
     hooked = HookedOptimizer(optimizer, model.parameters())
-    recorder = record(model, hooked, folder, steps=max(n_steps, 1), every_step=True)
+    row = 2 * sum(p.numel() * p.element_size() for p in hooked.params)
+    recorder = record(model, hooked, folder, steps=max(n_steps, 1), every_step=True,
+                      chunk_rows=max(1, min(CHUNK_ROWS, RECORDING_CHUNK_BYTES // row)))
     recorder.__enter__()
     return recorder, hooked
 

@@ -145,6 +145,11 @@ def _train_or_fail(config, save_history: Path | None, dataset=None, on_step=None
         fail(f"{exc}{kept}")
     except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM: train() attached the steps done so far
         exc.kept = _keep_interrupted(getattr(exc, "history", None), config, save_history)
+        if recording is not None and getattr(exc, "history", None) is not None:
+            held = f"the recording {str(recording)!r} holds them (marked as interrupted)"
+            nothing = ": nothing was written"
+            exc.kept = (exc.kept[: -len(nothing)] + f": {held}, nothing else was written"
+                        if exc.kept.endswith(nothing) else f"{exc.kept}; {held}")
         raise
 
 
@@ -521,6 +526,7 @@ def run(
     A two-input perceptron gets the article's overview and loss curve; other models get the
     probability map over the input plane, hidden-unit outputs, the network diagram, parameter
     trajectories by layer, gradient norms by layer and train/test curves (choose with --views).
+
     --recording DIR also records the run with backpropviz.record (every step's parameters and
     gradient, with its data and config); commands that read a history file read that folder too.
     """
