@@ -368,6 +368,66 @@ def test_findings_flag_too_large_a_learning_rate_with_the_median_ratio_measured(
     assert large[0].value == pytest.approx(np.median(ratios), rel=1e-4)
 
 
+def early_loop(path, lr_start, lr, steps=100, hot=3):
+    """A classifier trained with ``lr_start`` for its first ``hot`` steps, then ``lr``; returns each
+    step's per-layer gradient norms (layers 0 and 2) as the loop computes them, in float64."""
+    torch.manual_seed(0)
+    X = torch.randn(256, 10)
+    y = (X[:, 0] > 0).long() + (X[:, 1] > 0).long()
+    model = torch.nn.Sequential(torch.nn.Linear(10, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=lr_start)
+    norms = []
+    with backpropviz.record(model, opt, path) as rec:
+        for t in range(steps):
+            opt.param_groups[0]["lr"] = lr_start if t < hot else lr
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(X), y)
+            loss.backward()
+            norms.append([float(torch.cat([p.grad.double().reshape(-1) for p in layer.parameters()]).norm())
+                          for layer in (model[0], model[2])])
+            opt.step()
+            rec.step(loss)
+    return np.array(norms)
+
+
+def test_findings_catch_an_early_explosion_of_the_gradient_that_then_stays_up(tmp_path):
+    from backpropviz.render.layerstats import LayerScalarsDisplay
+
+    norms = early_loop(tmp_path / "r", lr_start=50.0, lr=1e-3)  # too large for 3 steps, then small
+    first, last = np.median(norms[:10], axis=0), np.median(norms[-10:], axis=0)
+    assert (norms[:10].max(axis=0) / norms[0] > 100).all() and (last / first < 2).all()  # the tenths see no growth
+    d = LayerScalarsDisplay.from_recording(backpropviz.load_recording(tmp_path / "r"), lang="en")
+    early = {f.layer: f for f in d.findings if f.kind.startswith("exploding")}
+    assert sorted(early) == ["0", "2"] and {f.kind for f in early.values()} == {"exploding_early"}
+    for j, layer in enumerate(["0", "2"]):
+        assert early[layer].value == pytest.approx(norms[:10, j].max() / norms[0, j], rel=1e-4)
+        assert early[layer].step == int(np.argmax(norms[:10, j]))
+    assert f"0: early explosion, the gradient norm rose to {early['0'].value:,.0f} times its first step's by " \
+           f"step {early['0'].step}: the learning rate is likely too large" in " ".join(d.note_text_.split())
+    ja = LayerScalarsDisplay.from_recording(backpropviz.load_recording(tmp_path / "r"), lang="ja")
+    assert "序盤の勾配爆発" in ja.note_text_
+
+
+def test_findings_of_a_healthy_run_name_no_explosion(tmp_path):
+    from backpropviz.analysis.recording_views import LayerSeries, diagnose
+
+    norms = early_loop(tmp_path / "r", lr_start=0.03, lr=0.03)
+    assert norms.max(axis=0).max() / norms[0].min() < 5
+    assert diagnose(LayerSeries.of(backpropviz.load_recording(tmp_path / "r"))) == []
+
+
+def test_early_explosion_is_the_largest_of_the_first_norms_over_the_first():
+    from backpropviz.analysis.recording_views import early_explosion
+
+    assert early_explosion([0.5, 60.0, 80.0, 79.0, 80.0]) == (2, 160.0)   # jumps, then stays up
+    assert early_explosion([0.5, 1.0, 70.0, 0.6, 0.5]) == (2, 140.0)      # a burst that falls back
+    assert early_explosion([0.5, 1.0, 5.0, 20.0, 45.0]) is None           # 90x: not over 100x
+    assert early_explosion([0.0, 1.0, 500.0]) is None                     # nothing to compare with
+    assert early_explosion([np.nan, 1.0, 500.0]) is None
+    assert early_explosion([1.0, np.nan, 300.0]) == (2, 300.0)            # a step without a gradient skipped
+    assert early_explosion([1.0]) is None
+
+
 def test_animate_a_recording_moves_every_panel_to_the_frames_step(cli, recorded, tmp_path):
     from PIL import Image
 

@@ -37,6 +37,11 @@ RECORDING = {
     "rec_find_exploding": {"en": "{layer}: exploding gradient, the norm over the last tenth of steps is "
                                  "{value} times that of the first tenth",
                            "ja": "{layer}: 勾配爆発、最後の 1/10 のステップのノルムが最初の 1/10 の {value} 倍"},
+    "rec_find_exploding_early": {"en": "{layer}: early explosion, the gradient norm rose to {value} times its "
+                                       "first step's by step {step}: the learning rate is likely too large at "
+                                       "the start (a warm-up, or a smaller lr)",
+                                 "ja": "{layer}: 序盤の勾配爆発、勾配ノルムがステップ {step} までに最初のステップの {value} 倍に"
+                                       "なった: 始めの学習率が大きすぎる可能性 (ウォームアップか、より小さな学習率を)"},
     "rec_find_ratio_large": {"en": "{layer}: median update/weight {value}, over 10x the guide 1e-3: "
                                    "the learning rate may be too large",
                              "ja": "{layer}: 更新量/重み の中央値 {value}、目安 1e-3 の 10 倍超: 学習率が大きすぎる可能性"},

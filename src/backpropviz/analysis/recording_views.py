@@ -21,6 +21,7 @@ RATIO_TOO_LARGE = 1e-2    # ten times the guide: the learning rate is likely too
 RATIO_TOO_SMALL = 1e-5    # a hundredth of the guide: the layer hardly moves
 VANISHING = 1e-3          # a layer's median gradient norm below this times the largest layer's
 EXPLODING = 1e2           # the gradient norm at the end over the start, or any non-finite norm
+EARLY_STEPS = 5           # an early explosion is looked for within at least this many first steps
 DEAD_SHARE = 0.9          # a layer whose gradient is exactly zero in this share of steps
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 MIN_SNAPSHOTS_PCA = 3
@@ -87,9 +88,10 @@ class LayerSeries:
 class Finding:
     """One thing the scalars say about one layer: ``kind`` names the catalogue's text."""
 
-    kind: str        # vanishing, exploding, dead, frozen, ratio_large, ratio_small, nonfinite
+    kind: str        # vanishing, exploding, exploding_early, dead, frozen, ratio_large, ratio_small, nonfinite
     layer: str
     value: float     # the measured number the text states
+    step: int | None = None  # the step it was measured at, where the text names one
 
 
 def _median(a) -> float:
@@ -105,6 +107,9 @@ def diagnose(series: LayerSeries) -> list[Finding]:
     - ``nonfinite``: a non-finite gradient norm at some step (``value``: the first such step);
     - ``vanishing``: median gradient norm below 1e-3 times the largest layer's (``value``: the ratio);
     - ``exploding``: the median over the last tenth of steps over that of the first tenth > 100;
+    - ``exploding_early``: else, the largest norm within the first tenth of the steps (the first
+      EARLY_STEPS at least) over the first step's > 100 (``step``: where): an explosion in the
+      first steps, which the tenths miss when the norm then stays up (or falls back);
     - ``ratio_large`` / ``ratio_small``: median update/weight ratio above 1e-2 / below 1e-5.
     """
     out = []
@@ -131,12 +136,29 @@ def diagnose(series: LayerSeries) -> list[Finding]:
         start, end = _median(g[:tenth]), _median(g[-tenth:])
         if T >= 10 and start > 0 and end / start > EXPLODING:
             out.append(Finding("exploding", name, end / start))
+        elif T >= EARLY_STEPS:
+            early = early_explosion(g[: max(tenth, EARLY_STEPS)])
+            if early is not None:
+                out.append(Finding("exploding_early", name, early[1], int(series.steps[early[0]])))
         ratio = _median(series.update_ratio[:, j])
         if ratio > RATIO_TOO_LARGE:
             out.append(Finding("ratio_large", name, ratio))
         elif 0 < ratio < RATIO_TOO_SMALL:
             out.append(Finding("ratio_small", name, ratio))
     return out
+
+
+def early_explosion(norms) -> tuple[int, float] | None:
+    """``(i, factor)``: where the gradient norms ``norms`` (the first steps, NaN where none) reach
+    their largest and how many times the first norm that is; None when that is at most EXPLODING
+    times (or the first norm is 0 or missing: nothing to compare with)."""
+    g = np.asarray(norms, dtype=np.float64)
+    if g.size < 2 or not np.isfinite(g[0]) or g[0] <= 0:
+        return None
+    rest = np.where(np.isfinite(g), g, -np.inf)
+    i = int(np.argmax(rest))
+    factor = float(g[i] / g[0])
+    return (i, factor) if factor > EXPLODING else None
 
 
 @dataclass

@@ -32,9 +32,9 @@ def status_text(status: str, lang: str) -> str:
 
 
 def finding_text(f, lang: str) -> str:
-    value = f"{f.value:.0%}" if f.kind == "dead" else (f"{int(f.value)}" if f.kind in ("frozen", "nonfinite")
-                                                       else f"{f.value:.3g}")
-    return t(f"rec_find_{f.kind}", lang, layer=layer_label(f.layer, lang), value=value)
+    value = (f"{f.value:.0%}" if f.kind == "dead" else f"{int(f.value)}" if f.kind in ("frozen", "nonfinite")
+             else f"{f.value:,.0f}" if f.kind.startswith("exploding") else f"{f.value:.3g}")  # > 100x
+    return t(f"rec_find_{f.kind}", lang, layer=layer_label(f.layer, lang), value=value, step=f.step)
 
 
 class RecordingLossDisplay:
