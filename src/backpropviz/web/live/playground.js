@@ -455,8 +455,10 @@ export function start(root, choices) {
       S.total = a.steps;
       S.rec = new Recording(a.meta, a.meta.run.param_names.length);
       S.names = a.meta.run.param_names;
-      // The last run's viewer, still shown, makes this run's views while its first steps are trained.
-      if (S.spare && S.spare.el && S.spare.el.parentNode === viewRoot) S.spare.viewer.prepare(S.rec, { lang: S.lang });
+      // The last run's viewer, still shown, makes this run's views while its first steps are trained
+      // (not when they came already: the frame that draws them makes the views as soon).
+      const stepsCame = held.some(([, ev]) => ev.type === "steps" && ev.data.startsWith(`{"run": ${a.run},`));
+      if (!stepsCame && S.spare && S.spare.el && S.spare.el.parentNode === viewRoot) S.spare.viewer.prepare(S.rec, { lang: S.lang });
       S.state = "ready";
       S.seq = 0;
       if (a.status) takeState(a.status);
@@ -499,11 +501,15 @@ export function start(root, choices) {
     if (modelChanged && !isPerceptron(S.settings) && S.settings.init !== null && !same(S.settings.init, defaults.init)) {
       S.settings.init = defaults.init;
     }
-    writeUrl();
-    renderControls(modelChanged);
     const wasRunning = S.state === "running";
     enqueue(async () => {
       await newRun(wasRunning);
+    });
+    // The URL and the controls follow once the new run's command is on its way (a queue that was
+    // idle sends it first): writing the URL and the controls takes a few ms of the change's 100.
+    queueMicrotask(() => {
+      writeUrl();
+      renderControls(modelChanged);
     });
   }
 
