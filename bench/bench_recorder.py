@@ -17,10 +17,20 @@ the K-dimensional projection recorded too.
 
 Memory: in a fresh child process each, the loop first runs unrecorded twice (each time with a new
 model and optimiser, as the recorded run will have: so that the training's own allocations, and
-the allocator's growth from one model to the next, are done), then recorded for N steps; the recorder's peak is the growth of the
-process's peak resident set (VmHWM) over the unrecorded run's, and tracemalloc's peak of the
-Python-side allocations (numpy buffers, file writes) while recording. Both are compared with the
-budget the recorder states up front (``rec.estimate['memory_bytes']``).
+the allocator's growth from one model to the next, are done), then the recorder once on a tiny
+model (its imports and the code pages of the kernels it calls, reported apart: the same for any
+model), then the loop recorded for N steps. A control child does the same with the last run
+unrecorded too. Three measures, each compared with the budget the recorder states up front
+(``rec.estimate['memory_bytes']``):
+
+- malloc's bytes in use (glibc's mallinfo2), sampled after every optimiser step (after the
+  recorder's hooks) and while the recorder writes each file or part of one: its peak over the
+  start, recorded minus the control's, is the recorder's own memory, whatever the allocator
+  keeps of what was freed;
+- the growth of the process's peak resident set (VmHWM) over the unrecorded runs': what the
+  system sees, but glibc keeps freed blocks and their place differs from run to run, so that the
+  control's growth (0 to 27 MB here) is as large as the recorder's;
+- tracemalloc's peak of the Python-side allocations (numpy buffers, file writes) while recording.
 
 Beside other tools (``--compare wandb,tensorboard``, the ``compare`` extra): the same loop logged by
 ``wandb.watch(model, log="all", log_freq=1)`` offline (with ``wandb.log`` of the loss each step) or by
@@ -43,6 +53,7 @@ idle machine's wall clock would show.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib.util
 import json
 import os
@@ -309,39 +320,100 @@ def kept(name: str, steps: int, compare) -> dict:
     return out
 
 
-def peak_rss() -> int:
+def proc_status(key: str = "VmHWM") -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(key + ":"):
             return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+    raise RuntimeError(f"no {key} in /proc/self/status (Linux only)")
 
 
-def memory_child(name: str, steps: int) -> None:
-    """Run in a child: the unrecorded loop, then the recorded one; print the peaks as JSON."""
+def peak_rss() -> int:
+    return proc_status("VmHWM")
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+
+
+def heap_in_use() -> int:
+    """Bytes malloc has handed out and not taken back (glibc's mallinfo2: heap blocks and mapped
+    ones): unlike the resident set, blind to how the allocator keeps what was freed."""
+    info = ctypes.CDLL(None).mallinfo2
+    info.restype = _Mallinfo2
+    m = info()
+    return m.uordblks + m.hblkhd
+
+
+def sample_heap(peak: dict):
+    """Keep in ``peak['bytes']`` the most malloc holds after each optimiser step (after the
+    recorder's hooks) and while the recorder writes each file, or each part of one."""
+    from backpropviz.record import store
+
+    def sample(*_):
+        peak["bytes"] = max(peak.get("bytes", 0), heap_in_use())
+
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    register_optimizer_step_post_hook(sample)
+    for fname in ("write_npy", "write_npy_parts"):
+        real = getattr(store, fname, None)
+        if real is None:
+            continue
+
+        def wrapped(folder, name, array, *rest, _real=real):
+            if not rest:  # write_npy(folder, name, array): the array is whole in memory now
+                sample()
+                return _real(folder, name, array)
+
+            def parts():
+                for part in array:
+                    sample()
+                    yield part
+            return _real(folder, name, parts(), *rest)
+
+        setattr(store, fname, wrapped)
+
+
+def memory_child(name: str, steps: int, recorded: bool = True) -> None:
+    """Run in a child: the unrecorded loop twice, the recorder once on a tiny model, then the loop
+    recorded (or, as a control, unrecorded a third time); print the peaks as JSON."""
     import backpropviz.record  # noqa: F401  (its code is not the recorder's memory)
 
     torch.set_num_threads(1)
     data = make_data(name)
     loop(name, 300, data=data)
     loop(name, 300, data=data)  # a second fresh model and optimiser: the allocator's own growth is done
-    before = peak_rss()
     work = Path(tempfile.mkdtemp(prefix="bench_recorder."))
     state = {}
     try:
+        code = proc_status("RssFile")  # the recorder's code first run: its pages, not its data
+        tiny = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 2))
+        opt = torch.optim.Adam(tiny.parameters())
+        with backpropviz.record(tiny, opt, work / "tiny", snapshots=backpropviz.every(2)) as rec:
+            for _ in range(5):
+                opt.zero_grad()
+                tiny(torch.randn(8, 4)).sum().backward()
+                opt.step()
+                rec.step(0.0)
+        code = proc_status("RssFile") - code
+        before, heap, in_use = peak_rss(), {}, heap_in_use()
+        sample_heap(heap)
         tracemalloc.start()
-        loop(name, steps, work / "rec", data=data, state=state)
+        loop(name, steps, work / "rec" if recorded else None, data=data, state=state)
         traced = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        written = sum(f.stat().st_size for f in (work / "rec").rglob("*") if f.is_file())
+        written = sum(f.stat().st_size for f in (work / "rec").rglob("*") if f.is_file()) if recorded else 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({"rss_growth": peak_rss() - before, "traced_peak": traced, "written": written,
-                      "estimate": state["estimate"]}))
+                      "code": code, "heap_growth": heap.get("bytes", in_use) - in_use,
+                      "estimate": state.get("estimate")}))
 
 
-def memory(name: str, steps: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--memory-child", name, str(steps)],
-                         capture_output=True, text=True, check=True).stdout
+def memory(name: str, steps: int, recorded: bool = True) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--memory-child", name, str(steps)]
+                         + ([] if recorded else ["--control"]), capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -417,9 +489,10 @@ def main() -> None:
                         help="with --compare: the length of one more run per series, read back to count what "
                              "each keeps (default 1000; 0: none)")
     parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--control", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
-        memory_child(args.memory_child[0], int(args.memory_child[1]))
+        memory_child(args.memory_child[0], int(args.memory_child[1]), recorded=not args.control)
         return
     compare = [c for c in args.compare.split(",") if c]
     unknown = [c for c in compare if c not in COMPARE]
@@ -447,11 +520,14 @@ def main() -> None:
             if args.readback_steps > 0:
                 report_kept(kept(name, args.readback_steps, compare), args.readback_steps)
         for steps in lengths:
-            m = memory(name, steps)
+            m, control = memory(name, steps), memory(name, steps, recorded=False)
             budget = m["estimate"]["memory_bytes"]
-            print(f"  memory after {steps:,} steps: peak RSS growth {mb(m['rss_growth'])}, tracemalloc peak "
-                  f"{mb(m['traced_peak'])}; stated budget {mb(budget)} (on the CPU the device's part is host memory "
-                  f"too); disk {mb(m['written'])} written vs "
+            print(f"  memory after {steps:,} steps: malloc's peak in use {mb(m['heap_growth'])} over the start, the "
+                  f"same loop unrecorded {mb(control['heap_growth'])}: the recorder "
+                  f"{mb(m['heap_growth'] - control['heap_growth'])}; peak RSS growth {mb(m['rss_growth'])} (unrecorded, "
+                  f"measured alike: {mb(control['rss_growth'])}), tracemalloc peak {mb(m['traced_peak'])}; stated "
+                  f"budget {mb(budget)} (on the CPU the device's part is host memory too); the recorder's code "
+                  f"first run {mb(m['code'])} (file pages, before the measure); disk {mb(m['written'])} written vs "
                   f"{mb(m['estimate']['disk_bytes'])} stated")
 
 
