@@ -367,7 +367,8 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
       if (lang && page.labels[lang]) state.lang = lang;
       takeViews();
       for (const name of available) {
-        if (!state.views.includes(name)) continue;
+        // (a view without a card yet is made in its card by replace(): its width is known there)
+        if (!state.views.includes(name) || !(name in width)) continue;
         const body = h("div", { class: "bpv-body" });
         made[name] = { body, view: makeView(name, body, width[name]) };
       }
