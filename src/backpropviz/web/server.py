@@ -269,7 +269,7 @@ class LiveRun:
 
         state, message = "done", ""
         try:
-            self.history = train(self.config, on_record=self._hook, lr_changes=self.plan)
+            self.history = train(self.config, on_record=self._hook, lr_changes=self.plan, prefault=False)
         except _Stop:
             state = "stopped"
         except TrainingDiverged as exc:
