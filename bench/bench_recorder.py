@@ -29,7 +29,7 @@ unrecorded too. Three measures, each compared with the budget the recorder state
   keeps of what was freed;
 - the growth of the process's peak resident set (VmHWM) over the unrecorded runs': what the
   system sees, but glibc keeps freed blocks and their place differs from run to run, so that the
-  control's growth (0 to 27 MB here) is as large as the recorder's;
+  control's growth (0 to 65 MB here) is as large as the recorder's, or larger;
 - tracemalloc's peak of the Python-side allocations (numpy buffers, file writes) while recording.
 
 Beside other tools (``--compare wandb,tensorboard``, the ``compare`` extra): the same loop logged by
