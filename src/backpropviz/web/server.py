@@ -17,7 +17,7 @@ HTTP:
 | ``GET /?token=T&data=moons&...`` | the playground page (settings in the query string) |
 | ``GET /font.css`` | the Japanese font subset of the page's texts (built once; the page's scripts wait for it) |
 | ``GET /static/...``, ``/live/...`` | the viewer's modules and the playground's |
-| ``POST /api/command`` ``{client, action, config?, speed?, lr?, play?}`` | ``new`` (check ``config``, stop the page's run, prepare a new one: ``{run, config, meta, steps, status}``; with ``play: true`` it trains at once), ``play``, ``pause``, ``step`` (one step, then paused), ``speed``, ``lr`` (the learning rate from the next step on, kept in the run's ``lr_changes``: see ``LiveRun.set_lr``); ``surface``, ``trace`` with ``steps`` (the live views: web/livework.py) |
+| ``POST /api/command`` ``{client, action, config?, speed?, lr?, play?}`` | ``new`` (check ``config``, stop the page's run, prepare a new one: ``{run, config, meta, steps, status}``, ``meta`` without ``labels``, those of ``/api/choices``; with ``play: true`` it trains at once), ``play``, ``pause``, ``step`` (one step, then paused), ``speed``, ``lr`` (the learning rate from the next step on, kept in the run's ``lr_changes``: see ``LiveRun.set_lr``); ``surface``, ``trace`` with ``steps`` (the live views: web/livework.py) |
 | ``POST /api/upload?name=FILE.csv`` (the file's bytes), ``GET /api/upload?csv=KEY`` | a CSV file for ``data: "csv"``, kept as ``<sha256>/<name>``, the key a config's ``csv`` gives: ``{csv, name, sha256, bytes, columns, rows, target, targets}`` (web/uploads.py) |
 | ``GET /api/export/KIND?client=ID&run=N`` | the page's run as a file: ``history``, ``page`` (of the steps so far), ``command``, ``script``, ``config``; ``info`` for the export panel (web/exports.py) |
 | ``GET /api/events?client=ID`` | server-sent events: ``steps`` (``{run, from, initial?, params, grads, loss, epoch, lr, whole_loss, lr_changes}``, arrays as page-format records) and ``status`` (``{run, state, seq, steps, message, lr_changes}``; ``seq`` numbers the run's changes of state, and the command's answer carries it too); ``progress``, ``surface``, ``trace``, ``epochs`` (web/livework.py) |
@@ -129,11 +129,13 @@ def check_speed(value) -> float:
 
 def live_meta(config, lang: str = "en"):
     """(page data without steps, an evaluator of the whole training set's loss, the run's steps)
-    for ``config``: what the page needs to draw a run that has not started yet."""
+    for ``config``: what the page needs to draw a run that has not started yet. Its ``labels`` (the
+    catalogue, 72 KB of the 80 KB answer) are left out: the page has them from ``/api/choices``
+    and puts them in (playground.js), so each new run's answer carries only the run."""
     from ..analysis.landscape import history_evaluator
     from ..errors import TrainingDiverged
     from ..train import batch_layout, train
-    from .pack import PAGE_FORMAT, PAGE_VERSION, _data, _finite, _model_info, page_labels
+    from .pack import PAGE_FORMAT, PAGE_VERSION, _data, _finite, _model_info
 
     # One full-batch step of the same settings gives the data, the model's layout and the
     # parameter names without recording the run itself.
@@ -157,7 +159,7 @@ def live_meta(config, lang: str = "en"):
 
     omitted = live_omitted()  # the surface and the graph come later than the steps (web/livework.py)
     meta = {
-        "format": PAGE_FORMAT, "version": PAGE_VERSION, "lang": lang, "title": "", "labels": page_labels(),
+        "format": PAGE_FORMAT, "version": PAGE_VERSION, "lang": lang, "title": "",
         "run": {"config": run_config, "param_names": list(history.param_names), "status": "completed",
                 "model": model, "full_batch": batch_layout(config, len(history.y))[0], "lr": _finite(config.lr),
                 "optimizer": str(config.optimizer), "planned_steps": steps},

@@ -99,6 +99,8 @@ export function liveViews({ S, events, side, viewRoot, enqueue, send, start }) {
   }
 
   const listen = (name, fn) => events.addEventListener(name, (ev) => {
+    // (an event of a run no longer shown begins with its id, livework.py: dropped unparsed)
+    if (S.runId === null || !ev.data.startsWith(`{"run": ${S.runId},`)) return;
     let d;
     try { d = JSON.parse(ev.data); } catch (err) { return; }
     if (!current(d)) return;

@@ -164,7 +164,7 @@ export function start(root, choices) {
       if (attr) el.setAttribute(attr, t(key));
       else el.textContent = t(key);
     }
-    document.documentElement.lang = S.lang;
+    if (document.documentElement.lang !== S.lang) document.documentElement.lang = S.lang;  // (app.js buildFrame)
   }
 
   // -- the controls --------------------------------------------------------------------------
@@ -410,8 +410,21 @@ export function start(root, choices) {
     return answer;
   }
 
+  // The last run, still shown while the next one's first steps come, is dimmed only if they take
+  // a while: marked at once, its opacity's change repainted the whole viewer (~25 ms) in the
+  // change's 100 ms, and again when they came.
+  let staleTimer = null;
+  const STALE_MS = 300;
+  function staleSoon() {
+    clearTimeout(staleTimer);
+    staleTimer = setTimeout(() => { if (!S.viewer && S.spare) viewRoot.dataset.stale = "1"; }, STALE_MS);
+  }
+  function fresh() {
+    clearTimeout(staleTimer);
+    if (viewRoot.dataset.stale) delete viewRoot.dataset.stale;
+  }
   const placeholder = (key) => {
-    delete viewRoot.dataset.stale;
+    fresh();
     viewRoot.textContent = "";
     viewRoot.append(text("p", { class: "bpv-live-empty" }, key));
     translate();
@@ -428,7 +441,7 @@ export function start(root, choices) {
     if (S.viewer) S.spare = { viewer: S.viewer, el: viewRoot.querySelector(":scope > .bpv") };
     S.viewer = null;
     S.steps = 0;
-    if (keep && S.spare && S.spare.el && S.spare.el.parentNode === viewRoot) viewRoot.dataset.stale = "1";
+    if (keep && S.spare && S.spare.el && S.spare.el.parentNode === viewRoot) staleSoon();
     else placeholder("empty");
   }
 
@@ -453,6 +466,8 @@ export function start(root, choices) {
       S.runId = a.run;
       S.config = a.config;
       S.total = a.steps;
+      // (the answer leaves the catalogue out: the page's own, from /api/choices, is the same)
+      if (!a.meta.labels) a.meta.labels = labels;
       S.rec = new Recording(a.meta, a.meta.run.param_names.length);
       S.names = a.meta.run.param_names;
       // The last run's viewer, still shown, makes this run's views while its first steps are trained
@@ -593,7 +608,7 @@ export function start(root, choices) {
       S.spare = null;
       if (el.parentNode !== viewRoot) { viewRoot.textContent = ""; viewRoot.append(el); }
       viewer.replace(rec, { lang: S.lang, step: rec.length - 1 });
-      delete viewRoot.dataset.stale;  // (after: the viewer reads its cards' widths before any change)
+      fresh();  // (after: the viewer reads its cards' widths before any change)
       S.viewer = viewer;
     } else if (!S.viewer) {
       viewRoot.textContent = "";
@@ -625,7 +640,10 @@ export function start(root, choices) {
     held = [];
     for (const [fn, ev] of now) fn(ev);
   }
+  // A run's steps events begin with its id (server.py): those of a run no longer shown (still
+  // queued when a control changed) are dropped unparsed, leaving the main thread to the new run.
   events.addEventListener("steps", (ev) => {
+    if (S.runId === null || !ev.data.startsWith(`{"run": ${S.runId},`)) return;
     try { receive(JSON.parse(ev.data)); } catch (err) { showError(err); console.error(err); }
   });
   events.addEventListener("status", (ev) => {

@@ -169,7 +169,8 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
   }
 
   function buildFrame() {
-    document.documentElement.lang = state.lang;
+    // (set only when it changes: even the same language set again restyles the whole page, at once)
+    if (document.documentElement.lang !== state.lang) document.documentElement.lang = state.lang;
     title.textContent = page.title || t("page_title");
     subtitle.textContent = describeRun();
     langBtn.textContent = state.lang === "en" ? "日本語" : "English";
@@ -356,11 +357,13 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
   // comes first) has its views made off the page meanwhile: replace(next) then only puts them in
   // their cards and draws them. The page shown is not changed.
   let prepared = null;  // {rec, lang, made: {name: {body, view}}}
+  const lastPrepare = { ms: 0, views: {} };  // how long the last prepare() took, each view
   function prepare(next, { lang = null } = {}) {
     discardPrepared();
     const width = cardWidths();
     const saved = { rec, page, available, views: state.views, lang: state.lang };
     const made = {};
+    const t0 = performance.now(), each = {};
     try {
       rec = next;
       page = next.meta;
@@ -370,9 +373,13 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
         // (a view without a card yet is made in its card by replace(): its width is known there)
         if (!state.views.includes(name) || !(name in width)) continue;
         const body = h("div", { class: "bpv-body" });
+        const v0 = performance.now();
         made[name] = { body, view: makeView(name, body, width[name]) };
+        each[name] = performance.now() - v0;
       }
       prepared = { rec: next, lang: state.lang, made };
+      lastPrepare.ms = performance.now() - t0;
+      lastPrepare.views = each;
     } finally {
       ({ rec, page, available } = saved);
       state.views = saved.views;
@@ -402,6 +409,7 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     lastRenderMs: () => lastRender.ms,
     lastRenderViews: () => ({ ...lastRender.views }),
     lastBuild: () => ({ ms: lastBuild.ms, views: { ...lastBuild.views } }),
+    lastPrepare: () => ({ ms: lastPrepare.ms, views: { ...lastPrepare.views } }),
     growListeners: () => rec.listenerCount,  // the viewer's own and one per chart shown
     renderAll: () => { const t0 = performance.now(); renderStep(); return performance.now() - t0; },
   };
