@@ -443,6 +443,70 @@ def test_a_neuron_added_while_training_shows_the_new_run_in_the_same_viewer_and_
         context.close()
 
 
+# Every frame the playground draws from the click on `selector` on: the run it says it drew and what the viewer shows then.
+CLICK_AND_WATCH = """(selector) => { window.__drawn = [];
+  document.getElementById('bpv-live').addEventListener('bpv-live-drawn', (ev) => {
+    const c = window.backpropviz.current();
+    window.__drawn.push({ run: ev.detail.run, names: c.names.length, params: c.params.length, step: c.step,
+      steps: window.backpropviz.steps(), readout: document.querySelector('.bpv-readout').textContent });
+  });
+  document.querySelector(selector).click(); }"""
+
+
+def test_after_a_control_change_only_the_new_run_is_drawn_and_the_language_switch_works_without_labels_sent(
+        server, browser):
+    from urllib.parse import urlencode
+
+    from backpropviz.i18n import CATALOGUE as TEXTS
+
+    # The answer to "new" leaves the catalogue out (the page has it from /api/choices); the run is all there.
+    answer = server.playground.command({"client": "no-labels", "action": "new", "config": MOONS_8_8})
+    assert "labels" not in answer["meta"] and answer["meta"]["run"]["param_names"]
+    old_names = list(train(RunConfig(**{**MOONS_8_8, "epochs": 1})).param_names)
+    new_names = list(train(RunConfig(**{**MOONS_8_8, "model": "mlp:9,8", "epochs": 1})).param_names)
+    assert len(old_names) == 105 and len(new_names) == 116  # 2·8+8 + 8·8+8 + 8+1; 2·9+9 + 9·8+8 + 8+1
+
+    context, page, errors = open_live(server, browser, urlencode({**MOONS_8_8, "epochs": 2000, "speed": 120}))
+    try:
+        page.evaluate("window.backpropviz.play()")
+        page.wait_for_function("window.backpropviz.steps() >= 10")
+        old_run = page.evaluate("window.backpropviz.state().run")
+        # mlp:8,8 -> mlp:9,8, trained at once
+        page.evaluate(CLICK_AND_WATCH, ".bpv-live-layer[data-layer='0'] .bpv-live-more")
+        page.wait_for_function(f"window.backpropviz.state().run !== {old_run} && window.backpropviz.steps() >= 8")
+        page.evaluate("window.backpropviz.pause()")
+        page.wait_for_function("window.backpropviz.state().state === 'paused'")
+        settled_steps(page)
+        new_run = page.evaluate("window.backpropviz.state().run")
+        drawn = page.evaluate("window.__drawn")
+        # No frame of the old run after the change (its queued steps, its pending frame): each frame
+        # drawn is the new run's, and the viewer then shows the new run's 116 parameters at one of its steps.
+        assert drawn and new_run != old_run
+        assert [d["run"] for d in drawn] == [new_run] * len(drawn)
+        assert all(d["names"] == d["params"] == len(new_names) for d in drawn), drawn[:3]
+        assert all(0 <= d["step"] < d["steps"] and f"step {d['step']} / " in d["readout"] for d in drawn), drawn[:3]
+        assert [d["steps"] for d in drawn] == sorted(d["steps"] for d in drawn)  # the new run's steps only grow
+        assert page.evaluate("window.backpropviz.current().names") == new_names
+
+        # The language switch, after runs whose answers carried no catalogue: the viewer, the
+        # controls and the live views' panel (which reads the recording's labels) are in Japanese.
+        page.evaluate("window.backpropviz.lang('ja')")
+        page.wait_for_function("document.documentElement.lang === 'ja'")
+        ja = page.evaluate("""() => ({ card: document.querySelector('[data-view=boundary] h2').textContent,
+          title: document.querySelector('.bpv-live-head h1').textContent,
+          panel: document.querySelector('.bpv-live-views legend').textContent,
+          readout: document.querySelector('.bpv-readout').textContent })""")
+        assert ja["card"] == TEXTS["page_view_boundary"]["ja"] and ja["title"] == TEXTS["page_live_title"]["ja"]
+        assert ja["panel"] == TEXTS["page_live_panel"]["ja"] and "step" not in ja["readout"]
+        page.evaluate("window.backpropviz.lang('en')")
+        page.wait_for_function("document.documentElement.lang === 'en'")
+        assert page.text_content("[data-view=boundary] h2") == TEXTS["page_view_boundary"]["en"]
+        assert page.text_content(".bpv-live-views legend") == TEXTS["page_live_panel"]["en"]
+        assert errors == []
+    finally:
+        context.close()
+
+
 MENU_FITS = """() => { const el = document.querySelector('select[name=init_mode]');
   const g = document.createElement('canvas').getContext('2d'); const cs = getComputedStyle(el);
   g.font = `${cs.fontSize} ${cs.fontFamily}`;

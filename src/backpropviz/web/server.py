@@ -165,7 +165,28 @@ def live_meta(config, lang: str = "en"):
                 "optimizer": str(config.optimizer), "planned_steps": steps},
         "data": _data(history), "epochs": {}, "surface": None, "trace": None, "views": views, "omitted": omitted,
     }
-    return meta, history_evaluator(history, progress=False), steps
+    return meta, _LazyEvaluator(history_evaluator, history), steps
+
+
+class _LazyEvaluator:
+    """``make(history, progress=False)``, made on first use: by the run's worker thread before its
+    first step, after the ``new`` command has answered (a model and a loss built again: ~12 ms of a
+    moons mlp:8,8 answer's ~26, spent while the page reads the answer and makes its views)."""
+
+    def __init__(self, make, history):
+        self._make, self._history, self._made, self._lock = make, history, None, threading.Lock()
+
+    def _get(self):
+        with self._lock:
+            if self._made is None:
+                self._made = self._make(self._history, progress=False)
+                self._history = None
+            return self._made
+
+    def __getattr__(self, name):  # (points, ...: the evaluator's own)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._get(), name)
 
 
 class LiveRun:
@@ -734,6 +755,9 @@ class Server:
 
     def start(self) -> "Server":
         import uvicorn
+
+        # (sys.setswitchinterval(0.001) was tried for the request thread against a run's worker:
+        # moons mlp:8,8 a neuron added 202 and 182 ms median, beside 174 and 213 without, load 5)
 
         config = uvicorn.Config(make_app(self.playground, self.port), log_level="warning", access_log=False,
                                 lifespan="off", timeout_graceful_shutdown=1)

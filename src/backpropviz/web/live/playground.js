@@ -519,13 +519,13 @@ export function start(root, choices) {
     const wasRunning = S.state === "running";
     enqueue(async () => {
       await newRun(wasRunning);
-    });
-    // The URL and the controls follow once the new run's command is on its way (a queue that was
-    // idle sends it first): writing the URL and the controls takes a few ms of the change's 100.
-    queueMicrotask(() => {
+      // The URL follows once the new run is answered and its first steps drawn where they came:
+      // history.replaceState waits on the browser's own process (0.3-25 ms), not to be in the way.
       writeUrl();
-      renderControls(modelChanged);
     });
+    // The controls follow once the new run's command is on its way (a queue that was idle sends it
+    // first): they take a few ms of the change's 100.
+    queueMicrotask(() => renderControls(modelChanged));
   }
 
   /** The learning rate: from the next step of the run that is training (running or paused), kept
@@ -574,7 +574,10 @@ export function start(root, choices) {
     if (skip < 0 || skip >= n) return;
     incoming.push({ d, skip, run: d.run, at: performance.now() });
     pendingSteps += n - skip;
-    if (!flushing) { flushing = true; requestAnimationFrame(flush); }
+    // A new run's first steps are drawn at once, not at the next frame (up to 16 ms later): the
+    // frame that shows them comes as soon as the browser lays them out.
+    if (!S.viewer) flush();
+    else if (!flushing) { flushing = true; requestAnimationFrame(flush); }
   }
 
   const concat = (arrays) => {
