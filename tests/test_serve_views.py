@@ -303,6 +303,10 @@ def test_clicking_the_perceptron_surface_starts_a_run_from_that_point(server, br
         page.evaluate("window.backpropviz.play()")
         page.wait_for_function("window.backpropviz.state().state === 'done' && window.backpropviz.steps() === 30")
         page.wait_for_function("window.backpropvizLive.state().surfaceSteps === 30")
+        # (and the last step traced: its graph comes and the note that it was pending goes, which
+        # moves the cards below it; a click measured before that may land elsewhere)
+        page.wait_for_function("window.backpropvizLive.state().traced.includes(29)"
+                               " && document.querySelector('[data-view=graph] svg') !== null")
         first = page.evaluate("window.backpropviz.state().run")
         surface = page.evaluate(READ_SURFACE)
         bx, by, bw, bh = map(float, surface["box"].split(","))
