@@ -36,7 +36,10 @@ def server(tmp_path_factory):
 
 
 def click_plane(page, x, y, **options):
-    """Click the drawing pad at plane coordinates (x, y), from the pad's own box and plane."""
+    """Click the drawing pad at plane coordinates (x, y), from the pad's own box and plane, once the
+    page is idle and laid out (the previous click's answer can move the pad: its error line goes)."""
+    page.evaluate("window.backpropviz.idle().then(() => new Promise(r => requestAnimationFrame(() => "
+                  "requestAnimationFrame(r))))")
     pad = page.locator("canvas.bpv-live-pad")
     bx, by, bw, bh = map(float, pad.get_attribute("data-box").split(","))
     x0, x1, y0, y1 = map(float, pad.get_attribute("data-plane").split(","))
