@@ -11,6 +11,8 @@ import json
 import urllib.error
 import urllib.request
 
+import numpy as np
+
 JSON = {"Content-Type": "application/json"}
 
 
@@ -80,3 +82,17 @@ def open_playground(context, url: str):
     page.wait_for_function("document.documentElement.dataset.ready === '1'", timeout=30000)
     page.evaluate("window.backpropviz.idle()")
     return page, errors
+
+
+def shown_step(page, k):
+    """What the page's viewer shows at step ``k`` (``window.backpropviz.current()`` after ``go(k)``)."""
+    return page.evaluate(f"(window.backpropviz.go({k}), window.backpropviz.current())")
+
+
+def assert_step_equals(page, history, k):
+    """The page's step ``k`` is ``history``'s, bit for bit: parameters, gradient, loss and epoch."""
+    shown = shown_step(page, k)
+    assert shown["step"] == k and shown["names"] == list(history.param_names)
+    np.testing.assert_array_equal(np.array(shown["params"], dtype=np.float32), history.params[k])
+    np.testing.assert_array_equal(np.array(shown["grad"], dtype=np.float32), history.grads[k])
+    assert np.float32(shown["loss"]) == history.loss[k] and shown["epoch"] == history.epoch[k]

@@ -9,16 +9,15 @@ float64.
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
 import torch
+from recordhelpers import sigkill_once_flushed
 
 import backpropviz
 from backpropviz.errors import BackpropvizError
@@ -301,16 +300,7 @@ with backpropviz.record(model, opt, sys.argv[1], chunk_rows=10, snapshots=backpr
 def test_killed_run_leaves_a_readable_recording_up_to_its_last_flush(tmp_path):
     folder = tmp_path / "rec"
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(CHILD), str(folder)])
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            index = folder / "index.jsonl"
-            if index.exists() and index.read_text().count('"scalars"') >= 5:
-                break
-            time.sleep(0.02)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait()
+    sigkill_once_flushed(child, folder, chunks=5, timeout=60)
     assert child.returncode == -signal.SIGKILL
     r = backpropviz.load_recording(folder)
     assert not r.complete

@@ -6,7 +6,6 @@ the parameters and gradients read in that loop at every step.
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from clihelpers import one_line_error
+from recordhelpers import sigkill_once_flushed
 
 import backpropviz
 from backpropviz.errors import BackpropvizError
@@ -109,16 +109,7 @@ def test_killed_run_leaves_a_readable_recording_up_to_its_last_flush(cli, tmp_pa
     child = subprocess.Popen([sys.executable, "-m", "backpropviz", "run", *args, "--epochs", "200000",
                               "--recording", str(folder), "--out", str(tmp_path / "figs")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and child.poll() is None:
-            index = folder / "index.jsonl"
-            if index.exists() and index.read_text().count('"scalars"') >= 2:
-                break
-            time.sleep(0.02)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait()
+    sigkill_once_flushed(child, folder, chunks=2, timeout=120)
     assert child.returncode == -signal.SIGKILL
     r = backpropviz.load_recording(folder)
     assert not r.complete and not r.is_run

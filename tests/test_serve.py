@@ -27,7 +27,7 @@ pytest.importorskip("uvicorn")
 
 from backpropviz.config import RunConfig  # noqa: E402
 from backpropviz.web.server import MAX_BODY, Server  # noqa: E402
-from servehelpers import get, post  # noqa: E402
+from servehelpers import assert_step_equals, get, post  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -274,12 +274,7 @@ def test_the_page_trains_what_train_records_bit_for_bit(server, browser):
 
         history = train(expected)
         for k in sorted({0, 1, n // 2, n - 1}):
-            shown = page.evaluate(f"(window.backpropviz.go({k}), window.backpropviz.current())")
-            assert shown["step"] == k and shown["names"] == list(history.param_names)
-            np.testing.assert_array_equal(np.array(shown["params"], dtype=np.float32), history.params[k])
-            np.testing.assert_array_equal(np.array(shown["grad"], dtype=np.float32), history.grads[k])
-            assert np.float32(shown["loss"]) == history.loss[k]
-            assert shown["epoch"] == history.epoch[k]
+            assert_step_equals(page, history, k)
 
         # The URL holds the settings: another tab opened on it has the same ones and the same run.
         url = page.url

@@ -23,7 +23,7 @@ from backpropviz.config import RunConfig  # noqa: E402
 from backpropviz.i18n_live import LIVE  # noqa: E402
 from backpropviz.train import train  # noqa: E402
 from backpropviz.web.server import Server  # noqa: E402
-from servehelpers import open_playground, post  # noqa: E402
+from servehelpers import assert_step_equals, open_playground, post, shown_step  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -38,18 +38,6 @@ def wait(predicate, timeout=20.0):
     while not predicate():
         assert time.monotonic() < end, "timed out"
         time.sleep(0.02)
-
-
-def shown_step(page, k):
-    return page.evaluate(f"(window.backpropviz.go({k}), window.backpropviz.current())")
-
-
-def assert_step_equals(page, history, k):
-    shown = shown_step(page, k)
-    assert shown["step"] == k
-    np.testing.assert_array_equal(np.array(shown["params"], dtype=np.float32), history.params[k])
-    np.testing.assert_array_equal(np.array(shown["grad"], dtype=np.float32), history.grads[k])
-    assert np.float32(shown["loss"]) == history.loss[k]
 
 
 # -- the server's "lr" action ---------------------------------------------------------------------

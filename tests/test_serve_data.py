@@ -23,7 +23,7 @@ from backpropviz.config import RunConfig, config_from_dict  # noqa: E402
 from backpropviz.errors import BackpropvizError  # noqa: E402
 from backpropviz.web.server import Server  # noqa: E402
 from backpropviz.web.uploads import MAX_UPLOAD, Uploads  # noqa: E402
-from servehelpers import open_playground, request  # noqa: E402
+from servehelpers import assert_step_equals, open_playground, request  # noqa: E402
 
 PLANE = 4.0  # the pad's plane is [-2, 2] on both axes
 
@@ -60,11 +60,7 @@ def run_to_end(page, total):
 def assert_page_equals(page, history, steps):
     assert page.evaluate("window.backpropviz.steps()") == len(history.loss)
     for k in steps:
-        shown = page.evaluate(f"(window.backpropviz.go({k}), window.backpropviz.current())")
-        assert shown["step"] == k and shown["names"] == list(history.param_names)
-        np.testing.assert_array_equal(np.array(shown["params"], dtype=np.float32), history.params[k])
-        np.testing.assert_array_equal(np.array(shown["grad"], dtype=np.float32), history.grads[k])
-        assert np.float32(shown["loss"]) == history.loss[k]
+        assert_step_equals(page, history, k)
 
 
 # -- drawn points -------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from backpropviz.train import train  # noqa: E402
 from backpropviz.web import livework  # noqa: E402
 from backpropviz.web.pack import decode, page_data  # noqa: E402
 from backpropviz.web.server import Server  # noqa: E402
-from servehelpers import post  # noqa: E402
+from servehelpers import assert_step_equals, post  # noqa: E402
 
 MLP = dict(data="moons", n_samples=120, model="mlp:4", activation="tanh", batch_size=15, epochs=6, seed=4,
            test_fraction=0.25)
@@ -328,9 +328,7 @@ def test_clicking_the_perceptron_surface_starts_a_run_from_that_point(server, br
         n = page.evaluate("window.backpropviz.steps()")
         assert n == history.n_steps == 30
         for k in (0, n - 1):
-            shown = page.evaluate(f"(window.backpropviz.go({k}), window.backpropviz.current())")
-            np.testing.assert_array_equal(np.array(shown["params"], dtype=np.float32), history.params[k])
-            np.testing.assert_array_equal(np.array(shown["grad"], dtype=np.float32), history.grads[k])
+            assert_step_equals(page, history, k)
         assert errors == []
     finally:
         context.close()
@@ -397,11 +395,7 @@ def test_a_neuron_added_while_training_shows_the_new_run_in_the_same_viewer_and_
         expected = RunConfig(**{**MOONS_8_8, "model": "mlp:9,8"})
         history = train(expected)
         for k in sorted({0, 1, n // 2, n - 1}):
-            shown = page.evaluate(f"(window.backpropviz.go({k}), window.backpropviz.current())")
-            assert shown["step"] == k and shown["names"] == list(history.param_names)
-            np.testing.assert_array_equal(np.array(shown["params"], dtype=np.float32), history.params[k])
-            np.testing.assert_array_equal(np.array(shown["grad"], dtype=np.float32), history.grads[k])
-            assert np.float32(shown["loss"]) == history.loss[k] and shown["epoch"] == history.epoch[k]
+            assert_step_equals(page, history, k)
 
         # The network has the new layer sizes: one line per weight, one unit per bias.
         shapes = layer_shapes(history.param_names)
