@@ -93,6 +93,19 @@ def make_data(name: str, n_batches: int = 16):
             for _ in range(n_batches)]
 
 
+def user_steps(model, opt, loss_fn, data, steps: int, after=None) -> None:
+    """The user's ordinary loop over ``data``'s batches in turn; ``after(step, loss)`` once each
+    optimiser step is taken (what the series being timed logs or records)."""
+    for step in range(steps):
+        x, y = data[step % len(data)]
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        if after is not None:
+            after(step, loss)
+
+
 def loop(name: str, steps: int, folder=None, projection=None, data=None, state=None):
     """The user's loop; recorded into ``folder`` when given. Returns (seconds, the recorder or None)."""
     torch.manual_seed(0)
@@ -103,24 +116,13 @@ def loop(name: str, steps: int, folder=None, projection=None, data=None, state=N
     rec = None
     start, wall = time.process_time(), time.perf_counter()
     if folder is None:
-        for step in range(steps):
-            x, y = data[step % len(data)]
-            opt.zero_grad()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            opt.step()
+        user_steps(model, opt, loss_fn, data, steps)
     else:
         with backpropviz.record(model, opt, folder, steps=steps, snapshots=backpropviz.every(100),
                                 projection=projection) as rec:
             if state is not None:
                 state["estimate"] = rec.estimate
-            for step in range(steps):
-                x, y = data[step % len(data)]
-                opt.zero_grad()
-                loss = loss_fn(model(x), y)
-                loss.backward()
-                opt.step()
-                rec.step(loss)
+            user_steps(model, opt, loss_fn, data, steps, lambda step, loss: rec.step(loss))
     seconds = time.process_time() - start
     if state is not None:
         state["wall"] = time.perf_counter() - wall
@@ -172,26 +174,19 @@ def logged_loop(name: str, steps: int, kind: str, folder: Path, data) -> dict:
     if kind == "wandb":
         wandb.init(mode="offline", dir=folder, project="bench_recorder", settings=wandb.Settings(silent=True))
         wandb.watch(model, log="all", log_freq=1)
-        for step in range(steps):
-            x, y = data[step % len(data)]
-            opt.zero_grad()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            opt.step()
-            wandb.log({"loss": loss.item()})  # watch's histograms go out with this step
+        # watch's histograms go out with each step's log
+        user_steps(model, opt, loss_fn, data, steps, lambda step, loss: wandb.log({"loss": loss.item()}))
         wandb.finish()
     else:
         writer = SummaryWriter(folder)
-        for step in range(steps):
-            x, y = data[step % len(data)]
-            opt.zero_grad()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            opt.step()
+
+        def log(step, loss):
             writer.add_scalar("loss", loss.item(), step)
             for n, p in model.named_parameters():
                 writer.add_histogram(f"parameters/{n}", p, step)
                 writer.add_histogram(f"gradients/{n}", p.grad, step)
+
+        user_steps(model, opt, loss_fn, data, steps, log)
         writer.close()  # flushes
     cpu, wall = time.process_time() - start, time.perf_counter() - wall
     if kind == "wandb":
