@@ -128,7 +128,7 @@ def check_speed(value) -> float:
 
 
 def live_meta(config, lang: str = "en"):
-    """(page data without steps, an evaluator of the whole training set's loss, the run's steps)
+    """(page data without steps, a maker of the whole training set's loss evaluator, the run's steps)
     for ``config``: what the page needs to draw a run that has not started yet. Its ``labels`` (the
     catalogue, 72 KB of the 80 KB answer) are left out: the page has them from ``/api/choices``
     and puts them in (playground.js), so each new run's answer carries only the run."""
@@ -165,35 +165,18 @@ def live_meta(config, lang: str = "en"):
                 "optimizer": str(config.optimizer), "planned_steps": steps},
         "data": _data(history), "epochs": {}, "surface": None, "trace": None, "views": views, "omitted": omitted,
     }
-    return meta, _LazyEvaluator(history_evaluator, history), steps
-
-
-class _LazyEvaluator:
-    """``make(history, progress=False)``, made on first use: by the run's worker thread before its
-    first step, after the ``new`` command has answered (a model and a loss built again: ~12 ms of a
-    moons mlp:8,8 answer's ~26, spent while the page reads the answer and makes its views)."""
-
-    def __init__(self, make, history):
-        self._make, self._history, self._made, self._lock = make, history, None, threading.Lock()
-
-    def _get(self):
-        with self._lock:
-            if self._made is None:
-                self._made = self._make(self._history, progress=False)
-                self._history = None
-            return self._made
-
-    def __getattr__(self, name):  # (points, ...: the evaluator's own)
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._get(), name)
+    # The evaluator is made by the run's worker thread before its first step, after the ``new``
+    # command has answered (a model and a loss built again: ~12 ms of a moons mlp:8,8 answer's ~26,
+    # spent while the page reads the answer and makes its views).
+    return meta, functools.partial(history_evaluator, history, progress=False), steps
 
 
 class LiveRun:
     """One run of ``train`` in a worker thread: paused, stepped, paced and stopped from its hook."""
 
-    def __init__(self, run_id: int, config, meta: dict, evaluator, n_steps: int, speed: float):
-        self.id, self.config, self.meta, self.evaluator, self.n_steps = run_id, config, meta, evaluator, n_steps
+    def __init__(self, run_id: int, config, meta: dict, make_evaluator, n_steps: int, speed: float):
+        self.id, self.config, self.meta, self.n_steps = run_id, config, meta, n_steps
+        self.make_evaluator, self.evaluator = make_evaluator, None  # made by the worker (_work)
         self.speed = speed
         self.cond = threading.Condition()
         self.state = "ready"  # ready, running, paused, done, diverged, stopped, error
@@ -292,6 +275,7 @@ class LiveRun:
 
         state, message = "done", ""
         try:
+            self.evaluator = self.make_evaluator()
             self.history = train(self.config, on_record=self._hook, lr_changes=self.plan, prefault=False)
         except _Stop:
             state = "stopped"
@@ -465,12 +449,12 @@ class Playground:
             play = message.get("play", False)
             if not isinstance(play, bool):
                 raise MessageError(f"play must be true (train at once) or false; got {str(play)[:60]!r}")
-            meta, evaluator, n_steps = live_meta(config)
+            meta, make_evaluator, n_steps = live_meta(config)
             if run is not None:
                 run.halt()
             with self.lock:
                 run_id, self.next_id = self.next_id, self.next_id + 1
-            client.run = LiveRun(run_id, config, meta, evaluator, n_steps,
+            client.run = LiveRun(run_id, config, meta, make_evaluator, n_steps,
                                  DEFAULT_SPEED if speed is None else speed)
             # "play": a setting changed while training trains the new run at once, without a second
             # round trip (its first steps may reach the page before this answer; the page keeps them).
