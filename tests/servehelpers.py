@@ -84,6 +84,13 @@ def open_playground(context, url: str):
     return page, errors
 
 
+def page_link(page) -> str:
+    """The page's URL once its settings are in it (the playground writes them a moment after a
+    change; ``idle()`` writes them at once)."""
+    page.evaluate("window.backpropviz.idle()")
+    return page.url
+
+
 def shown_step(page, k):
     """What the page's viewer shows at step ``k`` (``window.backpropviz.current()`` after ``go(k)``)."""
     return page.evaluate(f"(window.backpropviz.go({k}), window.backpropviz.current())")

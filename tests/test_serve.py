@@ -27,7 +27,7 @@ pytest.importorskip("uvicorn")
 
 from backpropviz.config import RunConfig  # noqa: E402
 from backpropviz.web.server import MAX_BODY, Server  # noqa: E402
-from servehelpers import assert_step_equals, get, post  # noqa: E402
+from servehelpers import assert_step_equals, get, page_link, post  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -278,7 +278,7 @@ def test_the_page_trains_what_train_records_bit_for_bit(server, browser):
             assert_step_equals(page, history, k)
 
         # The URL holds the settings: another tab opened on it has the same ones and the same run.
-        url = page.url
+        url = page_link(page)
         assert "data=moons" in url and "model=mlp:5" in url and "lr=0.1" in url and "seed=3" in url
         other = context.new_page()
         other.goto(url)

@@ -23,7 +23,7 @@ from backpropviz.config import RunConfig  # noqa: E402
 from backpropviz.i18n_live import LIVE  # noqa: E402
 from backpropviz.train import train  # noqa: E402
 from backpropviz.web.server import Server  # noqa: E402
-from servehelpers import assert_step_equals, open_playground, post, shown_step  # noqa: E402
+from servehelpers import assert_step_equals, open_playground, page_link, post, shown_step  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_lr_changed_mid_run_config_trains_the_pages_steps_bit_for_bit_and_the_ur
             assert_step_equals(page, history, k)
 
         # The link holds the change: another tab trains the same run (all epochs, the change at its step).
-        url = page.url
+        url = page_link(page)
         assert f"lr_changes={changed_at}:1.5" in url
         other, other_errors = open_playground(context, url)
         assert other.evaluate("window.backpropviz.settings()")["lr_changes"] == [[changed_at, 1.5]]
@@ -172,7 +172,7 @@ def test_lr_changed_mid_run_config_trains_the_pages_steps_bit_for_bit_and_the_ur
         page.evaluate("window.backpropviz.idle()")
         assert page.evaluate("window.backpropviz.settings()")["lr"] == 1.5
         assert page.evaluate("window.backpropviz.config()")["lr_changes"] == []
-        assert "lr_changes" not in page.url
+        assert "lr_changes" not in page_link(page)
         assert errors == [] and other_errors == []
     finally:
         context.close()
@@ -243,7 +243,7 @@ def test_hyperparameters_schedule_penalties_and_init_reach_training_and_bad_ones
         page.evaluate("window.backpropviz.step()")
         page.wait_for_function("window.backpropviz.steps() === 1", timeout=10000)
         assert_step_equals(page, train(RunConfig.from_dict(config)), 0)
-        assert "init_scheme=normal:0.3" in page.url and "alpha=0.9" in page.url
+        assert "init_scheme=normal:0.3" in page_link(page) and "alpha=0.9" in page_link(page)
         assert errors == []
     finally:
         context.close()

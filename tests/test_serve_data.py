@@ -23,7 +23,7 @@ from backpropviz.config import RunConfig, config_from_dict  # noqa: E402
 from backpropviz.errors import BackpropvizError  # noqa: E402
 from backpropviz.web.server import Server  # noqa: E402
 from backpropviz.web.uploads import MAX_UPLOAD, Uploads  # noqa: E402
-from servehelpers import assert_step_equals, open_playground, request  # noqa: E402
+from servehelpers import assert_step_equals, open_playground, page_link, request  # noqa: E402
 
 PLANE = 4.0  # the pad's plane is [-2, 2] on both axes
 
@@ -137,9 +137,9 @@ def test_drawn_points_round_trip_through_the_url(server, browser):
             click_plane(page, x, y, button="right" if c else "left")
         page.evaluate("window.backpropviz.idle()")
         settings = page.evaluate("window.backpropviz.settings()")
-        assert len(settings["points"]) == 6 and "points=" in page.url
+        assert len(settings["points"]) == 6 and "points=" in page_link(page)
 
-        other, other_errors = open_playground(context, page.url)
+        other, other_errors = open_playground(context, page_link(page))
         assert other.evaluate("window.backpropviz.settings()") == settings
         assert other.is_visible("canvas.bpv-live-pad")
         config = config_from_dict(other.evaluate("window.backpropviz.config()"))
@@ -153,7 +153,7 @@ def test_drawn_points_round_trip_through_the_url(server, browser):
         other.select_option("select[name=data]", "moons")
         state = other.evaluate("window.backpropviz.idle()")
         assert state["state"] == "ready" and state["error"] == "", state
-        assert other.evaluate("window.backpropviz.settings().points") is None and "points=" not in other.url
+        assert other.evaluate("window.backpropviz.settings().points") is None and "points=" not in page_link(other)
         assert not other.is_visible("canvas.bpv-live-pad")
         other.select_option("select[name=data]", "points")
         assert other.evaluate("window.backpropviz.idle()")["state"] == "ready"
@@ -231,7 +231,7 @@ def test_an_uploaded_csv_trains_and_equals_train_on_that_file(server, browser, t
         assert_page_equals(page, history, [0, 1, 10, 19])
 
         # The link names the file by its hash: another tab gets the columns from the server.
-        other, other_errors = open_playground(context, page.url)
+        other, other_errors = open_playground(context, page_link(page))
         assert other.evaluate("window.backpropviz.settings()") == settings
         other.wait_for_function("document.querySelector('select[name=target]').value === 'label'", timeout=10000)
         assert other.is_checked(".bpv-live-feature input[value=a]")

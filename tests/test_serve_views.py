@@ -26,7 +26,7 @@ from backpropviz.train import train  # noqa: E402
 from backpropviz.web import livework  # noqa: E402
 from backpropviz.web.pack import decode, page_data  # noqa: E402
 from backpropviz.web.server import Server  # noqa: E402
-from servehelpers import assert_step_equals, post  # noqa: E402
+from servehelpers import assert_step_equals, page_link, post  # noqa: E402
 
 MLP = dict(data="moons", n_samples=120, model="mlp:4", activation="tanh", batch_size=15, epochs=6, seed=4,
            test_fraction=0.25)
@@ -322,7 +322,7 @@ def test_clicking_the_perceptron_surface_starts_a_run_from_that_point(server, br
         assert abs(init[0] - w1) <= (x1 - x0) / bw and abs(init[1] - w2) <= (y1 - y0) / bh  # within a pixel
         assert init[2] == 0  # b kept: the article's start
         assert page.evaluate("window.backpropviz.settings().init") == init  # the controls (and the link) hold it
-        assert f"init={init[0]},{init[1]},0" in page.url
+        assert f"init={init[0]},{init[1]},0" in page_link(page)
         history = train(RunConfig.from_dict(config))
         np.testing.assert_array_equal(history.params[0], np.array(init, dtype=np.float32))
         n = page.evaluate("window.backpropviz.steps()")
