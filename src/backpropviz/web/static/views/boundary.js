@@ -41,17 +41,30 @@ export function create(el, rec, ctx) {
   box.w = equal ? spanX * k0 : avail.w;
   box.h = equal ? spanY * k0 : avail.h;
   const H = Math.ceil(box.y + box.h + 46);  // the canvas ends under the x axis: no blank band
-  const made = makeCanvas(el, W, H);
+  // Three layers: the probability map (N x N pixels, scaled into the plot box by the browser, which
+  // smooths it as drawImage did), the 0.5 contour, and the points with the axes, drawn once. A step
+  // then puts N x N pixels and strokes one line: stamping the map and the points on one canvas
+  // (two full-size drawImage calls) took 4-5 ms a step and twice that on a new run's fresh canvases.
+  const stack = document.createElement("div");
+  stack.className = "bpv-boundary-stack";
+  stack.style.cssText = `position:relative;width:${W}px;height:${H}px;`;
+  el.append(stack);
+  const img = document.createElement("canvas");
+  img.width = N; img.height = N;
+  img.className = "bpv-boundary-map";
+  img.style.cssText = `position:absolute;left:${box.x}px;top:${box.y}px;width:${box.w}px;height:${box.h}px;`;
+  stack.append(img);
+  const ig = img.getContext("2d");
+  const pixels = ig.createImageData(N, N);
+  const line = makeCanvas(stack, W, H, "bpv-boundary-line");
+  const lg = line.g;
+  const made = makeCanvas(stack, W, H, "bpv-boundary");
   const canvas = made.canvas;
-  let g = made.g;
-  canvas.classList.add("bpv-boundary");
+  const g = made.g;
+  for (const c of [line.canvas, canvas]) c.style.cssText += ";position:absolute;left:0;top:0;";
   const sx = scale(px[0], px[1], box.x, box.x + box.w);
   const sy = scale(py[0], py[1], box.y + box.h, box.y);
   const pts = gridPoints(px, py, N, N);
-  const img = document.createElement("canvas");
-  img.width = N; img.height = N;
-  const ig = img.getContext("2d");
-  const pixels = ig.createImageData(N, N);
   const note = document.createElement("p");
   note.className = "bpv-note";
   const legend = document.createElement("div");
@@ -76,14 +89,20 @@ export function create(el, rec, ctx) {
     let count = 0;
     model.layers.slice(0, -1).forEach((L, li) => {
       for (let u = 0; u < L.weight.length && count < MAX_THUMBS; u++, count++) {
+        // The unit's map (N x N pixels shown at THUMB) under the class dots (one image for all).
         const fig = document.createElement("figure");
-        const c = makeCanvas(fig, THUMB, THUMB);
+        const im = document.createElement("canvas");
+        im.width = N; im.height = N;
+        im.style.cssText = `width:${THUMB}px;height:${THUMB}px;`;
+        const dotted = document.createElement("div");
+        dotted.className = "bpv-thumb";
+        dotted.style.cssText = `width:${THUMB}px;height:${THUMB}px;`;
+        dotted.append(im);
         const cap = document.createElement("figcaption");
         cap.textContent = ctx.t("hidden_unit", { layer: li + 1, unit: u + 1 });
-        fig.append(cap);
+        fig.append(dotted, cap);
         thumbs.append(fig);
-        const im = document.createElement("canvas"); im.width = N; im.height = N;
-        thumbCanvases.push({ layer: li, unit: u, c, im, ig: im.getContext("2d"), px: null });
+        thumbCanvases.push({ layer: li, unit: u, ig: im.getContext("2d"), px: null });
       }
     });
   }
@@ -96,13 +115,12 @@ export function create(el, rec, ctx) {
   let probs = null, current = 0;
   const scratch = {};
   // Class points in black and white, so they never vanish into a unit's map: one layer for all.
-  let dots = null;
-  function thumbDots(like) {
-    if (dots) return dots;
-    dots = document.createElement("canvas");
-    dots.width = like.width; dots.height = like.height;
+  function thumbDots() {
+    const dpr = window.devicePixelRatio || 1;
+    const dots = document.createElement("canvas");
+    dots.width = Math.round(THUMB * dpr); dots.height = Math.round(THUMB * dpr);
     const dg = dots.getContext("2d");
-    dg.setTransform(like.width / THUMB, 0, 0, like.height / THUMB, 0, 0);
+    dg.setTransform(dpr, 0, 0, dpr, 0, 0);
     const width = Y.shape ? Y.shape[1] : 1;
     for (let i = 0; i < Y.length / width; i++) {
       const x = ((X[2 * i] - px[0]) / (px[1] - px[0])) * THUMB, y = (1 - (X[2 * i + 1] - py[0]) / (py[1] - py[0])) * THUMB;
@@ -112,29 +130,20 @@ export function create(el, rec, ctx) {
       dg.lineWidth = 0.6;
       dg.beginPath(); dg.arc(x, y, 1.6, 0, 2 * Math.PI); dg.fill(); dg.stroke();
     }
-    return dots;
+    return `url(${dots.toDataURL()})`;
   }
 
   function classColour(v) { return CLASS_COLOURS[Math.round(v) % CLASS_COLOURS.length]; }
 
-  // The data points and the axes do not move: drawn once on a layer of their own (when the view is
-  // made, before its first frame), stamped on every frame.
-  let points = null;
-  function pointsLayer() {
-    if (points) return points;
-    points = document.createElement("canvas");
-    points.width = canvas.width; points.height = canvas.height;
-    const main = g;
-    g = points.getContext("2d");
-    g.setTransform(canvas.width / W, 0, 0, canvas.height / H, 0, 0);
+  // The data points and the axes do not move: drawn once on the top layer, when the view is made.
+  function drawStatic() {
+    g.clearRect(0, 0, W, H);
     g.save();
     g.beginPath(); g.rect(box.x - 5, box.y - 5, box.w + 10, box.h + 10); g.clip();
     drawPoints(X, Y, false);
     if (Xt) drawPoints(Xt, Yt, true);
     g.restore();
     axes(g, box, sx, sy, { xlabel: data.feature_names[0], ylabel: data.feature_names[1] });  // (over the points)
-    g = main;
-    return points;
   }
 
   function drawPoints(Xa, Ya, square) {
@@ -156,10 +165,8 @@ export function create(el, rec, ctx) {
     }
   }
 
-  let drawn = false;
   function update(k) {
     current = k;
-    drawn = true;
     const p = rec.params(k);
     const res = forward(model, p, pts, N * N, scratch);
     probs = res;
@@ -187,36 +194,33 @@ export function create(el, rec, ctx) {
       d[4 * i] = c[0]; d[4 * i + 1] = c[1]; d[4 * i + 2] = c[2]; d[4 * i + 3] = 255;
     }
     ig.putImageData(pixels, 0, 0);
-    g.clearRect(0, 0, W, H);
-    g.imageSmoothingEnabled = true;
-    g.drawImage(img, box.x, box.y, box.w, box.h);
+    lg.clearRect(0, 0, W, H);
     const flat = hi - lo < FLAT * (regression ? yHi - yLo : 1);
     canvas.dataset.flat = String(flat);
-    g.save();
-    g.beginPath(); g.rect(box.x, box.y, box.w, box.h); g.clip();
+    lg.save();
+    lg.beginPath(); lg.rect(box.x, box.y, box.w, box.h); lg.clip();
     if (!flat && res.K === 1 && !regression) {
-      g.strokeStyle = "#111"; g.lineWidth = 2;
+      lg.strokeStyle = "#111"; lg.lineWidth = 2;
       if (model.kind === "perceptron") {
         // the exact line w1 x1 + w2 x2 + b = 0
         const [w1, w2, b] = [p[0], p[1], p[2]];
-        g.beginPath();
+        lg.beginPath();
         if (Math.abs(w2) > Math.abs(w1)) {
-          g.moveTo(sx(px[0]), sy(-(b + w1 * px[0]) / w2)); g.lineTo(sx(px[1]), sy(-(b + w1 * px[1]) / w2));
+          lg.moveTo(sx(px[0]), sy(-(b + w1 * px[0]) / w2)); lg.lineTo(sx(px[1]), sy(-(b + w1 * px[1]) / w2));
         } else {
-          g.moveTo(sx(-(b + w2 * py[0]) / w1), sy(py[0])); g.lineTo(sx(-(b + w2 * py[1]) / w1), sy(py[1]));
+          lg.moveTo(sx(-(b + w2 * py[0]) / w1), sy(py[0])); lg.lineTo(sx(-(b + w2 * py[1]) / w1), sy(py[1]));
         }
-        g.stroke();
+        lg.stroke();
       } else {
         const cw = box.w / (N - 1), ch = box.h / (N - 1);
-        g.beginPath();
+        lg.beginPath();
         for (const [x0, y0, x1, y1] of isoline(res.out, N, N, 0.5)) {
-          g.moveTo(box.x + x0 * cw, box.y + y0 * ch); g.lineTo(box.x + x1 * cw, box.y + y1 * ch);
+          lg.moveTo(box.x + x0 * cw, box.y + y0 * ch); lg.lineTo(box.x + x1 * cw, box.y + y1 * ch);
         }
-        g.stroke();
+        lg.stroke();
       }
     }
-    g.restore();
-    g.drawImage(pointsLayer(), 0, 0, W, H);
+    lg.restore();
     note.textContent = regression ? ctx.t(flat ? "boundary_flat_value" : "boundary_note_value",
                                           { p: fmt((lo + hi) / 2, 3), lo: fmt(lo, 3), hi: fmt(hi, 3) })
       : flat ? ctx.t("boundary_flat", { p: fmt((lo + hi) / 2, 2) })
@@ -235,17 +239,15 @@ export function create(el, rec, ctx) {
         id.data[4 * i + 3] = 255;
       }
       th.ig.putImageData(id, 0, 0);
-      const tg = th.c.g;
-      tg.clearRect(0, 0, THUMB, THUMB);
-      tg.drawImage(th.im, 0, 0, THUMB, THUMB);
-      tg.drawImage(thumbDots(th.c.canvas), 0, 0, THUMB, THUMB);
     }
   }
 
-  pointsLayer();
-  if (thumbCanvases.length) thumbDots(thumbCanvases[0].c.canvas);
+  drawStatic();
+  if (thumbCanvases.length) {
+    thumbs.style.setProperty("--bpv-dots", thumbDots());  // (bpv.css: .bpv-thumb::after)
+  }
   // The axes' texts drawn before the page's fonts were ready: drawn again once they are.
-  afterFonts(() => { points = null; if (drawn) update(current); });
+  afterFonts(drawStatic);
 
   tip.attach(canvas, (e) => {
     const r = canvas.getBoundingClientRect();
