@@ -127,8 +127,9 @@ def server_run(server, page):
     raise RuntimeError(f"the server has no run {run_id}")
 
 
-def control_changes(browser, server, repeats: int) -> list[tuple[str, list[float], list[tuple]]]:
-    """Per case: its label, the times (ms) of --repeats changes, and each one's (answer, arrived, drawn) ms."""
+def control_changes(browser, server, repeats: int, match: str = "") -> list[tuple[str, list[float], list[tuple]]]:
+    """Per case (those whose label holds ``match``): its label, the times (ms) of --repeats changes, and each
+    one's (answer, arrived, drawn) ms."""
     cases = [
         ("perceptron (AND): seed changed, new run", ARTICLE, "input[name=seed]", "fill", [2026, 2025]),
         ("perceptron (AND): learning rate, live", ARTICLE, "input[name=lr]", "lr", [0.4, 0.5]),
@@ -137,6 +138,8 @@ def control_changes(browser, server, repeats: int) -> list[tuple[str, list[float
     ]
     out = []
     for label, settings, selector, kind, values in cases:
+        if match not in label:
+            continue
         ctx, page, errors = open_playground(browser, server, settings, 60)
         play_until(page, 10)
         times, fresh, parts = [], [], []
@@ -198,6 +201,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=2.0, help="length of each sustained window")
     ap.add_argument("--speeds", default="60,300,0", help="steps per second of the sustained runs (0: unpaced)")
     ap.add_argument("--only", choices=("change", "sustained"), help="one of the two measurements")
+    ap.add_argument("--case", default="", help="only the control changes whose label holds this text (e.g. neuron)")
     ap.add_argument("--late", type=int, default=0,
                     help="also measure each speed after this many steps (trained unpaced first): charts hold them all")
     args = ap.parse_args()
@@ -210,7 +214,7 @@ def main() -> int:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         if args.only != "sustained":
             print("(a) control change -> the frame after the new run's first step is drawn (target <= 100 ms)")
-            for label, times, parts in control_changes(browser, server, args.repeats):
+            for label, times, parts in control_changes(browser, server, args.repeats, args.case):
                 print(f"  {label:58} median {statistics.median(times):6.1f} ms   worst {max(times):6.1f} ms   "
                       f"({len(times)} changes)")
                 answers = [a for a, _, _ in parts if a is not None]
