@@ -193,10 +193,64 @@ def load_checkpoint(model: nn.Module, path, *, option: str = "--checkpoint", mod
 
 
 def flat_params(model: nn.Module) -> np.ndarray:
-    """The model's parameters as one float64 vector, in ``parameters()`` order (``models.get_flat``)."""
+    """The model's parameters as one float64 vector, in ``parameters()`` order (``models.get_flat``),
+    on the host wherever the model is."""
     from .models import get_flat
 
-    return get_flat(model).double().numpy()
+    return get_flat(model).to("cpu", torch.float64).numpy()
+
+
+# -- models and data off the CPU ---------------------------------------------------------------
+# The landscapes and the curvature evaluate on the CPU. A model on a GPU is copied there (the
+# user's model stays where it is), and its data brought over with it.
+def on_cpu(model: nn.Module) -> bool:
+    """Whether every parameter and buffer of ``model`` is on the CPU."""
+    return all(t.device.type == "cpu" for t in (*model.parameters(), *model.buffers()))
+
+
+def cpu_model(model: nn.Module) -> nn.Module:
+    """``model`` itself when it is on the CPU, else a copy of it there."""
+    import copy
+
+    return model if on_cpu(model) else copy.deepcopy(model).cpu()
+
+
+def host_array(value):
+    """A tensor (wherever it is) as a numpy array; anything else as it is."""
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
+
+
+class HostBatches:
+    """A DataLoader's ``(inputs, targets, ...)`` batches brought to the CPU one at a time, for a
+    loader that yields tensors on a GPU (the order and ``drop_last`` are the loader's)."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self.sampler = getattr(loader, "sampler", None)
+        self.drop_last = getattr(loader, "drop_last", False)
+
+    def __iter__(self):
+        for batch in self.loader:
+            if isinstance(batch, (tuple, list)):  # read as batch[0], batch[1] (a list: namedtuples too)
+                batch = [b.cpu() if isinstance(b, torch.Tensor) else b for b in batch]
+            yield batch
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __repr__(self) -> str:
+        return f"HostBatches({self.loader!r})"
+
+
+def data_on_cpu(data, y=None):
+    """``(data, y)`` with tensors on the CPU: ``X`` and ``y`` moved, a loader's batches moved as
+    they come (``HostBatches``); arrays as they are."""
+    if isinstance(data, torch.Tensor) or isinstance(y, torch.Tensor):
+        return tuple(v.cpu() if isinstance(v, torch.Tensor) else v for v in (data, y))
+    if y is None and not isinstance(data, (np.ndarray, list, tuple)) and hasattr(data, "__iter__"):
+        return HostBatches(data), None
+    return data, y
+
 
 
 # -- data and loss -----------------------------------------------------------------------------
@@ -275,9 +329,10 @@ def check_fits(model: nn.Module, loss_fn, data, *, model_spec: str = "--model", 
     if X.ndim < 1 or len(X) == 0 or len(y) != len(X):
         raise BackpropvizError(f"--data {data_spec!r} must give one target per sample; got inputs "
                                f"{tuple(X.shape)} and targets {tuple(y.shape)}")
-    x2, y2 = X[:2], y[:2]
+    first = next(model.parameters())
+    x2, y2 = X[:2].to(first.device), y[:2].to(first.device)
     if x2.is_floating_point():
-        x2 = x2.to(next(model.parameters()).dtype)
+        x2 = x2.to(first.dtype)
     was = model.training
     model.eval()
     try:

@@ -603,6 +603,7 @@ def model_plane(model: nn.Module, loss_fn, data, y=None, *, method: str = "rando
     ``row_losses`` (K,) are the losses at the rows when they are known otherwise (each checkpoint
     with its own buffers): the faithfulness check compares the plane's loss under the path with
     them; default, the loss at each row with the model's buffers. ``labels`` name the rows.
+    A model on a GPU is evaluated on a copy of it on the CPU, its data brought there too.
 
     With a one-row path the default window is +-1 for ``random`` (Li et al.'s) and ``custom``, and
     for ``hessian`` +-sqrt(2 L / lambda_1): along the sharpest direction a quadratic loss doubles
@@ -610,15 +611,19 @@ def model_plane(model: nn.Module, loss_fn, data, y=None, *, method: str = "rando
 
     >>> land = model_plane(net, F.cross_entropy, loader, method="random", resolution=31)  # doctest: +SKIP
     """
-    from ..models import get_flat, param_names
+    from ..models import param_names
+    from ..usermodel import cpu_model, data_on_cpu, flat_params, host_array, on_cpu
 
     key = str(method).lower()
     if key not in METHODS[1:]:
         raise BackpropvizError(f"unknown landscape method {method!r} for a model of your own; choose one of: "
                                f"{', '.join(METHODS[1:])}")
     _check_grid(resolution, span)
-    params = (get_flat(model).double().numpy()[None] if path is None
-              else np.atleast_2d(np.asarray(path, dtype=np.float64)))
+    if not on_cpu(model):  # the evaluator runs on the CPU
+        model, (data, y) = cpu_model(model), data_on_cpu(data, y)
+    directions = host_array(directions)
+    params = (flat_params(model)[None] if path is None
+              else np.atleast_2d(np.asarray(host_array(path), dtype=np.float64)))
     n_params = sum(p.numel() for p in model.parameters())
     if params.shape[1] != n_params:
         raise BackpropvizError(f"path rows must have the model's {n_params} parameters; got {params.shape[1]}")
@@ -686,9 +691,14 @@ def interpolation(model: nn.Module, loss_fn, X, y, start, end, *, t=None, labels
     The model's buffers (BatchNorm statistics) are the same at every ``t``, unless ``buffers`` gives
     ``(start's, end's)`` (``{name: tensor}``): then the floating-point ones are interpolated with
     the parameters, ``(1 - s) * start + s * end`` with ``s = t`` clipped to [0, 1] (past an end,
-    that end's: a variance extrapolated could turn negative), one point after another."""
-    start = np.asarray(start, dtype=np.float64)
-    end = np.asarray(end, dtype=np.float64)
+    that end's: a variance extrapolated could turn negative), one point after another. A model on a
+    GPU is evaluated on a copy of it on the CPU, its data brought there too."""
+    from ..usermodel import cpu_model, data_on_cpu, host_array, on_cpu
+
+    if not on_cpu(model):  # the evaluator runs on the CPU
+        model, (X, y) = cpu_model(model), data_on_cpu(X, y)
+    start = np.asarray(host_array(start), dtype=np.float64)
+    end = np.asarray(host_array(end), dtype=np.float64)
     if start.shape != end.shape:
         raise BackpropvizError(f"the two ends must have the same number of parameters; got {start.size} and {end.size}")
     t = np.linspace(-0.25, 1.25, 61) if t is None else np.asarray(t, dtype=np.float64).reshape(-1)
@@ -713,15 +723,17 @@ def _losses_with_buffers(ev: LossEvaluator, start, end, t, start_buffers, end_bu
     from ..models import unflatten
 
     model = ev.model
+    device = next(model.parameters()).device  # the buffers given may be elsewhere (the user's GPU)
     names = [n for n, b in model.named_buffers() if b.is_floating_point() and n in start_buffers and n in end_buffers]
-    a = torch.as_tensor(start).to(ev.dtype)
-    b = torch.as_tensor(end).to(ev.dtype)
+    a = torch.as_tensor(start).to(device, ev.dtype)
+    b = torch.as_tensor(end).to(device, ev.dtype)
     totals, seen = np.zeros(len(t)), 0
     for X, yb in ev.batches():
         for k, tk in enumerate(t):
             s = float(min(max(tk, 0.0), 1.0))
             state = unflatten(model, (1 - tk) * a + tk * b)
-            state.update({n: (1 - s) * start_buffers[n].to(ev.dtype) + s * end_buffers[n].to(ev.dtype) for n in names})
+            state.update({n: (1 - s) * start_buffers[n].to(device, ev.dtype) + s * end_buffers[n].to(device, ev.dtype)
+                          for n in names})
             totals[k] += float(ev.loss_fn(functional_call(model, state, (X,)), yb)) * len(X)
         seen += len(X)
     if seen == 0:
