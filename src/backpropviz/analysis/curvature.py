@@ -86,18 +86,19 @@ def stable_lr(lambda_max: float) -> float:
 
 
 def _double_model(model):
-    """A float64 copy of ``model`` in eval mode: Dropout off, BatchNorm on its running statistics,
-    as the landscapes evaluate it (a no-op for the built-in models)."""
+    """A float64 copy of ``model`` on the CPU in eval mode: Dropout off, BatchNorm on its running
+    statistics, as the landscapes evaluate it (a no-op for the built-in models). The curvature is
+    computed on the CPU, a model on a GPU included."""
     import copy
 
-    return copy.deepcopy(model).double().eval()
+    return copy.deepcopy(model).cpu().double().eval()
 
 
 def _loss_of(model, loss_fn, X, y):
     """``flat -> loss`` of a float64 ``model`` on one batch (float targets (N,) shaped (N, 1) for a
-    one-column output, as training does)."""
-    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X).double()
-    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    one-column output, as training does; a batch on a GPU brought to the CPU)."""
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X).to("cpu", torch.float64)
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).cpu()
     y = y.double() if y.is_floating_point() else y.long()
     with torch.no_grad():
         if y.is_floating_point() and y.ndim == 1 and model(X[:1]).shape == (1, 1):
@@ -322,7 +323,9 @@ def eigenpairs(model, loss_fn, X, y, flat, *, k: int = 2, penalty=None, tol: flo
     ``flat`` for any model and data (``X`` may be a DataLoader), largest first, with their unit
     eigenvectors: exact up to ``EXACT_MAX_PARAMS`` parameters, else Lanczos (ARPACK's ``eigsh``)
     on Hessian-vector products."""
-    flat = np.asarray(flat, dtype=np.float64)
+    from ..usermodel import host_array
+
+    flat = np.asarray(host_array(flat), dtype=np.float64)
     P = flat.size
     if P < k:
         raise BackpropvizError(f"the Hessian of a model with {P} parameter(s) has fewer than {k} eigenvectors")
@@ -349,8 +352,9 @@ def model_curvature(model, loss_fn, X, y, flat, *, method: str = "auto", iters: 
     if method not in ("auto", "exact", "power"):
         raise BackpropvizError(f"unknown curvature method {method!r}; choose one of: auto, exact, power")
     from ..models import param_names
+    from ..usermodel import host_array
 
-    flat = np.asarray(flat, dtype=np.float64)
+    flat = np.asarray(host_array(flat), dtype=np.float64)
     names = param_names(model) if flat.size <= EXACT_MAX_PARAMS else []
     if method == "exact" or (method == "auto" and flat.size <= EXACT_MAX_PARAMS):
         H = hessian_matrix(model, loss_fn, X, y, flat)
