@@ -23,6 +23,9 @@ import backpropviz
 from backpropviz.errors import BackpropvizError
 
 STEPS = 12
+# Every device torch offers here; a machine with a GPU runs the CUDA cases by `make test` unchanged.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                 reason="no CUDA device here"))]
 
 
 class SignSGD(torch.optim.Optimizer):
@@ -59,10 +62,10 @@ def mlp(batchnorm=False):
     return torch.nn.Sequential(*layers, torch.nn.ReLU(), torch.nn.Linear(16, 3))
 
 
-def setup(case):
+def setup(case, device="cpu"):
     """(model, optimizer, scheduler or None, micro-batches per step, clip norm or None)."""
     torch.manual_seed(0)
-    model = Tied() if case == "tied" else mlp(batchnorm=case == "batchnorm")
+    model = (Tied() if case == "tied" else mlp(batchnorm=case == "batchnorm")).to(device)
     params = list(model.parameters())
     scheduler, accumulate, clip = None, 1, None
     if case == "adam" or case == "batchnorm":
@@ -86,26 +89,30 @@ def setup(case):
     return model, opt, scheduler, accumulate, clip
 
 
-def batches(step, accumulate):
+def batches(step, accumulate, device="cpu"):
     g = torch.Generator().manual_seed(1000 + step)
     for _ in range(accumulate):
-        yield torch.randn(16, 6, generator=g), torch.randint(0, 3, (16,), generator=g)
+        yield torch.randn(16, 6, generator=g).to(device), torch.randint(0, 3, (16,), generator=g).to(device)
+
+
+def host(t):
+    return t.detach().cpu().numpy()
 
 
 def flat(tensors):
-    return np.concatenate([t.detach().reshape(-1).numpy() for t in tensors])
+    return np.concatenate([host(t).reshape(-1) for t in tensors])
 
 
-def train(case, folder=None, **options):
-    """The loop; with ``folder``, recorded. Returns the final state dict and what the loop read."""
-    model, opt, scheduler, accumulate, clip = setup(case)
+def train(case, folder=None, device="cpu", **options):
+    """The loop on ``device``; with ``folder``, recorded. Returns the final state dict and what the loop read."""
+    model, opt, scheduler, accumulate, clip = setup(case, device)
     seen = {"states": [flat(model.parameters())], "grads": [], "lr": [], "loss": [],
             "buffers": [[b.clone() for b in model.buffers()]]}
     rec = backpropviz.record(model, opt, folder, **options) if folder else None
     with rec if rec else _nothing():
         for step in range(STEPS):
             opt.zero_grad()
-            for x, y in batches(step, accumulate):
+            for x, y in batches(step, accumulate, device):
                 loss = torch.nn.functional.cross_entropy(model(x), y) / accumulate
                 loss.backward()
             if clip:
@@ -135,10 +142,11 @@ CASES = ["sgd", "adam", "user_optimizer", "groups", "frozen", "batchnorm", "accu
          "clipping", "tied"]
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", CASES)
-def test_recorder_changes_nothing_and_records_what_the_loop_saw(case, tmp_path):
-    plain, _ = train(case)
-    recorded, seen = train(case, tmp_path / "rec", snapshots=backpropviz.every(5), projection=8,
+def test_recorder_changes_nothing_and_records_what_the_loop_saw(case, device, tmp_path):
+    plain, _ = train(case, device=device)
+    recorded, seen = train(case, tmp_path / "rec", device, snapshots=backpropviz.every(5), projection=8,
                            chunk_rows=5)
     assert plain.keys() == recorded.keys()
     for name in plain:
@@ -146,6 +154,7 @@ def test_recorder_changes_nothing_and_records_what_the_loop_saw(case, tmp_path):
 
     r = backpropviz.load_recording(tmp_path / "rec")
     assert r.complete and r.status == "completed"
+    assert r.meta["device"] == str(next(iter(plain.values())).device)
     assert r.steps.tolist() == list(range(STEPS))
     assert r.snapshot_steps == [0, 5, 10, STEPS]
     np.testing.assert_array_equal(r.loss, seen["loss"])
@@ -154,14 +163,14 @@ def test_recorder_changes_nothing_and_records_what_the_loop_saw(case, tmp_path):
         snap = r.snapshot(s)
         np.testing.assert_array_equal(snap.params, seen["states"][s])
         for b, value in zip(r.meta["buffers"], seen["buffers"][s]):
-            np.testing.assert_array_equal(snap.buffers[b["name"]], value.numpy())
-            assert snap.buffers[b["name"]].dtype == value.numpy().dtype
+            np.testing.assert_array_equal(snap.buffers[b["name"]], host(value))
+            assert snap.buffers[b["name"]].dtype == host(value).dtype
         if s == STEPS:
             assert snap.grads is None  # the last state: no step was taken from it
             continue
         grads = seen["grads"][s]
         expected = np.concatenate([np.full(p.numel(), np.nan, np.float32) if g is None
-                                   else g.reshape(-1).numpy() for p, g in zip(setup(case)[0].parameters(), grads)])
+                                   else host(g).reshape(-1) for p, g in zip(setup(case)[0].parameters(), grads)])
         np.testing.assert_array_equal(snap.grads, expected)
         assert snap.missing == [n for n, g in zip(r.param_names, grads) if g is None]
 
@@ -176,7 +185,7 @@ def test_recorder_changes_nothing_and_records_what_the_loop_saw(case, tmp_path):
             if g is None:
                 assert math.isnan(sc["grad_norm"][t, j])
             else:
-                assert sc["grad_norm"][t, j] == pytest.approx(np.linalg.norm(g.numpy().astype(np.float64)), rel=1e-6)
+                assert sc["grad_norm"][t, j] == pytest.approx(np.linalg.norm(host(g).astype(np.float64)), rel=1e-6)
             w = np.linalg.norm(before[o:o + n])
             u = np.linalg.norm(after[o:o + n] - before[o:o + n])
             assert sc["weight_norm"][t, j] == pytest.approx(w, rel=1e-6)
@@ -210,20 +219,22 @@ def test_tied_weight_is_recorded_once_and_named(tmp_path):
     assert r.n_params == sum(p.numel() for p in model.parameters())
 
 
-def test_layer_scalars_combine_the_tensors_of_a_module(tmp_path):
-    _, seen = train("sgd", tmp_path / "rec")
+@pytest.mark.parametrize("device", DEVICES)
+def test_layer_scalars_combine_the_tensors_of_a_module(device, tmp_path):
+    _, seen = train("sgd", tmp_path / "rec", device)
     r = backpropviz.load_recording(tmp_path / "rec")
     layers, per_layer = r.layer_scalars()
     assert layers == ["0", "2"]
     for t in range(STEPS):
         g = seen["grads"][t]
-        expected = np.sqrt(sum(np.sum(x.numpy().astype(np.float64) ** 2) for x in g[2:4]))
+        expected = np.sqrt(sum(np.sum(host(x).astype(np.float64) ** 2) for x in g[2:4]))
         assert per_layer["grad_norm"][t, 1] == pytest.approx(expected, rel=1e-6)
 
 
-def test_projection_is_the_documented_signed_sketch_and_keeps_distances(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_projection_is_the_documented_signed_sketch_and_keeps_distances(device, tmp_path):
     k, seed = 64, 7
-    _, seen = train("sgd", tmp_path / "rec", projection=k, seed=seed)
+    _, seen = train("sgd", tmp_path / "rec", device, projection=k, seed=seed)
     r = backpropviz.load_recording(tmp_path / "rec")
     path = r.projection
     assert path.shape == (STEPS + 1, k)

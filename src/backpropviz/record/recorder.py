@@ -118,7 +118,7 @@ class Recorder:
         if not self.params:
             raise BackpropvizError("record() needs a model with parameters; this one has none")
         self.buffer_names = [n for n, _ in model.named_buffers()]
-        self.device = self.params[0].device
+        self.device = _one_device(self.names, self.params)
         self.dtype = _buffer_dtype(self.device)
         self.snap_dtype = _snapshot_dtype(self.params)
         dtypes = {p.dtype for p in self.params}
@@ -174,8 +174,9 @@ class Recorder:
         return sum(p.numel() * p.element_size() for p in self.params) + proj
 
     def _row_host_bytes(self) -> int:
-        """Host bytes per buffered row: the row itself (float64) and its step and learning rates."""
-        return (len(self.columns) + 1 + self.n_groups) * 8 + self._every_step_row_bytes()
+        """Host bytes per buffered row: the row itself (float64), its step and learning rates, and
+        which of them are tensors on the device (copied into the row there instead)."""
+        return (len(self.columns) + 1 + self.n_groups) * 8 + self.n_groups + self._every_step_row_bytes()
 
     def _fixed_host_bytes(self) -> int:
         on_cpu = self.device.type == "cpu"  # there the device's bytes are host memory too
@@ -307,6 +308,7 @@ class Recorder:
         self.buf = torch.full((self.chunk_rows, len(self.columns)), math.nan, dtype=self.dtype,
                               device=self.device)
         self.host = np.full((self.chunk_rows, 1 + self.n_groups), np.nan)  # step, lr per group
+        self.lr_on_device = np.zeros((self.chunk_rows, self.n_groups), dtype=bool)  # lr in buf instead
         if self.every_step:  # row i: state first + i's parameters and step first + i's gradient
             self.step_params = torch.empty((self.chunk_rows, self.n_params), dtype=self.snap_dtype,
                                            device=self.device)
@@ -369,8 +371,8 @@ class Recorder:
                 z[offset % k: offset % k + head] += signs[offset // k] * x[:head]
             first = -(-offset // k)
             rows = (n - head) // k
-            if rows:
-                z += signs[first: first + rows] @ x[head: head + rows * k].view(rows, k)
+            if rows:  # a matrix-vector product (gemv): a CUDA mm would round to TF32 where it is on
+                z += torch.mv(x[head: head + rows * k].view(rows, k).t(), signs[first: first + rows])
             tail = n - head - rows * k
             if tail:
                 z[:tail] += signs[first + rows] * x[head + rows * k:]
@@ -443,7 +445,12 @@ class Recorder:
             row[self.c_proj] = self.next_proj
         host = self.host[self.rows]  # numbers the host has anyway: no copy to the device for them
         host[0] = step
-        host[1:] = [_lr(g.get("lr")) for g in optimizer.param_groups]
+        lrs = [g.get("lr") for g in optimizer.param_groups]
+        host[1:] = [math.nan if _on_device(v) else _lr(v) for v in lrs]
+        for g, v in enumerate(lrs):
+            if _on_device(v):  # a tensor lr off the CPU: copied on the device (.item() would wait for it)
+                row[self.c_lr.start + g] = v
+                self.lr_on_device[self.rows, g] = True
         if step in self.schedule or step == 0:
             self._save_grads(step, grads)
 
@@ -528,7 +535,8 @@ class Recorder:
             return
         rows = self.buf[: self.rows].to("cpu", torch.float64).numpy()  # the one transfer
         rows[:, 0] = self.host[: self.rows, 0]
-        rows[:, self.c_lr] = self.host[: self.rows, 1:]
+        on_device = self.lr_on_device[: self.rows]
+        rows[:, self.c_lr] = np.where(on_device, rows[:, self.c_lr], self.host[: self.rows, 1:])
         exact = ()
         if self.every_step:
             exact = (self.step_params[: self.rows].cpu().numpy(), self.step_grads[: self.rows].cpu().numpy())
@@ -546,6 +554,7 @@ class Recorder:
         self.first += self.rows
         self.rows = 0
         self.buf[:, 1] = math.nan  # the loss: a row whose loss is never handed over reads NaN
+        self.lr_on_device[:] = False
         self.last_flush = time.monotonic()
 
     def _flat(self, tensors, dtype, like=()):
@@ -651,6 +660,23 @@ _KINDS = {"scalars", "state", "grads", "steps", "end", "stopped"}  # the index l
 
 def _numpy(dtype: torch.dtype) -> np.dtype:
     return np.dtype(str(dtype).removeprefix("torch."))
+
+
+def _one_device(names, params) -> torch.device:
+    """The device all the parameters are on; a model spread over several is refused up front (its
+    norms could not be stacked into one row: the first step would fail inside the optimiser)."""
+    where = {}
+    for n, p in zip(names, params):
+        where.setdefault(p.device, n)
+    if len(where) > 1:
+        listed = ", ".join(f"{d} ({n!r} ...)" for d, n in where.items())
+        raise BackpropvizError(f"record() takes a model whose parameters are all on one device; this one's are on "
+                               f"{listed}: record each device's part apart, or move the model to one device")
+    return next(iter(where))
+
+
+def _on_device(value) -> bool:
+    return isinstance(value, torch.Tensor) and value.device.type != "cpu"
 
 
 def _lr(value) -> float:
