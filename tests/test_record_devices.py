@@ -2,8 +2,13 @@
 
 The CUDA cases run where torch sees a GPU (`make test` there, or bench/device_check.py) and show as
 skipped elsewhere. Each compares the device against an independent reference: the same model on
-the CPU, the loop's own numbers, or numpy in float64. Only the refusal of a model spread over two
-devices runs everywhere (the CPU and torch's meta device stand for two devices).
+the CPU, the loop's own numbers, or numpy in float64.
+
+Two run everywhere, with torch's meta device standing for a GPU: like CUDA it refuses to mix its
+tensors with CPU ones (but for 0-dim scalars) and lets them be copied into; unlike CUDA it has no
+data, so ``.item()``, ``.cpu()`` and ``.numpy()`` raise. A recorded loop on the meta device thus
+fails at any tensor the recorder makes on the wrong device, any value it reads back per step, and
+any copy to the host other than ``recorder._to_host`` (which the test replaces by zeros).
 """
 
 import numpy as np
@@ -40,6 +45,54 @@ def test_model_spread_over_two_devices_is_refused_before_the_first_step(tmp_path
     assert "one device" in text and "cpu ('0.weight'" in text and "meta ('2.weight'" in text
     assert "\n" not in text
     assert not (tmp_path / "rec").exists()  # refused before anything was written
+
+
+class TensorLrSGD(torch.optim.Optimizer):
+    """p <- p - lr * grad with lr a tensor (on the parameters' device) or a number."""
+
+    def __init__(self, groups):
+        super().__init__(groups, {"lr": 0.1})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.sub_(group["lr"] * p.grad)
+
+
+def test_recorder_keeps_every_tensor_of_a_step_on_the_model_device(tmp_path, monkeypatch):
+    from backpropviz.record import recorder
+
+    brought = []
+
+    def to_host(t, dtype):
+        assert t.device.type == "meta", f"a {tuple(t.shape)} tensor brought over from {t.device}"
+        brought.append(tuple(t.shape))
+        return np.zeros(t.shape, dtype=recorder._numpy(dtype))
+
+    monkeypatch.setattr(recorder, "_to_host", to_host)
+    model = mlp(batchnorm=True).to("meta")
+    model[0].bias.requires_grad_(False)  # no gradient: its norm is the recorder's NaN, made on the device
+    opt = TensorLrSGD([{"params": [model[0].weight]},
+                       {"params": list(model[1].parameters()) + list(model[3].parameters()),
+                        "lr": torch.tensor(0.05, device="meta")}])
+    with backpropviz.record(model, opt, tmp_path / "rec", snapshots=backpropviz.every(3), projection=4,
+                            every_step=True, chunk_rows=3) as rec:
+        for step in range(STEPS):
+            x, y = batch(step, "meta")
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            rec.step(loss)
+    r = backpropviz.load_recording(tmp_path / "rec")
+    assert r.complete and r.steps.tolist() == list(range(STEPS)) and r.meta["device"] == "meta"
+    assert r.snapshot_steps == [0, 3, 6, STEPS]
+    np.testing.assert_array_equal(r.lr[:, 0], 0.1)  # a number: kept on the host
+    n = r.n_params
+    assert brought.count((3, 2 + 2 + 3 * 6 + 4)) == STEPS // 3 and (STEPS % 3, 2 + 2 + 3 * 6 + 4) in brought
+    assert brought.count((3, n)) == 2 * (STEPS // 3) and (4,) in brought  # every step; the end's projection
 
 
 @pytest.mark.parametrize("device", CUDA)

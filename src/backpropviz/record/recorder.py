@@ -533,13 +533,14 @@ class Recorder:
     def _flush(self):
         if not self.rows:
             return
-        rows = self.buf[: self.rows].to("cpu", torch.float64).numpy()  # the one transfer
+        rows = _to_host(self.buf[: self.rows], torch.float64)  # the one transfer
         rows[:, 0] = self.host[: self.rows, 0]
         on_device = self.lr_on_device[: self.rows]
         rows[:, self.c_lr] = np.where(on_device, rows[:, self.c_lr], self.host[: self.rows, 1:])
         exact = ()
         if self.every_step:
-            exact = (self.step_params[: self.rows].cpu().numpy(), self.step_grads[: self.rows].cpu().numpy())
+            exact = (_to_host(self.step_params[: self.rows], self.snap_dtype),
+                     _to_host(self.step_grads[: self.rows], self.snap_dtype))
         if self._fits(rows.nbytes + store.NPY_HEADER + store.INDEX_LINE
                       + sum(a.nbytes + store.NPY_HEADER for a in exact) + (store.INDEX_LINE if exact else 0)):
             if exact:  # before the scalars: a reader never sees scalar rows without these
@@ -569,7 +570,7 @@ class Recorder:
                 for start in range(0, n, NAN_BLOCK):
                     yield block[: n - start]
             else:
-                yield t.detach().reshape(-1).cpu().to(dtype).numpy()
+                yield _to_host(t.reshape(-1), dtype)
 
     def _write_flat(self, name: str, tensors, dtype, like=()) -> None:
         n = sum(t.numel() for t in (like or tensors))
@@ -641,7 +642,7 @@ class Recorder:
             end = {"kind": "end", "steps": self.step_count, "status": status,
                    "losses_without_step": self.losses_without_step}
             if self.k:
-                end["final_projection"] = [float(v) for v in self.next_proj.cpu().tolist()]
+                end["final_projection"] = [float(v) for v in _to_host(self.next_proj, torch.float64)]
             self.index.append(end)
         finally:
             self.closed = True
@@ -660,6 +661,13 @@ _KINDS = {"scalars", "state", "grads", "steps", "end", "stopped"}  # the index l
 
 def _numpy(dtype: torch.dtype) -> np.dtype:
     return np.dtype(str(dtype).removeprefix("torch."))
+
+
+def _to_host(t: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
+    """``t`` as a host array of ``dtype``: every copy the recorder makes from the device to the host
+    is this one (a blocking copy: the bytes are there when it returns; on the CPU a tensor already
+    of ``dtype`` is not copied)."""
+    return t.detach().cpu().to(dtype).numpy()
 
 
 def _one_device(names, params) -> torch.device:
@@ -691,8 +699,8 @@ def _lr(value) -> float:
 
 def _number(value):
     """A group setting as a JSON number (a tensor lr too), or None for what is not one number."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
+    if isinstance(value, torch.Tensor) and value.numel() == 1:  # read once, for meta.json
+        value = (_to_host(value, torch.float64) if _on_device(value) else value).item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None
