@@ -508,16 +508,16 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
         return top_eigenvectors(history, step, k=2)
 
     d, axis_names, explained, extra = plane_directions(
-        key, center, params, lambda: dirs.parameter_shapes(model_and_loss(history)[0]), seed=seed,
+        key, center, PathRows(params), lambda: dirs.parameter_shapes(model_and_loss(history)[0]), seed=seed,
         normalization=normalization, bias=bias, directions=directions, hessian=hessian_pairs)
     coords, residual = dirs.project(params, center, d)
-    x_range, y_range = plane_window(key, coords, params, center, span, x_range, y_range)
+    extent = float(np.max(np.linalg.norm(params - center, axis=1)))
+    x_range, y_range = plane_window(key, coords, extent, span, x_range, y_range)
     xs, ys = np.linspace(*x_range, resolution), np.linspace(*y_range, resolution)
     ev = history_evaluator(history, dtype=dtype, memory_budget=memory_budget, progress=progress)
     surface = ev.grid(center, d, xs, ys)
     path_loss = ev.plane(center, d, coords, grid_side=False)
     train_loss, set_loss = path_losses(history, ev)
-    extent = float(np.max(np.linalg.norm(params - center, axis=1)))
     return Landscape(
         alpha=xs, beta=ys, loss=surface, origin=center, directions=d, path=coords, method=key,
         axis_names=axis_names, path_loss=path_loss, train_loss=train_loss, set_loss=set_loss,
@@ -529,41 +529,83 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
                 **extra})
 
 
-def plane_directions(key: str, center: np.ndarray, params: np.ndarray, shapes, *, seed: int = 0,
+class PathRows:
+    """The rows (K, P) of a path drawn on a plane, held in memory: what the planes read of them.
+    ``recording_views.SnapshotRows`` has the same methods and reads the rows from a recording's
+    snapshot files instead, one at a time (``model_plane(path=...)`` takes either)."""
+
+    def __init__(self, params):
+        self.params = np.atleast_2d(np.asarray(params, dtype=np.float64))
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def __repr__(self) -> str:
+        return f"PathRows({self.params.shape[0]} rows, n_params={self.n_params})"
+
+    @property
+    def n_params(self) -> int:
+        return self.params.shape[1]
+
+    @property
+    def held_bytes(self) -> int:
+        """What the rows cost in memory while a plane is made of them."""
+        return history_bytes(len(self), self.n_params, 0)
+
+    def row(self, i: int) -> np.ndarray:
+        return self.params[i]
+
+    def pca(self, center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return dirs.pca_directions(self.params, center)
+
+    def project(self, center: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return dirs.project(self.params, center, d)
+
+    def extent(self, center: np.ndarray) -> float:
+        """The largest distance of a row from ``center``."""
+        return float(np.max(np.linalg.norm(self.params - center, axis=1)))
+
+    def losses(self, evaluator: LossEvaluator) -> np.ndarray:
+        return evaluator.points(self.params).astype(np.float64)
+
+
+def plane_directions(key: str, center: np.ndarray, rows, shapes, *, seed: int = 0,
                      normalization: str = "filter", bias: str = "zero", directions=None, hessian=None):
     """``(directions (2, P), axis names, explained variance or None, config extras)`` of a plane
-    by method ``key`` (random, pca, hessian or custom) through ``center``. ``params`` are the path's
-    rows (PCA takes them), ``shapes()`` the parameter shapes (filter normalisation),
-    ``hessian()`` the top two ``(eigenvalues, eigenvectors)`` at the centre."""
+    by method ``key`` (random, pca, hessian or custom) through ``center``. ``rows`` are the path's
+    rows (a ``PathRows`` or a ``recording_views.SnapshotRows``: PCA takes them, the Hessian's
+    eigenvectors are signed by the first), ``shapes()`` the parameter shapes (filter
+    normalisation), ``hessian()`` the top two ``(eigenvalues, eigenvectors)`` at the centre."""
     explained, extra = None, {}
     if key == "random":
         d = dirs.random_directions(center, shapes(), seed=seed, normalization=normalization, bias=bias)
         extra = {"seed": int(seed), "normalization": normalization, "bias": bias}
         axis_names = ("random direction 1", "random direction 2")
     elif key == "pca":
-        d, explained = dirs.pca_directions(params, center)
+        d, explained = rows.pca(center)
         axis_names = ("PC1", "PC2")
         extra = {"explained_variance": [float(v) for v in explained]}
     elif key == "hessian":
         values, d = hessian()
-        d = dirs.oriented(d, params[0] - center)
+        d = dirs.oriented(d, rows.row(0) - center)
         axis_names = ("Hessian eigenvector 1", "Hessian eigenvector 2")
         extra = {"hessian_eigenvalues": [float(v) for v in values]}
     elif key == "custom":
         if directions is None:
             raise BackpropvizError("--method custom needs two directions (--directions FILE.npy with shape (2, P))")
-        d = dirs.custom_directions(directions, params.shape[1])
+        d = dirs.custom_directions(directions, rows.n_params)
         axis_names = ("direction 1", "direction 2")
     else:
         raise BackpropvizError(f"unknown plane method {key!r}; choose one of: {', '.join(METHODS[1:])}")
     return d, axis_names, explained, extra
 
 
-def plane_window(key: str, coords: np.ndarray, params: np.ndarray, center: np.ndarray, span, x_range, y_range):
+def plane_window(key: str, coords: np.ndarray, extent: float, span, x_range, y_range):
     """The plotted window ``(x_range, y_range)``: the ranges given, else +-``span``, else by method:
     +-1 (Li et al.'s window) for ``random``, widened when the path's projection reaches further,
     so that the start and the whole path are on the picture; the path plus a margin otherwise
-    (for ``hessian`` at least a tenth of the path's extent either way)."""
+    (for ``hessian`` at least a tenth of the path's extent, its rows' largest distance from the
+    centre, either way)."""
     if x_range is not None and y_range is not None:
         return x_range, y_range
     if span is not None:
@@ -575,7 +617,7 @@ def plane_window(key: str, coords: np.ndarray, params: np.ndarray, center: np.nd
     else:
         lo, hi = coords.min(axis=0), coords.max(axis=0)
         if key == "hessian":
-            floor = 0.1 * float(np.max(np.linalg.norm(params - center, axis=1)))
+            floor = 0.1 * extent
             lo, hi = np.minimum(lo, -floor), np.maximum(hi, floor)
         # A margin around the path; the narrower axis spans at least half the wider one:
         # drawn to equal scale (the default), the window then fills a panel that is at most
@@ -598,7 +640,9 @@ def model_plane(model: nn.Module, loss_fn, data, y=None, *, method: str = "rando
 
     ``path`` (K, P) holds parameter vectors drawn on the plane (snapshots, checkpoints), in the
     flat order of ``models.get_flat``; default the model's own parameters (one row). The centre
-    is ``path[center_row]``. The model is evaluated as it is in eval mode: BatchNorm on its
+    is ``path[center_row]``. ``path`` may also be a ``recording_views.SnapshotRows`` (a
+    recording's snapshots, read one at a time and never all held: the PCA directions come from
+    their Gram matrix) or a ``PathRows``. The model is evaluated as it is in eval mode: BatchNorm on its
     buffers (running statistics, the same at every point of the plane) and Dropout off.
     ``row_losses`` (K,) are the losses at the rows when they are known otherwise (each checkpoint
     with its own buffers): the faithfulness check compares the plane's loss under the path with
@@ -622,20 +666,22 @@ def model_plane(model: nn.Module, loss_fn, data, y=None, *, method: str = "rando
     if not on_cpu(model):  # the evaluator runs on the CPU
         model, (data, y) = cpu_model(model), data_on_cpu(data, y)
     directions = host_array(directions)
-    params = (flat_params(model)[None] if path is None
-              else np.atleast_2d(np.asarray(host_array(path), dtype=np.float64)))
+    from .recording_views import SnapshotRows
+
+    rows = (path if isinstance(path, (PathRows, SnapshotRows))
+            else PathRows(flat_params(model)[None] if path is None else host_array(path)))
     n_params = sum(p.numel() for p in model.parameters())
-    if params.shape[1] != n_params:
-        raise BackpropvizError(f"path rows must have the model's {n_params} parameters; got {params.shape[1]}")
-    if not -len(params) <= center_row < len(params):
-        raise BackpropvizError(f"--center-step takes rows in [0, {len(params) - 1}] of the {len(params)} "
+    if rows.n_params != n_params:
+        raise BackpropvizError(f"path rows must have the model's {n_params} parameters; got {rows.n_params}")
+    if not -len(rows) <= center_row < len(rows):
+        raise BackpropvizError(f"--center-step takes rows in [0, {len(rows) - 1}] of the {len(rows)} "
                                f"checkpoint(s) (negative counts from the end); got {center_row}")
-    row = center_row % len(params)
-    center = params[row]
+    row = center_row % len(rows)
+    center = rows.row(row)
     x_range, y_range = _check_range(x_range, "--x-range"), _check_range(y_range, "--y-range")
-    check_grid_memory(resolution, memory_budget, fixed_bytes=history_bytes(len(params), n_params, 0))
+    check_grid_memory(resolution, memory_budget, fixed_bytes=rows.held_bytes)
     ev = LossEvaluator(model, loss_fn, data, y, dtype=dtype, memory_budget=memory_budget, progress=progress)
-    if key == "pca" and len(params) < 2:
+    if key == "pca" and len(rows) < 2:
         raise BackpropvizError("--method pca needs at least two parameter vectors (several --checkpoint files "
                                "or snapshots); got one")
 
@@ -645,22 +691,22 @@ def model_plane(model: nn.Module, loss_fn, data, y=None, *, method: str = "rando
         return eigenpairs(ev.model, loss_fn, data, y, center, k=2, tol=1e-6)
 
     d, axis_names, explained, extra = plane_directions(
-        key, center, params, lambda: dirs.parameter_shapes(model), seed=seed, normalization=normalization,
+        key, center, rows, lambda: dirs.parameter_shapes(model), seed=seed, normalization=normalization,
         bias=bias, directions=directions, hessian=hessian_pairs)
-    coords, residual = dirs.project(params, center, d)
-    if span is None and len(params) == 1 and key in ("hessian", "custom"):
+    coords, residual = rows.project(center, d)
+    extent = rows.extent(center)
+    if span is None and len(rows) == 1 and key in ("hessian", "custom"):
         center_loss = float(ev.points(center[None])[0])
         lam = extra.get("hessian_eigenvalues", [0.0])[0]
         span = math.sqrt(2 * abs(center_loss) / lam) if key == "hessian" and lam > 0 and center_loss else 1.0
-    x_range, y_range = plane_window(key, coords, params, center, span, x_range, y_range)
+    x_range, y_range = plane_window(key, coords, extent, span, x_range, y_range)
     xs, ys = np.linspace(*x_range, resolution), np.linspace(*y_range, resolution)
     surface = ev.grid(center, d, xs, ys)
     path_loss = ev.plane(center, d, coords, grid_side=False)
-    set_loss = (ev.points(params).astype(np.float64) if row_losses is None
+    set_loss = (rows.losses(ev) if row_losses is None
                 else np.asarray(row_losses, dtype=np.float64).reshape(-1))
-    if set_loss.shape != (len(params),):
-        raise BackpropvizError(f"row_losses must have one loss per path row ({len(params)}); got {set_loss.shape}")
-    extent = float(np.max(np.linalg.norm(params - center, axis=1)))
+    if set_loss.shape != (len(rows),):
+        raise BackpropvizError(f"row_losses must have one loss per path row ({len(rows)}); got {set_loss.shape}")
     names = param_names(model)
     buffers = [n for n, _ in model.named_buffers() if not n.endswith("num_batches_tracked")]
     return Landscape(

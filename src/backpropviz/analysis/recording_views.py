@@ -3,7 +3,8 @@
 Plain numpy on a ``Recording`` (record/reader.py): per-layer scalars over steps and what they say
 (vanishing, exploding, dead layers, updates too large for the weights), each layer's weight and
 gradient distribution at every snapshot (quantiles; every snapshot kept, step 0 and the last one
-included), and the path of the states on a PCA plane. Renderers (render/layerstats.py) and the
+included), the path of the states on a PCA plane, and the snapshots as the path of a landscape
+(``SnapshotRows``, read one at a time). Renderers (render/layerstats.py) and the
 page (web/packrec.py) draw these arrays; nothing here draws.
 """
 
@@ -26,6 +27,7 @@ DEAD_SHARE = 0.9          # a layer whose gradient is exactly zero in this share
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 MIN_SNAPSHOTS_PCA = 3
 GRAM_BLOCK_BYTES = 1 << 24  # the block of columns read from all snapshots at once for the PCA plane
+PCA_ZERO = 1e-12  # a Gram eigenvalue below this times the largest is rounding: no second direction
 
 
 def load_checked(path):
@@ -261,14 +263,11 @@ def pca_plane(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coords, explained
 
 
-def snapshot_gram(rec, steps) -> np.ndarray:
-    """The centred Gram matrix (K, K) of the parameters saved at ``steps``: ``C @ C.T`` where C is
-    the stacked (K, P) states minus their mean, never held: each snapshot file is read a block of
-    columns at a time (GRAM_BLOCK_BYTES for the block of all K), centred there, and added in.
-    Memory: O(K^2 + GRAM_BLOCK_BYTES), not O(K P). A file is opened for each block it gives
-    (``np.fromfile`` at its offset), so that K is not limited by how many files may stay open."""
+def snapshot_files(rec, steps) -> list[tuple]:
+    """``(path, data offset, dtype)`` of the parameter file of each snapshot at ``steps``, each
+    checked (by its header, not its values) to hold the recording's P values."""
     files = {e["step"]: e["params"] for e in rec.entries if e["kind"] == "state"}
-    layout = []  # (path, data offset, dtype) of each snapshot, checked to hold P values
+    layout = []
     for s in steps:
         path = rec.path / files[int(s)]
         try:
@@ -282,17 +281,144 @@ def snapshot_gram(rec, steps) -> np.ndarray:
         if shape != (rec.n_params,):
             raise BackpropvizError(f"{str(rec.path)!r}: the snapshot of step {int(s)} holds {shape} values, "
                                    f"not the recording's {rec.n_params} parameters")
-    K, P = len(layout), rec.n_params
+    return layout
+
+
+def centred_blocks(files, n_params: int):
+    """``(start, block (K, w))`` for each block of columns ``start:start + w`` of the K snapshot
+    files ``files`` (``snapshot_files``), centred there (the K rows' mean subtracted); the block
+    holds GRAM_BLOCK_BYTES at most and is reused, so take what is needed before the next. A file
+    is opened for each block it gives (``np.fromfile`` at its offset), so that K is not limited
+    by how many files may stay open."""
+    K = len(files)
     width = max(1, GRAM_BLOCK_BYTES // (8 * K))
-    gram = np.zeros((K, K))
-    block = np.empty((K, min(width, P)))
-    for start in range(0, P, width):
-        b = block[:, : min(width, P - start)]
-        for i, (path, offset, dtype) in enumerate(layout):
+    block = np.empty((K, min(width, n_params)))
+    for start in range(0, n_params, width):
+        b = block[:, : min(width, n_params - start)]
+        for i, (path, offset, dtype) in enumerate(files):
             b[i] = np.fromfile(path, dtype=dtype, count=b.shape[1], offset=offset + start * dtype.itemsize)
         b -= b.mean(axis=0)
+        yield start, b
+
+
+def snapshot_gram(rec, steps) -> np.ndarray:
+    """The centred Gram matrix (K, K) of the parameters saved at ``steps``: ``C @ C.T`` where C is
+    the stacked (K, P) states minus their mean, never held: each snapshot file is read a block of
+    columns at a time (``centred_blocks``) and added in. Memory: O(K^2 + GRAM_BLOCK_BYTES), not O(K P)."""
+    files = snapshot_files(rec, steps)
+    gram = np.zeros((len(files), len(files)))
+    for _, b in centred_blocks(files, rec.n_params):
         gram += b @ b.T
     return gram
+
+
+def snapshot_combinations(rec, steps, weights) -> np.ndarray:
+    """``weights.T @ C`` (m, P): combinations of the centred snapshots at ``steps`` (C as in
+    ``snapshot_gram``) with the columns of ``weights`` (K, m), read a block of columns at a time.
+    With the Gram matrix's eigenvectors u divided by the square roots of their eigenvalues, these
+    are the principal directions of the snapshots (C = U S V^T, so V^T = S^-1 U^T C)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    out = np.empty((weights.shape[1], rec.n_params))
+    for start, b in centred_blocks(snapshot_files(rec, steps), rec.n_params):
+        out[:, start: start + b.shape[1]] = weights.T @ b
+    return out
+
+
+class SnapshotRows:
+    """The parameters saved at ``steps`` of recording ``rec`` as the rows of a path that
+    ``landscape.model_plane`` draws (its ``path``), read from their files when they are needed,
+    never all held: each row alone, the PCA directions from the Gram matrix a block of columns
+    at a time. Memory: O(K^2 + GRAM_BLOCK_BYTES + a few P), not O(K P).
+
+    ``parts``: the model's parameters in its flat order, each as ``(name in the recording, numpy
+    dtype or None)``: a row is the recording's values of those, each cast to that dtype (as
+    loading them into the model would), in that order; default the recording's own, as saved.
+
+    >>> rows = SnapshotRows(load_recording("rec"), [0, 50, 100])           # doctest: +SKIP
+    >>> land = model_plane(model, loss_fn, X, y, method="pca", path=rows)  # doctest: +SKIP
+    """
+
+    def __init__(self, rec, steps, parts=None):
+        self.rec, self.steps = rec, [int(s) for s in steps]
+        self.files = snapshot_files(rec, self.steps)
+        layout = {p["name"]: p for p in rec.meta["params"]}
+        parts = [(p["name"], None) for p in rec.meta["params"]] if parts is None else list(parts)
+        self.parts = [(layout[name]["offset"], layout[name]["numel"], dtype) for name, dtype in parts]
+        self.n_params = sum(n for _, n, _ in self.parts)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __repr__(self) -> str:
+        return f"SnapshotRows({str(self.rec.path)!r}, steps={self.steps}, n_params={self.n_params})"
+
+    @property
+    def held_bytes(self) -> int:
+        """What the rows cost in memory while a plane is made of them (beside the K x K Gram
+        matrix): the block of columns, and a few P-sized float64 vectors (the centre, the two
+        directions, a row and its offset from the centre, their copies in the model's order)."""
+        return GRAM_BLOCK_BYTES + 8 * 8 * self.n_params
+
+    def _ordered(self, flat: np.ndarray, *, cast: bool = True) -> np.ndarray:
+        """``flat`` (..., recording's P) in the model's parameter order (float64)."""
+        pieces = [flat[..., o: o + n] if dtype is None or not cast else flat[..., o: o + n].astype(dtype)
+                  for o, n, dtype in self.parts]
+        return np.concatenate(pieces, axis=-1).astype(np.float64)
+
+    def row(self, i: int) -> np.ndarray:
+        """Row ``i`` (P,), float64, in the model's order: the snapshot of ``steps[i]``."""
+        path, offset, dtype = self.files[i]
+        return self._ordered(np.fromfile(path, dtype=dtype, count=self.rec.n_params, offset=offset))
+
+    def pca(self, center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``directions.pca_directions`` of the rows (the same directions and explained variance,
+        the same sign rule and the same second direction when the path moves along one), from the
+        rows' Gram matrix: its top two eigenvectors u, as ``C^T u / sqrt(eigenvalue)``. A second
+        eigenvalue below PCA_ZERO times the first is taken as zero (it is rounding)."""
+        from . import directions as dirs
+
+        if len(self) < 2:
+            raise BackpropvizError(f"PCA directions need a path of at least 2 recorded steps; got {len(self)}")
+        values, vectors = np.linalg.eigh(snapshot_gram(self.rec, self.steps))
+        values = np.clip(values, 0.0, None)
+        total = float(values.sum())
+        if total == 0.0:
+            raise BackpropvizError("PCA directions need a path that moves; every recorded step has the same parameters")
+        top = np.argsort(values)[::-1][:2]
+        keep = top[: 1 + int(values[top[1]] > PCA_ZERO * values[top[0]])]
+        d = np.zeros((2, self.n_params))
+        weights = vectors[:, keep] / np.sqrt(values[keep])
+        d[: len(keep)] = self._ordered(snapshot_combinations(self.rec, self.steps, weights), cast=False)
+        d[0] /= np.linalg.norm(d[0])
+        explained = values[top] / total
+        if len(keep) == 2:
+            d[1] -= (d[0] @ d[1]) * d[0]  # orthogonal to rounding already; exactly so
+            d[1] /= np.linalg.norm(d[1])
+        else:  # as pca_directions: the coordinate axis least aligned with the first
+            e = np.zeros(self.n_params)
+            e[int(np.argmin(np.abs(d[0])))] = 1.0
+            e -= d[0] * (d[0] @ e)
+            d[1] = e / np.linalg.norm(e)
+            explained[1] = 0.0
+        return dirs.oriented(d, self.row(0) - center), explained
+
+    def project(self, center: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``directions.project`` of the rows, one at a time: ``(coords (K, 2), residual (K,))``."""
+        from . import directions as dirs
+
+        out = [dirs.project(self.row(i)[None], center, d) for i in range(len(self))]
+        return np.concatenate([c for c, _ in out]), np.concatenate([r for _, r in out])
+
+    def extent(self, center: np.ndarray) -> float:
+        """The largest distance of a row from ``center``."""
+        return max(float(np.linalg.norm(self.row(i) - center)) for i in range(len(self)))
+
+    def losses(self, evaluator) -> np.ndarray:
+        """``evaluator.points`` at every row (K,), a few rows (GRAM_BLOCK_BYTES of them) at a time."""
+        per = max(1, GRAM_BLOCK_BYTES // (8 * self.n_params))
+        return np.concatenate([
+            evaluator.points(np.stack([self.row(i) for i in range(a, min(a + per, len(self)))])).astype(np.float64)
+            for a in range(0, len(self), per)])
 
 
 def pca_plane_of_gram(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -35,34 +35,88 @@ RecordingOpt = Annotated[Optional[Path], typer.Option(
                         "BatchNorm statistics.")]
 
 
-def recording_states(folder, model, model_name: str) -> tuple[list[dict], list[str]]:
-    """Each snapshot of the recording in ``folder`` as a state dict for ``model`` (parameters and
-    buffers; tied names from the recording's aliases), with labels ``step N``."""
+def recording_state(rec, step: int, model, model_name: str, folder) -> dict:
+    """The snapshot of ``step`` in recording ``rec`` as a state dict for ``model`` (parameters and
+    buffers; tied names from the recording's aliases)."""
     import torch
 
+    from ..analysis.recording_views import read_snapshot
+
+    aliases = rec.meta.get("aliases", {})
+    own = model.state_dict()
+    snap = read_snapshot(rec, step)
+    state = {}
+    for key in own:
+        name = aliases.get(key, key)
+        if name in snap.layout:
+            state[key] = torch.from_numpy(np.array(snap.param(name)))
+        elif name in snap.buffers:
+            state[key] = torch.from_numpy(np.array(snap.buffers[name]))
+    n_params = sum(p.numel() for p in model.parameters())
+    if len(state) < len(own) and rec.n_params != n_params:
+        fail(f"--recording {str(folder)!r} was made of a model with {rec.n_params} parameters; --model "
+             f"{model_name!r} has {n_params}")
+    return state
+
+
+def recording_path(user, folder, center_step: int, model_name: str, dtype: str = "float32"):
+    """``(rows, centre row, labels, own losses (K,) or None)`` of the recording in ``folder``: its
+    snapshots as a ``SnapshotRows`` path (read one at a time, never all held), labelled ``step N``,
+    and, when the model has buffers (BatchNorm statistics) that differ between snapshots, each
+    snapshot's loss with its own buffers (one snapshot loaded at a time). ``user.model`` is left
+    holding the centre snapshot (parameters and buffers)."""
+    import torch
+
+    from ..analysis.evaluator import LossEvaluator
+    from ..analysis.recording_views import SnapshotRows, read_snapshot
     from ..record import load_recording
+    from ..usermodel import fit_state, flat_params
 
     rec = load_recording(folder)
     steps = rec.snapshot_steps
     if not steps:
         fail(f"--recording {str(folder)!r} holds no snapshots yet")
+    if not -len(steps) <= center_step < len(steps):
+        fail(f"--center-step takes rows in [0, {len(steps) - 1}] of the {len(steps)} checkpoint(s) (negative "
+             f"counts from the end); got {center_step}")
+    row = center_step % len(steps)
+    labels = [f"step {s}" for s in steps]
+    model = user.model
+
+    def load(i):
+        fit_state(model, recording_state(rec, steps[i], model, model_name, folder), option="--recording",
+                  source=f"{str(folder)!r} ({labels[i]})", model_name=f"--model {model_name!r}")
+
+    load(row)  # checks the recording's layout against the model (every snapshot has the same)
     aliases = rec.meta.get("aliases", {})
-    own = model.state_dict()
-    states = []
-    for step in steps:
-        snap = rec.snapshot(step)
-        state = {}
-        for key in own:
-            name = aliases.get(key, key)
-            if name in snap.layout:
-                state[key] = torch.from_numpy(np.array(snap.param(name)))
-            elif name in snap.buffers:
-                state[key] = torch.from_numpy(np.array(snap.buffers[name]))
-        if len(state) < len(own) and rec.n_params != sum(p.numel() for p in model.parameters()):
-            fail(f"--recording {str(folder)!r} was made of a model with {rec.n_params} parameters; --model "
-                 f"{model_name!r} has {sum(p.numel() for p in model.parameters())}")
-        states.append(state)
-    return states, [f"step {s}" for s in steps]
+    rows = SnapshotRows(rec, steps, [(aliases.get(n, n), _numpy_dtype(p.dtype))
+                                     for n, p in model.named_parameters()])
+    own = None
+    stats = [aliases.get(n, n) for n in user.buffers if not n.endswith("num_batches_tracked")]
+    if stats:
+        first = read_snapshot(rec, steps[0]).buffers
+        later = (read_snapshot(rec, s).buffers for s in steps[1:])  # one snapshot at a time
+        if any(not np.array_equal(first[n], buffers[n]) for buffers in later for n in stats):
+            own = []
+            for i in range(len(steps)):
+                load(i)
+                ev = LossEvaluator(model.eval(), user.loss_fn, user.X, user.y, dtype=getattr(torch, dtype),
+                                   progress=False)
+                own.append(float(ev.points(flat_params(model)[None])[0]))
+            own = np.asarray(own)
+            load(row)  # the plane's buffers are the centre's
+    return rows, row, labels, own
+
+
+def _numpy_dtype(dtype):
+    """The numpy dtype of a torch dtype, or None where numpy has none (bfloat16: the values are
+    then taken as the recording saved them)."""
+    import torch
+
+    try:
+        return torch.empty(0, dtype=dtype).numpy().dtype
+    except TypeError:
+        return None
 
 
 def refuse_run_options(run_options, command: str = "landscape") -> None:
@@ -76,10 +130,9 @@ def refuse_run_options(run_options, command: str = "landscape") -> None:
              f"the options of a training run; got {', '.join(given)}")
 
 
-def load_user(run_options, checkpoints, *, recording=None):
+def load_user(run_options, checkpoints):
     """``(UserModel, states, labels)``: the model, data and loss, and each checkpoint's state dict
-    (checked to fit the model) with its file name, or each snapshot of ``recording``'s with its
-    step. The model holds the last one's state."""
+    (checked to fit the model) with its file name. The model holds the last one's state."""
     from ..usermodel import fit_state, load_user_model, read_state
 
     values = run_options.values
@@ -87,11 +140,6 @@ def load_user(run_options, checkpoints, *, recording=None):
     user = load_user_model(values["model"], values["data"], values["loss"],
                            checkpoint=checkpoints[-1] if checkpoints else None)
     states, labels = [], []
-    if recording is not None:
-        name = f"--model {values['model']!r}"
-        states, labels = recording_states(recording, user.model, values["model"])
-        for state, label in zip(states, labels):
-            fit_state(user.model, state, option="--recording", source=f"{str(recording)!r} ({label})", model_name=name)
     for path in checkpoints:
         state = read_state(path)
         fit_state(user.model, state, source=repr(str(path)), model_name=f"--model {values['model']!r}")
@@ -148,14 +196,17 @@ def user_landscape(*, run_options, checkpoints, recording=None, method, span, x_
     refuse_run_options(run_options)
     if recording is not None and checkpoints:
         fail("give either --checkpoint files or --recording (whose snapshots are the path), not both")
-    user, states, labels = load_user(run_options, checkpoints, recording=recording)
-    path, own = _rows(user, states, dtype)
-    row = center_step if -len(path) <= center_step < len(path) else None
-    if row is None:
-        fail(f"--center-step takes rows in [0, {len(path) - 1}] of the {len(path)} checkpoint(s) (negative counts "
-             f"from the end); got {center_step}")
-    if states:
-        fit_state(user.model, states[row])  # the plane's buffers are the centre's
+    user, states, labels = load_user(run_options, checkpoints)
+    if recording is not None:  # the snapshots read one at a time: memory does not grow with their number
+        path, row, labels, own = recording_path(user, recording, center_step, run_options.values["model"], dtype)
+    else:
+        path, own = _rows(user, states, dtype)
+        row = center_step if -len(path) <= center_step < len(path) else None
+        if row is None:
+            fail(f"--center-step takes rows in [0, {len(path) - 1}] of the {len(path)} checkpoint(s) (negative "
+                 f"counts from the end); got {center_step}")
+        if states:
+            fit_state(user.model, states[row])  # the plane's buffers are the centre's
     if key == "pca" and len(path) < 2:
         fail("--method pca needs at least two --checkpoint files or a --recording of several snapshots (the plane "
              f"of their principal directions); got {len(path)}")
