@@ -107,7 +107,10 @@ def build_model(spec: str, n_inputs: int, *, seed: int, activation: str = "tanh"
     """
     name, hidden = parse_spec(spec)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        # The CPU generator only, as fork_rng(devices=[]) restores only it: torch.manual_seed also
+        # queues the seeding of CUDA's, MPS's and XPU's generators, each with a saved traceback
+        # (1.5 ms of a new playground run's ~10 before its first step).
+        torch.default_generator.manual_seed(seed)
         if name == "perceptron":
             return perceptron(n_inputs, n_outputs, regression)
         return mlp(n_inputs, hidden, activation, n_outputs, regression)

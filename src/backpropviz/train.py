@@ -62,8 +62,9 @@ class Recorder:
         self.epoch = np.empty(n_steps, dtype=np.int64)
         self.lr = np.empty(n_steps, dtype=np.float64)
         # (T, B) sample indices, -1 where a short last batch leaves a slot empty.
-        self.batches = (np.full((n_steps, batch_width), -1, dtype=np.int64)
-                        if batch_width is not None else None)
+        # (written an epoch at a time by start_epoch: np.full of 40,000 steps' rows took 1.4 ms
+        # before a playground run's first step)
+        self.batches = np.empty((n_steps, batch_width), dtype=np.int64) if batch_width is not None else None
         self.params[0] = flat0
         self.t = 0
 
@@ -83,7 +84,9 @@ class Recorder:
             self.epoch[t : t + n_steps] = epoch
             self.lr[t : t + n_steps] = lr
         if order is not None:
-            self.batches[t : t + n_steps].reshape(-1)[: len(order)] = order
+            block = self.batches[t : t + n_steps].reshape(-1)
+            block[: len(order)] = order
+            block[len(order) :] = -1
 
     def record(self, loss: float, grads) -> tuple[torch.Tensor]:
         """Store step ``t``'s loss and gradients (one tensor per parameter, flattened in order);
