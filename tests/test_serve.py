@@ -207,7 +207,11 @@ def test_a_new_run_with_play_trains_at_once_what_train_records(server):
     status, answer = post(server, {"client": "newplay", "action": "new", "config": config, "speed": 0, "play": True})
     assert status == 200 and answer["steps"] == 40 and answer["status"]["state"] in ("running", "done")
     run = server.playground.clients["newplay"].run
-    run.thread.join(20)  # no 'play' command was sent
+    # Its worker starts once the answer is sent (the answer may reach us first); no 'play' command is sent.
+    deadline = time.monotonic() + 10
+    while run.thread is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    run.thread.join(20)
     assert run.status()["state"] == "done" and run.done_steps == 40
     chunk = run.chunk(0)
     np.testing.assert_array_equal(decode(chunk["params"]), train(RunConfig(**config)).params[1:chunk["to"] + 1])
@@ -216,6 +220,35 @@ def test_a_new_run_with_play_trains_at_once_what_train_records(server):
     assert status == 200 and answer["status"]["state"] == "ready"
     status, answer = post(server, {"client": "newplay", "action": "new", "config": config, "play": "yes"})
     assert status == 400 and "play must be true" in answer["error"]
+
+
+def test_a_run_played_by_new_starts_after_the_answer_unless_paused_or_replaced_first():
+    from backpropviz.web.server import Playground
+
+    pg = Playground("t")
+    config = {"data": "xor", "model": "mlp:3", "lr": 0.3, "epochs": 40, "seed": 4}
+    try:
+        answer = pg.command({"client": "d", "action": "new", "config": config, "speed": 0, "play": True},
+                            defer_start=True)
+        run = pg.clients["d"].run
+        assert answer["status"]["state"] == "running" and run.thread is None and pg.running() == 1
+        pg.command({"client": "d", "action": "pause"})  # came before the answer was sent: no step is made
+        pg.start_deferred()
+        assert run.thread is None and run.status()["state"] == "paused" and pg.running() == 0
+        pg.command({"client": "d", "action": "play"})
+        run.thread.join(20)
+        assert run.status()["state"] == "done" and run.done_steps == 40
+
+        pg.command({"client": "d", "action": "new", "config": config, "play": True}, defer_start=True)
+        first = pg.clients["d"].run
+        pg.command({"client": "d", "action": "new", "config": config, "play": True}, defer_start=True)
+        second = pg.clients["d"].run
+        pg.start_deferred()
+        assert first.thread is None and not first.alive  # replaced before its answer went: never trained
+        second.thread.join(20)
+        assert second.status()["state"] == "done"
+    finally:
+        pg.shutdown()
 
 
 SETTINGS = dict(data="moons", n_samples=60, model="mlp:5", activation="relu", lr=0.1, batch_size=10, epochs=60, seed=3)

@@ -188,6 +188,7 @@ class LiveRun:
         self.whole = np.full(n_steps + 1, np.nan)
         self.whole_done = 0  # rows of ``whole`` computed
         self.thread: threading.Thread | None = None
+        self.deferred = False  # played, its worker started once the answer is sent (start_deferred)
         self.history = None
         from ..train import LrChanges
 
@@ -212,20 +213,34 @@ class LiveRun:
             self.seq = getattr(self, "seq", 0) + 1
 
     # control (any thread)
-    def play(self, budget=None) -> None:
+    def play(self, budget=None, *, start: bool = True) -> None:
+        """Train (``budget`` steps, or on). ``start=False`` for a run not started yet: its worker is
+        started by ``start_deferred()`` (the server calls it once the command's answer is sent)."""
         with self.cond:
             if self.state in ("done", "diverged", "stopped", "error"):
                 return
             # Steps add up: a second "one step" before the first is made makes two.
             self.budget = budget + self.budget if budget is not None and self.budget is not None else budget
             self._next = time.perf_counter()
+            self.state = "running"
             if self.thread is None:
-                self.state = "running"
-                self.thread = threading.Thread(target=self._work, name=f"backpropviz-run-{self.id}", daemon=True)
-                self.thread.start()
+                self.deferred = not start
+                if start:
+                    self._start()
             else:
-                self.state = "running"
                 self.cond.notify_all()
+
+    def start_deferred(self) -> None:
+        """Start the worker of a run played with ``start=False``, unless it was paused or halted since."""
+        with self.cond:
+            if self.deferred and self.thread is None and self.state == "running" and not self.stop:
+                self._start()
+            self.deferred = False
+
+    def _start(self) -> None:
+        self.deferred = False
+        self.thread = threading.Thread(target=self._work, name=f"backpropviz-run-{self.id}", daemon=True)
+        self.thread.start()
 
     def pause(self) -> None:
         with self.cond:
@@ -235,6 +250,7 @@ class LiveRun:
     def halt(self) -> None:
         with self.cond:
             self.stop = True
+            self.deferred = False
             self.cond.notify_all()
 
     def set_lr(self, lr) -> None:
@@ -266,7 +282,7 @@ class LiveRun:
 
     @property
     def alive(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
+        return self.deferred or (self.thread is not None and self.thread.is_alive())
 
     # the worker
     def _work(self) -> None:
@@ -424,8 +440,11 @@ class Playground:
         with self.lock:
             return sum(1 for c in self.clients.values() if c.run is not None and c.run.alive)
 
-    def command(self, message) -> dict:
-        """Answer one page message (see the module's table); MessageError for a bad one."""
+    def command(self, message, *, defer_start: bool = False) -> dict:
+        """Answer one page message (see the module's table); MessageError for a bad one.
+        ``defer_start``: a new run played at once (``play``) gets its worker from ``start_deferred()``,
+        called by the app once the answer is sent: the worker's first ~10 ms (a model, the data, the
+        evaluator: Python holding the GIL) would otherwise delay the answer it races."""
         if not isinstance(message, dict):
             raise MessageError(f"a message must be a JSON object {{client, action, ...}}; got a {type(message).__name__}")
         from . import livework
@@ -459,7 +478,7 @@ class Playground:
             # "play": a setting changed while training trains the new run at once, without a second
             # round trip (its first steps may reach the page before this answer; the page keeps them).
             if play and self.running() < MAX_RUNS:
-                client.run.play()
+                client.run.play(start=not defer_start)
             return {"ok": True, "run": run_id, "config": meta["run"]["config"], "meta": meta, "steps": n_steps,
                     "status": client.run.status()}
         if run is None:
@@ -477,6 +496,13 @@ class Playground:
                 raise MessageError("action 'lr' needs an lr: the learning rate from the next step on")
             run.set_lr(message["lr"])
         return {"ok": True, **run.status()}
+
+    def start_deferred(self) -> None:
+        """Start the workers of the runs played by commands whose answers are now sent."""
+        with self.lock:
+            runs = [c.run for c in self.clients.values() if c.run is not None and c.run.deferred]
+        for run in runs:
+            run.start_deferred()
 
     def shutdown(self) -> None:
         self.closing.set()
@@ -554,6 +580,7 @@ def page_html(token: str) -> str:
 def make_app(playground: Playground, port: int | None = None):
     """The Starlette app of ``playground`` (every request checked for its token)."""
     from starlette.applications import Starlette
+    from starlette.background import BackgroundTask
     from starlette.middleware import Middleware
     from starlette.requests import ClientDisconnect, Request
     from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -630,7 +657,7 @@ def make_app(playground: Playground, port: int | None = None):
         except RecursionError:
             return JSONResponse({"error": "the message is nested too deeply"}, status_code=400)
         try:
-            answer = await asyncio.to_thread(playground.command, message)
+            answer = await asyncio.to_thread(playground.command, message, defer_start=True)
         except asyncio.CancelledError:  # the server is stopping
             return JSONResponse({"error": "the playground server is stopping"}, status_code=503)
         except BackpropvizError as exc:
@@ -639,7 +666,11 @@ def make_app(playground: Playground, port: int | None = None):
             return JSONResponse({"error": "the message is nested too deeply"}, status_code=400)
         except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
             return JSONResponse({"error": f"a setting has a value of the wrong kind ({exc})"[:1000]}, status_code=400)
-        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+        # (a run played by this command starts training once the answer is on its way)
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"}, background=BackgroundTask(start_deferred))
+
+    async def start_deferred():  # (on the loop, not in a pool thread: it only starts threads)
+        playground.start_deferred()
 
     async def events(request):
         try:
