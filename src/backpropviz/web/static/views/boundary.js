@@ -6,7 +6,7 @@
 
 import { decode } from "bpv/recording.js";
 import { fmt } from "bpv/format.js";
-import { makeCanvas, scale, axes, lut, isoline, CLASS_COLOURS } from "bpv/canvas.js";
+import { makeCanvas, scale, axes, lut, isoline, font, CLASS_COLOURS } from "bpv/canvas.js";
 import { forward, gridPoints } from "bpv/model.js";
 import * as tip from "bpv/tooltip.js";
 import { afterFonts } from "bpv/views/surfacelib.js";
@@ -76,35 +76,27 @@ export function create(el, rec, ctx) {
   for (const [text, c] of keys.concat(Xt ? [[ctx.t("boundary_test"), "#999"]] : [])) {
     const s = document.createElement("span"); s.style.setProperty("--c", c); s.textContent = text; legend.append(s);
   }
-  const thumbs = document.createElement("div");
-  thumbs.className = "bpv-thumbs";
-  let thumbCanvases = [];
+  // Hidden units: one tile each on one canvas (the unit's N x N map drawn into it every step)
+  // under a canvas of the class dots and the captions, drawn once. A canvas and a caption of
+  // their own each (17 for a moons mlp:9,8) cost ~11 ms of main-thread time on a new run's first
+  // frame, measured in a Chromium trace.
+  let grid = null;
   const isNet = model.kind !== "perceptron" && model.layers.length > 1;
   if (isNet) {
     const title = document.createElement("p");
     title.className = "bpv-note";
     const units = model.layers.slice(0, -1).reduce((s, L) => s + L.weight.length, 0);
     title.textContent = ctx.t(regressionRun ? "hidden_title_value" : "hidden_title", { act: model.activation }) + (units > MAX_THUMBS ? " " + ctx.t("hidden_more", { shown: MAX_THUMBS, total: units }) : "");
-    el.append(title, thumbs);
-    let count = 0;
+    const shown = [];
     model.layers.slice(0, -1).forEach((L, li) => {
-      for (let u = 0; u < L.weight.length && count < MAX_THUMBS; u++, count++) {
-        // The unit's map (N x N pixels shown at THUMB) under the class dots (one image for all).
-        const fig = document.createElement("figure");
-        const im = document.createElement("canvas");
-        im.width = N; im.height = N;
-        im.style.cssText = `width:${THUMB}px;height:${THUMB}px;`;
-        const dotted = document.createElement("div");
-        dotted.className = "bpv-thumb";
-        dotted.style.cssText = `width:${THUMB}px;height:${THUMB}px;`;
-        dotted.append(im);
-        const cap = document.createElement("figcaption");
-        cap.textContent = ctx.t("hidden_unit", { layer: li + 1, unit: u + 1 });
-        fig.append(dotted, cap);
-        thumbs.append(fig);
-        thumbCanvases.push({ layer: li, unit: u, ig: im.getContext("2d"), px: null });
+      for (let u = 0; u < L.weight.length && shown.length < MAX_THUMBS; u++) {
+        shown.push({ layer: li, unit: u, label: ctx.t("hidden_unit", { layer: li + 1, unit: u + 1 }) });
       }
     });
+    const thumbs = document.createElement("div");
+    thumbs.className = "bpv-thumbs";
+    el.append(title, thumbs);
+    grid = thumbGrid(thumbs, shown, ctx.width || W);
   }
 
   // Regression: the predicted value, coloured over the targets' range (no 0.5 contour).
@@ -114,6 +106,46 @@ export function create(el, rec, ctx) {
   if (!(yHi > yLo)) { yLo -= 1; yHi += 1; }
   let probs = null, current = 0;
   const scratch = {};
+  /** The tiles of `units` ({layer, unit, label}) on a canvas `width` wide at most: their maps'
+   * canvas under one of the dots and captions. */
+  function thumbGrid(parent, units, width) {
+    const CAPTION = 14, GAP = 4;
+    const measure = document.createElement("canvas").getContext("2d");
+    measure.font = font(10);
+    const cell = Math.max(THUMB, ...units.map((u) => Math.ceil(measure.measureText(u.label).width)));
+    const cols = Math.max(1, Math.min(units.length, Math.floor((width + GAP) / (cell + GAP))));
+    const rows = Math.ceil(units.length / cols);
+    const w = cols * (cell + GAP) - GAP, gh = rows * (THUMB + CAPTION + GAP) - GAP;
+    const stack = document.createElement("div");
+    stack.style.cssText = `position:relative;width:${w}px;height:${gh}px;`;
+    parent.append(stack);
+    const maps = makeCanvas(stack, w, gh, "bpv-thumbs-maps");
+    const over = makeCanvas(stack, w, gh, "bpv-thumbs-over");
+    for (const c of [maps.canvas, over.canvas]) c.style.cssText += ";position:absolute;left:0;top:0;";
+    over.canvas.setAttribute("role", "img");
+    over.canvas.setAttribute("aria-label", units.map((u) => u.label).join(", "));
+    const tiles = units.map((u, i) => ({ ...u, x: (i % cols) * (cell + GAP) + Math.round((cell - THUMB) / 2),
+                                         y: Math.floor(i / cols) * (THUMB + CAPTION + GAP), mid: (i % cols) * (cell + GAP) + cell / 2 }));
+    const tile = document.createElement("canvas");
+    tile.width = N; tile.height = N;
+    const tg = tile.getContext("2d");
+    const pixels = tg.createImageData(N, N);
+    function drawOver() {
+      const og = over.g, dots = thumbDots();
+      og.clearRect(0, 0, w, gh);
+      og.font = font(10);
+      og.fillStyle = "#666";
+      og.textAlign = "center";
+      og.textBaseline = "alphabetic";
+      for (const t of tiles) {
+        og.drawImage(dots, t.x, t.y, THUMB, THUMB);
+        og.fillText(t.label, t.mid, t.y + THUMB + 11);
+      }
+    }
+    drawOver();
+    return { tiles, g: maps.g, tg, tile, pixels, drawOver };
+  }
+
   // Class points in black and white, so they never vanish into a unit's map: one layer for all.
   function thumbDots() {
     const dpr = window.devicePixelRatio || 1;
@@ -130,7 +162,7 @@ export function create(el, rec, ctx) {
       dg.lineWidth = 0.6;
       dg.beginPath(); dg.arc(x, y, 1.6, 0, 2 * Math.PI); dg.fill(); dg.stroke();
     }
-    return `url(${dots.toDataURL()})`;
+    return dots;
   }
 
   function classColour(v) { return CLASS_COLOURS[Math.round(v) % CLASS_COLOURS.length]; }
@@ -226,28 +258,29 @@ export function create(el, rec, ctx) {
       : flat ? ctx.t("boundary_flat", { p: fmt((lo + hi) / 2, 2) })
       : (res.K === 1 ? ctx.t("boundary_note", { lo: fmt(lo, 2), hi: fmt(hi, 2) }) : ctx.t("boundary_note_multi"));
     note.dataset.flat = String(flat);
-    // hidden units
-    for (const th of thumbCanvases) {
-      const hv = res.hidden[th.layer];
+    // hidden units: each map put in the scratch tile, drawn (smoothed, as the main map) into its place
+    if (grid) {
       const [a0, a1] = UNIT_RANGE[model.activation] || [0, null];
-      let top = a1;
-      if (top === null) { top = 0; for (let i = 0; i < N * N; i++) top = Math.max(top, hv.values[i * hv.units + th.unit]); if (!(top > 0)) top = 1; }
-      const id = th.px || (th.px = th.ig.createImageData(N, N));
-      for (let i = 0; i < N * N; i++) {
-        const j = level((hv.values[i * hv.units + th.unit] - a0) / (top - a0));
-        id.data[4 * i] = UNIT_MAP[j]; id.data[4 * i + 1] = UNIT_MAP[j + 1]; id.data[4 * i + 2] = UNIT_MAP[j + 2];
-        id.data[4 * i + 3] = 255;
+      const id = grid.pixels.data;
+      grid.g.imageSmoothingEnabled = true;
+      for (const th of grid.tiles) {
+        const hv = res.hidden[th.layer];
+        let top = a1;
+        if (top === null) { top = 0; for (let i = 0; i < N * N; i++) top = Math.max(top, hv.values[i * hv.units + th.unit]); if (!(top > 0)) top = 1; }
+        for (let i = 0; i < N * N; i++) {
+          const j = level((hv.values[i * hv.units + th.unit] - a0) / (top - a0));
+          id[4 * i] = UNIT_MAP[j]; id[4 * i + 1] = UNIT_MAP[j + 1]; id[4 * i + 2] = UNIT_MAP[j + 2];
+          id[4 * i + 3] = 255;
+        }
+        grid.tg.putImageData(grid.pixels, 0, 0);
+        grid.g.drawImage(grid.tile, th.x, th.y, THUMB, THUMB);
       }
-      th.ig.putImageData(id, 0, 0);
     }
   }
 
   drawStatic();
-  if (thumbCanvases.length) {
-    thumbs.style.setProperty("--bpv-dots", thumbDots());  // (bpv.css: .bpv-thumb::after)
-  }
-  // The axes' texts drawn before the page's fonts were ready: drawn again once they are.
-  afterFonts(drawStatic);
+  // The axes' texts and the captions drawn before the page's fonts were ready: drawn again once they are.
+  afterFonts(() => { drawStatic(); if (grid) grid.drawOver(); });
 
   tip.attach(canvas, (e) => {
     const r = canvas.getBoundingClientRect();
