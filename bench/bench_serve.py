@@ -11,8 +11,9 @@ Targets (issue #12):
     performance.now() just before the control's event is dispatched (a neuron added with the
     layer's "+" button, the seed or the learning rate typed and changed) to the end of the main
     thread's work on the frame that shows the first step of the new run (the playground's
-    ``bpv-live-drawn`` event, then the next requestAnimationFrame, then a message posted from it:
-    it runs once that frame's style, layout, paint and commit are done); for the learning rate,
+    ``bpv-live-drawn`` event; then, for steps drawn in a task, the next requestAnimationFrame; then
+    a message posted from it or from the frame that drew them: it runs once that frame's style,
+    layout, paint and commit are done); for the learning rate,
     which applies to the running training, the first step trained with the new rate. "First frame"
     means: every view shown (none deferred) has drawn the new run's first steps, and the browser
     has laid out and painted that frame. The run is training when the control changes, so
@@ -67,9 +68,11 @@ CHANGE = """async ({selector, kind, value}) => {
       if (!fresh && !(kind === "lr" && d.lr === want)) return;
       root.removeEventListener("bpv-live-drawn", drawn);
       const drawnAt = performance.now() - t0;
-      // (a message posted from the frame's requestAnimationFrame callback is handled after the
-      // frame's style, layout, paint and commit: the frame has left the main thread)
-      requestAnimationFrame(() => { const ch = new MessageChannel(); ch.port1.onmessage = () => {
+      // A message posted from a frame's requestAnimationFrame callback is handled after that
+      // frame's style, layout, paint and commit: the frame has left the main thread. Steps drawn in
+      // a task are shown by the next frame; steps drawn in a frame's callback (d.inFrame), by it.
+      const afterFrame = (fn) => (d.inFrame ? fn() : requestAnimationFrame(fn));
+      afterFrame(() => { const ch = new MessageChannel(); ch.port1.onmessage = () => {
         clearTimeout(timer);
         // the command's answer: the network's timing of the first /api/command sent after t0
         const sent = performance.getEntriesByType("resource").find((e) => e.name.includes("/api/command") && e.startTime >= t0);

@@ -573,7 +573,10 @@ export function start(root, choices) {
   }
 
   // Steps arrive faster than a page draws: they are appended once per frame, all together.
-  let incoming = [], pendingSteps = 0, flushing = false;
+  // `settling`: a new run's first steps were just drawn; those that come meanwhile wait for the
+  // frame after the one that shows them (drawn in its requestAnimationFrame, they held back the
+  // new run's first paint by a whole redraw, ~15 ms).
+  let incoming = [], pendingSteps = 0, flushing = false, settling = false;
   function receive(d) {
     if (!S.rec || d.run !== S.runId) return;
     const n = d.loss.shape[0];
@@ -585,7 +588,15 @@ export function start(root, choices) {
     // A new run's first steps are drawn at once, not at the next frame (up to 16 ms later): the
     // frame that shows them comes as soon as the browser lays them out.
     if (!S.viewer) flush();
-    else if (!flushing) { flushing = true; requestAnimationFrame(flush); }
+    else if (!flushing && !settling) { flushing = true; requestAnimationFrame(flush); }
+  }
+
+  function settle() {
+    settling = true;
+    requestAnimationFrame(() => setTimeout(() => {  // (after the frame that shows the first steps)
+      settling = false;
+      if (incoming.length && !flushing) { flushing = true; requestAnimationFrame(flush); }
+    }, 0));
   }
 
   const concat = (arrays) => {
@@ -596,7 +607,7 @@ export function start(root, choices) {
     return out;
   };
 
-  function flush() {
+  function flush(frameTime) {  // (frameTime: called as a requestAnimationFrame callback, inside a frame)
     flushing = false;
     const rec = S.rec, parts = incoming.filter((p) => p.run === S.runId);
     incoming = [];
@@ -621,21 +632,25 @@ export function start(root, choices) {
       viewer.replace(rec, { lang: S.lang, step: rec.length - 1 });
       fresh();  // (after: the viewer reads its cards' widths before any change)
       S.viewer = viewer;
+      settle();
     } else if (!S.viewer) {
       viewRoot.textContent = "";
       const el = h("div", { class: "bpv" });
       viewRoot.append(el);
       S.viewer = mount(el, rec, { lang: S.lang, hash: true });
       S.viewer.go(rec.length - 1);
+      settle();
     } else if (atEnd) {
       S.viewer.go(rec.length - 1);
     }
     renderStatus();
     renderLrNote();
     // A hook for benchmarks and embedding pages: these steps are drawn (bench/bench_serve.py);
-    // `arrived`: when the first of them came from the server (performance.now()).
+    // `arrived`: when the first of them came from the server (performance.now()); `inFrame`: drawn
+    // in a frame's requestAnimationFrame callback (that frame shows them), else in a task (the
+    // next frame does).
     root.dispatchEvent(new CustomEvent("bpv-live-drawn", { detail: { run: S.runId, steps: rec.length,
-      appended: rec.length - before, lr: rec.lr(rec.length - 1), arrived: parts[0].at } }));
+      appended: rec.length - before, lr: rec.lr(rec.length - 1), arrived: parts[0].at, inFrame: frameTime !== undefined } }));
   }
 
   // The server's events; those that come while a new run's answer is awaited are held until then.
