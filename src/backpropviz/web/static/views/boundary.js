@@ -14,7 +14,7 @@ import { afterFonts } from "bpv/views/surfacelib.js";
 const N = 64;            // grid points per axis of the probability map
 const FLAT = 1e-3;       // probabilities all within this of each other: no boundary to draw
 const MAX_THUMBS = 32;
-const THUMB = 58;
+const THUMB = N;         // a hidden unit's map: its N x N grid values, one CSS pixel each
 
 const UNIT_RANGE = { sigmoid: [0, 1], tanh: [-1, 1] };
 
@@ -119,17 +119,21 @@ export function create(el, rec, ctx) {
     const stack = document.createElement("div");
     stack.style.cssText = `position:relative;width:${w}px;height:${gh}px;`;
     parent.append(stack);
-    const maps = makeCanvas(stack, w, gh, "bpv-thumbs-maps");
+    // The maps' canvas has one pixel per CSS pixel (a map's N x N values are put in its tile as they
+    // are; a HiDPI screen scales them up as the main map's); the dots and captions are sharp.
+    const maps = document.createElement("canvas");
+    maps.width = w; maps.height = gh;
+    maps.className = "bpv-thumbs-maps";
+    stack.append(maps);
     const over = makeCanvas(stack, w, gh, "bpv-thumbs-over");
-    for (const c of [maps.canvas, over.canvas]) c.style.cssText += ";position:absolute;left:0;top:0;";
+    maps.style.cssText = `position:absolute;left:0;top:0;width:${w}px;height:${gh}px;`;
+    over.canvas.style.cssText += ";position:absolute;left:0;top:0;";
     over.canvas.setAttribute("role", "img");
     over.canvas.setAttribute("aria-label", units.map((u) => u.label).join(", "));
     const tiles = units.map((u, i) => ({ ...u, x: (i % cols) * (cell + GAP) + Math.round((cell - THUMB) / 2),
                                          y: Math.floor(i / cols) * (THUMB + CAPTION + GAP), mid: (i % cols) * (cell + GAP) + cell / 2 }));
-    const tile = document.createElement("canvas");
-    tile.width = N; tile.height = N;
-    const tg = tile.getContext("2d");
-    const pixels = tg.createImageData(N, N);
+    const g = maps.getContext("2d");
+    const pixels = g.createImageData(N, N);
     function drawOver() {
       const og = over.g, dots = thumbDots();
       og.clearRect(0, 0, w, gh);
@@ -143,7 +147,7 @@ export function create(el, rec, ctx) {
       }
     }
     drawOver();
-    return { tiles, g: maps.g, tg, tile, pixels, drawOver };
+    return { tiles, g, pixels, drawOver };
   }
 
   // Class points in black and white, so they never vanish into a unit's map: one layer for all.
@@ -258,11 +262,10 @@ export function create(el, rec, ctx) {
       : flat ? ctx.t("boundary_flat", { p: fmt((lo + hi) / 2, 2) })
       : (res.K === 1 ? ctx.t("boundary_note", { lo: fmt(lo, 2), hi: fmt(hi, 2) }) : ctx.t("boundary_note_multi"));
     note.dataset.flat = String(flat);
-    // hidden units: each map put in the scratch tile, drawn (smoothed, as the main map) into its place
+    // hidden units: each map put in its tile
     if (grid) {
       const [a0, a1] = UNIT_RANGE[model.activation] || [0, null];
       const id = grid.pixels.data;
-      grid.g.imageSmoothingEnabled = true;
       for (const th of grid.tiles) {
         const hv = res.hidden[th.layer];
         let top = a1;
@@ -272,8 +275,7 @@ export function create(el, rec, ctx) {
           id[4 * i] = UNIT_MAP[j]; id[4 * i + 1] = UNIT_MAP[j + 1]; id[4 * i + 2] = UNIT_MAP[j + 2];
           id[4 * i + 3] = 255;
         }
-        grid.tg.putImageData(grid.pixels, 0, 0);
-        grid.g.drawImage(grid.tile, th.x, th.y, THUMB, THUMB);
+        grid.g.putImageData(grid.pixels, th.x, th.y);
       }
     }
   }
