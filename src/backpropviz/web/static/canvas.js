@@ -58,12 +58,13 @@ const MAPS = {
 
 // The page's palette (`--palette`): "cvd" draws every continuous map in cividis, readable with
 // any colour-vision deficiency, as the static figures do. Set once by the app from the page data.
-let palette = "default";
-export function usePalette(name) { palette = name === "cvd" ? "cvd" : "default"; }
+let currentPalette = "default";
+export function usePalette(name) { currentPalette = name === "cvd" ? "cvd" : "default"; }
+export function palette() { return currentPalette; }
 
 /** The colour [r, g, b] of map `name` at t in [0, 1]. */
 export function colour(name, t) {
-  const a = (palette === "cvd" ? MAPS.cividis : MAPS[name]) || MAPS.viridis;
+  const a = (currentPalette === "cvd" ? MAPS.cividis : MAPS[name]) || MAPS.viridis;
   if (!(t >= 0)) t = 0;
   if (t > 1) t = 1;
   const x = t * (a.length - 1);
