@@ -222,7 +222,9 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
   }
 
   // -- render(state) ----------------------------------------------------------------------------
+  let growDraw = false;  // the views' redraw for steps appended, due in a microtask (grown)
   function renderStep() {
+    growDraw = false;
     const k = state.step;
     const t0 = performance.now();
     slider.value = String(k);
@@ -304,10 +306,16 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     const hs = readHash(location.hash);
     if (hs.step !== undefined && hs.step !== state.step) set({ step: hs.step });
   });
-  const grown = () => {  // (a live host: once a frame) only the step count in the subtitle changes
+  // (a live host: once a frame) only the step count in the subtitle changes, and the views are drawn
+  // again in a microtask, unless the host shows a step at once (then it draws them): the playground
+  // appends and goes to the last step, and every view was drawn twice a frame.
+  const grown = () => {
     slider.max = String(rec.length - 1);
     subtitle.textContent = describeRun();
-    renderStep();
+    if (!growDraw) {
+      growDraw = true;
+      queueMicrotask(() => { if (growDraw) renderStep(); });
+    }
   };
   let stopGrowing = rec.onGrow(grown);
 
