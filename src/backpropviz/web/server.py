@@ -239,8 +239,9 @@ class LiveRun:
 
     def _start(self) -> None:
         self.deferred = False
-        self.thread = threading.Thread(target=self._work, name=f"backpropviz-run-{self.id}", daemon=True)
-        self.thread.start()
+        thread = threading.Thread(target=self._work, name=f"backpropviz-run-{self.id}", daemon=True)
+        thread.start()
+        self.thread = thread  # (once started: another thread may join it as soon as it sees it)
 
     def pause(self) -> None:
         with self.cond:
