@@ -190,3 +190,30 @@ def test_a_signal_at_any_moment_leaves_only_whole_files(tmp_path):
         _no_temporaries(folder)
         if (folder / "h.npz").exists():
             History.load(folder / "h.npz")
+
+
+def test_a_sigterm_that_typer_answers_with_130_still_exits_143_naming_it(monkeypatch, capsys):
+    """A signal while typer parses the options (outside the command) comes back as typer's bare
+    exit code 130: the line and the code still name the signal that came."""
+    import typer
+
+    from backpropviz import interrupts
+    from backpropviz.cli.app import main
+
+    real = typer.main.get_command
+
+    def parsing_interrupted(app):
+        command = real(app)
+
+        def interrupted_main(*args, **kwargs):
+            try:
+                interrupts._raise(signal.SIGTERM, None)  # the handler main installed, mid-parse
+            except KeyboardInterrupt:
+                return 130  # what typer answers a KeyboardInterrupt with, outside the command
+        command.main = interrupted_main
+        return command
+
+    monkeypatch.setattr(typer.main, "get_command", parsing_interrupted)
+    code = main(["demo"])
+    err = capsys.readouterr().err
+    assert code == 143 and "interrupted (SIGTERM)" in err and "nothing was written" in err

@@ -64,8 +64,18 @@ def _exit_at_once(signum, frame):  # noqa: ARG001
     os._exit(128 + signum)
 
 
+_last = None  # the signal of the last Interrupted a handler raised (typer may swallow the exception)
+
+
 def _raise(signum, frame):  # noqa: ARG001
+    global _last
+    _last = signum
     raise Interrupted(signum)
+
+
+def last_signal() -> int:
+    """The signal that raised the last ``Interrupted`` (SIGINT if none did)."""
+    return signal.SIGINT if _last is None else _last
 
 
 def at_start() -> None:
@@ -77,6 +87,8 @@ def at_start() -> None:
 def while_running() -> dict:
     """A command runs: a signal raises ``Interrupted`` (a KeyboardInterrupt) where the program is.
     Returns the handlers it replaced (for ``restore``)."""
+    global _last
+    _last = None
     previous = {}
     for s in _handled():
         previous[s] = signal.signal(s, _raise)

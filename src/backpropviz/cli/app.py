@@ -431,8 +431,8 @@ def main(argv: list[str] | None = None) -> int:
                 code = exc.exit_code
             except interrupts.Stopped as exc:
                 raise exc.interrupt from None
-            if code == 130:  # typer's answer to a Ctrl-C outside the command itself (parsing options)
-                raise KeyboardInterrupt
+            if code == 130:  # typer's answer to a Ctrl-C or SIGTERM outside the command itself (parsing options)
+                raise interrupts.Interrupted(interrupts.last_signal())
             if code == 0 or outputs.staged or outputs.committed:
                 outputs.commit()
             notes.release()
