@@ -123,13 +123,18 @@ def pca_directions(params: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, 
     explained = np.zeros(2)
     explained[:k] = s[:k] ** 2 / total
     if k < 2 or s[1] == 0.0:
-        # Any unit vector orthogonal to the first will do; take the coordinate axis least aligned.
-        e = np.zeros(params.shape[1])
-        e[int(np.argmin(np.abs(dirs[0])))] = 1.0
-        e -= dirs[0] * (dirs[0] @ e)
-        dirs[1] = e / np.linalg.norm(e)
+        dirs[1] = orthogonal_axis(dirs[0])
         explained[1] = 0.0
     return oriented(dirs, offsets[0]), explained
+
+
+def orthogonal_axis(first: np.ndarray) -> np.ndarray:
+    """A unit vector orthogonal to the unit vector ``first``, for a path that moves along one
+    direction only: any will do; this is the coordinate axis least aligned with it, made orthogonal."""
+    e = np.zeros(len(first))
+    e[int(np.argmin(np.abs(first)))] = 1.0
+    e -= first * (first @ e)
+    return e / np.linalg.norm(e)
 
 
 def oriented(directions: np.ndarray, start_offset: np.ndarray) -> np.ndarray:

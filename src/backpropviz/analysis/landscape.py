@@ -507,11 +507,12 @@ def plane(history: History, method: str = "params", *, x_name: str | None = None
 
         return top_eigenvectors(history, step, k=2)
 
+    rows = PathRows(params)
     d, axis_names, explained, extra = plane_directions(
-        key, center, PathRows(params), lambda: dirs.parameter_shapes(model_and_loss(history)[0]), seed=seed,
+        key, center, rows, lambda: dirs.parameter_shapes(model_and_loss(history)[0]), seed=seed,
         normalization=normalization, bias=bias, directions=directions, hessian=hessian_pairs)
-    coords, residual = dirs.project(params, center, d)
-    extent = float(np.max(np.linalg.norm(params - center, axis=1)))
+    coords, residual = rows.project(center, d)
+    extent = rows.extent(center)
     x_range, y_range = plane_window(key, coords, extent, span, x_range, y_range)
     xs, ys = np.linspace(*x_range, resolution), np.linspace(*y_range, resolution)
     ev = history_evaluator(history, dtype=dtype, memory_budget=memory_budget, progress=progress)

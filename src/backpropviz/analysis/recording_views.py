@@ -394,11 +394,8 @@ class SnapshotRows:
         if len(keep) == 2:
             d[1] -= (d[0] @ d[1]) * d[0]  # orthogonal to rounding already; exactly so
             d[1] /= np.linalg.norm(d[1])
-        else:  # as pca_directions: the coordinate axis least aligned with the first
-            e = np.zeros(self.n_params)
-            e[int(np.argmin(np.abs(d[0])))] = 1.0
-            e -= d[0] * (d[0] @ e)
-            d[1] = e / np.linalg.norm(e)
+        else:  # as pca_directions
+            d[1] = dirs.orthogonal_axis(d[0])
             explained[1] = 0.0
         return dirs.oriented(d, self.row(0) - center), explained
 
