@@ -99,8 +99,7 @@ export function liveViews({ S, events, side, viewRoot, enqueue, send, start }) {
   }
 
   const listen = (name, fn) => events.addEventListener(name, (ev) => {
-    // (an event of a run no longer shown begins with its id, livework.py: dropped unparsed)
-    if (S.runId === null || !ev.data.startsWith(`{"run": ${S.runId},`)) return;
+    if (!events.ofRun(ev, S.runId)) return;  // (a run no longer shown: dropped unparsed)
     let d;
     try { d = JSON.parse(ev.data); } catch (err) { return; }
     if (!current(d)) return;

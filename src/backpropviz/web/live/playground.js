@@ -482,7 +482,7 @@ export function start(root, choices) {
       S.names = a.meta.run.param_names;
       // The last run's viewer, still shown, makes this run's views while its first steps are trained
       // (not when they came already: the frame that draws them makes the views as soon).
-      const stepsCame = held.some(([, ev]) => ev.type === "steps" && ev.data.startsWith(`{"run": ${a.run},`));
+      const stepsCame = held.some(([, ev]) => ev.type === "steps" && events.ofRun(ev, a.run));
       if (!stepsCame && S.spare && S.spare.el && S.spare.el.parentNode === viewRoot) S.spare.viewer.prepare(S.rec, { lang: S.lang });
       S.state = "ready";
       S.seq = 0;
@@ -660,16 +660,18 @@ export function start(root, choices) {
     addEventListener: (name, fn) => source.addEventListener(name, (ev) => {
       if (S.awaiting) held.push([fn, ev]); else fn(ev);
     }),
+    // A run's events begin with its id (server.py, livework.py): one of another run (still queued
+    // when a control changed) is told without parsing it.
+    ofRun: (ev, run) => run !== null && ev.data.startsWith(`{"run": ${run},`),
   };
   function releaseHeld() {
     const now = held;
     held = [];
     for (const [fn, ev] of now) fn(ev);
   }
-  // A run's steps events begin with its id (server.py): those of a run no longer shown (still
-  // queued when a control changed) are dropped unparsed, leaving the main thread to the new run.
+  // The steps of a run no longer shown are dropped unparsed, leaving the main thread to the new run.
   events.addEventListener("steps", (ev) => {
-    if (S.runId === null || !ev.data.startsWith(`{"run": ${S.runId},`)) return;
+    if (!events.ofRun(ev, S.runId)) return;
     try { receive(JSON.parse(ev.data)); } catch (err) { showError(err); console.error(err); }
   });
   events.addEventListener("status", (ev) => {
