@@ -151,6 +151,32 @@ def test_slider_buttons_keys_and_a_click_on_the_loss_curve_each_move_every_view(
     assert step() == played
 
 
+# Every write to a form control while the page plays, counted: a <select>'s value set again (even
+# to the choice it has) has Chromium's autofill parse the page's forms anew, in the browser's
+# process, every frame.
+COUNT_CONTROL_WRITES = """() => {
+  const counts = window.__writes = { select: 0, buttonText: 0 };
+  const value = Object.getOwnPropertyDescriptor(HTMLSelectElement.prototype, "value");
+  Object.defineProperty(HTMLSelectElement.prototype, "value", { configurable: true, get: value.get,
+    set(v) { counts.select++; value.set.call(this, v); } });
+  new MutationObserver((ms) => { for (const m of ms) if (m.target.nodeName === "BUTTON") counts.buttonText++; })
+    .observe(document.body, { subtree: true, childList: true, characterData: true });
+}"""
+
+
+def test_playing_rewrites_no_control_that_did_not_change(open_page, moons):
+    h, path = moons
+    s = open_page(path)
+    s.js(COUNT_CONTROL_WRITES)
+    s.page.click(".bpv-play")
+    s.page.wait_for_function("window.backpropviz.current().step >= 30")  # many frames, each a set()
+    s.page.click(".bpv-play")
+    writes = s.js("window.__writes")
+    assert s.js("window.backpropviz.current().step") >= 30
+    assert writes["select"] == 0, writes
+    assert writes["buttonText"] <= 2, writes  # the play button's glyph: playing, then paused
+
+
 def test_url_hash_holds_step_views_and_language(open_page, article):
     h, path, _ = article
     s = open_page(path, hash_="#step=37&views=boundary,loss&lang=ja")

@@ -260,9 +260,13 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
       buildFrame();
       buildViews([]);      // only the cards added: the others stay as they are
     }
-    play.textContent = state.playing ? "❚❚" : "►";
+    // (each written only when it changes: set() runs every frame of a play. A <select>'s value set
+    // again, even to the same choice, has Chromium's autofill parse the page's forms anew: half a
+    // core of the browser's process at 60 frames a second, taken from the page and the server)
+    const glyph = state.playing ? "❚❚" : "►";
+    if (play.textContent !== glyph) play.textContent = glyph;
     play.setAttribute("aria-pressed", String(state.playing));
-    speed.value = String(state.speed);
+    if (speed.value !== String(state.speed)) speed.value = String(state.speed);
     renderStep();
     if (hash) writeHashSoon();
     if (state.playing && !timer) {
