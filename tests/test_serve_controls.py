@@ -483,3 +483,36 @@ def test_samples_and_noise_show_for_toy_sets_only_and_the_subtitle_shows_the_lr_
         assert errors == []
     finally:
         context.close()
+
+
+def test_the_layer_buttons_add_and_remove_neurons_and_layers_in_place(server, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page, errors = open_playground(context, server.url + "&data=moons&epochs=5")
+        model = lambda: page.evaluate("window.backpropviz.idle()") and page.evaluate("window.backpropviz.config().model")
+        counts = lambda: page.locator(".bpv-live-layer .bpv-live-neurons").all_text_contents()
+        page.click(".bpv-live-add-layer")
+        page.click(".bpv-live-add-layer")
+        assert model() == "mlp:4,4"
+        page.evaluate("document.querySelector(\".bpv-live-layer[data-layer='1']\").dataset.mark = 'kept'")
+        page.click(".bpv-live-layer[data-layer='1'] .bpv-live-more")
+        page.click(".bpv-live-layer[data-layer='1'] .bpv-live-more")
+        page.click(".bpv-live-layer[data-layer='0'] .bpv-live-fewer")
+        assert model() == "mlp:3,6"
+        assert counts() == [catalogue("en", "neurons").format(n=3), catalogue("en", "neurons").format(n=6)]
+        # the rows stay (a neuron changes its count's text only)
+        assert page.evaluate("document.querySelector(\".bpv-live-layer[data-layer='1']\").dataset.mark") == "kept"
+        page.evaluate("window.backpropviz.lang('ja')")
+        assert counts() == [catalogue("ja", "neurons").format(n=3), catalogue("ja", "neurons").format(n=6)]
+        assert page.text_content(".bpv-live-add-layer") == catalogue("ja", "add_layer")
+        page.click(".bpv-live-remove-layer")
+        assert model() == "mlp:3" and page.locator(".bpv-live-layer").count() == 1
+        page.click(".bpv-live-remove-layer")
+        assert model() == "perceptron" and page.locator(".bpv-live-layer").count() == 0
+        assert page.locator(".bpv-live-remove-layer").is_disabled()
+        assert page.text_content(".bpv-live-layers .bpv-note") == catalogue("ja", "no_layers")
+        page.click(".bpv-live-add-layer")
+        assert model() == "mlp:4" and counts() == [catalogue("ja", "neurons").format(n=4)]
+        assert errors == []
+    finally:
+        context.close()

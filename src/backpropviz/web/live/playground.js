@@ -313,27 +313,55 @@ export function start(root, choices) {
     else change({ init: null, init_scheme: mode });
   }
 
+  // The layers' rows are made once and kept: a neuron added or removed changes its count's text
+  // only. (Rows made again at each change cost the page a restyle of its controls, and Chromium's
+  // autofill, which parses a page's forms again when buttons come and go, ~10 ms of the browser's
+  // CPU in the change's first 100 ms.) A button reads the model when it is clicked.
+  const layerRows = [];
+  const noLayers = h("p", { class: "bpv-note" });
+  const addLayer = h("button", { type: "button", class: "bpv-live-add-layer", onclick: () => {
+    const layers = layersOf(S.settings.model);
+    if (layers.length < limits.layers) change({ model: modelOf([...layers, layers.length ? layers[layers.length - 1] : 4]) });
+  } });
+  const removeLayer = h("button", { type: "button", class: "bpv-live-remove-layer", onclick: () => {
+    const layers = layersOf(S.settings.model);
+    if (layers.length) change({ model: modelOf(layers.slice(0, -1)) });
+  } });
+  layerBox.append(noLayers, h("div", { class: "bpv-live-buttons" }, addLayer, removeLayer));
+  const resize = (i, delta) => {
+    const layers = layersOf(S.settings.model);
+    if (i >= layers.length) return;
+    layers[i] = Math.max(1, Math.min(limits.neurons, layers[i] + delta));
+    change({ model: modelOf(layers) });
+  };
+  const setText = (el, value) => { if (el.textContent !== value) el.textContent = value; };
+  const setTitle = (el, value) => { if (el.title !== value) el.title = value; };
+
   function renderLayers() {
     const layers = layersOf(S.settings.model);
-    layerBox.textContent = "";
-    if (!layers.length) layerBox.append(h("p", { class: "bpv-note" }, t("no_layers")));
+    while (layerRows.length > layers.length) layerRows.pop().el.remove();
+    while (layerRows.length < layers.length) {
+      const i = layerRows.length;
+      const row = { name: h("span", {}), count: h("span", { class: "bpv-live-neurons" }),
+        fewer: h("button", { type: "button", class: "bpv-live-fewer", onclick: () => resize(i, -1) }, "−"),
+        more: h("button", { type: "button", class: "bpv-live-more", onclick: () => resize(i, +1) }, "+") };
+      row.el = h("div", { class: "bpv-live-layer", "data-layer": String(i) }, row.name, row.fewer, row.count, row.more);
+      layerBox.insertBefore(row.el, noLayers);
+      layerRows.push(row);
+    }
     layers.forEach((n, i) => {
-      const set = (v) => { const next = layers.slice(); next[i] = Math.max(1, Math.min(limits.neurons, v)); change({ model: modelOf(next) }); };
-      layerBox.append(h("div", { class: "bpv-live-layer", "data-layer": String(i) },
-        h("span", {}, t("layer", { i: i + 1 })),
-        h("button", { type: "button", class: "bpv-live-fewer", title: t("fewer"), onclick: () => set(n - 1) }, "−"),
-        h("span", { class: "bpv-live-neurons" }, t("neurons", { n })),
-        h("button", { type: "button", class: "bpv-live-more", title: t("more"), onclick: () => set(n + 1) }, "+")));
+      const row = layerRows[i];
+      setText(row.name, t("layer", { i: i + 1 }));
+      setText(row.count, t("neurons", { n }));
+      setTitle(row.fewer, t("fewer"));
+      setTitle(row.more, t("more"));
     });
-    const add = h("button", { type: "button", class: "bpv-live-add-layer", onclick: () => {
-      if (layers.length < limits.layers) change({ model: modelOf([...layers, layers.length ? layers[layers.length - 1] : 4]) });
-    } }, t("add_layer"));
-    const remove = h("button", { type: "button", class: "bpv-live-remove-layer", onclick: () => {
-      if (layers.length) change({ model: modelOf(layers.slice(0, -1)) });
-    } }, t("remove_layer"));
-    add.disabled = layers.length >= limits.layers;
-    remove.disabled = !layers.length;
-    layerBox.append(h("div", { class: "bpv-live-buttons" }, add, remove));
+    noLayers.hidden = layers.length > 0;
+    setText(noLayers, t("no_layers"));
+    setText(addLayer, t("add_layer"));
+    setText(removeLayer, t("remove_layer"));
+    if (addLayer.disabled !== layers.length >= limits.layers) addLayer.disabled = layers.length >= limits.layers;
+    if (removeLayer.disabled !== !layers.length) removeLayer.disabled = !layers.length;
   }
 
   const shownLr = () => (S.pendingLr !== null ? S.pendingLr : lrAt(S.settings, S.steps));
@@ -367,7 +395,7 @@ export function start(root, choices) {
     initValues.forEach((el, i) => show(el, start[i] !== undefined ? String(start[i]) : ""));
     if (mode === "normal") show(initScale, String(s.init_scheme).split(":")[1] || "");
     renderLrNote();
-    if (layers) renderLayers();  // rebuilt only when they change: a click must find its button
+    if (layers) renderLayers();
     dataUi.render();
   }
 
