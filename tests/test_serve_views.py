@@ -521,3 +521,87 @@ def test_every_initialisation_choice_fits_its_menu(server, browser, lang):
         assert errors == []
     finally:
         context.close()
+
+
+# Each card as its DOM (elements with their attributes in name order, and texts) and the pixels of
+# its canvases.
+CARDS = """() => {
+  const dom = (n) => n.nodeType === 3 ? n.textContent : n.nodeType !== 1 ? "" : `<${n.tagName} ${[...n.attributes]
+    .map((a) => `${a.name}=${a.value}`).sort().join(" ")}>${[...n.childNodes].map(dom).join("")}</${n.tagName}>`;
+  return Object.fromEntries(['boundary', 'params', 'loss', 'network', 'update'].map((v) => {
+    const card = document.querySelector(`.bpv-card[data-view=${v}]`);
+    return [v, { dom: dom(card), pixels: [...card.querySelectorAll('canvas')].map((c) => c.toDataURL()) }]; })); }"""
+# Which of the views' first elements are the ones shown before the change (kept, not made again).
+SAME_ELEMENTS = """() => Object.fromEntries(window.__first.map(([v, el]) => [v, el.isConnected
+  && el === document.querySelector(`.bpv-card[data-view=${v}] .bpv-body`).firstElementChild]))"""
+
+
+@pytest.mark.parametrize("change", ["neuron", "seed"])
+def test_views_kept_for_the_next_run_draw_what_views_made_for_it_draw(server, browser, change):
+    from urllib.parse import urlencode
+
+    context, page, errors = open_live(server, browser, urlencode({**MOONS_8_8, "epochs": 2000, "speed": 120}))
+    try:
+        page.evaluate("window.backpropviz.play()")
+        page.wait_for_function("window.backpropviz.steps() >= 10")
+        page.evaluate("""() => { window.__first = ['boundary', 'params', 'loss', 'network', 'update'].map((v) =>
+          [v, document.querySelector(`.bpv-card[data-view=${v}] .bpv-body`).firstElementChild]); }""")
+        old_run = page.evaluate("window.backpropviz.state().run")
+        if change == "neuron":  # mlp:8,8 -> mlp:9,8: the layer-1 parameters, the network and the units' tiles change
+            page.click(".bpv-live-layer[data-layer='0'] .bpv-live-more")
+        else:  # the same model from another start, on other data (the seed draws both): the charts can stay
+            page.fill("input[name=seed]", "5")
+            page.dispatch_event("input[name=seed]", "change")
+        page.wait_for_function(f"window.backpropviz.state().run !== {old_run} && window.backpropviz.steps() >= 12")
+        page.evaluate("window.backpropviz.pause()")
+        page.wait_for_function("window.backpropviz.state().state === 'paused'")
+        n = settled_steps(page)
+        kept = page.evaluate(SAME_ELEMENTS)
+        # (the loss chart is made again when the run's first per-epoch metrics come: more curves)
+        del kept["loss"]
+        assert kept == {"boundary": change == "neuron", "update": True, "network": False, "params": change == "seed"}
+        page.evaluate(f"window.backpropviz.go({n // 2})")
+        time.sleep(0.3)  # (a chart's last growth is drawn in a timer)
+        shown = page.evaluate(CARDS)
+        # The same steps in views made for this run: the language switch makes every view again.
+        page.evaluate("window.backpropviz.lang('ja')")
+        page.evaluate("window.backpropviz.lang('en')")
+        page.wait_for_function("document.documentElement.lang === 'en'")
+        assert page.evaluate("window.backpropviz.steps()") == n
+        page.evaluate(f"window.backpropviz.go({n // 2})")
+        time.sleep(0.3)
+        made = page.evaluate(CARDS)
+        assert not any(page.evaluate(SAME_ELEMENTS).values())  # (they were made again)
+        differ = [(v, part) for v in shown for part in ("dom", "pixels") if shown[v][part] != made[v][part]]
+        assert not differ, differ
+        config = RunConfig(**{**MOONS_8_8, "epochs": 2, **({"model": "mlp:9,8"} if change == "neuron" else {"seed": 5})})
+        assert_step_equals(page, train(config), n // 2)
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_the_loss_chart_shows_the_per_epoch_accuracy_while_the_run_trains(server, browser):
+    from urllib.parse import urlencode
+
+    from backpropviz.i18n import CATALOGUE as TEXTS
+
+    accuracy = TEXTS["page_acc_train"]["en"]
+    context, page, errors = open_live(server, browser, urlencode({**MOONS_8_8, "epochs": 2000, "speed": 200}))
+    try:
+        page.evaluate("window.backpropviz.play()")
+        legend = "() => [...document.querySelectorAll('[data-view=loss] .u-legend .u-series .u-label')].map((s) => s.textContent)"
+        # (no epoch has ended yet: no accuracy)
+        assert not any(accuracy in s for s in page.evaluate(legend))
+        page.wait_for_function("window.backpropviz.steps() >= 45")  # two epochs of 20 steps ended
+        page.wait_for_function(f"({legend})().some((s) => s.includes({accuracy!r}))")
+        assert page.evaluate("window.backpropviz.state().state") == "running"  # shown while it trains
+        # and it is the chart a view made now draws: the same curves
+        shown = page.evaluate(legend)
+        page.evaluate("window.backpropviz.pause()")
+        page.evaluate("window.backpropviz.lang('ja')")
+        page.evaluate("window.backpropviz.lang('en')")
+        assert page.evaluate(legend) == shown
+        assert errors == []
+    finally:
+        context.close()

@@ -88,9 +88,11 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
    * always when `only` is null (another language, another run). The cards' widths are read once,
    * before anything changes (the last frame's layout, no layout forced) and before any view draws:
    * a view that read its own would force a layout of the page each. `made`: views made beforehand
-   * (prepare()), each {body, view}, put in their cards instead of being made here.
+   * (prepare()), each {body, view}, put in their cards instead of being made here. `next`: another
+   * recording (replace()), which a view that can takes in place (view.rebind(next): its canvases,
+   * charts and tables stay) instead of being made again.
    */
-  function buildViews(only = null, made = {}) {
+  function buildViews(only = null, made = {}, next = null) {
     const t0 = performance.now();
     const wanted = available.filter((v) => state.views.includes(v));
     const width = cardWidths();
@@ -118,6 +120,8 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
         entry.body.replaceWith(ready.body);
         entry.body = ready.body;
         entry.view = ready.view;
+      } else if (next && rebound(entry, next)) {
+        // (kept: drawn at the step shown, as the others)
       } else if (only === null || only.includes(name)) {
         dispose(entry);
         entry.body.textContent = "";
@@ -156,6 +160,26 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
       body.textContent = t("view_failed", { error: String(err && err.message || err) });
       console.error(`view ${name}:`, err);
       return null;
+    }
+  }
+
+  /** Whether the view of `entry` now shows `next` in place (views that can: view.rebind). */
+  function rebound(entry, next) {
+    if (!entry.view || !entry.view.rebind) return false;
+    try {
+      return entry.view.rebind(next) === true;
+    } catch (err) {
+      console.error("view rebind:", err);
+      return false;
+    }
+  }
+  /** Whether the view of `name` could take `next` in place (prepare() then makes no view for it). */
+  function fits(name, next) {
+    const view = views[name] && views[name].view;
+    try {
+      return !!(view && view.fits && view.rebind && view.fits(next));
+    } catch (err) {
+      return false;
     }
   }
 
@@ -349,13 +373,17 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
     if (ready !== (prepared && prepared.made)) discardPrepared();
     prepared = null;
     stopGrowing();
+    const before = { lang: state.lang };
     rec = next;
     page = next.meta;
     if (lang && page.labels[lang]) state.lang = lang;
+    const sameLang = state.lang === before.lang;
     usePalette(page.palette);
     takeViews();
     stopGrowing = rec.onGrow(grown);
-    buildViews(null, ready);  // (first: it reads the cards' widths from the last frame's layout)
+    // (first: it reads the cards' widths from the last frame's layout; views in another language
+    // are made again)
+    buildViews(null, ready, sameLang ? next : null);
     buildFrame();
     slider.max = String(Math.max(0, rec.length - 1));
     set({ step, playing: false });  // the views' first draw of this run, at `step`
@@ -381,9 +409,11 @@ export function mount(root, rec, { lang = "en", hash = true } = {}) {
       page = next.meta;
       if (lang && page.labels[lang]) state.lang = lang;
       takeViews();
+      const sameLang = state.lang === saved.lang;
       for (const name of available) {
-        // (a view without a card yet is made in its card by replace(): its width is known there)
-        if (!state.views.includes(name) || !(name in width)) continue;
+        // (a view without a card yet is made in its card by replace(): its width is known there;
+        // one that can take the next run in place takes it there)
+        if (!state.views.includes(name) || !(name in width) || (sameLang && fits(name, next))) continue;
         const body = h("div", { class: "bpv-body" });
         const v0 = performance.now();
         made[name] = { body, view: makeView(name, body, width[name]) };

@@ -32,7 +32,7 @@ const level = (t) => 3 * Math.max(0, Math.min(255, Math.round(t * 255)));
 export function create(el, rec, ctx) {
   MAP = lut("prob", 256, 0.45);
   UNIT_MAP = lut("prob", 256, 0);
-  const model = rec.meta.run.model;
+  let model = rec.meta.run.model;
   const data = rec.meta.data;
   const X = decode(data.X), Y = decode(data.y);
   const Xt = data.X_test ? decode(data.X_test) : null, Yt = data.y_test ? decode(data.y_test) : null;
@@ -86,22 +86,33 @@ export function create(el, rec, ctx) {
   // under a canvas of the class dots and the captions, drawn once. A canvas and a caption of
   // their own each (17 for a moons mlp:9,8) cost ~11 ms of main-thread time on a new run's first
   // frame, measured in a Chromium trace.
-  let grid = null;
-  const isNet = model.kind !== "perceptron" && model.layers.length > 1;
-  if (isNet) {
+  let grid = null, hidden = null;  // hidden: {key, els}: the units' title and tiles shown
+  function makeHidden() {
+    const isNet = model.kind !== "perceptron" && model.layers.length > 1;
+    const units = isNet ? model.layers.slice(0, -1).reduce((s, L) => s + L.weight.length, 0) : 0;
+    const heading = !isNet ? "" : ctx.t(regressionRun ? "hidden_title_value" : "hidden_title", { act: model.activation })
+      + (units > MAX_THUMBS ? " " + ctx.t("hidden_more", { shown: MAX_THUMBS, total: units }) : "");
+    const shown = [];
+    if (isNet) {
+      model.layers.slice(0, -1).forEach((L, li) => {
+        for (let u = 0; u < L.weight.length && shown.length < MAX_THUMBS; u++) {
+          shown.push({ layer: li, unit: u, label: ctx.t("hidden_unit", { layer: li + 1, unit: u + 1 }) });
+        }
+      });
+    }
+    const key = JSON.stringify([heading, shown]);
+    if (hidden && hidden.key === key) return;  // (the same units: their tiles stay)
+    if (hidden) for (const e of hidden.els) e.remove();
+    grid = null;
+    hidden = { key, els: [] };
+    if (!isNet) return;
     const title = document.createElement("p");
     title.className = "bpv-note";
-    const units = model.layers.slice(0, -1).reduce((s, L) => s + L.weight.length, 0);
-    title.textContent = ctx.t(regressionRun ? "hidden_title_value" : "hidden_title", { act: model.activation }) + (units > MAX_THUMBS ? " " + ctx.t("hidden_more", { shown: MAX_THUMBS, total: units }) : "");
-    const shown = [];
-    model.layers.slice(0, -1).forEach((L, li) => {
-      for (let u = 0; u < L.weight.length && shown.length < MAX_THUMBS; u++) {
-        shown.push({ layer: li, unit: u, label: ctx.t("hidden_unit", { layer: li + 1, unit: u + 1 }) });
-      }
-    });
+    title.textContent = heading;
     const thumbs = document.createElement("div");
     thumbs.className = "bpv-thumbs";
     el.append(title, thumbs);
+    hidden.els.push(title, thumbs);
     grid = thumbGrid(thumbs, shown, ctx.width || W);
   }
 
@@ -112,6 +123,7 @@ export function create(el, rec, ctx) {
   if (!(yHi > yLo)) { yLo -= 1; yHi += 1; }
   let probs = null, current = 0;
   const scratch = {};
+  makeHidden();
   /** The tiles of `units` ({layer, unit, label}) on a canvas `width` wide at most: their maps'
    * canvas under one of the dots and captions. */
   function thumbGrid(parent, units, width) {
@@ -317,5 +329,17 @@ export function create(el, rec, ctx) {
     return ctx.t(regression ? "tip_plane_value" : "tip_plane", { x: fmt(u, 3), y: fmt(v, 3), p });
   });
 
-  return { update };
+  // Another run on the same data (a live page's next run, another model or seed): the map, the
+  // points and the axes stay; the hidden units' tiles are made again if the units are not the same.
+  const dataKey = (r) => JSON.stringify([r.meta.data, r.meta.run.model.output, r.meta.palette || null]);
+  const fits = (next) => dataKey(next) === dataKey(rec);
+  function rebind(next) {
+    if (!fits(next)) return false;
+    rec = next;
+    model = next.meta.run.model;
+    makeHidden();
+    return true;
+  }
+
+  return { update, fits, rebind };
 }

@@ -14,44 +14,53 @@ export function rows(rec) {
 
 /**
  * A uPlot chart in `el` with a cursor line at the page's step; clicking jumps the page there.
- * `make()` returns {opts, data}; it is called again when the recording grows.
+ * `make(rec)` returns {opts, data}; it is called again when the recording grows, and the chart is
+ * made again if its series, axes or scales are no longer the same (a live run's first per-epoch
+ * metrics add curves; a loss range past 20x turns the axis logarithmic). `fits(next)`: another
+ * recording gives the same series, axes and scales; `rebind(next)` then shows it in place (a live
+ * page's next run), else returns false and the chart is as it was. `chart.u`: the uPlot shown.
  */
 export function lineChart(el, rec, ctx, make, { height = 220 } = {}) {
   // (ctx.width: the card's width, measured once for every view: no layout forced per chart)
   const width = Math.max(320, Math.min(ctx.width || el.clientWidth || 420, 640));
-  const { opts, data } = make();
-  let current = 0;
-  // uPlot draws axis texts on its canvas: give it the page's font (Japanese glyphs included).
-  opts.axes = (opts.axes || []).map((a) => ({ font: font(11), labelFont: font(12, "bold"), ...a }));
+  let u = null, line = null, layout = null, current = 0, wanted = 0;
   // Away from the pointer, the legend shows the current step's values.
-  const restLegend = (u) => { if (u.cursor.idx == null && u.legend.show !== false) u.setLegend({ idx: current }, false); };
-  const hooks = { ...(opts.hooks || {}) };
-  hooks.setCursor = [...(hooks.setCursor || []), restLegend];
-  hooks.ready = [...(hooks.ready || []), restLegend];
+  const restLegend = (chart) => { if (chart.cursor.idx == null && chart.legend.show !== false) chart.setLegend({ idx: current }, false); };
   // How long a redraw for growth takes: setData, and uPlot's drawing (queued as a microtask).
   let growing = false, growMs = 0, grownAt = -Infinity, growTimer = null, dataMs = 0, drawStart = 0;
-  hooks.drawClear = [...(hooks.drawClear || []), () => { drawStart = performance.now(); }];
-  hooks.draw = [...(hooks.draw || []), () => {
-    if (!growing) return;
-    grownAt = performance.now();
-    growMs = dataMs + (grownAt - drawStart);
-    growing = false;
-  }];
-  // The cursor line is placed again after every draw: a chart made (or rebuilt) and placed in the
-  // same task has no scales yet (uPlot commits them in a microtask), and its line would be lost.
-  let line = null;
-  hooks.draw.push(() => { if (line) position(); });
-  const u = new uPlot({ width, height, cursor: { drag: { x: false, y: false } }, ...opts, hooks }, data, el);
-  line = document.createElement("div");
-  line.className = "bpv-cursor";
-  line.style.cssText = "position:absolute;top:0;bottom:0;width:0;border-left:2px solid #d62728;pointer-events:none";
-  u.over.appendChild(line);
-  u.over.style.cursor = "pointer";
-  u.over.addEventListener("click", () => {
-    const i = u.cursor.idx;
-    if (i !== null && i !== undefined) ctx.go(Math.min(i, rec.length - 1));
-  });
-  let wanted = 0;
+
+  function build({ opts, data }) {
+    if (u) u.destroy();
+    layout = shape(opts);
+    // uPlot draws axis texts on its canvas: give it the page's font (Japanese glyphs included).
+    opts.axes = (opts.axes || []).map((a) => ({ font: font(11), labelFont: font(12, "bold"), ...a }));
+    const hooks = { ...(opts.hooks || {}) };
+    hooks.setCursor = [...(hooks.setCursor || []), restLegend];
+    hooks.ready = [...(hooks.ready || []), restLegend];
+    hooks.drawClear = [...(hooks.drawClear || []), () => { drawStart = performance.now(); }];
+    hooks.draw = [...(hooks.draw || []), () => {
+      if (!growing) return;
+      grownAt = performance.now();
+      growMs = dataMs + (grownAt - drawStart);
+      growing = false;
+    }];
+    // The cursor line is placed again after every draw: a chart made (or rebuilt) and placed in the
+    // same task has no scales yet (uPlot commits them in a microtask), and its line would be lost.
+    line = null;
+    hooks.draw.push(() => { if (line) position(); });
+    u = new uPlot({ width, height, cursor: { drag: { x: false, y: false } }, ...opts, hooks }, data, el);
+    line = document.createElement("div");
+    line.className = "bpv-cursor";
+    line.style.cssText = "position:absolute;top:0;bottom:0;width:0;border-left:2px solid #d62728;pointer-events:none";
+    u.over.appendChild(line);
+    u.over.style.cursor = "pointer";
+    u.over.addEventListener("click", () => {
+      const i = u.cursor.idx;
+      if (i !== null && i !== undefined) ctx.go(Math.min(i, rec.length - 1));
+    });
+  }
+  build(make(rec));
+
   function position() {
     const left = u.valToPos(u.data[0][current], "x");
     if (Number.isFinite(left)) line.style.left = `${left}px`;
@@ -63,22 +72,29 @@ export function lineChart(el, rec, ctx, make, { height = 220 } = {}) {
     line.dataset.step = String(k);
     restLegend(u);
   };
+  /** The chart of `made` ({opts, data} of the recording shown): its data, or a new uPlot if its
+   * series, axes or scales changed. */
+  function show(made) {
+    if (shape(made.opts) === layout) u.setData(made.data);
+    else build(made);
+    place(wanted);
+  }
   // A live run grows every frame, and a redraw draws every point of every series: a chart that
   // takes d ms to redraw does so at most every 4d ms, so that late in a long run the other views
   // keep their frame rate (bench/bench_serve.py); its last growth is always drawn.
   const grow = () => {
     growTimer = null;
     const t0 = performance.now();
-    u.setData(make().data);
-    place(wanted);
+    show(make(rec));
     dataMs = performance.now() - t0;
     growing = true;
   };
-  const stopGrowing = rec.onGrow(() => {
+  const grown = () => {
     const wait = grownAt + 4 * growMs - performance.now();
     if (wait <= 0 && growTimer === null) grow();
     else if (growTimer === null) growTimer = setTimeout(grow, Math.max(wait, 0));
-  });
+  };
+  let stopGrowing = rec.onGrow(grown);
   // A chart that is rebuilt (another layer chosen, the viewer's views rebuilt, a new live run)
   // stops following the recording: its growth callback and a pending redraw go with it.
   const destroy = () => {
@@ -87,5 +103,28 @@ export function lineChart(el, rec, ctx, make, { height = 220 } = {}) {
     growTimer = null;
     u.destroy();
   };
-  return { u, place, line, destroy };
+  // (a new uPlot costs a canvas, its axes' DOM and a forced layout in its first commit: on a new
+  // live run of the same shape, the chart is kept and given the run's data)
+  const fits = (next) => shape(make(next).opts) === layout;
+  const rebind = (next) => {
+    const made = make(next);
+    if (shape(made.opts) !== layout) return false;
+    stopGrowing();
+    clearTimeout(growTimer);
+    growTimer = null;
+    rec = next;
+    stopGrowing = rec.onGrow(grown);
+    wanted = 0;
+    show(made);
+    return true;
+  };
+  return { get u() { return u; }, get line() { return line; }, place, destroy, fits, rebind };
+}
+
+/** What a chart's options fix when it is made: its series, axes and scales (not their data). */
+function shape(opts) {
+  return JSON.stringify([(opts.series || []).map((s) => [s.label, s.scale, s.stroke, s.width, s.dash, s.spanGaps]),
+    (opts.axes || []).map((a) => [a.label, a.scale, a.side, a.size]),
+    Object.entries(opts.scales || {}).map(([k, v]) => [k, v.distr, v.time, Array.isArray(v.range) ? v.range : typeof v.range]),
+    opts.legend ? opts.legend.show : true]);
 }

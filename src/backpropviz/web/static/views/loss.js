@@ -18,22 +18,23 @@ function epochRows(rec, count) {
 }
 
 export function create(el, rec, ctx) {
-  const full = rec.meta.run.full_batch;
-  const epochs = rec.meta.epochs || {};
   const holder = document.createElement("div");
   const note = document.createElement("p");
   note.className = "bpv-note";
-  note.textContent = rec.meta.recording ? ctx.t("rec_loss_note")  // a recording of the user's own loop
-    : full ? ctx.t("loss_note_full") : ctx.t("loss_note_batch", { n: rec.meta.run.config.batch_size });
+  const noteText = (r) => r.meta.recording ? ctx.t("rec_loss_note")  // a recording of the user's own loop
+    : r.meta.run.full_batch ? ctx.t("loss_note_full") : ctx.t("loss_note_batch", { n: r.meta.run.config.batch_size });
+  note.textContent = noteText(rec);
   el.append(holder, note);
 
-  function make() {
-    const x = rows(rec);
+  function make(r) {
+    const full = r.meta.run.full_batch;
+    const epochs = r.meta.epochs || {};
+    const x = rows(r);
     const n = x.length;
     const stepLoss = new Array(n).fill(null);
-    for (let k = 0; k < rec.length; k++) stepLoss[k] = rec.loss(k);
+    for (let k = 0; k < r.length; k++) stepLoss[k] = r.loss(k);
     const series = [{ label: ctx.t("axis_step") },
-      { label: rec.meta.recording ? ctx.t("rec_loss_step") : full ? ctx.t("loss_step_full") : ctx.t("loss_step_batch"), stroke: full ? "#222" : "rgba(120,120,120,.8)",
+      { label: r.meta.recording ? ctx.t("rec_loss_step") : full ? ctx.t("loss_step_full") : ctx.t("loss_step_batch"), stroke: full ? "#222" : "rgba(120,120,120,.8)",
         width: full ? 1.5 : 1, value: (u, v) => fmt(v), scale: "loss" }];
     const data = [x, stepLoss];
     let minLoss = Infinity, maxLoss = -Infinity;
@@ -41,18 +42,18 @@ export function create(el, rec, ctx) {
     stepLoss.forEach(seen);
     if (!full) {
       const whole = new Array(n);
-      for (let i = 0; i < n; i++) { whole[i] = rec.wholeLoss(i); seen(whole[i]); }
+      for (let i = 0; i < n; i++) { whole[i] = r.wholeLoss(i); seen(whole[i]); }
       series.push({ label: ctx.t("loss_whole"), stroke: "#222", width: 2, value: (u, v) => fmt(v), scale: "loss" });
       data.push(whole);
     }
     // Regression runs record R² where classification runs record the accuracy.
-    const r2 = rec.meta.run.model.output === "identity";
+    const r2 = r.meta.run.model.output === "identity";
     const perEpoch = [["test_loss", "loss_test", "#E69F00", "loss"], ["train_acc", r2 ? "r2_train" : "acc_train", "#0072B2", "acc"],
       ["test_acc", r2 ? "r2_test" : "acc_test", "#CC79A7", "acc"]];
     for (const [key, label, colour, scaleKey] of perEpoch) {
       if (!epochs[key]) continue;
       const values = decode(epochs[key]);
-      const at = epochRows(rec, values.length);
+      const at = epochRows(r, values.length);
       const col = new Array(n).fill(null);
       for (let e = 0; e < values.length; e++) col[Math.min(at[e], n - 1)] = values[e];
       if (scaleKey === "loss") col.forEach(seen);
@@ -71,5 +72,15 @@ export function create(el, rec, ctx) {
   }
 
   const chart = lineChart(holder, rec, ctx, make, { height: 240 });
-  return { update(k) { chart.place(k); }, destroy() { chart.destroy(); } };
+  return {
+    update(k) { chart.place(k); },
+    destroy() { chart.destroy(); },
+    // another run of the same curves (a live page's next run): the chart is kept
+    fits: (next) => chart.fits(next),
+    rebind(next) {
+      if (!chart.rebind(next)) return false;
+      if (note.textContent !== noteText(next)) note.textContent = noteText(next);
+      return true;
+    },
+  };
 }

@@ -18,7 +18,7 @@ function groups(rec, ctx) {
 }
 
 export function create(el, rec, ctx) {
-  const gs = groups(rec, ctx);
+  let gs = groups(rec, ctx);
   let group = 0;
   const holder = document.createElement("div");
   if (gs.length > 1) {
@@ -34,14 +34,14 @@ export function create(el, rec, ctx) {
   el.append(holder, note);
   let chart = null, last = 0;
 
-  function make() {
+  function make(r) {
     const cols = gs[group].cols;
     const series = [{ label: ctx.t("axis_step") }];
-    const data = [rows(rec)];
+    const data = [rows(r)];
     cols.forEach((j, i) => {
-      series.push({ label: rec.names[j], stroke: CLASS_COLOURS[i % CLASS_COLOURS.length], width: 1.5,
+      series.push({ label: r.names[j], stroke: CLASS_COLOURS[i % CLASS_COLOURS.length], width: 1.5,
         value: (u, v) => fmt(v) });
-      data.push(rec.column(j));
+      data.push(r.column(j));
     });
     return { data, opts: { series, legend: { show: cols.length <= MAX_LEGEND },
       scales: { x: { time: false } },
@@ -71,5 +71,21 @@ export function create(el, rec, ctx) {
     }
   }
   build();
-  return { update(k) { last = k; chart.place(k); }, destroy() { chart.destroy(); } };
+  // Another run whose layers have the same shapes (a live page's next run): the chart and the
+  // layer menu are kept.
+  const sameGroups = (next) => {
+    const other = groups(next, ctx);
+    return other.length === gs.length && other.every((g, i) => g.label === gs[i].label && g.cols.join() === gs[i].cols.join());
+  };
+  return {
+    update(k) { last = k; chart.place(k); },
+    destroy() { chart.destroy(); },
+    fits: (next) => sameGroups(next) && chart.fits(next),
+    rebind(next) {
+      if (!sameGroups(next) || !chart.rebind(next)) return false;
+      rec = next;
+      gs = groups(next, ctx);
+      return true;
+    },
+  };
 }

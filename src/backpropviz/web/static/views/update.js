@@ -24,26 +24,41 @@ export function optimiserNote(config) {
 
 export function create(el, rec, ctx) {
   const t = ctx.t;
-  const names = rec.names, P = names.length;
-  const config = rec.run.config;
-  const layers = rec.run.model.layers || [];
   const head = h("p", { class: "bpv-note bpv-update-head" });
   el.append(head);
-
-  // the selections: the largest changes (many parameters), all, one layer each
-  const choices = [];
-  if (P > TOP) choices.push({ key: "top", label: t("upd_top", { n: TOP }) });
-  choices.push({ key: "all", label: t("upd_all", { n: P }), cols: Array.from({ length: P }, (_, j) => j) });
-  if (P > TOP && layers.length > 1) {
-    layers.forEach((L, l) => {
-      const cols = [...L.weight.flat(), ...(L.bias || [])];
-      choices.push({ key: `layer${l}`, label: t("upd_layer", { i: l + 1, n: cols.length }), cols });
-    });
-  }
-  let choice = choices[0];
   const select = h("select", { class: "bpv-select bpv-update-select" });
-  for (const c of choices) select.append(h("option", { value: c.key }, c.label));
-  if (choices.length > 1) el.append(select);
+  el.append(select);
+
+  // What follows the run: its parameters, and the selections (the largest changes when there are
+  // many, all, one layer each). A live page's next run takes this view (rebind): the table stays.
+  let names, P, config, choices, choice, order, size;
+  function bind(next) {
+    rec = next;
+    names = rec.names;
+    P = names.length;
+    config = rec.run.config;
+    const layers = rec.run.model.layers || [];
+    choices = [];
+    if (P > TOP) choices.push({ key: "top", label: t("upd_top", { n: TOP }) });
+    choices.push({ key: "all", label: t("upd_all", { n: P }), cols: Array.from({ length: P }, (_, j) => j) });
+    if (P > TOP && layers.length > 1) {
+      layers.forEach((L, l) => {
+        const cols = [...L.weight.flat(), ...(L.bias || [])];
+        choices.push({ key: `layer${l}`, label: t("upd_layer", { i: l + 1, n: cols.length }), cols });
+      });
+    }
+    choice = choices.find((c) => choice && c.key === choice.key) || choices[0];
+    const labels = choices.map((c) => c.label);
+    if ([...select.options].map((o) => o.textContent).join("\n") !== labels.join("\n")) {
+      select.textContent = "";
+      for (const c of choices) select.append(h("option", { value: c.key }, c.label));
+    }
+    if (select.value !== choice.key) select.value = choice.key;
+    select.hidden = choices.length < 2;
+    order = new Int32Array(P);
+    size = new Float64Array(P);
+  }
+  bind(rec);
   const note = h("p", { class: "bpv-note bpv-update-shown" });
   el.append(note);
 
@@ -91,9 +106,6 @@ export function create(el, rec, ctx) {
     draw(current);
   });
 
-  const order = new Int32Array(P);
-  const size = new Float64Array(P);
-
   function shown(k) {
     if (choice.cols) return choice.cols;
     const before = rec.params(k), after = rec.after(k);
@@ -137,5 +149,13 @@ export function create(el, rec, ctx) {
     opt.setAttribute("data-optimiser", key);
   }
 
-  return { update: draw };
+  return {
+    update: draw,
+    fits: () => true,
+    rebind(next) {
+      bind(next);
+      for (const row of rows) row.j = -1;  // (the same column of another model may be another parameter)
+      return true;
+    },
+  };
 }
