@@ -203,3 +203,25 @@ def test_on_step_is_called_every_step():
     seen = []
     train(RunConfig(data="moons", n_samples=20, model="mlp:2", epochs=2, batch_size=6), on_step=seen.append)
     assert seen == list(range(1, 9))
+
+
+@pytest.mark.parametrize("settings", [{}, {"data": "moons", "model": "mlp:8,8", "batch_size": 10, "epochs": 2, "test_fraction": 0.25},
+                                      {"data": "iris", "loss": "ce", "model": "mlp:5", "epochs": 2, "init_scheme": "normal:0.3"}])
+def test_start_history_is_the_run_before_its_first_step(settings):
+    from backpropviz.train import load_data, start_history
+
+    config = RunConfig(**settings)
+    dataset = load_data(config)
+    start = start_history(config, dataset)
+    run = train(config, dataset)  # the same data set object again: not changed by start_history
+    assert start.n_steps == 0 and start.params.shape == (1, run.params.shape[1])
+    np.testing.assert_array_equal(start.params[0], run.params[0])
+    assert start.param_names == run.param_names and start.config == run.config
+    np.testing.assert_array_equal(start.X, run.X)
+    np.testing.assert_array_equal(start.y, run.y)
+    assert (start.X_test is None) == (run.X_test is None)
+    if run.X_test is not None:
+        np.testing.assert_array_equal(start.X_test, run.X_test)
+    assert start.class_names == run.class_names and start.feature_names == run.feature_names
+    # a run given the data set trains as one that makes it
+    np.testing.assert_array_equal(run.params, train(config).params)

@@ -628,6 +628,21 @@ def model_at(history: History, step: int = -1) -> torch.nn.Module:
     return model
 
 
+def start_history(config: RunConfig, dataset: Dataset | None = None) -> History:
+    """The History of ``config``'s run before its first step: its data and the model's starting
+    parameters, no step (what a live page draws before the run trains; ``train`` with the same
+    config and data starts from this row 0)."""
+    train_set, test_set, model = prepare(config, dataset)
+    row0 = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy()[None].copy()
+    P = row0.shape[1]
+    return History(
+        params=row0, grads=np.empty((0, P), dtype=row0.dtype), loss=np.empty(0, dtype=row0.dtype),
+        epoch=np.empty(0, dtype=np.int64), param_names=param_names(model), X=train_set.X, y=train_set.y,
+        config=history_config(config, train_set), lr=np.empty(0, dtype=row0.dtype),
+        X_test=test_set.X if test_set is not None else None, y_test=test_set.y if test_set is not None else None,
+        feature_names=list(train_set.feature_names), class_names=list(train_set.class_names))
+
+
 def history_config(config: RunConfig, train_set: Dataset) -> dict:
     """The config a History keeps: ``config``'s, with a task of ``auto`` that the data made a
     regression stored as ``regression`` (so that the file says what it is; ``auto`` otherwise

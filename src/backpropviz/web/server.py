@@ -128,25 +128,21 @@ def check_speed(value) -> float:
 
 
 def live_meta(config, lang: str = "en"):
-    """(page data without steps, a maker of the whole training set's loss evaluator, the run's steps)
-    for ``config``: what the page needs to draw a run that has not started yet. Its ``labels`` (the
+    """(page data without steps, a maker of the whole training set's loss evaluator, the run's steps,
+    its data set) for ``config``: what the page needs to draw a run that has not started yet. Its ``labels`` (the
     catalogue, 72 KB of the 80 KB answer) are left out: the page has them from ``/api/choices``
     and puts them in (playground.js), so each new run's answer carries only the run."""
     from ..analysis.landscape import history_evaluator
-    from ..errors import TrainingDiverged
-    from ..train import batch_layout, train
+    from ..train import batch_layout, load_data, start_history
     from .pack import PAGE_FORMAT, PAGE_VERSION, _data, _finite, _model_info
 
-    # One full-batch step of the same settings gives the data, the model's layout and the
-    # parameter names without recording the run itself.
-    probe = dataclasses.replace(config, epochs=1, batch_size=None)
-    try:
-        history = train(probe)
-    except TrainingDiverged as exc:
-        history = exc.history
+    # The run before its first step: the data, the model's layout and the parameter names. The
+    # data set goes on to the run's worker (train), which so does not make it again.
+    dataset = load_data(config)
+    history = start_history(config, dataset)
     n_params = history.params.shape[1]
     steps = check_run_size(config, len(history.y), n_params)
-    run_config = dict(history.config, epochs=config.epochs, batch_size=config.batch_size)
+    run_config = history.config
     model = _model_info(history)
     views, omitted = [], []
     for view in LIVE_VIEWS:
@@ -168,14 +164,15 @@ def live_meta(config, lang: str = "en"):
     # The evaluator is made by the run's worker thread before its first step, after the ``new``
     # command has answered (a model and a loss built again: ~12 ms of a moons mlp:8,8 answer's ~26,
     # spent while the page reads the answer and makes its views).
-    return meta, functools.partial(history_evaluator, history, progress=False), steps
+    return meta, functools.partial(history_evaluator, history, progress=False), steps, dataset
 
 
 class LiveRun:
     """One run of ``train`` in a worker thread: paused, stepped, paced and stopped from its hook."""
 
-    def __init__(self, run_id: int, config, meta: dict, make_evaluator, n_steps: int, speed: float):
+    def __init__(self, run_id: int, config, meta: dict, make_evaluator, n_steps: int, speed: float, dataset=None):
         self.id, self.config, self.meta, self.n_steps = run_id, config, meta, n_steps
+        self.dataset = dataset  # (the config's data, made once: train takes it)
         self.make_evaluator, self.evaluator = make_evaluator, None  # made by the worker (_work)
         self.speed = speed
         self.cond = threading.Condition()
@@ -293,7 +290,7 @@ class LiveRun:
         state, message = "done", ""
         try:
             self.evaluator = self.make_evaluator()
-            self.history = train(self.config, on_record=self._hook, lr_changes=self.plan, prefault=False)
+            self.history = train(self.config, self.dataset, on_record=self._hook, lr_changes=self.plan, prefault=False)
         except _Stop:
             state = "stopped"
         except TrainingDiverged as exc:
@@ -469,13 +466,13 @@ class Playground:
             play = message.get("play", False)
             if not isinstance(play, bool):
                 raise MessageError(f"play must be true (train at once) or false; got {str(play)[:60]!r}")
-            meta, make_evaluator, n_steps = live_meta(config)
+            meta, make_evaluator, n_steps, dataset = live_meta(config)
             if run is not None:
                 run.halt()
             with self.lock:
                 run_id, self.next_id = self.next_id, self.next_id + 1
             client.run = LiveRun(run_id, config, meta, make_evaluator, n_steps,
-                                 DEFAULT_SPEED if speed is None else speed)
+                                 DEFAULT_SPEED if speed is None else speed, dataset)
             # "play": a setting changed while training trains the new run at once, without a second
             # round trip (its first steps may reach the page before this answer; the page keeps them).
             if play and self.running() < MAX_RUNS:
