@@ -29,7 +29,12 @@ Targets (issue #12):
     of --speeds (steps per second; 0: as fast as training goes), it reports the steps the server
     trained per second, the steps the page drew per second, the frames it drew per second (each
     draws every step that arrived since the last one), and the lag (steps trained, not yet drawn)
-    at the start and at the end of the window: a lag that grows is a page falling behind.
+    at the start and at the end of the window: a lag that grows is a page falling behind; and the
+    server's CPU time over the window, as a share of one core (this process: the server and the
+    benchmark's own driver of the browser, which waits).
+
+On a virtual machine the host may take CPU time (steal): the share it took while the control
+changes were timed is printed after them, and every figure is slower by about that much.
 
 The server runs in this process (``backpropviz.web.server.Server``, as ``backpropviz serve``
 runs it), so its step counts are read directly; the browser talks to it over HTTP as a user's does.
@@ -186,10 +191,10 @@ def sustained(browser, server, speed: int, seconds: float, late: int = 0) -> dic
         page.select_option("select[name=speed]", str(speed))
     time.sleep(1.0)  # warm-up
     run = server_run(server, page)
-    t0, s0 = time.perf_counter(), run.done_steps
+    t0, s0, c0 = time.perf_counter(), run.done_steps, time.process_time()
     lag0 = lag(page, run)
     w = page.evaluate(WINDOW, seconds)
-    t1, s1 = time.perf_counter(), run.done_steps
+    t1, s1, c1 = time.perf_counter(), run.done_steps, time.process_time()
     lag1 = lag(page, run)
     views = page.evaluate("window.backpropviz.views()")
     close(ctx, page)
@@ -198,7 +203,27 @@ def sustained(browser, server, speed: int, seconds: float, late: int = 0) -> dic
     sec = w["ms"] / 1000
     return {"server": (s1 - s0) / (t1 - t0), "shown": w["steps"] / sec, "fps": w["frames"] / sec,
             "per_frame": w["appended"] / max(w["frames"], 1), "most": w["most"], "lag0": lag0, "lag1": lag1,
-            "views": views}
+            "views": views, "cpu": (c1 - c0) / (t1 - t0)}
+
+
+def cpu_times() -> list[int] | None:
+    """The machine's CPU time so far by kind (/proc/stat: user, nice, system, idle, iowait, irq,
+    softirq, steal), or None where there is none."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def stolen(before: list[int] | None) -> str:
+    """The share of the machine's CPU time the host took (steal) since ``before``: a virtual
+    machine's figures are slower by about that much, and swing with it."""
+    after = cpu_times()
+    if before is None or after is None or sum(after) == sum(before):
+        return ""
+    d = [b - a for a, b in zip(before, after)]
+    return f" (CPU time taken by the host meanwhile: {100 * d[7] / sum(d):.0f}%)"
 
 
 def main() -> int:
@@ -220,6 +245,7 @@ def main() -> int:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         if args.only != "sustained":
             print("(a) control change -> the frame after the new run's first step is drawn (target <= 100 ms)")
+            since = cpu_times()
             for label, times, parts in control_changes(browser, server, args.repeats, args.case):
                 print(f"  {label:58} median {statistics.median(times):6.1f} ms   worst {max(times):6.1f} ms   "
                       f"({len(times)} changes)")
@@ -227,18 +253,20 @@ def main() -> int:
                 answer = f"{statistics.median(answers):5.1f} ms" if answers else "(not timed)"
                 print(f"  {'':58}   medians: answer {answer}, first steps arrived {statistics.median(a for _, a, _ in parts):5.1f}"
                       f" ms, drawn (JS) {statistics.median(d for _, _, d in parts):5.1f} ms; then the frame's style, layout and paint")
+            print(f"  {stolen(since).strip()}")
         if args.only != "change":
             print("(b) moons mlp:8,8, batch 10, every view live (target >= 60 steps/s shown, the lag not growing)")
             print(f"  {'speed':>8} {'trained/s':>10} {'shown/s':>8} {'frames/s':>9} {'steps/frame':>12} {'most':>5} "
-                  f"{'lag start':>10} {'lag end':>8}")
+                  f"{'lag start':>10} {'lag end':>8} {'server CPU':>11}")
             views = None
             for late in sorted({0, args.late}):
                 for speed in (int(s) for s in args.speeds.split(",")):
+                    since = cpu_times()
                     r = sustained(browser, server, speed, args.seconds, late)
                     views = r["views"]
                     print(f"  {speed or 'max':>8} {r['server']:10.1f} {r['shown']:8.1f} {r['fps']:9.1f} "
-                          f"{r['per_frame']:12.2f} {r['most']:5d} {r['lag0']:10d} {r['lag1']:8d}"
-                          + (f"   (after {late} steps)" if late else ""))
+                          f"{r['per_frame']:12.2f} {r['most']:5d} {r['lag0']:10d} {r['lag1']:8d} {100 * r['cpu']:10.0f}%"
+                          + (f"   (after {late} steps)" if late else "") + stolen(since))
             print(f"  views live: {', '.join(views)}")
         browser.close()
     return 0

@@ -55,6 +55,31 @@ def test_server_starts_on_a_free_port_and_stops_within_a_second_with_a_stream_op
         urllib.request.urlopen(s.url, timeout=2)
 
 
+def test_runs_train_with_torch_on_one_thread_and_the_count_is_given_back_at_stop():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        s = Server(port=0).start()
+        try:
+            assert torch.get_num_threads() == 1
+            pg = s.playground
+            pg.command({"client": "threads", "action": "new", "play": True, "speed": 0,
+                        "config": {"data": "moons", "model": "mlp:4", "batch_size": 10, "epochs": 3}})
+            run = pg.clients["threads"].run
+            deadline = time.monotonic() + 20
+            while run.alive and time.monotonic() < deadline:  # (its whole-set losses, its steps: all small work)
+                time.sleep(0.02)
+                assert torch.get_num_threads() == 1
+            assert run.state == "done"
+        finally:
+            s.stop()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_every_request_without_the_token_is_refused(server):
     base = server.base
     wrong = server.token[:-1] + ("x" if server.token[-1] != "x" else "y")  # one character off

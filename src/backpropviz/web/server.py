@@ -772,6 +772,16 @@ class Server:
         # (sys.setswitchinterval(0.001) was tried for the request thread against a run's worker:
         # moons mlp:8,8 a neuron added 202 and 182 ms median, beside 174 and 213 without, load 5)
 
+        # Torch on one thread while the server runs: a playground's models are small (see the
+        # limits), and torch's second thread waking for each of their ops tripled the server's CPU
+        # time at 60 steps a second (moons mlp:8,8: 22% -> 60% of a core, the same steps), taken
+        # from the browser that draws them on the same machine. (The whole-set evaluator's own
+        # switch to one thread for small work, entered and left by two threads at once, had left
+        # the count at 1 or 2 by chance.) Set back by stop().
+        import torch
+
+        self._torch_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
         config = uvicorn.Config(make_app(self.playground, self.port), log_level="warning", access_log=False,
                                 lifespan="off", timeout_graceful_shutdown=1)
         self._uvicorn = uvicorn.Server(config)
@@ -802,6 +812,11 @@ class Server:
             self.sock.close()
         except OSError:
             pass
+        if getattr(self, "_torch_threads", None):
+            import torch
+
+            torch.set_num_threads(self._torch_threads)
+            self._torch_threads = None
 
     def __enter__(self):
         return self.start()
