@@ -428,3 +428,47 @@ def test_the_views_speak_japanese_after_switching(tab, article):
     left = sorted(w for w in english if re.search(rf"\b{w}\b", text))
     assert left == [], left
     assert s.errors == []
+
+
+# A recording that grows (as a live server sends it) and whose per-epoch metrics come after its
+# loss chart was made: the chart's curves, before and after.
+GROW_EPOCHS = """async ([first, last]) => {
+  const { Recording, decode } = await import("bpv/recording.js");
+  const { mount } = await import("bpv/app.js");
+  const page = JSON.parse(document.getElementById("bpv-data").textContent);
+  const P = page.run.param_names.length;
+  const params = decode(page.steps.params), grads = decode(page.steps.grads);
+  const loss = decode(page.steps.loss), epoch = decode(page.steps.epoch), whole = decode(page.steps.whole_loss);
+  const epochs = page.epochs;
+  const rec = new Recording({ ...page, epochs: {} }, P);
+  const send = (a, b) => rec.append({ initial: a === 0 ? params.slice(0, P) : undefined, initial_whole_loss: whole[0],
+    params: params.slice((a + 1) * P, (b + 1) * P), grads: grads.slice(a * P, b * P),
+    loss: loss.slice(a, b), epoch: epoch.slice(a, b), whole_loss: whole.slice(a + 1, b + 1) });
+  send(0, first);
+  const el = document.createElement("div");
+  document.body.append(el);
+  const api = mount(el, rec, { hash: false });
+  api.views(["loss"]);
+  const curves = () => [...el.querySelectorAll("[data-view=loss] .u-legend .u-series .u-label")].map((s) => s.textContent);
+  api.go(first - 1);
+  const before = curves();
+  Object.assign(rec.meta.epochs, epochs);  // (as web/live/liveviews.js puts them in)
+  send(first, last);
+  api.go(last - 1);
+  await new Promise((r) => setTimeout(r, 300));  // (a chart redraws for growth at most every 4x its redraw time)
+  const after = curves();
+  api.lang("ja"); api.lang("en");  // every view made again, for the recording as it is now
+  return { before, after, made: curves() };
+}"""
+
+
+def test_a_growing_loss_chart_takes_the_per_epoch_curves_that_come_after_it_was_made(open_page, moons):
+    from backpropviz.i18n import CATALOGUE as TEXTS
+
+    h, path = moons
+    s = open_page(path)
+    r = s.page.evaluate(GROW_EPOCHS, [10, 100])
+    accuracy = TEXTS["page_acc_train"]["en"]
+    assert accuracy not in r["before"]
+    assert accuracy in r["after"] and r["after"] == r["made"]
+    assert s.errors == []
