@@ -45,6 +45,11 @@ export function create(el, rec, ctx) {
     return { update() {} };
   }
   const names = rec.names;
+  // What the diagram is drawn for: another run with the same (a live page's next run from another
+  // seed, rate or optimiser) takes it in place (rebind).
+  const shapeOf = (r) => JSON.stringify([r.run.model.layers, r.names, r.meta.data.feature_names || [],
+    r.meta.data.class_names || [], r.run.model.output, r.run.model.activation]);
+  const shape = shapeOf(rec);
   const featureNames = rec.meta.data.feature_names || [];
   const classNames = rec.meta.data.class_names || [];
 
@@ -181,6 +186,13 @@ export function create(el, rec, ctx) {
   });
 
   return {
+    fits: (next) => shapeOf(next) === shape,
+    rebind(next) {
+      if (shapeOf(next) !== shape) return false;
+      rec = next;
+      wTop = bTop = scanned = 0;  // (the scales are the new run's: update() scans its rows)
+      return true;
+    },
     update(k) {
       current = k;
       if (scan()) {  // new rows since the last step shown
