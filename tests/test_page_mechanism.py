@@ -361,7 +361,7 @@ def test_hover_shows_every_number_at_full_precision(tab, article):
     assert tip(s, cell) == f"∂L/∂z = {value}"
     assert float(value) == pytest.approx(chain_rule_table(h, k).dL_dz[3], rel=1e-5)
     assert tip(s, "[data-view=chain] th[data-col=dL_dw1]") == "∂L/∂w1 = x1 · ∂L/∂z"
-    text = tip(s, "[data-view=network] .bpv-network-hits line[data-param='1']")  # w2's line
+    text = tip(s, "[data-view=network] line.bpv-network-edge[data-param='1']")  # w2's line, at its middle
     assert text.startswith("w2 = ") and f"{float(h.params[k, 1]):.6g}".replace("-", "−") in text
     text = tip(s, "[data-view=update] tbody tr[data-name=b] td[data-col=after]")
     assert text.startswith("b · after = ") and float(text.split("= ")[1]) == pytest.approx(float(h.params[k + 1, 2]), rel=1e-7)
@@ -471,4 +471,30 @@ def test_a_growing_loss_chart_takes_the_per_epoch_curves_that_come_after_it_was_
     accuracy = TEXTS["page_acc_train"]["en"]
     assert accuracy not in r["before"]
     assert accuracy in r["after"] and r["after"] == r["made"]
+    assert s.errors == []
+
+
+NEAR_LINE = """([param, off]) => {
+  const line = document.querySelector(`[data-view=network] line.bpv-network-edge[data-param='${param}']`);
+  const svg = line.ownerSVGElement, r = svg.getBoundingClientRect();
+  const [x1, y1, x2, y2] = ["x1", "y1", "x2", "y2"].map((k) => Number(line.getAttribute(k)));
+  const len = Math.hypot(x2 - x1, y2 - y1);  // (the drawing's units are the page's pixels here)
+  return [r.left + (x1 + x2) / 2 - ((y2 - y1) / len) * off, r.top + (y1 + y2) / 2 + ((x2 - x1) / len) * off];
+}"""
+
+
+def test_a_weight_shows_when_the_pointer_is_near_its_line_and_a_bias_on_its_unit(tab, article):
+    h, path = article
+    s = tab(path)
+    k = 10
+    go(s, k)
+    shown = lambda: s.js("(() => { const t = document.querySelector('.bpv-tip'); return t && t.style.display !== 'none' ? t.textContent : ''; })()")  # noqa: E731
+    x, y = s.js(NEAR_LINE, [0, 3])  # w1's line, 3 px beside it
+    s.page.mouse.move(x, y)
+    assert shown().startswith("w1 = ") and f"{float(h.params[k, 0]):.6g}".replace("-", "−") in shown()
+    x, y = s.js(NEAR_LINE, [0, 12])  # 12 px away: no weight
+    s.page.mouse.move(x, y)
+    assert shown() == ""
+    s.page.hover("[data-view=network] circle.bpv-network-unit")  # the output unit: its bias
+    assert shown().startswith("b = ") and f"{float(h.params[k, 2]):.6g}".replace("-", "−") in shown()
     assert s.errors == []

@@ -107,7 +107,6 @@ export function create(el, rec, ctx) {
   const nEdges = layers.reduce((sum, L) => sum + L.weight.length * L.weight[0].length, 0);
   // a dense diagram: lines see-through, so that the crossings stay readable
   const edgeLayer = s("g", { class: "bpv-network-edges", "stroke-opacity": nEdges > 300 ? 0.45 : nEdges > 60 ? 0.8 : 1 }, svg);
-  const hitLayer = s("g", { class: "bpv-network-hits", stroke: "transparent" }, svg);
   const unitLayer = s("g", { class: "bpv-network-units" }, svg);
   const edges = [];   // {el, j}
   const units = [];   // {el, j}
@@ -117,8 +116,7 @@ export function create(el, rec, ctx) {
         const a = unitPos[l][i], b = unitPos[l + 1][o];
         const line = s("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, "stroke-linecap": "round", class: "bpv-network-edge",
           "data-param": String(j), "data-name": names[j] }, edgeLayer);
-        s("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, "stroke-width": 7, "data-param": String(j) }, hitLayer);
-        edges.push({ el: line, j });
+        edges.push({ el: line, j, a, b });
       });
     });
   });
@@ -178,8 +176,25 @@ export function create(el, rec, ctx) {
   el.append(legend);
 
   let current = 0;
+  // The weight under the pointer: a unit's bias, else the line nearest the pointer within a few
+  // pixels (thin lines are hard to hit; a second, wide and transparent line per weight for the
+  // pointer doubled the diagram's elements, made again with every new model on a live page).
+  const NEAR = 4;
+  function nearest(e) {
+    const r = svg.getBoundingClientRect();  // (the drawing's own units: the page may scale it)
+    const x = ((e.clientX - r.left) * W) / (r.width || W), y = ((e.clientY - r.top) * H) / (r.height || H);
+    let best = -1, bestD = NEAR * NEAR;
+    for (const { a, b, j } of edges) {
+      const dx = b.x - a.x, dy = b.y - a.y;
+      const f = Math.max(0, Math.min(1, ((x - a.x) * dx + (y - a.y) * dy) / (dx * dx + dy * dy || 1)));
+      const ex = a.x + f * dx - x, ey = a.y + f * dy - y;
+      if (ex * ex + ey * ey <= bestD) { bestD = ex * ex + ey * ey; best = j; }
+    }
+    return best;
+  }
   attach(svg, (e) => {
-    const j = e.target && e.target.getAttribute ? Number(e.target.getAttribute("data-param")) : NaN;
+    const unit = e.target && e.target.tagName === "circle" ? e.target : null;  // (an input has no parameter)
+    const j = unit ? Number(unit.getAttribute("data-param")) : nearest(e);
     if (!(j >= 0)) return "";
     const p = rec.params(current);
     return t("net_hover", { name: names[j], value: fmt(p[j], 6), step: rec.stepNumber(current) });
