@@ -111,3 +111,20 @@ def build_page(tmp_path_factory, name: str, history=None, *, lang="en", **run):
 
 MOONS = dict(data="moons", model="mlp:8,8", activation="relu", optimizer="adam", lr=0.05, epochs=300,
              batch_size=32, test_fraction=0.25, seed=0)
+
+
+# The start of an async page.evaluate function on a page of `backpropviz html`: its recording's
+# arrays, `mount` and `Recording`, and `grow(rec)`, a function (a, b) that appends steps a..b-1 to
+# `rec` as a live server sends them (row 0 with the first). Used as GROWING + "..." + "}".
+GROWING = """
+  const { Recording, decode } = await import("bpv/recording.js");
+  const { mount } = await import("bpv/app.js");
+  const page = JSON.parse(document.getElementById("bpv-data").textContent);
+  const P = page.run.param_names.length;
+  const params = decode(page.steps.params), grads = decode(page.steps.grads);
+  const loss = decode(page.steps.loss), epoch = decode(page.steps.epoch), whole = decode(page.steps.whole_loss);
+  const grow = (rec) => (a, b) => rec.append({ initial: a === 0 ? params.slice(0, P) : undefined,
+    initial_whole_loss: a === 0 ? whole[0] : undefined,
+    params: params.slice((a + 1) * P, (b + 1) * P), grads: grads.slice(a * P, b * P),
+    loss: loss.slice(a, b), epoch: epoch.slice(a, b), whole_loss: whole.slice(a + 1, b + 1) });
+"""

@@ -16,7 +16,7 @@ from backpropviz.history import History
 from backpropviz.train import train
 from backpropviz.web.pack import decode, encode, page_data, page_labels
 from backpropviz.web.page import write_page
-from pagehelpers import MOONS  # the browser fixtures live in conftest.py
+from pagehelpers import GROWING, MOONS  # the browser fixtures live in conftest.py
 
 SMALL_MOONS = {**MOONS, "epochs": 40}  # 240 steps of mini-batches: the same kind of run, quicker
 
@@ -290,19 +290,10 @@ def test_page_data_is_plain_json_with_a_version():
     np.testing.assert_array_equal(decode(back["steps"]["grads"]), h.grads)
 
 
-GROW = """async ([first, extra]) => {
-  const { Recording, decode } = await import("bpv/recording.js");
-  const { mount } = await import("bpv/app.js");
-  const page = JSON.parse(document.getElementById("bpv-data").textContent);
-  const P = page.run.param_names.length;
-  const params = decode(page.steps.params), grads = decode(page.steps.grads);
-  const loss = decode(page.steps.loss), epoch = decode(page.steps.epoch), whole = decode(page.steps.whole_loss);
+GROW = """async ([first, extra]) => {""" + GROWING + """
   // A recording that starts empty and grows as a live server would send steps.
   const rec = new Recording(page, P);
-  const send = (a, b) => rec.append({ initial: a === 0 ? params.slice(0, P) : undefined,
-    initial_whole_loss: a === 0 ? whole[0] : undefined,
-    params: params.slice((a + 1) * P, (b + 1) * P), grads: grads.slice(a * P, b * P),
-    loss: loss.slice(a, b), epoch: epoch.slice(a, b), whole_loss: whole.slice(a + 1, b + 1) });
+  const send = grow(rec);
   send(0, first);
   const el = document.createElement("div");
   document.body.append(el);

@@ -17,7 +17,7 @@ from backpropviz.config import RunConfig
 from backpropviz.train import train
 from backpropviz.web.pack import page_data
 from backpropviz.web.page import write_page
-from pagehelpers import MOONS, PageSession  # noqa: F401  (the browser fixtures live in conftest.py)
+from pagehelpers import GROWING, MOONS, PageSession  # noqa: F401  (the browser fixtures live in conftest.py)
 
 SMALL_MOONS = {**MOONS, "epochs": 24}  # 120 steps of mini-batches of 32 (the last of each epoch 22)
 F32 = dict(rtol=2e-6, atol=1e-7)      # what survives a float32 round trip
@@ -368,17 +368,9 @@ def test_hover_shows_every_number_at_full_precision(tab, article):
     assert s.errors == []
 
 
-GROW = """async ([first, last]) => {
-  const { Recording, decode } = await import("bpv/recording.js");
-  const { mount } = await import("bpv/app.js");
-  const page = JSON.parse(document.getElementById("bpv-data").textContent);
-  const P = page.run.param_names.length;
-  const params = decode(page.steps.params), grads = decode(page.steps.grads);
-  const loss = decode(page.steps.loss), epoch = decode(page.steps.epoch);
+GROW = """async ([first, last]) => {""" + GROWING + """
   const rec = new Recording(page, P);  // empty, then filled as a live server would send steps
-  const send = (a, b) => rec.append({ initial: a === 0 ? params.slice(0, P) : undefined,
-    params: params.slice((a + 1) * P, (b + 1) * P), grads: grads.slice(a * P, b * P),
-    loss: loss.slice(a, b), epoch: epoch.slice(a, b) });
+  const send = grow(rec);
   send(0, first);
   const el = document.createElement("div");
   document.body.append(el);
@@ -432,18 +424,10 @@ def test_the_views_speak_japanese_after_switching(tab, article):
 
 # A recording that grows (as a live server sends it) and whose per-epoch metrics come after its
 # loss chart was made: the chart's curves, before and after.
-GROW_EPOCHS = """async ([first, last]) => {
-  const { Recording, decode } = await import("bpv/recording.js");
-  const { mount } = await import("bpv/app.js");
-  const page = JSON.parse(document.getElementById("bpv-data").textContent);
-  const P = page.run.param_names.length;
-  const params = decode(page.steps.params), grads = decode(page.steps.grads);
-  const loss = decode(page.steps.loss), epoch = decode(page.steps.epoch), whole = decode(page.steps.whole_loss);
+GROW_EPOCHS = """async ([first, last]) => {""" + GROWING + """
   const epochs = page.epochs;
   const rec = new Recording({ ...page, epochs: {} }, P);
-  const send = (a, b) => rec.append({ initial: a === 0 ? params.slice(0, P) : undefined, initial_whole_loss: whole[0],
-    params: params.slice((a + 1) * P, (b + 1) * P), grads: grads.slice(a * P, b * P),
-    loss: loss.slice(a, b), epoch: epoch.slice(a, b), whole_loss: whole.slice(a + 1, b + 1) });
+  const send = grow(rec);
   send(0, first);
   const el = document.createElement("div");
   document.body.append(el);
