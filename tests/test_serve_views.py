@@ -591,6 +591,9 @@ def test_the_loss_chart_shows_the_per_epoch_accuracy_while_the_run_trains(server
     try:
         page.evaluate("window.backpropviz.play()")
         legend = "() => [...document.querySelectorAll('[data-view=loss] .u-legend .u-series .u-label')].map((s) => s.textContent)"
+        # The curve is there from the first frame: the run says which metrics will come.
+        page.wait_for_function("document.querySelector('[data-view=loss] .uplot') !== null")
+        assert any(accuracy in s for s in page.evaluate(legend))
         page.wait_for_function("window.backpropviz.steps() >= 45")  # two epochs of 20 steps ended
         page.wait_for_function(f"({legend})().some((s) => s.includes({accuracy!r}))")
         assert page.evaluate("window.backpropviz.state().state") == "running"  # shown while it trains

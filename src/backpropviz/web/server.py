@@ -160,6 +160,9 @@ def live_meta(config, lang: str = "en"):
                 "model": model, "full_batch": batch_layout(config, len(history.y))[0], "lr": _finite(config.lr),
                 "optimizer": str(config.optimizer), "planned_steps": steps},
         "data": _data(history), "epochs": {}, "surface": None, "trace": None, "views": views, "omitted": omitted,
+        # the per-epoch metrics that will come (web/livework.py): the loss chart has their curves
+        # from the first step, and is not made again when they come
+        "epochs_to_come": ["train_loss", "train_acc"] + (["test_loss", "test_acc"] if history.has_test else []),
     }
     # The evaluator is made by the run's worker thread before its first step, after the ``new``
     # command has answered (a model and a loss built again: ~12 ms of a moons mlp:8,8 answer's ~26,

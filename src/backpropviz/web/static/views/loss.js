@@ -50,9 +50,10 @@ export function create(el, rec, ctx) {
     const r2 = r.meta.run.model.output === "identity";
     const perEpoch = [["test_loss", "loss_test", "#E69F00", "loss"], ["train_acc", r2 ? "r2_train" : "acc_train", "#0072B2", "acc"],
       ["test_acc", r2 ? "r2_test" : "acc_test", "#CC79A7", "acc"]];
+    const coming = r.meta.epochs_to_come || [];  // (a live run's: curves without values yet)
     for (const [key, label, colour, scaleKey] of perEpoch) {
-      if (!epochs[key]) continue;
-      const values = decode(epochs[key]);
+      if (!epochs[key] && !coming.includes(key)) continue;
+      const values = epochs[key] ? decode(epochs[key]) : [];
       const at = epochRows(r, values.length);
       const col = new Array(n).fill(null);
       for (let e = 0; e < values.length; e++) col[Math.min(at[e], n - 1)] = values[e];
