@@ -21,7 +21,7 @@ from .data import Dataset, make_dataset, train_test_split
 from .errors import BackpropvizError, TrainingDiverged
 from .history import History
 from .losses import check_loss_for_task, get_loss
-from .models import build_model, flat_storage, initialise, param_names, set_flat
+from .models import build_model, flat_storage, get_flat, initialise, param_names, set_flat
 from .optim import lr_schedule, make_optimizer
 
 
@@ -633,7 +633,7 @@ def start_history(config: RunConfig, dataset: Dataset | None = None) -> History:
     parameters, no step (what a live page draws before the run trains; ``train`` with the same
     config and data starts from this row 0)."""
     train_set, test_set, model = prepare(config, dataset)
-    row0 = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy()[None].copy()
+    row0 = get_flat(model).numpy()[None]
     P = row0.shape[1]
     return History(
         params=row0, grads=np.empty((0, P), dtype=row0.dtype), loss=np.empty(0, dtype=row0.dtype),
