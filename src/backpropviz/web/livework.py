@@ -258,6 +258,11 @@ class LiveWork:
         self.publish("epochs", {"epochs": {k: encode(np.array(v, dtype=np.float64)) for k, v in self.epoch_values.items()}})
 
 
+def epoch_metric_names(has_test: bool) -> list[str]:
+    """The per-epoch metrics a live run's "epochs" events hold (train's, and the test set's if any)."""
+    return [f"{part}_{what}" for part in ("train", "test")[:1 + has_test] for what in ("loss", "acc")]
+
+
 class _EpochMetrics:
     """The whole training and test sets' data loss and score at given parameters, as ``train``
     measures them once per epoch (its WholeSetEvaluator on a model of the run's kind)."""
@@ -278,7 +283,7 @@ class _EpochMetrics:
             yt = torch.from_numpy(history.y_test)
             yt = yt.reshape(-1, 1) if yt.ndim == 1 else yt
             self.evaluators["test"] = WholeSetEvaluator(self.model, loss_fn, torch.from_numpy(history.X_test), yt, score)
-        self.names = [f"{part}_{what}" for part in self.evaluators for what in ("loss", "acc")]
+        self.names = epoch_metric_names("test" in self.evaluators)
 
     def at(self, flat) -> dict[str, float]:
         from ..models import set_flat

@@ -151,7 +151,7 @@ def live_meta(config, lang: str = "en"):
         if view == "network" and not model["layers"]:
             continue
         views.append(view)
-    from .livework import live_omitted
+    from .livework import epoch_metric_names, live_omitted
 
     omitted = live_omitted()  # the surface and the graph come later than the steps (web/livework.py)
     meta = {
@@ -162,7 +162,7 @@ def live_meta(config, lang: str = "en"):
         "data": _data(history), "epochs": {}, "surface": None, "trace": None, "views": views, "omitted": omitted,
         # the per-epoch metrics that will come (web/livework.py): the loss chart has their curves
         # from the first step, and is not made again when they come
-        "epochs_to_come": ["train_loss", "train_acc"] + (["test_loss", "test_acc"] if history.has_test else []),
+        "epochs_to_come": epoch_metric_names(history.has_test),
     }
     # The evaluator is made by the run's worker thread before its first step, after the ``new``
     # command has answered (a model and a loss built again: ~12 ms of a moons mlp:8,8 answer's ~26,
