@@ -214,3 +214,38 @@ def test_interrupted_run_keeps_its_history_in_the_recording(cli, tmp_path):
     ref = npz(tmp_path / "ref.npz")
     assert same_bits(history.params, ref["params"]) and same_bits(history.grads, ref["grads"])
     assert same_bits(history.loss, ref["loss"]) and same_bits(history.epoch, ref["epoch"])
+
+
+@pytest.mark.parametrize("where", ["update", "params", "recording"])
+def test_a_signal_inside_a_step_waits_until_the_step_is_recorded(where, monkeypatch, tmp_path):
+    """Ctrl-C raised at three points inside step 5 (in the optimiser's update, while the
+    parameters are stored, while the recording takes the loss): the step is finished first, so the
+    history holds 6 whole steps, equal to a 6-epoch run's, and the recording holds that history."""
+    from backpropviz import train as train_module
+    from backpropviz.config import RunConfig
+    from backpropviz.record.recorder import Recorder as Recording
+
+    targets = {"update": (train_module.HookedOptimizer, "step"), "params": (train_module.Recorder, "record_params"),
+               "recording": (Recording, "step")}
+    cls, name = targets[where]
+    original, calls = getattr(cls, name), []
+
+    def interrupting(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:
+            signal.raise_signal(signal.SIGINT)  # Python's handler runs before the next line
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, name, interrupting)
+    config = RunConfig(epochs=50)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        train_module.train(config, recording=tmp_path / "rec")
+    monkeypatch.undo()
+    history = caught.value.history
+    assert history.n_steps == 6 and history.status == "interrupted at step 6 (Ctrl-C)"
+    ref = train_module.train(RunConfig(epochs=6))
+    assert same_bits(history.params, ref.params) and same_bits(history.grads, ref.grads)
+    assert same_bits(history.loss, ref.loss)
+    kept = backpropviz.load_recording(tmp_path / "rec").to_history()
+    assert same_bits(kept.params, history.params) and same_bits(kept.loss, history.loss)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the loop's guard is gone

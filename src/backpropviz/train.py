@@ -20,6 +20,7 @@ from .config import ARTICLE_INIT, RunConfig
 from .data import Dataset, make_dataset, train_test_split
 from .errors import BackpropvizError, TrainingDiverged
 from .history import History
+from .interrupts import StepGuard
 from .losses import check_loss_for_task, get_loss
 from .models import build_model, flat_storage, get_flat, initialise, param_names, set_flat
 from .optim import lr_schedule, make_optimizer
@@ -508,7 +509,9 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on
 
     status = "completed"
     interrupted = None
+    guard = StepGuard()  # a Ctrl-C waits while a step is half recorded (see the loop)
     try:
+        guard.__enter__()
         for epoch in range(config.epochs):
             epoch_start = rec.t
             optimizer.lr = lr = rates[epoch]
@@ -552,10 +555,14 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on
                     metrics["train_loss"].append(data_loss.item())
                     metrics["train_acc"].append(score(output.detach(), y))
                 grads = torch.autograd.grad(loss, params)
+                # From the update to the recorded step, a signal waits: stopped in between, the
+                # parameters would be a step ahead of the history (and of the recording's rows).
+                guard.busy = True
                 optimizer.step(rec.record(loss_value, grads))
                 rec.record_params(flat)
                 if recorder is not None:
                     recorder.step(loss_value)
+                guard.done()
                 if on_step is not None:
                     on_step(rec.t)
                 if on_record is not None:
@@ -575,7 +582,7 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on
                 break
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: keep the steps done, as for a divergence
         interrupted = exc
-        status = f"interrupted at step {rec.t} ({exc or 'Ctrl-C'})"
+        status = f"interrupted at step {rec.t} ({str(exc) or 'Ctrl-C'})"
         started = int(rec.epoch[rec.t - 1]) + 1 if rec.t else 0  # epochs with a recorded step
         for values in metrics.values():
             del values[started:]
@@ -583,6 +590,8 @@ def train(config: RunConfig, dataset: Dataset | None = None, *, on_step=None, on
         if recorder is not None:
             recorder.__exit__(type(exc), exc, None)
         raise
+    finally:
+        guard.__exit__()
     if status == "completed":
         loss_value, acc = evaluate_train()
         metrics["train_loss"].append(loss_value)
