@@ -51,3 +51,22 @@ def drawn(monkeypatch):
 
     monkeypatch.setattr(figures, "figure_bytes", keep)
     return figs
+
+
+@pytest.fixture(autouse=True)
+def _no_run_left_training(request):
+    """After a test that used a playground ``server`` (module-scoped), its runs are halted: a page
+    closed by the test would otherwise hold one of the server's MAX_RUNS places for ORPHAN_GRACE
+    seconds, and a later test's "train" could be refused."""
+    server = request.getfixturevalue("server") if "server" in request.fixturenames else None
+    yield
+    playground = getattr(server, "playground", None)
+    if playground is None:
+        return
+    with playground.lock:
+        runs = [c.run for c in playground.clients.values() if c.run is not None]
+    for run in runs:
+        run.halt()
+    for run in runs:
+        if run.thread is not None:
+            run.thread.join(60)
