@@ -63,10 +63,6 @@ def _no_run_left_training(request):
     playground = getattr(server, "playground", None)
     if playground is None:
         return
-    with playground.lock:
-        runs = [c.run for c in playground.clients.values() if c.run is not None]
-    for run in runs:
-        run.halt()
-    for run in runs:
+    for run in playground.halt_runs():
         if run.thread is not None:
             run.thread.join(60)

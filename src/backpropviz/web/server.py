@@ -505,12 +505,17 @@ class Playground:
         for run in runs:
             run.start_deferred()
 
-    def shutdown(self) -> None:
-        self.closing.set()
+    def halt_runs(self) -> list:
+        """Halt every page's run (each stops before its next step); returns them."""
         with self.lock:
             runs = [c.run for c in self.clients.values() if c.run is not None]
         for run in runs:
             run.halt()
+        return runs
+
+    def shutdown(self) -> None:
+        self.closing.set()
+        self.halt_runs()
 
 
 # -- the app --------------------------------------------------------------------------------------
