@@ -18,7 +18,8 @@ export function rows(rec) {
  * made again if its series, axes or scales are no longer the same (a live run's first per-epoch
  * metrics add curves; a loss range past 20x turns the axis logarithmic). `fits(next)`: another
  * recording gives the same series, axes and scales; `rebind(next)` then shows it in place (a live
- * page's next run), else returns false and the chart is as it was. `chart.u`: the uPlot shown.
+ * page's next run), else returns false and the chart is as it was; `rebind(next, {series: true})`
+ * also takes series added or removed at the end (reseries). `chart.u`: the uPlot shown.
  */
 export function lineChart(el, rec, ctx, make, { height = 220 } = {}) {
   // (ctx.width: the card's width, measured once for every view: no layout forced per chart)
@@ -79,6 +80,26 @@ export function lineChart(el, rec, ctx, make, { height = 220 } = {}) {
     else build(made);
     place(wanted);
   }
+  /** Series added or removed at the end of a chart with the same axes, scales and legend, whose
+   * kept series are drawn as before (a live run's next network, a neuron more: its layer's
+   * parameters), made so in place: a new uPlot's first draw measures its axes and forces a layout
+   * of the page, 4-14 ms of a new run's first frame in a Chromium trace. A label of a kept series
+   * changes in place only where no legend shows it (the tooltip reads it). False: not so. */
+  function reseries(opts) {
+    const was = JSON.parse(layout), now = JSON.parse(shape(opts));
+    const series = opts.series || [];
+    const legend = now[3] !== false;
+    const n = Math.min(was[0].length, now[0].length);
+    const kept = (i) => JSON.stringify(was[0][i].slice(1)) === JSON.stringify(now[0][i].slice(1))
+      && (!legend || was[0][i][0] === now[0][i][0]);
+    if (JSON.stringify(was.slice(1)) !== JSON.stringify(now.slice(1)) || n < 2) return false;
+    for (let i = 0; i < n; i++) if (!kept(i)) return false;
+    for (let i = was[0].length - 1; i >= now[0].length; i--) u.delSeries(i);
+    for (let i = was[0].length; i < now[0].length; i++) u.addSeries(series[i], i);
+    for (let i = 0; i < n; i++) u.series[i].label = series[i].label;
+    if (line) u.over.appendChild(line);  // (over the series' cursor points, as in a chart made anew)
+    return true;
+  }
   // A live run grows every frame, and a redraw draws every point of every series: a chart that
   // takes d ms to redraw does so at most every 4d ms, so that late in a long run the other views
   // keep their frame rate (bench/bench_serve.py); its last growth is always drawn.
@@ -106,9 +127,10 @@ export function lineChart(el, rec, ctx, make, { height = 220 } = {}) {
   // (a new uPlot costs a canvas, its axes' DOM and a forced layout in its first commit: on a new
   // live run of the same shape, the chart is kept and given the run's data)
   const fits = (next) => shape(make(next).opts) === layout;
-  const rebind = (next) => {
+  const rebind = (next, { series = false } = {}) => {
     const made = make(next);
-    if (shape(made.opts) !== layout) return false;
+    if (shape(made.opts) !== layout && !(series && reseries(made.opts))) return false;
+    layout = shape(made.opts);
     stopGrowing();
     clearTimeout(growTimer);
     growTimer = null;

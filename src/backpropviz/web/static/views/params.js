@@ -21,8 +21,9 @@ export function create(el, rec, ctx) {
   let gs = groups(rec, ctx);
   let group = 0;
   const holder = document.createElement("div");
+  let sel = null;
   if (gs.length > 1) {
-    const sel = document.createElement("select");
+    sel = document.createElement("select");
     sel.className = "bpv-select";
     gs.forEach((g, i) => sel.append(new Option(g.label, String(i))));
     sel.addEventListener("change", () => { group = Number(sel.value); build(); chart.place(last); });
@@ -71,20 +72,22 @@ export function create(el, rec, ctx) {
     }
   }
   build();
-  // Another run whose layers have the same shapes (a live page's next run): the chart and the
-  // layer menu are kept.
-  const sameGroups = (next) => {
-    const other = groups(next, ctx);
-    return other.length === gs.length && other.every((g, i) => g.label === gs[i].label && g.cols.join() === gs[i].cols.join());
-  };
   return {
     update(k) { last = k; chart.place(k); },
     destroy() { chart.destroy(); },
-    fits: (next) => sameGroups(next) && chart.fits(next),
+    // Another run with as many layers (a live page's next run: a neuron more, another seed) keeps
+    // the layer menu: a <select> made again has Chromium's autofill parse the page's forms anew,
+    // 15-40 ms of the browser's CPU on a new run's first frame. Its chart is kept too, with series
+    // added or removed where the layer shown has other parameters (chartbase.js reseries), or else
+    // made again.
+    fits: (next) => groups(next, ctx).length === gs.length,
     rebind(next) {
-      if (!sameGroups(next) || !chart.rebind(next)) return false;
+      const other = groups(next, ctx);
+      if (other.length !== gs.length) return false;
       rec = next;
-      gs = groups(next, ctx);
+      gs = other;
+      if (!chart.rebind(next, { series: true })) build();
+      if (sel) other.forEach((g, i) => { if (sel.options[i].text !== g.label) sel.options[i].text = g.label; });
       return true;
     },
   };
