@@ -232,47 +232,44 @@ def test_a_new_run_with_play_trains_at_once_what_train_records(server):
     status, answer = post(server, {"client": "newplay", "action": "new", "config": config, "speed": 0, "play": True})
     assert status == 200 and answer["steps"] == 40 and answer["status"]["state"] in ("running", "done")
     run = server.playground.clients["newplay"].run
-    # Its worker starts once the answer is sent (the answer may reach us first); no 'play' command is sent.
-    deadline = time.monotonic() + 10
-    while run.thread is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    run.thread.join(20)
+    run.thread.join(20)  # (no 'play' command is sent)
     assert run.status()["state"] == "done" and run.done_steps == 40
+    history = train(RunConfig(**config))
+    # The answer carries the run's first steps, as the stream sends them: what train records.
+    first = answer["first"]
+    n = decode(first["loss"]).shape[0]
+    assert first["run"] == answer["run"] and first["from"] == 0 and 1 <= n <= 40
+    np.testing.assert_array_equal(decode(first["initial"]), history.params[0])
+    np.testing.assert_array_equal(decode(first["params"]), history.params[1:n + 1])
+    np.testing.assert_array_equal(decode(first["loss"]), history.loss[:n])
     chunk = run.chunk(0)
-    np.testing.assert_array_equal(decode(chunk["params"]), train(RunConfig(**config)).params[1:chunk["to"] + 1])
-    # without play, a new run waits; play must be true or false
+    np.testing.assert_array_equal(decode(chunk["params"]), history.params[1:chunk["to"] + 1])
+    # without play, a new run waits, and its answer has no steps; play must be true or false
     status, answer = post(server, {"client": "newplay", "action": "new", "config": config})
-    assert status == 200 and answer["status"]["state"] == "ready"
+    assert status == 200 and answer["status"]["state"] == "ready" and "first" not in answer
     status, answer = post(server, {"client": "newplay", "action": "new", "config": config, "play": "yes"})
     assert status == 400 and "play must be true" in answer["error"]
 
 
-def test_a_run_played_by_new_starts_after_the_answer_unless_paused_or_replaced_first():
-    from backpropviz.web.server import Playground
+def test_a_new_run_played_answers_without_steps_when_its_first_step_is_slow(monkeypatch):
+    from backpropviz.web import server as srv
 
-    pg = Playground("t")
+    monkeypatch.setattr(srv, "FIRST_STEPS_WAIT", 0.0)
+    pg = srv.Playground("t")
     config = {"data": "xor", "model": "mlp:3", "lr": 0.3, "epochs": 40, "seed": 4}
+    # the first step held back until the answer is made: the answer goes without it
+    hold = threading.Event()
+    original = srv.LiveRun._hook
+    monkeypatch.setattr(srv.LiveRun, "_hook", lambda self, rec: (hold.wait(10), original(self, rec)))
     try:
-        answer = pg.command({"client": "d", "action": "new", "config": config, "speed": 0, "play": True},
-                            defer_start=True)
+        answer = pg.command({"client": "d", "action": "new", "config": config, "speed": 0, "play": True})
         run = pg.clients["d"].run
-        assert answer["status"]["state"] == "running" and run.thread is None and pg.running() == 1
-        pg.command({"client": "d", "action": "pause"})  # came before the answer was sent: no step is made
-        pg.start_deferred()
-        assert run.thread is None and run.status()["state"] == "paused" and pg.running() == 0
-        pg.command({"client": "d", "action": "play"})
+        assert "first" not in answer and answer["status"]["state"] == "running" and pg.running() == 1
+        hold.set()
         run.thread.join(20)
-        assert run.status()["state"] == "done" and run.done_steps == 40
-
-        pg.command({"client": "d", "action": "new", "config": config, "play": True}, defer_start=True)
-        first = pg.clients["d"].run
-        pg.command({"client": "d", "action": "new", "config": config, "play": True}, defer_start=True)
-        second = pg.clients["d"].run
-        pg.start_deferred()
-        assert first.thread is None and not first.alive  # replaced before its answer went: never trained
-        second.thread.join(20)
-        assert second.status()["state"] == "done"
+        assert run.status()["state"] == "done" and run.done_steps == 40 and run.chunk(0) is not None
     finally:
+        hold.set()
         pg.shutdown()
 
 

@@ -17,7 +17,7 @@ HTTP:
 | ``GET /?token=T&data=moons&...`` | the playground page (settings in the query string) |
 | ``GET /font.css`` | the Japanese font subset of the page's texts (built once; the page's scripts wait for it) |
 | ``GET /static/...``, ``/live/...`` | the viewer's modules and the playground's |
-| ``POST /api/command`` ``{client, action, config?, speed?, lr?, play?}`` | ``new`` (check ``config``, stop the page's run, prepare a new one: ``{run, config, meta, steps, status}``, ``meta`` without ``labels``, those of ``/api/choices``; with ``play: true`` it trains at once), ``play``, ``pause``, ``step`` (one step, then paused), ``speed``, ``lr`` (the learning rate from the next step on, kept in the run's ``lr_changes``: see ``LiveRun.set_lr``); ``surface``, ``trace`` with ``steps`` (the live views: web/livework.py) |
+| ``POST /api/command`` ``{client, action, config?, speed?, lr?, play?}`` | ``new`` (check ``config``, stop the page's run, prepare a new one: ``{run, config, meta, steps, status}``, ``meta`` without ``labels``, those of ``/api/choices``; with ``play: true`` it trains at once, and the answer waits up to ``FIRST_STEPS_WAIT`` for the run's first steps and carries them as ``first``, an event's ``steps`` data), ``play``, ``pause``, ``step`` (one step, then paused), ``speed``, ``lr`` (the learning rate from the next step on, kept in the run's ``lr_changes``: see ``LiveRun.set_lr``); ``surface``, ``trace`` with ``steps`` (the live views: web/livework.py) |
 | ``POST /api/upload?name=FILE.csv`` (the file's bytes), ``GET /api/upload?csv=KEY`` | a CSV file for ``data: "csv"``, kept as ``<sha256>/<name>``, the key a config's ``csv`` gives: ``{csv, name, sha256, bytes, columns, rows, target, targets}`` (web/uploads.py) |
 | ``GET /api/export/KIND?client=ID&run=N`` | the page's run as a file: ``history``, ``page`` (of the steps so far), ``command``, ``script``, ``config``; ``info`` for the export panel (web/exports.py) |
 | ``GET /api/events?client=ID`` | server-sent events: ``steps`` (``{run, from, initial?, params, grads, loss, epoch, lr, whole_loss, lr_changes}``, arrays as page-format records) and ``status`` (``{run, state, seq, steps, message, lr_changes}``; ``seq`` numbers the run's changes of state, and the command's answer carries it too); ``progress``, ``surface``, ``trace``, ``epochs`` (web/livework.py) |
@@ -59,6 +59,11 @@ MAX_CHUNK = 4000         # steps in one event
 MAX_LR_CHANGES = 1000    # learning rates changed during one run
 SPEEDS = (0, 10000)      # steps per second: 0 is as fast as training goes
 DEFAULT_SPEED = 60
+# Seconds the answer to a ``new`` that plays waits for the run's first steps, to carry them: the
+# page draws the new run from the answer, and the browser is idle while the server trains them (when
+# the page made the new run's views meanwhile, the two took each other's CPU on a 2-core machine:
+# moons mlp:8,8, the worker's first step 10 -> 16-24 ms). A slower first step comes by the stream.
+FIRST_STEPS_WAIT = 0.1
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ACTIONS = ("new", "play", "pause", "step", "speed", "lr")
@@ -188,7 +193,7 @@ class LiveRun:
         self.whole = np.full(n_steps + 1, np.nan)
         self.whole_done = 0  # rows of ``whole`` computed
         self.thread: threading.Thread | None = None
-        self.deferred = False  # played, its worker started once the answer is sent (start_deferred)
+        self.first = threading.Event()  # set once the first step can be streamed, or the worker has ended
         self.history = None
         from ..train import LrChanges
 
@@ -213,9 +218,8 @@ class LiveRun:
             self.seq = getattr(self, "seq", 0) + 1
 
     # control (any thread)
-    def play(self, budget=None, *, start: bool = True) -> None:
-        """Train (``budget`` steps, or on). ``start=False`` for a run not started yet: its worker is
-        started by ``start_deferred()`` (the server calls it once the command's answer is sent)."""
+    def play(self, budget=None) -> None:
+        """Train (``budget`` steps, or on)."""
         with self.cond:
             if self.state in ("done", "diverged", "stopped", "error"):
                 return
@@ -224,21 +228,11 @@ class LiveRun:
             self._next = time.perf_counter()
             self.state = "running"
             if self.thread is None:
-                self.deferred = not start
-                if start:
-                    self._start()
+                self._start()
             else:
                 self.cond.notify_all()
 
-    def start_deferred(self) -> None:
-        """Start the worker of a run played with ``start=False``, unless it was paused or halted since."""
-        with self.cond:
-            if self.deferred and self.thread is None and self.state == "running" and not self.stop:
-                self._start()
-            self.deferred = False
-
     def _start(self) -> None:
-        self.deferred = False
         thread = threading.Thread(target=self._work, name=f"backpropviz-run-{self.id}", daemon=True)
         thread.start()
         self.thread = thread  # (once started: another thread may join it as soon as it sees it)
@@ -251,7 +245,6 @@ class LiveRun:
     def halt(self) -> None:
         with self.cond:
             self.stop = True
-            self.deferred = False
             self.cond.notify_all()
 
     def set_lr(self, lr) -> None:
@@ -283,7 +276,7 @@ class LiveRun:
 
     @property
     def alive(self) -> bool:
-        return self.deferred or (self.thread is not None and self.thread.is_alive())
+        return self.thread is not None and self.thread.is_alive()
 
     # the worker
     def _work(self) -> None:
@@ -309,6 +302,7 @@ class LiveRun:
             pass
         with self.cond:
             self.state, self.message = state, message
+        self.first.set()
 
     def _hook(self, rec) -> None:
         import torch
@@ -323,6 +317,8 @@ class LiveRun:
         spare = self.speed > 0 and self._next + 1.0 / self.speed > now
         if spare or now - self._last_whole > 0.03:
             self._whole_losses()
+        if self.whole_done > 1:
+            self.first.set()
         with self.cond:
             self._in_hook = True
             if self.pending_lr is not None:
@@ -441,11 +437,8 @@ class Playground:
         with self.lock:
             return sum(1 for c in self.clients.values() if c.run is not None and c.run.alive)
 
-    def command(self, message, *, defer_start: bool = False) -> dict:
-        """Answer one page message (see the module's table); MessageError for a bad one.
-        ``defer_start``: a new run played at once (``play``) gets its worker from ``start_deferred()``,
-        called by the app once the answer is sent: the worker's first ~10 ms (a model, the data, the
-        evaluator: Python holding the GIL) would otherwise delay the answer it races."""
+    def command(self, message) -> dict:
+        """Answer one page message (see the module's table); MessageError for a bad one."""
         if not isinstance(message, dict):
             raise MessageError(f"a message must be a JSON object {{client, action, ...}}; got a {type(message).__name__}")
         from . import livework
@@ -477,11 +470,17 @@ class Playground:
             client.run = LiveRun(run_id, config, meta, make_evaluator, n_steps,
                                  DEFAULT_SPEED if speed is None else speed, dataset)
             # "play": a setting changed while training trains the new run at once, without a second
-            # round trip (its first steps may reach the page before this answer; the page keeps them).
+            # round trip; the answer carries its first steps (FIRST_STEPS_WAIT). The stream sends
+            # them too, from step 0 (the page keeps one of each step).
+            answer = {"ok": True, "run": run_id, "config": meta["run"]["config"], "meta": meta, "steps": n_steps}
             if play and self.running() < MAX_RUNS:
-                client.run.play(start=not defer_start)
-            return {"ok": True, "run": run_id, "config": meta["run"]["config"], "meta": meta, "steps": n_steps,
-                    "status": client.run.status()}
+                client.run.play()
+                if client.run.first.wait(FIRST_STEPS_WAIT):
+                    first = client.run.chunk(0)
+                    if first is not None:
+                        first.pop("to")
+                        answer["first"] = first
+            return {**answer, "status": client.run.status()}
         if run is None:
             raise MessageError(f"action {action!r} needs a run: send action 'new' with a config first")
         if speed is not None:
@@ -497,13 +496,6 @@ class Playground:
                 raise MessageError("action 'lr' needs an lr: the learning rate from the next step on")
             run.set_lr(message["lr"])
         return {"ok": True, **run.status()}
-
-    def start_deferred(self) -> None:
-        """Start the workers of the runs played by commands whose answers are now sent."""
-        with self.lock:
-            runs = [c.run for c in self.clients.values() if c.run is not None and c.run.deferred]
-        for run in runs:
-            run.start_deferred()
 
     def halt_runs(self) -> list:
         """Halt every page's run (each stops before its next step); returns them."""
@@ -586,7 +578,6 @@ def page_html(token: str) -> str:
 def make_app(playground: Playground, port: int | None = None):
     """The Starlette app of ``playground`` (every request checked for its token)."""
     from starlette.applications import Starlette
-    from starlette.background import BackgroundTask
     from starlette.middleware import Middleware
     from starlette.requests import ClientDisconnect, Request
     from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -663,7 +654,7 @@ def make_app(playground: Playground, port: int | None = None):
         except RecursionError:
             return JSONResponse({"error": "the message is nested too deeply"}, status_code=400)
         try:
-            answer = await asyncio.to_thread(playground.command, message, defer_start=True)
+            answer = await asyncio.to_thread(playground.command, message)
         except asyncio.CancelledError:  # the server is stopping
             return JSONResponse({"error": "the playground server is stopping"}, status_code=503)
         except BackpropvizError as exc:
@@ -672,11 +663,7 @@ def make_app(playground: Playground, port: int | None = None):
             return JSONResponse({"error": "the message is nested too deeply"}, status_code=400)
         except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
             return JSONResponse({"error": f"a setting has a value of the wrong kind ({exc})"[:1000]}, status_code=400)
-        # (a run played by this command starts training once the answer is on its way)
-        return JSONResponse(answer, headers={"Cache-Control": "no-store"}, background=BackgroundTask(start_deferred))
-
-    async def start_deferred():  # (on the loop, not in a pool thread: it only starts threads)
-        playground.start_deferred()
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
     async def events(request):
         try:

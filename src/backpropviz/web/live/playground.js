@@ -167,6 +167,11 @@ export function start(root, choices) {
     if (document.documentElement.lang !== S.lang) document.documentElement.lang = S.lang;  // (app.js buildFrame)
   }
 
+  // A property written only when it changes: written again, even with the same value, an attribute
+  // invalidates the page's style (and a menu's value set again has Chromium's autofill parse the
+  // page's forms anew). The controls are rendered at every change, their status at every frame.
+  const put = (el, key, value) => { if (el[key] !== value) el[key] = value; };
+
   // -- the controls --------------------------------------------------------------------------
   root.textContent = "";
   const side = h("aside", { class: "bpv-live-controls" });
@@ -334,8 +339,6 @@ export function start(root, choices) {
     layers[i] = Math.max(1, Math.min(limits.neurons, layers[i] + delta));
     change({ model: modelOf(layers) });
   };
-  const setText = (el, value) => { if (el.textContent !== value) el.textContent = value; };
-  const setTitle = (el, value) => { if (el.title !== value) el.title = value; };
 
   function renderLayers() {
     const layers = layersOf(S.settings.model);
@@ -351,17 +354,17 @@ export function start(root, choices) {
     }
     layers.forEach((n, i) => {
       const row = layerRows[i];
-      setText(row.name, t("layer", { i: i + 1 }));
-      setText(row.count, t("neurons", { n }));
-      setTitle(row.fewer, t("fewer"));
-      setTitle(row.more, t("more"));
+      put(row.name, "textContent", t("layer", { i: i + 1 }));
+      put(row.count, "textContent", t("neurons", { n }));
+      put(row.fewer, "title", t("fewer"));
+      put(row.more, "title", t("more"));
     });
-    noLayers.hidden = layers.length > 0;
-    setText(noLayers, t("no_layers"));
-    setText(addLayer, t("add_layer"));
-    setText(removeLayer, t("remove_layer"));
-    if (addLayer.disabled !== layers.length >= limits.layers) addLayer.disabled = layers.length >= limits.layers;
-    if (removeLayer.disabled !== !layers.length) removeLayer.disabled = !layers.length;
+    put(noLayers, "hidden", layers.length > 0);
+    put(noLayers, "textContent", t("no_layers"));
+    put(addLayer, "textContent", t("add_layer"));
+    put(removeLayer, "textContent", t("remove_layer"));
+    put(addLayer, "disabled", layers.length >= limits.layers);
+    put(removeLayer, "disabled", !layers.length);
   }
 
   const shownLr = () => (S.pendingLr !== null ? S.pendingLr : lrAt(S.settings, S.steps));
@@ -375,22 +378,22 @@ export function start(root, choices) {
       const v = f.name === "lr" ? shownLr() : s[f.name];
       if (f.kind === "choice" && ![...input.options].some((o) => o.value === String(v))) input.append(h("option", { value: String(v) }, String(v)));
       show(input, v === null || v === undefined ? "" : String(v));
-      if (f.hyper) input.placeholder = f.name in takes ? String(takes[f.name]) : "";
+      if (f.hyper) put(input, "placeholder", f.name in takes ? String(takes[f.name]) : "");
       const shown = (!f.hyper || f.name in takes) && (!f.when || f.when(s)) && (!f.toy || isToy(s));
-      if (rows[f.name]) rows[f.name].hidden = !shown;
+      if (rows[f.name]) put(rows[f.name], "hidden", !shown);
     }
-    fixedRows.hidden = isToy(s);
+    put(fixedRows, "hidden", isToy(s));
     const d = takes.betas || [0.9, 0.999];
     betas.forEach((el, i) => {
       show(el, s.betas ? String(s.betas[i]) : "");
-      el.placeholder = String(d[i]);
-      rows["beta" + (i + 1)].hidden = !("betas" in takes);
+      put(el, "placeholder", String(d[i]));
+      put(rows["beta" + (i + 1)], "hidden", !("betas" in takes));
     });
     const mode = initModeOf(s);
     show(initMode, mode);
-    [...initMode.options].forEach((o) => { o.disabled = o.value === "values" && !takesStart(s); });
-    rows.init_values.hidden = mode !== "values";
-    rows.init_scale.hidden = mode !== "normal";
+    [...initMode.options].forEach((o) => put(o, "disabled", o.value === "values" && !takesStart(s)));
+    put(rows.init_values, "hidden", mode !== "values");
+    put(rows.init_scale, "hidden", mode !== "normal");
     const start = s.init || defaults.init || [];
     initValues.forEach((el, i) => show(el, start[i] !== undefined ? String(start[i]) : ""));
     if (mode === "normal") show(initScale, String(s.init_scheme).split(":")[1] || "");
@@ -406,21 +409,21 @@ export function start(root, choices) {
     if (S.pendingLr !== null) parts.push(t("lr_pending", { lr: fmt(S.pendingLr) }));
     const note = parts.join(" · ");
     if (lrNote.textContent !== note) lrNote.textContent = note;
-    lrNote.hidden = !parts.length;
+    put(lrNote, "hidden", !parts.length);
     if (inputs.lr) show(inputs.lr, String(shownLr()));
   }
 
   function renderStatus() {
     const fields = { steps: S.steps, total: S.total, lr: fmt(shownLr()) };
-    status.textContent = S.state === "none" ? "" : t("status_" + S.state, fields);
-    buttons.play.disabled = S.state === "running";
-    buttons.pause.disabled = S.state !== "running";
-    root.dataset.state = S.state;
+    put(status, "textContent", S.state === "none" ? "" : t("status_" + S.state, fields));
+    put(buttons.play, "disabled", S.state === "running");
+    put(buttons.pause, "disabled", S.state !== "running");
+    put(root.dataset, "state", S.state);
   }
   const showError = (err) => {
     S.message = err ? String(err.message || err) : "";
-    error.textContent = S.message;
-    root.dataset.error = S.message ? "1" : "";
+    put(error, "textContent", S.message);
+    put(root.dataset, "error", S.message ? "1" : "");
   };
 
   // The URL follows the settings a moment later, not at once: history.replaceState waits on the
@@ -508,14 +511,18 @@ export function start(root, choices) {
       if (!a.meta.labels) a.meta.labels = labels;
       S.rec = new Recording(a.meta, a.meta.run.param_names.length);
       S.names = a.meta.run.param_names;
-      // The last run's viewer, still shown, makes this run's views while its first steps are trained
-      // (not when they came already: the frame that draws them makes the views as soon).
-      const stepsCame = held.some(([, ev]) => ev.type === "steps" && events.ofRun(ev, a.run));
-      if (!stepsCame && S.spare && S.spare.el && S.spare.el.parentNode === viewRoot) S.spare.viewer.prepare(S.rec, { lang: S.lang });
       S.state = "ready";
       S.seq = 0;
+      // A run that trains at once sends its first steps with the answer (server.py): drawn now,
+      // before the status changes (the views read their cards' widths from the last layout, which
+      // a change would make the page lay out again first). Otherwise the last run's viewer, still
+      // shown, makes this run's views before they come (not when they came already: the frame that
+      // draws them makes the views as soon).
+      const stepsCame = held.some(([, ev]) => ev.type === "steps" && events.ofRun(ev, a.run));
+      if (a.first) receive(a.first);
       if (a.status) takeState(a.status);
       showError(null);
+      if (!a.first && !stepsCame && S.spare && S.spare.el && S.spare.el.parentNode === viewRoot) S.spare.viewer.prepare(S.rec, { lang: S.lang });
     } catch (err) {
       S.state = "none";
       showError(err);
