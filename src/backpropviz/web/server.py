@@ -467,20 +467,20 @@ class Playground:
                 run.halt()
             with self.lock:
                 run_id, self.next_id = self.next_id, self.next_id + 1
-            client.run = LiveRun(run_id, config, meta, make_evaluator, n_steps,
-                                 DEFAULT_SPEED if speed is None else speed, dataset)
+            fresh = client.run = LiveRun(run_id, config, meta, make_evaluator, n_steps,
+                                         DEFAULT_SPEED if speed is None else speed, dataset)
             # "play": a setting changed while training trains the new run at once, without a second
             # round trip; the answer carries its first steps (FIRST_STEPS_WAIT). The stream sends
             # them too, from step 0 (the page keeps one of each step).
             answer = {"ok": True, "run": run_id, "config": meta["run"]["config"], "meta": meta, "steps": n_steps}
             if play and self.running() < MAX_RUNS:
-                client.run.play()
-                if client.run.first.wait(FIRST_STEPS_WAIT):
-                    first = client.run.chunk(0)
+                fresh.play()
+                if fresh.first.wait(FIRST_STEPS_WAIT):
+                    first = fresh.chunk(0)
                     if first is not None:
                         first.pop("to")
                         answer["first"] = first
-            return {**answer, "status": client.run.status()}
+            return {**answer, "status": fresh.status()}
         if run is None:
             raise MessageError(f"action {action!r} needs a run: send action 'new' with a config first")
         if speed is not None:
