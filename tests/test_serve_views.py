@@ -582,6 +582,58 @@ def test_views_kept_for_the_next_run_draw_what_views_made_for_it_draw(server, br
         context.close()
 
 
+# The parameters' view: its layer menu's options, the pixels of its chart and the tooltip at a point of it.
+PARAMS_VIEW = """async () => { const card = document.querySelector('.bpv-card[data-view=params]');
+  const over = card.querySelector('.u-over'), r = over.getBoundingClientRect(), tips = [];
+  for (const x of [0.2, 0.5, 0.8]) for (let i = 1; i < 60; i++) {  // (the tooltip names the parameter nearest the pointer)
+    over.dispatchEvent(new MouseEvent('mousemove', { clientX: r.left + r.width * x, clientY: r.top + r.height * i / 60, bubbles: true }));
+    const tip = document.querySelector('.bpv-tip');
+    tips.push(tip && tip.style.display !== 'none' ? tip.textContent : null);
+  }
+  return { options: [...card.querySelectorAll('select option')].map((o) => o.textContent),
+           pixels: [...card.querySelectorAll('canvas')].map((c) => c.toDataURL()), tips }; }"""
+
+
+def test_the_layer_menu_kept_for_a_neuron_added_shows_each_layer_as_a_menu_made_for_the_run(server, browser):
+    from urllib.parse import urlencode
+
+    context, page, errors = open_live(server, browser, urlencode({**MOONS_8_8, "epochs": 2000, "speed": 120}))
+    try:
+        page.evaluate("window.backpropviz.play()")
+        page.wait_for_function("window.backpropviz.steps() >= 10")
+        page.evaluate("window.__menu = document.querySelector('.bpv-card[data-view=params] select')")
+        old_run = page.evaluate("window.backpropviz.state().run")
+        page.click(".bpv-live-layer[data-layer='0'] .bpv-live-more")  # mlp:8,8 -> mlp:9,8
+        page.wait_for_function(f"window.backpropviz.state().run !== {old_run} && window.backpropviz.steps() >= 12")
+        page.evaluate("window.backpropviz.pause()")
+        page.wait_for_function("window.backpropviz.state().state === 'paused'")
+        n = settled_steps(page)
+        assert page.evaluate("window.__menu === document.querySelector('.bpv-card[data-view=params] select')")
+
+        def each_layer():
+            shown = []
+            for layer in ("0", "1", "2"):
+                if layer != "0":  # (the layer shown first: its chart as the view has it, not made again by a choice)
+                    page.select_option(".bpv-card[data-view=params] select", layer)
+                page.evaluate(f"window.backpropviz.go({n // 2})")
+                time.sleep(0.3)  # (a chart's last growth is drawn in a timer)
+                shown.append(page.evaluate(PARAMS_VIEW))
+            return shown
+
+        kept = each_layer()
+        assert [o.split("(")[-1].split()[0] for o in kept[0]["options"]] == ["9×2", "8×9", "1×8"]  # (out × in)
+        # (no legend for these many parameters: the tooltip names them, the layer's biases among them)
+        assert all(all(v["tips"]) for v in kept) and any("bias" in tip for tip in kept[0]["tips"])
+        page.evaluate("window.backpropviz.lang('ja')")  # every view made again, for this run
+        page.evaluate("window.backpropviz.lang('en')")
+        page.wait_for_function("document.documentElement.lang === 'en'")
+        assert not page.evaluate("window.__menu.isConnected")
+        assert each_layer() == kept
+        assert errors == []
+    finally:
+        context.close()
+
+
 def test_the_loss_chart_shows_the_per_epoch_accuracy_while_the_run_trains(server, browser):
     from urllib.parse import urlencode
 
