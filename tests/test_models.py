@@ -143,3 +143,30 @@ def test_predict_multiclass_gives_probabilities():
     probs = predict(history)
     assert probs.shape == (len(history.y), 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_models_built_in_threads_at_once_start_as_each_seed_alone():
+    # (the playground builds a run's model in its worker while a command builds the next one's)
+    import sys
+    import threading
+
+    seeds = list(range(40))
+    alone = {s: get_flat(build_model("mlp:16,16", 2, seed=s)) for s in seeds}
+    got, start = {}, threading.Barrier(4)
+
+    def build(part):
+        start.wait()
+        for s in part:
+            got[s] = get_flat(build_model("mlp:16,16", 2, seed=s))
+
+    threads = [threading.Thread(target=build, args=(seeds[i::4],)) for i in range(4)]
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # (threads switch at every chance: a build is interleaved)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert [s for s in seeds if not torch.equal(got[s], alone[s])] == []

@@ -8,6 +8,7 @@ entry per element, row-major: ``0.weight[1,0]``.
 from __future__ import annotations
 
 import itertools
+import threading
 
 import torch
 from torch import nn
@@ -94,6 +95,9 @@ def parse_spec(spec: str) -> tuple[str, tuple[int, ...]]:
     return name, hidden
 
 
+_BUILD_LOCK = threading.Lock()
+
+
 def build_model(spec: str, n_inputs: int, *, seed: int, activation: str = "tanh",
                 n_outputs: int = 1, regression: bool = False) -> nn.Module:
     """Build the model named by ``spec`` with a seeded initialisation (torch's default init).
@@ -106,7 +110,9 @@ def build_model(spec: str, n_inputs: int, *, seed: int, activation: str = "tanh"
     17
     """
     name, hidden = parse_spec(spec)
-    with torch.random.fork_rng(devices=[]):
+    # torch's default init draws from its global generator: one build at a time, or two threads
+    # (the playground's run worker and the next run's command) draw from each other's seed.
+    with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
         # The CPU generator only, as fork_rng(devices=[]) restores only it: torch.manual_seed also
         # queues the seeding of CUDA's, MPS's and XPU's generators, each with a saved traceback
         # (1.5 ms of a new playground run's ~10 before its first step).
