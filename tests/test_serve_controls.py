@@ -63,6 +63,21 @@ def test_an_lr_sent_while_paused_applies_at_the_next_step_and_the_run_equals_tra
     assert expected.lr[6] == np.float64(0.1) and expected.lr[7] == np.float64(0.9)
 
 
+def test_an_lr_sent_while_a_paced_run_waits_for_its_next_step_trains_that_step_at_once_with_it(server):
+    # One step a second: after its first step, the worker waits for the next one's slot.
+    assert post(server, {"client": "lr2", "action": "new", "config": RUN, "speed": 1, "play": True})[0] == 200
+    run = server.playground.clients["lr2"].run
+    wait(lambda: run.done_steps == 1 and run._in_hook)
+    slot = run._next  # (when step 1 would be made, paced)
+    status, answer = post(server, {"client": "lr2", "action": "lr", "lr": 0.9})
+    assert status == 200 and answer["lr_changes"] == [[1, 0.9]]  # at the step not made yet
+    wait(lambda: run.done_steps >= 2, timeout=slot - time.perf_counter() + 20)
+    made = time.perf_counter()
+    post(server, {"client": "lr2", "action": "pause"})
+    assert made < slot  # made at once, not at its slot
+    assert run.rec.lr[0] == 0.1 and run.rec.lr[1] == 0.9
+
+
 @pytest.mark.parametrize("lr,message", [
     (-1, "lr: the lr at step 0 must be a number > 0"), (0, "must be a number > 0"), ("fast", "got 'fast'"),
     (None, "got None"), (True, "got True"), ([1], "got [1]"), (1e39, "float32's largest"),

@@ -202,6 +202,7 @@ class LiveRun:
         self.plan = LrChanges(config)
         self.pending_lr = None
         self._in_hook = False  # the worker waits inside the hook: no step is under way
+        self._hurry = False  # a learning rate changed while the worker waits for its next step's slot
         self._next = 0.0
         self._last_whole = 0.0
 
@@ -268,6 +269,7 @@ class LiveRun:
             else:
                 self.plan.change(step, lr)
                 self.pending_lr = None
+                self._hurry = True  # (a paced worker makes that step now)
             self.cond.notify_all()
 
     def lr_changes(self) -> list:
@@ -341,14 +343,19 @@ class LiveRun:
                 raise _Stop()
             speed = self.speed
         if speed > 0:  # pace the steps: step t at its slot, never faster
-            self._next = max(self._next + 1.0 / speed, time.perf_counter() - 0.1)
-            while not self.stop:
-                wait = self._next - time.perf_counter()
-                if wait <= 0:
-                    break
-                time.sleep(min(wait, 0.1))
-            if self.stop:
-                raise _Stop()
+            with self.cond:
+                self._next = max(self._next + 1.0 / speed, time.perf_counter() - 0.1)
+                # Still between two steps: a learning rate changed now applies to step t, which is
+                # then made at once (set_lr), not at its slot (up to 1/speed later).
+                self._in_hook, self._hurry = True, False
+                while not self.stop and not self._hurry:
+                    wait = self._next - time.perf_counter()
+                    if wait <= 0:
+                        break
+                    self.cond.wait(min(wait, 0.1))
+                self._in_hook = False
+                if self.stop:
+                    raise _Stop()
 
     def _whole_losses(self) -> None:
         """The whole training set's loss at the rows recorded since the last call (worker thread)."""
