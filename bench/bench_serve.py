@@ -19,10 +19,11 @@ Targets (issue #12):
     has laid out and painted that frame. The run is training when the control changes, so
     the new run starts at once; --repeats changes each, the median and the worst are reported, and
     where the time goes (medians, ms after the change): the command's answer (the server checks the
-    settings, builds the model and answers: the page then makes the new run's views off the page),
-    the first steps' event arriving (the server's training thread started and made its first
-    steps), and the page's frame that appended them and drew every view (``bpv-live-drawn``); the
-    rest is the browser's style, layout and paint of that frame.
+    settings, builds the model, starts the run's training thread and, for a run that trains at once,
+    answers with its first steps; for the learning rate, answers at once), the first steps arriving
+    on the page (in that answer, or as an event), and the page's frame that appended them and drew
+    every view (``bpv-live-drawn``); the rest is the browser's style, layout and paint of that frame
+    (and, for steps drawn in a task, the wait for the browser's next frame).
 (b) Sustained: at least 60 training steps shown per second with every view live for moons,
     mlp:8,8, batch 10 (200 samples: 20 steps an epoch), and more steps per frame at higher speeds,
     without the page falling behind the server. Over --seconds after a second's warm-up, at each
