@@ -77,7 +77,7 @@ export function create(el, rec, ctx) {
     destroy() { chart.destroy(); },
     // Another run with as many layers (a live page's next run: a neuron more, another seed) keeps
     // the layer menu: a <select> made again has Chromium's autofill parse the page's forms anew,
-    // 15-40 ms of the browser's CPU on a new run's first frame. Its chart is kept too, with series
+    // 16-40 ms of the browser's CPU in a new run's first 100 ms. Its chart is kept too, with series
     // added or removed where the layer shown has other parameters (chartbase.js reseries), or else
     // made again.
     fits: (next) => groups(next, ctx).length === gs.length,
