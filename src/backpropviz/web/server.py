@@ -338,24 +338,20 @@ class LiveRun:
             if self.pending_lr is not None:  # came while the worker was here: still before step t
                 self.plan.change(t, self.pending_lr)
                 self.pending_lr = None
-            self._in_hook = False
-            if self.stop:
-                raise _Stop()
-            speed = self.speed
-        if speed > 0:  # pace the steps: step t at its slot, never faster
-            with self.cond:
+            speed = self.speed  # (once: a command may set it meanwhile)
+            if speed > 0 and not self.stop:  # pace the steps: step t at its slot, never faster
                 self._next = max(self._next + 1.0 / speed, time.perf_counter() - 0.1)
                 # Still between two steps: a learning rate changed now applies to step t, which is
                 # then made at once (set_lr), not at its slot (up to 1/speed later).
-                self._in_hook, self._hurry = True, False
+                self._hurry = False
                 while not self.stop and not self._hurry:
                     wait = self._next - time.perf_counter()
                     if wait <= 0:
                         break
                     self.cond.wait(min(wait, 0.1))
-                self._in_hook = False
-                if self.stop:
-                    raise _Stop()
+            self._in_hook = False
+            if self.stop:
+                raise _Stop()
 
     def _whole_losses(self) -> None:
         """The whole training set's loss at the rows recorded since the last call (worker thread)."""
