@@ -254,10 +254,9 @@ def test_a_new_run_with_play_trains_at_once_what_train_records(server):
 def test_a_new_run_played_answers_without_steps_when_its_first_step_is_slow(monkeypatch):
     from backpropviz.web import server as srv
 
-    monkeypatch.setattr(srv, "FIRST_STEPS_WAIT", 0.0)
     pg = srv.Playground("t")
     config = {"data": "xor", "model": "mlp:3", "lr": 0.3, "epochs": 40, "seed": 4}
-    # the first step held back until the answer is made: the answer goes without it
+    # the first step held back past FIRST_STEPS_WAIT: the answer goes without it
     hold = threading.Event()
     original = srv.LiveRun._hook
     monkeypatch.setattr(srv.LiveRun, "_hook", lambda self, rec: (hold.wait(10), original(self, rec)))
